@@ -1,0 +1,112 @@
+import 'dotenv/config';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadTenantConfig } from './config.ts';
+import { openDatabase } from './platform/database.ts';
+import { AccordError } from './platform/errors.ts';
+import { migrateToLatest } from './platform/migrations.ts';
+import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, type GrantType } from './tenant/clients/client-registry.ts';
+import { ConnectionRegistry } from './tenant/connections.ts';
+import { Directory } from './tenant/directory/directory.ts';
+
+const USAGE = `Usage: accord <command> [options]
+
+Commands:
+  migrate                                   bring the database schema up to date
+  clients create --name N [--grant G]... [--scopes "s1 s2"]
+                                            create a client; prints {client_id, client_secret} once
+  clients list                              list clients (never their secrets)
+  users list [--q QUERY] [--page N] [--per-page N]
+                                            list or search users (Auth0 query syntax, e.g. email:"a@x.com")
+  users get USER_ID                         print one user
+
+Grants: ${GRANT_TYPES.join(', ')} (default client_credentials)
+Scopes: ${MANAGEMENT_SCOPES.join(' ')}
+Configuration comes from the environment and .env (see .env.example).`;
+
+class UsageError extends Error {}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      grant: { type: 'string', multiple: true },
+      scopes: { type: 'string' },
+      q: { type: 'string' },
+      page: { type: 'string' },
+      'per-page': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [group, action, arg] = positionals;
+  if (values.help || !group) {
+    console.log(USAGE);
+    return;
+  }
+
+  const config = loadTenantConfig();
+  const database = openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  try {
+    const report = await migrateToLatest(database);
+    if (group === 'migrate') {
+      print({ database: database.dialect, applied: report.applied });
+      return;
+    }
+    const clients = new ClientRegistry(database.db);
+    const directory = new Directory(database, new ConnectionRegistry(config.connections));
+    const command = `${group} ${action ?? ''}`.trim();
+    switch (command) {
+      case 'clients create': {
+        if (!values.name) throw new UsageError('clients create needs --name');
+        const grants = (values.grant ?? ['client_credentials']).flatMap((g) => g.split(/[\s,]+/)).filter(Boolean);
+        const unknownGrant = grants.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
+        if (unknownGrant) throw new UsageError(`unknown grant "${unknownGrant}"; known: ${GRANT_TYPES.join(', ')}`);
+        const scopes = (values.scopes ?? '').split(/[\s,]+/).filter(Boolean);
+        const created = await clients.create({ name: values.name, grantTypes: grants as GrantType[], scopes });
+        print({ client_id: created.client_id, client_secret: created.client_secret, name: created.name, grant_types: created.grant_types, scopes: created.scopes });
+        return;
+      }
+      case 'clients list':
+        print(await clients.list());
+        return;
+      case 'users list': {
+        const page = Number(values.page ?? 0);
+        const perPage = Number(values['per-page'] ?? 50);
+        if (!Number.isInteger(page) || page < 0) throw new UsageError('--page must be a non-negative integer');
+        if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) throw new UsageError('--per-page must be between 1 and 100');
+        print(await directory.listUsers({ q: values.q, page, perPage }));
+        return;
+      }
+      case 'users get':
+        if (!arg) throw new UsageError('users get needs a USER_ID');
+        print(await directory.getUser(arg));
+        return;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    console.error(`accord: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (err instanceof ConfigError || err instanceof AccordError) {
+    console.error(`accord: ${err.message}`);
+    process.exit(1);
+  }
+  if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`accord: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  console.error('accord: failed:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

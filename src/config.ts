@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './tenant/connections.ts';
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  TENANT_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  TENANT_URL: z.url().optional(),
+  TENANT_NAME: z.string().min(1).default('Accord'),
+  TENANT_CONFIG: z.string().optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL').optional(),
+  DATA_DIR: z.string().default('var'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MANAGEMENT_TOKEN_TTL: z.coerce.number().int().min(60).max(2_592_000).default(86_400),
+  MANAGEMENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
+});
+
+const tenantFileSchema = z.object({
+  name: z.string().min(1).optional(),
+  connections: connectionsConfigSchema.optional(),
+}).strict();
+
+export interface TenantConfig {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** The issuer: no trailing slash, as Auth0's `https://TENANT.auth0.com`. */
+  url: string;
+  name: string;
+  databaseUrl: string | undefined;
+  sqliteFile: string;
+  dataDir: string;
+  logLevel: string;
+  managementTokenTtl: number;
+  managementRateLimitPerMinute: number;
+  connections: ConnectionConfig[];
+}
+
+export class ConfigError extends Error {}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Reads env (and the optional tenant config file) once, validating everything. */
+export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(`Invalid environment: ${formatIssues(parsed.error)}`);
+  const e = parsed.data;
+
+  let file: z.infer<typeof tenantFileSchema> = {};
+  if (e.TENANT_CONFIG) {
+    const path = resolve(e.TENANT_CONFIG);
+    if (!existsSync(path)) throw new ConfigError(`TENANT_CONFIG points to ${path}, which does not exist`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`TENANT_CONFIG ${path} is not valid JSON: ${(err as Error).message}`);
+    }
+    const f = tenantFileSchema.safeParse(raw);
+    if (!f.success) throw new ConfigError(`Invalid tenant config ${path}: ${formatIssues(f.error)}`);
+    file = f.data;
+  }
+
+  const url = (e.TENANT_URL ?? `http://localhost:${e.TENANT_PORT}`).replace(/\/+$/, '');
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.TENANT_PORT,
+    url,
+    name: file.name ?? e.TENANT_NAME,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: resolve(e.DATA_DIR),
+    sqliteFile: resolve(e.DATA_DIR, 'accord.sqlite'),
+    logLevel: e.LOG_LEVEL,
+    managementTokenTtl: e.MANAGEMENT_TOKEN_TTL,
+    managementRateLimitPerMinute: e.MANAGEMENT_RATE_LIMIT_PER_MINUTE,
+    connections: file.connections ?? defaultConnections(),
+  };
+}

@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, type Generated } from 'kysely';
+import pg from 'pg';
+
+export interface UsersTable {
+  user_id: string;
+  connection: string;
+  email: string | null;
+  email_normalized: string | null;
+  email_verified: number;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  nickname: string | null;
+  picture: string | null;
+  phone_number: string | null;
+  phone_verified: number;
+  blocked: number;
+  user_metadata: string;
+  app_metadata: string;
+  created_at: string;
+  updated_at: string;
+  last_login: string | null;
+  logins_count: number;
+}
+
+export interface IdentitiesTable {
+  provider: string;
+  user_id: string;
+  owner_id: string;
+  connection: string;
+  is_social: number;
+  is_main: number;
+  profile_data: string | null;
+  linked_at: string;
+}
+
+export interface CredentialsTable {
+  provider: string;
+  user_id: string;
+  password_hash: string;
+  updated_at: string;
+}
+
+export interface LinkSnapshotsTable {
+  id: Generated<number>;
+  primary_id: string;
+  provider: string;
+  identity_user_id: string;
+  snapshot: string;
+  created_at: string;
+}
+
+export interface AuditEventsTable {
+  seq: Generated<number>;
+  log_id: string;
+  date: string;
+  type: string;
+  description: string;
+  actor: string | null;
+  client_id: string | null;
+  user_id: string | null;
+  details: string;
+}
+
+export interface ClientsTable {
+  client_id: string;
+  name: string;
+  secret_hash: string | null;
+  grant_types: string;
+  scopes: string;
+  redirect_uris: string;
+  first_party: number;
+  created_at: string;
+}
+
+export interface OidcPayloadsTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+export interface TenantSecretsTable {
+  name: string;
+  value: string;
+  created_at: string;
+}
+
+export interface Schema {
+  users: UsersTable;
+  identities: IdentitiesTable;
+  credentials: CredentialsTable;
+  link_snapshots: LinkSnapshotsTable;
+  audit_events: AuditEventsTable;
+  clients: ClientsTable;
+  oidc_payloads: OidcPayloadsTable;
+  tenant_secrets: TenantSecretsTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  db: Kysely<Schema>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres://… selects PostgreSQL; otherwise SQLite at `sqliteFile`. */
+  databaseUrl?: string | undefined;
+  sqliteFile?: string;
+  /** PostgreSQL schema to use (tests isolate themselves in one). */
+  pgSchema?: string;
+}
+
+export function openDatabase(options: DatabaseOptions): Database {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: 10,
+      ...(options.pgSchema ? { options: `-c search_path=${options.pgSchema}` } : {}),
+    });
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    return { db, dialect: 'postgres', close: () => db.destroy() };
+  }
+  const file = options.sqliteFile ?? ':memory:';
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}

@@ -1,0 +1,53 @@
+/**
+ * The one error type of Accord. Domain code throws it with a stable code; the HTTP edge
+ * (see tenant/management/http-errors.ts) maps the code to a status and Auth0's error body.
+ */
+export const ERROR_CODES = {
+  invalid_body: 'The request body is not valid.',
+  invalid_query_string: 'The query string is not valid.',
+  invalid_json: 'The request body is not valid JSON.',
+  payload_too_large: 'The request body is too large.',
+  invalid_token: 'Invalid token',
+  insufficient_scope: 'Insufficient scope.',
+  subject_mismatch: 'User to be acted on does not match subject in bearer token.',
+  inexistent_user: 'The user does not exist.',
+  inexistent_identity: 'The identity does not exist on this user.',
+  inexistent_connection: 'The connection does not exist.',
+  operation_not_supported: 'This connection does not support the operation.',
+  user_exists: 'The user already exists.',
+  password_required: 'A password is required for a database connection.',
+  password_strength_error: 'PasswordStrengthError: Password is too weak',
+  link_self: 'Main identity and the new one are the same.',
+  link_secondary_not_found: 'Provided secondary account not found.',
+  link_secondary_has_identities: 'Unable to link with the secondary account.',
+  link_identity_in_use: 'Specified identity already exists.',
+  link_with_invalid: 'Invalid token (link_with).',
+  link_with_alg: 'JWT (link_with) must have an alg of RS256.',
+  link_with_aud: 'JWT (link_with) contains an invalid aud claim.',
+  link_with_iss: 'JWT (link_with) must have the same issuer as the calling user.',
+  link_body_ambiguous: 'Provide either link_with, or provider and user_id, but not both.',
+  unlink_main_identity: 'Main identity cannot be removed.',
+  inexistent_client: 'The client does not exist.',
+  conflict: 'The change collided with a concurrent change to the same users; nothing was changed. Retry.',
+  too_many_requests: 'Too many requests. Try again later.',
+  not_found: 'Not Found',
+  internal_error: 'Internal error.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AccordError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    super(message ?? ERROR_CODES[code]);
+    this.name = 'AccordError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isAccordError(err: unknown, code?: ErrorCode): err is AccordError {
+  return err instanceof AccordError && (code === undefined || err.code === code);
+}

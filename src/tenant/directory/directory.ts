@@ -1,0 +1,552 @@
+import { randomBytes } from 'node:crypto';
+import { sql, type ExpressionBuilder, type Expression, type Kysely, type SqlBool, type Transaction } from 'kysely';
+import type { Database, Schema } from '../../platform/database.ts';
+import { AccordError } from '../../platform/errors.ts';
+import type { Connection, ConnectionRegistry } from '../connections.ts';
+import { recordEvent, type Actor, type AuditEvent, type AuditType } from './audit.ts';
+import { isPlausibleEmail, normalizeEmail } from './email.ts';
+import { checkPasswordStrength, hashPassword } from './passwords.ts';
+import {
+  mergeMetadataTopLevel, rootProfileData, splitUserId, toIdentity, toProfile, compareIdentities,
+  type Identity, type IdentityRow, type Metadata, type ProfileData, type UserProfile, type UserRow,
+} from './profile.ts';
+import { parseUserSearch, type SearchClause } from './user-search.ts';
+
+export interface CreateUserInput {
+  connection: string;
+  email?: string | undefined;
+  email_verified?: boolean | undefined;
+  password?: string | undefined;
+  name?: string | undefined;
+  given_name?: string | undefined;
+  family_name?: string | undefined;
+  nickname?: string | undefined;
+  picture?: string | undefined;
+  phone_number?: string | undefined;
+  phone_verified?: boolean | undefined;
+  blocked?: boolean | undefined;
+  user_metadata?: Metadata | undefined;
+  app_metadata?: Metadata | undefined;
+}
+
+/** A user created by a login through an upstream identity provider (the login pipeline's path). */
+export interface CreateFederatedUserInput extends Omit<CreateUserInput, 'password'> {
+  /** The upstream subject; the identity user_id becomes `<connection>|<sub>` for generic OIDC. */
+  sub: string;
+}
+
+export interface UpdateUserInput {
+  email?: string | undefined;
+  email_verified?: boolean | undefined;
+  name?: string | null | undefined;
+  given_name?: string | null | undefined;
+  family_name?: string | null | undefined;
+  nickname?: string | null | undefined;
+  picture?: string | null | undefined;
+  phone_number?: string | null | undefined;
+  phone_verified?: boolean | undefined;
+  blocked?: boolean | undefined;
+  password?: string | undefined;
+  user_metadata?: Record<string, unknown> | undefined;
+  app_metadata?: Record<string, unknown> | undefined;
+}
+
+export type SecondaryRef =
+  | { userId: string }
+  | { provider: string; identityUserId: string; connectionId?: string | undefined };
+
+export interface ListUsersOptions {
+  q?: string | undefined;
+  page: number;
+  perPage: number;
+  sort?: { field: SortField; direction: 1 | -1 } | undefined;
+}
+
+export const SORT_FIELDS = ['created_at', 'updated_at', 'last_login', 'email', 'name', 'user_id', 'logins_count'] as const;
+export type SortField = typeof SORT_FIELDS[number];
+
+export interface UnlinkOptions {
+  /** Restore the secondary's metadata from its link snapshot (Auth0's default is none). */
+  restoreMetadata?: boolean;
+}
+
+type Db = Kysely<Schema>;
+
+const now = () => new Date().toISOString();
+
+/** The Auth0-style 24-hex object id used for database and passwordless identities. */
+const newObjectId = () => randomBytes(12).toString('hex');
+
+const PROFILE_KEYS = ['email', 'name', 'given_name', 'family_name', 'nickname', 'picture', 'phone_number'] as const;
+
+/**
+ * The user directory: users, identities and Auth0's linking rules. Knows nothing of HTTP;
+ * every refusal is an AccordError with a stable code. Every write is one transaction.
+ */
+export class Directory {
+  readonly #db: Db;
+  readonly #dialect: Database['dialect'];
+  readonly #connections: ConnectionRegistry;
+
+  constructor(database: Database, connections: ConnectionRegistry) {
+    this.#db = database.db;
+    this.#dialect = database.dialect;
+    this.#connections = connections;
+  }
+
+  get connections(): ConnectionRegistry {
+    return this.#connections;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async getUser(userId: string): Promise<UserProfile> {
+    const profile = await this.findUser(userId);
+    if (!profile) throw new AccordError('inexistent_user');
+    return profile;
+  }
+
+  async findUser(userId: string, db: Db = this.#db): Promise<UserProfile | undefined> {
+    const row = await db.selectFrom('users').selectAll().where('user_id', '=', userId).executeTakeFirst();
+    if (!row) return undefined;
+    return (await this.#withIdentities(db, [row]))[0];
+  }
+
+  /** Users whose email matches `email` after normalization, oldest first. */
+  async findByEmail(email: string): Promise<UserProfile[]> {
+    const rows = await this.#db.selectFrom('users').selectAll()
+      .where('email_normalized', '=', normalizeEmail(email))
+      .orderBy('created_at').orderBy('user_id')
+      .execute();
+    return this.#withIdentities(this.#db, rows);
+  }
+
+  /** The user that owns an identity, whether as its main identity or a linked one. */
+  async findByIdentity(provider: string, identityUserId: string): Promise<UserProfile | undefined> {
+    const identity = await this.#db.selectFrom('identities').select('owner_id')
+      .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+    return identity ? this.findUser(identity.owner_id) : undefined;
+  }
+
+  async listUsers(options: ListUsersOptions): Promise<{ users: UserProfile[]; total: number }> {
+    const clauses = options.q ? parseUserSearch(options.q) : [];
+    const filter = (eb: ExpressionBuilder<Schema, 'users'>) => eb.and(clauses.map((c) => searchCondition(eb, c)));
+    const sort = options.sort ?? { field: 'created_at' as const, direction: 1 as const };
+    const direction = sort.direction === 1 ? 'asc' : 'desc';
+    const [rows, count] = await Promise.all([
+      this.#db.selectFrom('users').selectAll().where(filter)
+        .orderBy(sort.field, direction).orderBy('user_id', direction)
+        .limit(options.perPage).offset(options.page * options.perPage)
+        .execute(),
+      this.#db.selectFrom('users').select((eb) => eb.fn.countAll<number | string>().as('n')).where(filter).executeTakeFirstOrThrow(),
+    ]);
+    return { users: await this.#withIdentities(this.#db, rows), total: Number(count.n) };
+  }
+
+  async logs(options: { userId?: string; page: number; perPage: number }): Promise<{ events: AuditEvent[]; total: number }> {
+    if (options.userId !== undefined) await this.getUser(options.userId);
+    let query = this.#db.selectFrom('audit_events');
+    if (options.userId !== undefined) query = query.where('user_id', '=', options.userId);
+    const [rows, count] = await Promise.all([
+      query.selectAll().orderBy('seq', 'desc').limit(options.perPage).offset(options.page * options.perPage).execute(),
+      query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return {
+      total: Number(count.n),
+      events: rows.map((r) => ({
+        log_id: r.log_id, date: r.date, type: r.type as AuditType, description: r.description,
+        actor: r.actor, client_id: r.client_id, user_id: r.user_id, details: JSON.parse(r.details) as Record<string, unknown>,
+      })),
+    };
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Creates a user in a database or passwordless connection, as `POST /api/v2/users` does. */
+  async createUser(input: CreateUserInput, actor: Actor): Promise<UserProfile> {
+    const connection = this.#requireConnection(input.connection);
+    if (connection.strategy === 'oidc') {
+      throw new AccordError('operation_not_supported', `Users of the ${connection.name} connection are created when they first sign in; they cannot be created here.`);
+    }
+    if (!input.email) throw new AccordError('invalid_body', 'Payload validation error: an email is required for this connection.');
+    let passwordHash: string | undefined;
+    if (connection.strategy === 'auth0') {
+      if (input.password === undefined) throw new AccordError('password_required');
+      checkPasswordStrength(input.password);
+      passwordHash = await hashPassword(input.password);
+    } else if (input.password !== undefined) {
+      throw new AccordError('invalid_body', 'Payload validation error: passwordless users have no password.');
+    }
+    return this.#insertUser(connection, newObjectId(), input, passwordHash, actor);
+  }
+
+  /** Creates the user for a first login through an upstream identity provider. */
+  async createFederatedUser(input: CreateFederatedUserInput, actor: Actor): Promise<UserProfile> {
+    const connection = this.#requireConnection(input.connection);
+    if (connection.strategy !== 'oidc') throw new AccordError('operation_not_supported');
+    const identityUserId = connection.provider === 'oidc' ? `${connection.name}|${input.sub}` : input.sub;
+    return this.#insertUser(connection, identityUserId, input, undefined, actor);
+  }
+
+  async #insertUser(connection: Connection, identityUserId: string, input: Omit<CreateUserInput, 'password'>,
+    passwordHash: string | undefined, actor: Actor): Promise<UserProfile> {
+    if (input.email !== undefined && !isPlausibleEmail(input.email)) {
+      throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
+    }
+    const userId = `${connection.provider}|${identityUserId}`;
+    const date = now();
+    const row: UserRow = {
+      user_id: userId,
+      connection: connection.name,
+      email: input.email ?? null,
+      email_normalized: input.email !== undefined ? normalizeEmail(input.email) : null,
+      email_verified: input.email_verified ? 1 : 0,
+      name: input.name ?? input.email ?? null,
+      given_name: input.given_name ?? null,
+      family_name: input.family_name ?? null,
+      nickname: input.nickname ?? (input.email ? input.email.slice(0, input.email.indexOf('@')) : null),
+      picture: input.picture ?? null,
+      phone_number: input.phone_number ?? null,
+      phone_verified: input.phone_verified ? 1 : 0,
+      blocked: input.blocked ? 1 : 0,
+      user_metadata: JSON.stringify(input.user_metadata ?? {}),
+      app_metadata: JSON.stringify(input.app_metadata ?? {}),
+      created_at: date,
+      updated_at: date,
+      last_login: null,
+      logins_count: 0,
+    };
+    const identity: IdentityRow = {
+      provider: connection.provider, user_id: identityUserId, owner_id: userId, connection: connection.name,
+      is_social: connection.isSocial ? 1 : 0, is_main: 1, profile_data: null, linked_at: date,
+    };
+    return this.#transaction(async (trx) => {
+      if (connection.strategy !== 'oidc' && row.email_normalized !== null) {
+        // One account per email within a database or passwordless connection, as Auth0 does.
+        const taken = await trx.selectFrom('identities').innerJoin('users', 'users.user_id', 'identities.owner_id')
+          .select('identities.user_id')
+          .where('identities.connection', '=', connection.name)
+          .where('identities.is_main', '=', 1)
+          .where('users.email_normalized', '=', row.email_normalized)
+          .executeTakeFirst();
+        if (taken) throw new AccordError('user_exists');
+      }
+      const existing = await trx.selectFrom('identities').select('owner_id')
+        .where('provider', '=', identity.provider).where('user_id', '=', identity.user_id).executeTakeFirst();
+      if (existing) throw new AccordError('user_exists');
+      await trx.insertInto('users').values(row).execute();
+      await trx.insertInto('identities').values(identity).execute();
+      if (passwordHash !== undefined) {
+        await trx.insertInto('credentials').values({ provider: identity.provider, user_id: identity.user_id, password_hash: passwordHash, updated_at: date }).execute();
+      }
+      await recordEvent(trx, actor, {
+        type: 'user.created', date, userId,
+        description: `User created in connection ${connection.name}`,
+        details: { user_id: userId, connection: connection.name },
+      });
+      return toProfile(row, [identity]);
+    });
+  }
+
+  async updateUser(userId: string, patch: UpdateUserInput, actor: Actor): Promise<UserProfile> {
+    const passwordHash = patch.password !== undefined ? (checkPasswordStrength(patch.password), await hashPassword(patch.password)) : undefined;
+    if (patch.email !== undefined && !isPlausibleEmail(patch.email)) {
+      throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
+    }
+    return this.#transaction(async (trx) => {
+      const row = await this.#lockUser(trx, userId);
+      const identities = await trx.selectFrom('identities').selectAll().where('owner_id', '=', userId).execute();
+      const main = identities.find((i) => i.is_main === 1)!;
+      const date = now();
+      const changes: Partial<UserRow> = {};
+      const changed: string[] = [];
+
+      for (const key of PROFILE_KEYS) {
+        const value = patch[key];
+        if (value !== undefined && value !== row[key]) { changes[key] = value; changed.push(key); }
+      }
+      if (patch.email !== undefined && patch.email !== row.email) {
+        changes.email_normalized = normalizeEmail(patch.email);
+        // A new address is unproven until someone says otherwise.
+        if (patch.email_verified === undefined) changes.email_verified = 0;
+        const connection = this.#connections.byName(main.connection);
+        if (connection && connection.strategy !== 'oidc') {
+          const taken = await trx.selectFrom('identities').innerJoin('users', 'users.user_id', 'identities.owner_id')
+            .select('users.user_id')
+            .where('identities.connection', '=', main.connection).where('identities.is_main', '=', 1)
+            .where('users.email_normalized', '=', changes.email_normalized).where('users.user_id', '!=', userId)
+            .executeTakeFirst();
+          if (taken) throw new AccordError('user_exists', 'Another user of this connection already has that email.');
+        }
+      }
+      for (const key of ['email_verified', 'phone_verified', 'blocked'] as const) {
+        const value = patch[key];
+        if (value !== undefined && (value ? 1 : 0) !== row[key]) { changes[key] = value ? 1 : 0; changed.push(key); }
+      }
+      for (const key of ['user_metadata', 'app_metadata'] as const) {
+        const value = patch[key];
+        if (value === undefined) continue;
+        const merged = JSON.stringify(mergeMetadataTopLevel(JSON.parse(row[key]) as Metadata, value));
+        if (merged !== row[key]) { changes[key] = merged; changed.push(`${key}:${Object.keys(value).join(',') || '*'}`); }
+      }
+      if (passwordHash !== undefined) {
+        const connection = this.#connections.byName(main.connection);
+        if (connection?.strategy !== 'auth0') {
+          throw new AccordError('operation_not_supported', 'Only users of a database connection have a password.');
+        }
+        await trx.updateTable('credentials').set({ password_hash: passwordHash, updated_at: date })
+          .where('provider', '=', main.provider).where('user_id', '=', main.user_id).execute();
+        changed.push('password');
+      }
+      if (changed.length === 0 && Object.keys(changes).length === 0) return toProfile(row, identities);
+
+      const next: UserRow = { ...row, ...changes, updated_at: date };
+      await trx.updateTable('users').set({ ...changes, updated_at: date }).where('user_id', '=', userId).execute();
+      await recordEvent(trx, actor, {
+        type: 'user.updated', date, userId,
+        description: `User updated: ${changed.join(', ')}`,
+        details: { user_id: userId, changed },
+      });
+      return toProfile(next, identities);
+    });
+  }
+
+  async deleteUser(userId: string, actor: Actor): Promise<void> {
+    await this.#transaction(async (trx) => {
+      await this.#lockUser(trx, userId);
+      const identities = await trx.selectFrom('identities').select(['provider', 'user_id']).where('owner_id', '=', userId).execute();
+      await trx.deleteFrom('users').where('user_id', '=', userId).execute();
+      await recordEvent(trx, actor, {
+        type: 'user.deleted', date: now(), userId,
+        description: 'User deleted',
+        details: { user_id: userId, identities: identities.map((i) => `${i.provider}|${i.user_id}`) },
+      });
+    });
+  }
+
+  /**
+   * Links the secondary's main identity into the primary, in one transaction. The secondary
+   * user disappears; its root attributes live on as the identity's profileData and, with its
+   * metadata, in a link snapshot that a later unlink may restore.
+   */
+  async link(primaryId: string, secondary: SecondaryRef, actor: Actor): Promise<Identity[]> {
+    const secondaryId = await this.#resolveSecondary(this.#db, primaryId, secondary);
+    return this.#transaction(async (trx) => {
+      const locked = await this.#lockUsers(trx, [primaryId, secondaryId]);
+      const primary = locked.get(primaryId);
+      if (!primary) throw new AccordError('inexistent_user');
+      // Re-check under the lock: a concurrent link may have taken the secondary meanwhile.
+      if (await this.#resolveSecondary(trx, primaryId, secondary) !== secondaryId) throw new AccordError('link_identity_in_use');
+      const secondaryRow = locked.get(secondaryId);
+      if (!secondaryRow) throw new AccordError('link_secondary_not_found');
+
+      const secondaryIdentities = await trx.selectFrom('identities').selectAll().where('owner_id', '=', secondaryId).execute();
+      if (secondaryIdentities.length !== 1) {
+        throw new AccordError('link_secondary_has_identities',
+          'Unable to link with the secondary account: it has linked identities of its own. Unlink them first.');
+      }
+      const identity = secondaryIdentities[0]!;
+      if ('connectionId' in secondary && secondary.connectionId !== undefined) {
+        const connection = this.#connections.byName(identity.connection);
+        if (connection?.id !== secondary.connectionId) throw new AccordError('link_secondary_not_found');
+      }
+
+      const date = now();
+      const profileData = rootProfileData(secondaryRow);
+      await trx.insertInto('link_snapshots').values({
+        primary_id: primaryId, provider: identity.provider, identity_user_id: identity.user_id,
+        snapshot: JSON.stringify(toProfile(secondaryRow, secondaryIdentities)), created_at: date,
+      }).execute();
+      const moved = await trx.updateTable('identities')
+        .set({ owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: date })
+        .where('provider', '=', identity.provider).where('user_id', '=', identity.user_id).where('owner_id', '=', secondaryId)
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) !== 1) throw new AccordError('link_identity_in_use');
+      await trx.deleteFrom('users').where('user_id', '=', secondaryId).execute();
+      await trx.updateTable('users').set({ updated_at: date }).where('user_id', '=', primaryId).execute();
+      await recordEvent(trx, actor, {
+        type: 'identity.linked', date, userId: primaryId,
+        description: `Identity ${identity.provider}|${identity.user_id} linked`,
+        details: {
+          primary_id: primaryId, secondary_id: secondaryId,
+          provider: identity.provider, identity_user_id: identity.user_id, connection: identity.connection,
+        },
+      });
+      return this.#identitiesOf(trx, primaryId);
+    });
+  }
+
+  /** Detaches a linked identity and recreates it as a standalone user, in one transaction. */
+  async unlink(primaryId: string, provider: string, identityUserId: string, options: UnlinkOptions, actor: Actor): Promise<Identity[]> {
+    return this.#transaction(async (trx) => {
+      await this.#lockUser(trx, primaryId);
+      const identity = await trx.selectFrom('identities').selectAll()
+        .where('provider', '=', provider).where('user_id', '=', identityUserId).where('owner_id', '=', primaryId)
+        .executeTakeFirst();
+      if (!identity) throw new AccordError('inexistent_identity');
+      if (identity.is_main === 1) throw new AccordError('unlink_main_identity');
+
+      const data = (identity.profile_data ? JSON.parse(identity.profile_data) : {}) as ProfileData;
+      const snapshotRow = await trx.selectFrom('link_snapshots').select(['snapshot'])
+        .where('provider', '=', provider).where('identity_user_id', '=', identityUserId).where('primary_id', '=', primaryId)
+        .orderBy('id', 'desc').limit(1).executeTakeFirst();
+      const snapshot = snapshotRow ? (JSON.parse(snapshotRow.snapshot) as UserProfile) : undefined;
+      const restore = options.restoreMetadata === true && snapshot !== undefined;
+
+      const date = now();
+      const secondaryId = `${provider}|${identityUserId}`;
+      const row: UserRow = {
+        user_id: secondaryId,
+        connection: identity.connection,
+        email: data.email ?? null,
+        email_normalized: data.email !== undefined ? normalizeEmail(data.email) : null,
+        email_verified: data.email_verified ? 1 : 0,
+        name: data.name ?? null,
+        given_name: data.given_name ?? null,
+        family_name: data.family_name ?? null,
+        nickname: data.nickname ?? null,
+        picture: data.picture ?? null,
+        phone_number: data.phone_number ?? null,
+        phone_verified: data.phone_verified ? 1 : 0,
+        blocked: 0,
+        user_metadata: JSON.stringify(restore ? snapshot.user_metadata : {}),
+        app_metadata: JSON.stringify(restore ? snapshot.app_metadata : {}),
+        created_at: snapshot?.created_at ?? date,
+        updated_at: date,
+        last_login: null,
+        logins_count: 0,
+      };
+      await trx.insertInto('users').values(row).execute();
+      const moved = await trx.updateTable('identities')
+        .set({ owner_id: secondaryId, is_main: 1, profile_data: null, linked_at: date })
+        .where('provider', '=', provider).where('user_id', '=', identityUserId).where('owner_id', '=', primaryId)
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) !== 1) throw new AccordError('inexistent_identity');
+      await trx.updateTable('users').set({ updated_at: date }).where('user_id', '=', primaryId).execute();
+      await recordEvent(trx, actor, {
+        type: 'identity.unlinked', date, userId: primaryId,
+        description: `Identity ${secondaryId} unlinked`,
+        details: {
+          primary_id: primaryId, secondary_id: secondaryId, provider, identity_user_id: identityUserId,
+          connection: identity.connection, restored_metadata: restore,
+        },
+      });
+      return this.#identitiesOf(trx, primaryId);
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #requireConnection(name: string): Connection {
+    const connection = this.#connections.byName(name);
+    if (!connection) throw new AccordError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);
+    return connection;
+  }
+
+  /** Finds the user id of the secondary, refusing self-links and identities owned elsewhere. */
+  async #resolveSecondary(db: Db, primaryId: string, ref: SecondaryRef): Promise<string> {
+    let provider: string;
+    let identityUserId: string;
+    if ('userId' in ref) {
+      if (ref.userId === primaryId) throw new AccordError('link_self');
+      const split = splitUserId(ref.userId);
+      if (!split) throw new AccordError('link_secondary_not_found');
+      ({ provider, identityUserId } = split);
+    } else {
+      ({ provider, identityUserId } = ref);
+    }
+    const identity = await db.selectFrom('identities').select(['owner_id', 'is_main'])
+      .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+    if (!identity) throw new AccordError('link_secondary_not_found');
+    if (identity.owner_id === primaryId) throw new AccordError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
+    if (identity.is_main !== 1) throw new AccordError('link_identity_in_use');
+    if ('userId' in ref && identity.owner_id !== ref.userId) throw new AccordError('link_secondary_not_found');
+    return identity.owner_id;
+  }
+
+  async #lockUser(trx: Db, userId: string): Promise<UserRow> {
+    const row = (await this.#lockUsers(trx, [userId])).get(userId);
+    if (!row) throw new AccordError('inexistent_user');
+    return row;
+  }
+
+  /** Row locks on PostgreSQL, taken in id order so two transactions never deadlock; SQLite serializes writers already. */
+  async #lockUsers(trx: Db, userIds: string[]): Promise<Map<string, UserRow>> {
+    let query = trx.selectFrom('users').selectAll().where('user_id', 'in', [...new Set(userIds)]).orderBy('user_id');
+    if (this.#dialect === 'postgres') query = query.forUpdate();
+    const rows = await query.execute();
+    return new Map(rows.map((r) => [r.user_id, r]));
+  }
+
+  async #identitiesOf(db: Db, userId: string): Promise<Identity[]> {
+    const rows = await db.selectFrom('identities').selectAll().where('owner_id', '=', userId).execute();
+    return rows.sort(compareIdentities).map(toIdentity);
+  }
+
+  async #withIdentities(db: Db, rows: UserRow[]): Promise<UserProfile[]> {
+    if (rows.length === 0) return [];
+    const identities = await db.selectFrom('identities').selectAll().where('owner_id', 'in', rows.map((r) => r.user_id)).execute();
+    const byOwner = new Map<string, IdentityRow[]>();
+    for (const identity of identities) {
+      const list = byOwner.get(identity.owner_id);
+      if (list) list.push(identity);
+      else byOwner.set(identity.owner_id, [identity]);
+    }
+    return rows.map((row) => toProfile(row, byOwner.get(row.user_id) ?? []));
+  }
+
+  /** One connection serves SQLite, so its transactions run one at a time; PostgreSQL relies on #lockUsers. */
+  async #transaction<T>(work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
+    try {
+      return await this.#db.transaction().execute(work);
+    } catch (err) {
+      if (isConcurrencyFailure(err)) throw new AccordError('conflict');
+      throw err;
+    }
+  }
+}
+
+/** Unique violations, deadlocks and serialization failures: another transaction got there first. */
+function isConcurrencyFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === '40P01' || code === '40001'
+    || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_BUSY';
+}
+
+function searchCondition(eb: ExpressionBuilder<Schema, 'users'>, clause: SearchClause): Expression<SqlBool> {
+  const { value } = clause;
+  const like = (v: string) => `${v.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+  let condition: Expression<SqlBool>;
+  switch (clause.field) {
+    case 'email': {
+      const normalized = normalizeEmail(value);
+      condition = clause.prefix
+        ? sql<SqlBool>`${sql.ref('email_normalized')} like ${like(normalized)} escape '\\'`
+        : eb('email_normalized', '=', normalized);
+      break;
+    }
+    case 'name':
+      condition = clause.prefix
+        ? sql<SqlBool>`lower(${sql.ref('name')}) like ${like(value.toLowerCase())} escape '\\'`
+        : eb(eb.fn('lower', ['name']), '=', value.toLowerCase());
+      break;
+    case 'user_id':
+      condition = eb('user_id', '=', value);
+      break;
+    case 'email_verified':
+    case 'blocked':
+      condition = eb(clause.field, '=', value === 'true' ? 1 : 0);
+      break;
+    case 'identities.connection':
+    case 'identities.provider':
+    case 'identities.user_id': {
+      const column = clause.field.slice('identities.'.length) as 'connection' | 'provider' | 'user_id';
+      condition = eb.exists(eb.selectFrom('identities').select(sql.lit(1).as('one'))
+        .whereRef('identities.owner_id', '=', 'users.user_id').where(`identities.${column}`, '=', value));
+      break;
+    }
+  }
+  if (!clause.negate) return condition;
+  // NOT over a NULL column would drop the row; a user with no email is "not that email".
+  return eb.or([eb.not(condition), ...(clause.field === 'email' ? [eb('email_normalized', 'is', null)] : clause.field === 'name' ? [eb('name', 'is', null)] : [])]);
+}

@@ -1,0 +1,105 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { TenantConfig } from '../../config.ts';
+import type { Database } from '../../platform/database.ts';
+import { clientSecretMatches, MANAGEMENT_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
+import type { Directory } from '../directory/directory.ts';
+import { createAdapterFactory } from './adapter.ts';
+import type { TenantKeys } from './keys.ts';
+
+export function managementAudience(tenantUrl: string): string {
+  return `${tenantUrl}/api/v2/`;
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * The tenant's OpenID Provider. In this issue it issues the Management API's
+ * client-credentials tokens; the login interactions arrive with the connections.
+ */
+export function createOidcProvider(options: {
+  config: TenantConfig;
+  database: Database;
+  keys: TenantKeys;
+  clients: ClientRegistry;
+  directory: Directory;
+}): Provider {
+  const { config, database, keys, clients, directory } = options;
+  const audience = managementAudience(config.url);
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory(database.db, clients),
+    jwks: { keys: keys.signing },
+    cookies: { keys: keys.cookies },
+    routes: {
+      authorization: '/authorize',
+      token: '/oauth/token',
+      userinfo: '/userinfo',
+      jwks: '/.well-known/jwks.json',
+      end_session: '/oidc/logout',
+      revocation: '/oauth/revoke',
+    },
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name', 'nickname', 'picture', 'updated_at'],
+    },
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // Auth0 clients name the API with `audience`, not RFC 8707's `resource`.
+        defaultResource: (ctx) => (ctx.oidc.body?.audience as string | undefined) ?? audience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
+          if (resourceIndicator !== audience) throw new errors.InvalidTarget(`unknown audience; the Management API is ${audience}`);
+          const granted = String(client.metadata().management_scopes ?? '').split(' ').filter((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s));
+          return {
+            scope: granted.join(' '),
+            audience,
+            accessTokenTTL: config.managementTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    // The Management API scopes granted to a client (see ClientRegistry.asOidcMetadata).
+    extraClientMetadata: { properties: ['management_scopes'] },
+    ttl: { ClientCredentials: config.managementTokenTtl },
+    extraTokenClaims: (_ctx, token) => ({ azp: token.clientId, gty: token.kind === 'ClientCredentials' ? 'client-credentials' : undefined }),
+    interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
+    findAccount: async (_ctx, sub) => {
+      const user = await directory.findUser(sub);
+      if (!user) return undefined;
+      return {
+        accountId: user.user_id,
+        claims: () => ({
+          sub: user.user_id, email: user.email, email_verified: user.email_verified, name: user.name,
+          given_name: user.given_name, family_name: user.family_name, nickname: user.nickname,
+          picture: user.picture, updated_at: Math.floor(Date.parse(user.updated_at) / 1000),
+        }),
+      };
+    },
+    renderError: (ctx: KoaContextWithOIDC, out) => {
+      ctx.type = 'html';
+      ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(config.name)}: sign-in error</title>`
+        + `<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/css/tenant.css"></head>`
+        + `<body><main class="card"><h1>Something went wrong</h1><p>${escapeHtml(String(out.error_description ?? out.error))}</p>`
+        + `<p class="muted">Error code: ${escapeHtml(String(out.error))}</p></main></body></html>`;
+    },
+  };
+
+  const provider = new Provider(config.url, configuration);
+  provider.proxy = true;
+  // Secrets are stored hashed; compare the hash of what the client presents.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return this.clientSecret !== undefined && clientSecretMatches(this.clientSecret, actual);
+  };
+  return provider;
+}

@@ -1,0 +1,59 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { ClientRegistry } from '../clients/client-registry.ts';
+
+const parseJson = express.json({ limit: '100kb', type: 'application/json' });
+const parseForm = express.urlencoded({ limit: '100kb', extended: false, type: 'application/x-www-form-urlencoded' });
+
+function oauthError(res: Response, status: number, error: string, description: string): void {
+  res.status(status).set('Cache-Control', 'no-store').json({ error, error_description: description });
+}
+
+function clientIdOf(req: Request, body: Record<string, unknown>): string | undefined {
+  if (typeof body.client_id === 'string') return body.client_id;
+  const header = req.headers.authorization;
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  return i > 0 ? decodeURIComponent(decoded.slice(0, i)) : undefined;
+}
+
+/**
+ * Makes `POST /oauth/token` speak Auth0's dialect before oidc-provider sees it: JSON bodies
+ * as well as form bodies, and a client-credentials request without `scope` receives every
+ * scope granted to the client, as Auth0 does. oidc-provider reads the re-encoded form body.
+ */
+export function auth0TokenRequest(clients: ClientRegistry) {
+  return [
+    (req: Request, res: Response, next: NextFunction) => {
+      const type = req.headers['content-type'] ?? '';
+      const parser = type.startsWith('application/json') ? parseJson : parseForm;
+      parser(req, res, (err?: unknown) => {
+        if (!err) return next();
+        const e = err as { status?: number; type?: string };
+        if (e.type === 'entity.too.large') return oauthError(res, 413, 'invalid_request', 'The request body is too large.');
+        return oauthError(res, 400, 'invalid_request', 'The request body is not valid JSON or form data.');
+      });
+    },
+    async (req: Request, res: Response, next: NextFunction) => {
+      const raw: unknown = req.body;
+      if (raw === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+        return oauthError(res, 400, 'invalid_request', 'Send the token request as application/x-www-form-urlencoded or application/json.');
+      }
+      const body: Record<string, string> = {};
+      for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+        if (typeof value !== 'string') return oauthError(res, 400, 'invalid_request', `${key} must be a string.`);
+        body[key] = value;
+      }
+      if (body.grant_type === 'client_credentials' && body.scope === undefined) {
+        const clientId = clientIdOf(req, body);
+        const client = clientId ? await clients.get(clientId) : undefined;
+        if (client && client.scopes.length > 0) body.scope = client.scopes.join(' ');
+      }
+      const encoded = Buffer.from(new URLSearchParams(body).toString());
+      req.headers['content-type'] = 'application/x-www-form-urlencoded';
+      req.headers['content-length'] = String(encoded.length);
+      req.body = encoded;
+      next();
+    },
+  ];
+}
