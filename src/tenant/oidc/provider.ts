@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
 import type { Database } from '../../platform/database.ts';
@@ -10,7 +12,7 @@ export function managementAudience(tenantUrl: string): string {
   return `${tenantUrl}/api/v2/`;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const errorView = fileURLToPath(new URL('../../../views/tenant/error.ejs', import.meta.url));
 
 /**
  * The tenant's OpenID Provider. In this issue it issues the Management API's
@@ -86,12 +88,11 @@ export function createOidcProvider(options: {
         }),
       };
     },
-    renderError: (ctx: KoaContextWithOIDC, out) => {
+    renderError: async (ctx: KoaContextWithOIDC, out) => {
       ctx.type = 'html';
-      ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(config.name)}: sign-in error</title>`
-        + `<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/css/tenant.css"></head>`
-        + `<body><main class="card"><h1>Something went wrong</h1><p>${escapeHtml(String(out.error_description ?? out.error))}</p>`
-        + `<p class="muted">Error code: ${escapeHtml(String(out.error))}</p></main></body></html>`;
+      ctx.body = await ejs.renderFile(errorView, {
+        tenantName: config.name, error: String(out.error), description: String(out.error_description ?? out.error),
+      });
     },
   };
 

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openDatabase } from '../../src/platform/database.ts';
+import { childEnv, freePort, runCli, startAccord } from '../helpers/processes.ts';
+
+describe('the accord CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-cli-'));
+  const env = childEnv({ DATA_DIR: dir, LOG_LEVEL: 'silent' });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('migrates, then reports nothing left to apply', async () => {
+    const first = await runCli(['migrate'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant'] });
+    const second = await runCli(['migrate'], env);
+    assert.deepEqual(JSON.parse(second.stdout).applied, []);
+  });
+
+  it('creates a client, prints its secret once and stores only a hash', async () => {
+    const res = await runCli(['clients', 'create', '--name', 'Backend', '--grant', 'client_credentials', '--scopes', 'read:users update:users'], env);
+    assert.equal(res.code, 0, res.stderr);
+    const created = JSON.parse(res.stdout);
+    assert.match(created.client_id, /^[A-Za-z0-9]{32}$/);
+    assert.ok(created.client_secret.length >= 40);
+    assert.deepEqual(created.scopes, ['read:users', 'update:users']);
+
+    const list = await runCli(['clients', 'list'], env);
+    assert.equal(list.code, 0);
+    const clients = JSON.parse(list.stdout);
+    assert.equal(clients.length, 1);
+    assert.equal(clients[0].client_secret, undefined);
+    assert.ok(!list.stdout.includes(created.client_secret));
+
+    const database = openDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
+    const rows = await database.db.selectFrom('clients').selectAll().execute();
+    await database.close();
+    assert.ok(!JSON.stringify(rows).includes(created.client_secret), 'the raw secret is not in the database');
+  });
+
+  it('refuses unknown scopes, grants and commands with a clear message', async () => {
+    const scope = await runCli(['clients', 'create', '--name', 'x', '--scopes', 'read:everything'], env);
+    assert.equal(scope.code, 1);
+    assert.match(scope.stderr, /Unknown scopes: read:everything/);
+    const grant = await runCli(['clients', 'create', '--name', 'x', '--grant', 'password'], env);
+    assert.equal(grant.code, 2);
+    assert.match(grant.stderr, /unknown grant "password"/);
+    const command = await runCli(['frobnicate'], env);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command/);
+    const missing = await runCli(['users', 'get'], env);
+    assert.equal(missing.code, 2);
+  });
+
+  it('lists and gets users', async () => {
+    const list = await runCli(['users', 'list'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout), { users: [], total: 0 });
+    const get = await runCli(['users', 'get', 'auth0|nobody'], env);
+    assert.equal(get.code, 1);
+    assert.match(get.stderr, /The user does not exist/);
+  });
+});
+
+describe('npm start (src/main.ts)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-start-'));
+  let port: number;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    port = await freePort();
+    env = childEnv({ DATA_DIR: dir, TENANT_PORT: String(port), LOG_LEVEL: 'debug' });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('serves the Management API end to end, logs no secrets and stops cleanly on SIGTERM', async () => {
+    const created = JSON.parse((await runCli(['clients', 'create', '--name', 'e2e', '--scopes', 'read:users create:users'], env)).stdout);
+    const accord = await startAccord(env);
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      assert.match(accord.output(), new RegExp(`http://localhost:${port}/\\.well-known/openid-configuration`));
+      const token = await fetch(`${base}/oauth/token`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_type: 'client_credentials', client_id: created.client_id, client_secret: created.client_secret, audience: `http://localhost:${port}/api/v2/` }),
+      }).then((r) => r.json()) as { access_token: string };
+      assert.ok(token.access_token);
+      const user = await fetch(`${base}/api/v2/users`, {
+        method: 'POST', headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ connection: 'Username-Password-Authentication', email: 'log@example.com', password: 'Secret-Pa55word' }),
+      });
+      assert.equal(user.status, 201);
+      accord.child.kill('SIGTERM');
+      assert.equal(await accord.exited, 0);
+      const logs = accord.output();
+      assert.match(logs, /"msg":"stopped"/);
+      for (const secret of [created.client_secret, token.access_token, 'Secret-Pa55word']) assert.ok(!logs.includes(secret), 'a secret reached the logs');
+    } finally {
+      accord.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start with invalid configuration, saying what is wrong', async () => {
+    await assert.rejects(startAccord({ ...env, TENANT_PORT: 'eighty' }), /TENANT_PORT/);
+    await assert.rejects(startAccord({ ...env, DATABASE_URL: 'mysql://x' }), /DATABASE_URL must be a postgres/);
+  });
+});
