@@ -62,7 +62,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
   app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
-  app.post('/oauth/token', ...auth0TokenRequest(clients));
+  const oidc = provider.callback();
+  app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
   app.use('/api/v2', managementRouter({
     routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing) }),
     issuer: config.url,
@@ -71,7 +72,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     rateLimitPerMinute: config.managementRateLimitPerMinute,
     logger,
   }));
-  app.use(provider.callback());
+  app.use(oidc);
 
   return {
     app, config, database, directory, clients, keys, provider,

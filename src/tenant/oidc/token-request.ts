@@ -1,3 +1,4 @@
+import { IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
@@ -20,9 +21,10 @@ function clientIdOf(req: Request, body: Record<string, unknown>): string | undef
 /**
  * Makes `POST /oauth/token` speak Auth0's dialect before oidc-provider sees it: JSON bodies
  * as well as form bodies, and a client-credentials request without `scope` receives every
- * scope granted to the client, as Auth0 does. oidc-provider reads the re-encoded form body.
+ * scope granted to the client, as Auth0 does. oidc-provider then reads the re-encoded form
+ * body from a fresh request stream, as if the client had sent it.
  */
-export function auth0TokenRequest(clients: ClientRegistry) {
+export function auth0TokenRequest(clients: ClientRegistry, provider: (req: IncomingMessage, res: ServerResponse) => unknown) {
   return [
     (req: Request, res: Response, next: NextFunction) => {
       const type = req.headers['content-type'] ?? '';
@@ -34,7 +36,7 @@ export function auth0TokenRequest(clients: ClientRegistry) {
         return oauthError(res, 400, 'invalid_request', 'The request body is not valid JSON or form data.');
       });
     },
-    async (req: Request, res: Response, next: NextFunction) => {
+    async (req: Request, res: Response) => {
       const raw: unknown = req.body;
       if (raw === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
         return oauthError(res, 400, 'invalid_request', 'Send the token request as application/x-www-form-urlencoded or application/json.');
@@ -50,10 +52,15 @@ export function auth0TokenRequest(clients: ClientRegistry) {
         if (client && client.scopes.length > 0) body.scope = client.scopes.join(' ');
       }
       const encoded = Buffer.from(new URLSearchParams(body).toString());
-      req.headers['content-type'] = 'application/x-www-form-urlencoded';
-      req.headers['content-length'] = String(encoded.length);
-      req.body = encoded;
-      next();
+      const replay = new IncomingMessage(req.socket);
+      replay.method = req.method;
+      replay.url = req.originalUrl;
+      replay.httpVersion = req.httpVersion;
+      replay.headers = { ...req.headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(encoded.length) };
+      replay.complete = true;
+      replay.push(encoded);
+      replay.push(null);
+      provider(replay, res);
     },
   ];
 }
