@@ -22,13 +22,13 @@ async function main(): Promise<void> {
     const s = tenant.app.listen(config.port, config.host, () => resolve(s));
     s.once('error', reject);
   });
-  logger.info({ database: tenant.database.dialect, host: config.host, port: config.port }, 'tenant listening');
   console.log([
     `Accord tenant is running (${tenant.database.dialect === 'sqlite' ? `SQLite at ${config.sqliteFile}` : 'PostgreSQL'}).`,
     `  Issuer / OpenID configuration: ${config.url}/.well-known/openid-configuration`,
     `  Management API v2:             ${config.url}/api/v2/  (OpenAPI: ${config.url}/api/v2/openapi.json)`,
     `  Create a Management API client: npm run accord -- clients create --name "My backend" --scopes "read:users update:users"`,
   ].join('\n'));
+  logger.info({ database: tenant.database.dialect, host: config.host, port: config.port }, 'tenant listening');
 
   let stopping = false;
   const stop = (signal: string) => {

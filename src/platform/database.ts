@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Generated } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type Generated, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 
 export interface UsersTable {
@@ -34,6 +34,11 @@ export interface IdentitiesTable {
   is_social: number;
   is_main: number;
   profile_data: string | null;
+  /**
+   * The normalized email of a database or passwordless identity, unique per connection
+   * (linked or not); null for upstream identities, whose provider owns uniqueness.
+   */
+  connection_email: string | null;
   linked_at: string;
 }
 
@@ -138,6 +143,37 @@ export function openDatabase(options: DatabaseOptions): Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // Reads through a memory map instead of a read() call per page missing from SQLite's small
+  // page cache: a users-by-email lookup on 1M users went from ~43 to ~32 µs. Address space
+  // only; the pages are the OS page cache's, as they would be with read().
+  sqlite.pragma('mmap_size = 1073741824');
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/**
+ * Kysely's SQLite driver calls prepare() for every query it runs, and better-sqlite3 compiles
+ * the SQL each time: measured, a prepare cost twice as much as running the statement (a
+ * users-by-email lookup was half SQL compilation). Statements are reused by their SQL text
+ * instead (an LRU of `max`; queries with `in (…)` lists vary, so it must stay bounded).
+ * Kysely runs a statement synchronously with all()/run(), so reuse is safe; only one still
+ * being iterated (a streamed query) is `busy`, and then a fresh one is prepared.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 500): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => { sqlite.close(); },
+    prepare(sql: string) {
+      const cached = cache.get(sql);
+      if (cached && !cached.busy) {
+        cache.delete(sql); // re-inserted below: most recently used last
+        cache.set(sql, cached);
+        return cached;
+      }
+      const statement = sqlite.prepare(sql);
+      cache.set(sql, statement);
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+      return statement;
+    },
+  };
 }

@@ -42,10 +42,12 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
           .addColumn('is_social', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('is_main', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('profile_data', 'text')
+          .addColumn('connection_email', 'text')
           .addColumn('linked_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('identities_pk', ['provider', 'user_id'])
           .execute();
         await db.schema.createIndex('identities_owner').on('identities').column('owner_id').execute();
+        await db.schema.createIndex('identities_connection_email').on('identities').columns(['connection', 'connection_email']).unique().execute();
         // Every user owns exactly one main identity: enforced by the database, not only by code.
         await db.schema.createIndex('identities_one_main').on('identities').column('owner_id').unique()
           .where(sql.ref('is_main'), '=', 1).execute();
@@ -67,6 +69,7 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
           .addColumn('created_at', 'text', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('link_snapshots_identity').on('link_snapshots').columns(['provider', 'identity_user_id']).execute();
+        await db.schema.createIndex('link_snapshots_primary').on('link_snapshots').column('primary_id').execute();
 
         await autoId(db, 'audit_events', 'seq')
           .addColumn('log_id', 'text', (c) => c.notNull().unique())
@@ -132,7 +135,14 @@ export interface MigrationReport {
 
 /** Brings the schema up to date; safe to run from several processes (Kysely takes a lock). */
 export async function migrateToLatest(database: Database): Promise<MigrationReport> {
-  const migrator = new Migrator({ db: database.db, provider: new CodeMigrationProvider(database.dialect) });
+  // On PostgreSQL, name the schema of Kysely's own tables: left unnamed, Kysely looks for them in
+  // every schema and, finding another schema's, skips creating its own ("kysely_migration_lock does not exist").
+  const migrationTableSchema = database.dialect === 'postgres'
+    ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]?.schema
+    : undefined;
+  const migrator = new Migrator({
+    db: database.db, provider: new CodeMigrationProvider(database.dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };

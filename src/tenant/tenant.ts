@@ -61,7 +61,6 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   });
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
-  app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
   const oidc = provider.callback();
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
   app.use('/api/v2', managementRouter({
@@ -72,6 +71,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     rateLimitPerMinute: config.managementRateLimitPerMinute,
     logger,
   }));
+  // After the API: static files are looked up with a stat() per request, which no Management
+  // API call should pay for (the API answers every /api/v2 path itself, 404 included).
+  app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
   app.use(oidc);
 
   return {

@@ -29,17 +29,20 @@ function postgres(url: string): TestDatabase {
       await admin.query(`create schema ${schema}`);
       await admin.end();
       const database = openDatabase({ databaseUrl: url, pgSchema: schema });
-      await migrateToLatest(database);
-      return {
-        database,
-        async cleanup() {
-          await database.close();
-          const c = new pg.Client({ connectionString: url });
-          await c.connect();
-          await c.query(`drop schema ${schema} cascade`);
-          await c.end();
-        },
+      const cleanup = async () => {
+        await database.close();
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`drop schema ${schema} cascade`);
+        await c.end();
       };
+      try {
+        await migrateToLatest(database);
+      } catch (err) {
+        await cleanup();
+        throw err;
+      }
+      return { database, cleanup };
     },
   };
 }

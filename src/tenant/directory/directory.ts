@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sql, type ExpressionBuilder, type Expression, type Kysely, type SqlBool, type Transaction } from 'kysely';
+import { sql, type CompiledQuery, type ExpressionBuilder, type Expression, type Kysely, type SqlBool, type Transaction } from 'kysely';
 import type { Database, Schema } from '../../platform/database.ts';
 import { AccordError } from '../../platform/errors.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
@@ -87,11 +87,13 @@ export class Directory {
   readonly #db: Db;
   readonly #dialect: Database['dialect'];
   readonly #connections: ConnectionRegistry;
+  readonly #byEmailQuery: CompiledQuery<UserWithIdentityRow>;
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.#db = database.db;
     this.#dialect = database.dialect;
     this.#connections = connections;
+    this.#byEmailQuery = usersByEmailQuery(this.#db);
   }
 
   get connections(): ConnectionRegistry {
@@ -112,13 +114,29 @@ export class Directory {
     return (await this.#withIdentities(db, [row]))[0];
   }
 
-  /** Users whose email matches `email` after normalization, oldest first. */
+  /**
+   * Users whose email matches `email` after normalization, oldest first. Always read from the
+   * database (immediately consistent after any write). The hottest read of the Management API:
+   * one statement, compiled once (see usersByEmailQuery), so users and identities also come
+   * from one snapshot, never from either side of a concurrent link.
+   */
   async findByEmail(email: string): Promise<UserProfile[]> {
-    const rows = await this.#db.selectFrom('users').selectAll()
-      .where('email_normalized', '=', normalizeEmail(email))
-      .orderBy('created_at').orderBy('user_id')
-      .execute();
-    return this.#withIdentities(this.#db, rows);
+    const { rows } = await this.#db.executeQuery<UserWithIdentityRow>({ ...this.#byEmailQuery, parameters: [normalizeEmail(email)] });
+    const users = new Map<string, { row: UserRow; identities: IdentityRow[] }>();
+    for (const r of rows) {
+      let user = users.get(r.user_id);
+      if (!user) {
+        user = { row: r, identities: [] };
+        users.set(r.user_id, user);
+      }
+      user.identities.push({
+        provider: r.identity_provider, user_id: r.identity_user_id, owner_id: r.user_id, connection: r.identity_connection,
+        is_social: r.identity_is_social, is_main: r.identity_is_main, profile_data: r.identity_profile_data,
+        connection_email: r.identity_connection_email, linked_at: r.identity_linked_at,
+      });
+    }
+    // As in #withIdentities: a user without its main identity does not exist (never shown with `identities: []`).
+    return [...users.values()].flatMap(({ row, identities }) => (identities.some((i) => i.is_main === 1) ? [toProfile(row, identities)] : []));
   }
 
   /** The user that owns an identity, whether as its main identity or a linked one. */
@@ -218,18 +236,15 @@ export class Directory {
     };
     const identity: IdentityRow = {
       provider: connection.provider, user_id: identityUserId, owner_id: userId, connection: connection.name,
-      is_social: connection.isSocial ? 1 : 0, is_main: 1, profile_data: null, linked_at: date,
+      is_social: connection.isSocial ? 1 : 0, is_main: 1, profile_data: null,
+      connection_email: connection.strategy === 'oidc' ? null : row.email_normalized, linked_at: date,
     };
     return this.#transaction(async (trx) => {
       if (connection.strategy !== 'oidc' && row.email_normalized !== null) {
-        // One account per email within a database or passwordless connection, as Auth0 does.
-        const taken = await trx.selectFrom('identities').innerJoin('users', 'users.user_id', 'identities.owner_id')
-          .select('identities.user_id')
-          .where('identities.connection', '=', connection.name)
-          .where('identities.is_main', '=', 1)
-          .where('users.email_normalized', '=', row.email_normalized)
-          .executeTakeFirst();
-        if (taken) throw new AccordError('user_exists');
+        // One identity per email within a database or passwordless connection, as Auth0 does,
+        // counting identities linked into other users too.
+        await this.#lockEmail(trx, connection.name, row.email_normalized);
+        if (await this.#emailTaken(trx, connection.name, row.email_normalized)) throw new AccordError('user_exists');
       }
       const existing = await trx.selectFrom('identities').select('owner_id')
         .where('provider', '=', identity.provider).where('user_id', '=', identity.user_id).executeTakeFirst();
@@ -265,18 +280,19 @@ export class Directory {
         const value = patch[key];
         if (value !== undefined && value !== row[key]) { changes[key] = value; changed.push(key); }
       }
-      if (patch.email !== undefined && patch.email !== row.email) {
-        changes.email_normalized = normalizeEmail(patch.email);
-        // A new address is unproven until someone says otherwise.
+      const newEmail = patch.email !== undefined ? normalizeEmail(patch.email) : undefined;
+      if (newEmail !== undefined && newEmail !== row.email_normalized) {
+        changes.email_normalized = newEmail;
+        // A new address is unproven until someone says otherwise; a change of case is not a new address.
         if (patch.email_verified === undefined) changes.email_verified = 0;
         const connection = this.#connections.byName(main.connection);
         if (connection && connection.strategy !== 'oidc') {
-          const taken = await trx.selectFrom('identities').innerJoin('users', 'users.user_id', 'identities.owner_id')
-            .select('users.user_id')
-            .where('identities.connection', '=', main.connection).where('identities.is_main', '=', 1)
-            .where('users.email_normalized', '=', changes.email_normalized).where('users.user_id', '!=', userId)
-            .executeTakeFirst();
-          if (taken) throw new AccordError('user_exists', 'Another user of this connection already has that email.');
+          await this.#lockEmail(trx, main.connection, newEmail);
+          if (await this.#emailTaken(trx, main.connection, newEmail)) {
+            throw new AccordError('user_exists', 'Another account of this connection already has that email.');
+          }
+          await trx.updateTable('identities').set({ connection_email: newEmail })
+            .where('provider', '=', main.provider).where('user_id', '=', main.user_id).execute();
         }
       }
       for (const key of ['email_verified', 'phone_verified', 'blocked'] as const) {
@@ -316,6 +332,7 @@ export class Directory {
       await this.#lockUser(trx, userId);
       const identities = await trx.selectFrom('identities').select(['provider', 'user_id']).where('owner_id', '=', userId).execute();
       await trx.deleteFrom('users').where('user_id', '=', userId).execute();
+      await trx.deleteFrom('link_snapshots').where('primary_id', '=', userId).execute();
       await recordEvent(trx, actor, {
         type: 'user.deleted', date: now(), userId,
         description: 'User deleted',
@@ -352,13 +369,18 @@ export class Directory {
       }
 
       const date = now();
+      // Identities list in link order, which is linked_at order: keep it strictly increasing even
+      // when two links land in one millisecond (the primary's row lock makes this race-free).
+      const last = await trx.selectFrom('identities').select((eb) => eb.fn.max('linked_at').as('at'))
+        .where('owner_id', '=', primaryId).executeTakeFirst();
+      const linkedAt = last?.at && last.at >= date ? new Date(Date.parse(last.at) + 1).toISOString() : date;
       const profileData = rootProfileData(secondaryRow);
       await trx.insertInto('link_snapshots').values({
         primary_id: primaryId, provider: identity.provider, identity_user_id: identity.user_id,
         snapshot: JSON.stringify(toProfile(secondaryRow, secondaryIdentities)), created_at: date,
       }).execute();
       const moved = await trx.updateTable('identities')
-        .set({ owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: date })
+        .set({ owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: linkedAt })
         .where('provider', '=', identity.provider).where('user_id', '=', identity.user_id).where('owner_id', '=', secondaryId)
         .executeTakeFirst();
       if (Number(moved.numUpdatedRows) !== 1) throw new AccordError('link_identity_in_use');
@@ -379,7 +401,7 @@ export class Directory {
   /** Detaches a linked identity and recreates it as a standalone user, in one transaction. */
   async unlink(primaryId: string, provider: string, identityUserId: string, options: UnlinkOptions, actor: Actor): Promise<Identity[]> {
     return this.#transaction(async (trx) => {
-      await this.#lockUser(trx, primaryId);
+      const primary = await this.#lockUser(trx, primaryId);
       const identity = await trx.selectFrom('identities').selectAll()
         .where('provider', '=', provider).where('user_id', '=', identityUserId).where('owner_id', '=', primaryId)
         .executeTakeFirst();
@@ -408,7 +430,8 @@ export class Directory {
         picture: data.picture ?? null,
         phone_number: data.phone_number ?? null,
         phone_verified: data.phone_verified ? 1 : 0,
-        blocked: 0,
+        // Unlinking never unblocks: blocked if it was when linked, or if its primary is now.
+        blocked: snapshot?.blocked === true || primary.blocked === 1 ? 1 : 0,
         user_metadata: JSON.stringify(restore ? snapshot.user_metadata : {}),
         app_metadata: JSON.stringify(restore ? snapshot.app_metadata : {}),
         created_at: snapshot?.created_at ?? date,
@@ -422,6 +445,9 @@ export class Directory {
         .where('provider', '=', provider).where('user_id', '=', identityUserId).where('owner_id', '=', primaryId)
         .executeTakeFirst();
       if (Number(moved.numUpdatedRows) !== 1) throw new AccordError('inexistent_identity');
+      // The snapshot has served its purpose; keeping a copy of someone's profile has none.
+      await trx.deleteFrom('link_snapshots')
+        .where('provider', '=', provider).where('identity_user_id', '=', identityUserId).where('primary_id', '=', primaryId).execute();
       await trx.updateTable('users').set({ updated_at: date }).where('user_id', '=', primaryId).execute();
       await recordEvent(trx, actor, {
         type: 'identity.unlinked', date, userId: primaryId,
@@ -478,6 +504,22 @@ export class Directory {
     return new Map(rows.map((r) => [r.user_id, r]));
   }
 
+  /**
+   * Serializes the "is this email taken in this connection?" check with the write that follows,
+   * so the loser of two concurrent creates on PostgreSQL gets user_exists; the unique index on
+   * identities (connection, connection_email) is the backstop.
+   */
+  async #emailTaken(trx: Db, connection: string, emailNormalized: string): Promise<boolean> {
+    const taken = await trx.selectFrom('identities').select('owner_id')
+      .where('connection', '=', connection).where('connection_email', '=', emailNormalized).executeTakeFirst();
+    return taken !== undefined;
+  }
+
+  async #lockEmail(trx: Db, connection: string, emailNormalized: string): Promise<void> {
+    if (this.#dialect !== 'postgres') return;
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`accord:email:${connection}:${emailNormalized}`}, 0))`.execute(trx);
+  }
+
   async #identitiesOf(db: Db, userId: string): Promise<Identity[]> {
     const rows = await db.selectFrom('identities').selectAll().where('owner_id', '=', userId).execute();
     return rows.sort(compareIdentities).map(toIdentity);
@@ -492,7 +534,12 @@ export class Directory {
       if (list) list.push(identity);
       else byOwner.set(identity.owner_id, [identity]);
     }
-    return rows.map((row) => toProfile(row, byOwner.get(row.user_id) ?? []));
+    // Rows and identities are two reads: a user linked away or deleted in between has no main
+    // identity left by the second one. It no longer exists; never show it with `identities: []`.
+    return rows.flatMap((row) => {
+      const own = byOwner.get(row.user_id) ?? [];
+      return own.some((i) => i.is_main === 1) ? [toProfile(row, own)] : [];
+    });
   }
 
   /** One connection serves SQLite, so its transactions run one at a time; PostgreSQL relies on #lockUsers. */
@@ -504,6 +551,38 @@ export class Directory {
       throw err;
     }
   }
+}
+
+/** A user row with one of its identities, as findByEmail reads them (one row per identity). */
+type UserWithIdentityRow = UserRow & {
+  identity_provider: string;
+  identity_user_id: string;
+  identity_connection: string;
+  identity_is_social: number;
+  identity_is_main: number;
+  identity_profile_data: string | null;
+  identity_connection_email: string | null;
+  identity_linked_at: string;
+};
+
+/**
+ * findByEmail's statement, compiled once per Directory with a placeholder and then run with
+ * the real parameter: building and compiling a Kysely query cost more than SQLite takes to
+ * run this one. The SQL is the dialect's own (`?` or `$1`); only `parameters` changes.
+ */
+function usersByEmailQuery(db: Db): CompiledQuery<UserWithIdentityRow> {
+  return db.selectFrom('users')
+    .innerJoin('identities', 'identities.owner_id', 'users.user_id')
+    .selectAll('users')
+    .select([
+      'identities.provider as identity_provider', 'identities.user_id as identity_user_id',
+      'identities.connection as identity_connection', 'identities.is_social as identity_is_social',
+      'identities.is_main as identity_is_main', 'identities.profile_data as identity_profile_data',
+      'identities.connection_email as identity_connection_email', 'identities.linked_at as identity_linked_at',
+    ])
+    .where('users.email_normalized', '=', '')
+    .orderBy('users.created_at').orderBy('users.user_id')
+    .compile();
 }
 
 /** Unique violations, deadlocks and serialization failures: another transaction got there first. */
@@ -526,9 +605,11 @@ function searchCondition(eb: ExpressionBuilder<Schema, 'users'>, clause: SearchC
       break;
     }
     case 'name':
+      // The database lowercases both sides: SQLite's lower() folds ASCII only, and a JavaScript
+      // toLowerCase() on the value alone made names with non-ASCII capitals unfindable there.
       condition = clause.prefix
-        ? sql<SqlBool>`lower(${sql.ref('name')}) like ${like(value.toLowerCase())} escape '\\'`
-        : eb(eb.fn('lower', ['name']), '=', value.toLowerCase());
+        ? sql<SqlBool>`lower(${sql.ref('name')}) like lower(cast(${like(value)} as text)) escape '\\'`
+        : sql<SqlBool>`lower(${sql.ref('name')}) = lower(cast(${value} as text))`;
       break;
     case 'user_id':
       condition = eb('user_id', '=', value);

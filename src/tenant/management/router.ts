@@ -39,6 +39,18 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   const openapi = buildOpenApiDocument(options.routes, options.issuer);
   router.get('/openapi.json', (_req, res) => { res.json(openapi); });
 
+  const tooManyRequests = (_req: Request, res: Response) => sendAuth0Error(res, new AccordError('too_many_requests', 'Global limit has been reached'));
+  // Per address, counting only requests that never authenticated: token guessing and floods
+  // of bad tokens are throttled before they cost a signature check each.
+  router.use(rateLimit({
+    windowMs: 60_000,
+    limit: options.rateLimitPerMinute,
+    legacyHeaders: false,
+    standardHeaders: false,
+    requestWasSuccessful: (req: Request) => req.management !== undefined,
+    skipSuccessfulRequests: true,
+    handler: tooManyRequests,
+  }));
   router.use(managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys }));
   router.use(rateLimit({
     windowMs: 60_000,
@@ -46,7 +58,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     legacyHeaders: true,
     standardHeaders: false,
     keyGenerator: (req: Request) => `client:${req.management!.clientId}`,
-    handler: (_req, res) => sendAuth0Error(res, new AccordError('too_many_requests', 'Global limit has been reached')),
+    handler: tooManyRequests,
   }));
   // Bodies are read only for authenticated, non-throttled callers.
   router.use(express.json({ limit: '100kb', strict: true }));

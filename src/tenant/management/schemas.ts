@@ -3,18 +3,21 @@ import { SORT_FIELDS } from '../directory/directory.ts';
 
 /** Schemas of the Management API's inputs and outputs; routes and the OpenAPI document share them. */
 
-const metadata = z.record(z.string(), z.unknown())
+/** Every string that reaches a text column: PostgreSQL text cannot hold U+0000, so it is refused here (a 400, not a 500). */
+const text = () => z.string().regex(/^[^\u0000]*$/, 'must not contain U+0000');
+
+const metadata = z.record(text(), z.unknown())
   .refine((v) => Object.keys(v).length <= 100, 'at most 100 top-level keys');
-const shortText = z.string().min(1).max(300);
+const shortText = text().min(1).max(300);
 const booleanString = z.enum(['true', 'false']).transform((v) => v === 'true');
 const pageNumber = z.string().regex(/^\d{1,6}$/, 'must be a non-negative integer').transform(Number).default(0);
 const perPage = z.string().regex(/^\d{1,3}$/, 'must be an integer').transform(Number)
   .refine((n) => n >= 1 && n <= 100, 'must be between 1 and 100').default(50);
 
-export const userIdParams = z.object({ id: z.string().min(1).max(512) }).strict();
+export const userIdParams = z.object({ id: text().min(1).max(512) }).strict();
 
 export const listUsersQuery = z.object({
-  q: z.string().max(2000).optional(),
+  q: text().max(2000).optional(),
   search_engine: z.enum(['v3']).optional(),
   page: pageNumber,
   per_page: perPage,
@@ -28,14 +31,14 @@ export const listUsersQuery = z.object({
 
 export const createUserBody = z.object({
   connection: shortText,
-  email: z.string().min(3).max(320),
+  email: text().min(3).max(320),
   password: z.string().min(1).max(256).optional(),
   email_verified: z.boolean().optional(),
   name: shortText.optional(),
   given_name: shortText.optional(),
   family_name: shortText.optional(),
   nickname: shortText.optional(),
-  picture: z.url().max(2000).optional(),
+  picture: z.url().max(2000).refine((v) => !v.includes('\u0000'), 'must not contain U+0000').optional(),
   blocked: z.boolean().optional(),
   user_metadata: metadata.optional(),
   app_metadata: metadata.optional(),
@@ -43,32 +46,32 @@ export const createUserBody = z.object({
 
 const nullableText = shortText.nullable();
 export const updateUserBody = z.object({
-  email: z.string().min(3).max(320).optional(),
+  email: text().min(3).max(320).optional(),
   email_verified: z.boolean().optional(),
   name: nullableText.optional(),
   given_name: nullableText.optional(),
   family_name: nullableText.optional(),
   nickname: nullableText.optional(),
-  picture: z.url().max(2000).nullable().optional(),
+  picture: z.url().max(2000).refine((v) => !v.includes('\u0000'), 'must not contain U+0000').nullable().optional(),
   blocked: z.boolean().optional(),
   password: z.string().min(1).max(256).optional(),
   user_metadata: metadata.optional(),
   app_metadata: metadata.optional(),
 }).strict();
 
-export const usersByEmailQuery = z.object({ email: z.string().min(1).max(320) }).strict();
+export const usersByEmailQuery = z.object({ email: text().min(1).max(320) }).strict();
 
 export const linkBody = z.object({
   link_with: z.string().min(1).max(16_384).optional(),
-  provider: z.string().min(1).max(128).optional(),
-  user_id: z.union([z.string().min(1).max(512), z.number().int().nonnegative()]).optional(),
+  provider: text().min(1).max(128).optional(),
+  user_id: z.union([text().min(1).max(512), z.number().int().nonnegative()]).optional(),
   connection_id: z.string().regex(/^con_[A-Za-z0-9]+$/).optional(),
 }).strict();
 
 export const unlinkParams = z.object({
-  id: z.string().min(1).max(512),
-  provider: z.string().min(1).max(128),
-  user_id: z.string().min(1).max(512),
+  id: text().min(1).max(512),
+  provider: text().min(1).max(128),
+  user_id: text().min(1).max(512),
 }).strict();
 
 export const unlinkQuery = z.object({ restore_metadata: booleanString.default(false) }).strict();

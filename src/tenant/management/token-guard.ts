@@ -29,20 +29,36 @@ declare global {
  */
 export function managementTokenGuard(options: { issuer: string; audience: string; keys: SigningJwk[] }) {
   const jwks = createLocalJWKSet({ keys: options.keys.map(publicJwk) });
+  // Tokens that passed jwtVerify, by their exact string, until their `exp`. A client sends the
+  // same token on every call for hours, and the RS256 signature check was the largest cost
+  // of a Management API request. The same string always verifies the same way against these
+  // fixed keys; only time changes the verdict, so `exp` is checked again on every hit (`nbf`
+  // was already in the past when it was verified). Bounded: the oldest entry goes first.
+  const verified = new Map<string, JWTPayload & { exp: number }>();
+  const MAX_VERIFIED = 1_000;
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer ([A-Za-z0-9_.~+/-]+=*)$/.exec(header) : null;
     if (!match) throw new AccordError('invalid_token', 'Missing or malformed Authorization header; send "Bearer <access token>".');
-    let claims: JWTPayload;
-    try {
-      ({ payload: claims } = await jwtVerify(match[1]!, jwks, {
-        issuer: [options.issuer, `${options.issuer}/`],
-        audience: options.audience,
-        algorithms: ['RS256'],
-        requiredClaims: ['sub', 'exp'],
-      }));
-    } catch {
-      throw new AccordError('invalid_token');
+    const token = match[1]!;
+    let claims = verified.get(token);
+    if (claims && claims.exp <= Math.floor(Date.now() / 1000)) { // jose's rule: expired at exp, no leeway
+      verified.delete(token);
+      claims = undefined;
+    }
+    if (!claims) {
+      try {
+        ({ payload: claims } = await jwtVerify<{ exp: number }>(token, jwks, {
+          issuer: [options.issuer, `${options.issuer}/`],
+          audience: options.audience,
+          algorithms: ['RS256'],
+          requiredClaims: ['sub', 'exp'],
+        }));
+      } catch {
+        throw new AccordError('invalid_token');
+      }
+      if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
+      verified.set(token, Object.freeze(claims)); // shared by every request that presents this token
     }
     const clientId = String(claims.azp ?? claims.client_id ?? '');
     const isClientToken = claims.gty === 'client-credentials';
