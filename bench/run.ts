@@ -1,0 +1,339 @@
+/**
+ * `npm run bench`: Accord's performance targets, measured in one run on this machine.
+ *
+ *   1. GET /api/v2/users-by-email on 100k users (SQLite), 32 connections, against a bare
+ *      Express 5 JSON endpoint measured the same way: ≥ 50% of its requests/s, p99 < 20 ms.
+ *   2. link + unlink cycles through the Management API, 8 concurrent clients: ≥ 1,000 cycles/s.
+ *   3. Directory.findByEmail in-process on 1M users: median < 50 µs.
+ *
+ * Servers run in child processes (node --import tsx, i.e. tsx) so autocannon, here, and the
+ * server each have a core. Targets are reported PASS/FAIL; the exit code is 0 unless it crashes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { openDatabase } from '../src/platform/database.ts';
+import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
+import { ConnectionRegistry, defaultConnections } from '../src/tenant/connections.ts';
+import { Directory } from '../src/tenant/directory/directory.ts';
+import { DB_CONNECTION, EMAIL_CONNECTION, seedDirectory, type SeedUser } from './seed.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
+const DURATION = QUICK ? 4 : 10;
+const WARMUP = QUICK ? 1 : 2;
+const USERS_HTTP = 100_000;
+const USERS_DIRECTORY = QUICK ? 200_000 : 1_000_000;
+const LOOKUPS = 20_000;
+const LINK_CLIENTS = 8;
+const PAIRS_PER_CLIENT = 16;
+
+interface Row { name: string; figure: string; target: string; pass?: boolean }
+const summary: Row[] = [];
+const children = new Set<ChildProcess>();
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const log = (message: string) => process.stdout.write(`${message}\n`);
+
+// ------------------------------------------------------------------ processes
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns `node --import tsx <script>` and resolves once it prints `READY`. */
+function startServer(script: string, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script)], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start within 60 s:\n${stderr}`)), 60_000);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('READY')) { clearTimeout(timer); resolve(child); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited with ${code}:\n${stderr}`)); });
+  });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+  });
+}
+
+/** CPU seconds a child has used so far (Linux /proc), to show whether the server was the bottleneck. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------ load
+
+interface LoadResult { rps: number; p50: number; p99: number; ok: number; bad: number; errors: number; cpu?: number | undefined }
+
+/** `connections` keep-alive connections for `duration` s, a fresh random email on every request. */
+async function loadEmails(url: string, path: string, emails: string[], headers: Record<string, string>, duration: number, server: ChildProcess): Promise<LoadResult> {
+  const cpuBefore = cpuSeconds(server.pid);
+  const started = performance.now();
+  const result = await autocannon({
+    url, connections: 32, pipelining: 1, duration, headers,
+    requests: [{
+      method: 'GET',
+      setupRequest: (req) => ({ ...req, path: `${path}?email=${encodeURIComponent(emails[Math.floor(Math.random() * emails.length)]!)}` }),
+    }],
+  });
+  const wall = (performance.now() - started) / 1000;
+  const cpuAfter = cpuSeconds(server.pid);
+  return {
+    rps: result['2xx'] / result.duration,
+    p50: result.latency.p50, p99: result.latency.p99,
+    ok: result['2xx'], bad: result.non2xx, errors: result.errors,
+    cpu: cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / wall : undefined,
+  };
+}
+
+interface Pair { primary: SeedUser; secondary: SeedUser }
+
+/** Link then unlink, over and over, one keep-alive connection per client, each client on its own pairs. */
+async function linkCycles(url: string, token: string, pairsByClient: Pair[][], duration: number) {
+  let failures = 0;
+  const samples: string[] = [];
+  const runs = pairsByClient.map((pairs) => {
+    let next = 0;
+    let cycles = 0;
+    const current = () => pairs[next % pairs.length]!;
+    const run = autocannon({
+      url, connections: 1, pipelining: 1, duration,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      requests: [
+        {
+          method: 'POST',
+          setupRequest: (req) => {
+            const { primary, secondary } = current();
+            const [provider, id] = secondary.userId!.split('|') as [string, string];
+            return { ...req, path: `/api/v2/users/${encodeURIComponent(primary.userId!)}/identities`, body: JSON.stringify({ provider, user_id: id }) };
+          },
+          onResponse: (status, body) => { if (status !== 201) { failures++; if (samples.length < 3) samples.push(`link ${status} ${body}`); } },
+        },
+        {
+          method: 'DELETE',
+          setupRequest: (req) => {
+            const { primary, secondary } = current();
+            const [provider, id] = secondary.userId!.split('|') as [string, string];
+            return { ...req, body: undefined, path: `/api/v2/users/${encodeURIComponent(primary.userId!)}/identities/${provider}/${id}` };
+          },
+          onResponse: (status, body) => {
+            next++;
+            if (status === 200) cycles++;
+            else { failures++; if (samples.length < 3) samples.push(`unlink ${status} ${body}`); }
+          },
+        },
+      ],
+    });
+    return run.then((result) => ({ result, cycles: () => cycles }));
+  });
+  const done = await Promise.all(runs);
+  const seconds = Math.max(...done.map((d) => d.result.duration));
+  const cycles = done.reduce((n, d) => n + d.cycles(), 0);
+  const latencies = done.map((d) => d.result.latency.p99);
+  return { cycles, seconds, rate: cycles / seconds, failures, samples, p99: Math.max(...latencies), errors: done.reduce((n, d) => n + d.result.errors, 0) };
+}
+
+/** A run can stop between a link and its unlink: unlink whatever is still linked. */
+async function unlinkLeftovers(url: string, token: string, pairs: Pair[]): Promise<number> {
+  let fixed = 0;
+  for (const { primary, secondary } of pairs) {
+    const res = await fetch(`${url}/api/v2/users/${encodeURIComponent(primary.userId!)}`, { headers: { authorization: `Bearer ${token}` } });
+    const user = await res.json() as { identities: unknown[] };
+    if (user.identities.length > 1) {
+      const [provider, id] = secondary.userId!.split('|') as [string, string];
+      const del = await fetch(`${url}/api/v2/users/${encodeURIComponent(primary.userId!)}/identities/${provider}/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+      if (del.status !== 200) throw new Error(`could not unlink a leftover: ${del.status} ${await del.text()}`);
+      fixed++;
+    }
+  }
+  return fixed;
+}
+
+// ------------------------------------------------------------------ benchmarks
+
+async function httpBenchmarks(dir: string): Promise<void> {
+  log(`\n## 1 + 2. Management API over HTTP (SQLite, ${fmt(USERS_HTTP)} users)`);
+  const pairsByClient: Pair[][] = [];
+  const extra: SeedUser[] = [];
+  for (let c = 0; c < LINK_CLIENTS; c++) {
+    const pairs: Pair[] = [];
+    for (let p = 0; p < PAIRS_PER_CLIENT; p++) {
+      const primary: SeedUser = { connection: DB_CONNECTION, email: `linker${c}.primary${p}@bench.example` };
+      const secondary: SeedUser = { connection: EMAIL_CONNECTION, email: `linker${c}.secondary${p}@bench.example` };
+      extra.push(primary, secondary);
+      pairs.push({ primary, secondary });
+    }
+    pairsByClient.push(pairs);
+  }
+  const sqliteFile = join(dir, 'accord.sqlite');
+  const seeded = await seedDirectory(sqliteFile, USERS_HTTP, extra);
+  log(`seeded ${fmt(seeded.users)} users (+${extra.length} for linking; ${fmt(seeded.sharingUsers)} share an email) in ${fmt(seeded.ms / 1000, 1)} s`);
+
+  const database = openDatabase({ sqliteFile });
+  const client = await new ClientRegistry(database.db).create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['read:users', 'update:users'] });
+  await database.close();
+
+  const [tenantPort, barePort] = [await freePort(), await freePort()];
+  const tenantUrl = `http://127.0.0.1:${tenantPort}`;
+  const tenant = await startServer('tenant-server.ts', {
+    NODE_ENV: 'production', HOST: '127.0.0.1', TENANT_PORT: String(tenantPort), TENANT_URL: tenantUrl, DATA_DIR: dir,
+    LOG_LEVEL: 'silent', MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000',
+  });
+  const bare = await startServer('bare-server.ts', { NODE_ENV: 'production', BARE_PORT: String(barePort) });
+  try {
+    const tokenRes = await fetch(`${tenantUrl}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${tenantUrl}/api/v2/` }),
+    });
+    if (tokenRes.status !== 200) throw new Error(`token request failed: ${tokenRes.status} ${await tokenRes.text()}`);
+    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const auth = { authorization: `Bearer ${token}` };
+
+    // Sanity: a shared email (stored in two cases) finds both users, and the body is what we think.
+    const check = await fetch(`${tenantUrl}/api/v2/users-by-email?email=${encodeURIComponent(seeded.emails[0]!.toUpperCase())}`, { headers: auth });
+    const found = await check.json() as Array<{ user_id: string }>;
+    if (check.status !== 200 || found.length !== 2) throw new Error(`users-by-email sanity check failed: ${check.status} ${JSON.stringify(found)}`);
+
+    log(`\n### 1. GET /api/v2/users-by-email, 32 connections, ${DURATION} s each (after ${WARMUP} s warm-up)`);
+    await loadEmails(`http://127.0.0.1:${barePort}`, '/x', seeded.emails, {}, WARMUP, bare);
+    const b = await loadEmails(`http://127.0.0.1:${barePort}`, '/x', seeded.emails, {}, DURATION, bare);
+    await loadEmails(tenantUrl, '/api/v2/users-by-email', seeded.emails, auth, WARMUP, tenant);
+    const a = await loadEmails(tenantUrl, '/api/v2/users-by-email', seeded.emails, auth, DURATION, tenant);
+    const cpu = (r: LoadResult) => (r.cpu === undefined ? 'n/a' : `${fmt(r.cpu * 100)}%`);
+    for (const [label, r] of [['bare Express 5 /x', b], ['Accord users-by-email', a]] as const) {
+      log(`${label.padEnd(24)} ${fmt(r.rps).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  server CPU ${cpu(r)} = ${r.cpu === undefined ? 'n/a' : fmt((r.cpu / r.rps) * 1e6)} µs/request  (${fmt(r.ok)} ok, ${r.bad} non-2xx, ${r.errors} errors)`);
+    }
+    const ratio = a.rps / b.rps;
+    const perRequest = (x: LoadResult, y: LoadResult) => (x.cpu !== undefined && y.cpu !== undefined
+      ? ` (server CPU ${fmt((x.cpu / x.rps) * 1e6)} vs ${fmt((y.cpu / y.rps) * 1e6)} µs/request)` : '');
+    log(`ratio Accord / bare: ${fmt(ratio * 100, 1)}% of the requests/s${a.cpu !== undefined && b.cpu !== undefined
+      ? `, ${fmt(((b.cpu / b.rps) / (a.cpu / a.rps)) * 100, 1)}% by server CPU per request` : ''}`);
+    // The req/s ratio only compares the servers when both were CPU-bound; an unsaturated
+    // baseline (load generator or other processes in the way) makes Accord look better.
+    const starved = b.cpu !== undefined && b.cpu < 0.9;
+    if (starved) log(`WARNING: the bare server ran at ${fmt(b.cpu! * 100)}% CPU, not saturated: the req/s ratio overstates Accord; trust the CPU-per-request ratio.`);
+    const clean = a.bad === 0 && a.errors === 0 && b.bad === 0 && b.errors === 0;
+    summary.push(
+      { name: 'bare Express 5 JSON endpoint', figure: `${fmt(b.rps)} req/s, p99 ${b.p99} ms`, target: '(baseline)' },
+      { name: 'users-by-email (100k users), throughput', figure: `${fmt(a.rps)} req/s = ${fmt(ratio * 100, 1)}% of bare${perRequest(a, b)}${starved ? ' ⚠ bare server not saturated' : ''}`, target: '≥ 50% of bare', pass: clean && ratio >= 0.5 },
+      { name: 'users-by-email (100k users), latency', figure: `p50 ${a.p50} ms, p99 ${a.p99} ms`, target: 'p99 < 20 ms', pass: clean && a.p99 < 20 },
+    );
+
+    log(`\n### 2. link + unlink cycles, ${LINK_CLIENTS} clients × ${PAIRS_PER_CLIENT} pairs, ${DURATION} s (after ${WARMUP} s warm-up)`);
+    const allPairs = pairsByClient.flat();
+    await linkCycles(tenantUrl, token, pairsByClient, WARMUP);
+    await unlinkLeftovers(tenantUrl, token, allPairs);
+    const cpuBefore = cpuSeconds(tenant.pid);
+    const started = performance.now();
+    const l = await linkCycles(tenantUrl, token, pairsByClient, DURATION);
+    const cpuUsed = (cpuSeconds(tenant.pid) ?? NaN) - (cpuBefore ?? NaN);
+    const wall = (performance.now() - started) / 1000;
+    await unlinkLeftovers(tenantUrl, token, allPairs);
+    const cpuNote = Number.isNaN(cpuUsed) ? 'n/a' : `${fmt((cpuUsed / wall) * 100)}% = ${fmt((cpuUsed / l.cycles) * 1e6)} µs/cycle`;
+    log(`${fmt(l.cycles)} cycles in ${l.seconds} s = ${fmt(l.rate)} cycles/s (${fmt(l.rate * 2)} req/s), request p99 ${l.p99} ms, server CPU ${cpuNote}, ${l.failures} failed, ${l.errors} errors`);
+    for (const s of l.samples) log(`  failure: ${s.slice(0, 300)}`);
+    summary.push({ name: 'link + unlink cycle, 8 clients', figure: `${fmt(l.rate)} cycles/s (request p99 ${l.p99} ms)`, target: '≥ 1,000 cycles/s', pass: l.failures === 0 && l.errors === 0 && l.rate >= 1000 });
+  } finally {
+    await Promise.all([stopServer(tenant), stopServer(bare)]);
+  }
+}
+
+async function directoryBenchmark(dir: string): Promise<void> {
+  log(`\n## 3. Directory.findByEmail in-process (SQLite, ${fmt(USERS_DIRECTORY)} users)`);
+  const sqliteFile = join(dir, 'directory.sqlite');
+  // Keep only the emails: a million seed objects left on the heap would slow every GC below.
+  const seeded = await seedDirectory(sqliteFile, USERS_DIRECTORY).then(({ emails, users, ms }) => ({ emails, users, ms }));
+  log(`seeded ${fmt(seeded.users)} users in ${fmt(seeded.ms / 1000, 1)} s`);
+  const database = openDatabase({ sqliteFile });
+  try {
+    const directory = new Directory(database, new ConnectionRegistry(defaultConnections()));
+    const shared = await directory.findByEmail(` ${seeded.emails[0]!.toUpperCase()} `);
+    if (shared.length !== 2) throw new Error(`findByEmail sanity check failed: ${JSON.stringify(shared)}`);
+    const pick = () => seeded.emails[Math.floor(Math.random() * seeded.emails.length)]!;
+    // A running tenant has its hot pages mapped and its code optimized: warm up as many lookups as are timed.
+    for (let i = 0; i < LOOKUPS; i++) await directory.findByEmail(pick());
+    const times = new Float64Array(LOOKUPS);
+    let found = 0;
+    const started = performance.now();
+    const cpuStarted = process.cpuUsage();
+    for (let i = 0; i < LOOKUPS; i++) {
+      const email = pick();
+      const t0 = process.hrtime.bigint();
+      const users = await directory.findByEmail(email);
+      times[i] = Number(process.hrtime.bigint() - t0) / 1000;
+      found += users.length;
+    }
+    const total = performance.now() - started;
+    const cpu = process.cpuUsage(cpuStarted);
+    times.sort();
+    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+    const median = at(0.5);
+    log(`${fmt(LOOKUPS)} lookups (after ${fmt(LOOKUPS)} warm-up lookups) in ${fmt(total)} ms (${fmt(LOOKUPS / (total / 1000))}/s, ${fmt(found / LOOKUPS, 2)} users per lookup): median ${fmt(median, 1)} µs, p90 ${fmt(at(0.9), 1)} µs, p99 ${fmt(at(0.99), 1)} µs, max ${fmt(times[times.length - 1]!, 0)} µs; process CPU ${fmt((cpu.user + cpu.system) / LOOKUPS, 1)} µs/lookup`);
+    summary.push(
+      { name: `seed ${fmt(USERS_DIRECTORY)} users (batched inserts)`, figure: `${fmt(seeded.ms / 1000, 1)} s`, target: '(well under a minute)' },
+      { name: `findByEmail (${fmt(USERS_DIRECTORY)} users), in-process`, figure: `median ${fmt(median, 1)} µs, p99 ${fmt(at(0.99), 1)} µs`, target: 'median < 50 µs', pass: median < 50 },
+    );
+  } finally {
+    await database.close();
+  }
+}
+
+// ------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  log(`# Accord benchmarks${QUICK ? ' (BENCH_QUICK: shortened, not for reporting)' : ''}`);
+  // Everything here is CPU-bound: other work on the machine shows up directly in the figures.
+  const load = () => loadavg().map((n) => n.toFixed(2)).join(' ');
+  log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString()}, load average ${load()}`);
+  const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
+  try {
+    await httpBenchmarks(dir);
+    await directoryBenchmark(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  log(`\n## Summary (one run, ${fmt((performance.now() - started) / 1000)} s; load average at the end ${load()})\n`);
+  log('| Benchmark | Measured | Target | Result |');
+  log('|---|---|---|---|');
+  for (const r of summary) log(`| ${r.name} | ${r.figure} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'} |`);
+}
+
+process.on('exit', () => { for (const child of children) child.kill('SIGKILL'); });
+main().catch((err: unknown) => {
+  console.error(err);
+  for (const child of children) child.kill('SIGKILL');
+  process.exit(1);
+});
