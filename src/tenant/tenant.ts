@@ -15,6 +15,12 @@ import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { CsrfTokens } from './login/csrf.ts';
+import { interactionRouter } from './login/interaction-router.ts';
+import type { ConnectionStrategy } from './login/login-environment.ts';
+import { LoginPipeline } from './login/login-pipeline.ts';
+import { devMailRoutes } from './mail/dev-mail-routes.ts';
+import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.ts';
 
 export interface Tenant {
   app: Express;
@@ -24,10 +30,15 @@ export interface Tenant {
   clients: ClientRegistry;
   keys: TenantKeys;
   provider: Provider;
+  mailer: Mailer;
   close(): Promise<void>;
 }
 
 const publicDir = fileURLToPath(new URL('../../public', import.meta.url));
+const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
+
+/** The sign-in methods the tenant offers, by connection strategy. */
+const STRATEGIES: ConnectionStrategy[] = [];
 
 /**
  * Builds the tenant: database (migrated), keys, directory, OpenID Provider and Management
@@ -44,11 +55,18 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const provider = createOidcProvider({ config, database, keys, clients, directory });
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
 
+  const mailer: Mailer = config.mail.transport === 'smtp'
+    ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from)
+    : new OutboxMailer(database.db);
+
   const app = express();
+  app.set('views', viewsDir);
+  app.set('view engine', 'ejs');
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(helmet({
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': ["'self'"] } },
+    // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
+    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
     frameguard: { action: 'deny' },
   }));
   app.use((req, res, next) => {
@@ -74,10 +92,16 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // After the API: static files are looked up with a stat() per request, which no Management
   // API call should pay for (the API answers every /api/v2 path itself, 404 included).
   app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
+  if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
+  app.use(interactionRouter({
+    config, provider, directory, connections, mailer, logger,
+    pipeline: new LoginPipeline(directory, connections),
+    csrf: new CsrfTokens(keys.cookies[0]!),
+  }, STRATEGIES));
   app.use(oidc);
 
   return {
-    app, config, database, directory, clients, keys, provider,
+    app, config, database, directory, clients, keys, provider, mailer,
     close: () => (options.database ? Promise.resolve() : database.close()),
   };
 }

@@ -47,6 +47,8 @@ export function createOidcProvider(options: {
       profile: ['name', 'given_name', 'family_name', 'nickname', 'picture', 'updated_at'],
     },
     responseTypes: ['code'],
+    // Auth0's `connection` parameter picks the sign-in method.
+    extraParams: ['connection'],
     pkce: { required: () => true },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     features: {
