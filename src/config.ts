@@ -43,6 +43,20 @@ export interface TenantConfig {
   mail: { transport: 'outbox' | 'smtp'; smtpUrl: string | undefined; from: string };
   /** The built-in demo social IdP at /demo-idp (development and tests; off in production unless asked). */
   demoIdp: boolean;
+  /** Database-connection rate limits (per process); unset fields take the defaults in README. */
+  loginRateLimits?: Partial<LoginRateLimits> | undefined;
+}
+
+/** Requests allowed per IP address (and email, for password attempts) in each window. */
+export interface LoginRateLimits {
+  windowMs: number;
+  /** Failed password logins per IP and email. */
+  loginPerIpAndEmail: number;
+  /** Password login attempts per IP, whatever the email. */
+  loginPerIp: number;
+  signupPerIp: number;
+  /** Password-reset requests per IP. */
+  forgotPerIp: number;
 }
 
 export class ConfigError extends Error {}

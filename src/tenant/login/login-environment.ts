@@ -1,6 +1,7 @@
 import type { Request, Response, Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
+import type { Database } from '../../platform/database.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import type { Directory } from '../directory/directory.ts';
@@ -20,6 +21,8 @@ export interface Interaction {
 /** Everything a connection's sign-in routes need; built once by the interaction router. */
 export interface LoginEnvironment {
   config: TenantConfig;
+  /** The tenant's database (login tickets, OIDC state); prefer the Directory for users. */
+  database: Database;
   provider: Provider;
   directory: Directory;
   connections: ConnectionRegistry;
