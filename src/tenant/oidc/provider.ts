@@ -81,7 +81,17 @@ export function createOidcProvider(options: {
     },
     // The Management API scopes granted to a client (see ClientRegistry.asOidcMetadata).
     extraClientMetadata: { properties: ['management_scopes'] },
-    ttl: { ClientCredentials: config.managementTokenTtl },
+    // Lifetimes in seconds, close to Auth0's defaults (id_token 10 h, session 3 days idle).
+    ttl: {
+      ClientCredentials: config.managementTokenTtl,
+      AccessToken: 86_400,
+      AuthorizationCode: 60,
+      IdToken: 36_000,
+      Interaction: 3_600,
+      Session: 3 * 86_400,
+      Grant: 14 * 86_400,
+      RefreshToken: 30 * 86_400,
+    },
     extraTokenClaims: (_ctx, token) => ({ azp: token.clientId, gty: token.kind === 'ClientCredentials' ? 'client-credentials' : undefined }),
     interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
     findAccount: async (_ctx, sub) => {
