@@ -15,6 +15,10 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MANAGEMENT_TOKEN_TTL: z.coerce.number().int().min(60).max(2_592_000).default(86_400),
   MANAGEMENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
+  MAIL_TRANSPORT: z.enum(['outbox', 'smtp']).optional(),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL').optional(),
+  MAIL_FROM: z.string().min(3).optional(),
+  DEMO_IDP: z.enum(['on', 'off']).optional(),
 });
 
 const tenantFileSchema = z.object({
@@ -36,6 +40,23 @@ export interface TenantConfig {
   managementTokenTtl: number;
   managementRateLimitPerMinute: number;
   connections: ConnectionConfig[];
+  mail: { transport: 'outbox' | 'smtp'; smtpUrl: string | undefined; from: string };
+  /** The built-in demo social IdP at /demo-idp (development and tests; off in production unless asked). */
+  demoIdp: boolean;
+  /** Database-connection rate limits (per process); unset fields take the defaults in README. */
+  loginRateLimits?: Partial<LoginRateLimits> | undefined;
+}
+
+/** Requests allowed per IP address (and email, for password attempts) in each window. */
+export interface LoginRateLimits {
+  windowMs: number;
+  /** Failed password logins per IP and email. */
+  loginPerIpAndEmail: number;
+  /** Password login attempts per IP, whatever the email. */
+  loginPerIp: number;
+  signupPerIp: number;
+  /** Password-reset requests per IP. */
+  forgotPerIp: number;
 }
 
 export class ConfigError extends Error {}
@@ -66,12 +87,18 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
   }
 
   const url = (e.TENANT_URL ?? `http://localhost:${e.TENANT_PORT}`).replace(/\/+$/, '');
+  const production = e.NODE_ENV === 'production';
+  const transport = e.MAIL_TRANSPORT ?? (e.SMTP_URL || production ? 'smtp' : 'outbox');
+  if (transport === 'smtp' && !e.SMTP_URL) {
+    throw new ConfigError('SMTP_URL is required to send mail (NODE_ENV=production or MAIL_TRANSPORT=smtp); MAIL_TRANSPORT=outbox keeps mail in the database instead.');
+  }
+  const name = file.name ?? e.TENANT_NAME;
   return {
     env: e.NODE_ENV,
     host: e.HOST,
     port: e.TENANT_PORT,
     url,
-    name: file.name ?? e.TENANT_NAME,
+    name,
     databaseUrl: e.DATABASE_URL,
     dataDir: resolve(e.DATA_DIR),
     sqliteFile: resolve(e.DATA_DIR, 'accord.sqlite'),
@@ -79,5 +106,7 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     managementTokenTtl: e.MANAGEMENT_TOKEN_TTL,
     managementRateLimitPerMinute: e.MANAGEMENT_RATE_LIMIT_PER_MINUTE,
     connections: file.connections ?? defaultConnections(),
+    mail: { transport, smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `"${name}" <no-reply@${new URL(url).hostname}>` },
+    demoIdp: e.DEMO_IDP ? e.DEMO_IDP === 'on' : !production,
   };
 }

@@ -98,6 +98,32 @@ export interface TenantSecretsTable {
   created_at: string;
 }
 
+export interface MailOutboxTable {
+  id: Generated<number>;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  created_at: string;
+}
+
+/** Single-use secrets sent by mail: email-verification links, password resets, login codes. */
+export interface LoginTicketsTable {
+  /** SHA-256 of the secret: the secret itself is only ever in the mail. */
+  id: string;
+  kind: string;
+  connection: string;
+  email_normalized: string;
+  /** The identity it concerns, when one exists (`provider|user_id`). */
+  identity: string | null;
+  /** The login attempt (interaction uid) a code is bound to. */
+  interaction_uid: string | null;
+  attempts: number;
+  expires_at: number;
+  consumed_at: number | null;
+  created_at: string;
+}
+
 export interface Schema {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -107,6 +133,8 @@ export interface Schema {
   clients: ClientsTable;
   oidc_payloads: OidcPayloadsTable;
   tenant_secrets: TenantSecretsTable;
+  mail_outbox: MailOutboxTable;
+  login_tickets: LoginTicketsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -8,6 +8,10 @@ import type { Logger } from '../platform/logger.ts';
 import { migrateToLatest } from '../platform/migrations.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
+import { databaseAccountRoutes, databaseConnection } from './connections/database-connection.ts';
+import { passwordlessConnection } from './connections/passwordless-connection.ts';
+import { createDemoIdp, DEMO_IDP_PATH } from './connections/demo-idp.ts';
+import { oidcConnection, upstreamCallbackRoutes, useInProcessFetch } from './connections/oidc-connection.ts';
 import { Directory } from './directory/directory.ts';
 import { linkWithVerifier } from './management/link-with.ts';
 import { managementRouter } from './management/router.ts';
@@ -15,6 +19,14 @@ import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
+import { CsrfTokens } from './login/csrf.ts';
+import { interactionRouter } from './login/interaction-router.ts';
+import type { ConnectionStrategy } from './login/login-environment.ts';
+import { LoginPipeline } from './login/login-pipeline.ts';
+import { devMailRoutes } from './mail/dev-mail-routes.ts';
+import { subscribeIdentityNotifications } from './mail/identity-notifications.ts';
+import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.ts';
 
 export interface Tenant {
   app: Express;
@@ -24,10 +36,19 @@ export interface Tenant {
   clients: ClientRegistry;
   keys: TenantKeys;
   provider: Provider;
+  mailer: Mailer;
   close(): Promise<void>;
 }
 
 const publicDir = fileURLToPath(new URL('../../public', import.meta.url));
+const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
+
+/** The sign-in methods the tenant offers, by connection strategy. */
+const STRATEGIES: ConnectionStrategy[] = [
+  databaseConnection,
+  passwordlessConnection,
+  oidcConnection,
+];
 
 /**
  * Builds the tenant: database (migrated), keys, directory, OpenID Provider and Management
@@ -38,17 +59,34 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const database = options.database ?? openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   await migrateToLatest(database);
   const keys = await loadTenantKeys(database.db);
-  const connections = new ConnectionRegistry(config.connections);
+  // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
+  const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;
+  const connections = new ConnectionRegistry(demoIdp
+    ? [...config.connections.filter((c) => c.name !== demoIdp.connection.name), demoIdp.connection]
+    : config.connections);
+  if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
+  // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
+  directory.onIdentityChange(async (change) => {
+    if (change.type === 'identity.linked') await revokeAccountSessions(database.db, change.secondaryId);
+  });
   const clients = new ClientRegistry(database.db);
   const provider = createOidcProvider({ config, database, keys, clients, directory });
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
 
+  const mailer: Mailer = config.mail.transport === 'smtp'
+    ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from)
+    : new OutboxMailer(database.db);
+  subscribeIdentityNotifications({ directory, connections, mailer, tenantName: config.name, logger });
+
   const app = express();
+  app.set('views', viewsDir);
+  app.set('view engine', 'ejs');
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(helmet({
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': ["'self'"] } },
+    // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
+    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
     frameguard: { action: 'deny' },
   }));
   app.use((req, res, next) => {
@@ -74,10 +112,19 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // After the API: serve-static stat()s the path of every request it sees (~5% of the CPU of
   // a users-by-email call), and the API answers every /api/v2 path itself, 404 included.
   app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
+  if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
+  app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, csrf: new CsrfTokens(keys.cookies[0]!) }));
+  if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
+  app.use(upstreamCallbackRoutes({ config, connections }));
+  app.use(interactionRouter({
+    config, database, provider, directory, connections, mailer, logger,
+    pipeline: new LoginPipeline(directory, connections),
+    csrf: new CsrfTokens(keys.cookies[0]!),
+  }, STRATEGIES));
   app.use(oidc);
 
   return {
-    app, config, database, directory, clients, keys, provider,
+    app, config, database, directory, clients, keys, provider, mailer,
     close: () => (options.database ? Promise.resolve() : database.close()),
   };
 }

@@ -26,6 +26,8 @@ export function testConfig(overrides: Partial<TenantConfig> = {}): TenantConfig 
     databaseUrl: undefined, sqliteFile: ':memory:', dataDir: '/tmp', logLevel: 'silent',
     managementTokenTtl: 3600, managementRateLimitPerMinute: 100_000,
     connections: [...defaultConnections(), SOCIAL_CONNECTION],
+    mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Test <no-reply@127.0.0.1>' },
+    demoIdp: true,
     ...overrides,
   };
 }

@@ -357,19 +357,22 @@ for (const db of testDatabases()) {
     it('GET /connections lists con_… ids, filters by strategy and name, and never shows a client secret', async () => {
       const res = await a.get('/connections');
       assert.equal(res.status, 200);
-      assert.deepEqual(res.body.map((c: { name: string }) => c.name).sort(), ['Username-Password-Authentication', 'email', 'google-oauth2']);
+      // demo-social: the built-in demo IdP, on in tests (config.demoIdp).
+      assert.deepEqual(res.body.map((c: { name: string }) => c.name).sort(), ['Username-Password-Authentication', 'demo-social', 'email', 'google-oauth2']);
       for (const connection of res.body) {
         assert.match(connection.id, /^con_[A-Za-z0-9]{16}$/);
         assert.deepEqual(connection.realms, [connection.name]);
       }
-      assert.equal(new Set(res.body.map((c: { id: string }) => c.id)).size, 3);
+      assert.equal(new Set(res.body.map((c: { id: string }) => c.id)).size, 4);
       assert.doesNotMatch(res.text, /client_secret|test-secret/);
+      const demoSecret = (t.tenant.directory.connections.byName('demo-social')!.config as { client_secret?: string }).client_secret!;
+      assert.ok(!res.text.includes(demoSecret), 'nor the demo IdP client secret');
       const google = res.body.find((c: { name: string }) => c.name === 'google-oauth2');
       assert.equal(google.strategy, 'oidc');
       assert.equal(google.options.client_id, 'test-client');
 
       const oidc = await a.get('/connections?strategy=oidc');
-      assert.deepEqual(oidc.body.map((c: { name: string }) => c.name), ['google-oauth2']);
+      assert.deepEqual(oidc.body.map((c: { name: string }) => c.name).sort(), ['demo-social', 'google-oauth2']);
       const named = await a.get('/connections?name=email');
       assert.deepEqual(named.body.map((c: { name: string }) => c.name), ['email']);
       assertAuth0Error(await a.get('/connections?strategy=saml'), 400, 'invalid_query_string');

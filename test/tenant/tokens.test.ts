@@ -135,6 +135,6 @@ describe('signing keys persist across restarts', () => {
     const reopened = openDatabase({ sqliteFile: file });
     const stored = await reopened.db.selectFrom('tenant_secrets').select('name').execute();
     await reopened.close();
-    assert.deepEqual(stored.map((r) => r.name).sort(), ['cookie_keys', 'signing_keys']);
+    assert.deepEqual(stored.map((r) => r.name).sort(), ['cookie_keys', 'demo_idp_keys', 'signing_keys']);
   });
 });

@@ -72,6 +72,20 @@ export interface UnlinkOptions {
 
 type Db = Kysely<Schema>;
 
+/** What changed in a user's identities; delivered after the change is committed. */
+export interface IdentityChange {
+  type: 'identity.linked' | 'identity.unlinked';
+  primaryId: string;
+  secondaryId: string;
+  provider: string;
+  identityUserId: string;
+  connection: string;
+  actor: Actor;
+  date: string;
+}
+
+export type IdentityChangeListener = (change: IdentityChange) => void | Promise<void>;
+
 const now = () => new Date().toISOString();
 
 /** The Auth0-style 24-hex object id used for database and passwordless identities. */
@@ -87,6 +101,7 @@ export class Directory {
   readonly #db: Db;
   readonly #dialect: Database['dialect'];
   readonly #connections: ConnectionRegistry;
+  readonly #listeners: IdentityChangeListener[] = [];
   readonly #byEmailQuery: CompiledQuery<UserWithIdentityRow>;
 
   constructor(database: Database, connections: ConnectionRegistry) {
@@ -98,6 +113,81 @@ export class Directory {
 
   get connections(): ConnectionRegistry {
     return this.#connections;
+  }
+
+  /**
+   * Calls `listener` after every committed link and unlink, whoever asked for it (the
+   * Management API, automatic linking, the CLI): notifications and session revocation hang here.
+   */
+  onIdentityChange(listener: IdentityChangeListener): void {
+    this.#listeners.push(listener);
+  }
+
+  async #emit(change: IdentityChange): Promise<void> {
+    for (const listener of this.#listeners) await listener(change);
+  }
+
+  // ---------------------------------------------------------------- sign-in support
+
+  /** The database or passwordless identity registered with `email` in `connection`, linked or not. */
+  async findIdentityByEmail(connection: string, email: string): Promise<{ provider: string; user_id: string; owner_id: string } | undefined> {
+    return this.#db.selectFrom('identities').select(['provider', 'user_id', 'owner_id'])
+      .where('connection', '=', connection).where('connection_email', '=', normalizeEmail(email)).executeTakeFirst();
+  }
+
+  async passwordHashOf(provider: string, identityUserId: string): Promise<string | undefined> {
+    const row = await this.#db.selectFrom('credentials').select('password_hash')
+      .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+    return row?.password_hash;
+  }
+
+  /** Replaces an identity's password (strength rules apply); the identity may be linked. */
+  async setPassword(provider: string, identityUserId: string, password: string, actor: Actor): Promise<void> {
+    checkPasswordStrength(password);
+    const passwordHash = await hashPassword(password);
+    await this.#transaction(async (trx) => {
+      const identity = await trx.selectFrom('identities').select('owner_id')
+        .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+      if (!identity) throw new AccordError('inexistent_identity');
+      const date = now();
+      const updated = await trx.updateTable('credentials').set({ password_hash: passwordHash, updated_at: date })
+        .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) throw new AccordError('operation_not_supported', 'Only identities of a database connection have a password.');
+      await recordEvent(trx, actor, {
+        type: 'user.updated', date, userId: identity.owner_id,
+        description: `Password changed for identity ${provider}|${identityUserId}`,
+        details: { user_id: identity.owner_id, identity: `${provider}|${identityUserId}`, changed: ['password'] },
+      });
+    });
+  }
+
+  /** Marks an identity's email as verified: the root profile for a main identity, its profileData otherwise. */
+  async markEmailVerified(provider: string, identityUserId: string, actor: Actor): Promise<void> {
+    await this.#transaction(async (trx) => {
+      const identity = await trx.selectFrom('identities').selectAll()
+        .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+      if (!identity) throw new AccordError('inexistent_identity');
+      const date = now();
+      if (identity.is_main === 1) {
+        await trx.updateTable('users').set({ email_verified: 1, updated_at: date }).where('user_id', '=', identity.owner_id).execute();
+      } else {
+        const data = JSON.parse(identity.profile_data ?? '{}') as ProfileData;
+        await trx.updateTable('identities').set({ profile_data: JSON.stringify({ ...data, email_verified: true }) })
+          .where('provider', '=', provider).where('user_id', '=', identityUserId).execute();
+      }
+      await recordEvent(trx, actor, {
+        type: 'user.updated', date, userId: identity.owner_id,
+        description: `Email verified for identity ${provider}|${identityUserId}`,
+        details: { user_id: identity.owner_id, identity: `${provider}|${identityUserId}`, changed: ['email_verified'] },
+      });
+    });
+  }
+
+  /** Counts a successful sign-in. */
+  async recordLogin(userId: string): Promise<void> {
+    await this.#db.updateTable('users')
+      .set((eb) => ({ last_login: now(), logins_count: eb('logins_count', '+', 1) }))
+      .where('user_id', '=', userId).execute();
   }
 
   // ---------------------------------------------------------------- reads
@@ -348,7 +438,8 @@ export class Directory {
    */
   async link(primaryId: string, secondary: SecondaryRef, actor: Actor): Promise<Identity[]> {
     const secondaryId = await this.#resolveSecondary(this.#db, primaryId, secondary);
-    return this.#transaction(async (trx) => {
+    let change: IdentityChange | undefined;
+    const identities = await this.#transaction(async (trx) => {
       const locked = await this.#lockUsers(trx, [primaryId, secondaryId]);
       const primary = locked.get(primaryId);
       if (!primary) throw new AccordError('inexistent_user');
@@ -394,13 +485,20 @@ export class Directory {
           provider: identity.provider, identity_user_id: identity.user_id, connection: identity.connection,
         },
       });
+      change = {
+        type: 'identity.linked', primaryId, secondaryId, provider: identity.provider,
+        identityUserId: identity.user_id, connection: identity.connection, actor, date,
+      };
       return this.#identitiesOf(trx, primaryId);
     });
+    await this.#emit(change!);
+    return identities;
   }
 
   /** Detaches a linked identity and recreates it as a standalone user, in one transaction. */
   async unlink(primaryId: string, provider: string, identityUserId: string, options: UnlinkOptions, actor: Actor): Promise<Identity[]> {
-    return this.#transaction(async (trx) => {
+    let change: IdentityChange | undefined;
+    const identities = await this.#transaction(async (trx) => {
       const primary = await this.#lockUser(trx, primaryId);
       const identity = await trx.selectFrom('identities').selectAll()
         .where('provider', '=', provider).where('user_id', '=', identityUserId).where('owner_id', '=', primaryId)
@@ -457,8 +555,11 @@ export class Directory {
           connection: identity.connection, restored_metadata: restore,
         },
       });
+      change = { type: 'identity.unlinked', primaryId, secondaryId, provider, identityUserId, connection: identity.connection, actor, date };
       return this.#identitiesOf(trx, primaryId);
     });
+    await this.#emit(change!);
+    return identities;
   }
 
   // ---------------------------------------------------------------- internals

@@ -26,7 +26,7 @@ export interface TenantKeys {
  * Reads a named secret, creating it on first use. Insert-if-absent then re-read, so two
  * processes starting together on one database agree on the same value.
  */
-async function loadOrCreate(db: Kysely<Schema>, name: string, create: () => string): Promise<string> {
+export async function loadOrCreate(db: Kysely<Schema>, name: string, create: () => string): Promise<string> {
   const existing = await db.selectFrom('tenant_secrets').select('value').where('name', '=', name).executeTakeFirst();
   if (existing) return existing.value;
   await db.insertInto('tenant_secrets').values({ name, value: create(), created_at: new Date().toISOString() })
@@ -35,7 +35,7 @@ async function loadOrCreate(db: Kysely<Schema>, name: string, create: () => stri
   return stored.value;
 }
 
-function newSigningKey(): SigningJwk {
+export function newSigningKey(): SigningJwk {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = privateKey.export({ format: 'jwk' }) as Omit<SigningJwk, 'kid' | 'alg' | 'use'>;
   return { ...jwk, kty: 'RSA', kid: randomBytes(12).toString('base64url'), alg: 'RS256', use: 'sig' };

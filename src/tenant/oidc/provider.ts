@@ -47,6 +47,11 @@ export function createOidcProvider(options: {
       profile: ['name', 'given_name', 'family_name', 'nickname', 'picture', 'updated_at'],
     },
     responseTypes: ['code'],
+    // As Auth0: the id_token carries the profile and email claims the scopes asked for, even
+    // when an access token for /userinfo is issued alongside it.
+    conformIdTokenClaims: false,
+    // Auth0's `connection` parameter picks the sign-in method.
+    extraParams: ['connection'],
     pkce: { required: () => true },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     features: {
@@ -55,8 +60,11 @@ export function createOidcProvider(options: {
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // Auth0 clients name the API with `audience`, not RFC 8707's `resource`.
-        defaultResource: (ctx) => (ctx.oidc.body?.audience as string | undefined) ?? audience,
+        // Auth0 clients name the API with `audience`, not RFC 8707's `resource`. Only a
+        // client-credentials request defaults to the Management API: a user's sign-in without an
+        // audience gets an access token for /userinfo, as at Auth0.
+        defaultResource: (ctx) => (ctx.oidc.body?.audience as string | undefined)
+          ?? (ctx.oidc.body?.grant_type === 'client_credentials' ? audience : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
           if (resourceIndicator !== audience) throw new errors.InvalidTarget(`unknown audience; the Management API is ${audience}`);
@@ -73,7 +81,17 @@ export function createOidcProvider(options: {
     },
     // The Management API scopes granted to a client (see ClientRegistry.asOidcMetadata).
     extraClientMetadata: { properties: ['management_scopes'] },
-    ttl: { ClientCredentials: config.managementTokenTtl },
+    // Lifetimes in seconds, close to Auth0's defaults (id_token 10 h, session 3 days idle).
+    ttl: {
+      ClientCredentials: config.managementTokenTtl,
+      AccessToken: 86_400,
+      AuthorizationCode: 60,
+      IdToken: 36_000,
+      Interaction: 3_600,
+      Session: 3 * 86_400,
+      Grant: 14 * 86_400,
+      RefreshToken: 30 * 86_400,
+    },
     extraTokenClaims: (_ctx, token) => ({ azp: token.clientId, gty: token.kind === 'ClientCredentials' ? 'client-credentials' : undefined }),
     interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
     findAccount: async (_ctx, sub) => {

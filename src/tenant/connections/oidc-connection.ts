@@ -1,0 +1,327 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
+import * as client from 'openid-client';
+import type { TenantConfig } from '../../config.ts';
+import { isAccordError } from '../../platform/errors.ts';
+import type { Connection, ConnectionConfig, ConnectionRegistry } from '../connections.ts';
+import { SYSTEM_ACTOR } from '../directory/audit.ts';
+import { isPlausibleEmail } from '../directory/email.ts';
+import type { CsrfTokens } from '../login/csrf.ts';
+import type { ConnectionStrategy, Interaction, LoginEnvironment } from '../login/login-environment.ts';
+import type { InProcessFetch } from './in-process-fetch.ts';
+
+type OidcConnectionConfig = Extract<ConnectionConfig, { strategy: 'oidc' }>;
+
+/** How long a person may spend at the upstream IdP before the sign-in must start over. */
+const TRANSACTION_TTL_SECONDS = 600;
+const TRANSACTION_COOKIE = 'accord_upstream';
+/** oidc-provider's interaction uids (nanoid); anything else in a `state` is not ours. */
+const UID_PATTERN = /^[A-Za-z0-9_-]{10,64}$/;
+
+/** The upstream request in flight: what the callback must see again (RFC 9700 §2.1, §4.7). */
+interface UpstreamTransaction {
+  connection: string;
+  state: string;
+  codeVerifier: string;
+  nonce: string;
+  maxAge?: number;
+  expiresAt: number;
+}
+
+// ---------------------------------------------------------------- upstream discovery
+
+const configurations = new WeakMap<Connection, Promise<client.Configuration>>();
+const inProcessFetches = new WeakMap<Connection, InProcessFetch>();
+
+/** Routes a connection's back channel (discovery, token, JWKS) in-process; the demo IdP uses it. */
+export function useInProcessFetch(connection: Connection, fetch: InProcessFetch): void {
+  inProcessFetches.set(connection, fetch);
+  configurations.delete(connection);
+}
+
+function isLoopback(url: URL): boolean {
+  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+/** The upstream's metadata and our client there, discovered once per connection (retried after a failure). */
+function upstreamConfiguration(connection: Connection): Promise<client.Configuration> {
+  const cached = configurations.get(connection);
+  if (cached) return cached;
+  const settings = connection.config as OidcConnectionConfig;
+  const issuer = new URL(settings.issuer);
+  const fetch = inProcessFetches.get(connection);
+  const discovered = client.discovery(
+    issuer,
+    settings.client_id,
+    settings.client_secret,
+    settings.client_secret ? client.ClientSecretBasic(settings.client_secret) : client.None(),
+    {
+      ...(fetch ? { [client.customFetch]: fetch as client.CustomFetch } : {}),
+      // Plain http only to the machine itself (or in-process, where nothing crosses a network).
+      ...(isLoopback(issuer) || fetch ? { execute: [client.allowInsecureRequests] } : {}),
+    },
+  );
+  configurations.set(connection, discovered);
+  discovered.catch(() => { if (configurations.get(connection) === discovered) configurations.delete(connection); });
+  return discovered;
+}
+
+export function upstreamRedirectUri(config: TenantConfig, connection: Connection): string {
+  return `${config.url}/login/callback/${encodeURIComponent(connection.name)}`;
+}
+
+// ---------------------------------------------------------------- the transaction cookie
+
+/**
+ * The transaction lives in the browser, encrypted (AES-256-GCM) under a key derived from the
+ * tenant's cookie key, bound to the interaction uid (authenticated data) and scoped to
+ * `/login/<uid>`: it is readable only by this tenant, only for this sign-in, only in this
+ * browser (which also holds oidc-provider's interaction cookie), and it is cleared when used.
+ */
+class TransactionCookies {
+  readonly #key: Buffer;
+  readonly #secure: boolean;
+
+  constructor(csrf: CsrfTokens, config: TenantConfig) {
+    // A keyed PRF of the tenant's cookie key; no interaction uid can ever equal this label.
+    this.#key = createHash('sha256').update(csrf.issue('accord:upstream-transaction-key')).digest();
+    this.#secure = config.url.startsWith('https:');
+  }
+
+  write(res: Response, uid: string, transaction: UpstreamTransaction): void {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv).setAAD(Buffer.from(uid));
+    const sealed = Buffer.concat([cipher.update(JSON.stringify(transaction)), cipher.final()]);
+    const value = [iv, cipher.getAuthTag(), sealed].map((b) => b.toString('base64url')).join('.');
+    res.cookie(TRANSACTION_COOKIE, value, {
+      path: `/login/${uid}`, httpOnly: true, sameSite: 'lax', secure: this.#secure, maxAge: TRANSACTION_TTL_SECONDS * 1000,
+    });
+  }
+
+  /** The transaction for this interaction, cleared from the browser: a callback is honoured once. */
+  take(req: Request, res: Response, uid: string): UpstreamTransaction | undefined {
+    res.clearCookie(TRANSACTION_COOKIE, { path: `/login/${uid}`, httpOnly: true, sameSite: 'lax', secure: this.#secure });
+    for (const value of cookieValues(req, TRANSACTION_COOKIE)) {
+      const transaction = this.#open(value, uid);
+      if (transaction && transaction.expiresAt > Date.now() / 1000) return transaction;
+    }
+    return undefined;
+  }
+
+  #open(value: string, uid: string): UpstreamTransaction | undefined {
+    const [iv, tag, sealed] = value.split('.').map((part) => Buffer.from(part, 'base64url'));
+    if (!iv || !tag || !sealed || iv.length !== 12 || tag.length !== 16) return undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, iv).setAAD(Buffer.from(uid)).setAuthTag(tag);
+      return JSON.parse(Buffer.concat([decipher.update(sealed), decipher.final()]).toString('utf8')) as UpstreamTransaction;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function cookieValues(req: Request, name: string): string[] {
+  const header = req.headers.cookie ?? '';
+  return header.split(';').flatMap((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 0 || pair.slice(0, at).trim() !== name) return [];
+    try {
+      return [decodeURIComponent(pair.slice(at + 1).trim())];
+    } catch {
+      return [];
+    }
+  });
+}
+
+// ---------------------------------------------------------------- claims
+
+/** What the tenant keeps from the upstream's id_token. */
+export interface UpstreamProfile {
+  sub: string;
+  email?: string;
+  email_verified: boolean;
+  name?: string;
+  picture?: string;
+}
+
+/**
+ * Reads the id_token's claims (never userinfo's email, which carries no verification of its
+ * own). `email_verified` is true only for the boolean `true` from a connection trusted to
+ * verify emails: the string "true", a missing claim or an untrusted IdP all mean false.
+ */
+export function profileFromClaims(claims: Record<string, unknown>, trustEmailVerified: boolean): UpstreamProfile {
+  const text = (value: unknown, max: number) => (typeof value === 'string' && value.length > 0 && value.length <= max ? value : undefined);
+  const email = text(claims.email, 320);
+  const usableEmail = email !== undefined && isPlausibleEmail(email) ? email : undefined;
+  const name = text(claims.name, 300);
+  const picture = text(claims.picture, 2000);
+  return {
+    sub: String(claims.sub),
+    ...(usableEmail ? { email: usableEmail } : {}),
+    email_verified: usableEmail !== undefined && trustEmailVerified && claims.email_verified === true,
+    ...(name ? { name } : {}),
+    ...(picture && /^https:\/\//.test(picture) ? { picture } : {}),
+  };
+}
+
+/** The identity user_id: the upstream `sub` for a named provider, `<connection>|<sub>` for generic OIDC. */
+export function identityUserIdFor(connection: Connection, sub: string): string {
+  return connection.provider === 'oidc' ? `${connection.name}|${sub}` : sub;
+}
+
+async function findOrCreateUser(env: LoginEnvironment, connection: Connection, profile: UpstreamProfile): Promise<string> {
+  const identityUserId = identityUserIdFor(connection, profile.sub);
+  if (await env.directory.findByIdentity(connection.provider, identityUserId)) return identityUserId;
+  try {
+    await env.directory.createFederatedUser({
+      connection: connection.name, sub: profile.sub, email: profile.email, email_verified: profile.email_verified,
+      name: profile.name, picture: profile.picture,
+    }, SYSTEM_ACTOR);
+  } catch (err) {
+    // Two first sign-ins racing: the other one created it.
+    if (!isAccordError(err, 'user_exists')) throw err;
+  }
+  return identityUserId;
+}
+
+// ---------------------------------------------------------------- routes
+
+function interactionMaxAge(interaction: Interaction): number | undefined {
+  const raw = interaction.params.max_age;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : undefined;
+  return value !== undefined && Number.isSafeInteger(value) ? value : undefined;
+}
+
+function upstreamErrorPage(env: LoginEnvironment, res: Response, connection: Connection, uid: string, error: string) {
+  const back = { href: `/login/${uid}`, label: 'Choose another way to sign in' };
+  if (error === 'access_denied') {
+    return env.render(res, 'tenant/message', { title: 'Sign-in cancelled', message: `${connection.displayName} did not sign you in: the sign-in was cancelled or refused there.`, link: back }, 400);
+  }
+  if (error === 'login_required' || error === 'interaction_required' || error === 'consent_required') {
+    return env.render(res, 'tenant/message', { title: 'Sign-in needed', message: `${connection.displayName} needs you to sign in there first.`, link: back }, 400);
+  }
+  return env.render(res, 'tenant/message', { title: 'Sign-in failed', message: `${connection.displayName} could not sign you in. Try again, or choose another way to sign in.`, link: back }, 502);
+}
+
+/**
+ * An upstream OpenID Provider as a connection: code flow with PKCE, state and nonce to the
+ * upstream, then the id_token's `sub` is the identity and its claims the profile.
+ */
+export const oidcConnection: ConnectionStrategy = {
+  strategy: 'oidc',
+  router(env) {
+    const router = Router({ mergeParams: true });
+    const transactions = new TransactionCookies(env.csrf, env.config);
+
+    router.get('/', async (req, res) => {
+      const connection = res.locals.connection as Connection;
+      const interaction = res.locals.interaction as Interaction;
+      let configuration: client.Configuration;
+      try {
+        configuration = await upstreamConfiguration(connection);
+      } catch (err) {
+        env.logger.warn({ err: { message: (err as Error).message }, connection: connection.name }, 'upstream discovery failed');
+        return env.render(res, 'tenant/message', {
+          title: 'Sign-in unavailable', message: `${connection.displayName} cannot be reached right now. Try again later, or choose another way to sign in.`,
+          link: { href: `/login/${interaction.uid}`, label: 'Choose another way to sign in' },
+        }, 502);
+      }
+      const settings = connection.config as OidcConnectionConfig;
+      const transaction: UpstreamTransaction = {
+        connection: connection.name,
+        // The uid lets the tenant-level callback find this sign-in; the rest is unguessable.
+        state: `${interaction.uid}.${client.randomState()}`,
+        codeVerifier: client.randomPKCECodeVerifier(),
+        nonce: client.randomNonce(),
+        expiresAt: Math.floor(Date.now() / 1000) + TRANSACTION_TTL_SECONDS,
+      };
+      const parameters: Record<string, string> = {
+        response_type: 'code',
+        redirect_uri: upstreamRedirectUri(env.config, connection),
+        scope: settings.scopes,
+        state: transaction.state,
+        nonce: transaction.nonce,
+        code_challenge: await client.calculatePKCECodeChallenge(transaction.codeVerifier),
+        code_challenge_method: 'S256',
+      };
+      const hint = interaction.params.login_hint ?? req.query.login_hint;
+      if (typeof hint === 'string' && hint.length > 0 && hint.length <= 320) parameters.login_hint = hint;
+      // A fresh login asked of the tenant must be a fresh login at the upstream too.
+      const prompt = typeof interaction.params.prompt === 'string' ? interaction.params.prompt.split(' ') : [];
+      if (prompt.includes('login')) parameters.prompt = 'login';
+      const maxAge = interactionMaxAge(interaction);
+      if (maxAge !== undefined) {
+        parameters.max_age = String(maxAge);
+        transaction.maxAge = maxAge;
+      }
+      transactions.write(res, interaction.uid, transaction);
+      res.redirect(303, client.buildAuthorizationUrl(configuration, parameters).href);
+    });
+
+    router.get('/callback', async (req, res) => {
+      const connection = res.locals.connection as Connection;
+      const interaction = res.locals.interaction as Interaction;
+      const transaction = transactions.take(req, res, interaction.uid);
+      const query = new URL(req.originalUrl, 'http://tenant').searchParams;
+      if (!transaction || transaction.connection !== connection.name || query.get('state') !== transaction.state) {
+        return env.render(res, 'tenant/message', {
+          title: 'This sign-in has expired',
+          message: `The answer from ${connection.displayName} does not belong to a sign-in in progress in this browser. Go back to the application and sign in again.`,
+        }, 400);
+      }
+      const error = query.get('error');
+      if (error) return upstreamErrorPage(env, res, connection, interaction.uid, error);
+
+      let claims: Record<string, unknown>;
+      try {
+        const configuration = await upstreamConfiguration(connection);
+        const callbackUrl = new URL(upstreamRedirectUri(env.config, connection));
+        callbackUrl.search = query.toString();
+        const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
+          pkceCodeVerifier: transaction.codeVerifier,
+          expectedState: transaction.state,
+          expectedNonce: transaction.nonce,
+          idTokenExpected: true,
+          ...(transaction.maxAge !== undefined ? { maxAge: transaction.maxAge } : {}),
+        });
+        claims = { ...tokens.claims() };
+      } catch (err) {
+        const e = err as { code?: string; error?: string; message?: string };
+        env.logger.warn({ err: { code: e.code, error: e.error, message: e.message }, connection: connection.name }, 'upstream sign-in rejected');
+        return upstreamErrorPage(env, res, connection, interaction.uid, e.error === 'access_denied' ? 'access_denied' : 'failed');
+      }
+
+      const profile = profileFromClaims(claims, connection.trustEmailVerified);
+      const identityUserId = await findOrCreateUser(env, connection, profile);
+      // 'fed': authenticated by a federated identity provider, the tenant checked no secret itself.
+      await env.finish(req, res, { provider: connection.provider, user_id: identityUserId }, ['fed']);
+    });
+
+    return router;
+  },
+};
+
+/**
+ * The redirect_uri registered at every upstream: `/login/callback/<connection>`. It cannot see
+ * the interaction (oidc-provider's interaction cookie is scoped to `/login/<uid>`), so it only
+ * sends the browser on to `/login/<uid>/<connection>/callback`, where the interaction and the
+ * transaction cookie are both present and everything is checked. Mount before the interaction router.
+ */
+export function upstreamCallbackRoutes(options: { config: TenantConfig; connections: ConnectionRegistry }): Router {
+  const router = Router();
+  router.get('/login/callback/:connection', (req, res) => {
+    res.set('Cache-Control', 'no-store');
+    const connection = options.connections.byName(req.params.connection);
+    const query = new URL(req.originalUrl, 'http://tenant').search;
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    const uid = state.slice(0, Math.max(0, state.indexOf('.')));
+    if (!connection || connection.strategy !== 'oidc' || !UID_PATTERN.test(uid)) {
+      return res.status(400).render('tenant/message', {
+        tenantName: options.config.name, title: 'This sign-in has expired',
+        message: 'This answer from a sign-in provider does not belong to a sign-in in progress. Go back to the application and sign in again.',
+      });
+    }
+    res.redirect(303, `/login/${uid}/${encodeURIComponent(connection.name)}/callback${query}`);
+  });
+  return router;
+}

@@ -1,0 +1,105 @@
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
+import { AccordError, isAccordError } from '../../platform/errors.ts';
+import type { Connection } from '../connections.ts';
+import type { ConnectionStrategy, LoginEnvironment } from './login-environment.ts';
+
+type EnvWithoutHelpers = Omit<LoginEnvironment, 'interaction' | 'finish' | 'render'>;
+
+const noStore = (_req: Request, res: Response, next: NextFunction) => {
+  res.set('Cache-Control', 'no-store');
+  next();
+};
+
+/** Words a person understands for the refusals a sign-in can end with. */
+function describe(err: unknown): { status: number; title: string; message: string } | undefined {
+  if (err instanceof oidcErrors.SessionNotFound || err instanceof oidcErrors.InvalidRequest) {
+    return { status: 400, title: 'This sign-in has expired', message: 'Sign-in pages are valid for a limited time and in the browser that opened them. Go back to the application and sign in again.' };
+  }
+  if (isAccordError(err, 'user_blocked')) return { status: 403, title: 'Account blocked', message: err.message };
+  if (isAccordError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
+  if (isAccordError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
+  if (isAccordError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
+  return undefined;
+}
+
+/**
+ * The tenant's universal login: `/login/:uid` chooses a connection (or goes straight to the
+ * one named by Auth0's `connection` parameter), each connection's routes live under
+ * `/login/:uid/:connection`, and first-party consent is granted without a page.
+ */
+export function interactionRouter(base: EnvWithoutHelpers, strategies: ConnectionStrategy[]): Router {
+  const router = Router();
+  const { provider } = base;
+
+  const env: LoginEnvironment = {
+    ...base,
+    async interaction(req, res) {
+      const details = await provider.interactionDetails(req, res);
+      if (details.uid !== req.params.uid) throw new oidcErrors.SessionNotFound('interaction mismatch');
+      return { uid: details.uid, params: details.params, promptName: details.prompt.name, clientId: String(details.params.client_id) };
+    },
+    async finish(req, res, identity, amr) {
+      const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
+      await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true } }, { mergeWithLastSubmission: false });
+    },
+    render(res, view, locals, status = 200) {
+      res.status(status).render(view, { tenantName: base.config.name, ...locals });
+    },
+  };
+
+  router.use('/login', noStore, express.urlencoded({ extended: false, limit: '10kb' }));
+
+  router.get('/login/:uid', async (req, res) => {
+    const interaction = await env.interaction(req, res);
+    if (interaction.promptName === 'consent') return grantFirstPartyConsent(provider, req, res);
+    const requested = interaction.params.connection;
+    if (typeof requested === 'string' && requested.length > 0) {
+      if (!base.connections.byName(requested)) throw new AccordError('inexistent_connection', `The sign-in method "${requested}" does not exist on this tenant.`);
+      return res.redirect(303, `/login/${interaction.uid}/${encodeURIComponent(requested)}`);
+    }
+    env.render(res, 'tenant/choose-connection', {
+      title: 'Sign in',
+      uid: interaction.uid,
+      connections: base.connections.list().filter((c) => strategies.some((s) => s.strategy === c.strategy)),
+      loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
+    });
+  });
+
+  router.get('/login/:uid/abort', async (req, res) => {
+    await env.interaction(req, res);
+    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+  });
+
+  const byStrategy = new Map(strategies.map((s) => [s.strategy, s.router(env)]));
+  router.use('/login/:uid/:connection', async (req, res, next) => {
+    const connection: Connection | undefined = base.connections.byName(req.params.connection!);
+    const handler = connection ? byStrategy.get(connection.strategy) : undefined;
+    if (!connection || !handler) throw new AccordError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
+    res.locals.connection = connection;
+    res.locals.interaction = await env.interaction(req, res);
+    handler(req, res, next);
+  });
+
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const page = describe(err);
+    if (!page) return next(err);
+    env.render(res, 'tenant/message', { title: page.title, message: page.message }, page.status);
+  });
+  return router;
+}
+
+/** Accord's clients are first-party: the grant covers what they asked for, with no consent page. */
+async function grantFirstPartyConsent(provider: Provider, req: Request, res: Response): Promise<void> {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params, session } = details;
+  const grant = details.grantId
+    ? (await provider.Grant.find(details.grantId))!
+    : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+  const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+}

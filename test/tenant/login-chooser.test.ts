@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { testDatabases } from '../helpers/databases.ts';
+import { authorize, browser, registerRelyingParty, type RelyingParty } from '../helpers/login-flow.ts';
+import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
+
+for (const db of testDatabases()) {
+  describe(`universal login [${db.label}]`, () => {
+    let t: TestTenant;
+    let cleanup: () => Promise<void>;
+    let rp: RelyingParty;
+    before(async () => {
+      const opened = await db.open();
+      cleanup = opened.cleanup;
+      t = await startTestTenant(opened.database);
+      rp = await registerRelyingParty(t.tenant);
+    });
+    after(async () => { await t.close(); await cleanup(); });
+
+    it('sends an authorization request to the login page, framed nowhere and cached nowhere', async () => {
+      const agent = browser(t.tenant);
+      const auth = await authorize(agent, rp);
+      const page = await agent.get(auth.loginPath);
+      assert.equal(page.status, 200);
+      assert.match(page.text, /<h1 id="page-title">Sign in<\/h1>/);
+      assert.match(page.text, /Accord Test/);
+      assert.equal(page.headers['x-frame-options'], 'DENY');
+      assert.match(page.headers['content-security-policy']!, /frame-ancestors 'none'/);
+      assert.equal(page.headers['cache-control'], 'no-store');
+    });
+
+    it("goes straight to the connection named by Auth0's connection parameter, and refuses an unknown one", async () => {
+      const agent = browser(t.tenant);
+      const auth = await authorize(agent, rp, { connection: 'email' });
+      const res = await agent.get(auth.loginPath);
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.location, `/login/${auth.uid}/email`);
+      const unknown = await authorize(agent, rp, { connection: 'nope' });
+      const refused = await agent.get(unknown.loginPath);
+      assert.equal(refused.status, 404);
+      assert.match(refused.text, /does not exist/);
+    });
+
+    it('explains an expired or foreign sign-in in words', async () => {
+      const auth = await authorize(browser(t.tenant), rp);
+      const other = await browser(t.tenant).get(auth.loginPath);
+      assert.equal(other.status, 400);
+      assert.match(other.text, /This sign-in has expired/);
+    });
+
+    it('lets the user cancel: the client receives access_denied', async () => {
+      const agent = browser(t.tenant);
+      const auth = await authorize(agent, rp);
+      const res = await agent.get(`${auth.loginPath}/abort`);
+      assert.equal(res.status, 303);
+      const resume = await agent.get(new URL(res.headers.location!, 'http://tenant').pathname);
+      const callback = new URL(resume.headers.location!);
+      assert.equal(callback.searchParams.get('error'), 'access_denied');
+    });
+  });
+}
