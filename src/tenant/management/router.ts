@@ -42,16 +42,19 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   const tooManyRequests = (_req: Request, res: Response) => sendAuth0Error(res, new AccordError('too_many_requests', 'Global limit has been reached'));
   // Per address, counting only requests that never authenticated: token guessing and floods
   // of bad tokens are throttled before they cost a signature check each.
+  const tokenGuard = managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys });
   router.use(rateLimit({
     windowMs: 60_000,
     limit: options.rateLimitPerMinute,
     legacyHeaders: false,
+    // A token this process already verified cannot be a guess: skip the count (and its cost).
+    skip: (req: Request) => tokenGuard.recognizes(req),
     standardHeaders: false,
     requestWasSuccessful: (req: Request) => req.management !== undefined,
     skipSuccessfulRequests: true,
     handler: tooManyRequests,
   }));
-  router.use(managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys }));
+  router.use(tokenGuard);
   router.use(rateLimit({
     windowMs: 60_000,
     limit: options.rateLimitPerMinute,

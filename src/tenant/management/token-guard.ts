@@ -36,7 +36,7 @@ export function managementTokenGuard(options: { issuer: string; audience: string
   // already in the past when it was verified). Bounded: the oldest entry goes first.
   const verified = new Map<string, JWTPayload & { exp: number }>();
   const MAX_VERIFIED = 1_000;
-  return async (req: Request, _res: Response, next: NextFunction) => {
+  const guard = async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer ([A-Za-z0-9_.~+/-]+=*)$/.exec(header) : null;
     if (!match) throw new AccordError('invalid_token', 'Missing or malformed Authorization header; send "Bearer <access token>".');
@@ -72,6 +72,13 @@ export function managementTokenGuard(options: { issuer: string; audience: string
     };
     next();
   };
+  /** Whether this request carries a token already verified and not yet expired (no crypto, no throw). */
+  const recognizes = (req: Request): boolean => {
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const claims = token ? verified.get(token) : undefined;
+    return claims !== undefined && claims.exp > Math.floor(Date.now() / 1000);
+  };
+  return Object.assign(guard, { recognizes });
 }
 
 /**
