@@ -21,6 +21,7 @@ import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../src/tenant/connections.ts';
 import { Directory } from '../src/tenant/directory/directory.ts';
 import { DB_CONNECTION, EMAIL_CONNECTION, seedDirectory, type SeedUser } from './seed.ts';
+import { benchLogins } from './logins.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
@@ -208,7 +209,7 @@ async function httpBenchmarks(dir: string): Promise<void> {
   const [tenantPort, barePort] = [await freePort(), await freePort()];
   const tenantUrl = `http://127.0.0.1:${tenantPort}`;
   const tenant = await startServer('tenant-server.ts', {
-    NODE_ENV: 'production', HOST: '127.0.0.1', TENANT_PORT: String(tenantPort), TENANT_URL: tenantUrl, DATA_DIR: dir,
+    NODE_ENV: 'production', MAIL_TRANSPORT: 'outbox', DEMO_IDP: 'off', HOST: '127.0.0.1', TENANT_PORT: String(tenantPort), TENANT_URL: tenantUrl, DATA_DIR: dir,
     LOG_LEVEL: 'silent', MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000',
   });
   const bare = await startServer('bare-server.ts', { NODE_ENV: 'production', BARE_PORT: String(barePort) });
@@ -322,6 +323,8 @@ async function main(): Promise<void> {
   try {
     await httpBenchmarks(dir);
     await directoryBenchmark(dir);
+    log('\n## Sign-in round-trips (bench/logins.ts)');
+    for (const r of await benchLogins()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

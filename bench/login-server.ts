@@ -1,0 +1,75 @@
+/**
+ * The tenant under the login benchmark (bench/logins.ts), in its own process. Builds it with
+ * createTenant on a fresh SQLite file in a temp dir (LOG_LEVEL silent, outbox mail, the demo
+ * IdP on, very high database-connection sign-in limits), listens on 127.0.0.1 with a free
+ * port, and publishes `config.url` as exactly that address. Registers one relying party (code
+ * + PKCE) and one client-credentials client, then prints one line
+ * `READY {"url","sqliteFile","rp":{…},"m2m":{…}}` for the parent. Nothing extra is served.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TenantConfig } from '../src/config.ts';
+import { defaultConnections } from '../src/tenant/connections.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { createTenant } from '../src/tenant/tenant.ts';
+
+/** The RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
+export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'accord-login-bench-'));
+const sqliteFile = join(dataDir, 'accord.sqlite');
+
+// Port first, so the issuer (config.url) is the address the load generator really talks to.
+const server = createServer();
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { port } = server.address() as AddressInfo;
+const url = `http://127.0.0.1:${port}`;
+
+const config: TenantConfig = {
+  env: 'test', host: '127.0.0.1', port, url, name: 'Accord Bench',
+  databaseUrl: undefined, sqliteFile, dataDir, logLevel: 'silent',
+  managementTokenTtl: 3600, managementRateLimitPerMinute: 10_000_000,
+  connections: defaultConnections(),
+  mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
+  demoIdp: true,
+  // Only the database connection reads these; the passwordless limits are constants (the
+  // load generator gives each simulated browser its own X-Forwarded-For address instead).
+  loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
+};
+
+const tenant = await createTenant({ config, logger: createLogger('silent') });
+const rp = await tenant.clients.create({
+  name: 'bench-rp', grantTypes: ['authorization_code', 'refresh_token'], scopes: [], redirectUris: [BENCH_REDIRECT_URI],
+});
+const m2m = await tenant.clients.create({ name: 'bench-m2m', grantTypes: ['client_credentials'], scopes: ['read:users'] });
+
+server.on('request', tenant.app);
+server.keepAliveTimeout = 60_000;
+process.stdout.write(`READY ${JSON.stringify({
+  url, sqliteFile,
+  rp: { clientId: rp.client_id, clientSecret: rp.client_secret, redirectUri: BENCH_REDIRECT_URI },
+  m2m: { clientId: m2m.client_id, clientSecret: m2m.client_secret, audience: `${url}/api/v2/` },
+})}\n`);
+
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  server.closeAllConnections();
+  server.close(() => {
+    void tenant.close().finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  });
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+// Spawned by bench/logins.ts: when the parent goes away without a signal, do not outlive it.
+if (process.env.LOGIN_BENCH_PARENT_PIPE === '1') {
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+}

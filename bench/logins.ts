@@ -1,0 +1,476 @@
+/**
+ * Full sign-in round trips against a tenant in a child process (bench/login-server.ts) on
+ * 127.0.0.1: authorize → login pages → (upstream IdP / mailed code) → callback → token →
+ * userinfo, through (a) the demo social IdP (`demo-social`, a real second OpenID Provider
+ * hosted by the tenant) and (b) the passwordless email-code connection (`email`), with
+ * CLIENTS concurrent simulated browsers for PHASE_MS each; then the token endpoint alone
+ * (client_credentials, autocannon, CLIENTS connections) for the ratio.
+ *
+ * The load generator is this process: global fetch with manual redirects and one small cookie
+ * jar per sign-in (a new browser each time, so no SSO session shortcuts a login). Every
+ * request goes to the tenant's own origin on 127.0.0.1 (anything else throws), every request
+ * has a timeout, every loop stops at a deadline and a count.
+ *
+ * Rate limits: the passwordless limits (PASSWORDLESS_LIMITS: 10 code sends and 30 guesses per
+ * address, 5 sends per email, per 15 min) are constants, not configuration. So each simulated
+ * browser sends its own X-Forwarded-For address (the tenant trusts it from loopback), a new
+ * one every ADDRESS_REUSE sign-ins, and each email is used for EMAIL_REUSE sign-ins (the first
+ * creates the user, the others are returning users): the limiters run on every request but
+ * never refuse one. The database-connection limits (config.loginRateLimits) are raised in
+ * the server, though neither connection measured here reads them.
+ *
+ * The mailed code is read by this process straight from the SQLite outbox (mail_outbox), the
+ * file the child writes, read-only, following the autoincrement id.
+ *
+ * `npx tsx bench/logins.ts` prints the results; benchLogins() returns them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import SQLite from 'better-sqlite3';
+import { decodeJwt } from 'jose';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token) are for profiling only. */
+const CLIENTS = Math.min(64, Math.max(1, Number(process.env.LOGIN_BENCH_CLIENTS ?? 16) || 16));
+const PHASES = new Set((process.env.LOGIN_BENCH_PHASES ?? 'demo-social,passwordless,token').split(','));
+const PHASE_MS = 10_000;
+const WARMUP_MS = 1_500;
+const TOKEN_SECONDS = 8;
+const TARGET_LOGINS_PER_SECOND = 200;
+/** Hard bounds besides the deadline. */
+const MAX_LOGINS_PER_CLIENT = 10_000;
+const MAX_FAILURES = 200;
+const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_HOPS = 12;
+/** Sign-ins per X-Forwarded-For address: each is one code send and one guess (limits 10 and 30). */
+const ADDRESS_REUSE = 5;
+/** Sign-ins per email (limit: 5 code sends per email). */
+const EMAIL_REUSE = 4;
+
+export interface BenchResult { name: string; value: string; target?: string; pass?: boolean }
+
+interface ServerInfo {
+  url: string;
+  sqliteFile: string;
+  rp: { clientId: string; clientSecret: string; redirectUri: string };
+  m2m: { clientId: string; clientSecret: string; audience: string };
+}
+
+// ---------------------------------------------------------------- the tenant process
+
+interface TenantProcess { child: ChildProcess; info: ServerInfo; stop(): Promise<void> }
+
+function startTenant(): Promise<TenantProcess> {
+  const { DATABASE_URL: _db, TENANT_URL: _url, TENANT_CONFIG: _cfg, ...env } = process.env;
+  // LOGIN_BENCH_NODE_ARGS: extra node flags for the tenant process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+  const extra = (process.env.LOGIN_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // NODE_ENV=production as deployed: Express caches compiled views only then (in development
+  // every sign-in page re-reads and re-compiles its EJS templates). The tenant's own settings
+  // are explicit in login-server.ts and do not read NODE_ENV.
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'bench/login-server.ts'], {
+    cwd: ROOT, env: { ...env, NODE_ENV: 'production', LOG_LEVEL: 'silent', LOGIN_BENCH_PARENT_PIPE: '1' }, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let output = '';
+  let info: ServerInfo | undefined;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    // The server removes its temp dir on a clean exit; make sure of it otherwise.
+    if (info) rmSync(dirname(info.sqliteFile), { recursive: true, force: true });
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { void stop(); reject(new Error(`the tenant did not start in 30 s:\n${output}`)); }, 30_000);
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      const line = /^READY (.*)$/m.exec(output)?.[1];
+      if (line && !info) {
+        clearTimeout(timer);
+        info = JSON.parse(line) as ServerInfo;
+        if (new URL(info.url).hostname !== '127.0.0.1') { void stop(); reject(new Error(`unexpected tenant url ${info.url}`)); return; }
+        resolve({ child, info, stop });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => { clearTimeout(timer); if (!info) reject(new Error(`the tenant exited before it was ready:\n${output}`)); });
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after "pid (comm) "; USER_HZ is 100 on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- a browser
+
+interface Cookie { name: string; value: string; path: string }
+
+/** Statistics per request kind (a path with its ids replaced), to see where a sign-in's time goes. */
+class StepTimes {
+  readonly #steps = new Map<string, { count: number; ms: number }>();
+  add(label: string, ms: number) {
+    const s = this.#steps.get(label) ?? { count: 0, ms: 0 };
+    s.count++;
+    s.ms += ms;
+    this.#steps.set(label, s);
+  }
+  summary(): Array<{ label: string; count: number; meanMs: number }> {
+    return [...this.#steps].map(([label, s]) => ({ label, count: s.count, meanMs: s.ms / s.count }));
+  }
+}
+
+const labelOf = (method: string, path: string) => `${method} ${path.replace(/\/[A-Za-z0-9_-]{16,}(?=\/|$)/g, '/:id')}`;
+
+interface Page { status: number; location: string | undefined; text: string }
+
+/**
+ * One browser: cookies by name and path (as oidc-provider scopes them to `/login/<uid>`,
+ * `/authorize/<uid>`…), requests only to the tenant's origin, redirects not followed.
+ */
+class Browser {
+  readonly #cookies = new Map<string, Cookie>();
+  constructor(private readonly origin: string, private readonly ip: string, private readonly steps: StepTimes) {}
+
+  async request(method: 'GET' | 'POST', target: string, options: { form?: Record<string, string>; headers?: Record<string, string>; jar?: boolean } = {}): Promise<Page> {
+    const url = new URL(target, this.origin);
+    if (url.origin !== this.origin) throw new Error(`refusing to leave ${this.origin}: ${url.href}`);
+    const headers: Record<string, string> = { 'x-forwarded-for': this.ip, ...options.headers };
+    if (options.jar !== false) {
+      const cookie = this.#cookieHeader(url.pathname);
+      if (cookie) headers.cookie = cookie;
+    }
+    let body: string | undefined;
+    if (options.form) {
+      body = new URLSearchParams(options.form).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    }
+    const started = performance.now();
+    const res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const text = await res.text();
+    this.steps.add(labelOf(method, url.pathname), performance.now() - started);
+    if (options.jar !== false) for (const line of res.headers.getSetCookie()) this.#store(line, url.pathname);
+    return { status: res.status, location: res.headers.get('location') ?? undefined, text };
+  }
+
+  #cookieHeader(path: string): string {
+    const matching = [...this.#cookies.values()].filter((c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')));
+    matching.sort((a, b) => b.path.length - a.path.length);
+    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
+  }
+
+  #store(line: string, requestPath: string) {
+    const [pair = '', ...attributes] = line.split(';');
+    const at = pair.indexOf('=');
+    if (at <= 0) return;
+    const name = pair.slice(0, at).trim();
+    const value = pair.slice(at + 1).trim();
+    let path = requestPath.slice(0, Math.max(1, requestPath.lastIndexOf('/')));
+    let expired = false;
+    for (const attribute of attributes) {
+      const eq = attribute.indexOf('=');
+      const key = (eq < 0 ? attribute : attribute.slice(0, eq)).trim().toLowerCase();
+      const val = eq < 0 ? '' : attribute.slice(eq + 1).trim();
+      if (key === 'path' && val.startsWith('/')) path = val;
+      else if (key === 'max-age' && Number(val) <= 0) expired = true;
+      else if (key === 'expires' && Date.parse(val) <= Date.now()) expired = true;
+    }
+    const key = `${name}\0${path}`;
+    if (expired) this.#cookies.delete(key);
+    else this.#cookies.set(key, { name, value, path });
+  }
+}
+
+// ---------------------------------------------------------------- the sign-in flows
+
+class FlowError extends Error {}
+
+function expect(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new FlowError(message);
+}
+
+function csrfOf(html: string): string {
+  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  expect(token, 'the page has no CSRF field');
+  return token;
+}
+
+interface Authorization { uid: string; state: string; nonce: string; verifier: string }
+
+async function authorize(browser: Browser, info: ServerInfo, connection: string): Promise<Authorization> {
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(12).toString('base64url');
+  const nonce = randomBytes(12).toString('base64url');
+  const query = new URLSearchParams({
+    client_id: info.rp.clientId, response_type: 'code', redirect_uri: info.rp.redirectUri, scope: 'openid profile email',
+    state, nonce, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', connection,
+  });
+  const res = await browser.request('GET', `/authorize?${query}`);
+  expect(res.status === 303 && res.location, `authorize: ${res.status} ${res.text.slice(0, 200)}`);
+  const uid = /^\/login\/([^/?]+)$/.exec(new URL(res.location, info.url).pathname)?.[1];
+  expect(uid, `authorize redirected to ${res.location}`);
+  return { uid, state, nonce, verifier };
+}
+
+/** GETs redirects on the tenant until one points at the RP's redirect_uri; returns its query. */
+async function followToCallback(browser: Browser, info: ServerInfo, location: string): Promise<URLSearchParams> {
+  let next = location;
+  for (let hops = 0; hops < MAX_HOPS; hops++) {
+    if (next.startsWith(info.rp.redirectUri)) return new URL(next).searchParams;
+    const res = await browser.request('GET', next);
+    expect((res.status === 302 || res.status === 303) && res.location, `expected a redirect from ${next.slice(0, 80)}, got ${res.status} ${res.text.slice(0, 200)}`);
+    next = res.location;
+  }
+  throw new FlowError('too many redirects');
+}
+
+/** The RP's back end: code → tokens (client_secret_basic), then /userinfo with the access token. */
+async function redeem(browser: Browser, info: ServerInfo, auth: Authorization, callback: URLSearchParams): Promise<void> {
+  expect(!callback.get('error'), `callback error: ${callback.get('error')} ${callback.get('error_description')}`);
+  expect(callback.get('state') === auth.state, 'state mismatch');
+  const basic = Buffer.from(`${encodeURIComponent(info.rp.clientId)}:${encodeURIComponent(info.rp.clientSecret)}`).toString('base64');
+  const token = await browser.request('POST', '/oauth/token', {
+    jar: false, headers: { authorization: `Basic ${basic}` },
+    form: { grant_type: 'authorization_code', code: callback.get('code') ?? '', redirect_uri: info.rp.redirectUri, code_verifier: auth.verifier },
+  });
+  expect(token.status === 200, `token: ${token.status} ${token.text.slice(0, 200)}`);
+  const tokens = JSON.parse(token.text) as { access_token: string; id_token: string };
+  const claims = decodeJwt(tokens.id_token);
+  expect(claims.nonce === auth.nonce, 'nonce mismatch');
+  const userinfo = await browser.request('GET', '/userinfo', { jar: false, headers: { authorization: `Bearer ${tokens.access_token}` } });
+  expect(userinfo.status === 200, `userinfo: ${userinfo.status} ${userinfo.text.slice(0, 200)}`);
+  expect((JSON.parse(userinfo.text) as { sub?: string }).sub === claims.sub, 'userinfo sub differs from the id_token sub');
+}
+
+async function demoSocialLogin(browser: Browser, info: ServerInfo, email: string): Promise<void> {
+  const auth = await authorize(browser, info, 'demo-social');
+  const chooser = await browser.request('GET', `/login/${auth.uid}`);
+  expect(chooser.status === 303 && chooser.location === `/login/${auth.uid}/demo-social`, `chooser: ${chooser.status} ${chooser.location}`);
+  const start = await browser.request('GET', chooser.location);
+  expect(start.status === 303 && start.location, `connection start: ${start.status} ${start.text.slice(0, 200)}`);
+  const atIdp = await browser.request('GET', start.location);
+  expect(atIdp.status === 303 && atIdp.location, `demo IdP authorize: ${atIdp.status} ${atIdp.text.slice(0, 200)}`);
+  const form = await browser.request('GET', atIdp.location);
+  expect(form.status === 200, `demo IdP form: ${form.status}`);
+  const submitted = await browser.request('POST', atIdp.location, {
+    form: { _csrf: csrfOf(form.text), action: 'login', email, name: 'Bench User', email_verified: 'on' },
+  });
+  expect(submitted.status === 303 && submitted.location, `demo IdP submit: ${submitted.status} ${submitted.text.slice(0, 200)}`);
+  await redeem(browser, info, auth, await followToCallback(browser, info, submitted.location));
+}
+
+/** Codes mailed by the tenant, read from its outbox table as they arrive (by autoincrement id). */
+class Outbox {
+  readonly #db: SQLite.Database;
+  readonly #newer: SQLite.Statement<[number], { id: number; to: string; text: string }>;
+  readonly #codes = new Map<string, string>();
+  #lastId = 0;
+  constructor(sqliteFile: string) {
+    this.#db = new SQLite(sqliteFile, { readonly: true, fileMustExist: true });
+    this.#newer = this.#db.prepare('select id, "to", text from mail_outbox where id > ? order by id limit 1000');
+  }
+  /** The newest code mailed to `email` that no one took yet. */
+  async takeCode(email: string): Promise<string> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      for (const row of this.#newer.all(this.#lastId)) {
+        this.#lastId = row.id;
+        const code = /^\s+(\d{6})\s*$/m.exec(row.text)?.[1];
+        if (code) this.#codes.set(row.to, code);
+      }
+      const code = this.#codes.get(email);
+      if (code) {
+        this.#codes.delete(email);
+        return code;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new FlowError(`no code was mailed to ${email}`);
+  }
+  close() { this.#db.close(); }
+}
+
+async function passwordlessLogin(browser: Browser, info: ServerInfo, email: string, outbox: Outbox): Promise<void> {
+  const auth = await authorize(browser, info, 'email');
+  const chooser = await browser.request('GET', `/login/${auth.uid}`);
+  expect(chooser.status === 303 && chooser.location === `/login/${auth.uid}/email`, `chooser: ${chooser.status} ${chooser.location}`);
+  const emailForm = await browser.request('GET', chooser.location);
+  expect(emailForm.status === 200, `email form: ${emailForm.status} ${emailForm.text.slice(0, 200)}`);
+  const sent = await browser.request('POST', chooser.location, { form: { _csrf: csrfOf(emailForm.text), email } });
+  expect(sent.status === 303 && sent.location, `code request: ${sent.status} ${sent.text.slice(0, 300)}`);
+  const codePage = await browser.request('GET', sent.location);
+  expect(codePage.status === 200, `code page: ${codePage.status}`);
+  const code = await outbox.takeCode(email);
+  const entered = await browser.request('POST', `/login/${auth.uid}/email/code`, { form: { _csrf: csrfOf(codePage.text), email, code } });
+  expect(entered.status === 303 && entered.location, `code entry: ${entered.status} ${entered.text.slice(0, 300)}`);
+  await redeem(browser, info, auth, await followToCallback(browser, info, entered.location));
+}
+
+// ---------------------------------------------------------------- running a phase
+
+type Flow = (browser: Browser, email: string) => Promise<void>;
+
+interface PhaseResult {
+  logins: number;
+  failures: number;
+  firstFailure: string | undefined;
+  seconds: number;
+  latencies: number[];
+  serverCpu: number | undefined;
+  generatorCpu: number;
+  steps: StepTimes;
+}
+
+/**
+ * CLIENTS simulated users signing in one after another, each time as a new browser, until the
+ * deadline (or MAX_LOGINS_PER_CLIENT, or MAX_FAILURES in all). `sequence` numbers addresses
+ * and emails across the warm-up and the measured run of a phase.
+ */
+async function runPhase(info: ServerInfo, tenantPid: number | undefined, phase: number, flow: Flow, durationMs: number, sequence: number[]): Promise<PhaseResult> {
+  const steps = new StepTimes();
+  const latencies: number[] = [];
+  let failures = 0;
+  let firstFailure: string | undefined;
+  const cpu0 = processCpuSeconds(tenantPid);
+  const own0 = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + durationMs;
+  const tag = randomBytes(3).toString('hex');
+  await Promise.all(Array.from({ length: CLIENTS }, async (_, client) => {
+    for (let n = 0; n < MAX_LOGINS_PER_CLIENT && performance.now() < deadline && failures < MAX_FAILURES; n++) {
+      const i = sequence[client]!++;
+      const block = Math.floor(i / ADDRESS_REUSE);
+      const ip = `10.${phase * CLIENTS + client}.${(block >> 8) & 255}.${(block & 255)}`;
+      const email = `bench-${tag}-p${phase}-c${client}-u${Math.floor(i / EMAIL_REUSE)}@bench.example`;
+      const t0 = performance.now();
+      try {
+        await flow(new Browser(info.url, ip, steps), email);
+        latencies.push(performance.now() - t0);
+      } catch (err) {
+        failures++;
+        firstFailure ??= (err as Error).message;
+        if (!(err instanceof FlowError)) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  const cpu1 = processCpuSeconds(tenantPid);
+  const own = process.cpuUsage(own0);
+  return {
+    logins: latencies.length, failures, firstFailure, seconds, latencies, steps,
+    serverCpu: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / seconds : undefined,
+    generatorCpu: (own.user + own.system) / 1e6 / seconds,
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+async function tokenEndpoint(info: ServerInfo, tenantPid: number | undefined): Promise<{ rps: number; non2xx: number; errors: number; p50: number; p99: number; serverCpu: number | undefined }> {
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials', client_id: info.m2m.clientId, client_secret: info.m2m.clientSecret, audience: info.m2m.audience,
+  }).toString();
+  const cpu0 = processCpuSeconds(tenantPid);
+  const started = performance.now();
+  const result = await autocannon({
+    url: `${info.url}/oauth/token`, method: 'POST', connections: CLIENTS, duration: TOKEN_SECONDS, timeout: REQUEST_TIMEOUT_MS / 1000,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }, body,
+  });
+  const cpu1 = processCpuSeconds(tenantPid);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    rps: result['2xx'] / result.duration, non2xx: result.non2xx, errors: result.errors,
+    p50: result.latency.p50, p99: result.latency.p99,
+    serverCpu: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / seconds : undefined,
+  };
+}
+
+// ---------------------------------------------------------------- the benchmark
+
+export interface LoginBenchDetails {
+  phases: Array<{ name: string; result: PhaseResult }>;
+  token: Awaited<ReturnType<typeof tokenEndpoint>>;
+}
+
+let lastDetails: LoginBenchDetails | undefined;
+
+export async function benchLogins(): Promise<BenchResult[]> {
+  const tenant = await startTenant();
+  const { info } = tenant;
+  const pid = tenant.child.pid;
+  const outbox = new Outbox(info.sqliteFile);
+  try {
+    const flows: Array<{ name: string; flow: Flow }> = [
+      { name: 'demo-social', flow: (browser, email) => demoSocialLogin(browser, info, email) },
+      { name: 'passwordless', flow: (browser, email) => passwordlessLogin(browser, info, email, outbox) },
+    ];
+    const phases: LoginBenchDetails['phases'] = [];
+    for (const [index, { name, flow }] of flows.entries()) {
+      if (!PHASES.has(name)) continue;
+      const sequence = Array.from({ length: CLIENTS }, () => 0);
+      // Warm-up: discovery, JIT, statement caches; not counted.
+      await runPhase(info, pid, index, flow, WARMUP_MS, sequence);
+      phases.push({ name, result: await runPhase(info, pid, index, flow, PHASE_MS, sequence) });
+    }
+    const token = PHASES.has('token') ? await tokenEndpoint(info, pid) : { rps: 0, non2xx: 0, errors: 0, p50: 0, p99: 0, serverCpu: undefined };
+    lastDetails = { phases, token };
+
+    const results: BenchResult[] = [];
+    const target = `≥ ${TARGET_LOGINS_PER_SECOND}`;
+    for (const { name, result } of phases) {
+      const rate = result.logins / result.seconds;
+      const sorted = [...result.latencies].sort((a, b) => a - b);
+      results.push(
+        { name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`, value: rate.toFixed(1), target, pass: rate >= TARGET_LOGINS_PER_SECOND && result.failures === 0 },
+        { name: `${name}: one login, median ms`, value: percentile(sorted, 50).toFixed(1) },
+        { name: `${name}: one login, p99 ms`, value: percentile(sorted, 99).toFixed(1) },
+        { name: `${name}: logins/s ÷ token-endpoint req/s`, value: token.rps > 0 ? (rate / token.rps).toFixed(3) : 'n/a' },
+      );
+    }
+    if (PHASES.has('token')) results.push({ name: `token endpoint alone (client_credentials, ${CLIENTS} connections, ${TOKEN_SECONDS} s): req/s`, value: token.rps.toFixed(1) });
+    return results;
+  } finally {
+    outbox.close();
+    await tenant.stop();
+  }
+}
+
+function printDetails(details: LoginBenchDetails) {
+  const pct = (v: number | undefined) => (v === undefined ? 'n/a' : `${(v * 100).toFixed(0)}%`);
+  for (const { name, result } of details.phases) {
+    console.log(`\n${name}: tenant process CPU ${pct(result.serverCpu)} of one core, load generator ${pct(result.generatorCpu)}${result.firstFailure ? `; first failure: ${result.firstFailure}` : ''}`);
+    const steps = result.steps.summary();
+    const perLogin = result.logins + result.failures > 0 ? steps.reduce((n, s) => n + s.count, 0) / (result.logins + result.failures) : 0;
+    console.log(`  ${perLogin.toFixed(1)} HTTP requests per login; mean latency per request kind (under load):`);
+    for (const s of steps) console.log(`    ${s.meanMs.toFixed(2).padStart(8)} ms  ×${String(s.count).padEnd(6)} ${s.label}`);
+  }
+  const t = details.token;
+  console.log(`\ntoken endpoint: p50 ${t.p50} ms, p99 ${t.p99} ms, non-2xx ${t.non2xx}, errors ${t.errors}, tenant CPU ${pct(t.serverCpu)}`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const results = await benchLogins();
+  const width = Math.max(...results.map((r) => r.name.length));
+  for (const r of results) {
+    const verdict = r.pass === undefined ? '' : `  target ${r.target}: ${r.pass ? 'PASS' : 'FAIL'}`;
+    console.log(`${r.name.padEnd(width)}  ${r.value.padStart(9)}${verdict}`);
+  }
+  if (lastDetails) printDetails(lastDetails);
+}
