@@ -12,8 +12,9 @@ const USAGE = `Usage: accord <command> [options]
 
 Commands:
   migrate                                   bring the database schema up to date
-  clients create --name N [--grant G]... [--scopes "s1 s2"]
+  clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]...
                                             create a client; prints {client_id, client_secret} once
+                                            (authorization_code needs at least one --redirect-uri)
   clients list                              list clients (never their secrets)
   users list [--q QUERY] [--page N] [--per-page N]
                                             list or search users (Auth0 query syntax, e.g. email:"a@x.com")
@@ -40,6 +41,7 @@ async function run(argv: string[]): Promise<void> {
       q: { type: 'string' },
       page: { type: 'string' },
       'per-page': { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,8 +69,18 @@ async function run(argv: string[]): Promise<void> {
         const unknownGrant = grants.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
         if (unknownGrant) throw new UsageError(`unknown grant "${unknownGrant}"; known: ${GRANT_TYPES.join(', ')}`);
         const scopes = (values.scopes ?? '').split(/[\s,]+/).filter(Boolean);
-        const created = await clients.create({ name: values.name, grantTypes: grants as GrantType[], scopes });
-        print({ client_id: created.client_id, client_secret: created.client_secret, name: created.name, grant_types: created.grant_types, scopes: created.scopes });
+        const redirectUris = values['redirect-uri'] ?? [];
+        for (const uri of redirectUris) {
+          if (!URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol)) throw new UsageError(`--redirect-uri must be an http(s) URL, got "${uri}"`);
+        }
+        if (grants.includes('authorization_code') && redirectUris.length === 0) {
+          throw new UsageError('the authorization_code grant needs at least one --redirect-uri');
+        }
+        const created = await clients.create({ name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris });
+        print({
+          client_id: created.client_id, client_secret: created.client_secret, name: created.name,
+          grant_types: created.grant_types, scopes: created.scopes, redirect_uris: created.redirect_uris,
+        });
         return;
       }
       case 'clients list':

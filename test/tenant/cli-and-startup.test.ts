@@ -47,6 +47,11 @@ describe('the accord CLI', () => {
     const grant = await runCli(['clients', 'create', '--name', 'x', '--grant', 'password'], env);
     assert.equal(grant.code, 2);
     assert.match(grant.stderr, /unknown grant "password"/);
+    const noRedirect = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code'], env);
+    assert.equal(noRedirect.code, 2);
+    assert.match(noRedirect.stderr, /needs at least one --redirect-uri/);
+    const badRedirect = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'javascript:alert(1)'], env);
+    assert.equal(badRedirect.code, 2);
     const command = await runCli(['frobnicate'], env);
     assert.equal(command.code, 2);
     assert.match(command.stderr, /unknown command/);
