@@ -82,6 +82,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const app = express();
   app.set('views', viewsDir);
   app.set('view engine', 'ejs');
+  app.locals.tenantName = config.name;
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(helmet({

@@ -59,3 +59,39 @@ for (const db of testDatabases()) {
     });
   });
 }
+
+describe('the development outbox', () => {
+  it('lists sent mail at /dev/mail (HTML) and /dev/mail.json, newest first', async () => {
+    const [db] = testDatabases();
+    const opened = await db!.open();
+    const t = await startTestTenant(opened.database);
+    try {
+      await t.tenant.mailer.send({ to: 'first@example.com', subject: 'First', text: 'one', html: '<p>one</p>' });
+      await t.tenant.mailer.send({ to: 'second@example.com', subject: 'Second <b>', text: 'two', html: '<p>two</p>' });
+      const json = await t.request.get('/dev/mail.json');
+      assert.equal(json.status, 200);
+      assert.deepEqual(json.body.map((m: { subject: string }) => m.subject), ['Second <b>', 'First']);
+      const html = await t.request.get('/dev/mail');
+      assert.equal(html.status, 200);
+      assert.match(html.text, /Development outbox/);
+      assert.match(html.text, /Second &lt;b&gt;/, 'subjects are escaped');
+      assert.ok(html.text.indexOf('Second') < html.text.indexOf('First'));
+    } finally {
+      await t.close();
+      await opened.cleanup();
+    }
+  });
+
+  it('does not exist when mail goes out by SMTP', async () => {
+    const [db] = testDatabases();
+    const opened = await db!.open();
+    const t = await startTestTenant(opened.database, { mail: { transport: 'smtp', smtpUrl: 'smtp://127.0.0.1:1', from: 'x@example.com' } });
+    try {
+      assert.equal((await t.request.get('/dev/mail')).status, 404);
+      assert.equal((await t.request.get('/dev/mail.json')).status, 404);
+    } finally {
+      await t.close();
+      await opened.cleanup();
+    }
+  });
+});
