@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     `Accord tenant is running (${tenant.database.dialect === 'sqlite' ? `SQLite at ${config.sqliteFile}` : 'PostgreSQL'}).`,
     `  Issuer / OpenID configuration: ${config.url}/.well-known/openid-configuration`,
     `  Management API v2:             ${config.url}/api/v2/  (OpenAPI: ${config.url}/api/v2/openapi.json)`,
-    ...(tenant.mailer.transport === 'outbox' ? [`  Mail outbox (development):      ${config.url}/dev/mail`] : []),
+    ...(tenant.mailer.transport === 'outbox' ? [`  Mail outbox (development):     ${config.url}/dev/mail`] : []),
     ...(config.demoIdp ? [`  Demo social IdP:               ${config.url}/demo-idp`] : []),
     `  Create a Management API client: npm run accord -- clients create --name "My backend" --scopes "read:users update:users"`,
   ].join('\n'));
