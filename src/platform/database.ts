@@ -88,6 +88,8 @@ export interface OidcPayloadsTable {
   grant_id: string | null;
   user_code: string | null;
   uid: string | null;
+  /** The account a session, grant or token belongs to, so revoking an account is one indexed delete. */
+  account_id: string | null;
   expires_at: number | null;
   consumed_at: number | null;
 }

@@ -140,6 +140,8 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
           .addColumn('consumed_at', 'bigint')
           .addColumn('created_at', 'text', (c) => c.notNull())
           .execute();
+        await db.schema.alterTable('oidc_payloads').addColumn('account_id', 'text').execute();
+        await db.schema.createIndex('oidc_payloads_account').on('oidc_payloads').column('account_id').execute();
         await db.schema.createIndex('login_tickets_lookup').on('login_tickets').columns(['kind', 'connection', 'email_normalized']).execute();
       },
     },

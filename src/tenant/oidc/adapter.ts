@@ -21,12 +21,13 @@ export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry
         grant_id: payload.grantId ?? null,
         user_code: payload.userCode ?? null,
         uid: payload.uid ?? null,
+        account_id: payload.accountId ?? null,
         expires_at: expiresIn ? epoch() + expiresIn : null,
         consumed_at: null,
       };
       await db.insertInto('oidc_payloads').values(row)
         .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet({
-          payload: row.payload, grant_id: row.grant_id, user_code: row.user_code, uid: row.uid, expires_at: row.expires_at,
+          payload: row.payload, grant_id: row.grant_id, user_code: row.user_code, uid: row.uid, account_id: row.account_id, expires_at: row.expires_at,
         })).execute();
     }
 
