@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { after, before } from 'node:test';
 import supertest from 'supertest';
+import type { TestDatabase } from './databases.ts';
+import { startTestTenant, type TestTenant } from './tenant.ts';
 import type { Tenant } from '../../src/tenant/tenant.ts';
 
 export const RP_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
@@ -90,4 +93,22 @@ export function csrfOf(html: string): string {
   const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
   assert.ok(token, 'the form carries a CSRF token');
   return token;
+}
+
+/**
+ * Registers a suite's hooks: before, a tenant on a fresh `db` with a registered relying
+ * party, handed to `onStart`; after, both closed.
+ */
+export function tenantPerSuite(db: TestDatabase, onStart: (started: { t: TestTenant; rp: RelyingParty }) => void): void {
+  let started: { t: TestTenant; rp: RelyingParty; cleanup: () => Promise<void> } | undefined;
+  before(async () => {
+    const opened = await db.open();
+    const t = await startTestTenant(opened.database);
+    started = { t, rp: await registerRelyingParty(t.tenant), cleanup: opened.cleanup };
+    onStart(started);
+  });
+  after(async () => {
+    await started?.t.close();
+    await started?.cleanup();
+  });
 }

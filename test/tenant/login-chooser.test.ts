@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { testDatabases } from '../helpers/databases.ts';
-import { authorize, browser, registerRelyingParty, type RelyingParty } from '../helpers/login-flow.ts';
+import { authorize, browser, type RelyingParty, tenantPerSuite } from '../helpers/login-flow.ts';
 import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
 
 for (const db of testDatabases()) {
   describe(`universal login [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let rp: RelyingParty;
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database);
-      rp = await registerRelyingParty(t.tenant);
-    });
-    after(async () => { await t.close(); await cleanup(); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
 
     it('sends an authorization request to the login page, framed nowhere and cached nowhere', async () => {
       const agent = browser(t.tenant);

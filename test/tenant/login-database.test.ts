@@ -5,8 +5,7 @@ import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/directory.ts';
 import {
-  authorize, browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, RP_REDIRECT_URI,
-  type Browser, type RelyingParty, type Tokens,
+  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
 } from '../helpers/login-flow.ts';
 import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
 
@@ -85,15 +84,8 @@ async function countAccountRows(t: TestTenant, accountId: string): Promise<numbe
 for (const db of testDatabases()) {
   describe(`database connection sign-in [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let rp: RelyingParty;
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database);
-      rp = await registerRelyingParty(t.tenant);
-    });
-    after(async () => { await t.close(); await cleanup(); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
 
     it('shows an accessible sign-in form, pre-filled from login_hint, with sign-up and reset links', async () => {
       const agent = browser(t.tenant);

@@ -11,8 +11,7 @@ import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { newSigningKey } from '../../src/tenant/oidc/keys.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  authorize, browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, RP_REDIRECT_URI,
-  type Authorization, type Browser, type RelyingParty, type Tokens,
+  type Authorization, authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
 } from '../helpers/login-flow.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createTenant } from '../../src/tenant/tenant.ts';
@@ -94,15 +93,8 @@ const DEMO_AUTO: ConnectionConfig = {
 for (const db of testDatabases()) {
   describe(`upstream OIDC login through the demo IdP [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let rp: RelyingParty;
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database);
-      rp = await registerRelyingParty(t.tenant);
-    });
-    after(async () => { await t.close(); await cleanup(); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
 
     it('publishes its own issuer and keys, apart from the tenant', async () => {
       const res = await t.request.get('/demo-idp/.well-known/openid-configuration').set('Host', new URL(TEST_ISSUER).host);

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { MAX_CODE_ATTEMPTS, PASSWORDLESS_LIMITS } from '../../src/tenant/connections/passwordless-connection.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  authorize, browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty,
-  type Authorization, type Browser, type RelyingParty, type Tokens,
+  type Authorization, authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, tenantPerSuite, type Tokens,
 } from '../helpers/login-flow.ts';
-import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
+import type { TestTenant } from '../helpers/tenant.ts';
 
 const uniqueEmail = (label: string) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
 /** Each browser gets its own address (the tenant trusts X-Forwarded-For from loopback), so per-IP limits stay per test. */
@@ -20,15 +19,8 @@ const nextIp = () => `203.0.113.${(ipCounter++ % 250) + 1}`;
 for (const db of testDatabases()) {
   describe(`passwordless email login [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let rp: RelyingParty;
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database);
-      rp = await registerRelyingParty(t.tenant);
-    });
-    after(async () => { await t.close(); await cleanup(); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
 
     const agentFor = (ip = nextIp()): Browser => browser(t.tenant).set('X-Forwarded-For', ip);
 
