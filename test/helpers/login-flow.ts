@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { after, before } from 'node:test';
 import supertest from 'supertest';
+import type { TenantConfig } from '../../src/config.ts';
 import type { TestDatabase } from './databases.ts';
 import { startTestTenant, type TestTenant } from './tenant.ts';
 import type { Tenant } from '../../src/tenant/tenant.ts';
@@ -99,11 +100,13 @@ export function csrfOf(html: string): string {
  * Registers a suite's hooks: before, a tenant on a fresh `db` with a registered relying
  * party, handed to `onStart`; after, both closed.
  */
-export function tenantPerSuite(db: TestDatabase, onStart: (started: { t: TestTenant; rp: RelyingParty }) => void): void {
+export function tenantPerSuite(
+  db: TestDatabase, onStart: (started: { t: TestTenant; rp: RelyingParty }) => void, overrides: Partial<TenantConfig> = {},
+): void {
   let started: { t: TestTenant; rp: RelyingParty; cleanup: () => Promise<void> } | undefined;
   before(async () => {
     const opened = await db.open();
-    const t = await startTestTenant(opened.database);
+    const t = await startTestTenant(opened.database, overrides);
     started = { t, rp: await registerRelyingParty(t.tenant), cleanup: opened.cleanup };
     onStart(started);
   });

@@ -6,7 +6,11 @@ import type supertest from 'supertest';
 import type { Actor } from '../../src/tenant/directory/audit.ts';
 import type { CreateUserInput } from '../../src/tenant/directory/directory.ts';
 import type { UserProfile } from '../../src/tenant/directory/profile.ts';
-import { TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from './tenant.ts';
+import { after, before } from 'node:test';
+import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
+import type { TestDatabase } from './databases.ts';
+import { assertDirectoryInvariant } from './invariants.ts';
+import { startTestTenant, TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from './tenant.ts';
 
 /** Shared helpers of the Management API route tests (test/tenant/management-*.test.ts). */
 
@@ -104,4 +108,31 @@ export function assertAuth0Error(res: supertest.Response, status: number, errorC
 export function assertNoStackTrace(res: supertest.Response): void {
   assert.ok(res.status < 500, `server error: ${res.status} ${res.text}`);
   assert.doesNotMatch(res.text, /\n\s+at |\bat (async )?[\w.<>]+ \(|node_modules|\.ts:\d+|\.js:\d+|"stack"/, `stack trace in body: ${res.text}`);
+}
+
+export interface ManagementSuite {
+  t: TestTenant;
+  /** A client with every Management API scope, and one with read:users only. */
+  admin: ApiClient;
+  reader: ApiClient;
+  /** Requests as `admin`. */
+  a: ReturnType<typeof api>;
+}
+
+/** Registers a suite's hooks: a tenant on a fresh `db` with two API clients; after, the invariant is checked and all closed. */
+export function managementSuite(db: TestDatabase, onStart: (started: ManagementSuite) => void): void {
+  let started: (ManagementSuite & { cleanup: () => Promise<void> }) | undefined;
+  before(async () => {
+    const opened = await db.open();
+    const t = await startTestTenant(opened.database);
+    const admin = await apiClient(t, MANAGEMENT_SCOPES);
+    started = { t, admin, reader: await apiClient(t, ['read:users']), a: api(t, admin.token), cleanup: opened.cleanup };
+    onStart(started);
+  });
+  after(async () => {
+    if (!started) return;
+    await assertDirectoryInvariant(started.t.tenant.database);
+    await started.t.close();
+    await started.cleanup();
+  });
 }

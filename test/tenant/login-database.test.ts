@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/directory.ts';
 import {
-  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
+  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
 } from '../helpers/login-flow.ts';
-import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
+import type { TestTenant } from '../helpers/tenant.ts';
 
 const CONNECTION = 'Username-Password-Authentication';
 const PASSWORD = 'Correct-horse-9';
@@ -279,15 +279,8 @@ for (const db of testDatabases()) {
 
   describe(`database connection rate limits [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let rp: RelyingParty;
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database, { loginRateLimits: { loginPerIpAndEmail: 3, loginPerIp: 8, forgotPerIp: 2, signupPerIp: 2 } });
-      rp = await registerRelyingParty(t.tenant);
-    });
-    after(async () => { await t.close(); await cleanup(); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { loginRateLimits: { loginPerIpAndEmail: 3, loginPerIp: 8, forgotPerIp: 2, signupPerIp: 2 } });
 
     it('answers 429 in words after too many failed password attempts for one email (case 22)', async () => {
       const email = uniqueEmail('brute');

@@ -231,15 +231,8 @@ for (const db of testDatabases()) {
 
   describe(`automatic linking through an upstream login [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let rp: RelyingParty;
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database, { connections: [...defaultConnections(), DEMO_AUTO] });
-      rp = await registerRelyingParty(t.tenant);
-    });
-    after(async () => { await t.close(); await cleanup(); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { connections: [...defaultConnections(), DEMO_AUTO] });
 
     it('links a verified login into the one verified user with that email and signs in as the primary', async () => {
       const email = uniqueEmail('auto');

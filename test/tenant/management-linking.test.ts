@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
+import { describe, it } from 'node:test';
 import type { UserProfile } from '../../src/tenant/directory/profile.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import {
-  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, uniqueSub, type ApiClient,
+  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, uniqueSub, type ApiClient,
 } from '../helpers/management.ts';
-import { listen, startTestTenant, type TestTenant } from '../helpers/tenant.ts';
+import { listen, type TestTenant } from '../helpers/tenant.ts';
 
 const APP_CLIENT = 'spa-client-for-linking';
 
 for (const db of testDatabases()) {
   describe(`Management API: linking and unlinking [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
     let admin: ApiClient;
     let reader: ApiClient;
     let a: ReturnType<typeof api>;
@@ -28,19 +26,7 @@ for (const db of testDatabases()) {
     };
     const identitiesPath = (primaryId: string) => `/users/${enc(primaryId)}/identities`;
 
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database);
-      admin = await apiClient(t, MANAGEMENT_SCOPES);
-      reader = await apiClient(t, ['read:users']);
-      a = api(t, admin.token);
-    });
-    after(async () => {
-      await assertDirectoryInvariant(t.tenant.database);
-      await t.close();
-      await cleanup();
-    });
+    managementSuite(db, (started) => { ({ t, admin, reader, a } = started); });
 
     // ------------------------------------------------------------ link effects
 

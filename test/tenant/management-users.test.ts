@@ -1,38 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
+import { before, describe, it } from 'node:test';
 import { linkWithVerifier } from '../../src/tenant/management/link-with.ts';
 import { managementRoutes } from '../../src/tenant/management/routes.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import {
-  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, STRONG_PASSWORD, uniqueEmail, uniqueSub, type ApiClient,
+  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, STRONG_PASSWORD, uniqueEmail, uniqueSub, type ApiClient,
 } from '../helpers/management.ts';
-import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
+import type { TestTenant } from '../helpers/tenant.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 for (const db of testDatabases()) {
   describe(`Management API: users, logs, connections, OpenAPI [${db.label}]`, () => {
     let t: TestTenant;
-    let cleanup: () => Promise<void>;
-    let admin: ApiClient;
     let reader: ApiClient;
     let a: ReturnType<typeof api>;
 
-    before(async () => {
-      const opened = await db.open();
-      cleanup = opened.cleanup;
-      t = await startTestTenant(opened.database);
-      admin = await apiClient(t, MANAGEMENT_SCOPES);
-      reader = await apiClient(t, ['read:users']);
-      a = api(t, admin.token);
-    });
-    after(async () => {
-      await assertDirectoryInvariant(t.tenant.database);
-      await t.close();
-      await cleanup();
-    });
+    managementSuite(db, (started) => { ({ t, reader, a } = started); });
 
     // ------------------------------------------------------------ POST /users
 
