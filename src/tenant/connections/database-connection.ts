@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
+import { ipKeyGenerator } from 'express-rate-limit';
 import type { Kysely } from 'kysely';
 import type { LoginRateLimits, TenantConfig } from '../../config.ts';
 import type { Database, LoginTicketsTable, Schema } from '../../platform/database.ts';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { isAccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { epochSeconds } from '../../platform/time.ts';
 import type { Connection } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import type { Directory } from '../directory/directory.ts';
@@ -13,6 +14,8 @@ import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
 import { checkPasswordStrength, hashPassword, PASSWORD_RULES, verifyPassword } from '../directory/passwords.ts';
 import type { CsrfTokens } from '../login/csrf.ts';
 import type { ConnectionStrategy, Interaction, LoginEnvironment } from '../login/login-environment.ts';
+import { signInLimiter } from '../login/sign-in-limiter.ts';
+import { escapeHtml } from '../mail/mail-html.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import { revokeAccountSessions } from '../oidc/revoke-sessions.ts';
 
@@ -41,7 +44,6 @@ const PASSWORD_RULE_TEXT = `Use ${PASSWORD_RULES.minLength} or more characters w
 
 type TicketKind = 'verify_email' | 'reset_password';
 
-const epoch = () => Math.floor(Date.now() / 1000);
 const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 /** A form field as a string; a repeated or missing field is not one (`email[]=a&email[]=b`). */
@@ -62,7 +64,7 @@ async function issueTicket(db: Kysely<Schema>, ticket: {
   const secret = randomBytes(32).toString('base64url');
   await db.insertInto('login_tickets').values({
     id: hashSecret(secret), kind: ticket.kind, connection: ticket.connection, email_normalized: normalizeEmail(ticket.email),
-    identity: ticket.identity, interaction_uid: null, attempts: 0, expires_at: epoch() + ticket.ttlSeconds,
+    identity: ticket.identity, interaction_uid: null, attempts: 0, expires_at: epochSeconds() + ticket.ttlSeconds,
     consumed_at: null, created_at: new Date().toISOString(),
   }).execute();
   return secret;
@@ -74,13 +76,13 @@ async function findTicket(db: Kysely<Schema>, kind: TicketKind, secret: unknown)
   if (typeof secret !== 'string' || secret.length < 20 || secret.length > 200) return { status: 'invalid' };
   const ticket = await db.selectFrom('login_tickets').selectAll().where('id', '=', hashSecret(secret)).where('kind', '=', kind).executeTakeFirst();
   if (!ticket || ticket.consumed_at !== null) return { status: 'invalid' };
-  if (Number(ticket.expires_at) <= epoch()) return { status: 'expired' };
+  if (Number(ticket.expires_at) <= epochSeconds()) return { status: 'expired' };
   return { status: 'valid', ticket };
 }
 
 /** Consumes a ticket; false when another request consumed it first or it just expired. */
 async function consumeTicket(db: Kysely<Schema>, id: string): Promise<boolean> {
-  const now = epoch();
+  const now = epochSeconds();
   const result = await db.updateTable('login_tickets').set({ consumed_at: now })
     .where('id', '=', id).where('consumed_at', 'is', null).where('expires_at', '>', now).executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
@@ -94,7 +96,6 @@ function splitIdentity(identity: string | null): { provider: string; user_id: st
 
 // ------------------------------------------------------------------ mail
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function mailHtml(paragraphs: string[], link: { href: string; label: string }): string {
   const body = paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n');
@@ -151,20 +152,6 @@ async function sendResetMail(env: { config: TenantConfig; mailer: Mailer; direct
 
 // ------------------------------------------------------------------ rate limits
 
-function limiter(limit: number, windowMs: number, options: {
-  key?: (req: Request) => string; failuresOnly?: boolean; message: string;
-  refuse: (req: Request, res: Response, next: NextFunction, message: string) => void;
-}): RateLimitRequestHandler {
-  return rateLimit({
-    windowMs,
-    limit,
-    legacyHeaders: false,
-    standardHeaders: 'draft-7',
-    skipSuccessfulRequests: options.failuresOnly ?? false,
-    keyGenerator: options.key ?? ((req: Request) => ipKeyGenerator(req.ip ?? '')),
-    handler: (req, res, next) => options.refuse(req, res, next, options.message),
-  });
-}
 
 // ------------------------------------------------------------------ sign-in pages
 
@@ -197,22 +184,22 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
   const router = Router({ mergeParams: true });
   const db = env.database.db;
   const limits = limitsOf(env.config);
-  const refuse = (_req: Request, _res: Response, next: NextFunction, message: string) => next(new AccordError('too_many_requests', message));
   const minutes = Math.max(1, Math.round(limits.windowMs / 60_000));
   const wait = `Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`;
 
   // An unknown email costs the same argon2 verification as a known one.
   const dummyHash = hashPassword(randomBytes(18).toString('base64url'));
 
-  const loginPerIp = limiter(limits.loginPerIp, limits.windowMs, { refuse, message: `Too many sign-in attempts from your network. ${wait}` });
-  const loginPerIpAndEmail = limiter(limits.loginPerIpAndEmail, limits.windowMs, {
-    refuse,
+  const loginPerIp = signInLimiter({ limit: limits.loginPerIp, windowMs: limits.windowMs, message: `Too many sign-in attempts from your network. ${wait}` });
+  const loginPerIpAndEmail = signInLimiter({
+    limit: limits.loginPerIpAndEmail,
+    windowMs: limits.windowMs,
     failuresOnly: true,
     key: (req) => `${ipKeyGenerator(req.ip ?? '')}:${normalizeEmail(field(req.body, 'email') ?? '')}`,
     message: `Too many failed sign-in attempts for this account. ${wait} You can also reset your password.`,
   });
-  const signupPerIp = limiter(limits.signupPerIp, limits.windowMs, { refuse, message: `Too many sign-ups from your network. ${wait}` });
-  const forgotPerIp = limiter(limits.forgotPerIp, limits.windowMs, { refuse, message: `Too many password-reset requests from your network. ${wait}` });
+  const signupPerIp = signInLimiter({ limit: limits.signupPerIp, windowMs: limits.windowMs, message: `Too many sign-ups from your network. ${wait}` });
+  const forgotPerIp = signInLimiter({ limit: limits.forgotPerIp, windowMs: limits.windowMs, message: `Too many password-reset requests from your network. ${wait}` });
 
   const renderLogin = (res: Response, ctx: PageContext, locals: { email: string; error?: string }, status = 200) => {
     env.render(res, 'tenant/database/login', { title: 'Sign in', ...ctx, error: undefined, ...locals }, status);
@@ -347,7 +334,9 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     ? message(res, 410, 'This link has expired', `For your security, ${what} links work for a limited time. Ask for a new one from the sign-in page.`)
     : message(res, 404, 'This link is not valid', `This ${what} link has already been used, or it was copied incompletely. Ask for a new one from the sign-in page if you still need it.`));
   const csrfKey = (ticketId: string) => `account:${ticketId}`;
-  const tokenAttempts = limiter(limits.loginPerIp, limits.windowMs, {
+  const tokenAttempts = signInLimiter({
+    limit: limits.loginPerIp,
+    windowMs: limits.windowMs,
     message: 'Too many attempts from your network. Wait a few minutes and try again.',
     refuse: (_req, res, _next, text) => message(res, 429, 'Too many attempts', text),
   });
@@ -410,7 +399,7 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     // read after the change, so an identity linked or unlinked meanwhile revokes its current user.
     const owner = await env.directory.findByIdentity(identity.provider, identity.user_id);
     if (owner) await revokeAccountSessions(db, owner.user_id);
-    await db.updateTable('login_tickets').set({ consumed_at: epoch() })
+    await db.updateTable('login_tickets').set({ consumed_at: epochSeconds() })
       .where('kind', '=', 'reset_password').where('identity', '=', ticket.identity).where('consumed_at', 'is', null).execute();
     env.logger.info({ user_id: owner?.user_id }, 'password reset; sessions and grants revoked');
     message(res, 200, 'Password changed', 'Your new password is set, and this account was signed out everywhere. Go back to the application and sign in with it.');

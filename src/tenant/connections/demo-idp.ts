@@ -3,6 +3,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import Provider, { errors, type Adapter, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
 import type { Database } from '../../platform/database.ts';
+import { epochSeconds } from '../../platform/time.ts';
 import type { ConnectionConfig } from '../connections.ts';
 import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
 import { loadOrCreate, newSigningKey, type SigningJwk } from '../oidc/keys.ts';
@@ -41,9 +42,8 @@ export interface DemoIdp {
  */
 export function memoryAdapter() {
   const store = new Map<string, { payload: AdapterPayload; expiresAt: number | undefined }>();
-  const epoch = () => Math.floor(Date.now() / 1000);
   const sweep = () => {
-    const now = epoch();
+    const now = epochSeconds();
     for (const [key, entry] of store) if (entry.expiresAt !== undefined && entry.expiresAt <= now) store.delete(key);
   };
   return class MemoryAdapter implements Adapter {
@@ -51,14 +51,14 @@ export function memoryAdapter() {
     #key(id: string) { return `${this.model}:${id}`; }
     #get(key: string | undefined): AdapterPayload | undefined {
       const entry = key === undefined ? undefined : store.get(key);
-      if (!entry || (entry.expiresAt !== undefined && entry.expiresAt <= epoch())) return undefined;
+      if (!entry || (entry.expiresAt !== undefined && entry.expiresAt <= epochSeconds())) return undefined;
       return entry.payload;
     }
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       if (store.size > 10_000) sweep();
-      store.set(this.#key(id), { payload, expiresAt: expiresIn ? epoch() + expiresIn : undefined });
-      if (payload.uid) store.set(`${this.model}:uid:${payload.uid}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epoch() + expiresIn : undefined });
-      if (payload.userCode) store.set(`${this.model}:userCode:${payload.userCode}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epoch() + expiresIn : undefined });
+      store.set(this.#key(id), { payload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
+      if (payload.uid) store.set(`${this.model}:uid:${payload.uid}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
+      if (payload.userCode) store.set(`${this.model}:userCode:${payload.userCode}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
     }
     async find(id: string) { return this.#get(this.#key(id)); }
     async findByUid(uid: string) {
@@ -71,7 +71,7 @@ export function memoryAdapter() {
     }
     async consume(id: string) {
       const payload = this.#get(this.#key(id));
-      if (payload) payload.consumed = epoch();
+      if (payload) payload.consumed = epochSeconds();
     }
     async destroy(id: string) { store.delete(this.#key(id)); }
     async revokeByGrantId(grantId: string) {

@@ -1,13 +1,15 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
 import type { Kysely } from 'kysely';
 import type { Schema } from '../../platform/database.ts';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { epochSeconds } from '../../platform/time.ts';
+import { isAccordError } from '../../platform/errors.ts';
 import type { Connection } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
 import type { Interaction, LoginEnvironment, ConnectionStrategy } from '../login/login-environment.ts';
+import { signInLimiter } from '../login/sign-in-limiter.ts';
+import { escapeHtml } from '../mail/mail-html.ts';
 import type { MailMessage } from '../mail/mailer.ts';
 
 /** How long a mailed code stays valid. */
@@ -24,7 +26,6 @@ export const PASSWORDLESS_LIMITS = {
   guessesPerIp: 30,
 } as const;
 
-const epoch = () => Math.floor(Date.now() / 1000);
 
 /**
  * What is stored for a code: its SHA-256 together with what it is bound to, so equal codes
@@ -47,7 +48,6 @@ function parseEmail(value: unknown): string | undefined {
   return isPlausibleEmail(email) ? email : undefined;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The mail that carries a code: names the tenant, shows the code, says when it expires and what to do if unexpected. */
 export function codeMail(tenantName: string, to: string, code: string): MailMessage {
@@ -85,7 +85,7 @@ class CodeTickets {
   async issue(connection: string, uid: string, email: string): Promise<string> {
     const emailNormalized = normalizeEmail(email);
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    const now = epoch();
+    const now = epochSeconds();
     await this.db.transaction().execute(async (trx) => {
       const mine = trx.updateTable('login_tickets')
         .where('kind', '=', TICKET_KIND).where('connection', '=', connection).where('email_normalized', '=', emailNormalized);
@@ -115,7 +115,7 @@ class CodeTickets {
       .where('interaction_uid', '=', uid).where('consumed_at', 'is', null)
       .orderBy('created_at', 'desc').limit(1).executeTakeFirst();
     if (!ticket) return { ok: false, reason: 'missing' };
-    const now = epoch();
+    const now = epochSeconds();
     if (Number(ticket.expires_at) <= now) return { ok: false, reason: 'expired' };
     if (Number(ticket.attempts) >= MAX_CODE_ATTEMPTS) return { ok: false, reason: 'exhausted' };
 
@@ -136,17 +136,6 @@ class CodeTickets {
   }
 }
 
-function limiter(options: { limit: number; message: string; keyGenerator?: (req: Request) => string; skip?: (req: Request) => boolean }): RateLimitRequestHandler {
-  return rateLimit({
-    windowMs: PASSWORDLESS_LIMITS.windowMs,
-    limit: options.limit,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    ...(options.keyGenerator ? { keyGenerator: options.keyGenerator } : {}),
-    ...(options.skip ? { skip: options.skip } : {}),
-    handler: (_req: Request, _res: Response, next: NextFunction) => next(new AccordError('too_many_requests', options.message)),
-  });
-}
 
 /**
  * Passwordless email: the person proves control of an address with a 6-digit code mailed to
@@ -165,17 +154,20 @@ export const passwordlessConnection: ConnectionStrategy = {
       next();
     };
     // Limiters are per tenant (built with its router), so tests and tenants never share counts.
-    const sendsPerIp = limiter({
+    const sendsPerIp = signInLimiter({
+      windowMs: PASSWORDLESS_LIMITS.windowMs,
       limit: PASSWORDLESS_LIMITS.sendsPerIp,
       message: 'Too many sign-in codes were requested from your network. Wait 15 minutes, then try again.',
     });
-    const sendsPerEmail = limiter({
+    const sendsPerEmail = signInLimiter({
+      windowMs: PASSWORDLESS_LIMITS.windowMs,
       limit: PASSWORDLESS_LIMITS.sendsPerEmail,
       message: 'Too many sign-in codes were requested for this email address. Wait 15 minutes, then ask for a new one.',
-      keyGenerator: (req) => `email:${String(req.params.connection)}:${normalizeEmail(parseEmail((req.body as Record<string, unknown>).email)!)}`,
+      key: (req) => `email:${String(req.params.connection)}:${normalizeEmail(parseEmail((req.body as Record<string, unknown>).email)!)}`,
       skip: (req) => parseEmail((req.body as Record<string, unknown> | undefined)?.email) === undefined,
     });
-    const guessesPerIp = limiter({
+    const guessesPerIp = signInLimiter({
+      windowMs: PASSWORDLESS_LIMITS.windowMs,
       limit: PASSWORDLESS_LIMITS.guessesPerIp,
       message: 'Too many codes were tried from your network. Wait 15 minutes, then ask for a new code.',
     });

@@ -3,6 +3,7 @@ import type { ConnectionRegistry } from '../connections.ts';
 import type { Directory, IdentityChange } from '../directory/directory.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import type { UserProfile } from '../directory/profile.ts';
+import { escapeHtml } from './mail-html.ts';
 import type { Mailer, MailMessage } from './mailer.ts';
 
 export interface IdentityNotificationsOptions {
@@ -110,7 +111,6 @@ function describeActor(change: IdentityChange, tenantName: string): string {
     : `by ${tenantName}`;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The message: what changed (which sign-in method), when, by what, and what to do if it was not them. No secrets. */
 export function identityChangeMail(options: Pick<IdentityNotificationsOptions, 'connections' | 'tenantName'>, change: IdentityChange,

@@ -1,9 +1,9 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Kysely } from 'kysely';
 import type { Schema } from '../../platform/database.ts';
+import { epochSeconds } from '../../platform/time.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
-const epoch = () => Math.floor(Date.now() / 1000);
 
 /**
  * oidc-provider's storage on Accord's database, so sessions, grants and codes survive a
@@ -22,7 +22,7 @@ export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry
         user_code: payload.userCode ?? null,
         uid: payload.uid ?? null,
         account_id: payload.accountId ?? null,
-        expires_at: expiresIn ? epoch() + expiresIn : null,
+        expires_at: expiresIn ? epochSeconds() + expiresIn : null,
         consumed_at: null,
       };
       await db.insertInto('oidc_payloads').values(row)
@@ -45,7 +45,7 @@ export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry
     }
 
     async consume(id: string): Promise<void> {
-      await db.updateTable('oidc_payloads').set({ consumed_at: epoch() })
+      await db.updateTable('oidc_payloads').set({ consumed_at: epochSeconds() })
         .where('model', '=', this.model).where('id', '=', id).execute();
     }
 
@@ -61,7 +61,7 @@ export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry
       const row = await db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at'])
         .where('model', '=', this.model).where(column, '=', value).executeTakeFirst();
       if (!row) return undefined;
-      if (row.expires_at !== null && Number(row.expires_at) <= epoch()) return undefined;
+      if (row.expires_at !== null && Number(row.expires_at) <= epochSeconds()) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload;
       return row.consumed_at !== null ? { ...payload, consumed: Number(row.consumed_at) } : payload;
     }
