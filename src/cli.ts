@@ -4,7 +4,7 @@ import { ConfigError, loadTenantConfig } from './config.ts';
 import { openDatabase } from './platform/database.ts';
 import { AccordError } from './platform/errors.ts';
 import { migrateToLatest } from './platform/migrations.ts';
-import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, type GrantType } from './tenant/clients/client-registry.ts';
+import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, uriProblem, type GrantType } from './tenant/clients/client-registry.ts';
 import { ConnectionRegistry } from './tenant/connections.ts';
 import { Directory } from './tenant/directory/directory.ts';
 
@@ -12,9 +12,11 @@ const USAGE = `Usage: accord <command> [options]
 
 Commands:
   migrate                                   bring the database schema up to date
-  clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]...
+  clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
                                             create a client; prints {client_id, client_secret} once
-                                            (authorization_code needs at least one --redirect-uri)
+                                            (authorization_code needs at least one --redirect-uri;
+                                            --logout-uri: where sign-out may return to, i.e. Auth0's
+                                            Allowed Logout URLs, matched exactly)
   clients list                              list clients (never their secrets)
   users list [--q QUERY] [--page N] [--per-page N]
                                             list or search users (Auth0 query syntax, e.g. email:"a@x.com")
@@ -42,6 +44,7 @@ async function run(argv: string[]): Promise<void> {
       page: { type: 'string' },
       'per-page': { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
+      'logout-uri': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -70,16 +73,23 @@ async function run(argv: string[]): Promise<void> {
         if (unknownGrant) throw new UsageError(`unknown grant "${unknownGrant}"; known: ${GRANT_TYPES.join(', ')}`);
         const scopes = (values.scopes ?? '').split(/[\s,]+/).filter(Boolean);
         const redirectUris = values['redirect-uri'] ?? [];
-        for (const uri of redirectUris) {
-          if (!URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol)) throw new UsageError(`--redirect-uri must be an http(s) URL, got "${uri}"`);
+        const logoutUris = values['logout-uri'] ?? [];
+        for (const [option, uris] of [['--redirect-uri', redirectUris], ['--logout-uri', logoutUris]] as const) {
+          for (const uri of uris) {
+            const problem = uriProblem(uri);
+            if (problem) throw new UsageError(`${option} must be an absolute http(s) URL; "${uri}" ${problem}`);
+          }
         }
         if (grants.includes('authorization_code') && redirectUris.length === 0) {
           throw new UsageError('the authorization_code grant needs at least one --redirect-uri');
         }
-        const created = await clients.create({ name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris });
+        const created = await clients.create({
+          name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris,
+        });
         print({
           client_id: created.client_id, client_secret: created.client_secret, name: created.name,
           grant_types: created.grant_types, scopes: created.scopes, redirect_uris: created.redirect_uris,
+          post_logout_redirect_uris: created.post_logout_redirect_uris,
         });
         return;
       }

@@ -77,6 +77,8 @@ export interface ClientsTable {
   grant_types: string;
   scopes: string;
   redirect_uris: string;
+  /** JSON array of the URIs RP-initiated logout may return to. */
+  post_logout_redirect_uris: string;
   first_party: number;
   created_at: string;
 }
@@ -141,8 +143,9 @@ export interface Schema {
 
 export type Dialect = 'sqlite' | 'postgres';
 
-export interface Database {
-  db: Kysely<Schema>;
+/** `S` defaults to the tenant's schema; the app opens its own (`AppSchema`) through the same code. */
+export interface Database<S = Schema> {
+  db: Kysely<S>;
   dialect: Dialect;
   close(): Promise<void>;
 }
@@ -155,14 +158,14 @@ export interface DatabaseOptions {
   pgSchema?: string;
 }
 
-export function openDatabase(options: DatabaseOptions): Database {
+export function openDatabase<S = Schema>(options: DatabaseOptions): Database<S> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
       max: 10,
       ...(options.pgSchema ? { options: `-c search_path=${options.pgSchema}` } : {}),
     });
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', close: () => db.destroy() };
   }
   const file = options.sqliteFile ?? ':memory:';
@@ -177,7 +180,7 @@ export function openDatabase(options: DatabaseOptions): Database {
   // page cache: a users-by-email lookup on 1M users went from ~43 to ~32 µs. Address space
   // only; the pages are the OS page cache's, as they would be with read().
   sqlite.pragma('mmap_size = 1073741824');
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<S>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 

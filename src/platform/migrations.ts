@@ -145,6 +145,13 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
         await db.schema.createIndex('login_tickets_lookup').on('login_tickets').columns(['kind', 'connection', 'email_normalized']).execute();
       },
     },
+    '0004_client_logout_uris': {
+      async up(db: Kysely<any>) {
+        // Where RP-initiated logout (/oidc/logout, Auth0's /v2/logout) may send the browser back to.
+        await db.schema.alterTable('clients')
+          .addColumn('post_logout_redirect_uris', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      },
+    },
   };
 }
 

@@ -18,6 +18,7 @@ import { managementRouter } from './management/router.ts';
 import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
+import { auth0LogoutRoute } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
 import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
@@ -117,6 +118,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
+  app.use(auth0LogoutRoute(clients));
   app.use(interactionRouter({
     config, database, provider, directory, connections, mailer, logger,
     pipeline: new LoginPipeline(directory, connections),

@@ -16,9 +16,10 @@ export interface RelyingParty {
 }
 
 /** A first-party web app registered on the tenant (code flow + PKCE), as Accord's app will be. */
-export async function registerRelyingParty(tenant: Tenant): Promise<RelyingParty> {
+export async function registerRelyingParty(tenant: Tenant, options: { postLogoutRedirectUris?: string[] } = {}): Promise<RelyingParty> {
   const client = await tenant.clients.create({
     name: `rp-${randomBytes(3).toString('hex')}`, grantTypes: ['authorization_code', 'refresh_token'], scopes: [], redirectUris: [RP_REDIRECT_URI],
+    postLogoutRedirectUris: options.postLogoutRedirectUris,
   });
   return { clientId: client.client_id, clientSecret: client.client_secret };
 }

@@ -17,7 +17,10 @@ export function freePort(): Promise<number> {
 
 /** Environment for a child Accord process: nothing inherited that could point it elsewhere. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const { DATABASE_URL: _db, TENANT_URL: _url, TENANT_CONFIG: _cfg, ...rest } = process.env;
+  const {
+    DATABASE_URL: _db, TENANT_URL: _url, TENANT_CONFIG: _cfg, APP_URL: _app, ISSUER_BASE_URL: _iss, AUTH0_DOMAIN: _a0,
+    REDIS_URL: _redis, APP_DATABASE_URL: _appDb, SESSION_SECRET: _secret, ...rest
+  } = process.env;
   return { ...rest, NODE_ENV: 'test', ...extra };
 }
 
@@ -45,7 +48,7 @@ export function startAccord(env: NodeJS.ProcessEnv): Promise<{ child: ChildProce
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`Accord did not start in 20 s:\n${output}`)); }, 20_000);
     const onData = (d: Buffer) => {
       output += d.toString();
-      if (output.includes('tenant listening')) {
+      if (output.includes('accord listening')) {
         clearTimeout(timer);
         resolve({ child, output: () => output, exited });
       }

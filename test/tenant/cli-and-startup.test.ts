@@ -14,7 +14,7 @@ describe('the accord CLI', () => {
   it('migrates, then reports nothing left to apply', async () => {
     const first = await runCli(['migrate'], env);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login'] });
+    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris'] });
     const second = await runCli(['migrate'], env);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
@@ -72,10 +72,12 @@ describe('the accord CLI', () => {
 describe('npm start (src/main.ts)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'accord-start-'));
   let port: number;
+  let appPort: number;
   let env: NodeJS.ProcessEnv;
   before(async () => {
     port = await freePort();
-    env = childEnv({ DATA_DIR: dir, TENANT_PORT: String(port), LOG_LEVEL: 'debug' });
+    appPort = await freePort();
+    env = childEnv({ DATA_DIR: dir, TENANT_PORT: String(port), PORT: String(appPort), LOG_LEVEL: 'debug' });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -85,6 +87,12 @@ describe('npm start (src/main.ts)', () => {
     try {
       const base = `http://127.0.0.1:${port}`;
       assert.match(accord.output(), new RegExp(`http://localhost:${port}/\\.well-known/openid-configuration`));
+      // The app runs beside the tenant, wired to it: its sign-in goes to the tenant's /authorize.
+      assert.match(accord.output(), new RegExp(`Accord app is running: http://localhost:${appPort}/`));
+      assert.deepEqual(await fetch(`http://127.0.0.1:${appPort}/healthz`).then((r) => r.json()), { status: 'ok' });
+      const signIn = await fetch(`http://127.0.0.1:${appPort}/login`, { redirect: 'manual' });
+      assert.equal(signIn.status, 302);
+      assert.ok(signIn.headers.get('location')!.startsWith(`http://localhost:${port}/authorize?`), signIn.headers.get('location')!);
       const token = await fetch(`${base}/oauth/token`, {
         method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ grant_type: 'client_credentials', client_id: created.client_id, client_secret: created.client_secret, audience: `http://localhost:${port}/api/v2/` }),

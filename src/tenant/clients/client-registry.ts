@@ -20,6 +20,7 @@ export interface ClientSummary {
   grant_types: GrantType[];
   scopes: string[];
   redirect_uris: string[];
+  post_logout_redirect_uris: string[];
   created_at: string;
 }
 
@@ -28,6 +29,21 @@ export interface CreateClientInput {
   grantTypes: GrantType[];
   scopes: string[];
   redirectUris?: string[];
+  /** Where RP-initiated logout may return to (Auth0's "Allowed Logout URLs"), matched exactly. */
+  postLogoutRedirectUris?: string[];
+}
+
+/**
+ * Why `uri` cannot be a redirect target, or undefined if it can: an absolute http(s) URL
+ * without a fragment (OpenID Connect forbids one, and oidc-provider would otherwise reject
+ * the whole client at the first request instead of here).
+ */
+export function uriProblem(uri: string): string | undefined {
+  if (!URL.canParse(uri)) return 'is not an absolute URL';
+  const url = new URL(uri);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  if (uri.includes('#')) return 'must not contain a fragment (#…)';
+  return undefined;
 }
 
 /**
@@ -65,7 +81,31 @@ function toSummary(row: Schema['clients']): ClientSummary {
     grant_types: JSON.parse(row.grant_types) as GrantType[],
     scopes: row.scopes.split(' ').filter(Boolean),
     redirect_uris: JSON.parse(row.redirect_uris) as string[],
+    post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
     created_at: row.created_at,
+  };
+}
+
+/** Checks the input and returns the columns it sets (everything but id, secret and creation time). */
+function validatedColumns(input: CreateClientInput) {
+  const unknown = input.scopes.filter((s) => !(MANAGEMENT_SCOPES as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    throw new AccordError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
+  }
+  if (input.name.trim().length === 0) throw new AccordError('invalid_body', 'A client needs a name.');
+  const uris = (list: string[] | undefined, what: string) => {
+    for (const uri of list ?? []) {
+      const problem = uriProblem(uri);
+      if (problem) throw new AccordError('invalid_body', `The ${what} "${uri}" ${problem}; give an absolute http(s) URL such as https://app.example.com/callback.`);
+    }
+    return JSON.stringify([...new Set(list ?? [])]);
+  };
+  return {
+    name: input.name.trim(),
+    grant_types: JSON.stringify([...new Set(input.grantTypes)]),
+    scopes: [...new Set(input.scopes)].join(' '),
+    redirect_uris: uris(input.redirectUris, 'redirect URI'),
+    post_logout_redirect_uris: uris(input.postLogoutRedirectUris, 'logout URI'),
   };
 }
 
@@ -74,25 +114,34 @@ export class ClientRegistry {
 
   /** Creates a client; the secret is shown once, here, and stored only as a hash. */
   async create(input: CreateClientInput): Promise<ClientSummary & { client_secret: string }> {
-    const unknown = input.scopes.filter((s) => !(MANAGEMENT_SCOPES as readonly string[]).includes(s));
-    if (unknown.length > 0) {
-      throw new AccordError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
-    }
-    if (input.name.trim().length === 0) throw new AccordError('invalid_body', 'A client needs a name.');
-    const clientId = alphanumeric(32);
+    const columns = validatedColumns(input);
     const clientSecret = randomBytes(32).toString('base64url');
     const row = {
-      client_id: clientId,
-      name: input.name.trim(),
+      client_id: alphanumeric(32),
+      ...columns,
       secret_hash: hashClientSecret(clientSecret),
-      grant_types: JSON.stringify([...new Set(input.grantTypes)]),
-      scopes: [...new Set(input.scopes)].join(' '),
-      redirect_uris: JSON.stringify(input.redirectUris ?? []),
       first_party: 1,
       created_at: new Date().toISOString(),
     };
     await this.db.insertInto('clients').values(row).execute();
     return { ...toSummary(row), client_secret: clientSecret };
+  }
+
+  /**
+   * Idempotent registration for development wiring: the client named `input.name` gets
+   * exactly this configuration and a new secret (secrets are stored only hashed, so an
+   * existing one cannot be handed out again; the old one stops working). Creates the client
+   * if no client has this name; if several do, the oldest is the one kept up to date.
+   */
+  async provision(input: CreateClientInput): Promise<ClientSummary & { client_secret: string }> {
+    const columns = validatedColumns(input);
+    const existing = await this.db.selectFrom('clients').selectAll().where('name', '=', columns.name)
+      .orderBy('created_at').orderBy('client_id').executeTakeFirst();
+    if (!existing) return this.create(input);
+    const clientSecret = randomBytes(32).toString('base64url');
+    const changes = { ...columns, secret_hash: hashClientSecret(clientSecret) };
+    await this.db.updateTable('clients').set(changes).where('client_id', '=', existing.client_id).execute();
+    return { ...toSummary({ ...existing, ...changes }), client_secret: clientSecret };
   }
 
   async list(): Promise<ClientSummary[]> {
@@ -117,6 +166,7 @@ export class ClientRegistry {
       grant_types: grantTypes,
       response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
       redirect_uris: JSON.parse(row.redirect_uris) as string[],
+      post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
       token_endpoint_auth_method: row.secret_hash ? 'client_secret_basic' : 'none',
       id_token_signed_response_alg: 'RS256',
       management_scopes: row.scopes,

@@ -76,7 +76,11 @@ export const unlinkParams = z.object({
 
 export const unlinkQuery = z.object({ restore_metadata: booleanString.default(false) }).strict();
 
-export const pageQuery = z.object({ page: pageNumber, per_page: perPage, include_totals: booleanString.default(false) }).strict();
+export const pageQuery = z.object({
+  page: pageNumber, per_page: perPage, include_totals: booleanString.default(false),
+  // Auth0 accepts a sort on logs; events are always newest first here, so only that order is offered.
+  sort: z.literal('date:-1').optional(),
+}).strict();
 
 export const connectionsQuery = z.object({
   strategy: z.enum(['auth0', 'email', 'oidc']).optional(),

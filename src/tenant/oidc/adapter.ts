@@ -4,7 +4,6 @@ import type { Schema } from '../../platform/database.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
-
 /**
  * oidc-provider's storage on Accord's database, so sessions, grants and codes survive a
  * restart and are shared by every tenant process. Clients come from the client registry.
@@ -53,8 +52,10 @@ export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry
       await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('id', '=', id).execute();
     }
 
+    // oidc-provider calls this once per token model. Other models carry the grant id too: an
+    // Interaction that switches accounts revokes the old grant and must itself survive.
     async revokeByGrantId(grantId: string): Promise<void> {
-      await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('grant_id', '=', grantId).execute();
     }
 
     async #findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {

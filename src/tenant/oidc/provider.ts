@@ -7,6 +7,7 @@ import { clientSecretMatches, MANAGEMENT_SCOPES, type ClientRegistry } from '../
 import type { Directory } from '../directory/directory.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { TenantKeys } from './keys.ts';
+import { END_SESSION_PATH, logoutPages } from './logout.ts';
 
 export function managementAudience(tenantUrl: string): string {
   return `${tenantUrl}/api/v2/`;
@@ -37,7 +38,7 @@ export function createOidcProvider(options: {
       token: '/oauth/token',
       userinfo: '/userinfo',
       jwks: '/.well-known/jwks.json',
-      end_session: '/oidc/logout',
+      end_session: END_SESSION_PATH,
       revocation: '/oauth/revoke',
     },
     scopes: ['openid', 'profile', 'email', 'offline_access'],
@@ -58,6 +59,8 @@ export function createOidcProvider(options: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      // Clients register post_logout_redirect_uris (ClientRegistry); Auth0's /v2/logout hands over here.
+      rpInitiatedLogout: { enabled: true, ...logoutPages({ tenantName: config.name, directory }) },
       resourceIndicators: {
         enabled: true,
         // Auth0 clients name the API with `audience`, not RFC 8707's `resource`. Only a
@@ -110,6 +113,7 @@ export function createOidcProvider(options: {
       ctx.type = 'html';
       ctx.body = await ejs.renderFile(errorView, {
         tenantName: config.name, error: String(out.error), description: String(out.error_description ?? out.error),
+        title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
       });
     },
   };

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** The app's settings. It knows its tenant only by URL and credentials, as it would know Auth0. */
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** Public URL of the app, no trailing slash; callbacks are `${url}/callback` and `${url}/link/callback`. */
+  url: string;
+  name: string;
+  /** The tenant (issuer), no trailing slash: `https://TENANT.auth0.com` or the embedded tenant. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** How the app authenticates at the token endpoint: Auth0 applications default to client_secret_post. */
+  clientAuthMethod: 'client_secret_basic' | 'client_secret_post';
+  management: { clientId: string; clientSecret: string; audience: string };
+  sessionSecret: string;
+  sessionTtlSeconds: number;
+  redisUrl: string | undefined;
+  databaseUrl: string | undefined;
+  sqliteFile: string;
+  /** `primary-wins`, `secondary-wins`, or a path to an ES module exporting a merge function. */
+  mergeStrategy: string;
+  /** Seconds a re-authentication for a link may be old (`max_age`), and a link ticket's lifetime. */
+  linkMaxAge: number;
+  /** Seconds since sign-in within which the user may unlink without signing in again. */
+  recentLoginMaxAge: number;
+  /** Link attempts (starts and callbacks) per user in 15 minutes. */
+  linkAttemptsPer15Min: number;
+  /** Whether the suggested-linking middleware runs after sign-in. */
+  suggestions: boolean;
+  /** Ask the tenant to give an unlinked account back the metadata it had when it was linked. */
+  restoreMetadataOnUnlink: boolean;
+  /** Express `trust proxy`: set when the app runs behind a load balancer that sets X-Forwarded-*. */
+  trustProxy: boolean;
+}
+
+export class AppConfigError extends Error {}
+
+const boolean = z.enum(['true', 'false', 'on', 'off', '1', '0']).transform((v) => ['true', 'on', '1'].includes(v));
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  APP_URL: z.url().optional(),
+  APP_NAME: z.string().min(1).default('Accord'),
+  ISSUER_BASE_URL: z.url().optional(),
+  AUTH0_DOMAIN: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, 'AUTH0_DOMAIN is a host name such as example.eu.auth0.com').optional(),
+  CLIENT_ID: z.string().min(1).optional(),
+  CLIENT_SECRET: z.string().min(1).optional(),
+  CLIENT_AUTH_METHOD: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
+  MANAGEMENT_CLIENT_ID: z.string().min(1).optional(),
+  MANAGEMENT_CLIENT_SECRET: z.string().min(1).optional(),
+  MANAGEMENT_AUDIENCE: z.url().optional(),
+  SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
+  SESSION_TTL: z.coerce.number().int().min(60).default(86_400),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL').optional(),
+  APP_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'APP_DATABASE_URL must be a postgres:// URL').optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL').optional(),
+  DATA_DIR: z.string().default('var'),
+  MERGE_STRATEGY: z.string().min(1).default('primary-wins'),
+  LINK_MAX_AGE: z.coerce.number().int().min(30).max(3600).default(300),
+  RECENT_LOGIN_MAX_AGE: z.coerce.number().int().min(30).max(86_400).default(600),
+  LINK_RATE_LIMIT: z.coerce.number().int().min(1).default(10),
+  LINK_SUGGESTIONS: boolean.default(true),
+  RESTORE_METADATA_ON_UNLINK: boolean.default(false),
+  TRUST_PROXY: boolean.default(false),
+});
+
+/** The tenant and credentials the composition root provisions when the app runs with the embedded tenant. */
+export interface EmbeddedTenantWiring {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  managementClientId: string;
+  managementClientSecret: string;
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** True when the environment names an external tenant (Auth0 or any compatible issuer). */
+export function usesExternalTenant(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env.ISSUER_BASE_URL || env.AUTH0_DOMAIN);
+}
+
+/**
+ * A development session secret kept in DATA_DIR so sessions survive a restart; production
+ * must set SESSION_SECRET (several instances must share it).
+ */
+function developmentSessionSecret(dataDir: string): string {
+  const file = resolve(dataDir, 'app-session-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(32).toString('base64url');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, secret, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+/**
+ * Reads the app's environment once. With ISSUER_BASE_URL or AUTH0_DOMAIN the app needs its
+ * client and management credentials from the environment; otherwise `embedded` supplies them.
+ */
+export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: EmbeddedTenantWiring): AppConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new AppConfigError(`Invalid environment: ${formatIssues(parsed.error)}`);
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+
+  const external = e.ISSUER_BASE_URL ?? (e.AUTH0_DOMAIN ? `https://${e.AUTH0_DOMAIN}` : undefined);
+  let wiring: EmbeddedTenantWiring;
+  if (external) {
+    const missing = (['CLIENT_ID', 'CLIENT_SECRET', 'MANAGEMENT_CLIENT_ID', 'MANAGEMENT_CLIENT_SECRET'] as const).filter((k) => !e[k]);
+    if (missing.length) throw new AppConfigError(`With ISSUER_BASE_URL or AUTH0_DOMAIN the app also needs ${missing.join(', ')} (see README "Running against Auth0").`);
+    wiring = {
+      issuer: external, clientId: e.CLIENT_ID!, clientSecret: e.CLIENT_SECRET!,
+      managementClientId: e.MANAGEMENT_CLIENT_ID!, managementClientSecret: e.MANAGEMENT_CLIENT_SECRET!,
+    };
+  } else if (embedded) {
+    wiring = embedded;
+  } else {
+    throw new AppConfigError('The app needs a tenant: set ISSUER_BASE_URL (or AUTH0_DOMAIN), CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID and MANAGEMENT_CLIENT_SECRET, or start it with the embedded tenant (npm start).');
+  }
+  if (production && !e.SESSION_SECRET) throw new AppConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 random characters, the same on every instance).');
+
+  const issuer = wiring.issuer.replace(/\/+$/, '');
+  const url = (e.APP_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const dataDir = resolve(e.DATA_DIR);
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    url,
+    name: e.APP_NAME,
+    issuer,
+    clientId: wiring.clientId,
+    clientSecret: wiring.clientSecret,
+    // The embedded tenant registers its clients for client_secret_basic.
+    clientAuthMethod: e.CLIENT_AUTH_METHOD ?? (external ? 'client_secret_post' : 'client_secret_basic'),
+    management: {
+      clientId: wiring.managementClientId,
+      clientSecret: wiring.managementClientSecret,
+      audience: e.MANAGEMENT_AUDIENCE ?? `${issuer}/api/v2/`,
+    },
+    sessionSecret: e.SESSION_SECRET ?? developmentSessionSecret(dataDir),
+    sessionTtlSeconds: e.SESSION_TTL,
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.APP_DATABASE_URL ?? e.DATABASE_URL,
+    sqliteFile: resolve(dataDir, 'app.sqlite'),
+    mergeStrategy: e.MERGE_STRATEGY,
+    linkMaxAge: e.LINK_MAX_AGE,
+    recentLoginMaxAge: e.RECENT_LOGIN_MAX_AGE,
+    linkAttemptsPer15Min: e.LINK_RATE_LIMIT,
+    suggestions: e.LINK_SUGGESTIONS,
+    restoreMetadataOnUnlink: e.RESTORE_METADATA_ON_UNLINK,
+    trustProxy: e.TRUST_PROXY,
+  };
+}

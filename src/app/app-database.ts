@@ -1,0 +1,74 @@
+import { Migrator, sql, type ColumnType, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { openDatabase, type Database, type DatabaseOptions } from '../platform/database.ts';
+
+export interface AppSessionsTable {
+  sid: string;
+  /** The express-session data, as JSON. */
+  sess: string;
+  /** Epoch milliseconds. PostgreSQL's bigint arrives as a string, so read it through Number(). */
+  expires_at: ColumnType<number | string, number, number>;
+}
+
+/** A user chose "keep separate" for a suggested candidate account: not suggested again. */
+export interface AppKeptSeparateTable {
+  user_id: string;
+  candidate_id: string;
+  created_at: string;
+}
+
+export interface AppSchema {
+  app_sessions: AppSessionsTable;
+  app_kept_separate: AppKeptSeparateTable;
+}
+
+export type AppDatabase = Database<AppSchema>;
+
+/** The app's own tables; they may live in the tenant's database (and schema) beside its tables. */
+export function openAppDatabase(options: DatabaseOptions): AppDatabase {
+  return openDatabase<AppSchema>(options);
+}
+
+/** Migrations are code, listed in order; the same list serves SQLite and PostgreSQL. */
+const migrations: Record<string, Migration> = {
+  '0001_app': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('app_sessions')
+        .addColumn('sid', 'text', (c) => c.primaryKey())
+        .addColumn('sess', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('app_sessions_expires_at').on('app_sessions').column('expires_at').execute();
+
+      await db.schema.createTable('app_kept_separate')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('candidate_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('app_kept_separate_pk', ['user_id', 'candidate_id'])
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/**
+ * Brings the app's tables up to date; safe to run from several processes (Kysely takes a lock).
+ * Its own bookkeeping tables: Kysely's default ones belong to the tenant's migrations, and a
+ * Migrator refuses to run when its table lists migrations it does not know.
+ */
+export async function migrateApp(database: AppDatabase): Promise<{ applied: string[] }> {
+  // As in the tenant's migrations: name the schema, or Kysely may find another schema's tables and skip creating its own.
+  const migrationTableSchema = database.dialect === 'postgres'
+    ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]?.schema
+    : undefined;
+  const migrator = new Migrator({
+    db: database.db,
+    provider,
+    migrationTableName: 'app_migrations',
+    migrationLockTableName: 'app_migrations_lock',
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

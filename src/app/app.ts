@@ -1,0 +1,132 @@
+import { fileURLToPath } from 'node:url';
+import express, { type Express } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import { Passport } from 'passport';
+import type { Logger } from '../platform/logger.ts';
+import type { AppConfig } from './app-config.ts';
+import { migrateApp, openAppDatabase, type AppDatabase } from './app-database.ts';
+import { authRoutes } from './auth/auth-routes.ts';
+import { connectToTenant } from './auth/tenant-oidc.ts';
+import { AccountLinker } from './linking/account-linker.ts';
+import { CandidateFinder, suggestLinking } from './linking/candidates.ts';
+import { KeptSeparate } from './linking/kept-separate.ts';
+import { linkingRoutes } from './linking/linking-routes.ts';
+import { loadMergeStrategy } from './linking/merge-strategies.ts';
+import { ManagementClient } from './management-client.ts';
+import { profileRoutes } from './profile/profile-routes.ts';
+import { createSessionStore } from './sessions/create-session-store.ts';
+import { csrfProtection } from './web/csrf.ts';
+import { errorPage, notFound } from './web/http-errors.ts';
+import './web/session-data.ts';
+
+export interface AccordApp {
+  app: Express;
+  config: AppConfig;
+  management: ManagementClient;
+  close(): Promise<void>;
+}
+
+export interface CreateAppOptions {
+  config: AppConfig;
+  logger: Logger;
+  /** An open app database (tests pass one); otherwise opened from the config. */
+  database?: AppDatabase;
+}
+
+const publicDir = fileURLToPath(new URL('../../public', import.meta.url));
+const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
+
+export const SESSION_COOKIE = 'accord.sid';
+
+/**
+ * The account-linking web app: an OpenID relying party of the tenant and a Management API
+ * client. It reaches the tenant only over HTTP, as it would reach Auth0.
+ */
+export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
+  const { config, logger } = options;
+  const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  await migrateApp(database);
+  const sessions = createSessionStore({ redisUrl: config.redisUrl, database, logger });
+  const mergeStrategy = await loadMergeStrategy(config.mergeStrategy);
+  const management = new ManagementClient({
+    issuer: config.issuer, audience: config.management.audience,
+    clientId: config.management.clientId, clientSecret: config.management.clientSecret,
+  });
+  const oidc = await connectToTenant({
+    issuer: config.issuer, appUrl: config.url, clientId: config.clientId, clientSecret: config.clientSecret,
+    clientAuthMethod: config.clientAuthMethod,
+  });
+  const keptSeparate = new KeptSeparate(database.db);
+  const finder = new CandidateFinder(management, keptSeparate);
+  const linker = new AccountLinker(management, mergeStrategy);
+
+  const passport = new Passport();
+  passport.use(oidc.loginStrategy);
+  passport.use(oidc.linkStrategy);
+  passport.serializeUser((user, done) => done(null, user));
+  passport.deserializeUser((user: Express.User, done) => done(null, user));
+
+  const secure = config.url.startsWith('https://');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('views', viewsDir);
+  app.set('view engine', 'ejs');
+  app.locals.appName = config.name;
+  app.use(helmet({
+    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': ["'self'", config.issuer] } },
+    frameguard: { action: 'deny' },
+  }));
+  app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
+  app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
+  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
+  app.use(session({
+    name: SESSION_COOKIE,
+    secret: config.sessionSecret,
+    store: sessions.store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    proxy: config.trustProxy,
+    cookie: { httpOnly: true, sameSite: 'lax', secure, maxAge: config.sessionTtlSeconds * 1000 },
+  }));
+  app.use(passport.initialize());
+  app.use(passport.session());
+  app.use(csrfProtection(new URL(config.url).origin));
+  app.use((req, res, next) => {
+    res.locals.user = req.user;
+    res.locals.path = req.path;
+    // Read once by the page that shows it.
+    Object.defineProperty(res.locals, 'flash', {
+      enumerable: true,
+      get() {
+        const flash = req.session?.flash;
+        if (flash) delete req.session.flash;
+        return flash;
+      },
+    });
+    next();
+  });
+
+  app.use(authRoutes({ passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge, suggestions: config.suggestions }));
+  if (config.suggestions) app.use(suggestLinking(finder, logger));
+  app.get('/', (req, res) => {
+    if (req.user) return res.redirect(303, '/profile');
+    res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });
+  });
+  app.use(linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min }));
+  app.use(profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }));
+  app.use(notFound);
+  app.use(errorPage(logger));
+
+  return {
+    app,
+    config,
+    management,
+    async close() {
+      await sessions.close();
+      if (!options.database) await database.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import type { RequestHandler } from 'express';
+import type { Logger } from '../../platform/logger.ts';
+import type { SessionUser } from '../auth/tenant-oidc.ts';
+import type { Auth0User, ManagementClient } from '../management-client.ts';
+import type { KeptSeparate } from './kept-separate.ts';
+
+/** Another account that may belong to the same person. Never carries its metadata. */
+export interface Candidate {
+  user_id: string;
+  connection: string;
+  provider: string;
+  email: string;
+  created_at: string;
+}
+
+function toCandidate(user: Auth0User): Candidate {
+  const main = user.identities[0];
+  return {
+    user_id: user.user_id,
+    connection: main?.connection ?? 'unknown',
+    provider: main?.provider ?? 'unknown',
+    email: user.email ?? '',
+    created_at: user.created_at,
+  };
+}
+
+/**
+ * Finds link candidates: other users with the same email, when both emails are verified
+ * (the boolean true, never a string) and the user has not chosen to keep them separate.
+ * Email is only a hint; linking still needs a fresh sign-in to the candidate.
+ */
+export class CandidateFinder {
+  constructor(private readonly management: ManagementClient, private readonly keptSeparate: KeptSeparate) {}
+
+  async find(user: SessionUser): Promise<Candidate[]> {
+    if (user.email_verified !== true || !user.email) return [];
+    const [users, kept] = await Promise.all([
+      this.management.usersByEmail(user.email),
+      this.keptSeparate.candidatesKeptBy(user.user_id),
+    ]);
+    return users
+      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && !kept.has(u.user_id) && u.identities.length > 0)
+      .map(toCandidate);
+  }
+
+  /** A candidate by id, only if it is one of the user's current candidates. */
+  async findOne(user: SessionUser, candidateId: string): Promise<Candidate | undefined> {
+    return (await this.find(user)).find((c) => c.user_id === candidateId);
+  }
+}
+
+/**
+ * The suggested-linking middleware: on the first page after sign-in, if there are
+ * candidates, the browser goes once to "Link these accounts?". A failure to ask the tenant
+ * never blocks the person: the profile page lists suggestions again later.
+ */
+export function suggestLinking(finder: CandidateFinder, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== 'GET' || !req.user || req.session.suggestions !== 'pending') return next();
+    req.session.suggestions = 'checked';
+    finder.find(req.user).then((candidates) => {
+      if (candidates.length === 0) return next();
+      res.redirect(303, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
+    }, (err: unknown) => {
+      logger.warn({ err }, 'could not look for accounts to link');
+      next();
+    });
+  };
+}

@@ -1,0 +1,229 @@
+import type { AuthenticateOptions } from 'passport';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { z } from 'zod';
+import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { epochSeconds } from '../../platform/time.ts';
+import { requireUser } from '../auth/auth-routes.ts';
+import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
+import type { ManagementClient } from '../management-client.ts';
+import { connectionLabel, formatDate, maskEmail } from '../web/display.ts';
+import { safeReturnTo } from '../web/return-to.ts';
+import { AccountLinker } from './account-linker.ts';
+import type { CandidateFinder } from './candidates.ts';
+import type { KeptSeparate } from './kept-separate.ts';
+import { checkProof, issueTicket, type LinkProof } from './link-tickets.ts';
+
+export interface LinkingRoutesOptions {
+  passport: AppPassport;
+  management: ManagementClient;
+  finder: CandidateFinder;
+  keptSeparate: KeptSeparate;
+  linker: AccountLinker;
+  linkMaxAge: number;
+  linkAttemptsPer15Min: number;
+}
+
+/** Seconds the person has to confirm the merge preview after proving control of the other account. */
+const PROOF_TTL = 600;
+
+const candidateForm = z.object({ candidate: z.string().min(1).max(512), returnTo: z.string().max(2048).optional() });
+const startForm = z.union([
+  z.object({ candidate: z.string().min(1).max(512) }),
+  z.object({ connection: z.string().regex(/^[\w.-]{1,128}$/) }),
+]);
+const confirmForm = z.object({ primary: z.enum(['current', 'other']) });
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new AccordError('invalid_body', 'The form was incomplete or not valid. Go back and try again.');
+  return result.data;
+}
+
+/** Express 5 forwards rejected promises to the error page; this keeps handlers one-liners. */
+const handle = (fn: (req: Request, res: Response, next: NextFunction) => Promise<void> | void): RequestHandler => fn;
+
+/** How a candidate or account is shown before its owner has proven control: never its metadata. */
+export function describeAccount(account: { user_id: string; connection: string; email: string; created_at: string }) {
+  return {
+    user_id: account.user_id,
+    connection: account.connection,
+    method: connectionLabel(account.connection),
+    maskedEmail: maskEmail(account.email),
+    created: formatDate(account.created_at),
+  };
+}
+
+function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): void {
+  req.session.flash = { kind, text };
+}
+
+/** The proof of the current link, if it belongs to this session's user and is still fresh. */
+function currentProof(req: Request): LinkProof {
+  const proof = req.session.linkProof;
+  if (!proof || !req.user || proof.currentId !== req.user.user_id || epochSeconds() - proof.provenAt > PROOF_TTL) {
+    throw new AccordError('link_not_in_progress');
+  }
+  return proof;
+}
+
+/** Suggested and user-initiated linking: suggestions, proof of control, merge preview, confirm. */
+export function linkingRoutes(options: LinkingRoutesOptions): Router {
+  const { passport, management, finder, keptSeparate, linker } = options;
+  const router = Router();
+  const attempts = rateLimit({
+    windowMs: 15 * 60_000,
+    limit: options.linkAttemptsPer15Min,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => req.user?.user_id ?? ipKeyGenerator(req.ip ?? ''),
+    handler: (_req, _res, next) => next(new AccordError('too_many_requests', 'Too many link attempts. Wait 15 minutes, then try again.')),
+  });
+
+  router.get('/link/suggestions', requireUser, handle(async (req, res) => {
+    const returnTo = safeReturnTo(req.query.returnTo, '/profile');
+    const candidates = await finder.find(req.user!);
+    if (candidates.length === 0) return res.redirect(303, returnTo);
+    res.render('app/suggestions', { title: 'Link these accounts?', candidates: candidates.map(describeAccount), returnTo, email: req.user!.email });
+  }));
+
+  router.post('/link/keep-separate', requireUser, handle(async (req, res) => {
+    const form = parse(candidateForm, req.body);
+    await keptSeparate.keep(req.user!.user_id, form.candidate);
+    flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
+    res.redirect(303, safeReturnTo(form.returnTo, '/profile'));
+  }));
+
+  router.post('/link/suggest-again', requireUser, handle(async (req, res) => {
+    const form = parse(candidateForm, req.body);
+    await keptSeparate.undo(req.user!.user_id, form.candidate);
+    flash(req, 'info', 'That account will be suggested for linking again.');
+    res.redirect(303, '/profile');
+  }));
+
+  router.get('/link/new', requireUser, handle(async (_req, res) => {
+    const connections = await management.connections();
+    res.render('app/link-new', {
+      title: 'Link another account',
+      connections: connections.map((c) => ({ name: c.name, label: connectionLabel(c) })),
+    });
+  }));
+
+  // Starting a link: a single-use ticket in the session, then a fresh sign-in to the other account.
+  router.post('/link/start', requireUser, attempts, handle(async (req, res) => {
+    const form = parse(startForm, req.body);
+    const user = req.user!;
+    const now = epochSeconds();
+    if ('candidate' in form) {
+      const candidate = await finder.findOne(user, form.candidate);
+      if (!candidate) throw new AccordError('link_candidate_unknown');
+      req.session.linkTicket = issueTicket({
+        mode: 'suggested', currentId: user.user_id, candidateId: candidate.user_id, connection: candidate.connection, loginHint: candidate.email,
+      }, now);
+    } else {
+      const known = await management.connections();
+      if (!known.some((c) => c.name === form.connection)) throw new AccordError('invalid_body', 'That sign-in method does not exist.');
+      req.session.linkTicket = issueTicket({ mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: form.connection, loginHint: undefined }, now);
+    }
+    delete req.session.linkProof;
+    req.session.save(() => res.redirect(303, '/link/authorize'));
+  }));
+
+  // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
+  router.get('/link/authorize', requireUser, (req, res, next) => {
+    const ticket = req.session.linkTicket;
+    if (!ticket || ticket.currentId !== req.user!.user_id) return next(new AccordError('link_not_in_progress'));
+    const linkOptions: TenantAuthenticateOptions = {
+      connection: ticket.connection, prompt: 'login', maxAge: options.linkMaxAge, ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
+    };
+    passport.authenticate(LINK_STRATEGY, linkOptions as AuthenticateOptions)(req, res, next);
+  });
+
+  // The other account's sign-in comes back here. It never replaces the session's user.
+  router.get('/link/callback', attempts, (req, res, next) => {
+    const ticket = req.session.linkTicket;
+    delete req.session.linkTicket;
+    passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
+      (async () => {
+        if (!ticket || !req.user) throw new AccordError('link_not_in_progress');
+        if (err) {
+          const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
+          throw new AccordError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid');
+        }
+        if (!other) {
+          if (info?.message && !/verify authorization request state/.test(info.message)) {
+            flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
+            return res.redirect(303, '/profile');
+          }
+          throw new AccordError('link_not_in_progress');
+        }
+        const now = epochSeconds();
+        checkProof({ ticket, currentId: req.user.user_id, other, now, maxAge: options.linkMaxAge });
+        if (ticket.mode === 'suggested') {
+          // Both emails must still be verified now, not only when the suggestion was made.
+          const [current, candidate] = await Promise.all([management.getUser(req.user.user_id), management.getUser(other.user_id)]);
+          if (current.email_verified !== true || candidate.email_verified !== true) throw new AccordError('link_email_unverified');
+        }
+        req.session.linkProof = { ticketId: ticket.id, currentId: req.user.user_id, other, provenAt: now, mode: ticket.mode };
+        req.session.save(() => res.redirect(303, '/link/preview'));
+      })().catch(next);
+    })(req, res, next);
+  });
+
+  router.get('/link/preview', requireUser, handle(async (req, res) => {
+    const proof = currentProof(req);
+    const [current, other] = await Promise.all([management.getUser(proof.currentId), management.getUser(proof.other.user_id)]);
+    const canKeepCurrent = AccountLinker.canBeSecondary(other);
+    const canKeepOther = AccountLinker.canBeSecondary(current);
+    if (!canKeepCurrent && !canKeepOther) throw new AccordError('link_secondary_has_identities', 'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.');
+    const asked = req.query.primary === 'other' ? 'other' : 'current';
+    const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : (canKeepOther ? 'other' : 'current');
+    const plan = primaryChoice === 'current' ? await linker.plan(current.user_id, other.user_id) : await linker.plan(other.user_id, current.user_id);
+    const describe = (u: typeof current) => describeAccount({ user_id: u.user_id, connection: u.identities[0]?.connection ?? 'unknown', email: u.email ?? '', created_at: u.created_at });
+    res.render('app/preview', {
+      title: 'Review and link',
+      primaryChoice,
+      canSwitch: canKeepCurrent && canKeepOther,
+      current: describe(current),
+      other: describe(other),
+      merged: plan.merged,
+      changes: plan.changes,
+    });
+  }));
+
+  router.post('/link/confirm', requireUser, handle(async (req, res, next) => {
+    const form = parse(confirmForm, req.body);
+    const proof = currentProof(req);
+    // Single use: a second confirm (a double click, a replay) finds no proof.
+    delete req.session.linkProof;
+    // The primary is one of the two proven accounts, chosen by role, never by an id from the form.
+    const keepOther = form.primary === 'other';
+    const primaryId = keepOther ? proof.other.user_id : proof.currentId;
+    const secondaryId = keepOther ? proof.currentId : proof.other.user_id;
+    try {
+      await linker.link(primaryId, secondaryId, { requireVerifiedEmails: proof.mode === 'suggested' });
+    } catch (err) {
+      if (isAccordError(err) && err.code !== 'link_failed') req.session.linkProof = proof;
+      throw err;
+    }
+    const signedIn: Express.User = keepOther ? proof.other : req.user!;
+    const message = keepOther
+      ? 'Accounts linked. You are now signed in to the account you chose to keep; both sign-in methods lead to it.'
+      : 'Accounts linked. Both sign-in methods now lead to this account.';
+    // A new session id after a link, whichever account stays.
+    req.logIn(signedIn, (err) => {
+      if (err) return next(err);
+      flash(req, 'success', message);
+      req.session.save(() => res.redirect(303, '/profile'));
+    });
+  }));
+
+  router.post('/link/cancel', requireUser, (req, res) => {
+    delete req.session.linkProof;
+    delete req.session.linkTicket;
+    flash(req, 'info', 'Nothing was linked.');
+    res.redirect(303, '/profile');
+  });
+
+  return router;
+}

@@ -1,0 +1,451 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { AccordError, ERROR_CODES } from '../platform/errors.ts';
+
+/**
+ * The app's client for the Auth0 Management API v2 (Accord's own tenant or a real Auth0
+ * tenant). It speaks only HTTP: the app never imports the tenant's code, so it works
+ * unchanged against either.
+ */
+
+export interface Auth0Identity {
+  provider: string;
+  user_id: string;
+  connection: string;
+  isSocial: boolean;
+  profileData?: Record<string, unknown>;
+}
+
+export interface Auth0User {
+  user_id: string;
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+  nickname?: string;
+  picture?: string;
+  identities: Auth0Identity[];
+  user_metadata?: Record<string, unknown>;
+  app_metadata?: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+  last_login?: string;
+  logins_count?: number;
+  blocked?: boolean;
+  [k: string]: unknown;
+}
+
+export interface Auth0LogEvent {
+  log_id: string;
+  date: string;
+  type: string;
+  description?: string;
+  user_id?: string;
+  details?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export interface Auth0Connection {
+  id: string;
+  name: string;
+  display_name?: string;
+  strategy: string;
+  [k: string]: unknown;
+}
+
+export interface ManagementClientOptions {
+  /** Issuer base URL without trailing slash, e.g. https://example.eu.auth0.com or http://localhost:4000 */
+  issuer: string;
+  /** Default `${issuer}/api/v2/` */
+  audience?: string;
+  /** Default `${issuer}/oauth/token` */
+  tokenEndpoint?: string;
+  clientId: string;
+  clientSecret: string;
+  /** Injectable for tests. */
+  fetch?: typeof fetch;
+  /** Default 3 (so at most 4 attempts) for 429, 5xx and network errors. */
+  retries?: number;
+  /** Default 200; exponential backoff with jitter; `retry-after` and `x-ratelimit-reset` win when present, capped at maxDelayMs. */
+  baseDelayMs?: number;
+  /** Default 5000. */
+  maxDelayMs?: number;
+  /** Per request, default 10000. */
+  timeoutMs?: number;
+  /** Token is refreshed this many seconds before expiry; default 60. */
+  refreshSkewSeconds?: number;
+}
+
+// ------------------------------------------------------------------ response shapes
+// Minimal checks: only what the app relies on, so a surprising body becomes a
+// management_error instead of a TypeError deep inside the app. Unknown fields pass through.
+
+/** Optional fields: Auth0 omits them, Accord's tenant sometimes sends null; both mean "absent". */
+const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
+const record = z.record(z.string(), z.unknown());
+
+const identitySchema = z.looseObject({
+  provider: z.string(),
+  // Some social providers (e.g. GitHub) give numeric ids; the app compares strings.
+  user_id: z.union([z.string(), z.number()]).transform(String),
+  connection: z.string(),
+  isSocial: z.boolean(),
+  profileData: optional(record),
+});
+
+const userSchema = z.looseObject({
+  user_id: z.string().min(1),
+  email: optional(z.string()),
+  email_verified: optional(z.boolean()),
+  name: optional(z.string()),
+  nickname: optional(z.string()),
+  picture: optional(z.string()),
+  identities: z.array(identitySchema),
+  user_metadata: optional(record),
+  app_metadata: optional(record),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_login: optional(z.string()),
+  logins_count: optional(z.number()),
+  blocked: optional(z.boolean()),
+});
+
+const logEventSchema = z.looseObject({
+  log_id: z.string(),
+  date: z.string(),
+  type: z.string(),
+  description: optional(z.string()),
+  user_id: optional(z.string()),
+  details: optional(record),
+});
+
+const connectionSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  display_name: optional(z.string()),
+  strategy: z.string(),
+});
+
+// Auth0 answers an array, or `{logs: [...]}` when include_totals is on; accept both.
+const logsSchema = z.union([z.array(logEventSchema), z.looseObject({ logs: z.array(logEventSchema) }).transform((p) => p.logs)]);
+
+const tokenSchema = z.looseObject({
+  access_token: z.string().min(1),
+  expires_in: z.number().positive(),
+});
+
+/** Auth0's error body (`statusCode, error, message, errorCode`), or an OAuth error from /oauth/token. */
+const errorBodySchema = z.looseObject({
+  statusCode: z.number().optional().catch(undefined),
+  error: z.string().optional().catch(undefined),
+  message: z.string().optional().catch(undefined),
+  errorCode: z.string().optional().catch(undefined),
+  error_description: z.string().optional().catch(undefined),
+});
+
+// ------------------------------------------------------------------ client
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** What a 404 means depends on the call: on unlink it is usually the identity that is missing. */
+type Missing = 'user' | 'identity';
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+interface CachedToken {
+  value: string;
+  /** Epoch ms after which the token is refreshed before use. */
+  refreshAt: number;
+}
+
+/** Connection failures where nothing reached the server, so even a POST can be retried. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export class ManagementClient {
+  readonly #apiBase: string;
+  readonly #audience: string;
+  readonly #tokenEndpoint: string;
+  readonly #clientId: string;
+  // Private fields so neither util.inspect nor JSON.stringify of the client shows the secret or token.
+  readonly #clientSecret: string;
+  readonly #fetch: typeof fetch;
+  readonly #retries: number;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #timeoutMs: number;
+  readonly #refreshSkewMs: number;
+  #token: CachedToken | undefined;
+  #tokenRequest: Promise<string> | undefined;
+
+  constructor(options: ManagementClientOptions) {
+    const issuer = options.issuer.replace(/\/+$/, '');
+    if (!/^https?:\/\/[^/]/.test(issuer)) throw new TypeError('ManagementClient: issuer must be an http(s) URL.');
+    if (!options.clientId || !options.clientSecret) throw new TypeError('ManagementClient: clientId and clientSecret are required.');
+    this.#apiBase = `${issuer}/api/v2`;
+    this.#audience = options.audience ?? `${issuer}/api/v2/`;
+    this.#tokenEndpoint = options.tokenEndpoint ?? `${issuer}/oauth/token`;
+    this.#clientId = options.clientId;
+    this.#clientSecret = options.clientSecret;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#retries = Math.floor(nonNegative(options.retries, 3, 'retries'));
+    this.#baseDelayMs = nonNegative(options.baseDelayMs, 200, 'baseDelayMs');
+    this.#maxDelayMs = nonNegative(options.maxDelayMs, 5000, 'maxDelayMs');
+    this.#timeoutMs = nonNegative(options.timeoutMs, 10_000, 'timeoutMs');
+    this.#refreshSkewMs = nonNegative(options.refreshSkewSeconds, 60, 'refreshSkewSeconds') * 1000;
+  }
+
+  getUser(id: string): Promise<Auth0User> {
+    return this.#call('GET', `/users/${seg(id)}`, userSchema, { missing: 'user' });
+  }
+
+  /** Exact match as the server defines it (Auth0: case-sensitive); normalising is the caller's job. */
+  usersByEmail(email: string): Promise<Auth0User[]> {
+    return this.#call('GET', `/users-by-email?${new URLSearchParams({ email })}`, z.array(userSchema), { missing: 'user' });
+  }
+
+  /** Metadata merges at the top level on the server; `null` deletes a key. Only these two fields are ever sent. */
+  updateUser(id: string, body: { user_metadata?: Record<string, unknown> | null; app_metadata?: Record<string, unknown> | null }): Promise<Auth0User> {
+    const payload: Record<string, unknown> = {};
+    if (body.user_metadata !== undefined) payload.user_metadata = body.user_metadata;
+    if (body.app_metadata !== undefined) payload.app_metadata = body.app_metadata;
+    return this.#call('PATCH', `/users/${seg(id)}`, userSchema, { missing: 'user', body: payload });
+  }
+
+  linkIdentity(primaryId: string, secondary: { provider: string; user_id: string; connection_id?: string }): Promise<Auth0Identity[]> {
+    const payload: Record<string, unknown> = { provider: secondary.provider, user_id: secondary.user_id };
+    if (secondary.connection_id !== undefined) payload.connection_id = secondary.connection_id;
+    // Not idempotent: a retry after a link that did happen would fail ("secondary not found"),
+    // so only failures that prove the server did nothing are retried.
+    return this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false });
+  }
+
+  /** `restoreMetadata` is Accord's extension (the tenant keeps a snapshot at link time); Auth0 ignores it. */
+  unlinkIdentity(primaryId: string, provider: string, identityUserId: string, options: { restoreMetadata?: boolean } = {}): Promise<Auth0Identity[]> {
+    const query = options.restoreMetadata ? '?restore_metadata=true' : '';
+    return this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), { missing: 'identity' });
+  }
+
+  /** Newest first. */
+  async userLogs(id: string, options: { perPage?: number } = {}): Promise<Auth0LogEvent[]> {
+    const perPage = options.perPage ?? 50;
+    if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) {
+      throw new AccordError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
+    }
+    const query = new URLSearchParams({ per_page: String(perPage), sort: 'date:-1' });
+    return this.#call('GET', `/users/${seg(id)}/logs?${query}`, logsSchema, { missing: 'user' });
+  }
+
+  connections(): Promise<Auth0Connection[]> {
+    return this.#call('GET', '/connections', z.array(connectionSchema), { missing: 'user' });
+  }
+
+  // ---------------------------------------------------------------- API calls
+
+  async #call<T extends z.ZodType>(method: Method, path: string, schema: T,
+    options: { missing: Missing; body?: unknown; idempotent?: boolean }): Promise<z.output<T>> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    let renewed = false;
+    for (;;) {
+      const token = await this.#accessToken();
+      const reply = await this.#exchange(method, `${this.#apiBase}${path}`, { ...headers, authorization: `Bearer ${token}` }, body,
+        options.idempotent ?? true);
+      // A 401 with a token we believed valid means it was revoked or expired early: renew once.
+      if (reply.status === 401 && !renewed) {
+        renewed = true;
+        if (this.#token?.value === token) this.#token = undefined; // not a newer one another caller already fetched
+        continue;
+      }
+      if (reply.status >= 200 && reply.status < 300) return this.#parse(schema, reply);
+      throw this.#apiError(reply, options.missing, token);
+    }
+  }
+
+  #apiError(reply: Reply, missing: Missing, token: string): AccordError {
+    const details = this.#errorDetails(reply, token);
+    const { status } = reply;
+    const code = details.errorCode;
+    if (status === 404) {
+      if (code === 'inexistent_identity' || (missing === 'identity' && code !== 'inexistent_user')) {
+        return new AccordError('inexistent_identity', 'That identity is not linked to this user.', details);
+      }
+      return new AccordError('inexistent_user', 'The user does not exist in the identity service.', details);
+    }
+    if (status === 409) {
+      // Accord's tenant answers 409 `conflict` when a concurrent change collided: retryable, not "in use".
+      if (code === 'conflict') return new AccordError('conflict', ERROR_CODES.conflict, details);
+      return new AccordError('link_identity_in_use', 'That account is already linked to another user.', details);
+    }
+    if (status === 400) return new AccordError('invalid_body', 'The identity service rejected the request as invalid.', details);
+    if (status === 401) return new AccordError('management_unauthorized', ERROR_CODES.management_unauthorized, details);
+    if (status === 403) {
+      return new AccordError('management_unauthorized',
+        "The app's credentials for the identity service lack a required permission. An administrator must grant the client the missing scope.", details);
+    }
+    return this.#transientOrOther(reply, details);
+  }
+
+  /** 429 and 5xx once retries are spent; anything else unexpected. */
+  #transientOrOther(reply: Reply, details: ErrorDetails): AccordError {
+    if (reply.status === 429) return new AccordError('too_many_requests', 'The identity service is limiting requests. Try again in a moment.', details);
+    if (reply.status >= 500) return new AccordError('management_unavailable', ERROR_CODES.management_unavailable, details);
+    return new AccordError('management_error', `The identity service refused the request (HTTP ${reply.status}).`, details);
+  }
+
+  #parse<T extends z.ZodType>(schema: T, reply: Reply): z.output<T> {
+    let json: unknown;
+    try {
+      json = JSON.parse(reply.text);
+    } catch {
+      throw malformed(reply.status, ['the body is not JSON']);
+    }
+    const result = schema.safeParse(json);
+    // Paths and zod's messages only: they never quote the received values.
+    if (!result.success) throw malformed(reply.status, result.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    return result.data;
+  }
+
+  #errorDetails(reply: Reply, token?: string): ErrorDetails {
+    let parsed: z.output<typeof errorBodySchema> | undefined;
+    try {
+      const result = errorBodySchema.safeParse(JSON.parse(reply.text));
+      if (result.success) parsed = result.data;
+    } catch {
+      // An HTML error page from a proxy, say: the status alone has to do.
+    }
+    const apiMessage = parsed?.message ?? parsed?.error_description;
+    return {
+      status: reply.status,
+      // Auth0's API puts the code in errorCode; OAuth errors (/oauth/token) in `error`.
+      errorCode: parsed?.errorCode ?? (parsed?.error_description !== undefined ? parsed.error : undefined),
+      apiMessage: apiMessage === undefined ? undefined : this.#redact(apiMessage, token),
+    };
+  }
+
+  /** Belt and braces: a server that echoes credentials back must not leak them into logs. */
+  #redact(text: string, token?: string): string {
+    let out = text.split(this.#clientSecret).join('[redacted]');
+    if (token) out = out.split(token).join('[redacted]');
+    return out.length > 500 ? `${out.slice(0, 500)}…` : out;
+  }
+
+  // ---------------------------------------------------------------- token
+
+  #accessToken(): Promise<string> {
+    if (this.#token && Date.now() < this.#token.refreshAt) return Promise.resolve(this.#token.value);
+    // Single flight: concurrent callers share one token request.
+    this.#tokenRequest ??= this.#requestToken().finally(() => { this.#tokenRequest = undefined; });
+    return this.#tokenRequest;
+  }
+
+  async #requestToken(): Promise<string> {
+    const body = JSON.stringify({ grant_type: 'client_credentials', client_id: this.#clientId, client_secret: this.#clientSecret, audience: this.#audience });
+    const reply = await this.#exchange('POST', this.#tokenEndpoint, { 'content-type': 'application/json', accept: 'application/json' }, body, true);
+    if (reply.status >= 200 && reply.status < 300) {
+      const { access_token, expires_in } = this.#parse(tokenSchema, reply);
+      const now = Date.now();
+      this.#token = { value: access_token, refreshAt: now + expires_in * 1000 - this.#refreshSkewMs };
+      return access_token;
+    }
+    const details = this.#errorDetails(reply);
+    if (reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
+      throw new AccordError('management_unauthorized', ERROR_CODES.management_unauthorized, details);
+    }
+    throw this.#transientOrOther(reply, details);
+  }
+
+  // ---------------------------------------------------------------- transport
+
+  /** One request with retries for 429, 5xx and network errors; returns the last reply, or throws management_unavailable. */
+  async #exchange(method: Method, url: string, headers: Record<string, string>, body: string | undefined, idempotent: boolean): Promise<Reply> {
+    for (let attempt = 0; ; attempt++) {
+      const canRetry = attempt < this.#retries;
+      let reply: Reply;
+      try {
+        // redirect: 'manual' so the bearer token is never replayed to wherever a redirect points.
+        const res = await this.#fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.#timeoutMs) });
+        // Read the body inside the try: a timeout or reset mid-body is a network failure too.
+        reply = { status: res.status, headers: res.headers, text: await res.text() };
+      } catch (err) {
+        const cause = networkCause(err);
+        if (canRetry && (idempotent || NOT_SENT.has(cause))) {
+          await sleep(this.#backoff(attempt));
+          continue;
+        }
+        throw new AccordError('management_unavailable', ERROR_CODES.management_unavailable, { status: undefined, cause, attempts: attempt + 1 });
+      }
+      // 429 means the server did nothing, so it is safe to retry even a POST; a 5xx might not be.
+      const transient = reply.status === 429 || reply.status >= 500;
+      if (transient && canRetry && (idempotent || reply.status === 429)) {
+        await sleep(this.#retryDelay(reply.headers, attempt));
+        continue;
+      }
+      return reply;
+    }
+  }
+
+  /** The server's own hint when it gives one (`retry-after`, then Auth0's `x-ratelimit-reset`), else backoff. */
+  #retryDelay(headers: Headers, attempt: number): number {
+    const retryAfter = headers.get('retry-after');
+    if (retryAfter !== null) {
+      const seconds = Number(retryAfter);
+      const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+      if (Number.isFinite(ms) && ms > 0) return Math.min(ms, this.#maxDelayMs);
+    }
+    const reset = Number(headers.get('x-ratelimit-reset') ?? NaN);
+    if (Number.isFinite(reset)) {
+      const ms = reset * 1000 - Date.now();
+      if (ms > 0) return Math.min(ms, this.#maxDelayMs);
+    }
+    return this.#backoff(attempt);
+  }
+
+  /** Exponential with "equal jitter": half fixed, half random, so clients spread out but still wait. */
+  #backoff(attempt: number): number {
+    const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** attempt);
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+}
+
+interface ErrorDetails {
+  [k: string]: unknown;
+  status: number;
+  errorCode: string | undefined;
+  apiMessage: string | undefined;
+}
+
+function malformed(status: number, issues: string[]): AccordError {
+  return new AccordError('management_error', 'The identity service sent a response the app could not understand.', { status, issues });
+}
+
+/** Path segments: user ids contain `|` and may contain `/`. */
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function nonNegative(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`ManagementClient: ${name} must be a non-negative number.`);
+  return value;
+}
+
+/** A short, secret-free name for why fetch failed: 'timeout', a socket error code, or 'network'. */
+function networkCause(err: unknown): string {
+  if (err instanceof Error && err.name === 'TimeoutError') return 'timeout';
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  // Node's happy-eyeballs connect wraps each address's failure in an AggregateError.
+  if (cause instanceof AggregateError) {
+    const first = (cause.errors[0] as { code?: unknown } | undefined)?.code;
+    if (typeof first === 'string') return first;
+  }
+  return 'network';
+}

@@ -1,0 +1,107 @@
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { epochSeconds } from '../../platform/time.ts';
+import { requireUser } from '../auth/auth-routes.ts';
+import type { CandidateFinder } from '../linking/candidates.ts';
+import type { KeptSeparate } from '../linking/kept-separate.ts';
+import { describeAccount } from '../linking/linking-routes.ts';
+import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
+import { connectionLabel, formatDate } from '../web/display.ts';
+
+export interface ProfileRoutesOptions {
+  management: ManagementClient;
+  finder: CandidateFinder;
+  keptSeparate: KeptSeparate;
+  recentLoginMaxAge: number;
+  restoreMetadataOnUnlink: boolean;
+}
+
+const unlinkForm = z.object({ provider: z.string().min(1).max(128), user_id: z.string().min(1).max(512) });
+
+const handle = (fn: (req: Request, res: Response) => Promise<void>): RequestHandler => fn;
+
+/** Link and unlink events of a user, in words, newest first. */
+function linkingHistory(events: Auth0LogEvent[]) {
+  return events
+    .filter((e) => /link/i.test(e.type) || /link/i.test(e.description ?? ''))
+    .slice(0, 20)
+    .map((e) => ({ date: formatDate(e.date), time: e.date, description: e.description ?? e.type }));
+}
+
+/** The profile: identities, unlink, suggestions, kept-separate pairs and linking history. */
+export function profileRoutes(options: ProfileRoutesOptions): Router {
+  const { management, finder, keptSeparate } = options;
+  const router = Router();
+
+  router.get('/profile', requireUser, handle(async (req, res) => {
+    const me = req.user!;
+    let user;
+    try {
+      user = await management.getUser(me.user_id);
+    } catch (err) {
+      // The account was merged into another one (from another browser): this session is over.
+      if (isAccordError(err, 'inexistent_user')) {
+        req.logOut(() => res.redirect(303, '/?ended=1'));
+        return;
+      }
+      throw err;
+    }
+    const [candidates, kept, logs] = await Promise.all([
+      finder.find(me),
+      keptSeparate.list(me.user_id),
+      management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined),
+    ]);
+    const keptAccounts = await Promise.all(kept.map(async (k) => {
+      const other = await management.getUser(k.candidate_id).catch(() => undefined);
+      return {
+        candidate_id: k.candidate_id,
+        since: formatDate(k.created_at),
+        ...(other ? describeAccount({ user_id: other.user_id, connection: other.identities[0]?.connection ?? 'unknown', email: other.email ?? '', created_at: other.created_at }) : { method: 'An account that no longer exists', maskedEmail: '' }),
+      };
+    }));
+    res.render('app/profile', {
+      title: 'Your profile',
+      user,
+      identities: user.identities.map((identity, index) => ({
+        ...identity,
+        main: index === 0,
+        method: connectionLabel(identity.connection),
+        email: (index === 0 ? user.email : identity.profileData?.email) ?? '',
+      })),
+      recentLogin: epochSeconds() - me.auth_time <= options.recentLoginMaxAge,
+      candidates: candidates.map(describeAccount),
+      kept: keptAccounts,
+      history: logs ? linkingHistory(logs) : undefined,
+      restoreMetadata: options.restoreMetadataOnUnlink,
+      created: formatDate(user.created_at),
+    });
+  }));
+
+  router.post('/profile/unlink', requireUser, handle(async (req, res) => {
+    const parsed = unlinkForm.safeParse(req.body);
+    if (!parsed.success) throw new AccordError('invalid_body', 'Choose an account to unlink.');
+    const me = req.user!;
+    if (epochSeconds() - me.auth_time > options.recentLoginMaxAge) {
+      req.session.flash = { kind: 'info', text: 'For your security, sign in again to confirm it is you, then choose Unlink again.' };
+      return res.redirect(303, '/login?fresh=1&returnTo=%2Fprofile');
+    }
+    // The user is always the session's; the form only names one of its own identities.
+    const user = await management.getUser(me.user_id);
+    const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
+    if (index === -1) throw new AccordError('inexistent_identity', 'That account is not linked to your profile.');
+    if (index === 0) throw new AccordError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
+    const identity = user.identities[index]!;
+    await management.unlinkIdentity(me.user_id, identity.provider, identity.user_id, { restoreMetadata: options.restoreMetadataOnUnlink });
+    const label = connectionLabel(identity.connection);
+    // A new session id after an unlink too.
+    await new Promise<void>((resolve, reject) => req.logIn(me, (err) => (err ? reject(err) : resolve())));
+    req.session.flash = {
+      kind: 'success',
+      text: `Unlinked. Your ${label} sign-in is a separate account again${options.restoreMetadataOnUnlink ? ', with the profile information it had when it was linked' : ', without any profile information'}. Signing in with it no longer opens this profile.`,
+    };
+    req.session.save(() => res.redirect(303, '/profile'));
+  }));
+
+  return router;
+}

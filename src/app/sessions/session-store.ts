@@ -1,0 +1,178 @@
+import { Store, type SessionData } from 'express-session';
+import type { Kysely } from 'kysely';
+import type { Logger } from '../../platform/logger.ts';
+import type { AppSchema } from '../app-database.ts';
+
+export const DEFAULT_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface KyselySessionStoreOptions {
+  db: Kysely<AppSchema>;
+  /** Lifetime of a session whose cookie has neither `expires` nor `maxAge`; 1 day by default. */
+  defaultTtlMs?: number;
+  /** When set, expired rows are deleted on this interval (the timer does not keep the process alive). */
+  pruneIntervalMs?: number;
+  logger?: Logger;
+}
+
+type Callback<T> = (err: unknown, value?: T) => void;
+
+/**
+ * express-session's store on the app's own database (SQLite or PostgreSQL, through Kysely).
+ * Expired rows are never returned; `prune()` (or the optional timer) deletes them.
+ */
+export class KyselySessionStore extends Store {
+  readonly #db: Kysely<AppSchema>;
+  readonly #defaultTtlMs: number;
+  readonly #logger: Logger | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
+  #pruning = false;
+
+  constructor(options: KyselySessionStoreOptions) {
+    super();
+    this.#db = options.db;
+    this.#defaultTtlMs = options.defaultTtlMs ?? DEFAULT_SESSION_TTL_MS;
+    this.#logger = options.logger;
+    if (options.pruneIntervalMs && options.pruneIntervalMs > 0) {
+      this.#pruneTimer = setInterval(() => { void this.#prunePeriodically(); }, options.pruneIntervalMs);
+      this.#pruneTimer.unref();
+    }
+  }
+
+  override get(sid: string, callback: (err: unknown, session?: SessionData | null) => void): void {
+    this.#settle(this.#get(sid), callback);
+  }
+
+  override set(sid: string, session: SessionData, callback?: (err?: unknown) => void): void {
+    this.#settle(this.#set(sid, session), callback);
+  }
+
+  override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    this.#settle(this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute().then(() => undefined), callback);
+  }
+
+  override touch(sid: string, session: SessionData, callback?: (err?: unknown) => void): void {
+    // Only a live session is extended: touching must not bring back one that already expired.
+    const work = this.#db.updateTable('app_sessions')
+      .set({ expires_at: this.#expiresAt(session) })
+      .where('sid', '=', sid).where('expires_at', '>', Date.now())
+      .execute().then(() => undefined);
+    this.#settle(work, callback);
+  }
+
+  override clear(callback?: (err?: unknown) => void): void {
+    this.#settle(this.#db.deleteFrom('app_sessions').execute().then(() => undefined), callback);
+  }
+
+  override length(callback: (err: unknown, length?: number) => void): void {
+    const work = this.#db.selectFrom('app_sessions').select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where('expires_at', '>', Date.now())
+      .executeTakeFirstOrThrow().then((row) => Number(row.n));
+    this.#settle(work, callback);
+  }
+
+  override all(callback: (err: unknown, sessions?: { [sid: string]: SessionData } | null) => void): void {
+    const work = this.#db.selectFrom('app_sessions').select(['sid', 'sess'])
+      .where('expires_at', '>', Date.now())
+      .execute().then((rows) => {
+        const sessions: { [sid: string]: SessionData } = {};
+        for (const row of rows) {
+          const session = parseSession(row.sess);
+          if (session) sessions[row.sid] = session;
+        }
+        return sessions;
+      });
+    this.#settle(work, callback);
+  }
+
+  /** Deletes expired sessions; returns how many. */
+  async prune(): Promise<number> {
+    const result = await this.#db.deleteFrom('app_sessions').where('expires_at', '<=', Date.now()).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** Stops the prune timer; the database is the caller's to close. */
+  close(): void {
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
+    this.#pruneTimer = undefined;
+  }
+
+  async #get(sid: string): Promise<SessionData | null> {
+    const row = await this.#db.selectFrom('app_sessions').select(['sess', 'expires_at'])
+      .where('sid', '=', sid).executeTakeFirst();
+    if (!row) return null;
+    const expired = Number(row.expires_at) <= Date.now();
+    const session = expired ? undefined : parseSession(row.sess);
+    if (session) return session;
+    if (!expired) this.#logger?.warn({ event: 'session_unreadable' }, 'discarding a session row that is not valid JSON');
+    // An expired or unreadable row is a missing session: the user gets a fresh one rather
+    // than an error on every request until the cookie expires. Matching the row as read
+    // keeps a concurrent set() of the same sid from being deleted.
+    await this.#db.deleteFrom('app_sessions')
+      .where('sid', '=', sid).where('expires_at', '=', Number(row.expires_at)).where('sess', '=', row.sess)
+      .execute();
+    return null;
+  }
+
+  async #set(sid: string, session: SessionData): Promise<void> {
+    const expiresAt = this.#expiresAt(session);
+    if (expiresAt <= Date.now()) {
+      await this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute();
+      return;
+    }
+    await this.#db.insertInto('app_sessions')
+      .values({ sid, sess: JSON.stringify(session), expires_at: expiresAt })
+      .onConflict((oc) => oc.column('sid').doUpdateSet((eb) => ({
+        sess: eb.ref('excluded.sess'),
+        expires_at: eb.ref('excluded.expires_at'),
+      })))
+      .execute();
+  }
+
+  #expiresAt(session: SessionData): number {
+    const cookie = session.cookie as { expires?: Date | string | null; maxAge?: number | null } | undefined;
+    // After a JSON round trip `expires` is a string; a session cookie (no expiry) has null.
+    if (cookie?.expires) {
+      const at = new Date(cookie.expires).getTime();
+      if (Number.isFinite(at)) return at;
+    }
+    if (typeof cookie?.maxAge === 'number' && Number.isFinite(cookie.maxAge)) return Date.now() + cookie.maxAge;
+    return Date.now() + this.#defaultTtlMs;
+  }
+
+  async #prunePeriodically(): Promise<void> {
+    if (this.#pruning) return; // a slow prune must not pile up behind the next tick
+    this.#pruning = true;
+    try {
+      const deleted = await this.prune();
+      if (deleted > 0) this.#logger?.debug({ event: 'sessions_pruned', deleted }, 'expired sessions deleted');
+    } catch (err) {
+      this.#logger?.warn({ event: 'sessions_prune_failed', err }, 'could not prune expired sessions');
+    } finally {
+      this.#pruning = false;
+    }
+  }
+
+  /**
+   * Hands the outcome to express-session's callback on a later tick, outside the promise chain:
+   * a callback that throws is then an ordinary uncaught exception, not a rejection that would
+   * call it a second time with its own error.
+   */
+  #settle<T>(work: Promise<T>, callback: Callback<T> | undefined): void {
+    work.then(
+      (value) => { if (callback) process.nextTick(callback, null, value); },
+      (err: unknown) => {
+        if (callback) process.nextTick(callback, err);
+        else this.#logger?.warn({ event: 'session_store_failed', err }, 'session store operation failed');
+      },
+    );
+  }
+}
+
+function parseSession(text: string): SessionData | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as SessionData : undefined;
+  } catch {
+    return undefined;
+  }
+}

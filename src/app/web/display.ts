@@ -1,0 +1,113 @@
+/** Small formatting helpers for pages: masked emails, sign-in method names, dates. */
+
+const BULLET = '•';
+const MAX_BULLETS = 5;
+
+// At least one bullet so a masked value never looks like the complete original.
+function bullets(hiddenCount: number): string {
+  return BULLET.repeat(Math.min(Math.max(hiddenCount, 1), MAX_BULLETS));
+}
+
+function maskLocal(local: string): string {
+  const chars = Array.from(local); // code points, so emoji/accents are not split
+  const keep = chars.length <= 2 ? 1 : 2;
+  return chars.slice(0, keep).join('') + bullets(chars.length - keep);
+}
+
+function maskDomain(domain: string): string {
+  const labels = domain.split('.').filter((label) => label !== '');
+  if (labels.length === 0) return '';
+  if (labels.length === 1) return maskLabel(labels[0]!);
+  const tld = labels[labels.length - 1]!;
+  const rest = Array.from(labels.slice(0, -1).join('.'));
+  return rest[0]! + bullets(rest.length - 1) + '.' + tld;
+}
+
+// A dotless domain ("localhost"): keep its first character only.
+function maskLabel(label: string): string {
+  const chars = Array.from(label);
+  return chars[0]! + bullets(chars.length - 1);
+}
+
+/**
+ * `jane.doe@example.com` → `ja•••••@e•••••.com`: first 2 characters of the local part
+ * (1 if it has ≤ 2), at most 5 bullets, first character of the domain and its TLD.
+ */
+export function maskEmail(email: string): string {
+  if (typeof email !== 'string') return '';
+  const trimmed = email.trim();
+  if (trimmed === '') return '';
+  // The last "@" separates the domain; a quoted local part may itself contain "@".
+  const at = trimmed.lastIndexOf('@');
+  if (at === -1) return maskLocal(trimmed);
+  const local = trimmed.slice(0, at);
+  const domain = trimmed.slice(at + 1);
+  const maskedLocal = local === '' ? BULLET : maskLocal(local);
+  const maskedDomain = maskDomain(domain);
+  return maskedDomain === '' ? maskedLocal : `${maskedLocal}@${maskedDomain}`;
+}
+
+// Keyed by lower-cased connection name or strategy. A Map, so names like "constructor"
+// never resolve to Object.prototype members.
+const LABELS = new Map<string, string>([
+  ['username-password-authentication', 'Email and password'],
+  ['auth0', 'Email and password'],
+  ['email', 'Email code'],
+  ['sms', 'Text message code'],
+  ['google-oauth2', 'Google'],
+  ['github', 'GitHub'],
+  ['demo-social', 'Demo social account'],
+  ['windowslive', 'Microsoft'],
+  ['apple', 'Apple'],
+  ['facebook', 'Facebook'],
+  ['linkedin', 'LinkedIn'],
+]);
+
+function titleCase(name: string): string {
+  return name
+    .split(/[\s_-]+/)
+    .filter((word) => word !== '')
+    .map((word) => word[0]!.toUpperCase() + word.slice(1))
+    .join(' ');
+}
+
+/**
+ * Human words for a sign-in method. Precedence: a well-known connection name, then the
+ * connection's display_name, then a well-known strategy, then the title-cased name.
+ */
+export function connectionLabel(connection: { name: string; strategy?: string; display_name?: string } | string): string {
+  const conn = typeof connection === 'string' ? { name: connection } : connection;
+  if (conn === null || typeof conn !== 'object') return '';
+  const name = typeof conn.name === 'string' ? conn.name.trim() : '';
+  const known = LABELS.get(name.toLowerCase());
+  if (known) return known;
+  const displayName = 'display_name' in conn && typeof conn.display_name === 'string' ? conn.display_name.trim() : '';
+  if (displayName) return displayName;
+  const strategy = 'strategy' in conn && typeof conn.strategy === 'string' ? conn.strategy.trim().toLowerCase() : '';
+  const byStrategy = LABELS.get(strategy);
+  if (byStrategy) return byStrategy;
+  return titleCase(name);
+}
+
+const DATE_FORMAT = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+// ISO 8601 date or date-time; a space separator (SQL style) is accepted as well.
+const ISO_DATE = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * `2026-03-12T10:00:00Z` → `12 March 2026` (en-GB, UTC). Only ISO strings are accepted,
+ * because Date's loose parsing turns junk like "12" into real-looking dates. A date-time
+ * without an offset is read as UTC (JS would use the server's local zone).
+ */
+export function formatDate(iso: string): string {
+  if (typeof iso !== 'string') return '';
+  const match = ISO_DATE.exec(iso.trim());
+  if (!match) return '';
+  const [, date, time, offset] = match;
+  // Date rolls impossible days over (2026-02-30 → 2 March), so check the calendar date first.
+  const day = new Date(`${date}T00:00:00Z`);
+  if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== date) return '';
+  const parsed = time === undefined ? day : new Date(`${date}T${time}${offset ?? 'Z'}`);
+  if (Number.isNaN(parsed.getTime())) return '';
+  return DATE_FORMAT.format(parsed);
+}

@@ -1,0 +1,28 @@
+import type { SessionUser } from '../auth/tenant-oidc.ts';
+import type { LinkProof, LinkTicket } from '../linking/link-tickets.ts';
+
+/** What the app keeps in a browser's session, in one place. */
+declare module 'express-session' {
+  interface SessionData {
+    csrfToken: string;
+    /** Where to go after sign-in (a same-origin path, checked when stored). */
+    returnTo: string;
+    /** `pending` right after sign-in: the suggested-linking check runs once, on the next page. */
+    suggestions: 'pending' | 'checked';
+    linkTicket: LinkTicket;
+    linkProof: LinkProof;
+    /** A one-time message for the next page. */
+    flash: { kind: 'success' | 'info' | 'error'; text: string };
+  }
+}
+
+declare global {
+  namespace Express {
+    interface User extends SessionUser {
+      /** Sent back to the tenant as id_token_hint at sign-out. */
+      id_token?: string | undefined;
+    }
+  }
+}
+
+export {};

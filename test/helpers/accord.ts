@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { after, before } from 'node:test';
+import { loadAppConfig, type AppConfig } from '../../src/app/app-config.ts';
+import { createApp, type AccordApp } from '../../src/app/app.ts';
+import type { TenantConfig } from '../../src/config.ts';
+import { wireEmbeddedApp } from '../../src/embedded-wiring.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';
+import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
+import type { OpenedAppDatabase, TestAppDatabase } from './app-databases.ts';
+import type { TestDatabase } from './databases.ts';
+import { freePort } from './processes.ts';
+import { testConfig } from './tenant.ts';
+import { WebBrowser, type Page } from './web-browser.ts';
+
+/** The app's public URL in tests: never listened on, the test browser serves it in-process. */
+export const APP_URL = 'http://127.0.0.1:3999';
+export const PASSWORD = 'Correct-horse-9';
+export const DATABASE_CONNECTION = 'Username-Password-Authentication';
+
+export interface TestAccord {
+  tenant: Tenant;
+  tenantUrl: string;
+  app: AccordApp;
+  appConfig: AppConfig;
+  browser(): WebBrowser;
+  /** The tenant's view of a user, through its Management API (as the app sees it). */
+  user(userId: string): Promise<{ user_id: string; identities: { provider: string; user_id: string; connection: string }[]; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; email_verified?: boolean }>;
+  usersByEmail(email: string): Promise<{ user_id: string }[]>;
+  mailTo(email: string, subject: RegExp): Promise<StoredMail>;
+  close(): Promise<void>;
+}
+
+export function uniqueEmail(label = 'person'): string {
+  return `${label}-${randomBytes(4).toString('hex')}@example.com`;
+}
+
+/**
+ * Accord as `npm start` runs it, in-process: the tenant listening on a free port of
+ * 127.0.0.1 (the app reaches it over HTTP, as it would reach Auth0), the app wired to it.
+ */
+export async function startTestAccord(options: {
+  tenantDatabase: Awaited<ReturnType<TestDatabase['open']>>['database'];
+  appDatabase: OpenedAppDatabase['database'];
+  tenant?: Partial<TenantConfig>;
+  env?: Record<string, string>;
+}): Promise<TestAccord> {
+  const port = await freePort();
+  const tenantUrl = `http://127.0.0.1:${port}`;
+  const tenant = await createTenant({
+    config: testConfig({ url: tenantUrl, port, ...options.tenant }), logger: createLogger('silent'), database: options.tenantDatabase,
+  });
+  const server: Server = await new Promise((resolve) => { const s = tenant.app.listen(port, '127.0.0.1', () => resolve(s)); });
+  const wiring = await wireEmbeddedApp(tenant, APP_URL);
+  const appConfig = loadAppConfig({
+    NODE_ENV: 'test', APP_URL, SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123', DATA_DIR: '/tmp', ...options.env,
+  }, wiring);
+  const app = await createApp({ config: appConfig, logger: createLogger('silent'), database: options.appDatabase });
+
+  const managementToken = async () => {
+    const client = await tenant.clients.create({ name: `test-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: ['read:users'] });
+    const res = await fetch(`${tenantUrl}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${tenantUrl}/api/v2/` }),
+    });
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
+  let token: string | undefined;
+  const api = async (path: string) => {
+    token ??= await managementToken();
+    const res = await fetch(`${tenantUrl}/api/v2${path}`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200, `GET /api/v2${path}: ${res.status}`);
+    return res.json();
+  };
+
+  return {
+    tenant,
+    tenantUrl,
+    app,
+    appConfig,
+    // The tenant is reached on its real port: oidc-provider builds redirects from the Host it is called on.
+    browser: () => new WebBrowser({ [APP_URL]: app.app, [tenantUrl]: tenantUrl }),
+    user: (id) => api(`/users/${encodeURIComponent(id)}`) as ReturnType<TestAccord['user']>,
+    usersByEmail: (email) => api(`/users-by-email?email=${encodeURIComponent(email)}`) as ReturnType<TestAccord['usersByEmail']>,
+    async mailTo(email, subject) {
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        const res = await fetch(`${tenantUrl}/dev/mail.json`);
+        const found = ((await res.json()) as StoredMail[]).find((m) => m.to === email && subject.test(m.subject));
+        if (found) return found;
+        assert.ok(Date.now() < deadline, `no mail "${subject}" to ${email}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async close() {
+      await app.close();
+      await new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+      await tenant.close();
+    },
+  };
+}
+
+/** Registers before/after hooks that start Accord on fresh databases for a suite. */
+export function accordPerSuite(
+  db: TestDatabase, appDb: TestAppDatabase, onStart: (accord: TestAccord) => void,
+  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string> } = {},
+): void {
+  let cleanup: (() => Promise<void>) | undefined;
+  before(async () => {
+    const tenantDb = await db.open();
+    const appDatabase = await appDb.open();
+    const accord = await startTestAccord({ tenantDatabase: tenantDb.database, appDatabase: appDatabase.database, ...options });
+    cleanup = async () => { await accord.close(); await appDatabase.cleanup(); await tenantDb.cleanup(); };
+    onStart(accord);
+  });
+  after(async () => { await cleanup?.(); });
+}
+
+// ——— What a person does at the tenant's pages (the browser is on the connection's page) ———
+
+/** On the database connection's sign-in page: signs in with email and password. */
+export async function enterPassword(b: WebBrowser, email: string, password = PASSWORD): Promise<Page> {
+  assert.match(b.page.url, new RegExp(`/login/[^/]+/${DATABASE_CONNECTION}`), `expected the password page, at ${b.page.url}`);
+  return b.submit(/\/Username-Password-Authentication$/, { email, password });
+}
+
+/** On the database connection's sign-in page: goes to sign-up and creates the account. */
+export async function signUpHere(b: WebBrowser, email: string, password = PASSWORD): Promise<Page> {
+  const base = new URL(b.page.url).pathname.replace(/\/signup$/, '');
+  await b.open(`${base}/signup`);
+  return b.submit(/\/signup$/, { email, password });
+}
+
+/** On the demo IdP's page: signs in as this person. */
+export async function enterDemoIdentity(b: WebBrowser, person: { email: string; name?: string; verified?: boolean }): Promise<Page> {
+  assert.match(b.page.url, /\/demo-idp\/interaction\//, `expected the demo IdP, at ${b.page.url}`);
+  return b.submit(/\/demo-idp\/interaction\//, {
+    action: 'login', email: person.email, name: person.name ?? 'Ada Lovelace', ...(person.verified === false ? {} : { email_verified: 'on' }),
+  }, { where: {} });
+}
+
+/** On the email-code page: asks for a code, reads it from the outbox and enters it. */
+export async function enterEmailCode(b: WebBrowser, accord: TestAccord, email: string): Promise<Page> {
+  const sentAt = Date.now();
+  await b.submit(/\/email$/, { email });
+  assert.match(b.page.text, /6-digit code/, b.page.text.slice(0, 500));
+  let code: string | undefined;
+  const deadline = Date.now() + 3000;
+  while (!code) {
+    const mails = (await (await fetch(`${accord.tenantUrl}/dev/mail.json`)).json()) as StoredMail[];
+    const mail = mails.find((m) => m.to === email && Date.parse(m.created_at) >= sentAt - 1000 && /^\s+(\d{6})\s*$/m.test(m.text));
+    code = mail ? /^\s+(\d{6})\s*$/m.exec(mail.text)![1] : undefined;
+    if (!code) {
+      assert.ok(Date.now() < deadline, `no code mailed to ${email}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  return b.submit(/\/email\/code$/, { code });
+}
+
+/** Starts the app's sign-in with a connection; the browser ends on that connection's page. */
+export function startSignIn(b: WebBrowser, connection: string): Promise<Page> {
+  return b.open(`${APP_URL}/login?connection=${encodeURIComponent(connection)}`);
+}
+
+/** A password account with a verified email, signed out at the end (the browser is discarded). */
+export async function createVerifiedPasswordAccount(accord: TestAccord, email: string): Promise<void> {
+  const b = accord.browser();
+  await startSignIn(b, DATABASE_CONNECTION);
+  await signUpHere(b, email);
+  const mail = await accord.mailTo(email, /verify|confirm/i);
+  const link = /https?:\/\/\S+verify\S*/.exec(mail.text)?.[0];
+  assert.ok(link, 'the verification mail has a link');
+  const page = await b.open(link);
+  assert.equal(page.status, 200, page.text.slice(0, 300));
+}
