@@ -47,16 +47,16 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  APP_URL: z.url().optional(),
+  APP_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   APP_NAME: z.string().min(1).default('Accord'),
-  ISSUER_BASE_URL: z.url().optional(),
+  ISSUER_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   AUTH0_DOMAIN: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, 'AUTH0_DOMAIN is a host name such as example.eu.auth0.com').optional(),
   CLIENT_ID: z.string().min(1).optional(),
   CLIENT_SECRET: z.string().min(1).optional(),
   CLIENT_AUTH_METHOD: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
   MANAGEMENT_CLIENT_ID: z.string().min(1).optional(),
   MANAGEMENT_CLIENT_SECRET: z.string().min(1).optional(),
-  MANAGEMENT_AUDIENCE: z.url().optional(),
+  MANAGEMENT_AUDIENCE: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
   SESSION_TTL: z.coerce.number().int().min(60).default(86_400),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL').optional(),
@@ -96,7 +96,14 @@ export function usesExternalTenant(env: NodeJS.ProcessEnv = process.env): boolea
  */
 function developmentSessionSecret(dataDir: string): string {
   const file = resolve(dataDir, 'app-session-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    // An empty or truncated file (a crash mid-write, a hand edit) is replaced, not used.
+    if (kept.length >= 32) {
+      chmodSync(file, 0o600);
+      return kept;
+    }
+  }
   const secret = randomBytes(32).toString('base64url');
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, secret, { mode: 0o600 });

@@ -75,7 +75,9 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.set('view engine', 'ejs');
   app.locals.appName = config.name;
   app.use(helmet({
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': ["'self'", config.issuer] } },
+    // No form-action: browsers apply it to every redirect after a POST, and starting a link
+    // (POST) ends at whichever IdP the connection uses (Google, an OpenID provider…).
+    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
     frameguard: { action: 'deny' },
   }));
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });

@@ -6,7 +6,7 @@ import { loadAppConfig, type AppConfig } from '../../src/app/app-config.ts';
 import { createApp, type AccordApp } from '../../src/app/app.ts';
 import type { TenantConfig } from '../../src/config.ts';
 import { wireEmbeddedApp } from '../../src/embedded-wiring.ts';
-import { createLogger } from '../../src/platform/logger.ts';
+import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import type { OpenedAppDatabase, TestAppDatabase } from './app-databases.ts';
@@ -46,18 +46,20 @@ export async function startTestAccord(options: {
   appDatabase: OpenedAppDatabase['database'];
   tenant?: Partial<TenantConfig>;
   env?: Record<string, string>;
+  /** Where both halves log (e.g. to assert what is logged); silent by default. */
+  logger?: Logger;
 }): Promise<TestAccord> {
   const port = await freePort();
   const tenantUrl = `http://127.0.0.1:${port}`;
   const tenant = await createTenant({
-    config: testConfig({ url: tenantUrl, port, ...options.tenant }), logger: createLogger('silent'), database: options.tenantDatabase,
+    config: testConfig({ url: tenantUrl, port, ...options.tenant }), logger: options.logger?.child({ half: 'tenant' }) ?? createLogger('silent'), database: options.tenantDatabase,
   });
   const server: Server = await new Promise((resolve) => { const s = tenant.app.listen(port, '127.0.0.1', () => resolve(s)); });
   const wiring = await wireEmbeddedApp(tenant, APP_URL);
   const appConfig = loadAppConfig({
     NODE_ENV: 'test', APP_URL, SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123', DATA_DIR: '/tmp', ...options.env,
   }, wiring);
-  const app = await createApp({ config: appConfig, logger: createLogger('silent'), database: options.appDatabase });
+  const app = await createApp({ config: appConfig, logger: options.logger?.child({ half: 'app' }) ?? createLogger('silent'), database: options.appDatabase });
 
   const managementToken = async () => {
     const client = await tenant.clients.create({ name: `test-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: ['read:users'] });
@@ -105,7 +107,7 @@ export async function startTestAccord(options: {
 /** Registers before/after hooks that start Accord on fresh databases for a suite. */
 export function accordPerSuite(
   db: TestDatabase, appDb: TestAppDatabase, onStart: (accord: TestAccord) => void,
-  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string> } = {},
+  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string>; logger?: Logger } = {},
 ): void {
   let cleanup: (() => Promise<void>) | undefined;
   before(async () => {

@@ -4,6 +4,12 @@ import { AccordError } from '../../platform/errors.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type TenantOidc } from './tenant-oidc.ts';
 
+/**
+ * `max_age` of an ordinary sign-in, sent only so the id_token carries auth_time: as long as
+ * Auth0's default maximum session lifetime (30 days), so it never forces a re-login itself.
+ */
+const LOGIN_MAX_AGE = 30 * 86_400;
+
 /** Pages that need a signed-in user send others to sign in, and come back afterwards. */
 export function requireUser(req: Request, res: Response, next: NextFunction): void {
   if (req.user) return next();
@@ -25,19 +31,29 @@ export function authRoutes(options: { passport: AppPassport; oidc: TenantOidc; a
     const fresh = req.query.fresh === '1';
     const authOptions: TenantAuthenticateOptions = {
       ...(typeof req.query.connection === 'string' && /^[\w.-]{1,128}$/.test(req.query.connection) ? { connection: req.query.connection } : {}),
-      ...(fresh ? { prompt: 'login', maxAge: options.recentLoginMaxAge, ...(req.user?.email ? { loginHint: req.user.email } : {}) } : {}),
+      ...(fresh
+        ? { prompt: 'login', maxAge: options.recentLoginMaxAge, ...(req.user?.email ? { loginHint: req.user.email } : {}) }
+        // Without max_age neither the tenant nor Auth0 puts auth_time in the id_token, and a
+        // sign-in without auth_time never counts as recent (unlink would always ask again).
+        : { maxAge: LOGIN_MAX_AGE }),
     };
     passport.authenticate(LOGIN_STRATEGY, authOptions as AuthenticateOptions)(req, res, next);
   });
 
   router.get('/callback', (req, res, next) => {
+    // Without a code or an error this is no answer from the tenant, and the strategy would
+    // start a new sign-in instead of saying so.
+    if (req.query.code === undefined && req.query.error === undefined) return next(new AccordError('sign_in_failed'));
     passport.authenticate(LOGIN_STRATEGY, (err: unknown, user: Express.User | false) => {
       if (err) return next(new AccordError('sign_in_failed', 'The sign-in could not be completed. Please try again.'));
       if (!user) return next(new AccordError('sign_in_failed', 'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.'));
       const returnTo = req.session.returnTo ?? '/';
+      // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is for the page after it.
+      const flash = req.session.flash;
       // passport regenerates the session here: a new session id after every sign-in.
       req.logIn(user, (loginError) => {
         if (loginError) return next(loginError);
+        if (flash) req.session.flash = flash;
         if (options.suggestions) req.session.suggestions = 'pending';
         req.session.save(() => res.redirect(303, returnTo));
       });

@@ -44,8 +44,11 @@ export function checkProof(options: {
   ticket: LinkTicket | undefined; currentId: string | undefined; other: SessionUser; now: number; maxAge: number;
 }): void {
   const { ticket, currentId, other, now, maxAge } = options;
-  if (!ticket || now - ticket.issuedAt > maxAge) throw new AccordError('link_not_in_progress');
+  if (!ticket) throw new AccordError('link_not_in_progress');
   if (!currentId || currentId !== ticket.currentId) throw new AccordError('link_not_in_progress');
+  // The ticket is this user's but older than max_age: the proof took too long (the same words
+  // as the callback uses before redeeming the code).
+  if (now - ticket.issuedAt > maxAge) throw new AccordError('link_login_stale');
   // The strategy enforced max_age against auth_time; this also binds the sign-in to this ticket.
   if (other.auth_time + CLOCK_SKEW < ticket.issuedAt || other.auth_time > now + CLOCK_SKEW || now - other.auth_time > maxAge + CLOCK_SKEW) {
     throw new AccordError('link_login_stale');

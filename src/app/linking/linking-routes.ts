@@ -143,6 +143,14 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   router.get('/link/callback', attempts, (req, res, next) => {
     const ticket = req.session.linkTicket;
     delete req.session.linkTicket;
+    // Without a ticket of this user there is nothing to complete. Refused here, before the
+    // strategy: on a GET without `code` it would start a new sign-in (without prompt=login or
+    // max_age) instead of answering, and with one it would redeem a code nobody can use.
+    if (!ticket || !req.user || ticket.currentId !== req.user.user_id) return next(new AccordError('link_not_in_progress'));
+    if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(new AccordError('link_not_in_progress'));
+    // A ticket older than max_age: the proof took too long. Said before the code exchange,
+    // which would otherwise fail on the expired code with a vaguer "could not be verified".
+    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(new AccordError('link_login_stale'));
     passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
       (async () => {
         if (!ticket || !req.user) throw new AccordError('link_not_in_progress');

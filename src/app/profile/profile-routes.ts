@@ -26,7 +26,14 @@ function linkingHistory(events: Auth0LogEvent[]) {
   return events
     .filter((e) => /link/i.test(e.type) || /link/i.test(e.description ?? ''))
     .slice(0, 20)
-    .map((e) => ({ date: formatDate(e.date), time: e.date, description: e.description ?? e.type }));
+    .map((e) => {
+      const connection = typeof e.details?.connection === 'string' ? e.details.connection : undefined;
+      const unlinked = /unlink/i.test(e.type) || /unlink/i.test(e.description ?? '');
+      const description = connection
+        ? `${unlinked ? 'Unlinked' : 'Linked'} a sign-in method: ${connectionLabel(connection)}`
+        : e.description ?? e.type;
+      return { date: formatDate(e.date), time: e.date, description };
+    });
 }
 
 /** The profile: identities, unlink, suggestions, kept-separate pairs and linking history. */

@@ -9,14 +9,11 @@ import { AccordError } from '../../platform/errors.ts';
  */
 export function csrfProtection(appOrigin: string): RequestHandler {
   return (req, res, next) => {
-    // Created on first use so pages without forms do not start a session.
-    Object.defineProperty(res.locals, 'csrfToken', {
-      enumerable: true,
-      get() {
-        req.session.csrfToken ??= randomBytes(24).toString('base64url');
-        return req.session.csrfToken;
-      },
-    });
+    // Only signed-in pages have forms; a visitor's page view must not create a session.
+    if (req.user) {
+      req.session.csrfToken ??= randomBytes(24).toString('base64url');
+      res.locals.csrfToken = req.session.csrfToken;
+    }
     if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return next();
     const origin = req.get('origin');
     const site = req.get('sec-fetch-site');
