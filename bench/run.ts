@@ -5,6 +5,9 @@
  *      Express 5 JSON endpoint measured the same way: ≥ 50% of its requests/s, p99 < 20 ms.
  *   2. link + unlink cycles through the Management API, 8 concurrent clients: ≥ 1,000 cycles/s.
  *   3. Directory.findByEmail in-process on 1M users: median < 50 µs.
+ *   Then the sign-in round trips (bench/logins.ts) and the app (bench/app-bench.ts): the
+ *   suggested-linking middleware adds < 2 ms median to a sign-in, and GET /profile runs at
+ *   ≥ 50% of a bare Express page's requests/s.
  *
  * Servers run in child processes (node --import tsx, i.e. tsx) so autocannon, here, and the
  * server each have a core. Targets are reported PASS/FAIL; the exit code is 0 unless it crashes.
@@ -21,6 +24,7 @@ import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../src/tenant/connections.ts';
 import { Directory } from '../src/tenant/directory/directory.ts';
 import { DB_CONNECTION, EMAIL_CONNECTION, seedDirectory, type SeedUser } from './seed.ts';
+import { benchApp } from './app-bench.ts';
 import { benchLogins } from './logins.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -325,6 +329,8 @@ async function main(): Promise<void> {
     await directoryBenchmark(dir);
     log('\n## Sign-in round-trips (bench/logins.ts)');
     for (const r of await benchLogins()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
+    log('\n## The app: suggested-linking overhead on sign-in, profile page throughput (bench/app-bench.ts)');
+    for (const r of await benchApp()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,612 @@
+/**
+ * The app's performance targets (issue 4, "Performance (bench)"), measured in one run:
+ *
+ *   1. Suggested-linking overhead on sign-in: one tenant (bench/app-tenant-server.ts) and two
+ *      identical apps against it (bench/app-server.ts), A with LINK_SUGGESTIONS=true and B
+ *      with LINK_SUGGESTIONS=false. CLIENTS simulated browsers sign in over and over, each
+ *      time a new person and a new browser, alternating A, B, A, B… (half the clients start
+ *      on A, half on B, so at any moment both apps are under the same load): app /login →
+ *      tenant → demo IdP form → tenant → app /callback → / → /profile (200). Every person has
+ *      a verified email and no other account, so A's middleware does its whole lookup and
+ *      finds nothing, the common case. Target: median(A) − median(B) < 2 ms. That figure
+ *      carries the noise of ~14 hops; the GET / hop right after /callback, where the
+ *      middleware runs and the only one whose code differs, is reported too, under load and
+ *      then with one sign-in at a time (nothing queueing).
+ *   2. Profile page throughput: autocannon GET /profile on app A with one signed-in session
+ *      cookie (from one real sign-in) against a bare Express app serving the same HTML bytes
+ *      (bench/app-bare-page.ts), same connections and duration. Target: ≥ 50% of its req/s.
+ *      Also measured, to show where a profile request's time goes: the app's /healthz (no
+ *      session) and signed-in GET / (session, passport; no tenant calls), the tenant alone
+ *      answering the three Management API calls /profile makes, and bench/bare-server.ts's
+ *      JSON endpoint; CPU per request of every process involved, from /proc.
+ *      (/profile does the same work with LINK_SUGGESTIONS=false: it always looks up
+ *      candidates, so app B is not measured here.)
+ *
+ * Every server is a child process on 127.0.0.1 (node --import tsx), with NODE_ENV=production
+ * as deployed (Express caches compiled views only then). The load generator is this process:
+ * global fetch, manual redirects, a cookie jar per origin. Every request has a timeout,
+ * every loop a deadline and a count; children are killed at the end, on failure too.
+ *
+ * `npx tsx bench/app-bench.ts` prints the details and a summary table; benchApp() returns
+ * the rows for bench/run.ts. BENCH_QUICK=1 shortens the phases (not for reported figures).
+ * APP_BENCH_NODE_ARGS adds node flags to both app processes, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/app-prof" to see where an app's CPU goes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
+import type { BenchResult } from './logins.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const QUICK = process.env.BENCH_QUICK === '1';
+
+/**
+ * Sign-in phase: a few browsers, enough that both apps are busy at once, few enough not to
+ * measure queues. APP_BENCH_CLIENTS overrides it, for exploring only.
+ */
+const CLIENTS = Math.min(16, Math.max(2, Number(process.env.APP_BENCH_CLIENTS ?? 4) || 4));
+const LOGIN_WARMUP_MS = QUICK ? 1_000 : 2_000;
+const LOGIN_MS = QUICK ? 5_000 : 12_000;
+const MAX_LOGINS = 5_000;
+const MAX_FAILURES = 50;
+const TARGET_OVERHEAD_MS = 2;
+const SEQUENTIAL_MS = QUICK ? 2_000 : 4_000;
+
+/** Throughput phase: the same connections and duration for the app's page and the bare page. */
+const CONNECTIONS = 16;
+const PAGE_SECONDS = QUICK ? 4 : 8;
+const SIDE_SECONDS = QUICK ? 2 : 3;
+const WARMUP_SECONDS = 1;
+const TARGET_RATIO = 0.5;
+
+const REQUEST_TIMEOUT_MS = 10_000;
+const MAX_HOPS = 16;
+const START_TIMEOUT_MS = 60_000;
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const log = (message: string) => process.stdout.write(`${message}\n`);
+
+// ---------------------------------------------------------------- processes
+
+interface Child { name: string; child: ChildProcess; ready: string; output: () => string; stop(): Promise<void> }
+
+const children = new Set<Child>();
+// Whatever happens to this process, its servers must not outlive it.
+process.on('exit', () => { for (const c of children) c.child.kill('SIGKILL'); });
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Spawns `node [args] --import tsx bench/<script>` and resolves with the rest of its
+ * `READY …` line. Its stdin is a pipe that this process holds, so a child that watches
+ * stdin ends with us even when we die without a chance to signal it.
+ */
+function start(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
+  // The apps must reach the bench tenant, with SQLite sessions: no external tenant, Postgres or Redis from the caller's shell.
+  const { ISSUER_BASE_URL: _a, AUTH0_DOMAIN: _b, DATABASE_URL: _c, APP_DATABASE_URL: _d, REDIS_URL: _e, TENANT_URL: _f, TENANT_CONFIG: _g, ...base } = process.env;
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench', script)], {
+    cwd: ROOT, env: { ...base, NODE_ENV: 'production', ...env }, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const handle: Child = {
+    name, child, ready: '', output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      children.delete(handle);
+    },
+  };
+  children.add(handle);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { void handle.stop(); reject(new Error(`${name} did not start in ${START_TIMEOUT_MS / 1000} s:\n${output}`)); }, START_TIMEOUT_MS);
+    const onData = (d: Buffer) => {
+      // Keep only the start of what a child says: enough to show a warning, never a memory leak.
+      if (output.length < 20_000) output += d.toString();
+      const line = /^READY (.*)$/m.exec(output)?.[1];
+      if (line !== undefined && !handle.ready) {
+        clearTimeout(timer);
+        handle.ready = line;
+        resolve(handle);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => { clearTimeout(timer); if (!handle.ready) reject(new Error(`${name} exited before it was ready:\n${output}`)); });
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy CPU seconds of the whole machine, all cores (Linux /proc/stat); undefined elsewhere. */
+function machineBusySeconds(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return (user + nice + system + irq + softirq + steal) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds used by each of `pids` and this process (`generator`) while `work` runs, and
+ * by everything else on the machine (`others`): this box is shared, and on a few cores
+ * someone else's test run shows up directly in latencies.
+ */
+async function measuringCpu<T>(pids: Record<string, number | undefined>, work: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: Record<string, number | undefined> }> {
+  // Every child of the bench counts as ours, measured or not, so `others` is only the rest.
+  const all = [...children].map((c) => c.child.pid);
+  const allBefore = all.map(cpuSeconds);
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const machineBefore = machineBusySeconds();
+  const own = process.cpuUsage();
+  const started = performance.now();
+  const value = await work();
+  const seconds = (performance.now() - started) / 1000;
+  const ownUsed = process.cpuUsage(own);
+  const machineAfter = machineBusySeconds();
+  const cpu: Record<string, number | undefined> = { generator: (ownUsed.user + ownUsed.system) / 1e6 };
+  for (const [k, pid] of Object.entries(pids)) {
+    const after = cpuSeconds(pid);
+    cpu[k] = after !== undefined && before[k] !== undefined ? after - before[k] : undefined;
+  }
+  if (machineBefore !== undefined && machineAfter !== undefined) {
+    const childrenUsed = all.reduce<number>((n, pid, i) => {
+      const after = cpuSeconds(pid);
+      return n + (after !== undefined && allBefore[i] !== undefined ? after - allBefore[i]! : 0);
+    }, 0);
+    cpu.others = Math.max(0, machineAfter - machineBefore - cpu.generator! - childrenUsed);
+  }
+  return { value, seconds, cpu };
+}
+
+// ---------------------------------------------------------------- a browser
+
+interface Cookie { name: string; value: string; path: string }
+interface Page { status: number; url: URL; location: string | undefined; text: string }
+
+class FlowError extends Error {}
+
+function expect(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new FlowError(message);
+}
+
+/** Request durations per kind, per app, to see which hop the middleware lengthens. */
+class StepTimes {
+  readonly #steps = new Map<string, number[]>();
+  add(label: string, ms: number) {
+    let list = this.#steps.get(label);
+    if (!list) this.#steps.set(label, list = []);
+    list.push(ms);
+  }
+  get(label: string): number[] { return this.#steps.get(label) ?? []; }
+  labels(): string[] { return [...this.#steps.keys()]; }
+}
+
+/**
+ * One browser: a cookie jar per origin (the apps and the tenant share the host 127.0.0.1,
+ * so the jars stand in for the distinct host names they would have in production), cookies
+ * scoped by path as oidc-provider sets them, requests only to the bench's own origins,
+ * redirects not followed. The tenant trusts X-Forwarded-For from loopback: each browser
+ * sends its own address there, so per-IP limits see many people, not one.
+ */
+class Browser {
+  readonly #jars = new Map<string, Map<string, Cookie>>();
+  constructor(
+    private readonly roles: ReadonlyMap<string, string>,
+    private readonly tenantOrigin: string,
+    private readonly ip: string,
+    private readonly steps: StepTimes | undefined,
+  ) {}
+
+  async request(method: 'GET' | 'POST', target: string, form?: Record<string, string>): Promise<Page> {
+    const url = new URL(target);
+    const role = this.roles.get(url.origin);
+    if (!role) throw new Error(`refusing to leave the bench's servers: ${url.href}`);
+    const headers: Record<string, string> = {};
+    if (url.origin === this.tenantOrigin) headers['x-forwarded-for'] = this.ip;
+    const cookie = this.#cookieHeader(url);
+    if (cookie) headers.cookie = cookie;
+    let body: string | undefined;
+    if (form) {
+      body = new URLSearchParams(form).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    }
+    const started = performance.now();
+    const res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const text = await res.text();
+    this.steps?.add(`${role} ${method} ${url.pathname.replace(/\/[A-Za-z0-9_-]{16,}(?=\/|$)/g, '/:id')}`, performance.now() - started);
+    for (const line of res.headers.getSetCookie()) this.#store(url, line);
+    const location = res.headers.get('location');
+    return { status: res.status, url, location: location === null ? undefined : new URL(location, url).href, text };
+  }
+
+  /** GETs redirects (any origin of the bench) until a page that is not one. */
+  async follow(page: Page): Promise<Page> {
+    for (let hops = 0; hops < MAX_HOPS; hops++) {
+      if (page.status < 300 || page.status >= 400) return page;
+      expect(page.location, `${page.status} without a Location from ${page.url.pathname}`);
+      page = await this.request('GET', page.location);
+    }
+    throw new FlowError('too many redirects');
+  }
+
+  #jar(origin: string): Map<string, Cookie> {
+    let jar = this.#jars.get(origin);
+    if (!jar) this.#jars.set(origin, jar = new Map());
+    return jar;
+  }
+
+  #cookieHeader(url: URL): string {
+    const path = url.pathname;
+    const matching = [...this.#jar(url.origin).values()].filter((c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')));
+    matching.sort((a, b) => b.path.length - a.path.length);
+    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
+  }
+
+  #store(url: URL, line: string) {
+    const [pair = '', ...attributes] = line.split(';');
+    const at = pair.indexOf('=');
+    if (at <= 0) return;
+    const name = pair.slice(0, at).trim();
+    const value = pair.slice(at + 1).trim();
+    let path = url.pathname.slice(0, Math.max(1, url.pathname.lastIndexOf('/')));
+    let expired = false;
+    for (const attribute of attributes) {
+      const eq = attribute.indexOf('=');
+      const key = (eq < 0 ? attribute : attribute.slice(0, eq)).trim().toLowerCase();
+      const val = eq < 0 ? '' : attribute.slice(eq + 1).trim();
+      if (key === 'path' && val.startsWith('/')) path = val;
+      else if (key === 'max-age' && Number(val) <= 0) expired = true;
+      else if (key === 'expires' && Date.parse(val) <= Date.now()) expired = true;
+    }
+    const jar = this.#jar(url.origin);
+    const key = `${name}\0${path}`;
+    if (expired) jar.delete(key);
+    else jar.set(key, { name, value, path });
+  }
+
+  cookie(origin: string, name: string): string | undefined {
+    for (const c of this.#jar(origin).values()) if (c.name === name) return c.value;
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- the sign-in
+
+interface AppUnderTest { name: string; url: string; child: Child }
+
+/**
+ * A complete first sign-in of a new person at `app` through the demo social IdP, as a
+ * browser does it; resolves with the first page the app shows (it must be /profile: a
+ * suggestion page would mean the person had another account, not the case measured).
+ */
+async function signIn(browser: Browser, app: AppUnderTest, email: string): Promise<Page> {
+  const login = await browser.request('GET', `${app.url}/login?connection=demo-social`);
+  expect(login.status >= 300 && login.status < 400, `${app.name} /login: ${login.status} ${login.text.slice(0, 200)}`);
+  const form = await browser.follow(login);
+  expect(form.status === 200 && form.url.pathname.startsWith('/demo-idp/interaction/'), `expected the demo IdP form, got ${form.status} at ${form.url.pathname}: ${form.text.slice(0, 200)}`);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)?.[1];
+  const action = /<form method="post" action="([^"]+)"/.exec(form.text)?.[1];
+  expect(csrf && action, 'the demo IdP form has no CSRF field or action');
+  const submitted = await browser.request('POST', new URL(action, form.url).href, {
+    _csrf: csrf, name: 'Bench Person', email, email_verified: 'on', action: 'login',
+  });
+  const page = await browser.follow(submitted);
+  expect(page.status === 200 && page.url.href === `${app.url}/profile`, `${app.name}: the sign-in ended with ${page.status} at ${page.url.href}: ${page.text.slice(0, 300)}`);
+  expect(page.text.includes(email), `${app.name}: the profile page does not show ${email}`);
+  return page;
+}
+
+interface LoginRun { latencies: Map<string, number[]>; steps: Map<string, StepTimes>; failures: number; firstFailure: string | undefined; seconds: number }
+
+/**
+ * `clients` browsers, each signing in new people one after another, alternating between the
+ * apps (client c starts on app c % 2), until the deadline, MAX_LOGINS in all or MAX_FAILURES.
+ */
+async function loginLoop(apps: AppUnderTest[], roles: Map<string, string>, tenantOrigin: string, clients: number, durationMs: number, sequence: { n: number }): Promise<LoginRun> {
+  const latencies = new Map(apps.map((a) => [a.name, [] as number[]]));
+  const steps = new Map(apps.map((a) => [a.name, new StepTimes()]));
+  let failures = 0;
+  let count = 0;
+  let firstFailure: string | undefined;
+  const tag = randomBytes(3).toString('hex');
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(Array.from({ length: clients }, async (_, client) => {
+    for (let turn = client; performance.now() < deadline && count < MAX_LOGINS && failures < MAX_FAILURES; turn++) {
+      const app = apps[turn % apps.length]!;
+      const i = sequence.n++;
+      count++;
+      const email = `app-bench-${tag}-${i}@bench.example`;
+      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      const browser = new Browser(roles, tenantOrigin, ip, steps.get(app.name));
+      const t0 = performance.now();
+      try {
+        await signIn(browser, app, email);
+        latencies.get(app.name)!.push(performance.now() - t0);
+      } catch (err) {
+        failures++;
+        firstFailure ??= `${app.name}: ${(err as Error).message}`;
+        // A connection failure, not a wrong page: do not spin on it.
+        if (!(err instanceof FlowError)) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }));
+  return { latencies, steps, failures, firstFailure, seconds: (performance.now() - started) / 1000 };
+}
+
+function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const sortedCopy = (values: number[]) => Float64Array.from(values).sort();
+const median = (values: number[]) => percentile(sortedCopy(values), 50);
+
+/** 95% bootstrap interval of median(a) − median(b): how much of a difference the noise alone makes. */
+function bootstrapMedianDifference(a: number[], b: number[], rounds = 1000): [number, number] {
+  if (a.length === 0 || b.length === 0) return [Number.NaN, Number.NaN];
+  const resampledMedian = (values: number[]) => {
+    const sample = new Float64Array(values.length);
+    for (let i = 0; i < sample.length; i++) sample[i] = values[Math.floor(Math.random() * values.length)]!;
+    return percentile(sample.sort(), 50);
+  };
+  const differences = new Float64Array(rounds);
+  for (let r = 0; r < rounds; r++) differences[r] = resampledMedian(a) - resampledMedian(b);
+  differences.sort();
+  return [percentile(differences, 2.5), percentile(differences, 97.5)];
+}
+
+// ---------------------------------------------------------------- autocannon
+
+interface Load { rps: number; p50: number; p99: number; ok: number; other: number; errors: number; cpu: Record<string, number | undefined>; seconds: number }
+
+async function cannon(options: autocannon.Options, pids: Record<string, number | undefined>, expectStatus: '2xx' | '3xx' = '2xx'): Promise<Load> {
+  const { value: result, seconds, cpu } = await measuringCpu(pids, () => autocannon({ pipelining: 1, timeout: REQUEST_TIMEOUT_MS / 1000, ...options }));
+  const ok = result[expectStatus];
+  const all = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
+  return { rps: ok / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok, other: all - ok, errors: result.errors + result.timeouts, cpu, seconds };
+}
+
+/** A process's CPU as a share of one core: "61%". */
+function share(cpu: Record<string, number | undefined>, seconds: number, key: string): string {
+  const used = cpu[key];
+  return used === undefined ? 'n/a' : `${fmt((used / seconds) * 100)}%`;
+}
+
+/** "app 61% (412 µs/req)": a process's share of one core and its CPU time per answered request. */
+function cpuNote(load: Load, key: string): string {
+  const used = load.cpu[key];
+  if (used === undefined) return `${key} n/a`;
+  return `${key} ${fmt((used / load.seconds) * 100)}% (${fmt((used / Math.max(1, load.ok)) * 1e6)} µs/req)`;
+}
+
+// ---------------------------------------------------------------- the benchmark
+
+
+export async function benchApp(): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'accord-app-bench-'));
+  const nodeArgs = (process.env.APP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  try {
+    // ---- processes: the tenant first (it registers both apps), then both apps at once.
+    const ports = [await freePort(), await freePort()];
+    const appUrls = ports.map((p) => `http://127.0.0.1:${p}`);
+    const tenantChild = await start('tenant', 'app-tenant-server.ts', { LOG_LEVEL: 'silent', APP_BENCH_APP_URLS: appUrls.join(',') });
+    const { url: tenantUrl, wirings } = JSON.parse(tenantChild.ready) as { url: string; wirings: EmbeddedTenantWiring[] };
+    const sessionSecret = randomBytes(32).toString('base64url');
+    const [childA, childB] = await Promise.all([true, false].map((suggestions, i) => start(`app ${suggestions ? 'A' : 'B'}`, 'app-server.ts', {
+      NODE_ENV: 'production', SESSION_SECRET: sessionSecret, HOST: '127.0.0.1', PORT: String(ports[i]), APP_URL: appUrls[i]!,
+      DATA_DIR: join(dataDir, `app-${i}`), LINK_SUGGESTIONS: String(suggestions), LOG_LEVEL: 'warn',
+      APP_BENCH_WIRING: JSON.stringify(wirings[i]),
+    }, nodeArgs))) as [Child, Child];
+    const appA: AppUnderTest = { name: 'A (LINK_SUGGESTIONS=true)', url: appUrls[0]!, child: childA };
+    const appB: AppUnderTest = { name: 'B (LINK_SUGGESTIONS=false)', url: appUrls[1]!, child: childB };
+    const tenantOrigin = new URL(tenantUrl).origin;
+    const roles = new Map([[tenantOrigin, 'tenant'], [appA.url, 'app'], [appB.url, 'app']]);
+    const pids = { tenant: tenantChild.child.pid, 'app A': childA.child.pid, 'app B': childB.child.pid };
+
+    // ---- 1. sign-ins, interleaved
+    log(`\n### 1. Suggested-linking overhead on sign-in: ${CLIENTS} browsers alternating A, B, A, B…, ${LOGIN_MS / 1000} s after a ${LOGIN_WARMUP_MS / 1000} s warm-up`);
+    const sequence = { n: 0 };
+    await loginLoop([appA, appB], roles, tenantOrigin, CLIENTS, LOGIN_WARMUP_MS, sequence); // discovery, JIT, tokens, statement caches
+    const { value: run, seconds: loginSeconds, cpu: loginCpu } = await measuringCpu(pids, () => loginLoop([appA, appB], roles, tenantOrigin, CLIENTS, LOGIN_MS, sequence));
+    const a = run.latencies.get(appA.name)!;
+    const b = run.latencies.get(appB.name)!;
+    const medA = median(a);
+    const medB = median(b);
+    const diff = medA - medB;
+    const [low, high] = bootstrapMedianDifference(a, b);
+    const loginShare = (k: string) => share(loginCpu, loginSeconds, k);
+    log(`${a.length + b.length} sign-ins in ${fmt(run.seconds, 1)} s (${fmt((a.length + b.length) / run.seconds, 1)}/s), ${run.failures} failed${run.firstFailure ? ` (first: ${run.firstFailure})` : ''}`);
+    log(`CPU, share of one core: tenant ${loginShare('tenant')}, app A ${loginShare('app A')}, app B ${loginShare('app B')}, load generator ${loginShare('generator')}, other processes on the machine ${loginShare('others')}`);
+    for (const [app, values] of [[appA, a], [appB, b]] as const) {
+      const sorted = sortedCopy(values);
+      log(`${app.name}: ${values.length} sign-ins, median ${fmt(percentile(sorted, 50), 1)} ms, p90 ${fmt(percentile(sorted, 90), 1)} ms, p99 ${fmt(percentile(sorted, 99), 1)} ms`);
+    }
+    log(`difference of medians A − B: ${fmt(diff, 2)} ms (95% bootstrap interval ${fmt(low, 2)} … ${fmt(high, 2)} ms)`);
+    // The hop that runs the middleware: the first app page after /callback.
+    log('median per request kind, A | B (ms):');
+    const stepsA = run.steps.get(appA.name)!;
+    const stepsB = run.steps.get(appB.name)!;
+    for (const label of stepsA.labels()) {
+      log(`  ${fmt(median(stepsA.get(label)), 2).padStart(7)} | ${fmt(median(stepsB.get(label)), 2).padStart(7)}  ${label}`);
+    }
+    // The only hop whose code differs between A and B: its difference is the middleware's
+    // cost without the noise of the thirteen identical hops around it.
+    const homeA = median(stepsA.get('app GET /'));
+    const homeB = median(stepsB.get('app GET /'));
+    const [homeLow, homeHigh] = bootstrapMedianDifference(stepsA.get('app GET /'), stepsB.get('app GET /'));
+    log(`GET / hop (where the middleware runs), A − B: ${fmt(homeA - homeB, 2)} ms (95% bootstrap interval ${fmt(homeLow, 2)} … ${fmt(homeHigh, 2)} ms)`);
+    results.push(
+      { name: `sign-in through the app, A (suggestions on), median / p90 (${a.length} sign-ins)`, value: `${fmt(medA, 1)} / ${fmt(percentile(sortedCopy(a), 90), 1)} ms` },
+      { name: `sign-in through the app, B (suggestions off), median / p90 (${b.length} sign-ins)`, value: `${fmt(medB, 1)} / ${fmt(percentile(sortedCopy(b), 90), 1)} ms` },
+      {
+        name: `suggested-linking overhead per sign-in: median A − median B (${CLIENTS} browsers, interleaved, ${run.failures} failed; other processes ${loginShare('others')} of a core)`,
+        value: `${fmt(diff, 2)} ms (95% CI ${fmt(low, 2)} … ${fmt(high, 2)} ms)`,
+        target: `< ${TARGET_OVERHEAD_MS} ms`, pass: diff < TARGET_OVERHEAD_MS && run.failures === 0 && a.length > 0 && b.length > 0,
+      },
+      {
+        name: 'the same, on the one hop that differs: median GET / (after /callback) A − B',
+        value: `${fmt(homeA - homeB, 2)} ms (95% CI ${fmt(homeLow, 2)} … ${fmt(homeHigh, 2)} ms; A ${fmt(homeA, 2)}, B ${fmt(homeB, 2)} ms)`,
+        target: `< ${TARGET_OVERHEAD_MS} ms`, pass: homeA - homeB < TARGET_OVERHEAD_MS && run.failures === 0,
+      },
+    );
+
+    // One sign-in at a time: what the middleware costs when nothing queues (its own work
+    // plus one more round trip to the tenant), next to what it costs under load above.
+    const { value: alone, seconds: aloneSeconds, cpu: aloneCpu } = await measuringCpu({}, () => loginLoop([appA, appB], roles, tenantOrigin, 1, SEQUENTIAL_MS, sequence));
+    const aloneA = alone.steps.get(appA.name)!.get('app GET /');
+    const aloneB = alone.steps.get(appB.name)!.get('app GET /');
+    const aloneDiff = median(aloneA) - median(aloneB);
+    const [aloneLow, aloneHigh] = bootstrapMedianDifference(aloneA, aloneB);
+    const aloneLogins = median(alone.latencies.get(appA.name)!) - median(alone.latencies.get(appB.name)!);
+    log(`one sign-in at a time (${SEQUENTIAL_MS / 1000} s, ${aloneA.length} + ${aloneB.length} sign-ins, ${alone.failures} failed): sign-in median A ${fmt(median(alone.latencies.get(appA.name)!), 1)} ms, B ${fmt(median(alone.latencies.get(appB.name)!), 1)} ms (A − B ${fmt(aloneLogins, 2)} ms); GET / hop A ${fmt(median(aloneA), 2)} ms, B ${fmt(median(aloneB), 2)} ms, A − B ${fmt(aloneDiff, 2)} ms (95% bootstrap interval ${fmt(aloneLow, 2)} … ${fmt(aloneHigh, 2)} ms); other processes on the machine ${share(aloneCpu, aloneSeconds, 'others')} of a core`);
+    results.push({
+      name: 'the GET / hop A − B with one sign-in at a time (no queueing)',
+      value: `${fmt(aloneDiff, 2)} ms (95% CI ${fmt(aloneLow, 2)} … ${fmt(aloneHigh, 2)} ms; whole sign-in ${fmt(aloneLogins, 2)} ms)`,
+    });
+
+    // ---- 2. profile page throughput
+    log(`\n### 2. Profile page throughput: ${CONNECTIONS} connections, ${PAGE_SECONDS} s each (after ${WARMUP_SECONDS} s warm-up)`);
+    const email = `app-bench-profile-${randomBytes(3).toString('hex')}@bench.example`;
+    const browser = new Browser(roles, tenantOrigin, '10.255.0.1', undefined);
+    const page = await signIn(browser, appA, email);
+    const sid = browser.cookie(appA.url, 'accord.sid');
+    expect(sid, 'no accord.sid cookie after the sign-in');
+    const headers = { cookie: `accord.sid=${sid}` };
+    // The bare page sends exactly these bytes: for one session the page does not change (its CSRF token is the session's).
+    const pageFile = join(dataDir, 'profile.html');
+    writeFileSync(pageFile, page.text);
+    const barePage = await start('bare page', 'app-bare-page.ts', { BARE_PAGE_FILE: pageFile });
+    const barePort = await freePort();
+    const bareJson = await start('bare JSON', 'bare-server.ts', { BARE_PORT: String(barePort) });
+    const bareUrl = `http://127.0.0.1:${barePage.ready}`;
+
+    const profileOptions = { url: `${appA.url}/profile`, headers, connections: CONNECTIONS };
+    await cannon({ ...profileOptions, duration: WARMUP_SECONDS }, {});
+    const profile = await cannon({ ...profileOptions, duration: PAGE_SECONDS }, { app: childA.child.pid, tenant: tenantChild.child.pid });
+    await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: WARMUP_SECONDS }, {});
+    const bare = await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: PAGE_SECONDS }, { bare: barePage.child.pid });
+    // Where the profile's time goes: the app without tenant calls, then the tenant without the app.
+    const healthz = await cannon({ url: `${appA.url}/healthz`, connections: CONNECTIONS, duration: SIDE_SECONDS }, { app: childA.child.pid });
+    const home = await cannon({ url: `${appA.url}/`, headers, connections: CONNECTIONS, duration: SIDE_SECONDS }, { app: childA.child.pid, tenant: tenantChild.child.pid }, '3xx');
+    const tenantCalls = await managementCalls(tenantUrl, wirings[0]!, email, SIDE_SECONDS, tenantChild.child.pid);
+    const json = await cannon({ url: `http://127.0.0.1:${barePort}/x`, connections: CONNECTIONS, duration: SIDE_SECONDS }, { bare: bareJson.child.pid });
+    // The session must have held for the whole run: a lost one answers 303 to /login.
+    const still = await browser.request('GET', `${appA.url}/profile`);
+    expect(still.status === 200, `the bench session ended during the run: ${still.status}`);
+
+    const ratio = bare.rps > 0 ? profile.rps / bare.rps : Number.NaN;
+    const line = (what: string, l: Load, cpuKeys: string[]) =>
+      log(`${what}: ${fmt(l.rps)} req/s, p50 ${l.p50} ms, p99 ${l.p99} ms, ${l.other} unexpected statuses, ${l.errors} errors; CPU ${[...cpuKeys, 'generator'].map((k) => cpuNote(l, k)).join(', ')}, other processes ${share(l.cpu, l.seconds, 'others')}`);
+    line(`app GET /profile (${fmt(page.text.length)} bytes of HTML)`, profile, ['app', 'tenant']);
+    line('bare Express, same HTML (bench/app-bare-page.ts)', bare, ['bare']);
+    line('bare Express JSON (bench/bare-server.ts)', json, ['bare']);
+    line('app GET /healthz (helmet + Express only: before static files and sessions)', healthz, ['app']);
+    line('app GET / signed in → 303 (+ static-file lookup, session read and touch, passport, CSRF; no tenant call)', home, ['app', 'tenant']);
+    line('tenant alone: the 3 Management API calls of a /profile (getUser, users-by-email, logs), per call', tenantCalls, ['tenant']);
+    log(`profile ÷ bare page: ${fmt(ratio * 100, 1)}%; profile ÷ bare JSON: ${fmt((profile.rps / json.rps) * 100, 1)}%`);
+    results.push(
+      {
+        name: `app GET /profile (signed in) ÷ bare Express HTML page, ${CONNECTIONS} connections, ${PAGE_SECONDS} s (other processes ${share(profile.cpu, profile.seconds, 'others')} / ${share(bare.cpu, bare.seconds, 'others')} of a core)`,
+        value: `${fmt(ratio * 100, 1)}% (${fmt(profile.rps)} vs ${fmt(bare.rps)} req/s; p50 ${profile.p50} vs ${bare.p50} ms, p99 ${profile.p99} vs ${bare.p99} ms)`,
+        target: `≥ ${TARGET_RATIO * 100}%`, pass: ratio >= TARGET_RATIO && profile.other === 0 && profile.errors === 0,
+      },
+      { name: `app GET /profile ÷ bare Express JSON (bench/bare-server.ts, ${SIDE_SECONDS} s)`, value: `${fmt((profile.rps / json.rps) * 100, 1)}% (${fmt(json.rps)} req/s)` },
+      { name: 'app GET /profile CPU per request: app + tenant', value: `${cpuPerRequest(profile, 'app')} + ${cpuPerRequest(profile, 'tenant')} µs` },
+      { name: 'app GET /healthz (no session): req/s, app CPU per request', value: `${fmt(healthz.rps)} req/s, ${cpuPerRequest(healthz, 'app')} µs` },
+      { name: 'app GET / signed in (session, no tenant calls): req/s, app CPU per request', value: `${fmt(home.rps)} req/s, ${cpuPerRequest(home, 'app')} µs` },
+      { name: 'tenant alone, Management API calls of a /profile: calls/s, CPU per call', value: `${fmt(tenantCalls.rps)} calls/s, ${cpuPerRequest(tenantCalls, 'tenant')} µs` },
+    );
+
+    for (const c of [tenantChild, childA, childB]) {
+      const said = c.output().split('\n').filter((l) => l && !l.startsWith('READY')).slice(0, 5);
+      if (said.length) log(`${c.name} logged:\n  ${said.map((l) => l.slice(0, 300)).join('\n  ')}`);
+    }
+    return results;
+  } finally {
+    await Promise.all([...children].map((c) => c.stop()));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function cpuPerRequest(load: Load, key: string): string {
+  const used = load.cpu[key];
+  return used === undefined ? 'n/a' : fmt((used / Math.max(1, load.ok)) * 1e6);
+}
+
+/**
+ * The tenant's share of a /profile: the three Management API calls the page makes, in turn
+ * on each connection, with the token of app A's own management client.
+ */
+async function managementCalls(tenantUrl: string, wiring: EmbeddedTenantWiring, email: string, seconds: number, tenantPid: number | undefined): Promise<Load> {
+  const tokenRes = await fetch(`${tenantUrl}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    body: JSON.stringify({ grant_type: 'client_credentials', client_id: wiring.managementClientId, client_secret: wiring.managementClientSecret, audience: `${tenantUrl}/api/v2/` }),
+  });
+  expect(tokenRes.ok, `management token: ${tokenRes.status}`);
+  const { access_token: token } = await tokenRes.json() as { access_token: string };
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  const byEmail = `/api/v2/users-by-email?${new URLSearchParams({ email })}`;
+  const users = await (await fetch(`${tenantUrl}${byEmail}`, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })).json() as Array<{ user_id: string }>;
+  expect(users.length === 1, `users-by-email found ${users.length} users for the bench person`);
+  const id = encodeURIComponent(users[0]!.user_id);
+  return cannon({
+    url: tenantUrl, headers, connections: CONNECTIONS, duration: seconds,
+    requests: [
+      { method: 'GET', path: `/api/v2/users/${id}` },
+      { method: 'GET', path: byEmail },
+      { method: 'GET', path: `/api/v2/users/${id}/logs?per_page=50&sort=date%3A-1` },
+    ],
+  }, { tenant: tenantPid });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const started = performance.now();
+  log(`# Accord app benchmarks${QUICK ? ' (BENCH_QUICK: shortened, not for reporting)' : ''}`);
+  // Everything here is CPU-bound on a few cores: other work on the machine shows up in the figures.
+  const load = () => loadavg().map((n) => n.toFixed(2)).join(' ');
+  log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString()}, load average ${load()}`);
+  try {
+    const rows = await benchApp();
+    log(`\n## Summary (one run, ${fmt((performance.now() - started) / 1000)} s; load average at the end ${load()})\n`);
+    log('| Benchmark | Measured | Target | Result |');
+    log('|---|---|---|---|');
+    for (const r of rows) log(`| ${r.name} | ${r.value} | ${r.target ?? ''} | ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'} |`);
+  } catch (err) {
+    console.error(err);
+    process.exitCode = 1;
+  }
+}

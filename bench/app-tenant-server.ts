@@ -1,0 +1,94 @@
+/**
+ * The tenant under the app benchmarks (bench/app-bench.ts), in its own process. Built like
+ * bench/login-server.ts (createTenant on a fresh SQLite file in a temp dir, LOG_LEVEL silent,
+ * outbox mail, the demo IdP on, limits raised so only the code paths are measured), listening
+ * on 127.0.0.1 with `config.url` exactly that address.
+ *
+ * Then it registers each app of APP_BENCH_APP_URLS (comma-separated) as src/embedded-wiring.ts
+ * does for `npm start` — a code-flow web client with `/callback` and `/link/callback`, and a
+ * client-credentials client with APP_MANAGEMENT_SCOPES — but under names of its own per app:
+ * `provision` rotates the secret of a same-named client, so wireEmbeddedApp called twice
+ * would leave the first app with a dead secret. Prints one line
+ * `READY {"url","wirings":[EmbeddedTenantWiring…]}` (in the order of the URLs).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
+import type { TenantConfig } from '../src/config.ts';
+import { APP_MANAGEMENT_SCOPES } from '../src/embedded-wiring.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { defaultConnections } from '../src/tenant/connections.ts';
+import { createTenant } from '../src/tenant/tenant.ts';
+
+const appUrls = (process.env.APP_BENCH_APP_URLS ?? '').split(',').filter(Boolean);
+for (const appUrl of appUrls) {
+  if (new URL(appUrl).hostname !== '127.0.0.1') throw new Error(`app URLs must be on 127.0.0.1: ${appUrl}`);
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'accord-app-bench-tenant-'));
+const sqliteFile = join(dataDir, 'accord.sqlite');
+
+// Port first, so the issuer (config.url) is the address the apps and the load generator use.
+const server = createServer();
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { port } = server.address() as AddressInfo;
+const url = `http://127.0.0.1:${port}`;
+
+const config: TenantConfig = {
+  env: 'test', host: '127.0.0.1', port, url, name: 'Accord Bench',
+  databaseUrl: undefined, sqliteFile, dataDir, logLevel: 'silent',
+  // Every /profile request makes three Management API calls: the default 60,000/min would
+  // answer 429 within seconds of the throughput run and measure the limiter instead.
+  managementTokenTtl: 3600, managementRateLimitPerMinute: 100_000_000,
+  connections: defaultConnections(),
+  mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
+  demoIdp: true,
+  loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
+};
+
+const tenant = await createTenant({ config, logger: createLogger('silent') });
+const wirings: EmbeddedTenantWiring[] = [];
+for (const [index, appUrl] of appUrls.entries()) {
+  const web = await tenant.clients.provision({
+    name: `Accord app ${index} (bench)`,
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: [],
+    redirectUris: [`${appUrl}/callback`, `${appUrl}/link/callback`],
+    postLogoutRedirectUris: [`${appUrl}/`],
+  });
+  const machine = await tenant.clients.provision({
+    name: `Accord app ${index} (bench, Management API)`,
+    grantTypes: ['client_credentials'],
+    scopes: APP_MANAGEMENT_SCOPES,
+  });
+  wirings.push({
+    issuer: url,
+    clientId: web.client_id, clientSecret: web.client_secret,
+    managementClientId: machine.client_id, managementClientSecret: machine.client_secret,
+  });
+}
+
+server.on('request', tenant.app);
+server.keepAliveTimeout = 60_000;
+process.stdout.write(`READY ${JSON.stringify({ url, wirings })}\n`);
+
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  server.closeAllConnections();
+  server.close(() => {
+    void tenant.close().finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  });
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+// The parent holds our stdin: when it goes away without a signal, do not outlive it.
+process.stdin.on('end', stop);
+process.stdin.resume();
