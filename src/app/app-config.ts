@@ -35,6 +35,8 @@ export interface AppConfig {
   suggestions: boolean;
   /** Ask the tenant to give an unlinked account back the metadata it had when it was linked. */
   restoreMetadataOnUnlink: boolean;
+  /** Milliseconds the app reuses Management API reads for pages (never for link or unlink checks). */
+  managementCacheTtlMs: number;
   /** Express `trust proxy`: set when the app runs behind a load balancer that sets X-Forwarded-*. */
   trustProxy: boolean;
 }
@@ -70,6 +72,7 @@ const envSchema = z.object({
   LINK_SUGGESTIONS: boolean.default(true),
   RESTORE_METADATA_ON_UNLINK: boolean.default(false),
   TRUST_PROXY: boolean.default(false),
+  MANAGEMENT_CACHE_TTL: z.coerce.number().min(0).max(300).default(5),
 });
 
 /** The tenant and credentials the composition root provisions when the app runs with the embedded tenant. */
@@ -168,5 +171,6 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     suggestions: e.LINK_SUGGESTIONS,
     restoreMetadataOnUnlink: e.RESTORE_METADATA_ON_UNLINK,
     trustProxy: e.TRUST_PROXY,
+    managementCacheTtlMs: e.MANAGEMENT_CACHE_TTL * 1000,
   };
 }

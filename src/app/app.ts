@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import session from 'express-session';
@@ -52,6 +53,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const management = new ManagementClient({
     issuer: config.issuer, audience: config.management.audience,
     clientId: config.management.clientId, clientSecret: config.management.clientSecret,
+    readCacheTtlMs: config.managementCacheTtlMs,
   });
   const oidc = await connectToTenant({
     issuer: config.issuer, appUrl: config.url, clientId: config.clientId, clientSecret: config.clientSecret,
@@ -81,7 +83,8 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     frameguard: { action: 'deny' },
   }));
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
-  app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
+  // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
+  app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   app.use(session({
     name: SESSION_COOKIE,
@@ -111,8 +114,10 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     next();
   });
 
-  app.use(authRoutes({ passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge, suggestions: config.suggestions }));
-  if (config.suggestions) app.use(suggestLinking(finder, logger));
+  app.use(authRoutes({
+    passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge,
+    afterSignIn: config.suggestions ? suggestLinking(finder, logger) : undefined,
+  }));
   app.get('/', (req, res) => {
     if (req.user) return res.redirect(303, '/profile');
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });

@@ -73,7 +73,18 @@ export interface ManagementClientOptions {
   timeoutMs?: number;
   /** Token is refreshed this many seconds before expiry; default 60. */
   refreshSkewSeconds?: number;
+  /**
+   * Reads (users, users-by-email, logs, connections) are reused for this long unless a caller
+   * asks for `fresh`; any write through this client forgets them all. Default 0: no caching.
+   */
+  readCacheTtlMs?: number;
 }
+
+/** Read options: `fresh` skips the read cache (for checks that decide a link or unlink). */
+export interface ReadOptions { fresh?: boolean }
+
+/** Bounds the read cache; the oldest entries go first. */
+const READ_CACHE_MAX = 10_000;
 
 // ------------------------------------------------------------------ response shapes
 // Minimal checks: only what the app relies on, so a surprising body becomes a
@@ -179,6 +190,10 @@ export class ManagementClient {
   readonly #refreshSkewMs: number;
   #token: CachedToken | undefined;
   #tokenRequest: Promise<string> | undefined;
+  readonly #readCacheTtlMs: number;
+  readonly #reads = new Map<string, { at: number; generation: number; value: Promise<unknown> }>();
+  /** Bumped at the start and end of every write, so a read that overlapped a write is never reused. */
+  #generation = 0;
 
   constructor(options: ManagementClientOptions) {
     const issuer = options.issuer.replace(/\/+$/, '');
@@ -195,15 +210,44 @@ export class ManagementClient {
     this.#maxDelayMs = nonNegative(options.maxDelayMs, 5000, 'maxDelayMs');
     this.#timeoutMs = nonNegative(options.timeoutMs, 10_000, 'timeoutMs');
     this.#refreshSkewMs = nonNegative(options.refreshSkewSeconds, 60, 'refreshSkewSeconds') * 1000;
+    this.#readCacheTtlMs = nonNegative(options.readCacheTtlMs, 0, 'readCacheTtlMs');
   }
 
-  getUser(id: string): Promise<Auth0User> {
-    return this.#call('GET', `/users/${seg(id)}`, userSchema, { missing: 'user' });
+  /** Callers share cached results: they must treat them as read-only. */
+  #read<T>(path: string, options: ReadOptions, load: () => Promise<T>): Promise<T> {
+    if (this.#readCacheTtlMs === 0 || options.fresh) return load();
+    const now = Date.now();
+    const hit = this.#reads.get(path);
+    if (hit && hit.generation === this.#generation && now - hit.at < this.#readCacheTtlMs) return hit.value as Promise<T>;
+    const value = load();
+    this.#reads.delete(path);
+    this.#reads.set(path, { at: now, generation: this.#generation, value });
+    if (this.#reads.size > READ_CACHE_MAX) this.#reads.delete(this.#reads.keys().next().value!);
+    // A failure is not remembered: the next caller tries again.
+    value.catch(() => { if (this.#reads.get(path)?.value === value) this.#reads.delete(path); });
+    return value;
+  }
+
+  async #write<T>(run: () => Promise<T>): Promise<T> {
+    this.#generation++;
+    this.#reads.clear();
+    try {
+      return await run();
+    } finally {
+      this.#generation++;
+      this.#reads.clear();
+    }
+  }
+
+  getUser(id: string, options: ReadOptions = {}): Promise<Auth0User> {
+    const path = `/users/${seg(id)}`;
+    return this.#read(path, options, () => this.#call('GET', path, userSchema, { missing: 'user' }));
   }
 
   /** Exact match as the server defines it (Auth0: case-sensitive); normalising is the caller's job. */
-  usersByEmail(email: string): Promise<Auth0User[]> {
-    return this.#call('GET', `/users-by-email?${new URLSearchParams({ email })}`, z.array(userSchema), { missing: 'user' });
+  usersByEmail(email: string, options: ReadOptions = {}): Promise<Auth0User[]> {
+    const path = `/users-by-email?${new URLSearchParams({ email })}`;
+    return this.#read(path, options, () => this.#call('GET', path, z.array(userSchema), { missing: 'user' }));
   }
 
   /** Metadata merges at the top level on the server; `null` deletes a key. Only these two fields are ever sent. */
@@ -211,7 +255,7 @@ export class ManagementClient {
     const payload: Record<string, unknown> = {};
     if (body.user_metadata !== undefined) payload.user_metadata = body.user_metadata;
     if (body.app_metadata !== undefined) payload.app_metadata = body.app_metadata;
-    return this.#call('PATCH', `/users/${seg(id)}`, userSchema, { missing: 'user', body: payload });
+    return this.#write(() => this.#call('PATCH', `/users/${seg(id)}`, userSchema, { missing: 'user', body: payload }));
   }
 
   linkIdentity(primaryId: string, secondary: { provider: string; user_id: string; connection_id?: string }): Promise<Auth0Identity[]> {
@@ -219,27 +263,28 @@ export class ManagementClient {
     if (secondary.connection_id !== undefined) payload.connection_id = secondary.connection_id;
     // Not idempotent: a retry after a link that did happen would fail ("secondary not found"),
     // so only failures that prove the server did nothing are retried.
-    return this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false });
+    return this.#write(() => this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false }));
   }
 
   /** `restoreMetadata` is Accord's extension (the tenant keeps a snapshot at link time); Auth0 ignores it. */
   unlinkIdentity(primaryId: string, provider: string, identityUserId: string, options: { restoreMetadata?: boolean } = {}): Promise<Auth0Identity[]> {
     const query = options.restoreMetadata ? '?restore_metadata=true' : '';
-    return this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), { missing: 'identity' });
+    return this.#write(() => this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), { missing: 'identity' }));
   }
 
   /** Newest first. */
-  async userLogs(id: string, options: { perPage?: number } = {}): Promise<Auth0LogEvent[]> {
+  async userLogs(id: string, options: { perPage?: number } & ReadOptions = {}): Promise<Auth0LogEvent[]> {
     const perPage = options.perPage ?? 50;
     if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) {
       throw new AccordError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
     }
     const query = new URLSearchParams({ per_page: String(perPage), sort: 'date:-1' });
-    return this.#call('GET', `/users/${seg(id)}/logs?${query}`, logsSchema, { missing: 'user' });
+    const path = `/users/${seg(id)}/logs?${query}`;
+    return this.#read(path, options, () => this.#call('GET', path, logsSchema, { missing: 'user' }));
   }
 
-  connections(): Promise<Auth0Connection[]> {
-    return this.#call('GET', '/connections', z.array(connectionSchema), { missing: 'user' });
+  connections(options: ReadOptions = {}): Promise<Auth0Connection[]> {
+    return this.#read('/connections', options, () => this.#call('GET', '/connections', z.array(connectionSchema), { missing: 'user' }));
   }
 
   // ---------------------------------------------------------------- API calls

@@ -133,6 +133,15 @@ for (const kind of testAppDatabases()) {
         assert.equal(await get(store, 'dead'), null);
       });
 
+      it('skips a touch that would move the expiry by less than a minute (no write per request)', async () => {
+        await set(store, 'rolling', sessionData({ n: 1 }, 60 * MINUTE));
+        const written = (await expiresAt(database, 'rolling'))!;
+        await touch(store, 'rolling', sessionData({ n: 1 }, 60 * MINUTE + 10_000));
+        assert.equal(await expiresAt(database, 'rolling'), written, 'a 10 s extension is not written');
+        await touch(store, 'rolling', sessionData({ n: 1 }, 62 * MINUTE));
+        assert.ok((await expiresAt(database, 'rolling'))! >= written + MINUTE, 'a 2 min extension is written');
+      });
+
       it('destroys a session; destroying an unknown one is fine', async () => {
         await set(store, 'sid-1', sessionData());
         await destroy(store, 'sid-1');

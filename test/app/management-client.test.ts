@@ -607,3 +607,55 @@ describe('ManagementClient: requests and errors', () => {
     assert.ok(!JSON.stringify(c).includes(SECRET));
   });
 });
+
+describe('ManagementClient: read cache', () => {
+  it('reuses a read within readCacheTtlMs, shares one in-flight read, and expires it after', async () => {
+    const s = await tenant((_req, res) => send(res, 200, user('auth0|1')));
+    try {
+      const c = client(s, { readCacheTtlMs: 60 });
+      const [a, b] = await Promise.all([c.getUser('auth0|1'), c.getUser('auth0|1')]);
+      assert.equal(a, b);
+      await c.getUser('auth0|1');
+      assert.equal(s.apiRequests().length, 1, 'one request for three reads');
+      await new Promise((r) => setTimeout(r, 80));
+      await c.getUser('auth0|1');
+      assert.equal(s.apiRequests().length, 2, 'read again after the TTL');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('fresh reads skip the cache; any write forgets every cached read', async () => {
+    const s = await tenant((req, res) => {
+      if (req.method === 'PATCH') return send(res, 200, user('auth0|1'));
+      if (req.url.startsWith('/api/v2/users-by-email')) return send(res, 200, [user('auth0|1')]);
+      return send(res, 200, user('auth0|1'));
+    });
+    try {
+      const c = client(s, { readCacheTtlMs: 60_000 });
+      await c.getUser('auth0|1');
+      await c.usersByEmail('jane@example.com');
+      await c.getUser('auth0|1', { fresh: true });
+      assert.equal(s.apiRequests().length, 3, 'fresh went to the API');
+      await c.getUser('auth0|1');
+      assert.equal(s.apiRequests().length, 3, 'the cached read is still used');
+      await c.updateUser('auth0|1', { user_metadata: { a: 1 } });
+      await c.getUser('auth0|1');
+      await c.usersByEmail('jane@example.com');
+      assert.equal(s.apiRequests().length, 6, 'after the write both reads went to the API again');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a failed read is not remembered', async () => {
+    const s = await tenant((_req, res, n) => (n === 1 ? send(res, 404, auth0Error(404, 'Not Found', 'The user does not exist.', 'inexistent_user')) : send(res, 200, user('auth0|1'))));
+    try {
+      const c = client(s, { readCacheTtlMs: 60_000 });
+      await rejectsWith(c.getUser('auth0|1'), 'inexistent_user');
+      assert.equal((await c.getUser('auth0|1')).user_id, 'auth0|1');
+    } finally {
+      await s.close();
+    }
+  });
+});

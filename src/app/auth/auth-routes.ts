@@ -21,7 +21,16 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
 }
 
 /** Sign-in at the tenant (code flow, PKCE, state, nonce) and sign-out at both. */
-export function authRoutes(options: { passport: AppPassport; oidc: TenantOidc; appUrl: string; recentLoginMaxAge: number; suggestions: boolean }): Router {
+export interface AuthRoutesOptions {
+  passport: AppPassport;
+  oidc: TenantOidc;
+  appUrl: string;
+  recentLoginMaxAge: number;
+  /** Runs beside the session switch at sign-in; a path it returns replaces where the person goes next. */
+  afterSignIn?: ((user: Express.User, returnTo: string) => Promise<string | undefined>) | undefined;
+}
+
+export function authRoutes(options: AuthRoutesOptions): Router {
   const { passport, oidc } = options;
   const router = Router();
 
@@ -50,12 +59,13 @@ export function authRoutes(options: { passport: AppPassport; oidc: TenantOidc; a
       const returnTo = req.session.returnTo ?? '/';
       // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is for the page after it.
       const flash = req.session.flash;
+      // Started now so the tenant lookup overlaps the session switch instead of following it.
+      const next_ = options.afterSignIn?.(user, returnTo) ?? Promise.resolve(undefined);
       // passport regenerates the session here: a new session id after every sign-in.
       req.logIn(user, (loginError) => {
         if (loginError) return next(loginError);
         if (flash) req.session.flash = flash;
-        if (options.suggestions) req.session.suggestions = 'pending';
-        req.session.save(() => res.redirect(303, returnTo));
+        void next_.then((target) => req.session.save(() => res.redirect(303, target ?? returnTo)));
       });
     })(req, res, next);
   });

@@ -44,7 +44,8 @@ export class AccountLinker {
 
   async plan(primaryId: string, secondaryId: string): Promise<LinkPlan> {
     if (primaryId === secondaryId) throw new AccordError('link_already_linked');
-    const [primary, secondary] = await Promise.all([this.management.getUser(primaryId), this.management.getUser(secondaryId)]);
+    // Fresh reads: what is merged and linked must be the accounts as they are now.
+    const [primary, secondary] = await Promise.all([this.management.getUser(primaryId, { fresh: true }), this.management.getUser(secondaryId, { fresh: true })]);
     if (!AccountLinker.canBeSecondary(secondary)) throw new AccordError('link_secondary_has_identities', 'The account that would be merged in already has other accounts linked to it. Keep it as the primary account instead.');
     const merged = this.mergeStrategy({ primary: metadataOf(primary), secondary: metadataOf(secondary) });
     return {

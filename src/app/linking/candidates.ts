@@ -1,4 +1,3 @@
-import type { RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
 import type { Auth0User, ManagementClient } from '../management-client.ts';
@@ -50,20 +49,18 @@ export class CandidateFinder {
 }
 
 /**
- * The suggested-linking middleware: on the first page after sign-in, if there are
- * candidates, the browser goes once to "Link these accounts?". A failure to ask the tenant
- * never blocks the person: the profile page lists suggestions again later.
+ * The suggested-linking check, run once at sign-in: if the person has candidates, the next
+ * page is "Link these accounts?" (then where they were going). A failure to ask the tenant
+ * never blocks the sign-in: the profile page lists suggestions again later.
  */
-export function suggestLinking(finder: CandidateFinder, logger: Logger): RequestHandler {
-  return (req, res, next) => {
-    if (req.method !== 'GET' || !req.user || req.session.suggestions !== 'pending') return next();
-    req.session.suggestions = 'checked';
-    finder.find(req.user).then((candidates) => {
-      if (candidates.length === 0) return next();
-      res.redirect(303, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
-    }, (err: unknown) => {
+export function suggestLinking(finder: CandidateFinder, logger: Logger) {
+  return async (user: SessionUser, returnTo: string): Promise<string | undefined> => {
+    try {
+      const candidates = await finder.find(user);
+      return candidates.length > 0 ? `/link/suggestions?returnTo=${encodeURIComponent(returnTo)}` : undefined;
+    } catch (err) {
       logger.warn({ err }, 'could not look for accounts to link');
-      next();
-    });
+      return undefined;
+    }
   };
 }

@@ -169,7 +169,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
         checkProof({ ticket, currentId: req.user.user_id, other, now, maxAge: options.linkMaxAge });
         if (ticket.mode === 'suggested') {
           // Both emails must still be verified now, not only when the suggestion was made.
-          const [current, candidate] = await Promise.all([management.getUser(req.user.user_id), management.getUser(other.user_id)]);
+          const [current, candidate] = await Promise.all([management.getUser(req.user.user_id, { fresh: true }), management.getUser(other.user_id, { fresh: true })]);
           if (current.email_verified !== true || candidate.email_verified !== true) throw new AccordError('link_email_unverified');
         }
         req.session.linkProof = { ticketId: ticket.id, currentId: req.user.user_id, other, provenAt: now, mode: ticket.mode };
@@ -180,7 +180,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
 
   router.get('/link/preview', requireUser, handle(async (req, res) => {
     const proof = currentProof(req);
-    const [current, other] = await Promise.all([management.getUser(proof.currentId), management.getUser(proof.other.user_id)]);
+    const [current, other] = await Promise.all([management.getUser(proof.currentId, { fresh: true }), management.getUser(proof.other.user_id, { fresh: true })]);
     const canKeepCurrent = AccountLinker.canBeSecondary(other);
     const canKeepOther = AccountLinker.canBeSecondary(current);
     if (!canKeepCurrent && !canKeepOther) throw new AccordError('link_secondary_has_identities', 'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.');

@@ -94,7 +94,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       return res.redirect(303, '/login?fresh=1&returnTo=%2Fprofile');
     }
     // The user is always the session's; the form only names one of its own identities.
-    const user = await management.getUser(me.user_id);
+    const user = await management.getUser(me.user_id, { fresh: true });
     const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
     if (index === -1) throw new AccordError('inexistent_identity', 'That account is not linked to your profile.');
     if (index === 0) throw new AccordError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');

@@ -20,12 +20,18 @@ type Callback<T> = (err: unknown, value?: T) => void;
  * express-session's store on the app's own database (SQLite or PostgreSQL, through Kysely).
  * Expired rows are never returned; `prune()` (or the optional timer) deletes them.
  */
+/** Touches that would move a session's expiry by less than this are skipped. */
+const TOUCH_GRANULARITY_MS = 60_000;
+const KNOWN_EXPIRY_MAX = 50_000;
+
 export class KyselySessionStore extends Store {
   readonly #db: Kysely<AppSchema>;
   readonly #defaultTtlMs: number;
   readonly #logger: Logger | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #pruning = false;
+  /** The expiry each recently read or written session has in the database, to skip needless touches. */
+  readonly #knownExpiry = new Map<string, number>();
 
   constructor(options: KyselySessionStoreOptions) {
     super();
@@ -47,19 +53,36 @@ export class KyselySessionStore extends Store {
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    this.#remember(sid, undefined);
     this.#settle(this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute().then(() => undefined), callback);
   }
 
   override touch(sid: string, session: SessionData, callback?: (err?: unknown) => void): void {
+    const expiresAt = this.#expiresAt(session);
+    // express-session touches on every request; moving an expiry a few seconds is not worth a
+    // database write (a rolling session then lives up to TOUCH_GRANULARITY_MS less).
+    const known = this.#knownExpiry.get(sid);
+    if (known !== undefined && expiresAt - known < TOUCH_GRANULARITY_MS) {
+      this.#settle(Promise.resolve(), callback);
+      return;
+    }
     // Only a live session is extended: touching must not bring back one that already expired.
     const work = this.#db.updateTable('app_sessions')
-      .set({ expires_at: this.#expiresAt(session) })
+      .set({ expires_at: expiresAt })
       .where('sid', '=', sid).where('expires_at', '>', Date.now())
-      .execute().then(() => undefined);
+      .execute().then(() => { this.#remember(sid, expiresAt); });
     this.#settle(work, callback);
   }
 
+  #remember(sid: string, expiresAt: number | undefined): void {
+    this.#knownExpiry.delete(sid);
+    if (expiresAt === undefined) return;
+    this.#knownExpiry.set(sid, expiresAt);
+    if (this.#knownExpiry.size > KNOWN_EXPIRY_MAX) this.#knownExpiry.delete(this.#knownExpiry.keys().next().value!);
+  }
+
   override clear(callback?: (err?: unknown) => void): void {
+    this.#knownExpiry.clear();
     this.#settle(this.#db.deleteFrom('app_sessions').execute().then(() => undefined), callback);
   }
 
@@ -102,7 +125,10 @@ export class KyselySessionStore extends Store {
     if (!row) return null;
     const expired = Number(row.expires_at) <= Date.now();
     const session = expired ? undefined : parseSession(row.sess);
-    if (session) return session;
+    if (session) {
+      this.#remember(sid, Number(row.expires_at));
+      return session;
+    }
     if (!expired) this.#logger?.warn({ event: 'session_unreadable' }, 'discarding a session row that is not valid JSON');
     // An expired or unreadable row is a missing session: the user gets a fresh one rather
     // than an error on every request until the cookie expires. Matching the row as read
@@ -126,6 +152,7 @@ export class KyselySessionStore extends Store {
         expires_at: eb.ref('excluded.expires_at'),
       })))
       .execute();
+    this.#remember(sid, expiresAt);
   }
 
   #expiresAt(session: SessionData): number {

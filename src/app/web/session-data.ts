@@ -7,8 +7,6 @@ declare module 'express-session' {
     csrfToken: string;
     /** Where to go after sign-in (a same-origin path, checked when stored). */
     returnTo: string;
-    /** `pending` right after sign-in: the suggested-linking check runs once, on the next page. */
-    suggestions: 'pending' | 'checked';
     linkTicket: LinkTicket;
     linkProof: LinkProof;
     /** A one-time message for the next page. */
