@@ -15,7 +15,7 @@ import { freePort } from './processes.ts';
 import { testConfig } from './tenant.ts';
 import { WebBrowser, type Page } from './web-browser.ts';
 
-/** The app's public URL in tests: never listened on, the test browser serves it in-process. */
+/** The app's public URL in tests that serve it in-process: never listened on. */
 export const APP_URL = 'http://127.0.0.1:3999';
 export const PASSWORD = 'Correct-horse-9';
 export const DATABASE_CONNECTION = 'Username-Password-Authentication';
@@ -23,6 +23,8 @@ export const DATABASE_CONNECTION = 'Username-Password-Authentication';
 export interface TestAccord {
   tenant: Tenant;
   tenantUrl: string;
+  /** APP_URL, or with `listen` the URL the app listens on. */
+  appUrl: string;
   app: AccordApp;
   appConfig: AppConfig;
   browser(): WebBrowser;
@@ -48,18 +50,28 @@ export async function startTestAccord(options: {
   env?: Record<string, string>;
   /** Where both halves log (e.g. to assert what is logged); silent by default. */
   logger?: Logger;
+  /** Serve the app on a free port of 127.0.0.1 too, for a real browser; that URL is then its APP_URL. */
+  listen?: boolean;
 }): Promise<TestAccord> {
   const port = await freePort();
+  const appPort = options.listen ? await freePort() : undefined;
+  const appUrl = appPort ? `http://127.0.0.1:${appPort}` : APP_URL;
   const tenantUrl = `http://127.0.0.1:${port}`;
   const tenant = await createTenant({
     config: testConfig({ url: tenantUrl, port, ...options.tenant }), logger: options.logger?.child({ half: 'tenant' }) ?? createLogger('silent'), database: options.tenantDatabase,
   });
   const server: Server = await new Promise((resolve) => { const s = tenant.app.listen(port, '127.0.0.1', () => resolve(s)); });
-  const wiring = await wireEmbeddedApp(tenant, APP_URL);
+  const wiring = await wireEmbeddedApp(tenant, appUrl);
   const appConfig = loadAppConfig({
-    NODE_ENV: 'test', APP_URL, SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123', DATA_DIR: '/tmp', ...options.env,
+    NODE_ENV: 'test', APP_URL: appUrl, SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123', DATA_DIR: '/tmp',
+    // Tests change the tenant behind the app's back (other browsers, the Management API) and
+    // look at the next page at once; the read cache has its own tests.
+    MANAGEMENT_CACHE_TTL: '0',
+    ...options.env,
   }, wiring);
   const app = await createApp({ config: appConfig, logger: options.logger?.child({ half: 'app' }) ?? createLogger('silent'), database: options.appDatabase });
+  const appServer: Server | undefined = appPort === undefined ? undefined
+    : await new Promise((resolve) => { const s = app.app.listen(appPort, '127.0.0.1', () => resolve(s)); });
 
   const managementToken = async () => {
     const client = await tenant.clients.create({ name: `test-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: ['read:users'] });
@@ -80,10 +92,11 @@ export async function startTestAccord(options: {
   return {
     tenant,
     tenantUrl,
+    appUrl,
     app,
     appConfig,
     // The tenant is reached on its real port: oidc-provider builds redirects from the Host it is called on.
-    browser: () => new WebBrowser({ [APP_URL]: app.app, [tenantUrl]: tenantUrl }),
+    browser: () => new WebBrowser({ [appUrl]: appServer ? appUrl : app.app, [tenantUrl]: tenantUrl }),
     user: (id) => api(`/users/${encodeURIComponent(id)}`) as ReturnType<TestAccord['user']>,
     usersByEmail: (email) => api(`/users-by-email?email=${encodeURIComponent(email)}`) as ReturnType<TestAccord['usersByEmail']>,
     async mailTo(email, subject) {
@@ -97,8 +110,10 @@ export async function startTestAccord(options: {
       }
     },
     async close() {
+      for (const s of appServer ? [appServer, server] : [server]) {
+        await new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
+      }
       await app.close();
-      await new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
       await tenant.close();
     },
   };
@@ -107,7 +122,7 @@ export async function startTestAccord(options: {
 /** Registers before/after hooks that start Accord on fresh databases for a suite. */
 export function accordPerSuite(
   db: TestDatabase, appDb: TestAppDatabase, onStart: (accord: TestAccord) => void,
-  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string>; logger?: Logger } = {},
+  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string>; logger?: Logger; listen?: boolean } = {},
 ): void {
   let cleanup: (() => Promise<void>) | undefined;
   before(async () => {
@@ -163,14 +178,14 @@ export async function enterEmailCode(b: WebBrowser, accord: TestAccord, email: s
 }
 
 /** Starts the app's sign-in with a connection; the browser ends on that connection's page. */
-export function startSignIn(b: WebBrowser, connection: string): Promise<Page> {
-  return b.open(`${APP_URL}/login?connection=${encodeURIComponent(connection)}`);
+export function startSignIn(b: WebBrowser, connection: string, appUrl = APP_URL): Promise<Page> {
+  return b.open(`${appUrl}/login?connection=${encodeURIComponent(connection)}`);
 }
 
 /** A password account with a verified email, signed out at the end (the browser is discarded). */
 export async function createVerifiedPasswordAccount(accord: TestAccord, email: string): Promise<void> {
   const b = accord.browser();
-  await startSignIn(b, DATABASE_CONNECTION);
+  await startSignIn(b, DATABASE_CONNECTION, accord.appUrl);
   await signUpHere(b, email);
   const mail = await accord.mailTo(email, /verify|confirm/i);
   const link = /https?:\/\/\S+verify\S*/.exec(mail.text)?.[0];
