@@ -559,6 +559,30 @@ for (const [index, db] of databases.entries()) {
     });
   });
 
+  describe(`Unlink with RESTORE_METADATA_ON_UNLINK=true [${db.label}]`, () => {
+    let accord: TestAccord;
+    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { RESTORE_METADATA_ON_UNLINK: 'true' } });
+
+    it('the unlinked account gets back the metadata it had when it was linked, and the page says so', async () => {
+      const email = uniqueEmail('restore');
+      await createVerifiedPasswordAccount(accord, email);
+      const [passwordUser] = await accord.usersByEmail(email);
+      await accord.app.management.updateUser(passwordUser!.user_id, { user_metadata: { theme: 'dark' }, app_metadata: { plan: 'pro' } });
+      const b = accord.browser();
+      await signInWithDemo(b, email);
+      await b.submit('/link/start');
+      await enterPassword(b, email);
+      await b.submit('/link/confirm');
+      const page = await b.open(`${APP_URL}/profile`);
+      assert.match(words(page.text), /with the profile information it had when it was linked/);
+      const unlinked = await b.submit('/profile/unlink');
+      assert.match(flashOf(unlinked.text), /separate account again, with the profile information it had when it was linked/);
+      const restored = await accord.user(passwordUser!.user_id);
+      assert.deepEqual(restored.user_metadata, { theme: 'dark' });
+      assert.deepEqual(restored.app_metadata, { plan: 'pro' });
+    });
+  });
+
   describe(`Nothing secret is logged (checklist case 25) [${db.label}]`, () => {
     let accord: TestAccord;
     const lines: string[] = [];
