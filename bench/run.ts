@@ -29,6 +29,8 @@ import { benchLogins } from './logins.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
+/** BENCH_ONLY=http,directory,logins,app runs a subset while iterating (all by default). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'http,directory,logins,app').split(','));
 const DURATION = QUICK ? 4 : 10;
 const WARMUP = QUICK ? 1 : 2;
 const USERS_HTTP = 100_000;
@@ -325,12 +327,16 @@ async function main(): Promise<void> {
   log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString()}, load average ${load()}`);
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
   try {
-    await httpBenchmarks(dir);
-    await directoryBenchmark(dir);
-    log('\n## Sign-in round-trips (bench/logins.ts)');
-    for (const r of await benchLogins()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
-    log('\n## The app: suggested-linking overhead on sign-in, profile page throughput (bench/app-bench.ts)');
-    for (const r of await benchApp()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
+    if (ONLY.has('http')) await httpBenchmarks(dir);
+    if (ONLY.has('directory')) await directoryBenchmark(dir);
+    if (ONLY.has('logins')) {
+      log('\n## Sign-in round-trips (bench/logins.ts)');
+      for (const r of await benchLogins()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
+    }
+    if (ONLY.has('app')) {
+      log('\n## The app: suggested-linking overhead on sign-in, profile page throughput (bench/app-bench.ts)');
+      for (const r of await benchApp()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

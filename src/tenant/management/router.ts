@@ -1,5 +1,6 @@
-import express, { Router, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { ipKeyGenerator } from 'express-rate-limit';
+import { FixedWindowLimiter } from '../../platform/rate-limit.ts';
 import type { z } from 'zod';
 import { AccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -39,30 +40,33 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   const openapi = buildOpenApiDocument(options.routes, options.issuer);
   router.get('/openapi.json', (_req, res) => { res.json(openapi); });
 
-  const tooManyRequests = (_req: Request, res: Response) => sendAuth0Error(res, new AccordError('too_many_requests', 'Global limit has been reached'));
-  // Per address, counting only requests that never authenticated: token guessing and floods
-  // of bad tokens are throttled before they cost a signature check each.
+  const tooManyRequests = (res: Response) => sendAuth0Error(res, new AccordError('too_many_requests', 'Global limit has been reached'));
   const tokenGuard = managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys });
-  router.use(rateLimit({
-    windowMs: 60_000,
-    limit: options.rateLimitPerMinute,
-    legacyHeaders: false,
-    // A token this process already verified cannot be a guess: skip the count (and its cost).
-    skip: (req: Request) => tokenGuard.recognizes(req),
-    standardHeaders: false,
-    requestWasSuccessful: (req: Request) => req.management !== undefined,
-    skipSuccessfulRequests: true,
-    handler: tooManyRequests,
-  }));
+  // Per address, counting only requests that never authenticated: token guessing and floods
+  // of bad tokens are throttled before they cost a signature check each. A token this
+  // process already verified cannot be a guess, so it skips this (and its cost).
+  const unauthenticated = new FixedWindowLimiter(options.rateLimitPerMinute, 60_000);
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if (tokenGuard.recognizes(req)) return next();
+    const address = ipKeyGenerator(req.ip ?? '');
+    if (unauthenticated.exhausted(address)) return tooManyRequests(res);
+    res.once('finish', () => { if (req.management === undefined) unauthenticated.hit(address); });
+    next();
+  });
   router.use(tokenGuard);
-  router.use(rateLimit({
-    windowMs: 60_000,
-    limit: options.rateLimitPerMinute,
-    legacyHeaders: true,
-    standardHeaders: false,
-    keyGenerator: (req: Request) => `client:${req.management!.clientId}`,
-    handler: tooManyRequests,
-  }));
+  // Per client, with Auth0's x-ratelimit-* headers.
+  const perClient = new FixedWindowLimiter(options.rateLimitPerMinute, 60_000);
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    const { allowed, remaining, resetAt } = perClient.hit(req.management!.clientId);
+    res.setHeader('x-ratelimit-limit', perClient.limit);
+    res.setHeader('x-ratelimit-remaining', remaining);
+    res.setHeader('x-ratelimit-reset', Math.ceil(resetAt / 1000));
+    if (!allowed) {
+      res.setHeader('retry-after', Math.max(1, Math.ceil((resetAt - Date.now()) / 1000)));
+      return tooManyRequests(res);
+    }
+    next();
+  });
   // Bodies are read only for authenticated, non-throttled callers.
   router.use(express.json({ limit: '100kb', strict: true }));
 
