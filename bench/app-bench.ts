@@ -42,6 +42,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import type { BenchResult } from './logins.ts';
+import { CookieJar, cpuSeconds } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -135,18 +136,6 @@ function start(name: string, script: string, env: Record<string, string>, nodeAr
   });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
-  } catch {
-    return undefined;
-  }
-}
-
 /** Busy CPU seconds of the whole machine, all cores (Linux /proc/stat); undefined elsewhere. */
 function machineBusySeconds(): number | undefined {
   try {
@@ -192,7 +181,6 @@ async function measuringCpu<T>(pids: Record<string, number | undefined>, work: (
 
 // ---------------------------------------------------------------- a browser
 
-interface Cookie { name: string; value: string; path: string }
 interface Page { status: number; url: URL; location: string | undefined; text: string }
 
 class FlowError extends Error {}
@@ -221,7 +209,7 @@ class StepTimes {
  * sends its own address there, so per-IP limits see many people, not one.
  */
 class Browser {
-  readonly #jars = new Map<string, Map<string, Cookie>>();
+  readonly #jars = new Map<string, CookieJar>();
   constructor(
     private readonly roles: ReadonlyMap<string, string>,
     private readonly tenantOrigin: string,
@@ -235,7 +223,7 @@ class Browser {
     if (!role) throw new Error(`refusing to leave the bench's servers: ${url.href}`);
     const headers: Record<string, string> = {};
     if (url.origin === this.tenantOrigin) headers['x-forwarded-for'] = this.ip;
-    const cookie = this.#cookieHeader(url);
+    const cookie = this.#jar(url.origin).header(url.pathname);
     if (cookie) headers.cookie = cookie;
     let body: string | undefined;
     if (form) {
@@ -246,7 +234,7 @@ class Browser {
     const res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await res.text();
     this.steps?.add(`${role} ${method} ${url.pathname.replace(/\/[A-Za-z0-9_-]{16,}(?=\/|$)/g, '/:id')}`, performance.now() - started);
-    for (const line of res.headers.getSetCookie()) this.#store(url, line);
+    for (const line of res.headers.getSetCookie()) this.#jar(url.origin).store(line, url.pathname);
     const location = res.headers.get('location');
     return { status: res.status, url, location: location === null ? undefined : new URL(location, url).href, text };
   }
@@ -261,44 +249,14 @@ class Browser {
     throw new FlowError('too many redirects');
   }
 
-  #jar(origin: string): Map<string, Cookie> {
+  #jar(origin: string): CookieJar {
     let jar = this.#jars.get(origin);
-    if (!jar) this.#jars.set(origin, jar = new Map());
+    if (!jar) this.#jars.set(origin, jar = new CookieJar());
     return jar;
   }
 
-  #cookieHeader(url: URL): string {
-    const path = url.pathname;
-    const matching = [...this.#jar(url.origin).values()].filter((c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')));
-    matching.sort((a, b) => b.path.length - a.path.length);
-    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
-  }
-
-  #store(url: URL, line: string) {
-    const [pair = '', ...attributes] = line.split(';');
-    const at = pair.indexOf('=');
-    if (at <= 0) return;
-    const name = pair.slice(0, at).trim();
-    const value = pair.slice(at + 1).trim();
-    let path = url.pathname.slice(0, Math.max(1, url.pathname.lastIndexOf('/')));
-    let expired = false;
-    for (const attribute of attributes) {
-      const eq = attribute.indexOf('=');
-      const key = (eq < 0 ? attribute : attribute.slice(0, eq)).trim().toLowerCase();
-      const val = eq < 0 ? '' : attribute.slice(eq + 1).trim();
-      if (key === 'path' && val.startsWith('/')) path = val;
-      else if (key === 'max-age' && Number(val) <= 0) expired = true;
-      else if (key === 'expires' && Date.parse(val) <= Date.now()) expired = true;
-    }
-    const jar = this.#jar(url.origin);
-    const key = `${name}\0${path}`;
-    if (expired) jar.delete(key);
-    else jar.set(key, { name, value, path });
-  }
-
   cookie(origin: string, name: string): string | undefined {
-    for (const c of this.#jar(origin).values()) if (c.name === name) return c.value;
-    return undefined;
+    return this.#jar(origin).get(name);
   }
 }
 

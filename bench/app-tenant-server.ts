@@ -17,11 +17,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
-import type { TenantConfig } from '../src/config.ts';
 import { APP_MANAGEMENT_SCOPES } from '../src/embedded-wiring.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import { defaultConnections } from '../src/tenant/connections.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
+import { benchTenantConfig } from './support.ts';
 
 const appUrls = (process.env.APP_BENCH_APP_URLS ?? '').split(',').filter(Boolean);
 for (const appUrl of appUrls) {
@@ -37,17 +36,9 @@ await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address() as AddressInfo;
 const url = `http://127.0.0.1:${port}`;
 
-const config: TenantConfig = {
-  env: 'test', host: '127.0.0.1', port, url, name: 'Accord Bench',
-  databaseUrl: undefined, sqliteFile, dataDir, logLevel: 'silent',
-  // Every /profile request makes three Management API calls: the default 60,000/min would
-  // answer 429 within seconds of the throughput run and measure the limiter instead.
-  managementTokenTtl: 3600, managementRateLimitPerMinute: 100_000_000,
-  connections: defaultConnections(),
-  mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
-  demoIdp: true,
-  loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
-};
+// Every /profile request makes three Management API calls: the default 60,000/min would
+// answer 429 within seconds of the throughput run and measure the limiter instead.
+const config = benchTenantConfig({ port, url, dataDir, sqliteFile, managementRateLimitPerMinute: 100_000_000 });
 
 const tenant = await createTenant({ config, logger: createLogger('silent') });
 const wirings: EmbeddedTenantWiring[] = [];

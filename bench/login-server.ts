@@ -11,10 +11,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TenantConfig } from '../src/config.ts';
-import { defaultConnections } from '../src/tenant/connections.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
+import { benchTenantConfig } from './support.ts';
 
 /** The RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
 export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
@@ -28,17 +27,7 @@ await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address() as AddressInfo;
 const url = `http://127.0.0.1:${port}`;
 
-const config: TenantConfig = {
-  env: 'test', host: '127.0.0.1', port, url, name: 'Accord Bench',
-  databaseUrl: undefined, sqliteFile, dataDir, logLevel: 'silent',
-  managementTokenTtl: 3600, managementRateLimitPerMinute: 10_000_000,
-  connections: defaultConnections(),
-  mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
-  demoIdp: true,
-  // Only the database connection reads these; the passwordless limits are constants (the
-  // load generator gives each simulated browser its own X-Forwarded-For address instead).
-  loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
-};
+const config = benchTenantConfig({ port, url, dataDir, sqliteFile, managementRateLimitPerMinute: 10_000_000 });
 
 const tenant = await createTenant({ config, logger: createLogger('silent') });
 const rp = await tenant.clients.create({

@@ -32,6 +32,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import { decodeJwt } from 'jose';
+import { CookieJar } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token) are for profiling only. */
@@ -120,8 +121,6 @@ function processCpuSeconds(pid: number | undefined): number | undefined {
 
 // ---------------------------------------------------------------- a browser
 
-interface Cookie { name: string; value: string; path: string }
-
 /** Statistics per request kind (a path with its ids replaced), to see where a sign-in's time goes. */
 class StepTimes {
   readonly #steps = new Map<string, { count: number; ms: number }>();
@@ -145,7 +144,7 @@ interface Page { status: number; location: string | undefined; text: string }
  * `/authorize/<uid>`…), requests only to the tenant's origin, redirects not followed.
  */
 class Browser {
-  readonly #cookies = new Map<string, Cookie>();
+  readonly #jar = new CookieJar();
   constructor(private readonly origin: string, private readonly ip: string, private readonly steps: StepTimes) {}
 
   async request(method: 'GET' | 'POST', target: string, options: { form?: Record<string, string>; headers?: Record<string, string>; jar?: boolean } = {}): Promise<Page> {
@@ -153,7 +152,7 @@ class Browser {
     if (url.origin !== this.origin) throw new Error(`refusing to leave ${this.origin}: ${url.href}`);
     const headers: Record<string, string> = { 'x-forwarded-for': this.ip, ...options.headers };
     if (options.jar !== false) {
-      const cookie = this.#cookieHeader(url.pathname);
+      const cookie = this.#jar.header(url.pathname);
       if (cookie) headers.cookie = cookie;
     }
     let body: string | undefined;
@@ -165,35 +164,8 @@ class Browser {
     const res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await res.text();
     this.steps.add(labelOf(method, url.pathname), performance.now() - started);
-    if (options.jar !== false) for (const line of res.headers.getSetCookie()) this.#store(line, url.pathname);
+    if (options.jar !== false) for (const line of res.headers.getSetCookie()) this.#jar.store(line, url.pathname);
     return { status: res.status, location: res.headers.get('location') ?? undefined, text };
-  }
-
-  #cookieHeader(path: string): string {
-    const matching = [...this.#cookies.values()].filter((c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')));
-    matching.sort((a, b) => b.path.length - a.path.length);
-    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
-  }
-
-  #store(line: string, requestPath: string) {
-    const [pair = '', ...attributes] = line.split(';');
-    const at = pair.indexOf('=');
-    if (at <= 0) return;
-    const name = pair.slice(0, at).trim();
-    const value = pair.slice(at + 1).trim();
-    let path = requestPath.slice(0, Math.max(1, requestPath.lastIndexOf('/')));
-    let expired = false;
-    for (const attribute of attributes) {
-      const eq = attribute.indexOf('=');
-      const key = (eq < 0 ? attribute : attribute.slice(0, eq)).trim().toLowerCase();
-      const val = eq < 0 ? '' : attribute.slice(eq + 1).trim();
-      if (key === 'path' && val.startsWith('/')) path = val;
-      else if (key === 'max-age' && Number(val) <= 0) expired = true;
-      else if (key === 'expires' && Date.parse(val) <= Date.now()) expired = true;
-    }
-    const key = `${name}\0${path}`;
-    if (expired) this.#cookies.delete(key);
-    else this.#cookies.set(key, { name, value, path });
   }
 }
 

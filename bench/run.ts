@@ -13,7 +13,7 @@
  * server each have a core. Targets are reported PASS/FAIL; the exit code is 0 unless it crashes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { Directory } from '../src/tenant/directory/directory.ts';
 import { DB_CONNECTION, EMAIL_CONNECTION, seedDirectory, type SeedUser } from './seed.ts';
 import { benchApp } from './app-bench.ts';
 import { benchLogins } from './logins.ts';
+import { cpuSeconds } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
@@ -88,18 +89,6 @@ async function stopServer(child: ChildProcess): Promise<void> {
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
   });
-}
-
-/** CPU seconds a child has used so far (Linux /proc), to show whether the server was the bottleneck. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
-  } catch {
-    return undefined;
-  }
 }
 
 // ------------------------------------------------------------------ load

@@ -1,0 +1,74 @@
+/** What the benchmarks share: a cookie jar, CPU accounting from /proc, the tenant's bench settings. */
+import { readFileSync } from 'node:fs';
+import type { TenantConfig } from '../src/config.ts';
+import { defaultConnections } from '../src/tenant/connections.ts';
+
+interface Cookie { name: string; value: string; path: string }
+
+/** Cookies of one origin by name and path (oidc-provider scopes some to `/login/<uid>`, `/authorize/<uid>`…). */
+export class CookieJar {
+  readonly #cookies = new Map<string, Cookie>();
+
+  /** The Cookie header for a request to `path`: most specific path first, as browsers send them. */
+  header(path: string): string {
+    const matching = [...this.#cookies.values()].filter((c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')));
+    matching.sort((a, b) => b.path.length - a.path.length);
+    return matching.map((c) => `${c.name}=${c.value}`).join('; ');
+  }
+
+  /** Takes one Set-Cookie line of a response to `requestPath`. */
+  store(line: string, requestPath: string): void {
+    const [pair = '', ...attributes] = line.split(';');
+    const at = pair.indexOf('=');
+    if (at <= 0) return;
+    const name = pair.slice(0, at).trim();
+    const value = pair.slice(at + 1).trim();
+    let path = requestPath.slice(0, Math.max(1, requestPath.lastIndexOf('/')));
+    let expired = false;
+    for (const attribute of attributes) {
+      const eq = attribute.indexOf('=');
+      const key = (eq < 0 ? attribute : attribute.slice(0, eq)).trim().toLowerCase();
+      const val = eq < 0 ? '' : attribute.slice(eq + 1).trim();
+      if (key === 'path' && val.startsWith('/')) path = val;
+      else if (key === 'max-age' && Number(val) <= 0) expired = true;
+      else if (key === 'expires' && Date.parse(val) <= Date.now()) expired = true;
+    }
+    const key = `${name}\0${path}`;
+    if (expired) this.#cookies.delete(key);
+    else this.#cookies.set(key, { name, value, path });
+  }
+
+  get(name: string): string | undefined {
+    for (const c of this.#cookies.values()) if (c.name === name) return c.value;
+    return undefined;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A tenant for load: SQLite in `dataDir`, the demo IdP on, and limits raised so the
+ * benchmark measures the work rather than the limiters (the passwordless limits are
+ * constants: load generators give each simulated browser its own X-Forwarded-For instead).
+ */
+export function benchTenantConfig(options: { port: number; url: string; dataDir: string; sqliteFile: string; managementRateLimitPerMinute: number }): TenantConfig {
+  return {
+    env: 'test', host: '127.0.0.1', port: options.port, url: options.url, name: 'Accord Bench',
+    databaseUrl: undefined, sqliteFile: options.sqliteFile, dataDir: options.dataDir, logLevel: 'silent',
+    managementTokenTtl: 3600, managementRateLimitPerMinute: options.managementRateLimitPerMinute,
+    connections: defaultConnections(),
+    mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
+    demoIdp: true,
+    loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
+  };
+}
