@@ -35,14 +35,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import type { BenchResult } from './logins.ts';
-import { CookieJar, cpuSeconds } from './support.ts';
+import { CookieJar, cpuSeconds, freePort } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -80,17 +79,6 @@ interface Child { name: string; child: ChildProcess; ready: string; output: () =
 const children = new Set<Child>();
 // Whatever happens to this process, its servers must not outlive it.
 process.on('exit', () => { for (const c of children) c.child.kill('SIGKILL'); });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Spawns `node [args] --import tsx bench/<script>` and resolves with the rest of its

@@ -11,34 +11,20 @@
  * would leave the first app with a dead secret. Prints one line
  * `READY {"url","wirings":[EmbeddedTenantWiring…]}` (in the order of the URLs).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import { APP_MANAGEMENT_SCOPES } from '../src/embedded-wiring.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
-import { benchTenantConfig } from './support.ts';
+import { benchTenantListener } from './support.ts';
 
 const appUrls = (process.env.APP_BENCH_APP_URLS ?? '').split(',').filter(Boolean);
 for (const appUrl of appUrls) {
   if (new URL(appUrl).hostname !== '127.0.0.1') throw new Error(`app URLs must be on 127.0.0.1: ${appUrl}`);
 }
 
-const dataDir = mkdtempSync(join(tmpdir(), 'accord-app-bench-tenant-'));
-const sqliteFile = join(dataDir, 'accord.sqlite');
-
-// Port first, so the issuer (config.url) is the address the apps and the load generator use.
-const server = createServer();
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const { port } = server.address() as AddressInfo;
-const url = `http://127.0.0.1:${port}`;
-
-// Every /profile request makes three Management API calls: the default 60,000/min would
-// answer 429 within seconds of the throughput run and measure the limiter instead.
-const config = benchTenantConfig({ port, url, dataDir, sqliteFile, managementRateLimitPerMinute: 100_000_000 });
+const { server, config, dataDir } = await benchTenantListener('app-bench-tenant', 100_000_000);
+const { url } = config;
 
 const tenant = await createTenant({ config, logger: createLogger('silent') });
 const wirings: EmbeddedTenantWiring[] = [];

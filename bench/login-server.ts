@@ -6,28 +6,16 @@
  * + PKCE) and one client-credentials client, then prints one line
  * `READY {"url","sqliteFile","rp":{…},"m2m":{…}}` for the parent. Nothing extra is served.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
-import { benchTenantConfig } from './support.ts';
+import { benchTenantListener } from './support.ts';
 
 /** The RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
 export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'accord-login-bench-'));
-const sqliteFile = join(dataDir, 'accord.sqlite');
-
-// Port first, so the issuer (config.url) is the address the load generator really talks to.
-const server = createServer();
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const { port } = server.address() as AddressInfo;
-const url = `http://127.0.0.1:${port}`;
-
-const config = benchTenantConfig({ port, url, dataDir, sqliteFile, managementRateLimitPerMinute: 10_000_000 });
+const { server, config, dataDir } = await benchTenantListener('login-bench', 10_000_000);
+const { url, sqliteFile } = config;
 
 const tenant = await createTenant({ config, logger: createLogger('silent') });
 const rp = await tenant.clients.create({

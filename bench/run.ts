@@ -14,7 +14,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +25,7 @@ import { Directory } from '../src/tenant/directory/directory.ts';
 import { DB_CONNECTION, EMAIL_CONNECTION, seedDirectory, type SeedUser } from './seed.ts';
 import { benchApp } from './app-bench.ts';
 import { benchLogins } from './logins.ts';
-import { cpuSeconds } from './support.ts';
+import { cpuSeconds, freePort } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
@@ -48,17 +47,6 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFracti
 const log = (message: string) => process.stdout.write(`${message}\n`);
 
 // ------------------------------------------------------------------ processes
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Spawns `node --import tsx <script>` and resolves once it prints `READY`. */
 function startServer(script: string, env: Record<string, string>): Promise<ChildProcess> {

@@ -1,5 +1,10 @@
 /** What the benchmarks share: a cookie jar, CPU accounting from /proc, the tenant's bench settings. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TenantConfig } from '../src/config.ts';
 import { defaultConnections } from '../src/tenant/connections.ts';
 
@@ -56,12 +61,37 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** A port of 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = (s.address() as AddressInfo);
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A server already listening on a free port of 127.0.0.1 (the port first, so the tenant's
+ * issuer is the address its clients really use) and the tenant's bench settings for it.
+ */
+export async function benchTenantListener(label: string, managementRateLimitPerMinute: number): Promise<{ server: Server; config: TenantConfig; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), `accord-${label}-`));
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const config = benchTenantConfig({ port, url: `http://127.0.0.1:${port}`, dataDir, sqliteFile: join(dataDir, 'accord.sqlite'), managementRateLimitPerMinute });
+  return { server, config, dataDir };
+}
+
 /**
  * A tenant for load: SQLite in `dataDir`, the demo IdP on, and limits raised so the
  * benchmark measures the work rather than the limiters (the passwordless limits are
  * constants: load generators give each simulated browser its own X-Forwarded-For instead).
  */
-export function benchTenantConfig(options: { port: number; url: string; dataDir: string; sqliteFile: string; managementRateLimitPerMinute: number }): TenantConfig {
+function benchTenantConfig(options: { port: number; url: string; dataDir: string; sqliteFile: string; managementRateLimitPerMinute: number }): TenantConfig {
   return {
     env: 'test', host: '127.0.0.1', port: options.port, url: options.url, name: 'Accord Bench',
     databaseUrl: undefined, sqliteFile: options.sqliteFile, dataDir: options.dataDir, logLevel: 'silent',
