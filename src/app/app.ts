@@ -81,6 +81,9 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     // (POST) ends at whichever IdP the connection uses (Google, an OpenID provider…).
     contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
     frameguard: { action: 'deny' },
+    // Helmet's default, no-referrer, makes browsers send `Origin: null` on the app's own form
+    // POSTs, which the CSRF check then refuses; same-origin still sends nothing to other sites.
+    referrerPolicy: { policy: 'same-origin' },
   }));
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.

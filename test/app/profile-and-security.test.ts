@@ -316,6 +316,7 @@ for (const [index, db] of databases.entries()) {
           { 'sec-fetch-site': 'cross-site' },
           { 'sec-fetch-site': 'same-site' },
           { origin: 'null' },
+          { origin: 'null', 'sec-fetch-site': 'cross-site' },
           { origin: 'https://evil.example', 'sec-fetch-site': 'same-origin' },
           { origin: APP_URL, 'sec-fetch-site': 'cross-site' },
         ];
@@ -339,6 +340,12 @@ for (const [index, db] of databases.entries()) {
         const keep = b.form('/link/keep-separate', { candidate: codeUser.user_id });
         const ok = await b.post(keep.action, keep.fields, { origin: new URL(APP_URL).origin, 'sec-fetch-site': 'same-origin' });
         assert.equal(ok.status, 303);
+        // A browser hiding the origin (Origin: null) but vouching it is same-origin goes through too…
+        const profile2 = await b.open('/profile');
+        const again = b.form('/link/suggest-again', { candidate: codeUser.user_id });
+        assert.equal((await b.post(again.action, again.fields, { origin: 'null', 'sec-fetch-site': 'same-origin' })).status, 303);
+        // …though the app's Referrer-Policy keeps browsers sending the real origin on its forms.
+        assert.equal(profile2.headers['referrer-policy'], 'same-origin');
       });
     });
 

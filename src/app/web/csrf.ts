@@ -17,7 +17,10 @@ export function csrfProtection(appOrigin: string): RequestHandler {
     if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return next();
     const origin = req.get('origin');
     const site = req.get('sec-fetch-site');
-    if ((origin !== undefined && origin !== appOrigin) || (site !== undefined && !['same-origin', 'none'].includes(site))) {
+    // `Origin: null` is what a browser sends when a referrer policy hides the origin; it counts
+    // only when the browser also vouches that the request is same-origin.
+    const originOk = origin === undefined || origin === appOrigin || (origin === 'null' && site === 'same-origin');
+    if (!originOk || (site !== undefined && !['same-origin', 'none'].includes(site))) {
       return next(new AccordError('forbidden_origin'));
     }
     const expected = req.session?.csrfToken;
