@@ -10,7 +10,8 @@ function bullets(hiddenCount: number): string {
 
 function maskLocal(local: string): string {
   const chars = Array.from(local); // code points, so emoji/accents are not split
-  const keep = chars.length <= 2 ? 1 : 2;
+  // Two characters of a short name would give most of it away ("ad•" for ada).
+  const keep = chars.length <= 4 ? 1 : 2;
   return chars.slice(0, keep).join('') + bullets(chars.length - keep);
 }
 
