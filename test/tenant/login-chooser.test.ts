@@ -59,7 +59,7 @@ describe('the development outbox', () => {
     const opened = await db!.open();
     const t = await startTestTenant(opened.database);
     try {
-      await t.tenant.mailer.send({ to: 'first@example.com', subject: 'First', text: 'one', html: '<p>one</p>' });
+      await t.tenant.mailer.send({ to: 'first@example.com', subject: 'First', text: 'one: https://example.com/verify?token=a&b=1 <now>', html: '<p>one</p>' });
       await t.tenant.mailer.send({ to: 'second@example.com', subject: 'Second <b>', text: 'two', html: '<p>two</p>' });
       const json = await t.request.get('/dev/mail.json');
       assert.equal(json.status, 200);
@@ -69,6 +69,8 @@ describe('the development outbox', () => {
       assert.match(html.text, /Development outbox/);
       assert.match(html.text, /Second &lt;b&gt;/, 'subjects are escaped');
       assert.ok(html.text.indexOf('Second') < html.text.indexOf('First'));
+      const link = 'https://example.com/verify?token=a&amp;b=1';
+      assert.ok(html.text.includes(`one: <a href="${link}">${link}</a> &lt;now&gt;`), 'links are clickable, the rest escaped');
     } finally {
       await t.close();
       await opened.cleanup();
