@@ -151,9 +151,9 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // A ticket older than max_age: the proof took too long. Said before the code exchange,
     // which would otherwise fail on the expired code with a vaguer "could not be verified".
     if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(new AccordError('link_login_stale'));
+    const currentId = req.user.user_id;
     passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
       (async () => {
-        if (!ticket || !req.user) throw new AccordError('link_not_in_progress');
         if (err) {
           const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
           throw new AccordError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid');
@@ -166,13 +166,13 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
           throw new AccordError('link_not_in_progress');
         }
         const now = epochSeconds();
-        checkProof({ ticket, currentId: req.user.user_id, other, now, maxAge: options.linkMaxAge });
+        checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
         if (ticket.mode === 'suggested') {
           // Both emails must still be verified now, not only when the suggestion was made.
-          const [current, candidate] = await Promise.all([management.getUser(req.user.user_id, { fresh: true }), management.getUser(other.user_id, { fresh: true })]);
+          const [current, candidate] = await Promise.all([management.getUser(currentId, { fresh: true }), management.getUser(other.user_id, { fresh: true })]);
           if (current.email_verified !== true || candidate.email_verified !== true) throw new AccordError('link_email_unverified');
         }
-        req.session.linkProof = { ticketId: ticket.id, currentId: req.user.user_id, other, provenAt: now, mode: ticket.mode };
+        req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
         req.session.save(() => res.redirect(303, '/link/preview'));
       })().catch(next);
     })(req, res, next);
