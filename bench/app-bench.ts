@@ -9,9 +9,9 @@
  *      tenant → demo IdP form → tenant → app /callback → / → /profile (200). Every person has
  *      a verified email and no other account, so A's middleware does its whole lookup and
  *      finds nothing, the common case. Target: median(A) − median(B) < 2 ms. That figure
- *      carries the noise of ~14 hops; the /callback hop, where the check runs (beside the
- *      session switch) and the only one whose code differs, is reported too, under load and
- *      then with one sign-in at a time (nothing queueing).
+ *      carries the noise of ~14 hops; the app's requests from /callback to the first page,
+ *      the only ones whose code differs, are reported too, under load and then with one
+ *      sign-in at a time (nothing queueing).
  *   2. Profile page throughput: autocannon GET /profile on app A with one signed-in session
  *      cookie (from one real sign-in) against a bare Express app serving the same HTML bytes
  *      (bench/app-bare-page.ts), same connections and duration. Target: ≥ 50% of its req/s.
@@ -198,6 +198,8 @@ class StepTimes {
  */
 class Browser {
   readonly #jars = new Map<string, CookieJar>();
+  /** Time in the app's requests from /callback on: the only part of a sign-in whose code differs between A and B. */
+  appTailMs = 0;
   constructor(
     private readonly roles: ReadonlyMap<string, string>,
     private readonly tenantOrigin: string,
@@ -221,7 +223,9 @@ class Browser {
     const started = performance.now();
     const res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const text = await res.text();
-    this.steps?.add(`${role} ${method} ${url.pathname.replace(/\/[A-Za-z0-9_-]{16,}(?=\/|$)/g, '/:id')}`, performance.now() - started);
+    const ms = performance.now() - started;
+    this.steps?.add(`${role} ${method} ${url.pathname.replace(/\/[A-Za-z0-9_-]{16,}(?=\/|$)/g, '/:id')}`, ms);
+    if (role === 'app' && (url.pathname === '/callback' || this.appTailMs > 0)) this.appTailMs += ms;
     for (const line of res.headers.getSetCookie()) this.#jar(url.origin).store(line, url.pathname);
     const location = res.headers.get('location');
     return { status: res.status, url, location: location === null ? undefined : new URL(location, url).href, text };
@@ -274,7 +278,7 @@ async function signIn(browser: Browser, app: AppUnderTest, email: string): Promi
   return page;
 }
 
-interface LoginRun { latencies: Map<string, number[]>; steps: Map<string, StepTimes>; failures: number; firstFailure: string | undefined; seconds: number }
+interface LoginRun { latencies: Map<string, number[]>; tails: Map<string, number[]>; steps: Map<string, StepTimes>; failures: number; firstFailure: string | undefined; seconds: number }
 
 /**
  * `clients` browsers, each signing in new people one after another, alternating between the
@@ -282,6 +286,7 @@ interface LoginRun { latencies: Map<string, number[]>; steps: Map<string, StepTi
  */
 async function loginLoop(apps: AppUnderTest[], roles: Map<string, string>, tenantOrigin: string, clients: number, durationMs: number, sequence: { n: number }): Promise<LoginRun> {
   const latencies = new Map(apps.map((a) => [a.name, [] as number[]]));
+  const tails = new Map(apps.map((a) => [a.name, [] as number[]]));
   const steps = new Map(apps.map((a) => [a.name, new StepTimes()]));
   let failures = 0;
   let count = 0;
@@ -301,6 +306,7 @@ async function loginLoop(apps: AppUnderTest[], roles: Map<string, string>, tenan
       try {
         await signIn(browser, app, email);
         latencies.get(app.name)!.push(performance.now() - t0);
+        tails.get(app.name)!.push(browser.appTailMs);
       } catch (err) {
         failures++;
         firstFailure ??= `${app.name}: ${(err as Error).message}`;
@@ -309,7 +315,7 @@ async function loginLoop(apps: AppUnderTest[], roles: Map<string, string>, tenan
       }
     }
   }));
-  return { latencies, steps, failures, firstFailure, seconds: (performance.now() - started) / 1000 };
+  return { latencies, tails, steps, failures, firstFailure, seconds: (performance.now() - started) / 1000 };
 }
 
 function percentile(sorted: ArrayLike<number>, p: number): number {
@@ -409,12 +415,14 @@ export async function benchApp(): Promise<BenchResult[]> {
     for (const label of stepsA.labels()) {
       log(`  ${fmt(median(stepsA.get(label)), 2).padStart(7)} | ${fmt(median(stepsB.get(label)), 2).padStart(7)}  ${label}`);
     }
-    // The only hop whose code differs between A and B: its difference is the middleware's
-    // cost without the noise of the thirteen identical hops around it.
-    const homeA = median(stepsA.get('app GET /callback'));
-    const homeB = median(stepsB.get('app GET /callback'));
-    const [homeLow, homeHigh] = bootstrapMedianDifference(stepsA.get('app GET /callback'), stepsB.get('app GET /callback'));
-    log(`/callback hop (where the check runs), A − B: ${fmt(homeA - homeB, 2)} ms (95% bootstrap interval ${fmt(homeLow, 2)} … ${fmt(homeHigh, 2)} ms)`);
+    // The app's requests from /callback to the first page are the only ones whose code
+    // differs between A and B (the lookup starts at /callback, the check runs on the next
+    // page, whose own lookup then finds it cached): their difference is the check's cost
+    // without the noise of the ten identical tenant hops before them.
+    const tailA = median(run.tails.get(appA.name)!);
+    const tailB = median(run.tails.get(appB.name)!);
+    const [tailLow, tailHigh] = bootstrapMedianDifference(run.tails.get(appA.name)!, run.tails.get(appB.name)!);
+    log(`app requests from /callback to the first page, per sign-in, A − B: ${fmt(tailA - tailB, 2)} ms (95% bootstrap interval ${fmt(tailLow, 2)} … ${fmt(tailHigh, 2)} ms)`);
     results.push(
       { name: `sign-in through the app, A (suggestions on), median / p90 (${a.length} sign-ins)`, value: `${fmt(medA, 1)} / ${fmt(percentile(sortedCopy(a), 90), 1)} ms` },
       { name: `sign-in through the app, B (suggestions off), median / p90 (${b.length} sign-ins)`, value: `${fmt(medB, 1)} / ${fmt(percentile(sortedCopy(b), 90), 1)} ms` },
@@ -424,23 +432,23 @@ export async function benchApp(): Promise<BenchResult[]> {
         target: `< ${TARGET_OVERHEAD_MS} ms`, pass: diff < TARGET_OVERHEAD_MS && run.failures === 0 && a.length > 0 && b.length > 0,
       },
       {
-        name: 'the same, on the one hop that differs: median GET /callback A − B',
-        value: `${fmt(homeA - homeB, 2)} ms (95% CI ${fmt(homeLow, 2)} … ${fmt(homeHigh, 2)} ms; A ${fmt(homeA, 2)}, B ${fmt(homeB, 2)} ms)`,
-        target: `< ${TARGET_OVERHEAD_MS} ms`, pass: homeA - homeB < TARGET_OVERHEAD_MS && run.failures === 0,
+        name: 'the same, on the app requests that differ (/callback to the first page), median per sign-in A − B',
+        value: `${fmt(tailA - tailB, 2)} ms (95% CI ${fmt(tailLow, 2)} … ${fmt(tailHigh, 2)} ms; A ${fmt(tailA, 2)}, B ${fmt(tailB, 2)} ms)`,
+        target: `< ${TARGET_OVERHEAD_MS} ms`, pass: tailA - tailB < TARGET_OVERHEAD_MS && run.failures === 0,
       },
     );
 
     // One sign-in at a time: what the middleware costs when nothing queues (its own work
     // plus one more round trip to the tenant), next to what it costs under load above.
     const { value: alone, seconds: aloneSeconds, cpu: aloneCpu } = await measuringCpu({}, () => loginLoop([appA, appB], roles, tenantOrigin, 1, SEQUENTIAL_MS, sequence));
-    const aloneA = alone.steps.get(appA.name)!.get('app GET /callback');
-    const aloneB = alone.steps.get(appB.name)!.get('app GET /callback');
+    const aloneA = alone.tails.get(appA.name)!;
+    const aloneB = alone.tails.get(appB.name)!;
     const aloneDiff = median(aloneA) - median(aloneB);
     const [aloneLow, aloneHigh] = bootstrapMedianDifference(aloneA, aloneB);
     const aloneLogins = median(alone.latencies.get(appA.name)!) - median(alone.latencies.get(appB.name)!);
-    log(`one sign-in at a time (${SEQUENTIAL_MS / 1000} s, ${aloneA.length} + ${aloneB.length} sign-ins, ${alone.failures} failed): sign-in median A ${fmt(median(alone.latencies.get(appA.name)!), 1)} ms, B ${fmt(median(alone.latencies.get(appB.name)!), 1)} ms (A − B ${fmt(aloneLogins, 2)} ms); /callback hop A ${fmt(median(aloneA), 2)} ms, B ${fmt(median(aloneB), 2)} ms, A − B ${fmt(aloneDiff, 2)} ms (95% bootstrap interval ${fmt(aloneLow, 2)} … ${fmt(aloneHigh, 2)} ms); other processes on the machine ${share(aloneCpu, aloneSeconds, 'others')} of a core`);
+    log(`one sign-in at a time (${SEQUENTIAL_MS / 1000} s, ${aloneA.length} + ${aloneB.length} sign-ins, ${alone.failures} failed): sign-in median A ${fmt(median(alone.latencies.get(appA.name)!), 1)} ms, B ${fmt(median(alone.latencies.get(appB.name)!), 1)} ms (A − B ${fmt(aloneLogins, 2)} ms); app requests from /callback on A ${fmt(median(aloneA), 2)} ms, B ${fmt(median(aloneB), 2)} ms, A − B ${fmt(aloneDiff, 2)} ms (95% bootstrap interval ${fmt(aloneLow, 2)} … ${fmt(aloneHigh, 2)} ms); other processes on the machine ${share(aloneCpu, aloneSeconds, 'others')} of a core`);
     results.push({
-      name: 'the /callback hop A − B with one sign-in at a time (no queueing)',
+      name: 'the app requests from /callback on, A − B, with one sign-in at a time (no queueing)',
       value: `${fmt(aloneDiff, 2)} ms (95% CI ${fmt(aloneLow, 2)} … ${fmt(aloneHigh, 2)} ms; whole sign-in ${fmt(aloneLogins, 2)} ms)`,
     });
 

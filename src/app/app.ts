@@ -119,8 +119,10 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
 
   app.use(authRoutes({
     passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge,
-    afterSignIn: config.suggestions ? suggestLinking(finder, logger) : undefined,
+    // The check runs on the next page; its tenant lookup starts now, during the redirect.
+    onSignIn: config.suggestions ? (req, user) => { req.session.suggestions = 'pending'; finder.warm(user); } : undefined,
   }));
+  if (config.suggestions) app.use(suggestLinking(finder, logger));
   app.get('/', (req, res) => {
     if (req.user) return res.redirect(303, '/profile');
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });

@@ -213,6 +213,11 @@ export class ManagementClient {
     this.#readCacheTtlMs = nonNegative(options.readCacheTtlMs, 0, 'readCacheTtlMs');
   }
 
+  /** Whether reads are reused (readCacheTtlMs > 0). */
+  get cachesReads(): boolean {
+    return this.#readCacheTtlMs > 0;
+  }
+
   /** Callers share cached results: they must treat them as read-only. */
   #read<T>(path: string, options: ReadOptions, load: () => Promise<T>): Promise<T> {
     if (this.#readCacheTtlMs === 0 || options.fresh) return load();

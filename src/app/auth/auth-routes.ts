@@ -26,8 +26,8 @@ export interface AuthRoutesOptions {
   oidc: TenantOidc;
   appUrl: string;
   recentLoginMaxAge: number;
-  /** Runs beside the session switch at sign-in; a path it returns replaces where the person goes next. */
-  afterSignIn?: ((user: Express.User, returnTo: string) => Promise<string | undefined>) | undefined;
+  /** Runs in the new session right after a sign-in, before it is saved. */
+  onSignIn?: ((req: Request, user: Express.User) => void) | undefined;
 }
 
 export function authRoutes(options: AuthRoutesOptions): Router {
@@ -59,13 +59,12 @@ export function authRoutes(options: AuthRoutesOptions): Router {
       const returnTo = req.session.returnTo ?? '/';
       // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is for the page after it.
       const flash = req.session.flash;
-      // Started now so the tenant lookup overlaps the session switch instead of following it.
-      const next_ = options.afterSignIn?.(user, returnTo) ?? Promise.resolve(undefined);
       // passport regenerates the session here: a new session id after every sign-in.
       req.logIn(user, (loginError) => {
         if (loginError) return next(loginError);
         if (flash) req.session.flash = flash;
-        void next_.then((target) => req.session.save(() => res.redirect(303, target ?? returnTo)));
+        options.onSignIn?.(req, user);
+        req.session.save(() => res.redirect(303, returnTo));
       });
     })(req, res, next);
   });

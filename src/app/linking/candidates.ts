@@ -1,3 +1,4 @@
+import type { RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
 import type { Auth0User, ManagementClient } from '../management-client.ts';
@@ -42,6 +43,15 @@ export class CandidateFinder {
       .map(toCandidate);
   }
 
+  /**
+   * Starts the tenant lookup of `find` now, so that with the read cache on, the next page's
+   * check finds it done (or in flight) instead of waiting for a round trip of its own.
+   */
+  warm(user: SessionUser): void {
+    if (!this.management.cachesReads || user.email_verified !== true || !user.email) return;
+    this.management.usersByEmail(user.email).catch(() => undefined);
+  }
+
   /** A candidate by id, only if it is one of the user's current candidates. */
   async findOne(user: SessionUser, candidateId: string): Promise<Candidate | undefined> {
     return (await this.find(user)).find((c) => c.user_id === candidateId);
@@ -49,18 +59,21 @@ export class CandidateFinder {
 }
 
 /**
- * The suggested-linking check, run once at sign-in: if the person has candidates, the next
- * page is "Link these accounts?" (then where they were going). A failure to ask the tenant
- * never blocks the sign-in: the profile page lists suggestions again later.
+ * The suggested-linking middleware: on the first page after sign-in (marked `pending` by
+ * the callback), if the person has candidates, the browser goes once to "Link these
+ * accounts?" and then on to that page. A failure to ask the tenant never blocks the
+ * person: the profile page lists suggestions again later.
  */
-export function suggestLinking(finder: CandidateFinder, logger: Logger) {
-  return async (user: SessionUser, returnTo: string): Promise<string | undefined> => {
-    try {
-      const candidates = await finder.find(user);
-      return candidates.length > 0 ? `/link/suggestions?returnTo=${encodeURIComponent(returnTo)}` : undefined;
-    } catch (err) {
+export function suggestLinking(finder: CandidateFinder, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== 'GET' || !req.user || req.session.suggestions !== 'pending') return next();
+    delete req.session.suggestions;
+    finder.find(req.user).then((candidates) => {
+      if (candidates.length === 0) return next();
+      res.redirect(303, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
+    }, (err: unknown) => {
       logger.warn({ err }, 'could not look for accounts to link');
-      return undefined;
-    }
+      next();
+    });
   };
 }

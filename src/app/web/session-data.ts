@@ -7,6 +7,8 @@ declare module 'express-session' {
     csrfToken: string;
     /** Where to go after sign-in (a same-origin path, checked when stored). */
     returnTo: string;
+    /** Set at sign-in: the suggested-linking check runs once, on the next page. */
+    suggestions: 'pending';
     linkTicket: LinkTicket;
     linkProof: LinkProof;
     /** A one-time message for the next page. */
