@@ -433,8 +433,9 @@ export async function benchApp(): Promise<BenchResult[]> {
       },
       {
         name: 'the same, on the app requests that differ (/callback to the first page), median per sign-in A − B',
+        // Where the difference sits, not a second target: A waits for the lookup on its first
+        // page, B does the same lookup later, beside the profile's other reads.
         value: `${fmt(tailA - tailB, 2)} ms (95% CI ${fmt(tailLow, 2)} … ${fmt(tailHigh, 2)} ms; A ${fmt(tailA, 2)}, B ${fmt(tailB, 2)} ms)`,
-        target: `< ${TARGET_OVERHEAD_MS} ms`, pass: tailA - tailB < TARGET_OVERHEAD_MS && run.failures === 0,
       },
     );
 
