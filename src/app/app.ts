@@ -75,6 +75,8 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.set('trust proxy', config.trustProxy);
   app.set('views', viewsDir);
   app.set('view engine', 'ejs');
+  // Compiled templates are reused except in development (Express would decide from NODE_ENV alone).
+  app.set('view cache', config.env !== 'development');
   app.locals.appName = config.name;
   app.use(helmet({
     // No form-action: browsers apply it to every redirect after a POST, and starting a link
