@@ -2,7 +2,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import Provider, { errors as oidcErrors } from 'oidc-provider';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
 import type { Connection } from '../connections.ts';
-import type { ConnectionStrategy, LoginEnvironment } from './login-environment.ts';
+import type { ConnectionStrategy, Interaction, LoginEnvironment } from './login-environment.ts';
 
 type EnvWithoutHelpers = Omit<LoginEnvironment, 'interaction' | 'finish' | 'render'>;
 
@@ -44,7 +44,11 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
       await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true } }, { mergeWithLastSubmission: false });
     },
     render(res, view, locals, status = 200) {
-      res.status(status).render(view, { tenantName: base.config.name, ...locals });
+      // An application asking for a fresh sign-in to a named account (prompt=login with a
+      // login_hint: Accord's app proving control of an account before linking it) is told so.
+      const params = (res.locals.interaction as Interaction | undefined)?.params;
+      const confirming = typeof params?.prompt === 'string' && params.prompt.split(' ').includes('login') && typeof params.login_hint === 'string';
+      res.status(status).render(view, { tenantName: base.config.name, confirming, ...locals });
     },
   };
 
