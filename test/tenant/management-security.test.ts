@@ -222,6 +222,15 @@ for (const db of testDatabases()) {
         }
       });
 
+      it('API answers are never sniffed or cached, and carry no page policies', async () => {
+        for (const res of [await a.get('/users'), await t.request.get('/api/v2/users')]) {
+          assert.equal(res.headers['x-content-type-options'], 'nosniff');
+          assert.equal(res.headers['cache-control'], 'no-store');
+          assert.match(String(res.headers['content-type']), /^application\/json/);
+          assert.equal(res.headers['content-security-policy'], undefined);
+        }
+      });
+
       it('case 26: garbage token → 401 "Invalid token"', async () => {
         for (const token of ['garbage', 'a.b.c', 'eyJhbGciOiJSUzI1NiJ9.e30.AAAA', `${admin.token}x`, admin.token.split('.').slice(0, 2).join('.') + '.']) {
           assertAuth0Error(await bearer(token), 401, 'invalid_token', 'Invalid token');
