@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
+import { redirectAfterSave } from '../web/redirect.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
 import type { Auth0User, ManagementClient } from '../management-client.ts';
 import type { KeptSeparate } from './kept-separate.ts';
@@ -70,7 +71,7 @@ export function suggestLinking(finder: CandidateFinder, logger: Logger): Request
     delete req.session.suggestions;
     finder.find(req.user).then((candidates) => {
       if (candidates.length === 0) return next();
-      res.redirect(303, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
+      redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
     }, (err: unknown) => {
       logger.warn({ err }, 'could not look for accounts to link');
       next();

@@ -8,6 +8,7 @@ import { requireUser } from '../auth/auth-routes.ts';
 import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
 import type { ManagementClient } from '../management-client.ts';
 import { connectionLabel, formatDate, maskEmail } from '../web/display.ts';
+import { redirectAfterSave } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { AccountLinker } from './account-linker.ts';
 import type { CandidateFinder } from './candidates.ts';
@@ -87,18 +88,18 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     res.render('app/suggestions', { title: 'Link these accounts?', candidates: candidates.map(describeAccount), returnTo, email: req.user!.email });
   }));
 
-  router.post('/link/keep-separate', requireUser, handle(async (req, res) => {
+  router.post('/link/keep-separate', requireUser, handle(async (req, res, next) => {
     const form = parse(candidateForm, req.body);
     await keptSeparate.keep(req.user!.user_id, form.candidate);
     flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
-    res.redirect(303, safeReturnTo(form.returnTo, '/profile'));
+    redirectAfterSave(req, res, next, safeReturnTo(form.returnTo, '/profile'));
   }));
 
-  router.post('/link/suggest-again', requireUser, handle(async (req, res) => {
+  router.post('/link/suggest-again', requireUser, handle(async (req, res, next) => {
     const form = parse(candidateForm, req.body);
     await keptSeparate.undo(req.user!.user_id, form.candidate);
     flash(req, 'info', 'That account will be suggested for linking again.');
-    res.redirect(303, '/profile');
+    redirectAfterSave(req, res, next, '/profile');
   }));
 
   router.get('/link/new', requireUser, handle(async (_req, res) => {
@@ -161,7 +162,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
         if (!other) {
           if (info?.message && !/verify authorization request state/.test(info.message)) {
             flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
-            return res.redirect(303, '/profile');
+            return redirectAfterSave(req, res, next, '/profile');
           }
           throw new AccordError('link_not_in_progress');
         }
@@ -226,11 +227,11 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     });
   }));
 
-  router.post('/link/cancel', requireUser, (req, res) => {
+  router.post('/link/cancel', requireUser, (req, res, next) => {
     delete req.session.linkProof;
     delete req.session.linkTicket;
     flash(req, 'info', 'Nothing was linked.');
-    res.redirect(303, '/profile');
+    redirectAfterSave(req, res, next, '/profile');
   });
 
   return router;

@@ -1,4 +1,4 @@
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
@@ -8,6 +8,7 @@ import type { KeptSeparate } from '../linking/kept-separate.ts';
 import { describeAccount } from '../linking/linking-routes.ts';
 import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
 import { connectionLabel, formatDate } from '../web/display.ts';
+import { redirectAfterSave } from '../web/redirect.ts';
 
 export interface ProfileRoutesOptions {
   management: ManagementClient;
@@ -19,7 +20,7 @@ export interface ProfileRoutesOptions {
 
 const unlinkForm = z.object({ provider: z.string().min(1).max(128), user_id: z.string().min(1).max(512) });
 
-const handle = (fn: (req: Request, res: Response) => Promise<void>): RequestHandler => fn;
+const handle = (fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler => fn;
 
 /** Link and unlink events of a user, in words, newest first. */
 function linkingHistory(events: Auth0LogEvent[]) {
@@ -85,13 +86,13 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
     });
   }));
 
-  router.post('/profile/unlink', requireUser, handle(async (req, res) => {
+  router.post('/profile/unlink', requireUser, handle(async (req, res, next) => {
     const parsed = unlinkForm.safeParse(req.body);
     if (!parsed.success) throw new AccordError('invalid_body', 'Choose an account to unlink.');
     const me = req.user!;
     if (epochSeconds() - me.auth_time > options.recentLoginMaxAge) {
       req.session.flash = { kind: 'info', text: 'For your security, sign in again to confirm it is you, then choose Unlink again.' };
-      return res.redirect(303, '/login?fresh=1&returnTo=%2Fprofile');
+      return redirectAfterSave(req, res, next, '/login?fresh=1&returnTo=%2Fprofile');
     }
     // The user is always the session's; the form only names one of its own identities.
     const user = await management.getUser(me.user_id, { fresh: true });
