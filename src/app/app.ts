@@ -103,7 +103,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   }));
   app.use(passport.initialize());
   app.use(passport.session());
-  app.use(csrfProtection(new URL(config.url).origin));
+  app.use(csrfProtection(new URL(config.url).origin, config.sessionSecret));
   app.use((req, res, next) => {
     res.locals.user = req.user;
     res.locals.path = req.path;

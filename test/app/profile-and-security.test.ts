@@ -364,6 +364,26 @@ for (const [index, db] of databases.entries()) {
         assert.equal(old.status, 303);
         assert.equal(old.headers.location, '/login?returnTo=%2Fprofile');
       });
+
+      it('the CSRF token is the same on every page of a session, whatever request came first, and unlike any other session\'s', async () => {
+        const b = accord.browser();
+        await startSignIn(b, 'demo-social');
+        // Stop right after /callback: the new session has served no page yet.
+        let page = await b.submit(/\/demo-idp\/interaction\//, { action: 'login', email: uniqueEmail('csrf'), name: 'Ada', email_verified: 'on' }, { follow: false });
+        for (let hops = 0; !page.url.startsWith(`${APP_URL}/callback`); hops++) {
+          assert.ok(hops < 12 && page.headers.location, `stuck at ${page.url}`);
+          page = await b.open(new URL(page.headers.location, page.url).href, { follow: false });
+        }
+        const cookie = `${SESSION_COOKIE}=${b.cookie(APP_URL, SESSION_COOKIE)}`;
+        // Parallel first requests of a fresh session (a page and its favicon) must not each mint a token.
+        const pages = await Promise.all([0, 1, 2].map(() => supertest(accord.app.app).get('/profile').set('cookie', cookie)));
+        const tokens = new Set(pages.map((p) => /name="_csrf" value="([^"]+)"/.exec(p.text)?.[1]));
+        assert.equal(tokens.size, 1, 'one token for the session');
+        const other = accord.browser();
+        await startSignIn(other, 'demo-social');
+        await enterDemoIdentity(other, { email: uniqueEmail('csrf-other') });
+        assert.ok(!tokens.has(other.form('/logout').fields._csrf), 'another session has another token');
+      });
     });
 
     describe('user-initiated linking', () => {

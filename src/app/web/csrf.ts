@@ -1,19 +1,21 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AccordError } from '../../platform/errors.ts';
 
 /**
  * Every state-changing request must come from this app's own pages: the browser's
  * Origin (or Sec-Fetch-Site) must be this app, and the form must carry the session's
- * synchronizer token. Either alone would do against most attacks; both cost nothing.
+ * token. Either alone would do against most attacks; both cost nothing.
+ *
+ * The token is an HMAC of the session id, so nothing is stored: a token kept in the session
+ * would be created by whichever of a page and its parallel requests (a favicon) came first,
+ * and the last save would win over the token the page shows.
  */
-export function csrfProtection(appOrigin: string): RequestHandler {
+export function csrfProtection(appOrigin: string, secret: string): RequestHandler {
+  const tokenOf = (sessionId: string) => createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
   return (req, res, next) => {
-    // Only signed-in pages have forms; a visitor's page view must not create a session.
-    if (req.user) {
-      req.session.csrfToken ??= randomBytes(24).toString('base64url');
-      res.locals.csrfToken = req.session.csrfToken;
-    }
+    // Only signed-in pages have forms.
+    if (req.user) res.locals.csrfToken = tokenOf(req.sessionID);
     if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return next();
     const origin = req.get('origin');
     const site = req.get('sec-fetch-site');
@@ -23,10 +25,10 @@ export function csrfProtection(appOrigin: string): RequestHandler {
     if (!originOk || (site !== undefined && !['same-origin', 'none'].includes(site))) {
       return next(new AccordError('forbidden_origin'));
     }
-    const expected = req.session?.csrfToken;
+    const expected = req.user ? Buffer.from(tokenOf(req.sessionID)) : undefined;
     const presented = (req.body as Record<string, unknown> | undefined)?._csrf;
-    if (!expected || typeof presented !== 'string' || presented.length !== expected.length
-      || !timingSafeEqual(Buffer.from(presented), Buffer.from(expected))) {
+    const actual = Buffer.from(typeof presented === 'string' ? presented : '');
+    if (!expected || actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
       return next(new AccordError('csrf_invalid'));
     }
     next();

@@ -4,7 +4,6 @@ import type { LinkProof, LinkTicket } from '../linking/link-tickets.ts';
 /** What the app keeps in a browser's session, in one place. */
 declare module 'express-session' {
   interface SessionData {
-    csrfToken: string;
     /** Where to go after sign-in (a same-origin path, checked when stored). */
     returnTo: string;
     /** Set at sign-in: the suggested-linking check runs once, on the next page. */
