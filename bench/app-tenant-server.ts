@@ -11,12 +11,11 @@
  * would leave the first app with a dead secret. Prints one line
  * `READY {"url","wirings":[EmbeddedTenantWiring…]}` (in the order of the URLs).
  */
-import { rmSync } from 'node:fs';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import { APP_MANAGEMENT_SCOPES } from '../src/embedded-wiring.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
-import { benchTenantListener } from './support.ts';
+import { benchTenantListener, stopWithParent } from './support.ts';
 
 const appUrls = (process.env.APP_BENCH_APP_URLS ?? '').split(',').filter(Boolean);
 for (const appUrl of appUrls) {
@@ -52,20 +51,5 @@ server.on('request', tenant.app);
 server.keepAliveTimeout = 60_000;
 process.stdout.write(`READY ${JSON.stringify({ url, wirings })}\n`);
 
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  server.closeAllConnections();
-  server.close(() => {
-    void tenant.close().finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(0);
-    });
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
 // The parent holds our stdin: when it goes away without a signal, do not outlive it.
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent({ server, tenant, dataDir, onStdinEnd: true });

@@ -6,10 +6,9 @@
  * + PKCE) and one client-credentials client, then prints one line
  * `READY {"url","sqliteFile","rp":{…},"m2m":{…}}` for the parent. Nothing extra is served.
  */
-import { rmSync } from 'node:fs';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
-import { benchTenantListener } from './support.ts';
+import { benchTenantListener, stopWithParent } from './support.ts';
 
 /** The RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
 export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
@@ -31,22 +30,5 @@ process.stdout.write(`READY ${JSON.stringify({
   m2m: { clientId: m2m.client_id, clientSecret: m2m.client_secret, audience: `${url}/api/v2/` },
 })}\n`);
 
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  server.closeAllConnections();
-  server.close(() => {
-    void tenant.close().finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(0);
-    });
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
 // Spawned by bench/logins.ts: when the parent goes away without a signal, do not outlive it.
-if (process.env.LOGIN_BENCH_PARENT_PIPE === '1') {
-  process.stdin.on('end', stop);
-  process.stdin.resume();
-}
+stopWithParent({ server, tenant, dataDir, onStdinEnd: process.env.LOGIN_BENCH_PARENT_PIPE === '1' });

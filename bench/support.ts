@@ -1,5 +1,5 @@
 /** What the benchmarks share: a cookie jar, CPU accounting from /proc, the tenant's bench settings. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
@@ -101,4 +101,29 @@ function benchTenantConfig(options: { port: number; url: string; dataDir: string
     demoIdp: true,
     loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
   };
+}
+
+/**
+ * Stops a bench tenant on SIGTERM/SIGINT (and, with `onStdinEnd`, when the parent that holds
+ * its stdin goes away): connections closed, the tenant closed, its data directory removed.
+ */
+export function stopWithParent(options: { server: Server; tenant: { close(): Promise<void> }; dataDir: string; onStdinEnd: boolean }): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    options.server.closeAllConnections();
+    options.server.close(() => {
+      void options.tenant.close().finally(() => {
+        rmSync(options.dataDir, { recursive: true, force: true });
+        process.exit(0);
+      });
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  if (options.onStdinEnd) {
+    process.stdin.on('end', stop);
+    process.stdin.resume();
+  }
 }
