@@ -74,18 +74,14 @@ export const LINK_STRATEGY = 'accord-link';
 
 /** Discovers the tenant (retrying while it starts) and builds both strategies. */
 export async function connectToTenant(options: {
-  issuer: string; appUrl: string; clientId: string; clientSecret: string; clientAuthMethod: ClientAuthMethod;
-  fetch?: typeof fetch; attempts?: number;
+  issuer: string; appUrl: string; clientId: string; clientSecret: string; clientAuthMethod: ClientAuthMethod; attempts?: number;
 }): Promise<TenantOidc> {
   const issuerUrl = new URL(options.issuer);
   const auth = options.clientAuthMethod === 'client_secret_post'
     ? client.ClientSecretPost(options.clientSecret) : client.ClientSecretBasic(options.clientSecret);
   // Plain http only for a tenant on this machine (development and tests).
   const local = issuerUrl.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname);
-  const discoveryOptions: client.DiscoveryRequestOptions = {
-    ...(local ? { execute: [client.allowInsecureRequests] } : {}),
-    ...(options.fetch ? { [client.customFetch]: options.fetch as client.CustomFetch } : {}),
-  };
+  const discoveryOptions: client.DiscoveryRequestOptions = local ? { execute: [client.allowInsecureRequests] } : {};
   let configuration: client.Configuration | undefined;
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; !configuration; attempt++) {
@@ -96,7 +92,6 @@ export async function connectToTenant(options: {
       await new Promise((r) => setTimeout(r, 250 * attempt));
     }
   }
-  if (options.fetch) configuration[client.customFetch] = options.fetch as client.CustomFetch;
 
   const verify = (tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, done: (err: unknown, user?: Express.User | false) => void) => {
     try {

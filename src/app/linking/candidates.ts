@@ -9,17 +9,14 @@ import type { KeptSeparate } from './kept-separate.ts';
 export interface Candidate {
   user_id: string;
   connection: string;
-  provider: string;
   email: string;
   created_at: string;
 }
 
 function toCandidate(user: Auth0User): Candidate {
-  const main = user.identities[0];
   return {
     user_id: user.user_id,
-    connection: main?.connection ?? 'unknown',
-    provider: main?.provider ?? 'unknown',
+    connection: user.identities[0]?.connection ?? 'unknown',
     email: user.email ?? '',
     created_at: user.created_at,
   };
