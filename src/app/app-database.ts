@@ -1,5 +1,6 @@
-import { Migrator, sql, type ColumnType, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { ColumnType, Kysely, Migration, MigrationProvider } from 'kysely';
 import { openDatabase, type Database, type DatabaseOptions } from '../platform/database.ts';
+import { runMigrations, type MigrationReport } from '../platform/migrations.ts';
 
 export interface AppSessionsTable {
   sid: string;
@@ -52,23 +53,10 @@ const migrations: Record<string, Migration> = {
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 /**
- * Brings the app's tables up to date; safe to run from several processes (Kysely takes a lock).
- * Its own bookkeeping tables: Kysely's default ones belong to the tenant's migrations, and a
- * Migrator refuses to run when its table lists migrations it does not know.
+ * Brings the app's tables up to date, with bookkeeping tables of their own: Kysely's default
+ * ones belong to the tenant's migrations, and a Migrator refuses to run when its table lists
+ * migrations it does not know.
  */
-export async function migrateApp(database: AppDatabase): Promise<{ applied: string[] }> {
-  // As in the tenant's migrations: name the schema, or Kysely may find another schema's tables and skip creating its own.
-  const migrationTableSchema = database.dialect === 'postgres'
-    ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]?.schema
-    : undefined;
-  const migrator = new Migrator({
-    db: database.db,
-    provider,
-    migrationTableName: 'app_migrations',
-    migrationLockTableName: 'app_migrations_lock',
-    ...(migrationTableSchema ? { migrationTableSchema } : {}),
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+export function migrateApp(database: AppDatabase): Promise<MigrationReport> {
+  return runMigrations(database, provider, { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' });
 }

@@ -166,17 +166,25 @@ export interface MigrationReport {
   applied: string[];
 }
 
-/** Brings the schema up to date; safe to run from several processes (Kysely takes a lock). */
-export async function migrateToLatest(database: Database): Promise<MigrationReport> {
+/**
+ * Runs a list of migrations to the latest; safe from several processes (Kysely takes a lock).
+ * `tables` names the bookkeeping tables, so two lists (the tenant's, the app's) can share a database.
+ */
+export async function runMigrations(
+  database: Database<any>, provider: MigrationProvider, tables: { migrationTableName?: string; migrationLockTableName?: string } = {},
+): Promise<MigrationReport> {
   // On PostgreSQL, name the schema of Kysely's own tables: left unnamed, Kysely looks for them in
   // every schema and, finding another schema's, skips creating its own ("kysely_migration_lock does not exist").
   const migrationTableSchema = database.dialect === 'postgres'
     ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]?.schema
     : undefined;
-  const migrator = new Migrator({
-    db: database.db, provider: new CodeMigrationProvider(database.dialect), ...(migrationTableSchema ? { migrationTableSchema } : {}),
-  });
+  const migrator = new Migrator({ db: database.db, provider, ...tables, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/** Brings the tenant's schema up to date. */
+export function migrateToLatest(database: Database): Promise<MigrationReport> {
+  return runMigrations(database, new CodeMigrationProvider(database.dialect));
 }

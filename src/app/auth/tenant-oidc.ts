@@ -60,7 +60,6 @@ export function sessionUserFromClaims(claims: client.IDToken | undefined): Sessi
 }
 
 export interface TenantOidc {
-  configuration: client.Configuration;
   /** Strategy for the app's own sign-in (its state lives under its own session key). */
   loginStrategy: Strategy;
   /** Strategy for proving control of another account; its callback never replaces the session. */
@@ -110,7 +109,6 @@ export async function connectToTenant(options: {
 
   const endSession = configuration.serverMetadata().end_session_endpoint;
   return {
-    configuration,
     loginStrategy,
     linkStrategy,
     logoutUrl(idTokenHint, returnTo) {

@@ -46,6 +46,11 @@ export class AccountLinker {
     if (primaryId === secondaryId) throw new AccordError('link_already_linked');
     // Fresh reads: what is merged and linked must be the accounts as they are now.
     const [primary, secondary] = await Promise.all([this.management.getUser(primaryId, { fresh: true }), this.management.getUser(secondaryId, { fresh: true })]);
+    return this.planOf(primary, secondary);
+  }
+
+  /** The plan for two accounts already read. */
+  planOf(primary: Auth0User, secondary: Auth0User): LinkPlan {
     if (!AccountLinker.canBeSecondary(secondary)) throw new AccordError('link_secondary_has_identities', 'The account that would be merged in already has other accounts linked to it. Keep it as the primary account instead.');
     const merged = this.mergeStrategy({ primary: metadataOf(primary), secondary: metadataOf(secondary) });
     return {

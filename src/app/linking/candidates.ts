@@ -13,7 +13,8 @@ export interface Candidate {
   created_at: string;
 }
 
-function toCandidate(user: Auth0User): Candidate {
+/** The account as a candidate: what may be shown of it before its owner proves control. */
+export function toCandidate(user: Auth0User): Candidate {
   return {
     user_id: user.user_id,
     connection: user.identities[0]?.connection ?? 'unknown',

@@ -1,5 +1,5 @@
 import type { AuthenticateOptions } from 'passport';
-import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
@@ -7,11 +7,11 @@ import { epochSeconds } from '../../platform/time.ts';
 import { requireUser } from '../auth/auth-routes.ts';
 import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
 import type { ManagementClient } from '../management-client.ts';
-import { connectionLabel, formatDate, maskEmail } from '../web/display.ts';
+import { connectionLabel, describeAccount } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { AccountLinker } from './account-linker.ts';
-import type { CandidateFinder } from './candidates.ts';
+import { toCandidate, type CandidateFinder } from './candidates.ts';
 import type { KeptSeparate } from './kept-separate.ts';
 import { checkProof, issueTicket, type LinkProof } from './link-tickets.ts';
 
@@ -41,19 +41,6 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-/** Express 5 forwards rejected promises to the error page; this keeps handlers one-liners. */
-const handle = (fn: (req: Request, res: Response, next: NextFunction) => Promise<void> | void): RequestHandler => fn;
-
-/** How a candidate or account is shown before its owner has proven control: never its metadata. */
-export function describeAccount(account: { user_id: string; connection: string; email: string; created_at: string }) {
-  return {
-    user_id: account.user_id,
-    connection: account.connection,
-    method: connectionLabel(account.connection),
-    maskedEmail: maskEmail(account.email),
-    created: formatDate(account.created_at),
-  };
-}
 
 function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): void {
   req.session.flash = { kind, text };
@@ -81,37 +68,37 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     handler: (_req, _res, next) => next(new AccordError('too_many_requests', 'Too many link attempts. Wait 15 minutes, then try again.')),
   });
 
-  router.get('/link/suggestions', requireUser, handle(async (req, res) => {
+  router.get('/link/suggestions', requireUser, async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo, '/profile');
     const candidates = await finder.find(req.user!);
     if (candidates.length === 0) return res.redirect(303, returnTo);
     res.render('app/suggestions', { title: 'Link these accounts?', candidates: candidates.map(describeAccount), returnTo, email: req.user!.email });
-  }));
+  });
 
-  router.post('/link/keep-separate', requireUser, handle(async (req, res, next) => {
+  router.post('/link/keep-separate', requireUser, async (req, res, next) => {
     const form = parse(candidateForm, req.body);
     await keptSeparate.keep(req.user!.user_id, form.candidate);
     flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
     redirectAfterSave(req, res, next, safeReturnTo(form.returnTo, '/profile'));
-  }));
+  });
 
-  router.post('/link/suggest-again', requireUser, handle(async (req, res, next) => {
+  router.post('/link/suggest-again', requireUser, async (req, res, next) => {
     const form = parse(candidateForm, req.body);
     await keptSeparate.undo(req.user!.user_id, form.candidate);
     flash(req, 'info', 'That account will be suggested for linking again.');
     redirectAfterSave(req, res, next, '/profile');
-  }));
+  });
 
-  router.get('/link/new', requireUser, handle(async (_req, res) => {
+  router.get('/link/new', requireUser, async (_req, res) => {
     const connections = await management.connections();
     res.render('app/link-new', {
       title: 'Link another account',
       connections: connections.map((c) => ({ name: c.name, label: connectionLabel(c) })),
     });
-  }));
+  });
 
   // Starting a link: a single-use ticket in the session, then a fresh sign-in to the other account.
-  router.post('/link/start', requireUser, attempts, handle(async (req, res) => {
+  router.post('/link/start', requireUser, attempts, async (req, res) => {
     const form = parse(startForm, req.body);
     const user = req.user!;
     const now = epochSeconds();
@@ -128,7 +115,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     }
     delete req.session.linkProof;
     req.session.save(() => res.redirect(303, '/link/authorize'));
-  }));
+  });
 
   // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
   router.get('/link/authorize', requireUser, (req, res, next) => {
@@ -179,7 +166,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     })(req, res, next);
   });
 
-  router.get('/link/preview', requireUser, handle(async (req, res) => {
+  router.get('/link/preview', requireUser, async (req, res) => {
     const proof = currentProof(req);
     const [current, other] = await Promise.all([management.getUser(proof.currentId, { fresh: true }), management.getUser(proof.other.user_id, { fresh: true })]);
     const canKeepCurrent = AccountLinker.canBeSecondary(other);
@@ -187,8 +174,8 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     if (!canKeepCurrent && !canKeepOther) throw new AccordError('link_secondary_has_identities', 'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.');
     const asked = req.query.primary === 'other' ? 'other' : 'current';
     const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : (canKeepOther ? 'other' : 'current');
-    const plan = primaryChoice === 'current' ? await linker.plan(current.user_id, other.user_id) : await linker.plan(other.user_id, current.user_id);
-    const describe = (u: typeof current) => describeAccount({ user_id: u.user_id, connection: u.identities[0]?.connection ?? 'unknown', email: u.email ?? '', created_at: u.created_at });
+    const plan = primaryChoice === 'current' ? linker.planOf(current, other) : linker.planOf(other, current);
+    const describe = (u: typeof current) => describeAccount(toCandidate(u));
     res.render('app/preview', {
       title: 'Review and link',
       primaryChoice,
@@ -198,9 +185,9 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
       merged: plan.merged,
       changes: plan.changes,
     });
-  }));
+  });
 
-  router.post('/link/confirm', requireUser, handle(async (req, res, next) => {
+  router.post('/link/confirm', requireUser, async (req, res, next) => {
     const form = parse(confirmForm, req.body);
     const proof = currentProof(req);
     // Single use: a second confirm (a double click, a replay) finds no proof.
@@ -225,7 +212,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
       flash(req, 'success', message);
       req.session.save(() => res.redirect(303, '/profile'));
     });
-  }));
+  });
 
   router.post('/link/cancel', requireUser, (req, res, next) => {
     delete req.session.linkProof;

@@ -1,13 +1,12 @@
-import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { requireUser } from '../auth/auth-routes.ts';
-import type { CandidateFinder } from '../linking/candidates.ts';
+import { toCandidate, type CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
-import { describeAccount } from '../linking/linking-routes.ts';
 import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
-import { connectionLabel, formatDate } from '../web/display.ts';
+import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 
 export interface ProfileRoutesOptions {
@@ -20,7 +19,6 @@ export interface ProfileRoutesOptions {
 
 const unlinkForm = z.object({ provider: z.string().min(1).max(128), user_id: z.string().min(1).max(512) });
 
-const handle = (fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler => fn;
 
 /** Link and unlink events of a user, in words, newest first. */
 function linkingHistory(events: Auth0LogEvent[]) {
@@ -42,7 +40,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
   const { management, finder, keptSeparate } = options;
   const router = Router();
 
-  router.get('/profile', requireUser, handle(async (req, res) => {
+  router.get('/profile', requireUser, async (req, res) => {
     const me = req.user!;
     let user;
     try {
@@ -65,7 +63,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       return {
         candidate_id: k.candidate_id,
         since: formatDate(k.created_at),
-        ...(other ? describeAccount({ user_id: other.user_id, connection: other.identities[0]?.connection ?? 'unknown', email: other.email ?? '', created_at: other.created_at }) : { method: 'An account that no longer exists', maskedEmail: '' }),
+        ...(other ? describeAccount(toCandidate(other)) : { method: 'An account that no longer exists', maskedEmail: '' }),
       };
     }));
     res.render('app/profile', {
@@ -84,9 +82,9 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       restoreMetadata: options.restoreMetadataOnUnlink,
       created: formatDate(user.created_at),
     });
-  }));
+  });
 
-  router.post('/profile/unlink', requireUser, handle(async (req, res, next) => {
+  router.post('/profile/unlink', requireUser, async (req, res, next) => {
     const parsed = unlinkForm.safeParse(req.body);
     if (!parsed.success) throw new AccordError('invalid_body', 'Choose an account to unlink.');
     const me = req.user!;
@@ -109,7 +107,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       text: `Unlinked. Your ${label} sign-in is a separate account again${options.restoreMetadataOnUnlink ? ', with the profile information it had when it was linked' : ', without any profile information'}. Signing in with it no longer opens this profile.`,
     };
     req.session.save(() => res.redirect(303, '/profile'));
-  }));
+  });
 
   return router;
 }

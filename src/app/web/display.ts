@@ -112,3 +112,14 @@ export function formatDate(iso: string): string {
   if (Number.isNaN(parsed.getTime())) return '';
   return DATE_FORMAT.format(parsed);
 }
+
+/** How a candidate or account is shown before its owner has proven control: never its metadata. */
+export function describeAccount(account: { user_id: string; connection: string; email: string; created_at: string }) {
+  return {
+    user_id: account.user_id,
+    connection: account.connection,
+    method: connectionLabel(account.connection),
+    maskedEmail: maskEmail(account.email),
+    created: formatDate(account.created_at),
+  };
+}
