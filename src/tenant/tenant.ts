@@ -20,6 +20,7 @@ import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
 import { auth0LogoutRoute } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { pauseContextWhenIdle } from './oidc/request-context.ts';
 import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
 import { interactionRouter } from './login/interaction-router.ts';
@@ -85,6 +86,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.set('view engine', 'ejs');
   app.locals.tenantName = config.name;
   app.disable('x-powered-by');
+  // Every response is dynamic and most are no-store: a body hash per response (~5% of a
+  // users-by-email call) would buy nothing. Static files keep serve-static's own ETags.
+  app.disable('etag');
   app.set('trust proxy', 'loopback');
   // Request lines are debug-level: without debug, no per-request listener at all.
   if (logger.isLevelEnabled('debug')) {
@@ -99,7 +103,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
-  const oidc = provider.callback();
+  const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
   // The API answers JSON only, so it skips helmet's page policies (CSP, framing, COOP…):
   // ~15 headers per call on the hottest path. It still forbids MIME sniffing and caching.
