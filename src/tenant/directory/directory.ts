@@ -7,7 +7,7 @@ import { recordEvent, type Actor, type AuditEvent, type AuditType } from './audi
 import { isPlausibleEmail, normalizeEmail } from './email.ts';
 import { checkPasswordStrength, hashPassword } from './passwords.ts';
 import {
-  mergeMetadataTopLevel, rootProfileData, splitUserId, toIdentity, toProfile, compareIdentities,
+  mergeMetadataTopLevel, rootProfileData, splitUserId, toProfile,
   type Identity, type IdentityRow, type Metadata, type ProfileData, type UserProfile, type UserRow,
 } from './profile.ts';
 import { parseUserSearch, type SearchClause } from './user-search.ts';
@@ -82,6 +82,10 @@ export interface IdentityChange {
   connection: string;
   actor: Actor;
   date: string;
+  /** The primary as the change committed it: listeners need not read it back. */
+  primary: UserProfile;
+  /** After an unlink, the standalone user the identity became. */
+  detached?: UserProfile;
 }
 
 export type IdentityChangeListener = (change: IdentityChange) => void | Promise<void>;
@@ -485,11 +489,12 @@ export class Directory {
           provider: identity.provider, identity_user_id: identity.user_id, connection: identity.connection,
         },
       });
+      const linked = toProfile({ ...primary, updated_at: date }, await this.#identityRowsOf(trx, primaryId));
       change = {
         type: 'identity.linked', primaryId, secondaryId, provider: identity.provider,
-        identityUserId: identity.user_id, connection: identity.connection, actor, date,
+        identityUserId: identity.user_id, connection: identity.connection, actor, date, primary: linked,
       };
-      return this.#identitiesOf(trx, primaryId);
+      return linked.identities;
     });
     await this.#emit(change!);
     return identities;
@@ -555,8 +560,13 @@ export class Directory {
           connection: identity.connection, restored_metadata: restore,
         },
       });
-      change = { type: 'identity.unlinked', primaryId, secondaryId, provider, identityUserId, connection: identity.connection, actor, date };
-      return this.#identitiesOf(trx, primaryId);
+      const remaining = toProfile({ ...primary, updated_at: date }, await this.#identityRowsOf(trx, primaryId));
+      const detached = toProfile(row, [{ ...identity, owner_id: secondaryId, is_main: 1, profile_data: null, linked_at: date }]);
+      change = {
+        type: 'identity.unlinked', primaryId, secondaryId, provider, identityUserId, connection: identity.connection, actor, date,
+        primary: remaining, detached,
+      };
+      return remaining.identities;
     });
     await this.#emit(change!);
     return identities;
@@ -621,9 +631,8 @@ export class Directory {
     await sql`select pg_advisory_xact_lock(hashtextextended(${`accord:email:${connection}:${emailNormalized}`}, 0))`.execute(trx);
   }
 
-  async #identitiesOf(db: Db, userId: string): Promise<Identity[]> {
-    const rows = await db.selectFrom('identities').selectAll().where('owner_id', '=', userId).execute();
-    return rows.sort(compareIdentities).map(toIdentity);
+  async #identityRowsOf(db: Db, userId: string): Promise<IdentityRow[]> {
+    return db.selectFrom('identities').selectAll().where('owner_id', '=', userId).execute();
   }
 
   async #withIdentities(db: Db, rows: UserRow[]): Promise<UserProfile[]> {

@@ -33,11 +33,11 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
     const failed = (err: unknown, counts: { failed?: number; of?: number } = {}) => {
       logger.error({ err, ...counts, type: change.type, user_id: change.primaryId, connection: change.connection }, 'could not send the identity change notification');
     };
-    // Who to tell is read now, right after the commit (a later change must not redirect the
-    // mail); sending happens in the background.
+    // Who to tell is the account as the change committed it (a later change must not
+    // redirect the mail); sending happens in the background.
     let mails: MailMessage[];
     try {
-      mails = await notificationsFor(options, change);
+      mails = notificationsFor(options, change);
     } catch (err) {
       failed(err);
       return;
@@ -56,14 +56,12 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
   };
 }
 
-async function notificationsFor(options: IdentityNotificationsOptions, change: IdentityChange): Promise<MailMessage[]> {
-  const { directory } = options;
-  const primary = await directory.findUser(change.primaryId);
-  // An unlinked identity was part of the account until now: its owner hears of it too.
-  const detached = change.type === 'identity.unlinked' ? await directory.findUser(change.secondaryId) : undefined;
+function notificationsFor(options: IdentityNotificationsOptions, change: IdentityChange): MailMessage[] {
+  const { primary, detached } = change;
   const identityEmail = change.type === 'identity.linked'
-    ? primary?.identities.find((i) => i.provider === change.provider && i.user_id === change.identityUserId)?.profileData?.email
+    ? primary.identities.find((i) => i.provider === change.provider && i.user_id === change.identityUserId)?.profileData?.email
     : detached?.email;
+  // An unlinked identity was part of the account until now: its owner hears of it too.
   // One message per address: no recipient learns the account's other addresses.
   return verifiedAddresses([primary, detached]).map((to) => identityChangeMail(options, change, identityEmail, to));
 }

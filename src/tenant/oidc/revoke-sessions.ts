@@ -8,6 +8,11 @@ import type { Schema } from '../../platform/database.ts';
  * Returns the number of rows deleted.
  */
 export async function revokeAccountSessions(db: Kysely<Schema>, accountId: string): Promise<number> {
+  // Usually the account holds nothing (an account linked through the API may never have signed
+  // in here): then one read, no write transaction. What it might gain right after this read it
+  // could as well gain right after the transaction below.
+  const holdsAny = await db.selectFrom('oidc_payloads').select('id').where('account_id', '=', accountId).limit(1).executeTakeFirst();
+  if (!holdsAny) return 0;
   return db.transaction().execute(async (trx) => {
     const grants = await trx.selectFrom('oidc_payloads').select(['model', 'id', 'grant_id'])
       .where('account_id', '=', accountId).execute();
