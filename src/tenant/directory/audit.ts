@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
 
 export type AuditType =
   | 'user.created' | 'user.updated' | 'user.deleted'
@@ -26,12 +24,12 @@ export interface AuditEvent {
   details: Record<string, unknown>;
 }
 
-export async function recordEvent(
-  trx: Kysely<Schema>,
+/** The audit_events row of a change, written in the change's own transaction. */
+export function auditEventRow(
   actor: Actor,
   event: { type: AuditType; description: string; userId: string; details: Record<string, unknown>; date: string },
-): Promise<void> {
-  await trx.insertInto('audit_events').values({
+): Record<'log_id' | 'date' | 'type' | 'description' | 'actor' | 'client_id' | 'user_id' | 'details', string | null> {
+  return {
     log_id: `${event.date.replace(/\D/g, '')}${randomBytes(6).toString('hex')}`,
     date: event.date,
     type: event.type,
@@ -40,5 +38,5 @@ export async function recordEvent(
     client_id: actor.clientId ?? null,
     user_id: event.userId,
     details: JSON.stringify(event.details),
-  }).execute();
+  };
 }

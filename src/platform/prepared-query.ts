@@ -1,0 +1,30 @@
+import type { Compilable, CompiledQuery } from 'kysely';
+
+/**
+ * A query built and compiled once, then run with new values: Kysely builds an operation tree
+ * and compiles it to SQL on every call, and on the directory's write paths that JavaScript cost
+ * more than SQLite running the statements. `build` receives a placeholder for each name; each
+ * must become a bound parameter of the query (never inlined into its SQL) and is replaced by
+ * the caller's value at every run. Run the result with `db.executeQuery(...)` on the database
+ * the query was built from, or on one of its transactions.
+ */
+export function prepareQuery<K extends string, Row>(
+  names: readonly K[],
+  build: (placeholders: Record<K, string>) => Compilable<Row>,
+): (values: Record<K, unknown>) => CompiledQuery<Row> {
+  const placeholders = Object.fromEntries(names.map((name, i) => [name, `\u0000accord-parameter-${i}\u0000`])) as Record<K, string>;
+  const compiled = build(placeholders).compile();
+  const slots = compiled.parameters.map((value) => names.find((name) => placeholders[name] === value));
+  for (const name of names) {
+    if (!slots.includes(name) || compiled.sql.includes(placeholders[name])) {
+      throw new Error(`prepareQuery: "${name}" is not a bound parameter of: ${compiled.sql}`);
+    }
+  }
+  return (values) => ({
+    ...compiled,
+    parameters: compiled.parameters.map((fixed, i) => {
+      const slot = slots[i];
+      return slot === undefined ? fixed : values[slot];
+    }),
+  });
+}

@@ -1,0 +1,89 @@
+import type { Kysely } from 'kysely';
+import type { Database, Schema } from '../../platform/database.ts';
+import { prepareQuery } from '../../platform/prepared-query.ts';
+import type { UserRow } from './profile.ts';
+
+/** A user row with one of its identities, as findByEmail reads them (one row per identity). */
+export type UserWithIdentityRow = UserRow & {
+  identity_provider: string;
+  identity_user_id: string;
+  identity_connection: string;
+  identity_is_social: number;
+  identity_is_main: number;
+  identity_profile_data: string | null;
+  identity_connection_email: string | null;
+  identity_linked_at: string;
+};
+
+const USER_COLUMNS = [
+  'user_id', 'connection', 'email', 'email_normalized', 'email_verified', 'name', 'given_name', 'family_name', 'nickname',
+  'picture', 'phone_number', 'phone_verified', 'blocked', 'user_metadata', 'app_metadata', 'created_at', 'updated_at',
+  'last_login', 'logins_count',
+] as const satisfies readonly (keyof UserRow)[];
+
+/**
+ * The statements of the directory's hot paths (lookups, link, unlink, the audit trail),
+ * compiled once per Directory (see prepareQuery): a link + unlink cycle runs about twenty.
+ * The SQL is the dialect's own (`?` or `$1`); only the parameters change per call.
+ */
+export function directoryQueries(database: Database) {
+  const db: Kysely<Schema> = database.db;
+  const postgres = database.dialect === 'postgres';
+  const lockUsers = (ids: string[]) => {
+    const query = db.selectFrom('users').selectAll().where('user_id', 'in', ids).orderBy('user_id');
+    // Row locks on PostgreSQL; SQLite's write transaction already holds the whole database.
+    return postgres ? query.forUpdate() : query;
+  };
+  return {
+    /**
+     * findByEmail: users joined with their identities in one statement, so both come from one
+     * snapshot (never either side of a concurrent link); on 1M users the join took a lookup
+     * from ~70 to ~45 µs against users-then-identities.
+     */
+    usersByEmail: prepareQuery(['email'], (p) => db.selectFrom('users')
+      .innerJoin('identities', 'identities.owner_id', 'users.user_id')
+      .selectAll('users')
+      .select([
+        'identities.provider as identity_provider', 'identities.user_id as identity_user_id',
+        'identities.connection as identity_connection', 'identities.is_social as identity_is_social',
+        'identities.is_main as identity_is_main', 'identities.profile_data as identity_profile_data',
+        'identities.connection_email as identity_connection_email', 'identities.linked_at as identity_linked_at',
+      ])
+      .where('users.email_normalized', '=', p.email)
+      .orderBy('users.created_at').orderBy('users.user_id')
+      .$castTo<UserWithIdentityRow>()),
+    user: prepareQuery(['userId'], (p) => db.selectFrom('users').selectAll().where('user_id', '=', p.userId)),
+    lockUser: prepareQuery(['userId'], (p) => lockUsers([p.userId])),
+    lockTwoUsers: prepareQuery(['first', 'second'], (p) => lockUsers([p.first, p.second])),
+    identitiesOf: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').selectAll().where('owner_id', '=', p.ownerId)),
+    identityOwner: prepareQuery(['provider', 'userId'], (p) => db.selectFrom('identities').select(['owner_id', 'is_main'])
+      .where('provider', '=', p.provider).where('user_id', '=', p.userId)),
+    ownedIdentity: prepareQuery(['provider', 'userId', 'ownerId'], (p) => db.selectFrom('identities').selectAll()
+      .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.ownerId)),
+    lastLinkedAt: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').select((eb) => eb.fn.max('linked_at').as('at'))
+      .where('owner_id', '=', p.ownerId)),
+    /** Moves a secondary's main identity into the primary. */
+    linkIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'profileData', 'linkedAt'], (p) => db.updateTable('identities')
+      .set({ owner_id: p.to, is_main: 0, profile_data: p.profileData, linked_at: p.linkedAt })
+      .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.from)),
+    /** Makes a linked identity the main identity of the user recreated for it. */
+    detachIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'linkedAt'], (p) => db.updateTable('identities')
+      .set({ owner_id: p.to, is_main: 1, profile_data: null, linked_at: p.linkedAt })
+      .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.from)),
+    insertUser: prepareQuery(USER_COLUMNS, (p) => db.insertInto('users').values(p as unknown as UserRow)),
+    deleteUser: prepareQuery(['userId'], (p) => db.deleteFrom('users').where('user_id', '=', p.userId)),
+    touchUser: prepareQuery(['userId', 'date'], (p) => db.updateTable('users').set({ updated_at: p.date }).where('user_id', '=', p.userId)),
+    insertSnapshot: prepareQuery(['primaryId', 'provider', 'userId', 'snapshot', 'date'], (p) => db.insertInto('link_snapshots').values({
+      primary_id: p.primaryId, provider: p.provider, identity_user_id: p.userId, snapshot: p.snapshot, created_at: p.date,
+    })),
+    latestSnapshot: prepareQuery(['primaryId', 'provider', 'userId'], (p) => db.selectFrom('link_snapshots').select(['snapshot'])
+      .where('provider', '=', p.provider).where('identity_user_id', '=', p.userId).where('primary_id', '=', p.primaryId)
+      .orderBy('id', 'desc').limit(1)),
+    deleteSnapshots: prepareQuery(['primaryId', 'provider', 'userId'], (p) => db.deleteFrom('link_snapshots')
+      .where('provider', '=', p.provider).where('identity_user_id', '=', p.userId).where('primary_id', '=', p.primaryId)),
+    insertAuditEvent: prepareQuery(['log_id', 'date', 'type', 'description', 'actor', 'client_id', 'user_id', 'details'],
+      (p) => db.insertInto('audit_events').values(p)),
+  };
+}
+
+export type DirectoryQueries = ReturnType<typeof directoryQueries>;
