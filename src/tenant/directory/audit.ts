@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 export type AuditType =
   | 'user.created' | 'user.updated' | 'user.deleted'
@@ -30,7 +30,9 @@ export function auditEventRow(
   event: { type: AuditType; description: string; userId: string; details: Record<string, unknown>; date: string },
 ): Record<'log_id' | 'date' | 'type' | 'description' | 'actor' | 'client_id' | 'user_id' | 'details', string | null> {
   return {
-    log_id: `${event.date.replace(/\D/g, '')}${randomBytes(6).toString('hex')}`,
+    // The last 12 hex digits of a v4 UUID are 48 random bits, drawn from Node's pooled entropy:
+    // randomBytes(6) cost a call into OpenSSL per event.
+    log_id: `${event.date.replace(/\D/g, '')}${randomUUID().slice(-12)}`,
     date: event.date,
     type: event.type,
     description: event.description,

@@ -19,13 +19,38 @@ export interface Mailer {
   send(message: MailMessage): Promise<void>;
 }
 
-/** Development transport: messages are stored and readable at /dev/mail, never sent. */
+interface QueuedMail {
+  row: StoredMail;
+  stored: () => void;
+  failed: (err: unknown) => void;
+}
+
+/**
+ * Development transport: messages are stored and readable at /dev/mail, never sent. Messages
+ * sent in the same turn of the event loop are stored in one statement: each write is its own
+ * commit, and a commit costs more than the insert (a link + unlink sends two or three).
+ */
 export class OutboxMailer implements Mailer {
   readonly transport = 'outbox' as const;
+  #queue: QueuedMail[] = [];
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async send(message: MailMessage): Promise<void> {
-    await this.db.insertInto('mail_outbox').values({ ...message, created_at: new Date().toISOString() }).execute();
+  send(message: MailMessage): Promise<void> {
+    return new Promise((stored, failed) => {
+      this.#queue.push({ row: { ...message, created_at: new Date().toISOString() }, stored, failed });
+      if (this.#queue.length === 1) setImmediate(() => { void this.#store(); });
+    });
+  }
+
+  async #store(): Promise<void> {
+    const batch = this.#queue;
+    this.#queue = [];
+    try {
+      await this.db.insertInto('mail_outbox').values(batch.map((mail) => mail.row)).execute();
+      for (const mail of batch) mail.stored();
+    } catch (err) {
+      for (const mail of batch) mail.failed(err);
+    }
   }
 
   async list(limit = 100): Promise<StoredMail[]> {
