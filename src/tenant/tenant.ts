@@ -42,7 +42,7 @@ export interface Tenant {
   close(): Promise<void>;
 }
 
-const publicDir = fileURLToPath(new URL('../../public', import.meta.url));
+const cssDir = fileURLToPath(new URL('../../public/css', import.meta.url));
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 
 /** The sign-in methods the tenant offers, by connection strategy. */
@@ -124,9 +124,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
     frameguard: { action: 'deny' },
   }));
-  // After the API: serve-static stat()s the path of every request it sees (~5% of the CPU of
-  // a users-by-email call), and the API answers every /api/v2 path itself, 404 included.
-  app.use(express.static(publicDir, { index: false, maxAge: '1h' }));
+  // Mounted at /css only: serve-static stat()s the path of every request it sees, a
+  // file-system miss in front of every sign-in page (7% of the CPU of a sign-in).
+  app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
   if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
   app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);

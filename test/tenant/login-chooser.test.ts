@@ -20,6 +20,11 @@ for (const db of testDatabases()) {
       assert.equal(page.headers['x-frame-options'], 'DENY');
       assert.match(page.headers['content-security-policy']!, /frame-ancestors 'none'/);
       assert.equal(page.headers['cache-control'], 'no-store');
+      const stylesheet = page.text.match(/<link rel="stylesheet" href="([^"]+)">/)?.[1];
+      assert.equal(stylesheet, '/css/tenant.css');
+      const css = await agent.get(stylesheet);
+      assert.equal(css.status, 200);
+      assert.match(css.headers['content-type']!, /^text\/css/);
     });
 
     it("goes straight to the connection named by Auth0's connection parameter, and refuses an unknown one", async () => {
