@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Generated, type SqliteDatabase } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type Generated, type CompiledQuery, type QueryResult, type SqliteDatabase, type Transaction } from 'kysely';
 import pg from 'pg';
+import { TransactionBatcher } from './transaction-batcher.ts';
 
 export interface UsersTable {
   user_id: string;
@@ -147,6 +148,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database<S = Schema> {
   db: Kysely<S>;
   dialect: Dialect;
+  /**
+   * Runs `work` in a transaction. On SQLite, writes that queue meanwhile share one transaction
+   * and one commit (see TransactionBatcher); on PostgreSQL each has its own.
+   */
+  transact<T>(work: (trx: Transaction<S>) => Promise<T>): Promise<T>;
+  /** Runs one writing statement: on SQLite in the shared transaction, on PostgreSQL on its own. */
+  write<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
   close(): Promise<void>;
 }
 
@@ -166,7 +174,12 @@ export function openDatabase<S = Schema>(options: DatabaseOptions): Database<S> 
       ...(options.pgSchema ? { options: `-c search_path=${options.pgSchema}` } : {}),
     });
     const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', close: () => db.destroy() };
+    return {
+      db, dialect: 'postgres',
+      transact: (work) => db.transaction().execute(work),
+      write: (query) => db.executeQuery(query),
+      close: () => db.destroy(),
+    };
   }
   const file = options.sqliteFile ?? ':memory:';
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -181,7 +194,13 @@ export function openDatabase<S = Schema>(options: DatabaseOptions): Database<S> 
   // only; the pages are the OS page cache's, as they would be with read().
   sqlite.pragma('mmap_size = 1073741824');
   const db = new Kysely<S>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  const batcher = new TransactionBatcher(db);
+  return {
+    db, dialect: 'sqlite',
+    transact: (work) => batcher.run(work),
+    write: (query) => batcher.run((trx) => trx.executeQuery(query)),
+    close: () => db.destroy(),
+  };
 }
 
 /**

@@ -3,20 +3,21 @@ import type { Compilable, CompiledQuery } from 'kysely';
 /**
  * A query built and compiled once, then run with new values: Kysely builds an operation tree
  * and compiles it to SQL on every call, and on the directory's write paths that JavaScript cost
- * more than SQLite running the statements. `build` receives a placeholder for each name; each
- * must become a bound parameter of the query (never inlined into its SQL) and is replaced by
- * the caller's value at every run. Run the result with `db.executeQuery(...)` on the database
+ * more than SQLite running the statements. `build` receives a placeholder for each name (typed
+ * `never`: it stands for a value of whatever type the column takes); each must become a bound
+ * parameter of the query (never inlined into its SQL) and is replaced by the caller's value at
+ * every run. Run the result with `db.executeQuery(...)` on the database
  * the query was built from, or on one of its transactions.
  */
 export function prepareQuery<K extends string, Row>(
   names: readonly K[],
-  build: (placeholders: Record<K, string>) => Compilable<Row>,
+  build: (placeholders: Record<K, never>) => Compilable<Row>,
 ): (values: Record<K, unknown>) => CompiledQuery<Row> {
-  const placeholders = Object.fromEntries(names.map((name, i) => [name, `\u0000accord-parameter-${i}\u0000`])) as Record<K, string>;
+  const placeholders = Object.fromEntries(names.map((name, i) => [name, `\u0000accord-parameter-${i}\u0000`])) as Record<K, never>;
   const compiled = build(placeholders).compile();
   const slots = compiled.parameters.map((value) => names.find((name) => placeholders[name] === value));
   for (const name of names) {
-    if (!slots.includes(name) || compiled.sql.includes(placeholders[name])) {
+    if (!slots.includes(name) || compiled.sql.includes(placeholders[name] as string)) {
       throw new Error(`prepareQuery: "${name}" is not a bound parameter of: ${compiled.sql}`);
     }
   }

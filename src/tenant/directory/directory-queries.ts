@@ -70,7 +70,7 @@ export function directoryQueries(database: Database) {
     detachIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'linkedAt'], (p) => db.updateTable('identities')
       .set({ owner_id: p.to, is_main: 1, profile_data: null, linked_at: p.linkedAt })
       .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.from)),
-    insertUser: prepareQuery(USER_COLUMNS, (p) => db.insertInto('users').values(p as unknown as UserRow)),
+    insertUser: prepareQuery(USER_COLUMNS, (p) => db.insertInto('users').values(p)),
     deleteUser: prepareQuery(['userId'], (p) => db.deleteFrom('users').where('user_id', '=', p.userId)),
     touchUser: prepareQuery(['userId', 'date'], (p) => db.updateTable('users').set({ updated_at: p.date }).where('user_id', '=', p.userId)),
     insertSnapshot: prepareQuery(['primaryId', 'provider', 'userId', 'snapshot', 'date'], (p) => db.insertInto('link_snapshots').values({

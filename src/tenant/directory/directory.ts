@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { sql, type ExpressionBuilder, type Expression, type Kysely, type SqlBool, type Transaction } from 'kysely';
 import type { Database, Schema } from '../../platform/database.ts';
 import { AccordError } from '../../platform/errors.ts';
-import { TransactionBatcher } from '../../platform/transaction-batcher.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import { auditEventRow, type Actor, type AuditEvent, type AuditType } from './audit.ts';
 import { directoryQueries, type DirectoryQueries } from './directory-queries.ts';
@@ -109,15 +108,14 @@ export class Directory {
   readonly #connections: ConnectionRegistry;
   readonly #listeners: IdentityChangeListener[] = [];
   readonly #queries: DirectoryQueries;
-  /** SQLite only: PostgreSQL runs transactions side by side. */
-  readonly #batcher: TransactionBatcher<Schema> | undefined;
+  readonly #transact: Database['transact'];
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.#db = database.db;
     this.#dialect = database.dialect;
     this.#connections = connections;
     this.#queries = directoryQueries(database);
-    this.#batcher = database.dialect === 'sqlite' ? new TransactionBatcher(this.#db) : undefined;
+    this.#transact = database.transact;
   }
 
   get connections(): ConnectionRegistry {
@@ -659,7 +657,7 @@ export class Directory {
 
   async #transaction<T>(work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
     try {
-      return await (this.#batcher ? this.#batcher.run(work) : this.#db.transaction().execute(work));
+      return await this.#transact(work);
     } catch (err) {
       if (isConcurrencyFailure(err)) throw new AccordError('conflict');
       throw err;

@@ -1,19 +1,45 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { Kysely } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
+import type { Kysely, QueryResult } from 'kysely';
+import type { Database, Schema } from '../../platform/database.ts';
+import { prepareQuery } from '../../platform/prepared-query.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
+
+/** oidc-provider's statements, compiled once (see prepareQuery); the model is a parameter. */
+function adapterQueries(db: Kysely<Schema>) {
+  const findBy = (column: 'id' | 'uid' | 'user_code') => prepareQuery(['model', 'value'], (p) => db.selectFrom('oidc_payloads')
+    .select(['payload', 'expires_at', 'consumed_at']).where('model', '=', p.model).where(column, '=', p.value).limit(1));
+  return {
+    upsert: prepareQuery(['model', 'id', 'payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at'], (p) => db.insertInto('oidc_payloads')
+      .values({ ...p, consumed_at: null })
+      .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+        payload: eb.ref('excluded.payload'), grant_id: eb.ref('excluded.grant_id'), user_code: eb.ref('excluded.user_code'),
+        uid: eb.ref('excluded.uid'), account_id: eb.ref('excluded.account_id'), expires_at: eb.ref('excluded.expires_at'),
+      })))),
+    findById: findBy('id'),
+    findByUid: findBy('uid'),
+    findByUserCode: findBy('user_code'),
+    consume: prepareQuery(['model', 'id', 'at'], (p) => db.updateTable('oidc_payloads').set({ consumed_at: p.at })
+      .where('model', '=', p.model).where('id', '=', p.id)),
+    destroy: prepareQuery(['model', 'id'], (p) => db.deleteFrom('oidc_payloads').where('model', '=', p.model).where('id', '=', p.id)),
+    revokeByGrantId: prepareQuery(['model', 'grantId'], (p) => db.deleteFrom('oidc_payloads')
+      .where('model', '=', p.model).where('grant_id', '=', p.grantId)),
+  };
+}
 
 /**
  * oidc-provider's storage on Accord's database, so sessions, grants and codes survive a
  * restart and are shared by every tenant process. Clients come from the client registry.
+ * A sign-in writes some ten of these rows; on SQLite they join the group commit.
  */
-export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry) {
+export function createAdapterFactory(database: Database, clients: ClientRegistry) {
+  const { db } = database;
+  const queries = adapterQueries(db);
   return class DatabaseAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      const row = {
+      await database.write(queries.upsert({
         model: this.model,
         id,
         payload: JSON.stringify(payload),
@@ -22,45 +48,38 @@ export function createAdapterFactory(db: Kysely<Schema>, clients: ClientRegistry
         uid: payload.uid ?? null,
         account_id: payload.accountId ?? null,
         expires_at: expiresIn ? epochSeconds() + expiresIn : null,
-        consumed_at: null,
-      };
-      await db.insertInto('oidc_payloads').values(row)
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet({
-          payload: row.payload, grant_id: row.grant_id, user_code: row.user_code, uid: row.uid, account_id: row.account_id, expires_at: row.expires_at,
-        })).execute();
+      }));
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return clients.asOidcMetadata(id);
-      return this.#findBy('id', id);
+      return this.#found(await db.executeQuery(queries.findById({ model: this.model, value: id })));
     }
 
-    findByUserCode(userCode: string) {
-      return this.#findBy('user_code', userCode);
+    async findByUserCode(userCode: string) {
+      return this.#found(await db.executeQuery(queries.findByUserCode({ model: this.model, value: userCode })));
     }
 
-    findByUid(uid: string) {
-      return this.#findBy('uid', uid);
+    async findByUid(uid: string) {
+      return this.#found(await db.executeQuery(queries.findByUid({ model: this.model, value: uid })));
     }
 
     async consume(id: string): Promise<void> {
-      await db.updateTable('oidc_payloads').set({ consumed_at: epochSeconds() })
-        .where('model', '=', this.model).where('id', '=', id).execute();
+      await database.write(queries.consume({ model: this.model, id, at: epochSeconds() }));
     }
 
     async destroy(id: string): Promise<void> {
-      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('id', '=', id).execute();
+      await database.write(queries.destroy({ model: this.model, id }));
     }
 
     // oidc-provider calls this once per token model. Other models carry the grant id too: an
     // Interaction that switches accounts revokes the old grant and must itself survive.
     async revokeByGrantId(grantId: string): Promise<void> {
-      await db.deleteFrom('oidc_payloads').where('model', '=', this.model).where('grant_id', '=', grantId).execute();
+      await database.write(queries.revokeByGrantId({ model: this.model, grantId }));
     }
 
-    async #findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const row = await db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', this.model).where(column, '=', value).executeTakeFirst();
+    #found({ rows }: QueryResult<{ payload: string; expires_at: number | string | null; consumed_at: number | string | null }>): AdapterPayload | undefined {
+      const row = rows[0];
       if (!row) return undefined;
       if (row.expires_at !== null && Number(row.expires_at) <= epochSeconds()) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload;

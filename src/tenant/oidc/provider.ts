@@ -30,7 +30,7 @@ export function createOidcProvider(options: {
   const audience = managementAudience(config.url);
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(database.db, clients),
+    adapter: createAdapterFactory(database, clients),
     jwks: { keys: keys.signing },
     cookies: { keys: keys.cookies },
     routes: {
