@@ -31,12 +31,16 @@ export class TransactionBatcher<S> {
   run<T>(work: (trx: Transaction<S>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#running) void this.#drain();
+      if (this.#running) return;
+      this.#running = true;
+      // better-sqlite3 answers synchronously, so a transaction never yields to I/O: started at
+      // once, it would run alone. Starting it after the poll phase lets the requests already
+      // received queue their work first.
+      setImmediate(() => { void this.#drain(); });
     });
   }
 
   async #drain(): Promise<void> {
-    this.#running = true;
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.maxBatch);
       await this.#runBatch(batch);
