@@ -58,10 +58,6 @@ export function directoryQueries(database: Database) {
     identitiesOf: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').selectAll().where('owner_id', '=', p.ownerId)),
     identityOwner: prepareQuery(['provider', 'userId'], (p) => db.selectFrom('identities').select(['owner_id', 'is_main'])
       .where('provider', '=', p.provider).where('user_id', '=', p.userId)),
-    ownedIdentity: prepareQuery(['provider', 'userId', 'ownerId'], (p) => db.selectFrom('identities').selectAll()
-      .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.ownerId)),
-    lastLinkedAt: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').select((eb) => eb.fn.max('linked_at').as('at'))
-      .where('owner_id', '=', p.ownerId)),
     /** Moves a secondary's main identity into the primary. */
     linkIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'profileData', 'linkedAt'], (p) => db.updateTable('identities')
       .set({ owner_id: p.to, is_main: 0, profile_data: p.profileData, linked_at: p.linkedAt })

@@ -446,14 +446,17 @@ export class Directory {
    * metadata, in a link snapshot that a later unlink may restore.
    */
   async link(primaryId: string, secondary: SecondaryRef, actor: Actor): Promise<Identity[]> {
-    const secondaryId = await this.#resolveSecondary(this.#db, primaryId, secondary);
+    // PostgreSQL: find the secondary first, to lock both users in one order, then check again
+    // under the locks. SQLite's write transaction holds the whole database: one look, inside.
+    const found = this.#dialect === 'postgres' ? await this.#resolveSecondary(this.#db, primaryId, secondary) : undefined;
     let change: IdentityChange | undefined;
     const identities = await this.#transaction(async (trx) => {
+      const secondaryId = found ?? await this.#resolveSecondary(trx, primaryId, secondary);
       const locked = await this.#lockUsers(trx, [primaryId, secondaryId]);
       const primary = locked.get(primaryId);
       if (!primary) throw new AccordError('inexistent_user');
-      // Re-check under the lock: a concurrent link may have taken the secondary meanwhile.
-      if (await this.#resolveSecondary(trx, primaryId, secondary) !== secondaryId) throw new AccordError('link_identity_in_use');
+      // A concurrent link may have taken the secondary meanwhile.
+      if (found !== undefined && await this.#resolveSecondary(trx, primaryId, secondary) !== found) throw new AccordError('link_identity_in_use');
       const secondaryRow = locked.get(secondaryId);
       if (!secondaryRow) throw new AccordError('link_secondary_not_found');
 
@@ -469,18 +472,20 @@ export class Directory {
       }
 
       const date = now();
+      const primaryIdentities = await this.#identityRowsOf(trx, primaryId);
       // Identities list in link order, which is linked_at order: keep it strictly increasing even
       // when two links land in one millisecond (the primary's row lock makes this race-free).
-      const last = (await trx.executeQuery(this.#queries.lastLinkedAt({ ownerId: primaryId }))).rows[0];
-      const linkedAt = last?.at && last.at >= date ? new Date(Date.parse(last.at) + 1).toISOString() : date;
+      const last = primaryIdentities.reduce((latest, i) => (i.linked_at > latest ? i.linked_at : latest), '');
+      const linkedAt = last >= date ? new Date(Date.parse(last) + 1).toISOString() : date;
       const profileData = rootProfileData(secondaryRow);
       await trx.executeQuery(this.#queries.insertSnapshot({
         primaryId, provider: identity.provider, userId: identity.user_id,
         snapshot: JSON.stringify(toProfile(secondaryRow, secondaryIdentities)), date,
       }));
+      const linkedIdentity = { ...identity, owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: linkedAt };
       const moved = await trx.executeQuery(this.#queries.linkIdentity({
         provider: identity.provider, userId: identity.user_id, from: secondaryId, to: primaryId,
-        profileData: JSON.stringify(profileData), linkedAt,
+        profileData: linkedIdentity.profile_data, linkedAt,
       }));
       if (Number(moved.numAffectedRows) !== 1) throw new AccordError('link_identity_in_use');
       await trx.executeQuery(this.#queries.deleteUser({ userId: secondaryId }));
@@ -493,7 +498,7 @@ export class Directory {
           provider: identity.provider, identity_user_id: identity.user_id, connection: identity.connection,
         },
       });
-      const linked = toProfile({ ...primary, updated_at: date }, await this.#identityRowsOf(trx, primaryId));
+      const linked = toProfile({ ...primary, updated_at: date }, [...primaryIdentities, linkedIdentity]);
       change = {
         type: 'identity.linked', primaryId, secondaryId, provider: identity.provider,
         identityUserId: identity.user_id, connection: identity.connection, actor, date, primary: linked,
@@ -509,7 +514,8 @@ export class Directory {
     let change: IdentityChange | undefined;
     const identities = await this.#transaction(async (trx) => {
       const primary = await this.#lockUser(trx, primaryId);
-      const identity = (await trx.executeQuery(this.#queries.ownedIdentity({ provider, userId: identityUserId, ownerId: primaryId }))).rows[0];
+      const primaryIdentities = await this.#identityRowsOf(trx, primaryId);
+      const identity = primaryIdentities.find((i) => i.provider === provider && i.user_id === identityUserId);
       if (!identity) throw new AccordError('inexistent_identity');
       if (identity.is_main === 1) throw new AccordError('unlink_main_identity');
 
@@ -558,7 +564,7 @@ export class Directory {
           connection: identity.connection, restored_metadata: restore,
         },
       });
-      const remaining = toProfile({ ...primary, updated_at: date }, await this.#identityRowsOf(trx, primaryId));
+      const remaining = toProfile({ ...primary, updated_at: date }, primaryIdentities.filter((i) => i !== identity));
       const detached = toProfile(row, [{ ...identity, owner_id: secondaryId, is_main: 1, profile_data: null, linked_at: date }]);
       change = {
         type: 'identity.unlinked', primaryId, secondaryId, provider, identityUserId, connection: identity.connection, actor, date,
