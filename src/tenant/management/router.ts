@@ -81,8 +81,15 @@ export function managementRouter(options: ManagementRouterOptions): Router {
       }
       const body = parse(route.body, req.body, 'invalid_body', 'Payload');
       const result = await route.handle({ params, query, body, auth: req.management! });
-      if (route.status === 204) res.status(204).end();
-      else res.status(route.status).json(result);
+      if (route.status === 204) {
+        res.status(204).end();
+        return;
+      }
+      // res.json's extras (settings lookups, a MIME lookup, freshness checks) are for pages;
+      // the API answers no-store JSON on every call.
+      res.statusCode = route.status;
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify(result));
     });
   }
   router.use((_req, res) => sendAuth0Error(res, new AccordError('not_found', 'Not Found: no such Management API endpoint.')));
