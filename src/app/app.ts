@@ -19,6 +19,7 @@ import { profileRoutes } from './profile/profile-routes.ts';
 import { createSessionStore } from './sessions/create-session-store.ts';
 import { csrfProtection } from './web/csrf.ts';
 import { errorPage, notFound } from './web/http-errors.ts';
+import { ejsViewEngine } from './web/view-engine.ts';
 import './web/session-data.ts';
 
 export interface AccordApp {
@@ -72,8 +73,11 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const secure = config.url.startsWith('https://');
   const app = express();
   app.disable('x-powered-by');
+  // Every page is personal and rendered anew: a body hash (ETag) per response would never be reused.
+  app.disable('etag');
   app.set('trust proxy', config.trustProxy);
   app.set('views', viewsDir);
+  app.engine('ejs', ejsViewEngine(viewsDir));
   app.set('view engine', 'ejs');
   // Compiled templates are reused except in development (Express would decide from NODE_ENV alone).
   app.set('view cache', config.env !== 'development');
@@ -101,10 +105,14 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     proxy: config.trustProxy,
     cookie: { httpOnly: true, sameSite: 'lax', secure, maxAge: config.sessionTtlSeconds * 1000 },
   }));
-  app.use(passport.initialize());
+  // No passport.initialize(): since passport 0.6, session() sets up everything it did on `req`
+  // (it only adds an object kept for strategies written for passport 0.4).
   app.use(passport.session());
   app.use(csrfProtection(new URL(config.url).origin, config.sessionSecret));
   app.use((req, res, next) => {
+    // Pages carry personal data and the CSRF token: no shared cache may keep them, and the back
+    // button after sign-out must not show them again.
+    res.setHeader('Cache-Control', 'no-store');
     res.locals.user = req.user;
     res.locals.path = req.path;
     // Read once by the page that shows it.
@@ -129,7 +137,8 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     if (req.user) return res.redirect(303, '/profile');
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });
   });
-  app.use(linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min }));
+  // Under its prefix, so other pages do not walk its routes.
+  app.use('/link', linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min }));
   app.use(profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }));
   app.use(notFound);
   app.use(errorPage(logger));

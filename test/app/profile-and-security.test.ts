@@ -294,6 +294,26 @@ for (const [index, db] of databases.entries()) {
       });
     });
 
+    describe('caching', () => {
+      it('pages are never stored by a browser or shared cache and carry no ETag; the stylesheet is cached', async () => {
+        const b = accord.browser();
+        await signInWithDemo(b, uniqueEmail('no-store'));
+        const pages: [string, Page][] = [
+          ['profile', await b.open(`${APP_URL}/profile`)],
+          ['link new', await b.open(`${APP_URL}/link/new`)],
+          ['404 signed in', await b.open(`${APP_URL}/no-such-page`)],
+          ['home', await accord.browser().open(`${APP_URL}/`)],
+        ];
+        for (const [name, page] of pages) {
+          assert.ok(page.status === 200 || page.status === 404, `${name}: ${page.status}`);
+          assert.equal(page.headers['cache-control'], 'no-store', name);
+          assert.equal(page.headers.etag, undefined, name);
+        }
+        const css = await b.open(`${APP_URL}/css/app.css`);
+        assert.match(css.headers['cache-control'] ?? '', /max-age=3600/);
+      });
+    });
+
     describe('checklist case 20: cross-origin POSTs', () => {
       it('refuses them with 403 even with a valid CSRF token, and nothing changes', async () => {
         const person = await linkedAccount(accord);

@@ -127,8 +127,19 @@ describe('formatDate', () => {
     assert.equal(formatDate('2026-03-12 00:00:00'), '12 March 2026');
   });
 
+  it('writes what Intl writes for en-GB long dates in UTC', () => {
+    const intl = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+    for (const iso of ['0001-01-01', '0999-12-31T23:59:59Z', '1970-01-01', '2024-02-29T12:00:00Z', '9999-12-31T23:00:00-05:00']) {
+      assert.equal(formatDate(iso), intl.format(new Date(iso)), iso);
+    }
+    for (let day = Date.UTC(1999, 0, 1); day < Date.UTC(2031, 0, 1); day += 86_400_000) {
+      const iso = new Date(day).toISOString();
+      assert.equal(formatDate(iso), intl.format(new Date(iso)), iso);
+    }
+  });
+
   it('returns an empty string for invalid input', () => {
-    for (const value of ['', 'yesterday', '12', '2026-13-01', '2026-02-30', '2026-02-30T10:00:00Z', '2026-03-12T25:00:00Z', 'Thu, 12 Mar 2026 10:00:00 GMT']) {
+    for (const value of ['', 'yesterday', '12', '2026-13-01', '2026-02-30', '2026-02-30T10:00:00Z', '2026-03-12T25:00:00Z', 'Thu, 12 Mar 2026 10:00:00 GMT', '0000-06-01', '0001-01-01T00:30:00+01:00']) {
       assert.equal(formatDate(value), '', value);
     }
     assert.equal(formatDate(undefined as unknown as string), '');

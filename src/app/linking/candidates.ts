@@ -31,14 +31,15 @@ export function toCandidate(user: Auth0User): Candidate {
 export class CandidateFinder {
   constructor(private readonly management: ManagementClient, private readonly keptSeparate: KeptSeparate) {}
 
-  async find(user: SessionUser): Promise<Candidate[]> {
+  /** `kept`: the candidates the user keeps separate, when the caller has read them already. */
+  async find(user: SessionUser, kept?: ReadonlySet<string>): Promise<Candidate[]> {
     if (user.email_verified !== true || !user.email) return [];
-    const [users, kept] = await Promise.all([
+    const [users, keptIds] = await Promise.all([
       this.management.usersByEmail(user.email),
-      this.keptSeparate.candidatesKeptBy(user.user_id),
+      kept ?? this.keptSeparate.candidatesKeptBy(user.user_id),
     ]);
     return users
-      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && !kept.has(u.user_id) && u.identities.length > 0)
+      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && !keptIds.has(u.user_id) && u.identities.length > 0)
       .map(toCandidate);
   }
 

@@ -1,12 +1,20 @@
-import type { Kysely } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
+import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { AppSchema } from '../app-database.ts';
+
+type KeptRow = { candidate_id: string; created_at: string };
 
 /** The candidate accounts a user chose to keep separate: they are not suggested for linking again. */
 export class KeptSeparate {
   readonly #db: Kysely<AppSchema>;
+  /** Read on every profile page and suggestion check, so compiled once rather than by Kysely per call. */
+  readonly #listQuery: (values: { userId: string }) => CompiledQuery<KeptRow>;
 
   constructor(db: Kysely<AppSchema>) {
     this.#db = db;
+    this.#listQuery = prepareQuery(['userId'], (p) => db.selectFrom('app_kept_separate').select(['candidate_id', 'created_at'])
+      .where('user_id', '=', p.userId)
+      .orderBy('created_at').orderBy('candidate_id'));
   }
 
   /** Idempotent: keeping the same candidate again keeps the first choice's date. */
@@ -24,16 +32,11 @@ export class KeptSeparate {
   }
 
   /** Oldest first, so a profile page lists choices in the order they were made. */
-  async list(userId: string): Promise<{ candidate_id: string; created_at: string }[]> {
-    return this.#db.selectFrom('app_kept_separate').select(['candidate_id', 'created_at'])
-      .where('user_id', '=', userId)
-      .orderBy('created_at').orderBy('candidate_id')
-      .execute();
+  async list(userId: string): Promise<KeptRow[]> {
+    return (await this.#db.executeQuery(this.#listQuery({ userId }))).rows;
   }
 
   async candidatesKeptBy(userId: string): Promise<Set<string>> {
-    const rows = await this.#db.selectFrom('app_kept_separate').select('candidate_id')
-      .where('user_id', '=', userId).execute();
-    return new Set(rows.map((r) => r.candidate_id));
+    return new Set((await this.list(userId)).map((r) => r.candidate_id));
   }
 }

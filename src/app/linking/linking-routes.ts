@@ -55,7 +55,7 @@ function currentProof(req: Request): LinkProof {
   return proof;
 }
 
-/** Suggested and user-initiated linking: suggestions, proof of control, merge preview, confirm. */
+/** Suggested and user-initiated linking: suggestions, proof of control, merge preview, confirm. Mounted at /link. */
 export function linkingRoutes(options: LinkingRoutesOptions): Router {
   const { passport, management, finder, keptSeparate, linker } = options;
   const router = Router();
@@ -68,28 +68,28 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     handler: (_req, _res, next) => next(new AccordError('too_many_requests', 'Too many link attempts. Wait 15 minutes, then try again.')),
   });
 
-  router.get('/link/suggestions', requireUser, async (req, res) => {
+  router.get('/suggestions', requireUser, async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo, '/profile');
     const candidates = await finder.find(req.user!);
     if (candidates.length === 0) return res.redirect(303, returnTo);
     res.render('app/suggestions', { title: 'Link these accounts?', candidates: candidates.map(describeAccount), returnTo, email: req.user!.email });
   });
 
-  router.post('/link/keep-separate', requireUser, async (req, res, next) => {
+  router.post('/keep-separate', requireUser, async (req, res, next) => {
     const form = parse(candidateForm, req.body);
     await keptSeparate.keep(req.user!.user_id, form.candidate);
     flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
     redirectAfterSave(req, res, next, safeReturnTo(form.returnTo, '/profile'));
   });
 
-  router.post('/link/suggest-again', requireUser, async (req, res, next) => {
+  router.post('/suggest-again', requireUser, async (req, res, next) => {
     const form = parse(candidateForm, req.body);
     await keptSeparate.undo(req.user!.user_id, form.candidate);
     flash(req, 'info', 'That account will be suggested for linking again.');
     redirectAfterSave(req, res, next, '/profile');
   });
 
-  router.get('/link/new', requireUser, async (_req, res) => {
+  router.get('/new', requireUser, async (_req, res) => {
     const connections = await management.connections();
     res.render('app/link-new', {
       title: 'Link another account',
@@ -98,7 +98,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   });
 
   // Starting a link: a single-use ticket in the session, then a fresh sign-in to the other account.
-  router.post('/link/start', requireUser, attempts, async (req, res) => {
+  router.post('/start', requireUser, attempts, async (req, res) => {
     const form = parse(startForm, req.body);
     const user = req.user!;
     const now = epochSeconds();
@@ -118,7 +118,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   });
 
   // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
-  router.get('/link/authorize', requireUser, (req, res, next) => {
+  router.get('/authorize', requireUser, (req, res, next) => {
     const ticket = req.session.linkTicket;
     if (!ticket || ticket.currentId !== req.user!.user_id) return next(new AccordError('link_not_in_progress'));
     const linkOptions: TenantAuthenticateOptions = {
@@ -128,7 +128,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   });
 
   // The other account's sign-in comes back here. It never replaces the session's user.
-  router.get('/link/callback', attempts, (req, res, next) => {
+  router.get('/callback', attempts, (req, res, next) => {
     const ticket = req.session.linkTicket;
     delete req.session.linkTicket;
     // Without a ticket of this user there is nothing to complete. Refused here, before the
@@ -166,7 +166,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     })(req, res, next);
   });
 
-  router.get('/link/preview', requireUser, async (req, res) => {
+  router.get('/preview', requireUser, async (req, res) => {
     const proof = currentProof(req);
     const [current, other] = await Promise.all([management.getUser(proof.currentId, { fresh: true }), management.getUser(proof.other.user_id, { fresh: true })]);
     const canKeepCurrent = AccountLinker.canBeSecondary(other);
@@ -187,7 +187,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     });
   });
 
-  router.post('/link/confirm', requireUser, async (req, res, next) => {
+  router.post('/confirm', requireUser, async (req, res, next) => {
     const form = parse(confirmForm, req.body);
     const proof = currentProof(req);
     // Single use: a second confirm (a double click, a replay) finds no proof.
@@ -214,7 +214,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     });
   });
 
-  router.post('/link/cancel', requireUser, (req, res, next) => {
+  router.post('/cancel', requireUser, (req, res, next) => {
     delete req.session.linkProof;
     delete req.session.linkTicket;
     flash(req, 'info', 'Nothing was linked.');

@@ -53,11 +53,9 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       }
       throw err;
     }
-    const [candidates, kept, logs] = await Promise.all([
-      finder.find(me),
-      keptSeparate.list(me.user_id),
-      management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined),
-    ]);
+    const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
+    const kept = await keptSeparate.list(me.user_id);
+    const [candidates, logs] = await Promise.all([finder.find(me, new Set(kept.map((k) => k.candidate_id))), logsRead]);
     const keptAccounts = await Promise.all(kept.map(async (k) => {
       const other = await management.getUser(k.candidate_id).catch(() => undefined);
       return {

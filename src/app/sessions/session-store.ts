@@ -1,5 +1,6 @@
 import { Store, type SessionData } from 'express-session';
-import type { Kysely } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
+import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppSchema } from '../app-database.ts';
 
@@ -15,6 +16,7 @@ export interface KyselySessionStoreOptions {
 }
 
 type Callback<T> = (err: unknown, value?: T) => void;
+type SessionRow = { sess: string; expires_at: number | string };
 
 /**
  * express-session's store on the app's own database (SQLite or PostgreSQL, through Kysely).
@@ -32,10 +34,13 @@ export class KyselySessionStore extends Store {
   #pruning = false;
   /** The expiry each recently read or written session has in the database, to skip needless touches. */
   readonly #knownExpiry = new Map<string, number>();
+  /** The read of every request, compiled once: Kysely would build and compile it again each time. */
+  readonly #readQuery: (values: { sid: string }) => CompiledQuery<SessionRow>;
 
   constructor(options: KyselySessionStoreOptions) {
     super();
     this.#db = options.db;
+    this.#readQuery = prepareQuery(['sid'], (p) => this.#db.selectFrom('app_sessions').select(['sess', 'expires_at']).where('sid', '=', p.sid));
     this.#defaultTtlMs = options.defaultTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.#logger = options.logger;
     if (options.pruneIntervalMs && options.pruneIntervalMs > 0) {
@@ -120,8 +125,7 @@ export class KyselySessionStore extends Store {
   }
 
   async #get(sid: string): Promise<SessionData | null> {
-    const row = await this.#db.selectFrom('app_sessions').select(['sess', 'expires_at'])
-      .where('sid', '=', sid).executeTakeFirst();
+    const row = (await this.#db.executeQuery(this.#readQuery({ sid }))).rows[0];
     if (!row) return null;
     const expired = Number(row.expires_at) <= Date.now();
     const session = expired ? undefined : parseSession(row.sess);

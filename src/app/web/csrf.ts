@@ -2,6 +2,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AccordError } from '../../platform/errors.ts';
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const TOKENS_KEPT = 10_000;
+
 /**
  * Every state-changing request must come from this app's own pages: the browser's
  * Origin (or Sec-Fetch-Site) must be this app, and the form must carry the session's
@@ -12,11 +15,22 @@ import { AccordError } from '../../platform/errors.ts';
  * and the last save would win over the token the page shows.
  */
 export function csrfProtection(appOrigin: string, secret: string): RequestHandler {
-  const tokenOf = (sessionId: string) => createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
+  // Every signed-in page shows the token, so recent ones are kept rather than computed again
+  // (a function of the session id alone: nothing about the session itself is cached).
+  const tokens = new Map<string, string>();
+  const tokenOf = (sessionId: string) => {
+    let token = tokens.get(sessionId);
+    if (token === undefined) {
+      token = createHmac('sha256', secret).update(`csrf:${sessionId}`).digest('base64url');
+      if (tokens.size >= TOKENS_KEPT) tokens.delete(tokens.keys().next().value!);
+      tokens.set(sessionId, token);
+    }
+    return token;
+  };
   return (req, res, next) => {
     // Only signed-in pages have forms.
     if (req.user) res.locals.csrfToken = tokenOf(req.sessionID);
-    if (['GET', 'HEAD', 'OPTIONS'].includes(req.method)) return next();
+    if (SAFE_METHODS.has(req.method)) return next();
     const origin = req.get('origin');
     const site = req.get('sec-fetch-site');
     // `Origin: null` is what a browser sends when a referrer policy hides the origin; it counts

@@ -90,7 +90,9 @@ export function connectionLabel(connection: { name: string; strategy?: string; d
   return titleCase(name);
 }
 
-const DATE_FORMAT = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+// en-GB long month names: Intl's formatter gives the same words but costs microseconds of ICU
+// work on every page.
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
 
 // ISO 8601 date or date-time; a space separator (SQL style) is accepted as well.
 const ISO_DATE = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
@@ -109,8 +111,9 @@ export function formatDate(iso: string): string {
   const day = new Date(`${date}T00:00:00Z`);
   if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== date) return '';
   const parsed = time === undefined ? day : new Date(`${date}T${time}${offset ?? 'Z'}`);
-  if (Number.isNaN(parsed.getTime())) return '';
-  return DATE_FORMAT.format(parsed);
+  // Years before 1 AD would need an era to be read right; no account dates from then.
+  if (Number.isNaN(parsed.getTime()) || parsed.getUTCFullYear() < 1) return '';
+  return `${parsed.getUTCDate()} ${MONTHS[parsed.getUTCMonth()]} ${parsed.getUTCFullYear()}`;
 }
 
 /** How a candidate or account is shown before its owner has proven control: never its metadata. */
