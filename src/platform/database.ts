@@ -148,6 +148,11 @@ export type Dialect = 'sqlite' | 'postgres';
 /** `S` defaults to the tenant's schema; the app opens its own (`AppSchema`) through the same code. */
 export interface Database<S = Schema> {
   db: Kysely<S>;
+  /**
+   * For reads outside a transaction. On a SQLite file it is a connection of its own: a read
+   * never waits behind the writer's transaction, and sees what is committed. Elsewhere, `db`.
+   */
+  reader: Kysely<S>;
   dialect: Dialect;
   /**
    * Runs `work` in a transaction. On SQLite, writes that queue meanwhile share one transaction
@@ -176,7 +181,7 @@ export function openDatabase<S = Schema>(options: DatabaseOptions): Database<S> 
     });
     const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
     return {
-      db, dialect: 'postgres',
+      db, reader: db, dialect: 'postgres',
       transact: (work) => db.transaction().execute(work),
       write: (query) => db.executeQuery(query),
       close: () => db.destroy(),
@@ -196,16 +201,27 @@ export function openDatabase<S = Schema>(options: DatabaseOptions): Database<S> 
   sqlite.pragma('mmap_size = 1073741824');
   const checkpoints = file === ':memory:' ? undefined : startBackgroundCheckpoints(sqlite, file);
   const db = new Kysely<S>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const reader = file === ':memory:' ? db : new Kysely<S>({ dialect: new SqliteDialect({ database: withStatementCache(openReader(file)) }) });
   const batcher = new TransactionBatcher(db);
   return {
-    db, dialect: 'sqlite',
+    db, reader, dialect: 'sqlite',
     transact: (work) => batcher.run(work),
     write: (query) => batcher.run((trx) => trx.executeQuery(query)),
     close: async () => {
       await checkpoints?.stop();
+      if (reader !== db) await reader.destroy();
       await db.destroy();
     },
   };
+}
+
+/** The read connection of a SQLite file (WAL: readers and the writer never block each other). */
+function openReader(file: string): SQLite.Database {
+  const sqlite = new SQLite(file);
+  sqlite.pragma('query_only = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('mmap_size = 1073741824');
+  return sqlite;
 }
 
 /**

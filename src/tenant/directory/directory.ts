@@ -104,6 +104,7 @@ const PROFILE_KEYS = ['email', 'name', 'given_name', 'family_name', 'nickname', 
  */
 export class Directory {
   readonly #db: Db;
+  readonly #reader: Db;
   readonly #dialect: Database['dialect'];
   readonly #connections: ConnectionRegistry;
   readonly #listeners: IdentityChangeListener[] = [];
@@ -112,6 +113,7 @@ export class Directory {
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.#db = database.db;
+    this.#reader = database.reader;
     this.#dialect = database.dialect;
     this.#connections = connections;
     this.#queries = directoryQueries(database);
@@ -138,7 +140,7 @@ export class Directory {
 
   /** The database or passwordless identity registered with `email` in `connection`, linked or not. */
   async findIdentityByEmail(connection: string, email: string): Promise<{ provider: string; user_id: string; owner_id: string } | undefined> {
-    return this.#db.selectFrom('identities').select(['provider', 'user_id', 'owner_id'])
+    return this.#reader.selectFrom('identities').select(['provider', 'user_id', 'owner_id'])
       .where('connection', '=', connection).where('connection_email', '=', normalizeEmail(email)).executeTakeFirst();
   }
 
@@ -205,7 +207,7 @@ export class Directory {
     return profile;
   }
 
-  async findUser(userId: string, db: Db = this.#db): Promise<UserProfile | undefined> {
+  async findUser(userId: string, db: Db = this.#reader): Promise<UserProfile | undefined> {
     const row = (await db.executeQuery(this.#queries.user({ userId }))).rows[0];
     if (!row) return undefined;
     const identities = (await db.executeQuery(this.#queries.identitiesOf({ ownerId: userId }))).rows;
@@ -220,7 +222,7 @@ export class Directory {
    * from one snapshot, never from either side of a concurrent link.
    */
   async findByEmail(email: string): Promise<UserProfile[]> {
-    const { rows } = await this.#db.executeQuery(this.#queries.usersByEmail({ email: normalizeEmail(email) }));
+    const { rows } = await this.#reader.executeQuery(this.#queries.usersByEmail({ email: normalizeEmail(email) }));
     const users = new Map<string, { row: UserRow; identities: IdentityRow[] }>();
     for (const r of rows) {
       let user = users.get(r.user_id);
@@ -240,7 +242,7 @@ export class Directory {
 
   /** The user that owns an identity, whether as its main identity or a linked one. */
   async findByIdentity(provider: string, identityUserId: string): Promise<UserProfile | undefined> {
-    const identity = await this.#db.selectFrom('identities').select('owner_id')
+    const identity = await this.#reader.selectFrom('identities').select('owner_id')
       .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
     return identity ? this.findUser(identity.owner_id) : undefined;
   }
@@ -251,18 +253,18 @@ export class Directory {
     const sort = options.sort ?? { field: 'created_at' as const, direction: 1 as const };
     const direction = sort.direction === 1 ? 'asc' : 'desc';
     const [rows, count] = await Promise.all([
-      this.#db.selectFrom('users').selectAll().where(filter)
+      this.#reader.selectFrom('users').selectAll().where(filter)
         .orderBy(sort.field, direction).orderBy('user_id', direction)
         .limit(options.perPage).offset(options.page * options.perPage)
         .execute(),
-      this.#db.selectFrom('users').select((eb) => eb.fn.countAll<number | string>().as('n')).where(filter).executeTakeFirstOrThrow(),
+      this.#reader.selectFrom('users').select((eb) => eb.fn.countAll<number | string>().as('n')).where(filter).executeTakeFirstOrThrow(),
     ]);
-    return { users: await this.#withIdentities(this.#db, rows), total: Number(count.n) };
+    return { users: await this.#withIdentities(this.#reader, rows), total: Number(count.n) };
   }
 
   async logs(options: { userId?: string; page: number; perPage: number }): Promise<{ events: AuditEvent[]; total: number }> {
     if (options.userId !== undefined) await this.getUser(options.userId);
-    let query = this.#db.selectFrom('audit_events');
+    let query = this.#reader.selectFrom('audit_events');
     if (options.userId !== undefined) query = query.where('user_id', '=', options.userId);
     const [rows, count] = await Promise.all([
       query.selectAll().orderBy('seq', 'desc').limit(options.perPage).offset(options.page * options.perPage).execute(),

@@ -33,7 +33,7 @@ function adapterQueries(db: Kysely<Schema>) {
  * A sign-in writes some ten of these rows; on SQLite they join the group commit.
  */
 export function createAdapterFactory(database: Database, clients: ClientRegistry) {
-  const { db } = database;
+  const { db, reader } = database;
   const queries = adapterQueries(db);
   return class DatabaseAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -53,15 +53,15 @@ export function createAdapterFactory(database: Database, clients: ClientRegistry
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return clients.asOidcMetadata(id);
-      return this.#found(await db.executeQuery(queries.findById({ model: this.model, value: id })));
+      return this.#found(await reader.executeQuery(queries.findById({ model: this.model, value: id })));
     }
 
     async findByUserCode(userCode: string) {
-      return this.#found(await db.executeQuery(queries.findByUserCode({ model: this.model, value: userCode })));
+      return this.#found(await reader.executeQuery(queries.findByUserCode({ model: this.model, value: userCode })));
     }
 
     async findByUid(uid: string) {
-      return this.#found(await db.executeQuery(queries.findByUid({ model: this.model, value: uid })));
+      return this.#found(await reader.executeQuery(queries.findByUid({ model: this.model, value: uid })));
     }
 
     async consume(id: string): Promise<void> {
