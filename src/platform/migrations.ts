@@ -152,6 +152,12 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
           .addColumn('post_logout_redirect_uris', 'text', (c) => c.notNull().defaultTo('[]')).execute();
       },
     },
+    '0005_oidc_payload_expiry': {
+      async up(db: Kysely<any>) {
+        // Expired OpenID Provider state is deleted in the background (OidcPayloadPruner).
+        await db.schema.createIndex('oidc_payloads_expires').on('oidc_payloads').column('expires_at').execute();
+      },
+    },
   };
 }
 

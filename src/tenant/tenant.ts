@@ -20,6 +20,7 @@ import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
 import { auth0LogoutRoute } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { pauseContextWhenIdle } from './oidc/request-context.ts';
 import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
@@ -42,6 +43,8 @@ export interface Tenant {
   close(): Promise<void>;
 }
 
+/** How often expired sessions, grants, codes and tokens of the OpenID Provider are deleted. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 const cssDir = fileURLToPath(new URL('../../public/css', import.meta.url));
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -73,6 +76,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     if (change.type === 'identity.linked') await revokeAccountSessions(database.db, change.secondaryId);
   });
   const clients = new ClientRegistry(database.db);
+  const pruner = new OidcPayloadPruner(database, logger);
+  pruner.start(PRUNE_INTERVAL_MS);
   const provider = createOidcProvider({ config, database, keys, clients, directory });
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
 
@@ -141,6 +146,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
 
   return {
     app, config, database, directory, clients, keys, provider, mailer,
-    close: () => (options.database ? Promise.resolve() : database.close()),
+    close: async () => {
+      pruner.stop();
+      if (!options.database) await database.close();
+    },
   };
 }
