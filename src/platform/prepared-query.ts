@@ -6,8 +6,8 @@ import type { Compilable, CompiledQuery } from 'kysely';
  * more than SQLite running the statements. `build` receives a placeholder for each name (typed
  * `never`: it stands for a value of whatever type the column takes); each must become a bound
  * parameter of the query (never inlined into its SQL) and is replaced by the caller's value at
- * every run. Run the result with `db.executeQuery(...)` on the database
- * the query was built from, or on one of its transactions.
+ * every run. Run the result with `db.executeQuery(...)` on the database the query was built
+ * from, or on one of its transactions.
  */
 export function prepareQuery<K extends string, Row>(
   names: readonly K[],

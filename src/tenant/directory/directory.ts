@@ -210,9 +210,7 @@ export class Directory {
   async findUser(userId: string, db: Db = this.#reader): Promise<UserProfile | undefined> {
     const row = (await db.executeQuery(this.#queries.user({ userId }))).rows[0];
     if (!row) return undefined;
-    const identities = (await db.executeQuery(this.#queries.identitiesOf({ ownerId: userId }))).rows;
-    // Two reads: a user linked away in between has lost its main identity, so no longer exists.
-    return identities.some((i) => i.is_main === 1) ? toProfile(row, identities) : undefined;
+    return (await this.#withIdentities(db, [row]))[0];
   }
 
   /**
@@ -615,7 +613,7 @@ export class Directory {
   /** Row locks on PostgreSQL, taken in id order so two transactions never deadlock; SQLite serializes writers already. */
   async #lockUsers(trx: Db, userIds: [string] | [string, string]): Promise<Map<string, UserRow>> {
     const [first, second] = userIds;
-    const { rows } = await trx.executeQuery(second === undefined || second === first
+    const { rows } = await trx.executeQuery(second === undefined
       ? this.#queries.lockUser({ userId: first })
       : this.#queries.lockTwoUsers({ first, second }));
     return new Map(rows.map((r) => [r.user_id, r]));
@@ -643,7 +641,9 @@ export class Directory {
 
   async #withIdentities(db: Db, rows: UserRow[]): Promise<UserProfile[]> {
     if (rows.length === 0) return [];
-    const identities = await db.selectFrom('identities').selectAll().where('owner_id', 'in', rows.map((r) => r.user_id)).execute();
+    const identities = rows.length === 1
+      ? await this.#identityRowsOf(db, rows[0]!.user_id)
+      : await db.selectFrom('identities').selectAll().where('owner_id', 'in', rows.map((r) => r.user_id)).execute();
     const byOwner = new Map<string, IdentityRow[]>();
     for (const identity of identities) {
       const list = byOwner.get(identity.owner_id);
