@@ -142,6 +142,32 @@ for (const kind of testAppDatabases()) {
         assert.ok((await expiresAt(database, 'rolling'))! >= written + MINUTE, 'a 2 min extension is written');
       });
 
+      it('answers a skipped touch at once, so express-session sends a page in one write', async () => {
+        let answered = false;
+        await set(store, 'quick', sessionData({ n: 1 }, 60 * MINUTE));
+        store.touch('quick', sessionData({ n: 1 }, 60 * MINUTE + 10_000), () => { answered = true; });
+        assert.equal(answered, true, 'the callback ran before touch() returned');
+
+        // Waiting for a touch, express-session writes all but the last byte, then the rest.
+        const app = express();
+        const writes: number[] = [];
+        app.use((_req, res, next) => {
+          const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+          let count = 0;
+          res.write = ((...args: unknown[]) => { count++; return write(...args); }) as typeof res.write;
+          res.on('finish', () => writes.push(count));
+          next();
+        });
+        app.use(session({ secret: 'x'.repeat(32), store, resave: false, saveUninitialized: false, rolling: true, cookie: { maxAge: 60 * MINUTE } }));
+        app.get('/in', (req, res) => { req.session.returnTo = '/'; res.send('signed in'); });
+        app.get('/page', (_req, res) => { res.send('a page'); });
+        const agent = request.agent(app);
+        await agent.get('/in').expect(200);
+        await agent.get('/page').expect(200, 'a page');
+        await agent.get('/page').expect(200, 'a page');
+        assert.deepEqual(writes.slice(1), [0, 0], 'each page went out with res.end alone');
+      });
+
       it('destroys a session; destroying an unknown one is fine', async () => {
         await set(store, 'sid-1', sessionData());
         await destroy(store, 'sid-1');
