@@ -1,8 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
-import session from 'express-session';
-import helmet from 'helmet';
 import { Passport } from 'passport';
 import type { Logger } from '../platform/logger.ts';
 import type { AppConfig } from './app-config.ts';
@@ -17,8 +15,10 @@ import { loadMergeStrategy } from './linking/merge-strategies.ts';
 import { ManagementClient } from './management-client.ts';
 import { profileRoutes } from './profile/profile-routes.ts';
 import { createSessionStore } from './sessions/create-session-store.ts';
+import { sessionMiddleware } from './sessions/session-middleware.ts';
 import { csrfProtection } from './web/csrf.ts';
 import { errorPage, notFound } from './web/http-errors.ts';
+import { securityHeaders } from './web/security-headers.ts';
 import { ejsViewEngine } from './web/view-engine.ts';
 import './web/session-data.ts';
 
@@ -38,8 +38,6 @@ export interface CreateAppOptions {
 
 const publicDir = fileURLToPath(new URL('../../public', import.meta.url));
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
-
-export const SESSION_COOKIE = 'accord.sid';
 
 /**
  * The account-linking web app: an OpenID relying party of the tenant and a Management API
@@ -70,7 +68,6 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   passport.serializeUser((user, done) => done(null, user));
   passport.deserializeUser((user: Express.User, done) => done(null, user));
 
-  const secure = config.url.startsWith('https://');
   const app = express();
   app.disable('x-powered-by');
   // Every page is personal and rendered anew: a body hash (ETag) per response would never be reused.
@@ -82,28 +79,14 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // Compiled templates are reused except in development (Express would decide from NODE_ENV alone).
   app.set('view cache', config.env !== 'development');
   app.locals.appName = config.name;
-  app.use(helmet({
-    // No form-action: browsers apply it to every redirect after a POST, and starting a link
-    // (POST) ends at whichever IdP the connection uses (Google, an OpenID provider…).
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
-    frameguard: { action: 'deny' },
-    // Helmet's default, no-referrer, makes browsers send `Origin: null` on the app's own form
-    // POSTs, which the CSRF check then refuses; same-origin still sends nothing to other sites.
-    referrerPolicy: { policy: 'same-origin' },
-  }));
+  app.use(securityHeaders());
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
   app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
-  app.use(session({
-    name: SESSION_COOKIE,
-    secret: config.sessionSecret,
-    store: sessions.store,
-    resave: false,
-    saveUninitialized: false,
-    rolling: true,
-    proxy: config.trustProxy,
-    cookie: { httpOnly: true, sameSite: 'lax', secure, maxAge: config.sessionTtlSeconds * 1000 },
+  app.use(sessionMiddleware({
+    secret: config.sessionSecret, store: sessions.store, secure: config.url.startsWith('https://'),
+    proxy: config.trustProxy, ttlSeconds: config.sessionTtlSeconds,
   }));
   // No passport.initialize(): since passport 0.6, session() sets up everything it did on `req`
   // (it only adds an object kept for strategies written for passport 0.4).

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import supertest from 'supertest';
-import { SESSION_COOKIE } from '../../src/app/app.ts';
+import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
 import { formatDate, maskEmail } from '../../src/app/web/display.ts';
 import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import {

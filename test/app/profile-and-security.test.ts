@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import supertest from 'supertest';
-import { SESSION_COOKIE } from '../../src/app/app.ts';
+import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import {

@@ -1,0 +1,32 @@
+import type { RequestHandler } from 'express';
+import session, { type Store } from 'express-session';
+
+export const SESSION_COOKIE = 'accord.sid';
+
+export interface SessionMiddlewareOptions {
+  secret: string;
+  store: Store;
+  /** Secure cookies (the app's URL is https). */
+  secure: boolean;
+  /** Express's `trust proxy`, for secure cookies behind a TLS-terminating proxy. */
+  proxy: boolean | undefined;
+  ttlSeconds: number;
+}
+
+/**
+ * The app's express-session settings, in one place: the app and its benchmark floor use
+ * these. Nothing is stored before sign-in; the cookie rolls, so a session ends after
+ * `ttlSeconds` without a request, not while it is used.
+ */
+export function sessionMiddleware(options: SessionMiddlewareOptions): RequestHandler {
+  return session({
+    name: SESSION_COOKIE,
+    secret: options.secret,
+    store: options.store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    proxy: options.proxy,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: options.secure, maxAge: options.ttlSeconds * 1000 },
+  });
+}
