@@ -8,10 +8,7 @@
  */
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
-import { benchTenantListener, stopWithParent } from './support.ts';
-
-/** The RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
-export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
+import { BENCH_REDIRECT_URI, benchTenantListener, stopWithParent } from './support.ts';
 
 const { server, config, dataDir } = await benchTenantListener('login-bench', 10_000_000);
 const { url, sqliteFile } = config;

@@ -4,7 +4,11 @@
  * userinfo, through (a) the demo social IdP (`demo-social`, a real second OpenID Provider
  * hosted by the tenant) and (b) the passwordless email-code connection (`email`), with
  * CLIENTS concurrent simulated browsers for PHASE_MS each; then the token endpoint alone
- * (client_credentials, autocannon, CLIENTS connections) for the ratio.
+ * (client_credentials, autocannon, CLIENTS connections) for the ratio. Last, with the tenant
+ * stopped, the floors: the same round trip against oidc-provider alone with a sign-in page
+ * that signs in at once (bench/oidc-provider-floor-server.ts), first with its in-memory
+ * storage, then with the tenant's database storage: the most a sign-in built on that package
+ * can reach on this machine.
  *
  * The load generator is this process: global fetch with manual redirects and one small cookie
  * jar per sign-in (a new browser each time, so no SSO session shortcuts a login). Every
@@ -35,9 +39,9 @@ import { decodeJwt } from 'jose';
 import { CookieJar } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token) are for profiling only. */
+/** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token,floor) are for profiling only. */
 const CLIENTS = Math.min(64, Math.max(1, Number(process.env.LOGIN_BENCH_CLIENTS ?? 16) || 16));
-const PHASES = new Set((process.env.LOGIN_BENCH_PHASES ?? 'demo-social,passwordless,token').split(','));
+const PHASES = new Set((process.env.LOGIN_BENCH_PHASES ?? 'demo-social,passwordless,token,floor').split(','));
 const PHASE_MS = 10_000;
 const WARMUP_MS = 1_500;
 const TOKEN_SECONDS = 8;
@@ -54,30 +58,35 @@ const EMAIL_REUSE = 4;
 
 export interface BenchResult { name: string; value: string; target?: string; pass?: boolean }
 
-interface ServerInfo {
+/** Where a sign-in goes: an OpenID Provider and the relying party registered there. */
+interface ProviderInfo {
   url: string;
-  sqliteFile: string;
   rp: { clientId: string; clientSecret: string; redirectUri: string };
+}
+
+interface ServerInfo extends ProviderInfo {
+  sqliteFile: string;
   m2m: { clientId: string; clientSecret: string; audience: string };
 }
 
 // ---------------------------------------------------------------- the tenant process
 
-interface TenantProcess { child: ChildProcess; info: ServerInfo; stop(): Promise<void> }
+interface ServerProcess<T> { child: ChildProcess; info: T; stop(): Promise<void> }
 
-function startTenant(): Promise<TenantProcess> {
+/** The tenant (bench/login-server.ts) or the floor (bench/oidc-provider-floor-server.ts). */
+function startServer<T extends ProviderInfo>(script: string, what: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess<T>> {
   const { DATABASE_URL: _db, TENANT_URL: _url, TENANT_CONFIG: _cfg, ...env } = process.env;
   // LOGIN_BENCH_NODE_ARGS: extra node flags for the tenant process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
   const extra = (process.env.LOGIN_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // NODE_ENV=production as deployed: Express caches compiled views only then (in development
   // every sign-in page re-reads and re-compiles its EJS templates). The tenant's own settings
   // are explicit in login-server.ts and do not read NODE_ENV.
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', 'bench/login-server.ts'], {
-    cwd: ROOT, env: { ...env, NODE_ENV: 'production', LOG_LEVEL: 'silent', LOGIN_BENCH_PARENT_PIPE: '1' }, stdio: ['pipe', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', `bench/${script}`], {
+    cwd: ROOT, env: { ...env, NODE_ENV: 'production', LOG_LEVEL: 'silent', LOGIN_BENCH_PARENT_PIPE: '1', ...extraEnv }, stdio: ['pipe', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let output = '';
-  let info: ServerInfo | undefined;
+  let info: T | undefined;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -85,24 +94,24 @@ function startTenant(): Promise<TenantProcess> {
       await exited;
       clearTimeout(killer);
     }
-    // The server removes its temp dir on a clean exit; make sure of it otherwise.
-    if (info) rmSync(dirname(info.sqliteFile), { recursive: true, force: true });
+    // The tenant removes its temp dir on a clean exit; make sure of it otherwise.
+    if (info && 'sqliteFile' in info && typeof info.sqliteFile === 'string') rmSync(dirname(info.sqliteFile), { recursive: true, force: true });
   };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { void stop(); reject(new Error(`the tenant did not start in 30 s:\n${output}`)); }, 30_000);
+    const timer = setTimeout(() => { void stop(); reject(new Error(`${what} did not start in 30 s:\n${output}`)); }, 30_000);
     const onData = (d: Buffer) => {
       output += d.toString();
       const line = /^READY (.*)$/m.exec(output)?.[1];
       if (line && !info) {
         clearTimeout(timer);
-        info = JSON.parse(line) as ServerInfo;
-        if (new URL(info.url).hostname !== '127.0.0.1') { void stop(); reject(new Error(`unexpected tenant url ${info.url}`)); return; }
+        info = JSON.parse(line) as T;
+        if (new URL(info.url).hostname !== '127.0.0.1') { void stop(); reject(new Error(`unexpected ${what} url ${info.url}`)); return; }
         resolve({ child, info, stop });
       }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    void exited.then(() => { clearTimeout(timer); if (!info) reject(new Error(`the tenant exited before it was ready:\n${output}`)); });
+    void exited.then(() => { clearTimeout(timer); if (!info) reject(new Error(`${what} exited before it was ready:\n${output}`)); });
   });
 }
 
@@ -185,7 +194,7 @@ function csrfOf(html: string): string {
 
 interface Authorization { uid: string; state: string; nonce: string; verifier: string }
 
-async function authorize(browser: Browser, info: ServerInfo, connection: string): Promise<Authorization> {
+async function authorize(browser: Browser, info: ProviderInfo, connection: string): Promise<Authorization> {
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(12).toString('base64url');
   const nonce = randomBytes(12).toString('base64url');
@@ -201,7 +210,7 @@ async function authorize(browser: Browser, info: ServerInfo, connection: string)
 }
 
 /** GETs redirects on the tenant until one points at the RP's redirect_uri; returns its query. */
-async function followToCallback(browser: Browser, info: ServerInfo, location: string): Promise<URLSearchParams> {
+async function followToCallback(browser: Browser, info: ProviderInfo, location: string): Promise<URLSearchParams> {
   let next = location;
   for (let hops = 0; hops < MAX_HOPS; hops++) {
     if (next.startsWith(info.rp.redirectUri)) return new URL(next).searchParams;
@@ -213,7 +222,7 @@ async function followToCallback(browser: Browser, info: ServerInfo, location: st
 }
 
 /** The RP's back end: code → tokens (client_secret_basic), then /userinfo with the access token. */
-async function redeem(browser: Browser, info: ServerInfo, auth: Authorization, callback: URLSearchParams): Promise<void> {
+async function redeem(browser: Browser, info: ProviderInfo, auth: Authorization, callback: URLSearchParams): Promise<void> {
   expect(!callback.get('error'), `callback error: ${callback.get('error')} ${callback.get('error_description')}`);
   expect(callback.get('state') === auth.state, 'state mismatch');
   const basic = Buffer.from(`${encodeURIComponent(info.rp.clientId)}:${encodeURIComponent(info.rp.clientSecret)}`).toString('base64');
@@ -245,6 +254,12 @@ async function demoSocialLogin(browser: Browser, info: ServerInfo, email: string
   });
   expect(submitted.status === 303 && submitted.location, `demo IdP submit: ${submitted.status} ${submitted.text.slice(0, 200)}`);
   await redeem(browser, info, auth, await followToCallback(browser, info, submitted.location));
+}
+
+/** The floor's sign-in: its login page signs a new account in at once. */
+async function floorLogin(browser: Browser, info: ProviderInfo): Promise<void> {
+  const auth = await authorize(browser, info, 'floor');
+  await redeem(browser, info, auth, await followToCallback(browser, info, `/login/${auth.uid}`));
 }
 
 /** Codes mailed by the tenant, read from its outbox table as they arrive (by autoincrement id). */
@@ -313,7 +328,7 @@ interface PhaseResult {
  * deadline (or MAX_LOGINS_PER_CLIENT, or MAX_FAILURES in all). `sequence` numbers addresses
  * and emails across the warm-up and the measured run of a phase.
  */
-async function runPhase(info: ServerInfo, tenantPid: number | undefined, phase: number, flow: Flow, durationMs: number, sequence: number[]): Promise<PhaseResult> {
+async function runPhase(info: ProviderInfo, tenantPid: number | undefined, phase: number, flow: Flow, durationMs: number, sequence: number[]): Promise<PhaseResult> {
   const steps = new StepTimes();
   const latencies: number[] = [];
   let failures = 0;
@@ -383,51 +398,85 @@ export interface LoginBenchDetails {
 
 let lastDetails: LoginBenchDetails | undefined;
 
+/** A phase's warm-up (discovery, JIT, statement caches; not counted), then its measured run. */
+async function warmThenRun(info: ProviderInfo, pid: number | undefined, index: number, flow: Flow): Promise<PhaseResult> {
+  const sequence = Array.from({ length: CLIENTS }, () => 0);
+  await runPhase(info, pid, index, flow, WARMUP_MS, sequence);
+  return runPhase(info, pid, index, flow, PHASE_MS, sequence);
+}
+
 export async function benchLogins(): Promise<BenchResult[]> {
-  const tenant = await startTenant();
+  const phases: LoginBenchDetails['phases'] = [];
+  let token: LoginBenchDetails['token'] = { rps: 0, non2xx: 0, errors: 0, p50: 0, p99: 0, serverCpu: undefined };
+  const tenant = await startServer<ServerInfo>('login-server.ts', 'the tenant');
   const { info } = tenant;
-  const pid = tenant.child.pid;
   const outbox = new Outbox(info.sqliteFile);
   try {
     const flows: Array<{ name: string; flow: Flow }> = [
       { name: 'demo-social', flow: (browser, email) => demoSocialLogin(browser, info, email) },
       { name: 'passwordless', flow: (browser, email) => passwordlessLogin(browser, info, email, outbox) },
     ];
-    const phases: LoginBenchDetails['phases'] = [];
     for (const [index, { name, flow }] of flows.entries()) {
-      if (!PHASES.has(name)) continue;
-      const sequence = Array.from({ length: CLIENTS }, () => 0);
-      // Warm-up: discovery, JIT, statement caches; not counted.
-      await runPhase(info, pid, index, flow, WARMUP_MS, sequence);
-      phases.push({ name, result: await runPhase(info, pid, index, flow, PHASE_MS, sequence) });
+      if (PHASES.has(name)) phases.push({ name, result: await warmThenRun(info, tenant.child.pid, index, flow) });
     }
-    const token = PHASES.has('token') ? await tokenEndpoint(info, pid) : { rps: 0, non2xx: 0, errors: 0, p50: 0, p99: 0, serverCpu: undefined };
-    lastDetails = { phases, token };
-
-    const results: BenchResult[] = [];
-    const target = `≥ ${TARGET_LOGINS_PER_SECOND}`;
-    for (const { name, result } of phases) {
-      const rate = result.logins / result.seconds;
-      const sorted = [...result.latencies].sort((a, b) => a - b);
-      results.push(
-        { name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`, value: rate.toFixed(1), target, pass: rate >= TARGET_LOGINS_PER_SECOND && result.failures === 0 },
-        { name: `${name}: one login, median ms`, value: percentile(sorted, 50).toFixed(1) },
-        { name: `${name}: one login, p99 ms`, value: percentile(sorted, 99).toFixed(1) },
-        { name: `${name}: logins/s ÷ token-endpoint req/s`, value: token.rps > 0 ? (rate / token.rps).toFixed(3) : 'n/a' },
-      );
-    }
-    if (PHASES.has('token')) results.push({ name: `token endpoint alone (client_credentials, ${CLIENTS} connections, ${TOKEN_SECONDS} s): req/s`, value: token.rps.toFixed(1) });
-    return results;
+    if (PHASES.has('token')) token = await tokenEndpoint(info, tenant.child.pid);
   } finally {
     outbox.close();
     await tenant.stop();
   }
+  // The floors run alone on the machine, as the tenant did: oidc-provider with its own
+  // in-memory storage, then with the tenant's database storage.
+  const floors: LoginBenchDetails['phases'] = [];
+  if (PHASES.has('floor')) {
+    for (const [index, storage] of ['memory', 'database'].entries()) {
+      const server = await startServer<ProviderInfo>('oidc-provider-floor-server.ts', 'the oidc-provider floor', { FLOOR_STORAGE: storage });
+      try {
+        floors.push({ name: floorName(storage), result: await warmThenRun(server.info, server.child.pid, 2 + index, (browser) => floorLogin(browser, server.info)) });
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  lastDetails = { phases: [...phases, ...floors], token };
+
+  const results: BenchResult[] = [];
+  const target = `≥ ${TARGET_LOGINS_PER_SECOND}`;
+  const rateOf = (result: PhaseResult) => result.logins / result.seconds;
+  for (const { name, result } of phases) {
+    const rate = rateOf(result);
+    const sorted = [...result.latencies].sort((a, b) => a - b);
+    results.push(
+      { name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`, value: rate.toFixed(1), target, pass: rate >= TARGET_LOGINS_PER_SECOND && result.failures === 0 },
+      { name: `${name}: one login, median ms`, value: percentile(sorted, 50).toFixed(1) },
+      { name: `${name}: one login, p99 ms`, value: percentile(sorted, 99).toFixed(1) },
+      { name: `${name}: tenant CPU per login, ms`, value: cpuPerLogin(result) },
+      { name: `${name}: logins/s ÷ token-endpoint req/s`, value: token.rps > 0 ? (rate / token.rps).toFixed(3) : 'n/a' },
+    );
+    for (const floor of floors) results.push({ name: `${name}: logins/s ÷ ${floor.name}`, value: (rate / rateOf(floor.result)).toFixed(3) });
+  }
+  if (PHASES.has('token')) results.push({ name: `token endpoint alone (client_credentials, ${CLIENTS} connections, ${TOKEN_SECONDS} s): req/s`, value: token.rps.toFixed(1) });
+  // Not targets: the most a sign-in built on oidc-provider reaches here, next to the 200/s asked for.
+  for (const { name, result } of floors) {
+    results.push(
+      { name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`, value: rateOf(result).toFixed(1) },
+      { name: `${name}: CPU per login, ms`, value: cpuPerLogin(result) },
+    );
+  }
+  return results;
+}
+
+/** bench/oidc-provider-floor-server.ts: oidc-provider alone, with a sign-in page that signs in at once. */
+const floorName = (storage: string) => `floor: oidc-provider alone, ${storage === 'memory' ? 'its in-memory storage' : "the tenant's database storage"}`;
+
+/** Server CPU milliseconds per completed login. */
+function cpuPerLogin(result: PhaseResult): string {
+  return result.serverCpu === undefined || result.logins === 0 ? 'n/a' : ((result.serverCpu * result.seconds * 1000) / result.logins).toFixed(2);
 }
 
 function printDetails(details: LoginBenchDetails) {
   const pct = (v: number | undefined) => (v === undefined ? 'n/a' : `${(v * 100).toFixed(0)}%`);
   for (const { name, result } of details.phases) {
-    console.log(`\n${name}: tenant process CPU ${pct(result.serverCpu)} of one core, load generator ${pct(result.generatorCpu)}${result.firstFailure ? `; first failure: ${result.firstFailure}` : ''}`);
+    console.log(`\n${name}: server process CPU ${pct(result.serverCpu)} of one core, load generator ${pct(result.generatorCpu)}${result.firstFailure ? `; first failure: ${result.firstFailure}` : ''}`);
     const steps = result.steps.summary();
     const perLogin = result.logins + result.failures > 0 ? steps.reduce((n, s) => n + s.count, 0) / (result.logins + result.failures) : 0;
     console.log(`  ${perLogin.toFixed(1)} HTTP requests per login; mean latency per request kind (under load):`);

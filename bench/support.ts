@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import type { TenantConfig } from '../src/config.ts';
 import { defaultConnections } from '../src/tenant/connections.ts';
 
+/** The bench RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
+export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
+
 interface Cookie { name: string; value: string; path: string }
 
 /** Cookies of one origin by name and path (oidc-provider scopes some to `/login/<uid>`, `/authorize/<uid>`…). */
