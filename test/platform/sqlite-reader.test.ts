@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
-import { openDatabase } from '../../src/platform/database.ts';
+import { committedReads, openDatabase } from '../../src/platform/database.ts';
 
 describe('the SQLite read connection', () => {
   const dir = mkdtempSync(join(tmpdir(), 'accord-reader-'));
@@ -38,5 +39,26 @@ describe('the SQLite read connection', () => {
     await sql`create table notes (body text not null)`.execute(database.db);
     await assert.rejects(sql`insert into notes values ('x')`.execute(database.reader), /readonly|read-only/i);
     await database.close();
+  });
+
+  it('reads on the writer\'s connection while it has no transaction open (its page cache stays valid), else on the read connection', () => {
+    const file = join(dir, 'routing.sqlite');
+    const writer = new SQLite(file);
+    writer.pragma('journal_mode = WAL');
+    writer.exec('create table notes (body text not null)');
+    const readOnly = new SQLite(file);
+    readOnly.pragma('query_only = ON');
+    const reads = committedReads(writer, { prepare: (q: string) => writer.prepare(q), close: () => writer.close() }, { prepare: (q: string) => readOnly.prepare(q), close: () => readOnly.close() });
+    const connectionOf = (q: string) => (reads.prepare(q) as unknown as SQLite.Statement).database;
+    assert.equal(connectionOf('select count(*) from notes'), writer);
+    assert.equal(connectionOf("insert into notes values ('x')"), readOnly, 'a write is left to the read connection, which refuses it');
+    writer.exec('begin');
+    writer.exec("insert into notes values ('uncommitted')");
+    assert.equal(connectionOf('select count(*) from notes'), readOnly);
+    assert.deepEqual(reads.prepare('select count(*) as n from notes').all([]), [{ n: 0 }]);
+    writer.exec('commit');
+    assert.deepEqual(reads.prepare('select count(*) as n from notes').all([]), [{ n: 1 }]);
+    writer.close();
+    readOnly.close();
   });
 });
