@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import supertest from 'supertest';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -74,6 +75,9 @@ async function silentAuthorize(agent: Browser, rp: RelyingParty): Promise<URLSea
   });
   return followToCallback(agent, `/authorize?${query}`);
 }
+
+/** The path and query of a tenant URL (the agent talks to the tenant's app directly). */
+const pathOf = (location: string) => { const url = new URL(location, 'http://tenant'); return url.pathname + url.search; };
 
 async function countAccountRows(t: TestTenant, accountId: string): Promise<number> {
   const rows = await t.tenant.database.db.selectFrom('oidc_payloads').select(['model', 'payload'])
@@ -239,6 +243,33 @@ for (const db of testDatabases()) {
       const expired = await browser(t.tenant).get(secondLink);
       assert.equal(expired.status, 410);
       assert.match(expired.text, /This link has expired/);
+    });
+
+    it('grants a first-party client at sign-in: the resumed authorization answers with the code, no consent step', async () => {
+      const email = uniqueEmail('consent');
+      await t.tenant.directory.createUser({ connection: CONNECTION, email, password: PASSWORD, email_verified: true }, SYSTEM_ACTOR);
+      const { agent, auth, res } = await signIn(t, rp, email, PASSWORD);
+      assert.equal(res.status, 303, res.text.slice(0, 400));
+      assert.equal(new URL(res.headers.location!, 'http://tenant').pathname, `/authorize/${auth.uid}`);
+      const resumed = await agent.get(pathOf(res.headers.location!));
+      assert.equal(resumed.status, 303);
+      assert.ok(resumed.headers.location!.startsWith(`${RP_REDIRECT_URI}?`), `straight back to the client, not to ${resumed.headers.location}`);
+      const tokens = await exchangeCode(t.tenant, rp, auth, new URL(resumed.headers.location!).searchParams);
+      assert.equal(tokens.claims.email, email);
+
+      // What a sign-in does not grant by itself (here offline_access) is still granted, in a consent step.
+      const other = browser(t.tenant);
+      const { auth: auth2, base, csrf } = await openPage(other, rp, '', { scope: 'openid email offline_access', prompt: 'consent' });
+      const posted = await other.post(base).type('form').send({ _csrf: csrf, email, password: PASSWORD });
+      assert.equal(posted.status, 303, posted.text.slice(0, 400));
+      const toConsent = await other.get(pathOf(posted.headers.location!));
+      assert.equal(toConsent.status, 303);
+      assert.match(new URL(toConsent.headers.location!, 'http://tenant').pathname, /^\/login\/[^/]+$/, 'a consent step');
+      const callback = await followToCallback(other, toConsent.headers.location!);
+      const token = await supertest(t.tenant.app).post('/oauth/token').type('form').auth(rp.clientId, rp.clientSecret)
+        .send({ grant_type: 'authorization_code', code: callback.get('code'), redirect_uri: RP_REDIRECT_URI, code_verifier: auth2.verifier });
+      assert.equal(token.status, 200, JSON.stringify(token.body));
+      assert.equal(typeof token.body.refresh_token, 'string', 'offline_access was granted');
     });
 
     it('refuses every form without its CSRF token, or with another one', async () => {

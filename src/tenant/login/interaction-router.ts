@@ -37,11 +37,16 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     async interaction(req, res) {
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) throw new oidcErrors.SessionNotFound('interaction mismatch');
-      return { uid: details.uid, params: details.params, promptName: details.prompt.name, clientId: String(details.params.client_id) };
+      return {
+        uid: details.uid, params: details.params, promptName: details.prompt.name, clientId: String(details.params.client_id),
+        grantId: details.grantId, sessionAccountId: details.session?.accountId,
+      };
     },
     async finish(req, res, identity, amr) {
       const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
-      await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true } }, { mergeWithLastSubmission: false });
+      const interaction = (res.locals.interaction as Interaction | undefined) ?? await env.interaction(req, res);
+      const consent = await firstPartyGrant(provider, interaction, user.user_id);
+      await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true }, ...consent }, { mergeWithLastSubmission: false });
     },
     render(res, view, locals, status = 200) {
       // An application asking for a fresh sign-in to a named account (prompt=login with a
@@ -91,6 +96,24 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     env.render(res, 'tenant/message', { title: page.title, message: page.message }, page.status);
   });
   return router;
+}
+
+const SIGN_IN_SCOPES = new Set(['openid', 'profile', 'email']);
+
+/**
+ * Accord's clients are first-party, so a sign-in grants them what they asked for at once,
+ * rather than in a consent step of its own (one more resume of the authorization and one more
+ * visit here per sign-in). A browser signed in to the same account keeps its grant. Anything
+ * this does not cover (offline_access, the claims parameter, an API's scopes) still goes
+ * through the consent step below, which grants exactly what oidc-provider finds missing.
+ */
+async function firstPartyGrant(provider: Provider, interaction: Interaction, accountId: string): Promise<{ consent?: { grantId: string } }> {
+  if (interaction.grantId && interaction.sessionAccountId === accountId) return {};
+  const scopes = String(interaction.params.scope ?? '').split(' ').filter((scope) => SIGN_IN_SCOPES.has(scope));
+  if (!scopes.includes('openid')) return {};
+  const grant = new provider.Grant({ accountId, clientId: interaction.clientId });
+  grant.addOIDCScope(scopes.join(' '));
+  return { consent: { grantId: await grant.save() } };
 }
 
 /** Accord's clients are first-party: the grant covers what they asked for, with no consent page. */
