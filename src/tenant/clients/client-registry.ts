@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
 import type { Schema } from '../../platform/database.ts';
 import { AccordError } from '../../platform/errors.ts';
+import { prepareQuery } from '../../platform/prepared-query.ts';
 
 /** The Management API scopes a client can be granted (Auth0's names). */
 export const MANAGEMENT_SCOPES = [
@@ -110,7 +111,16 @@ function validatedColumns(input: CreateClientInput) {
 }
 
 export class ClientRegistry {
-  constructor(private readonly db: Kysely<Schema>) {}
+  /** A client by id, compiled once: oidc-provider reads its client on most requests of a sign-in. */
+  readonly #byId;
+
+  constructor(private readonly db: Kysely<Schema>) {
+    this.#byId = prepareQuery(['clientId'], (p) => db.selectFrom('clients').selectAll().where('client_id', '=', p.clientId));
+  }
+
+  async #row(clientId: string) {
+    return (await this.db.executeQuery(this.#byId({ clientId }))).rows[0];
+  }
 
   /** Creates a client; the secret is shown once, here, and stored only as a hash. */
   async create(input: CreateClientInput): Promise<ClientSummary & { client_secret: string }> {
@@ -150,13 +160,13 @@ export class ClientRegistry {
   }
 
   async get(clientId: string): Promise<ClientSummary | undefined> {
-    const row = await this.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+    const row = await this.#row(clientId);
     return row ? toSummary(row) : undefined;
   }
 
   /** The client as oidc-provider reads it; `client_secret` holds the hash (see compareClientSecret). */
   async asOidcMetadata(clientId: string): Promise<AdapterPayload | undefined> {
-    const row = await this.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+    const row = await this.#row(clientId);
     if (!row) return undefined;
     const grantTypes = JSON.parse(row.grant_types) as GrantType[];
     return {
