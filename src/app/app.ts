@@ -112,8 +112,10 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
 
   app.use(authRoutes({
     passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge,
-    // The check runs on the next page; its tenant lookup starts now, during the redirect.
-    onSignIn: config.suggestions ? (req, user) => { req.session.suggestions = 'pending'; finder.warm(user); } : undefined,
+    // The check runs on the next page; its tenant lookup starts once the sign-in is verified,
+    // while the session is regenerated and saved and the browser follows the redirect.
+    onVerified: config.suggestions ? (user) => { finder.warm(user); } : undefined,
+    onSignIn: config.suggestions ? (req) => { req.session.suggestions = 'pending'; } : undefined,
   }));
   if (config.suggestions) app.use(suggestLinking(finder, logger));
   app.get('/', (req, res) => {

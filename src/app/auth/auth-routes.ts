@@ -26,6 +26,11 @@ export interface AuthRoutesOptions {
   oidc: TenantOidc;
   appUrl: string;
   recentLoginMaxAge: number;
+  /**
+   * Runs as soon as the tenant's answer is verified, before the new session exists: for work
+   * on the user alone, which then overlaps with the session's regeneration and save.
+   */
+  onVerified?: ((user: Express.User) => void) | undefined;
   /** Runs in the new session right after a sign-in, before it is saved. */
   onSignIn?: ((req: Request, user: Express.User) => void) | undefined;
 }
@@ -56,6 +61,7 @@ export function authRoutes(options: AuthRoutesOptions): Router {
     passport.authenticate(LOGIN_STRATEGY, (err: unknown, user: Express.User | false) => {
       if (err) return next(new AccordError('sign_in_failed', 'The sign-in could not be completed. Please try again.'));
       if (!user) return next(new AccordError('sign_in_failed', 'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.'));
+      options.onVerified?.(user);
       const returnTo = req.session.returnTo ?? '/';
       // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is for the page after it.
       const flash = req.session.flash;
