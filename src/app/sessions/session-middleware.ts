@@ -15,8 +15,8 @@ export interface SessionMiddlewareOptions {
 
 /**
  * The app's express-session settings, in one place: the app and its benchmark floor use
- * these. Nothing is stored before sign-in; the cookie rolls, so a session ends after
- * `ttlSeconds` without a request, not while it is used.
+ * these. A session is stored only once something is put in it; the cookie rolls, so a
+ * session ends after `ttlSeconds` without a request, not while it is used.
  */
 export function sessionMiddleware(options: SessionMiddlewareOptions): RequestHandler {
   return session({
