@@ -357,6 +357,14 @@ describe('createSessionStore', () => {
       assert.ok(ttl > 0 && ttl <= 60, `ttl ${ttl} follows cookie.expires`);
       assert.equal(await rowCount(database), 0, 'nothing went to the database');
 
+      // Touches move the expiry at most once a minute; a skipped one is answered at once.
+      let answered = false;
+      handle.store.touch!(sid, sessionData({ user: { sub: 'auth0|1' } }, MINUTE + 10_000), () => { answered = true; });
+      assert.equal(answered, true, 'the callback ran before touch() returned');
+      assert.ok((await probe.ttl(key)) <= 60, 'a 10 s extension is not sent to Redis');
+      await touch(handle.store, sid, sessionData({ user: { sub: 'auth0|1' } }, 5 * MINUTE));
+      assert.ok((await probe.ttl(key)) > 4 * 60, 'a 4 min extension is');
+
       await destroy(handle.store, sid);
       assert.equal(await get(handle.store, sid), null);
       assert.equal(await probe.exists(key), 0);

@@ -1,8 +1,8 @@
-import { RedisStore } from 'connect-redis';
 import type { Store } from 'express-session';
 import { createClient } from 'redis';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppDatabase } from '../app-database.ts';
+import { ThrottledRedisStore } from './redis-session-store.ts';
 import { KyselySessionStore } from './session-store.ts';
 
 export const REDIS_SESSION_PREFIX = 'accord:sess:';
@@ -33,7 +33,7 @@ export function createSessionStore(options: SessionStoreOptions): SessionStoreHa
     // node-redis emits 'error' on every failed (re)connect; unhandled, it would end the process.
     client.on('error', (err: unknown) => options.logger?.warn({ event: 'session_redis_error', err }, 'session Redis connection error'));
     client.connect().catch((err: unknown) => options.logger?.error({ event: 'session_redis_unavailable', err }, 'could not connect to the session Redis'));
-    const store = new RedisStore({ client, prefix: REDIS_SESSION_PREFIX });
+    const store = new ThrottledRedisStore({ client, prefix: REDIS_SESSION_PREFIX });
     return {
       store,
       async close() {

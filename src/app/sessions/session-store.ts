@@ -3,6 +3,7 @@ import type { CompiledQuery, Kysely } from 'kysely';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppSchema } from '../app-database.ts';
+import { TouchThrottle } from './touch-throttle.ts';
 
 export const DEFAULT_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -22,18 +23,13 @@ type SessionRow = { sess: string; expires_at: number | string };
  * express-session's store on the app's own database (SQLite or PostgreSQL, through Kysely).
  * Expired rows are never returned; `prune()` (or the optional timer) deletes them.
  */
-/** Touches that would move a session's expiry by less than this are skipped. */
-const TOUCH_GRANULARITY_MS = 60_000;
-const KNOWN_EXPIRY_MAX = 50_000;
-
 export class KyselySessionStore extends Store {
   readonly #db: Kysely<AppSchema>;
   readonly #defaultTtlMs: number;
   readonly #logger: Logger | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #pruning = false;
-  /** The expiry each recently read or written session has in the database, to skip needless touches. */
-  readonly #knownExpiry = new Map<string, number>();
+  readonly #touches = new TouchThrottle();
   /** The read of every request, compiled once: Kysely would build and compile it again each time. */
   readonly #readQuery: (values: { sid: string }) => CompiledQuery<SessionRow>;
 
@@ -58,18 +54,13 @@ export class KyselySessionStore extends Store {
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
-    this.#remember(sid, undefined);
+    this.#touches.remember(sid, undefined);
     this.#settle(this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute().then(() => undefined), callback);
   }
 
   override touch(sid: string, session: SessionData, callback?: (err?: unknown) => void): void {
     const expiresAt = this.#expiresAt(session);
-    // express-session touches on every request; moving an expiry a few seconds is not worth a
-    // database write (a rolling session then lives up to TOUCH_GRANULARITY_MS less).
-    const known = this.#knownExpiry.get(sid);
-    if (known !== undefined && expiresAt - known < TOUCH_GRANULARITY_MS) {
-      // At once, not on a later tick: express-session answers a touch it waits for in two
-      // writes (all but the last byte, then the rest), two syscalls and two packets a page.
+    if (this.#touches.skips(sid, expiresAt)) {
       callback?.();
       return;
     }
@@ -77,19 +68,12 @@ export class KyselySessionStore extends Store {
     const work = this.#db.updateTable('app_sessions')
       .set({ expires_at: expiresAt })
       .where('sid', '=', sid).where('expires_at', '>', Date.now())
-      .execute().then(() => { this.#remember(sid, expiresAt); });
+      .execute().then(() => { this.#touches.remember(sid, expiresAt); });
     this.#settle(work, callback);
   }
 
-  #remember(sid: string, expiresAt: number | undefined): void {
-    this.#knownExpiry.delete(sid);
-    if (expiresAt === undefined) return;
-    this.#knownExpiry.set(sid, expiresAt);
-    if (this.#knownExpiry.size > KNOWN_EXPIRY_MAX) this.#knownExpiry.delete(this.#knownExpiry.keys().next().value!);
-  }
-
   override clear(callback?: (err?: unknown) => void): void {
-    this.#knownExpiry.clear();
+    this.#touches.clear();
     this.#settle(this.#db.deleteFrom('app_sessions').execute().then(() => undefined), callback);
   }
 
@@ -132,7 +116,7 @@ export class KyselySessionStore extends Store {
     const expired = Number(row.expires_at) <= Date.now();
     const session = expired ? undefined : parseSession(row.sess);
     if (session) {
-      this.#remember(sid, Number(row.expires_at));
+      this.#touches.remember(sid, Number(row.expires_at));
       return session;
     }
     if (!expired) this.#logger?.warn({ event: 'session_unreadable' }, 'discarding a session row that is not valid JSON');
@@ -158,7 +142,7 @@ export class KyselySessionStore extends Store {
         expires_at: eb.ref('excluded.expires_at'),
       })))
       .execute();
-    this.#remember(sid, expiresAt);
+    this.#touches.remember(sid, expiresAt);
   }
 
   #expiresAt(session: SessionData): number {
