@@ -130,6 +130,15 @@ export interface LoginTicketsTable {
   created_at: string;
 }
 
+/** Sign-in rate limits shared by every tenant process (PostgreSQL): one counter per limit and key. */
+export interface RateLimitHitsTable {
+  /** The limit's name, then the client's key (`login-ip:203.0.113.0/56`). */
+  key: string;
+  hits: number;
+  /** When the window ends and the count starts again (epoch ms). */
+  resets_at: number;
+}
+
 export interface Schema {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -141,6 +150,7 @@ export interface Schema {
   tenant_secrets: TenantSecretsTable;
   mail_outbox: MailOutboxTable;
   login_tickets: LoginTicketsTable;
+  rate_limit_hits: RateLimitHitsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -149,8 +159,9 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database<S = Schema> {
   db: Kysely<S>;
   /**
-   * For reads outside a transaction. On a SQLite file it is a connection of its own: a read
-   * never waits behind the writer's transaction, and sees what is committed. Elsewhere, `db`.
+   * For reads outside a transaction: they see what is committed. On a SQLite file they run on
+   * the writer's connection while it has no transaction open, and on a connection of their own
+   * while it has, so they never wait behind it (see committedReads). Elsewhere, `db`.
    */
   reader: Kysely<S>;
   dialect: Dialect;

@@ -158,6 +158,17 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
         await db.schema.createIndex('oidc_payloads_expires').on('oidc_payloads').column('expires_at').execute();
       },
     },
+    '0006_rate_limits': {
+      async up(db: Kysely<any>) {
+        // Sign-in rate limits counted in the database, so every tenant process shares them.
+        await db.schema.createTable('rate_limit_hits')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('hits', 'integer', (c) => c.notNull())
+          .addColumn('resets_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('rate_limit_hits_resets').on('rate_limit_hits').column('resets_at').execute();
+      },
+    },
   };
 }
 

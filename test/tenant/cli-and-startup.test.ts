@@ -14,7 +14,7 @@ describe('the accord CLI', () => {
   it('migrates, then reports nothing left to apply', async () => {
     const first = await runCli(['migrate'], env);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry'] });
+    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry', '0006_rate_limits'] });
     const second = await runCli(['migrate'], env);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });

@@ -190,16 +190,18 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
   // An unknown email costs the same argon2 verification as a known one.
   const dummyHash = hashPassword(randomBytes(18).toString('base64url'));
 
-  const loginPerIp = signInLimiter({ limit: limits.loginPerIp, windowMs: limits.windowMs, message: `Too many sign-in attempts from your network. ${wait}` });
+  const loginPerIp = signInLimiter({ name: 'login-ip', database: env.database, limit: limits.loginPerIp, windowMs: limits.windowMs, message: `Too many sign-in attempts from your network. ${wait}` });
   const loginPerIpAndEmail = signInLimiter({
+    name: 'login-ip-email',
+    database: env.database,
     limit: limits.loginPerIpAndEmail,
     windowMs: limits.windowMs,
     failuresOnly: true,
     key: (req) => `${ipKeyGenerator(req.ip ?? '')}:${normalizeEmail(field(req.body, 'email') ?? '')}`,
     message: `Too many failed sign-in attempts for this account. ${wait} You can also reset your password.`,
   });
-  const signupPerIp = signInLimiter({ limit: limits.signupPerIp, windowMs: limits.windowMs, message: `Too many sign-ups from your network. ${wait}` });
-  const forgotPerIp = signInLimiter({ limit: limits.forgotPerIp, windowMs: limits.windowMs, message: `Too many password-reset requests from your network. ${wait}` });
+  const signupPerIp = signInLimiter({ name: 'signup-ip', database: env.database, limit: limits.signupPerIp, windowMs: limits.windowMs, message: `Too many sign-ups from your network. ${wait}` });
+  const forgotPerIp = signInLimiter({ name: 'forgot-ip', database: env.database, limit: limits.forgotPerIp, windowMs: limits.windowMs, message: `Too many password-reset requests from your network. ${wait}` });
 
   const renderLogin = (res: Response, ctx: PageContext, locals: { email: string; error?: string }, status = 200) => {
     env.render(res, 'tenant/database/login', { title: 'Sign in', ...ctx, error: undefined, ...locals }, status);
@@ -335,6 +337,8 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     : message(res, 404, 'This link is not valid', `This ${what} link has already been used, or it was copied incompletely. Ask for a new one from the sign-in page if you still need it.`));
   const csrfKey = (ticketId: string) => `account:${ticketId}`;
   const tokenAttempts = signInLimiter({
+    name: 'account-link-ip',
+    database: env.database,
     limit: limits.loginPerIp,
     windowMs: limits.windowMs,
     message: 'Too many attempts from your network. Wait a few minutes and try again.',

@@ -155,11 +155,15 @@ export const passwordlessConnection: ConnectionStrategy = {
     };
     // Limiters are per tenant (built with its router), so tests and tenants never share counts.
     const sendsPerIp = signInLimiter({
+      name: 'code-sends-ip',
+      database: env.database,
       windowMs: PASSWORDLESS_LIMITS.windowMs,
       limit: PASSWORDLESS_LIMITS.sendsPerIp,
       message: 'Too many sign-in codes were requested from your network. Wait 15 minutes, then try again.',
     });
     const sendsPerEmail = signInLimiter({
+      name: 'code-sends-email',
+      database: env.database,
       windowMs: PASSWORDLESS_LIMITS.windowMs,
       limit: PASSWORDLESS_LIMITS.sendsPerEmail,
       message: 'Too many sign-in codes were requested for this email address. Wait 15 minutes, then ask for a new one.',
@@ -167,6 +171,8 @@ export const passwordlessConnection: ConnectionStrategy = {
       skip: (req) => parseEmail((req.body as Record<string, unknown> | undefined)?.email) === undefined,
     });
     const guessesPerIp = signInLimiter({
+      name: 'code-guesses-ip',
+      database: env.database,
       windowMs: PASSWORDLESS_LIMITS.windowMs,
       limit: PASSWORDLESS_LIMITS.guessesPerIp,
       message: 'Too many codes were tried from your network. Wait 15 minutes, then ask for a new code.',

@@ -1,8 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
+import type { Database } from '../../platform/database.ts';
 import { AccordError } from '../../platform/errors.ts';
+import { DatabaseRateLimitStore } from './database-rate-limit-store.ts';
 
 export interface SignInLimiterOptions {
+  /** Names the limit's counters in a shared store (`login-ip`). */
+  name: string;
+  /** On PostgreSQL the counters live there, shared by every tenant process. */
+  database: Database;
   limit: number;
   windowMs: number;
   /** What the person reads when refused. */
@@ -16,7 +22,10 @@ export interface SignInLimiterOptions {
   refuse?: (req: Request, res: Response, next: NextFunction, message: string) => void;
 }
 
-/** One rate limit of a sign-in form (per process, in memory). */
+/**
+ * One rate limit of a sign-in form. On PostgreSQL, where several tenant processes may serve
+ * one tenant, it is counted in the database; on SQLite (one process) in memory.
+ */
 export function signInLimiter(options: SignInLimiterOptions): RateLimitRequestHandler {
   const refuse = options.refuse ?? ((_req, _res, next, message) => next(new AccordError('too_many_requests', message)));
   return rateLimit({
@@ -28,5 +37,6 @@ export function signInLimiter(options: SignInLimiterOptions): RateLimitRequestHa
     keyGenerator: options.key ?? ((req: Request) => ipKeyGenerator(req.ip ?? '')),
     ...(options.skip ? { skip: options.skip } : {}),
     handler: (req, res, next) => refuse(req, res, next, options.message),
+    ...(options.database.dialect === 'postgres' ? { store: new DatabaseRateLimitStore(options.database, options.name) } : {}),
   });
 }
