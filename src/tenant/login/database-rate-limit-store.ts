@@ -27,6 +27,11 @@ function databaseQueries(database: Database) {
   };
 }
 
+/** A counter row as express-rate-limit reports it (PostgreSQL's bigint arrives as a string). */
+function clientInfo(row: { hits: number | string; resets_at: number | string }): ClientRateLimitInfo {
+  return { totalHits: Number(row.hits), resetTime: new Date(Number(row.resets_at)) };
+}
+
 /**
  * An express-rate-limit store in the tenant's database, for limits that every tenant process
  * must share (with N processes, counters in memory would allow N times the limit). Fixed
@@ -55,8 +60,7 @@ export class DatabaseRateLimitStore implements Store {
     const now = Date.now();
     this.#pruneNow(now);
     const result = await this.#database.write(this.#queries.increment({ key: this.prefix + key, now, resetsAt: now + this.#windowMs }));
-    const row = result.rows[0]!;
-    return { totalHits: Number(row.hits), resetTime: new Date(Number(row.resets_at)) };
+    return clientInfo(result.rows[0]!);
   }
 
   async decrement(key: string): Promise<void> {
@@ -65,7 +69,7 @@ export class DatabaseRateLimitStore implements Store {
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {
     const row = (await this.#database.reader.executeQuery(this.#queries.get({ key: this.prefix + key, now: Date.now() }))).rows[0];
-    return row ? { totalHits: Number(row.hits), resetTime: new Date(Number(row.resets_at)) } : undefined;
+    return row ? clientInfo(row) : undefined;
   }
 
   async resetKey(key: string): Promise<void> {
