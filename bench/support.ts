@@ -92,7 +92,8 @@ export async function benchTenantListener(label: string, managementRateLimitPerM
 /**
  * A tenant for load: SQLite in `dataDir`, the demo IdP on, and limits raised so the
  * benchmark measures the work rather than the limiters (the passwordless limits are
- * constants: load generators give each simulated browser its own X-Forwarded-For instead).
+ * constants: load generators give each simulated browser its own X-Forwarded-For instead,
+ * trusted from loopback).
  */
 function benchTenantConfig(options: { port: number; url: string; dataDir: string; sqliteFile: string; managementRateLimitPerMinute: number }): TenantConfig {
   return {
@@ -102,6 +103,8 @@ function benchTenantConfig(options: { port: number; url: string; dataDir: string
     connections: defaultConnections(),
     mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
     demoIdp: true,
+    // The load generators on this machine give each simulated browser its own X-Forwarded-For.
+    trustProxy: ['loopback'],
     loginRateLimits: { loginPerIpAndEmail: 10_000_000, loginPerIp: 10_000_000, signupPerIp: 10_000_000, forgotPerIp: 10_000_000 },
   };
 }

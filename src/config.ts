@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { trustProxySetting, type TrustProxy } from './platform/trust-proxy.ts';
 import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './tenant/connections.ts';
 
 const envSchema = z.object({
@@ -19,6 +20,7 @@ const envSchema = z.object({
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL').optional(),
   MAIL_FROM: z.string().min(3).optional(),
   DEMO_IDP: z.enum(['on', 'off']).optional(),
+  TRUST_PROXY: trustProxySetting,
 });
 
 const tenantFileSchema = z.object({
@@ -43,6 +45,11 @@ export interface TenantConfig {
   mail: { transport: 'outbox' | 'smtp'; smtpUrl: string | undefined; from: string };
   /** The built-in demo social IdP at /demo-idp (development and tests; off in production unless asked). */
   demoIdp: boolean;
+  /**
+   * Whose X-Forwarded-For counts as the client's address (rate limits). Published URLs never
+   * depend on it: they all come from `url`.
+   */
+  trustProxy: TrustProxy;
   /** Database-connection rate limits (per process); unset fields take the defaults in README. */
   loginRateLimits?: Partial<LoginRateLimits> | undefined;
 }
@@ -108,5 +115,6 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     connections: file.connections ?? defaultConnections(),
     mail: { transport, smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `"${name}" <no-reply@${new URL(url).hostname}>` },
     demoIdp: e.DEMO_IDP ? e.DEMO_IDP === 'on' : !production,
+    trustProxy: e.TRUST_PROXY,
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { trustProxySetting, type TrustProxy } from '../platform/trust-proxy.ts';
 
 /** The app's settings. It knows its tenant only by URL and credentials, as it would know Auth0. */
 export interface AppConfig {
@@ -37,8 +38,8 @@ export interface AppConfig {
   restoreMetadataOnUnlink: boolean;
   /** Milliseconds the app reuses Management API reads for pages (never for link or unlink checks). */
   managementCacheTtlMs: number;
-  /** Express `trust proxy`: set when the app runs behind a load balancer that sets X-Forwarded-*. */
-  trustProxy: boolean;
+  /** Express `trust proxy`: the load balancers whose X-Forwarded-* (client address, https) count. */
+  trustProxy: TrustProxy;
 }
 
 export class AppConfigError extends Error {}
@@ -71,7 +72,7 @@ const envSchema = z.object({
   LINK_RATE_LIMIT: z.coerce.number().int().min(1).default(10),
   LINK_SUGGESTIONS: boolean.default(true),
   RESTORE_METADATA_ON_UNLINK: boolean.default(false),
-  TRUST_PROXY: boolean.default(false),
+  TRUST_PROXY: trustProxySetting,
   MANAGEMENT_CACHE_TTL: z.coerce.number().min(0).max(300).default(5),
 });
 

@@ -86,7 +86,8 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   app.use(sessionMiddleware({
     secret: config.sessionSecret, store: sessions.store, secure: config.url.startsWith('https://'),
-    proxy: config.trustProxy, ttlSeconds: config.sessionTtlSeconds,
+    // Unset: express-session asks Express (req.secure), which follows `trust proxy` above.
+    proxy: undefined, ttlSeconds: config.sessionTtlSeconds,
   }));
   // No passport.initialize(): since passport 0.6, session() sets up everything it did on `req`
   // (it only adds an object kept for strategies written for passport 0.4).

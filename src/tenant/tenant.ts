@@ -21,6 +21,7 @@ import { createOidcProvider, managementAudience } from './oidc/provider.ts';
 import { auth0LogoutRoute } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
+import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { pauseContextWhenIdle } from './oidc/request-context.ts';
 import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
@@ -94,7 +95,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // Every response is dynamic and most are no-store: a body hash per response (~5% of a
   // users-by-email call) would buy nothing. Static files keep serve-static's own ETags.
   app.disable('etag');
-  app.set('trust proxy', 'loopback');
+  // Whose X-Forwarded-For is the client's address (rate limits): only the proxies TRUST_PROXY names.
+  app.set('trust proxy', config.trustProxy);
+  app.use(publishAtTenantUrl(config.url));
   // Request lines are debug-level: without debug, no per-request listener at all.
   if (logger.isLevelEnabled('debug')) {
     app.use((req, res, next) => {
@@ -108,6 +111,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+  app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
   // The API answers JSON only, so it skips helmet's page policies (CSP, framing, COOP…):

@@ -28,6 +28,7 @@ export function testConfig(overrides: Partial<TenantConfig> = {}): TenantConfig 
     connections: [...defaultConnections(), SOCIAL_CONNECTION],
     mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Test <no-reply@127.0.0.1>' },
     demoIdp: true,
+    trustProxy: false,
     ...overrides,
   };
 }

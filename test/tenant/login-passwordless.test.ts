@@ -11,7 +11,7 @@ import {
 import type { TestTenant } from '../helpers/tenant.ts';
 
 const uniqueEmail = (label: string) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
-/** Each browser gets its own address (the tenant trusts X-Forwarded-For from loopback), so per-IP limits stay per test. */
+/** Each browser gets its own address (this tenant trusts X-Forwarded-For from loopback), so per-IP limits stay per test. */
 const uniqueIp = () => `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
 let ipCounter = 0;
 const nextIp = () => `203.0.113.${(ipCounter++ % 250) + 1}`;
@@ -20,7 +20,7 @@ for (const db of testDatabases()) {
   describe(`passwordless email login [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { trustProxy: ['loopback'] });
 
     const agentFor = (ip = nextIp()): Browser => browser(t.tenant).set('X-Forwarded-For', ip);
 

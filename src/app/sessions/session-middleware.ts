@@ -8,7 +8,7 @@ export interface SessionMiddlewareOptions {
   store: Store;
   /** Secure cookies (the app's URL is https). */
   secure: boolean;
-  /** Express's `trust proxy`, for secure cookies behind a TLS-terminating proxy. */
+  /** Whether X-Forwarded-Proto says the connection is https; undefined: as Express's `trust proxy` decides. */
   proxy: boolean | undefined;
   ttlSeconds: number;
 }

@@ -166,6 +166,7 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     },
   };
   const provider = new Provider(issuer, configuration);
+  // Host and X-Forwarded-Proto come from TENANT_URL (publishAtTenantUrl; inProcessFetch on the back channel).
   provider.proxy = true;
 
   const render = (res: Response, locals: Record<string, unknown>, status = 200) => {
