@@ -272,7 +272,7 @@ for (const db of testDatabases()) {
           [await n.get('/users'), 'read:users'],
           [await n.post('/users', { connection: 'email', email: uniqueEmail() }), 'create:users'],
           [await n.get(`/users/${id}`), 'read:users,read:current_user'],
-          [await n.patch(`/users/${id}`, { name: 'x' }), 'update:users'],
+          [await n.patch(`/users/${id}`, { name: 'x' }), 'update:users,update:current_user_metadata'],
           [await n.delete(`/users/${id}`), 'delete:users'],
           [await n.get('/users-by-email?email=a@x.com'), 'read:users'],
           [await n.post(`/users/${id}/identities`, { provider: 'google-oauth2', user_id: '1' }), 'update:users,update:current_user_identities'],

@@ -259,7 +259,7 @@ for (const db of testDatabases()) {
       assertAuth0Error(await a.patch(path, { user_id: 'auth0|hijack' }), 400, 'invalid_body', /Additional properties not allowed: user_id/);
       assertAuth0Error(await a.patch(path, { user_metadata: 'x' }), 400, 'invalid_body');
       assertAuth0Error(await a.patch('/users/email%7Cnobody', { name: 'x' }), 404, 'inexistent_user');
-      assertAuth0Error(await api(t, reader.token).patch(path, { name: 'x' }), 403, 'insufficient_scope', 'Insufficient scope, expected any of: update:users');
+      assertAuth0Error(await api(t, reader.token).patch(path, { name: 'x' }), 403, 'insufficient_scope', 'Insufficient scope, expected any of: update:users,update:current_user_metadata');
     });
 
     // ------------------------------------------------------------ DELETE /users/{id}

@@ -5,11 +5,18 @@ import type { Schema } from '../../platform/database.ts';
 import { AccordError } from '../../platform/errors.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 
+/**
+ * The Management API scopes of a person's own token (Auth0's "current user" scopes): each
+ * acts only on the user that is the token's `sub`. A token issued to a person carries these
+ * and nothing else.
+ */
+export const USER_SCOPES = ['read:current_user', 'update:current_user_identities', 'update:current_user_metadata'] as const;
+
 /** The Management API scopes a client can be granted (Auth0's names). */
 export const MANAGEMENT_SCOPES = [
   'read:users', 'update:users', 'create:users', 'delete:users',
   'read:logs', 'read:logs_users', 'read:connections',
-  'read:current_user', 'update:current_user_identities',
+  ...USER_SCOPES,
 ] as const;
 
 export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;

@@ -1,6 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Connection } from '../connections.ts';
 import type { ConnectionStrategy, Interaction, LoginEnvironment } from './login-environment.ts';
 
@@ -126,7 +127,16 @@ async function grantFirstPartyConsent(provider: Provider, req: Request, res: Res
   const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
   if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
   if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+  // A sign-in grants a person's own scopes of the Management API (the only resource server), never
+  // what the client may do as a machine: the provider offers a person no others, and should it
+  // ever report one missing, the sign-in is refused rather than granted it.
+  const resourceScopes = Object.entries(missing.missingResourceScopes ?? {});
+  const machine = resourceScopes.flatMap(([, scopes]) => scopes).filter((scope) => !(USER_SCOPES as readonly string[]).includes(scope));
+  if (machine.length > 0) {
+    await provider.interactionFinished(req, res, { error: 'invalid_scope', error_description: `A sign-in cannot grant ${machine.join(' ')}.` }, { mergeWithLastSubmission: false });
+    return;
+  }
+  for (const [indicator, scopes] of resourceScopes) grant.addResourceScope(indicator, scopes.join(' '));
   const grantId = await grant.save();
   await provider.interactionFinished(req, res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
 }

@@ -56,9 +56,18 @@ export function managementRoutes(services: ManagementServices): RouteDefinition[
     }),
     defineRoute({
       method: 'patch', path: '/users/:id', operationId: 'patch_users_by_id',
-      summary: 'Update a user; metadata merges at the top level and null deletes a key',
-      scopes: ['update:users'], params: s.userIdParams, body: s.updateUserBody, status: 200, response: s.userSchema,
-      handle: ({ params, body, auth }) => directory.updateUser(params.id, body, auth.actor),
+      summary: "Update a user; metadata merges at the top level and null deletes a key. A user's own token (update:current_user_metadata) may change only its own user_metadata",
+      scopes: ['update:users'], selfScopes: ['update:current_user_metadata'],
+      params: s.userIdParams, body: s.updateUserBody, status: 200, response: s.userSchema,
+      handle({ params, body, auth }) {
+        // As at Auth0: a person may edit their own user_metadata; the profile, app_metadata, email,
+        // password and blocked stay with the administrators (update:users).
+        if (!auth.scopes.has('update:users')) {
+          const others = Object.keys(body).filter((key) => key !== 'user_metadata');
+          if (others.length > 0) throw new AccordError('insufficient_scope', `Insufficient scope, expected any of: update:users (update:current_user_metadata changes only user_metadata, not ${others.join(', ')})`);
+        }
+        return directory.updateUser(params.id, body, auth.actor);
+      },
     }),
     defineRoute({
       method: 'delete', path: '/users/:id', operationId: 'delete_users_by_id', summary: 'Delete a user and all its identities',

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { NextFunction, Request, Response } from 'express';
 import { AccordError } from '../../platform/errors.ts';
+import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Actor } from '../directory/audit.ts';
 import { publicJwk, type SigningJwk } from '../oidc/keys.ts';
 
@@ -62,10 +63,13 @@ export function managementTokenGuard(options: { issuer: string; audience: string
     }
     const clientId = String(claims.azp ?? claims.client_id ?? '');
     const isClientToken = claims.gty === 'client-credentials';
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
     req.management = {
       sub: claims.sub!,
       clientId,
-      scopes: new Set(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []),
+      // A person's token is never worth more than the person's own scopes, whatever it says:
+      // machine scopes count only on a client-credentials token (the tenant issues no other).
+      scopes: new Set(isClientToken ? scopes : scopes.filter((scope) => (USER_SCOPES as readonly string[]).includes(scope))),
       issuer: claims.iss!,
       actor: isClientToken ? { id: `client:${clientId}`, clientId } : { id: `user:${claims.sub}`, clientId },
       claims,

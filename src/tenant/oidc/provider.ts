@@ -3,7 +3,7 @@ import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
 import type { Database } from '../../platform/database.ts';
-import { clientSecretMatches, MANAGEMENT_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
+import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { TenantKeys } from './keys.ts';
@@ -11,6 +11,19 @@ import { END_SESSION_PATH, logoutPages } from './logout.ts';
 
 export function managementAudience(tenantUrl: string): string {
   return `${tenantUrl}/api/v2/`;
+}
+
+/**
+ * The Management API scopes a token may carry, by whom it acts for. A client-credentials token
+ * acts for the client itself: the scopes the client was granted. Every other grant (an
+ * authorization code, a refresh token, any grant added later) yields a token that acts for the
+ * person who signed in, whatever the client may do as a machine: only the person's own scopes,
+ * as at Auth0. oidc-provider then narrows these to what the request asked for and the grant holds.
+ */
+function managementScopesFor(ctx: KoaContextWithOIDC, client: { metadata(): Record<string, unknown> }): readonly string[] {
+  const forTheClient = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
+  if (!forTheClient) return USER_SCOPES;
+  return String(client.metadata().management_scopes ?? '').split(' ').filter((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s));
 }
 
 const errorView = fileURLToPath(new URL('../../../views/tenant/error.ejs', import.meta.url));
@@ -69,11 +82,10 @@ export function createOidcProvider(options: {
         defaultResource: (ctx) => (ctx.oidc.body?.audience as string | undefined)
           ?? (ctx.oidc.body?.grant_type === 'client_credentials' ? audience : undefined),
         useGrantedResource: () => true,
-        getResourceServerInfo: async (_ctx, resourceIndicator, client) => {
+        getResourceServerInfo: async (ctx, resourceIndicator, client) => {
           if (resourceIndicator !== audience) throw new errors.InvalidTarget(`unknown audience; the Management API is ${audience}`);
-          const granted = String(client.metadata().management_scopes ?? '').split(' ').filter((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s));
           return {
-            scope: granted.join(' '),
+            scope: managementScopesFor(ctx, client).join(' '),
             audience,
             accessTokenTTL: config.managementTokenTtl,
             accessTokenFormat: 'jwt',
@@ -119,6 +131,8 @@ export function createOidcProvider(options: {
   };
 
   const provider = new Provider(config.url, configuration);
+  // The scheme it sees is TENANT_URL's: publishAtTenantUrl sets Host and X-Forwarded-Proto from
+  // it on every request, replacing whatever the client or a proxy sent.
   provider.proxy = true;
   // Secrets are stored hashed; compare the hash of what the client presents.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
