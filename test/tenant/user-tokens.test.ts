@@ -117,7 +117,8 @@ for (const db of testDatabases()) {
       grant!.addResourceScope(TEST_AUDIENCE, MACHINE_SCOPES.join(' '));
       await grant!.save();
 
-      for (const body of [{ resource: TEST_AUDIENCE }, { audience: TEST_AUDIENCE }, { resource: TEST_AUDIENCE, scope: 'openid read:current_user' }]) {
+      const refreshes: Record<string, string>[] = [{ resource: TEST_AUDIENCE }, { audience: TEST_AUDIENCE }, { resource: TEST_AUDIENCE, scope: 'openid read:current_user' }];
+      for (const body of refreshes) {
         const refreshed = await tokenRequest({ grant_type: 'refresh_token', refresh_token: first.refresh_token, ...body });
         assert.deepEqual(scopesOf(refreshed.access_token), ['read:current_user'], JSON.stringify(body));
         assertAuth0Error(await api(t, refreshed.access_token).patch(`/users/${enc(victim.user_id)}`, { name: 'x' }), 403, 'insufficient_scope');
