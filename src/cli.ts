@@ -4,7 +4,7 @@ import { ConfigError, loadTenantConfig } from './config.ts';
 import { openDatabase } from './platform/database.ts';
 import { AccordError } from './platform/errors.ts';
 import { migrateToLatest } from './platform/migrations.ts';
-import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, uriProblem, type GrantType } from './tenant/clients/client-registry.ts';
+import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, originProblem, uriProblem, type GrantType } from './tenant/clients/client-registry.ts';
 import { ConnectionRegistry } from './tenant/connections.ts';
 import { Directory } from './tenant/directory/directory.ts';
 
@@ -13,10 +13,13 @@ const USAGE = `Usage: accord <command> [options]
 Commands:
   migrate                                   bring the database schema up to date
   clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
+                 [--web-origin ORIGIN]...
                                             create a client; prints {client_id, client_secret} once
                                             (authorization_code needs at least one --redirect-uri;
                                             --logout-uri: where sign-out may return to, i.e. Auth0's
-                                            Allowed Logout URLs, matched exactly)
+                                            Allowed Logout URLs, matched exactly; --web-origin: an
+                                            origin such as https://app.example.com whose pages may call
+                                            the token and userinfo endpoints, Auth0's Allowed Web Origins)
   clients list                              list clients (never their secrets)
   users list [--q QUERY] [--page N] [--per-page N]
                                             list or search users (Auth0 query syntax, e.g. email:"a@x.com")
@@ -45,6 +48,7 @@ async function run(argv: string[]): Promise<void> {
       'per-page': { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'logout-uri': { type: 'string', multiple: true },
+      'web-origin': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -80,16 +84,21 @@ async function run(argv: string[]): Promise<void> {
             if (problem) throw new UsageError(`${option} must be an absolute http(s) URL; "${uri}" ${problem}`);
           }
         }
+        const webOrigins = values['web-origin'] ?? [];
+        for (const origin of webOrigins) {
+          const problem = originProblem(origin);
+          if (problem) throw new UsageError(`--web-origin "${origin}" ${problem}`);
+        }
         if (grants.includes('authorization_code') && redirectUris.length === 0) {
           throw new UsageError('the authorization_code grant needs at least one --redirect-uri');
         }
         const created = await clients.create({
-          name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris,
+          name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris, webOrigins,
         });
         print({
           client_id: created.client_id, client_secret: created.client_secret, name: created.name,
           grant_types: created.grant_types, scopes: created.scopes, redirect_uris: created.redirect_uris,
-          post_logout_redirect_uris: created.post_logout_redirect_uris,
+          post_logout_redirect_uris: created.post_logout_redirect_uris, web_origins: created.web_origins,
         });
         return;
       }

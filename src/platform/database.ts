@@ -81,6 +81,8 @@ export interface ClientsTable {
   redirect_uris: string;
   /** JSON array of the URIs RP-initiated logout may return to. */
   post_logout_redirect_uris: string;
+  /** JSON array of the origins allowed to call the token and userinfo endpoints from a browser (CORS). */
+  web_origins: string;
   first_party: number;
   created_at: string;
 }

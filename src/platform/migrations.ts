@@ -169,6 +169,14 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
         await db.schema.createIndex('rate_limit_hits_resets').on('rate_limit_hits').column('resets_at').execute();
       },
     },
+    '0008_client_web_origins': {
+      async up(db: Kysely<any>) {
+        // The origins a browser app of the client may call the token and userinfo endpoints from
+        // (CORS; Auth0's "Allowed Web Origins"): a JSON array, like redirect_uris.
+        await db.schema.alterTable('clients')
+          .addColumn('web_origins', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      },
+    },
   };
 }
 

@@ -22,6 +22,7 @@ import { auth0LogoutRoute } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
+import { webOriginPreflight } from './oidc/web-origins.ts';
 import { pauseContextWhenIdle } from './oidc/request-context.ts';
 import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
@@ -141,6 +142,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
   app.use(auth0LogoutRoute(clients));
+  app.use(webOriginPreflight(clients));
   app.use(interactionRouter({
     config, database, provider, directory, connections, mailer, logger,
     pipeline: new LoginPipeline(directory, connections),

@@ -14,7 +14,7 @@ describe('the accord CLI', () => {
   it('migrates, then reports nothing left to apply', async () => {
     const first = await runCli(['migrate'], env);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry', '0006_rate_limits'] });
+    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry', '0006_rate_limits', '0008_client_web_origins'] });
     const second = await runCli(['migrate'], env);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
@@ -57,6 +57,29 @@ describe('the accord CLI', () => {
     assert.match(command.stderr, /unknown command/);
     const missing = await runCli(['users', 'get'], env);
     assert.equal(missing.code, 2);
+  });
+
+  it('registers web origins (--web-origin, repeatable), shows them like the redirect URIs, and refuses what is not an origin (docs/security.md case 37)', async () => {
+    const res = await runCli(['clients', 'create', '--name', 'SPA', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/callback',
+      '--web-origin', 'https://app.example.com', '--web-origin', 'http://localhost:5173'], env);
+    assert.equal(res.code, 0, res.stderr);
+    const created = JSON.parse(res.stdout);
+    assert.deepEqual(created.web_origins, ['https://app.example.com', 'http://localhost:5173']);
+    const listed = (JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; web_origins: string[]; redirect_uris: string[] }[])
+      .find((client) => client.client_id === created.client_id);
+    assert.deepEqual(listed?.web_origins, ['https://app.example.com', 'http://localhost:5173']);
+    assert.deepEqual(listed?.redirect_uris, ['https://app.example.com/callback']);
+    for (const [origin, message] of [
+      ['https://app.example.com/', /is not an origin: give only scheme:\/\/host\[:port\], with no path or trailing slash \(here https:\/\/app\.example\.com\)/],
+      ['https://app.example.com/callback', /is not an origin/],
+      ['https://App.Example.com', /here https:\/\/app\.example\.com/],
+      ['ftp://files.example.com', /must use http or https/],
+      ['app.example.com', /is not an origin such as/],
+    ] as const) {
+      const refused = await runCli(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--web-origin', origin], env);
+      assert.equal(refused.code, 2, origin);
+      assert.match(refused.stderr, message, origin);
+    }
   });
 
   it('lists and gets users', async () => {

@@ -29,6 +29,7 @@ export interface ClientSummary {
   scopes: string[];
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  web_origins: string[];
   created_at: string;
 }
 
@@ -39,6 +40,8 @@ export interface CreateClientInput {
   redirectUris?: string[];
   /** Where RP-initiated logout may return to (Auth0's "Allowed Logout URLs"), matched exactly. */
   postLogoutRedirectUris?: string[];
+  /** Origins whose pages may call the token and userinfo endpoints (CORS; Auth0's "Allowed Web Origins"). */
+  webOrigins?: string[];
 }
 
 /**
@@ -51,6 +54,19 @@ export function uriProblem(uri: string): string | undefined {
   const url = new URL(uri);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
   if (uri.includes('#')) return 'must not contain a fragment (#…)';
+  return undefined;
+}
+
+/**
+ * Why `value` cannot be a web origin, or undefined if it can: `scheme://host[:port]` exactly as
+ * browsers send it in `Origin` (http or https, lowercase host, no default port, no path, query,
+ * fragment, credentials or trailing slash), so that it is compared with a plain string match.
+ */
+export function originProblem(value: string): string | undefined {
+  if (!URL.canParse(value)) return 'is not an origin such as https://app.example.com';
+  const url = new URL(value);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  if (url.origin !== value) return `is not an origin: give only scheme://host[:port], with no path or trailing slash (here ${url.origin})`;
   return undefined;
 }
 
@@ -90,6 +106,7 @@ function toSummary(row: Schema['clients']): ClientSummary {
     scopes: row.scopes.split(' ').filter(Boolean),
     redirect_uris: JSON.parse(row.redirect_uris) as string[],
     post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
+    web_origins: JSON.parse(row.web_origins) as string[],
     created_at: row.created_at,
   };
 }
@@ -108,12 +125,17 @@ function validatedColumns(input: CreateClientInput) {
     }
     return JSON.stringify([...new Set(list ?? [])]);
   };
+  for (const origin of input.webOrigins ?? []) {
+    const problem = originProblem(origin);
+    if (problem) throw new AccordError('invalid_body', `The web origin "${origin}" ${problem}.`);
+  }
   return {
     name: input.name.trim(),
     grant_types: JSON.stringify([...new Set(input.grantTypes)]),
     scopes: [...new Set(input.scopes)].join(' '),
     redirect_uris: uris(input.redirectUris, 'redirect URI'),
     post_logout_redirect_uris: uris(input.postLogoutRedirectUris, 'logout URI'),
+    web_origins: JSON.stringify([...new Set(input.webOrigins ?? [])]),
   };
 }
 
@@ -171,6 +193,18 @@ export class ClientRegistry {
     return row ? toSummary(row) : undefined;
   }
 
+  /**
+   * Whether any client lists `origin` among its web origins. A CORS preflight names no client,
+   * so this is all it can be checked against; the request that follows is checked against its
+   * own client's origins.
+   */
+  async isWebOrigin(origin: string): Promise<boolean> {
+    // LIKE narrows the rows (its wildcards may match too much, never too little); the exact test is in JSON.
+    const rows = await this.db.selectFrom('clients').select('web_origins')
+      .where('web_origins', 'like', `%${JSON.stringify(origin)}%`).execute();
+    return rows.some((row) => (JSON.parse(row.web_origins) as string[]).includes(origin));
+  }
+
   /** The client as oidc-provider reads it; `client_secret` holds the hash (see compareClientSecret). */
   async asOidcMetadata(clientId: string): Promise<AdapterPayload | undefined> {
     const row = await this.#row(clientId);
@@ -184,6 +218,7 @@ export class ClientRegistry {
       response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
       redirect_uris: JSON.parse(row.redirect_uris) as string[],
       post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
+      web_origins: JSON.parse(row.web_origins) as string[],
       token_endpoint_auth_method: row.secret_hash ? 'client_secret_basic' : 'none',
       id_token_signed_response_alg: 'RS256',
       management_scopes: row.scopes,

@@ -8,6 +8,7 @@ import type { Directory } from '../directory/directory.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { TenantKeys } from './keys.ts';
 import { END_SESSION_PATH, logoutPages } from './logout.ts';
+import { clientBasedCORS } from './web-origins.ts';
 
 export function managementAudience(tenantUrl: string): string {
   return `${tenantUrl}/api/v2/`;
@@ -94,8 +95,9 @@ export function createOidcProvider(options: {
         },
       },
     },
-    // The Management API scopes granted to a client (see ClientRegistry.asOidcMetadata).
-    extraClientMetadata: { properties: ['management_scopes'] },
+    // The Management API scopes granted to a client and its web origins (see ClientRegistry.asOidcMetadata).
+    extraClientMetadata: { properties: ['management_scopes', 'web_origins'] },
+    clientBasedCORS,
     // Lifetimes in seconds, close to Auth0's defaults (id_token 10 h, session 3 days idle).
     ttl: {
       ClientCredentials: config.managementTokenTtl,
