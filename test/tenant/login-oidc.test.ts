@@ -7,6 +7,7 @@ import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import supertest from 'supertest';
 import { defaultConnections, type ConnectionConfig } from '../../src/tenant/connections.ts';
 import { demoSubject, memoryAdapter } from '../../src/tenant/connections/demo-idp.ts';
+import { upstreamAuthTimeProblem, type UpstreamTransaction } from '../../src/tenant/connections/oidc-connection.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { newSigningKey } from '../../src/tenant/oidc/keys.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -177,6 +178,33 @@ for (const db of testDatabases()) {
       assert.ok((tokens.claims.auth_time as number) >= startedAt, 'auth_time is the fresh login');
     });
 
+    it('prompt=login alone: the demo IdP asks again, and its auth_time proves it (docs/security.md case 38)', async () => {
+      const agent = browser(t.tenant);
+      const email = uniqueEmail('prompt-only');
+      await demoSignIn(t, rp, { email }, agent);
+      const { auth, upstream, next } = await toDemoIdp(agent, rp, { prompt: 'login' });
+      assert.equal(upstream.searchParams.get('prompt'), 'login');
+      assert.equal(upstream.searchParams.get('max_age'), '0', 'max_age=0 obliges the upstream to say when the person signed in');
+      assert.match(next, /^\/demo-idp\/interaction\//, 'the demo IdP shows its form again');
+      const callback = await followToCallback(agent, await submitDemoForm(agent, next, { email }));
+      assert.equal((await exchangeCode(t.tenant, rp, auth, callback)).claims.sub, `demo-social|${demoSubject(email)}`);
+    });
+
+    it('max_age alone: a demo IdP session older than max_age is asked again (docs/security.md case 38)', async () => {
+      const agent = browser(t.tenant);
+      const email = uniqueEmail('max-age');
+      await demoSignIn(t, rp, { email }, agent);
+      // Both sessions (the tenant's and the demo IdP's) are now over a second old.
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      const { auth, upstream, next } = await toDemoIdp(agent, rp, { max_age: '1' });
+      assert.equal(upstream.searchParams.get('prompt'), null);
+      assert.equal(upstream.searchParams.get('max_age'), '1');
+      assert.match(next, /^\/demo-idp\/interaction\//, 'the demo IdP shows its form again');
+      const callback = await followToCallback(agent, await submitDemoForm(agent, next, { email }));
+      const tokens = await exchangeCode(t.tenant, rp, auth, callback);
+      assert.ok((tokens.claims.auth_time as number) >= Math.floor(Date.now() / 1000) - 5, 'a new sign-in');
+    });
+
     it('explains a cancelled upstream sign-in in words, and lets the person choose again', async () => {
       const agent = browser(t.tenant);
       const { auth, next } = await toDemoIdp(agent, rp);
@@ -324,14 +352,19 @@ for (const db of testDatabases()) {
     });
     after(async () => { await t.close(); await upstream.close(); await cleanup(); });
 
-    async function signInUpstream(connection: string, claims: Record<string, unknown>): Promise<Tokens> {
+    /**
+     * A sign-in through `connection` with these authorization parameters, the upstream signing in
+     * a new account with `claims`: the request the tenant sent upstream, and where it ended.
+     */
+    async function upstreamRound(connection: string, claims: Record<string, unknown>, extra: Record<string, string> = {}) {
       const sub = `acme-${randomBytes(4).toString('hex')}`;
       upstream.next = { sub, ...claims };
       const agent = browser(t.tenant);
-      const auth = await authorize(agent, rp, { connection });
+      const auth = await authorize(agent, rp, { connection, ...extra });
       const start = await agent.get(`/login/${auth.uid}/${connection}`);
       assert.equal(start.status, 303, start.text.slice(0, 300));
       assert.ok(start.headers.location!.startsWith(`${upstream.issuer}/auth?`));
+      const request = new URL(start.headers.location!);
       // The upstream is another origin: another cookie jar, as in a real browser.
       const idp = supertest.agent(upstream.issuer);
       let next = start.headers.location!;
@@ -341,7 +374,13 @@ for (const db of testDatabases()) {
         next = new URL(res.headers.location!, upstream.issuer).href;
       }
       assert.ok(next.startsWith(`${TEST_ISSUER}/login/callback/${connection}?`));
-      const tokens = await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, next));
+      return { sub, auth, agent, request, outcome: await followUntilPage(agent, next) };
+    }
+
+    async function signInUpstream(connection: string, claims: Record<string, unknown>, extra: Record<string, string> = {}): Promise<Tokens> {
+      const { sub, auth, outcome } = await upstreamRound(connection, claims, extra);
+      assert.ok(outcome.callback, `expected the client's callback, got ${outcome.page?.status} ${outcome.page?.text.slice(0, 300)}`);
+      const tokens = await exchangeCode(t.tenant, rp, auth, outcome.callback);
       assert.equal(tokens.claims.sub, `oidc|${connection}|${sub}`);
       return tokens;
     }
@@ -363,6 +402,33 @@ for (const db of testDatabases()) {
       assert.notEqual(tokens.claims.sub, primary.user_id, 'and never auto-links it');
     });
 
+    it('a fresh sign-in asked of the tenant must be fresh at the upstream: an old upstream session is refused (docs/security.md case 38)', async () => {
+      const hourAgo = Math.floor(Date.now() / 1000) - 3600;
+      try {
+        const asked: Record<string, string>[] = [{ prompt: 'login' }, { prompt: 'login', max_age: '300' }, { max_age: '60' }];
+        for (const extra of asked) {
+          upstream.loginAt = hourAgo;
+          const { request, outcome } = await upstreamRound('acme-trusted', { email: uniqueEmail('stale') }, extra);
+          assert.equal(request.searchParams.get('prompt'), extra.prompt ?? null, JSON.stringify(extra));
+          assert.equal(request.searchParams.get('max_age'), extra.max_age ?? '0', JSON.stringify(extra));
+          assert.ok(outcome.page, `refused, not sent to the client: ${JSON.stringify(extra)}`);
+          assert.equal(outcome.page.status, 400);
+          assert.match(outcome.page.text, /A fresh sign-in is needed/);
+          assert.match(outcome.page.text, /did not ask you to sign in again/);
+        }
+        // Within max_age (an upstream session of 50 s for max_age=300) is fresh enough.
+        upstream.loginAt = Math.floor(Date.now() / 1000) - 50;
+        const recent = await signInUpstream('acme-trusted', { email: uniqueEmail('recent') }, { max_age: '300' });
+        assert.equal(typeof recent.claims.auth_time, 'number');
+        // A sign-in asked for no freshness is not judged on it.
+        upstream.loginAt = hourAgo;
+        await signInUpstream('acme-trusted', { email: uniqueEmail('plain') });
+      } finally {
+        upstream.loginAt = undefined;
+      }
+      await signInUpstream('acme-trusted', { email: uniqueEmail('fresh') }, { prompt: 'login', max_age: '300' });
+    });
+
     it('treats the string "true" and a missing claim as unverified (case 2)', async () => {
       const email = uniqueEmail('string');
       const primary = await databaseUser(t, email);
@@ -375,11 +441,49 @@ for (const db of testDatabases()) {
   });
 }
 
+describe("judging an upstream id_token's auth_time (docs/security.md case 38)", () => {
+  const now = 1_800_000_000;
+  const transaction = (fresh: Partial<UpstreamTransaction>): UpstreamTransaction => ({
+    connection: 'acme', state: 's', codeVerifier: 'v', nonce: 'n', startedAt: now - 20, expiresAt: now + 580, ...fresh,
+  });
+
+  it('asks nothing of a sign-in that asked for no freshness', () => {
+    assert.equal(upstreamAuthTimeProblem({}, transaction({}), now), undefined);
+    assert.equal(upstreamAuthTimeProblem({ auth_time: 1 }, transaction({}), now), undefined);
+  });
+
+  it('needs auth_time as a number whenever freshness was asked for', () => {
+    for (const fresh of [{ freshLogin: true }, { maxAge: 300 }, { maxAge: 0, freshLogin: true }]) {
+      for (const authTime of [undefined, String(now), null, Number.NaN]) {
+        assert.equal(upstreamAuthTimeProblem(authTime === undefined ? {} : { auth_time: authTime }, transaction(fresh), now), 'missing', `${JSON.stringify(fresh)} ${String(authTime)}`);
+      }
+    }
+  });
+
+  it('prompt=login: not before the upstream request, give or take 30 s of clock skew', () => {
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 10 }, transaction({ freshLogin: true }), now), undefined);
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 50 }, transaction({ freshLogin: true }), now), undefined, 'skew');
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 51 }, transaction({ freshLogin: true }), now), 'stale');
+  });
+
+  it('max_age: no older than max_age, give or take 30 s of clock skew', () => {
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 300 }, transaction({ maxAge: 300 }), now), undefined);
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 330 }, transaction({ maxAge: 300 }), now), undefined, 'skew');
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 331 }, transaction({ maxAge: 300 }), now), 'stale');
+    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 100 }, transaction({ maxAge: 300, freshLogin: true }), now), 'stale', 'and prompt=login still needs a new sign-in');
+  });
+});
+
 interface TestUpstream {
   issuer: string;
   clientSecret: string;
   /** The account the next sign-in at the upstream gets, with exactly these id_token claims. */
   next: Record<string, unknown> & { sub: string };
+  /**
+   * When the upstream says the next sign-in happened (its auth_time, epoch seconds); unset: now.
+   * An earlier time is an upstream that reuses an old session of its own whatever it is asked.
+   */
+  loginAt?: number | undefined;
   close(): Promise<void>;
 }
 
@@ -427,7 +531,7 @@ async function startUpstream(connections: string[]): Promise<TestUpstream> {
     if (req.url?.startsWith('/interaction/')) {
       const { sub, ...claims } = state.next;
       accounts.set(sub, claims);
-      provider.interactionFinished(req, res, { login: { accountId: sub } }, { mergeWithLastSubmission: false })
+      provider.interactionFinished(req, res, { login: { accountId: sub, ...(state.loginAt === undefined ? {} : { ts: state.loginAt }) } }, { mergeWithLastSubmission: false })
         .catch((err: unknown) => { res.statusCode = 500; res.end(String(err)); });
       return;
     }

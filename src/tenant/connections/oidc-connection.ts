@@ -18,13 +18,24 @@ const TRANSACTION_COOKIE = 'accord_upstream';
 /** oidc-provider's interaction uids (nanoid); anything else in a `state` is not ours. */
 const UID_PATTERN = /^[A-Za-z0-9_-]{10,64}$/;
 
+/**
+ * Clock difference allowed between the tenant and an upstream when judging `auth_time`
+ * (openid-client's default tolerance).
+ */
+const AUTH_TIME_SKEW_SECONDS = 30;
+
 /** The upstream request in flight: what the callback must see again (RFC 9700 §2.1, §4.7). */
-interface UpstreamTransaction {
+export interface UpstreamTransaction {
   connection: string;
   state: string;
   codeVerifier: string;
   nonce: string;
+  /** The `max_age` the tenant was asked for: the upstream sign-in must be at most this old. */
   maxAge?: number;
+  /** The tenant was asked for `prompt=login`: the upstream sign-in must be newer than this request. */
+  freshLogin?: boolean;
+  /** When the upstream request was made (epoch seconds). */
+  startedAt: number;
   expiresAt: number;
 }
 
@@ -184,6 +195,21 @@ async function findOrCreateUser(env: LoginEnvironment, connection: Connection, p
   return identityUserId;
 }
 
+/**
+ * Whether the upstream's id_token shows the fresh sign-in the tenant was asked for, when it
+ * was asked for one: `auth_time` present, within `max_age`, and after the upstream request for
+ * `prompt=login`. Otherwise the upstream reused a sign-in of its own, and the tenant would be
+ * vouching (with its own `auth_time`) for a freshness nobody checked.
+ */
+export function upstreamAuthTimeProblem(claims: Record<string, unknown>, transaction: UpstreamTransaction, now: number): 'missing' | 'stale' | undefined {
+  if (transaction.maxAge === undefined && !transaction.freshLogin) return undefined;
+  const authTime = claims.auth_time;
+  if (typeof authTime !== 'number' || !Number.isFinite(authTime)) return 'missing';
+  if (transaction.maxAge !== undefined && authTime < now - transaction.maxAge - AUTH_TIME_SKEW_SECONDS) return 'stale';
+  if (transaction.freshLogin && authTime < transaction.startedAt - AUTH_TIME_SKEW_SECONDS) return 'stale';
+  return undefined;
+}
+
 // ---------------------------------------------------------------- routes
 
 function interactionMaxAge(interaction: Interaction): number | undefined {
@@ -199,6 +225,20 @@ function upstreamErrorPage(env: LoginEnvironment, res: Response, connection: Con
   }
   if (error === 'login_required' || error === 'interaction_required' || error === 'consent_required') {
     return env.render(res, 'tenant/message', { title: 'Sign-in needed', message: `${connection.displayName} needs you to sign in there first.`, link: back }, 400);
+  }
+  if (error === 'stale') {
+    return env.render(res, 'tenant/message', {
+      title: 'A fresh sign-in is needed',
+      message: `${connection.displayName} did not ask you to sign in again: it used an earlier sign-in, so it cannot prove that it is you right now. Sign out of ${connection.displayName}, then try again, or choose another way to sign in.`,
+      link: back,
+    }, 400);
+  }
+  if (error === 'missing') {
+    return env.render(res, 'tenant/message', {
+      title: 'A fresh sign-in is needed',
+      message: `${connection.displayName} did not say when you signed in, so it cannot prove that it is you right now. Choose another way to sign in.`,
+      link: back,
+    }, 400);
   }
   return env.render(res, 'tenant/message', { title: 'Sign-in failed', message: `${connection.displayName} could not sign you in. Try again, or choose another way to sign in.`, link: back }, 502);
 }
@@ -233,6 +273,7 @@ export const oidcConnection: ConnectionStrategy = {
         state: `${interaction.uid}.${client.randomState()}`,
         codeVerifier: client.randomPKCECodeVerifier(),
         nonce: client.randomNonce(),
+        startedAt: Math.floor(Date.now() / 1000),
         expiresAt: Math.floor(Date.now() / 1000) + TRANSACTION_TTL_SECONDS,
       };
       const parameters: Record<string, string> = {
@@ -246,14 +287,18 @@ export const oidcConnection: ConnectionStrategy = {
       };
       const hint = interaction.params.login_hint ?? req.query.login_hint;
       if (typeof hint === 'string' && hint.length > 0 && hint.length <= 320) parameters.login_hint = hint;
-      // A fresh login asked of the tenant must be a fresh login at the upstream too.
+      // A fresh login asked of the tenant must be a fresh login at the upstream too, and the
+      // callback checks that it was. An OpenID Provider must put auth_time in the id_token when
+      // max_age is sent; for prompt=login alone, max_age=0 asks for it (and for a fresh login).
       const prompt = typeof interaction.params.prompt === 'string' ? interaction.params.prompt.split(' ') : [];
-      if (prompt.includes('login')) parameters.prompt = 'login';
       const maxAge = interactionMaxAge(interaction);
-      if (maxAge !== undefined) {
-        parameters.max_age = String(maxAge);
-        transaction.maxAge = maxAge;
+      if (prompt.includes('login')) {
+        parameters.prompt = 'login';
+        transaction.freshLogin = true;
       }
+      if (maxAge !== undefined) transaction.maxAge = maxAge;
+      const upstreamMaxAge = maxAge ?? (transaction.freshLogin ? 0 : undefined);
+      if (upstreamMaxAge !== undefined) parameters.max_age = String(upstreamMaxAge);
       transactions.write(res, interaction.uid, transaction);
       res.redirect(303, client.buildAuthorizationUrl(configuration, parameters).href);
     });
@@ -282,13 +327,17 @@ export const oidcConnection: ConnectionStrategy = {
           expectedState: transaction.state,
           expectedNonce: transaction.nonce,
           idTokenExpected: true,
-          ...(transaction.maxAge !== undefined ? { maxAge: transaction.maxAge } : {}),
         });
         claims = { ...tokens.claims() };
       } catch (err) {
         const e = err as { code?: string; error?: string; message?: string };
         env.logger.warn({ err: { code: e.code, error: e.error, message: e.message }, connection: connection.name }, 'upstream sign-in rejected');
         return upstreamErrorPage(env, res, connection, interaction.uid, e.error === 'access_denied' ? 'access_denied' : 'failed');
+      }
+      const freshness = upstreamAuthTimeProblem(claims, transaction, Math.floor(Date.now() / 1000));
+      if (freshness) {
+        env.logger.warn({ connection: connection.name, auth_time: claims.auth_time, max_age: transaction.maxAge, prompt_login: transaction.freshLogin === true }, 'upstream sign-in not fresh');
+        return upstreamErrorPage(env, res, connection, interaction.uid, freshness);
       }
 
       const profile = profileFromClaims(claims, connection.trustEmailVerified);
