@@ -81,7 +81,10 @@ try {
   await person.press({ role: 'link', name: 'Create an account' }, /\/signup$/);
   await person.type('Email address', EMAIL);
   await person.type('Password', PASSWORD);
-  await person.press({ role: 'button', name: 'Create account' }, app('/profile'));
+  await person.press({ role: 'button', name: 'Create account' }, /\/signup$/);
+  await person.press({ role: 'link', name: 'Continue to sign in' }, /\/Username-Password-Authentication\?/);
+  await person.type('Password', PASSWORD);
+  await person.press({ role: 'button', name: 'Sign in' }, app('/profile'));
   await person.open(`${tenantUrl}/dev/mail`);
   await person.press({ role: 'link', name: /\/account\/verify-email\?token=/ }, /\/account\/verify-email\?/);
   await person.open(app('/profile'));

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { trustProxySetting, type TrustProxy } from '../platform/trust-proxy.ts';
+import { MIN_SESSION_SECRET_LENGTH, SESSION_SECRET_ADVICE, sessionSecretWeakness } from './session-secret.ts';
 
 /** The app's settings. It knows its tenant only by URL and credentials, as it would know Auth0. */
 export interface AppConfig {
@@ -40,6 +41,8 @@ export interface AppConfig {
   managementCacheTtlMs: number;
   /** Express `trust proxy`: the load balancers whose X-Forwarded-* (client address, https) count. */
   trustProxy: TrustProxy;
+  /** What is accepted outside production but would be refused in it: logged at start. */
+  warnings: string[];
 }
 
 export class AppConfigError extends Error {}
@@ -60,7 +63,7 @@ const envSchema = z.object({
   MANAGEMENT_CLIENT_ID: z.string().min(1).optional(),
   MANAGEMENT_CLIENT_SECRET: z.string().min(1).optional(),
   MANAGEMENT_AUDIENCE: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters').optional(),
+  SESSION_SECRET: z.string().min(MIN_SESSION_SECRET_LENGTH, `SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters. ${SESSION_SECRET_ADVICE}`).optional(),
   SESSION_TTL: z.coerce.number().int().min(60).default(86_400),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL').optional(),
   APP_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'APP_DATABASE_URL must be a postgres:// URL').optional(),
@@ -139,7 +142,11 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
   } else {
     throw new AppConfigError('The app needs a tenant: set ISSUER_BASE_URL (or AUTH0_DOMAIN), CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID and MANAGEMENT_CLIENT_SECRET, or start it with the embedded tenant (npm start).');
   }
-  if (production && !e.SESSION_SECRET) throw new AppConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 random characters, the same on every instance).');
+  if (production && !e.SESSION_SECRET) throw new AppConfigError(`SESSION_SECRET is required when NODE_ENV=production. ${SESSION_SECRET_ADVICE}`);
+  // Refused in production; elsewhere (a developer's own value) said at start, so it is not a surprise later.
+  const weakness = e.SESSION_SECRET === undefined ? undefined : sessionSecretWeakness(e.SESSION_SECRET);
+  if (weakness && production) throw new AppConfigError(`SESSION_SECRET is too weak: ${weakness}. ${SESSION_SECRET_ADVICE}`);
+  const warnings = weakness ? [`SESSION_SECRET is too weak (${weakness}); it would be refused with NODE_ENV=production. ${SESSION_SECRET_ADVICE}`] : [];
 
   const issuer = wiring.issuer.replace(/\/+$/, '');
   const url = (e.APP_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
@@ -173,5 +180,6 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     restoreMetadataOnUnlink: e.RESTORE_METADATA_ON_UNLINK,
     trustProxy: e.TRUST_PROXY,
     managementCacheTtlMs: e.MANAGEMENT_CACHE_TTL * 1000,
+    warnings,
   };
 }

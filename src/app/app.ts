@@ -45,6 +45,7 @@ const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
  */
 export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const { config, logger } = options;
+  for (const warning of config.warnings) logger.warn(warning);
   const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   await migrateApp(database);
   const sessions = createSessionStore({ redisUrl: config.redisUrl, database, logger });

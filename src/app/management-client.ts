@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { AccordError, ERROR_CODES } from '../platform/errors.ts';
+import { jsonNestsDeeperThan, MAX_JSON_NESTING } from '../platform/json-nesting.ts';
 
 /**
  * The app's client for the Auth0 Management API v2 (Accord's own tenant or a real Auth0
@@ -350,6 +351,8 @@ export class ManagementClient {
   }
 
   #parse<T extends z.ZodType>(schema: T, reply: Reply): z.output<T> {
+    // Bounded before parsing: the merge and the pages walk metadata recursively.
+    if (jsonNestsDeeperThan(reply.text, MAX_JSON_NESTING)) throw malformed(reply.status, [`the body nests more than ${MAX_JSON_NESTING} levels deep`]);
     let json: unknown;
     try {
       json = JSON.parse(reply.text);
@@ -365,8 +368,8 @@ export class ManagementClient {
   #errorDetails(reply: Reply, token?: string): ErrorDetails {
     let parsed: z.output<typeof errorBodySchema> | undefined;
     try {
-      const result = errorBodySchema.safeParse(JSON.parse(reply.text));
-      if (result.success) parsed = result.data;
+      const result = jsonNestsDeeperThan(reply.text, MAX_JSON_NESTING) ? undefined : errorBodySchema.safeParse(JSON.parse(reply.text));
+      if (result?.success) parsed = result.data;
     } catch {
       // An HTML error page from a proxy, say: the status alone has to do.
     }

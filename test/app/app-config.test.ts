@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppConfigError, loadAppConfig, usesExternalTenant, type EmbeddedTenantWiring } from '../../src/app/app-config.ts';
+import { estimateSecretBits, MIN_SESSION_SECRET_BITS } from '../../src/app/session-secret.ts';
 
-const SECRET = 'a-session-secret-of-at-least-32-characters';
+const SECRET = randomBytes(32).toString('base64url');
 
 const EMBEDDED: EmbeddedTenantWiring = {
   issuer: 'http://127.0.0.1:4000/', clientId: 'embedded-app', clientSecret: 'embedded-secret',
@@ -120,7 +122,74 @@ describe('loadAppConfig', () => {
     });
 
     it('must be at least 32 characters', () => {
-      assertRefused(env({ SESSION_SECRET: 'short' }), [/SESSION_SECRET/, /32/], EMBEDDED);
+      assertRefused(env({ SESSION_SECRET: 'short' }), [/SESSION_SECRET/, /32/, /openssl rand -base64 32/], EMBEDDED);
+    });
+
+    /** Low-entropy values of every kind the estimator must catch. */
+    const WEAK = [
+      'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', // the issue's own example
+      'A'.repeat(43) + '=',
+      'ab'.repeat(16),
+      'xk3Q'.repeat(8),
+      'abcdefghijklmnopqrstuvwxyz012345',
+      '0123456789abcdef0123456789abcdef',
+      'qwertyuiopasdfghjklzxcvbnm123456',
+      '01010110101010011010101001011010',
+      'Password1234567890Password1234567890',
+      'changeme-changeme-changeme-changeme',
+      'ThisIsMyVerySecretSessionSecretForProduction2024!',
+      'my super secret session key for the accord app',
+      // Values printed as examples in Accord's own repository.
+      'a-session-secret-of-at-least-32-characters',
+      'test-session-secret-that-is-long-enough-0123',
+    ];
+
+    it('in production, a low-entropy or example value is refused, saying how to make a good one (docs/security.md case 36)', () => {
+      for (const secret of WEAK) {
+        assertRefused({ NODE_ENV: 'production', DATA_DIR: dataDir, SESSION_SECRET: secret }, [
+          /SESSION_SECRET is too weak: /, /(not random enough|example value)/, /openssl rand -base64 32/, /randomBytes\(32\)/,
+        ], EMBEDDED);
+      }
+      assertRefused({ NODE_ENV: 'production', DATA_DIR: dataDir }, [/SESSION_SECRET is required/, /openssl rand -base64 32/], EMBEDDED);
+    });
+
+    it('in production, what openssl rand and crypto.randomBytes make is accepted, every time (docs/security.md case 36)', () => {
+      const recipes: [string, () => string][] = [
+        ['openssl rand -hex 16', () => randomBytes(16).toString('hex')],
+        ['openssl rand -base64 24', () => randomBytes(24).toString('base64')],
+        ['openssl rand -base64 32', () => randomBytes(32).toString('base64')],
+        ['randomBytes(32) base64url', () => randomBytes(32).toString('base64url')],
+        ['openssl rand -hex 32', () => randomBytes(32).toString('hex')],
+      ];
+      for (const [recipe, make] of recipes) {
+        for (let i = 0; i < 2000; i++) {
+          const secret = make();
+          assert.ok(estimateSecretBits(secret) >= MIN_SESSION_SECRET_BITS, `${recipe}: ${secret} estimates ${estimateSecretBits(secret)} bits`);
+          assert.equal(loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, SESSION_SECRET: secret }, EMBEDDED).sessionSecret, secret);
+        }
+      }
+    });
+
+    it('outside production, a weak value is accepted with a warning that says it would be refused (docs/security.md case 36)', () => {
+      for (const nodeEnv of ['development', 'test']) {
+        const config = loadAppConfig(env({ NODE_ENV: nodeEnv, SESSION_SECRET: 'a'.repeat(32) }), EMBEDDED);
+        assert.equal(config.sessionSecret, 'a'.repeat(32));
+        assert.equal(config.warnings.length, 1);
+        assert.match(config.warnings[0]!, /SESSION_SECRET is too weak .*refused with NODE_ENV=production.*openssl rand -base64 32/);
+        assert.doesNotMatch(config.warnings[0]!, /a{32}/, 'the warning never repeats the secret');
+      }
+      assert.deepEqual(loadAppConfig(env(), EMBEDDED).warnings, [], 'a strong secret: no warning');
+    });
+
+    it('the documentation shows how to make a secret, and any SESSION_SECRET value it prints is refused (docs/security.md case 36)', () => {
+      const root = new URL('../../', import.meta.url);
+      for (const file of ['README.md', '.env.example']) {
+        const text = readFileSync(new URL(file, root), 'utf8');
+        assert.match(text, /openssl rand -base64 32/, `${file} says how to make one`);
+        for (const [, value] of text.matchAll(/SESSION_SECRET=([^\s`'"…]+)/g)) {
+          assertRefused({ NODE_ENV: 'production', DATA_DIR: dataDir, SESSION_SECRET: value! }, [/SESSION_SECRET/], EMBEDDED);
+        }
+      }
     });
 
     it('outside production, one is generated in DATA_DIR with mode 0600 and reused on the next start', () => {

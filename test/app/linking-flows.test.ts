@@ -385,6 +385,63 @@ for (const [index, db] of databases.entries()) {
       assert.deepEqual(await directoryState(accord, email), before);
     });
 
+    it('refuses to keep separate an account that is not a candidate, and stores nothing (docs/security.md case 34)', async () => {
+      const { email, social, password, b } = await suggestedPair(accord, 'keep-any');
+      // Someone else's verified account, with another address.
+      const otherEmail = uniqueEmail('stranger');
+      await createEmailCodeAccount(accord, otherEmail);
+      const other = await userOn(accord, otherEmail, EMAIL_CODE);
+
+      for (const id of [other.user_id, social.user_id, 'auth0|000000000000000000000000']) {
+        const page = await b.submit('/link/keep-separate', { candidate: id }, { where: { candidate: password.user_id } });
+        assert.equal(page.status, 400, `keep-separate ${id}`);
+        assert.match(mainText(page), /not one of the accounts we suggested linking.*Nothing was changed/);
+        assert.doesNotMatch(page.text, new RegExp(escapeRe(maskEmail(otherEmail))));
+        await b.open(`${APP_URL}/link/suggestions`);
+      }
+      let profile = await b.open(`${APP_URL}/profile`);
+      assert.equal(profileSection(profile, 'kept'), undefined, 'nothing kept separate');
+      assert.doesNotMatch(profile.text, new RegExp(escapeRe(maskEmail(otherEmail))), 'nothing of the other account on the profile');
+
+      // Had the refused choice been stored, the account would not be suggested once it becomes a candidate.
+      assert.equal((await admin(accord, 'PATCH', `/users/${encodeURIComponent(other.user_id)}`, { email, email_verified: true })).status, 200);
+      profile = await b.open(`${APP_URL}/profile`);
+      assert.match(profileSection(profile, 'suggested') ?? '', new RegExp(`name="candidate" value="${escapeRe(other.user_id)}"`));
+      assert.equal(profileSection(profile, 'kept'), undefined);
+    });
+
+    it('shows a kept-separate account only while it is a candidate; "Suggest again" still undoes the choice (docs/security.md case 34)', async () => {
+      const { email, password, b } = await suggestedPair(accord, 'keep-stale');
+      let page = await b.submit('/link/keep-separate', {}, { where: { candidate: password.user_id } });
+      assert.match(profileSection(page, 'kept') ?? '', new RegExp(escapeRe(maskEmail(email))));
+
+      // No longer a candidate: its address is not verified any more.
+      const passwordPath = `/users/${encodeURIComponent(password.user_id)}`;
+      assert.equal((await admin(accord, 'PATCH', passwordPath, { email_verified: false })).status, 200);
+      page = await b.open(`${APP_URL}/profile`);
+      assert.equal(profileSection(page, 'kept'), undefined, 'the choice is not shown');
+      assert.equal(profileSection(page, 'suggested'), undefined);
+      assert.doesNotMatch(page.text, new RegExp(escapeRe(maskEmail(email))), 'nothing of that account: not its address');
+      assert.doesNotMatch(page.text, new RegExp(escapeRe(password.user_id)), 'not its id');
+
+      // A candidate again: the person's choice still holds, and can be undone.
+      assert.equal((await admin(accord, 'PATCH', passwordPath, { email_verified: true })).status, 200);
+      page = await b.open(`${APP_URL}/profile`);
+      assert.match(profileSection(page, 'kept') ?? '', /Email and password/);
+      assert.equal(profileSection(page, 'suggested'), undefined);
+      page = await b.submit('/link/suggest-again', {}, { where: { candidate: password.user_id } });
+      assert.match(mainText(page), /That account will be suggested for linking again/);
+      assert.match(profileSection(page, 'suggested') ?? '', /Email and password/);
+
+      // Kept again, then deleted: gone from the profile, not "an account that no longer exists".
+      page = await b.submit('/link/keep-separate', {}, { where: { candidate: password.user_id } });
+      assert.ok(profileSection(page, 'kept'));
+      assert.equal((await admin(accord, 'DELETE', passwordPath)).status, 204);
+      page = await b.open(`${APP_URL}/profile`);
+      assert.equal(profileSection(page, 'kept'), undefined);
+      assert.doesNotMatch(mainText(page), /no longer exists/);
+    });
+
     it('decides later: goes on, and the profile keeps the suggestion', async () => {
       const { email, password, b, page: suggestions } = await suggestedPair(accord, 'later');
       const before = await directoryState(accord, email);

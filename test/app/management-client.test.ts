@@ -553,6 +553,31 @@ describe('ManagementClient: requests and errors', () => {
     }
   });
 
+  it('an answer nested more than 32 levels is refused before it is parsed: management_error, never a RangeError (docs/security.md case 35)', async () => {
+    const deep = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    const withMetadata = (inner: string) => JSON.stringify([user('auth0|1', { user_metadata: { deep: '@' } })]).replace('"@"', inner);
+    for (const levels of [29, 30, 5000, 200_000]) {
+      const s = await tenant((req, res) => (req.url.startsWith('/api/v2/users-by-email')
+        ? send(res, 200, withMetadata(deep(levels)))
+        : send(res, 400, `{"statusCode":400,"error":"Bad Request","message":${deep(levels)},"errorCode":"invalid_body"}`)));
+      try {
+        const c = client(s);
+        if (levels === 29) {
+          // The array, a user, its user_metadata, then 29 more: 32 levels in all, the most accepted.
+          const [found] = await c.usersByEmail('jane@example.com');
+          assert.equal(JSON.stringify(found!.user_metadata), `{"deep":${deep(29)}}`);
+          continue;
+        }
+        const err = await rejectsWith(c.usersByEmail('jane@example.com'), 'management_error');
+        assert.deepEqual(err.details?.issues, ['the body nests more than 32 levels deep']);
+        // An error body nested as deeply is not read; the status alone decides.
+        await rejectsWith(c.updateUser('auth0|1', { user_metadata: { a: 1 } }), 'invalid_body');
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
   it('a success body of the wrong shape is management_error, not a TypeError', async () => {
     const bodies: Array<[string, unknown]> = [
       ['not JSON', '<html>oops</html>'],

@@ -63,7 +63,7 @@ export async function startTestAccord(options: {
   const server: Server = await new Promise((resolve) => { const s = tenant.app.listen(port, '127.0.0.1', () => resolve(s)); });
   const wiring = await wireEmbeddedApp(tenant, appUrl);
   const appConfig = loadAppConfig({
-    NODE_ENV: 'test', APP_URL: appUrl, SESSION_SECRET: 'test-session-secret-that-is-long-enough-0123', DATA_DIR: '/tmp',
+    NODE_ENV: 'test', APP_URL: appUrl, SESSION_SECRET: randomBytes(32).toString('base64url'), DATA_DIR: '/tmp',
     // Tests change the tenant behind the app's back (other browsers, the Management API) and
     // look at the next page at once; the read cache has its own tests.
     MANAGEMENT_CACHE_TTL: '0',

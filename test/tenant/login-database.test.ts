@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import supertest from 'supertest';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
+import { hashPassword } from '../../src/tenant/directory/passwords.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/directory.ts';
@@ -57,7 +58,7 @@ async function signInTokens(t: TestTenant, rp: RelyingParty, email: string, pass
 async function signUp(t: TestTenant, rp: RelyingParty, email: string, password = PASSWORD, agent = browser(t.tenant)) {
   const { auth, base, csrf } = await openPage(agent, rp, '/signup');
   const res = await agent.post(`${base}/signup`).type('form').send({ _csrf: csrf, email, password });
-  return { agent, auth, res };
+  return { agent, auth, res, base };
 }
 
 /** Asks for a password-reset link; returns the page shown. */
@@ -103,11 +104,19 @@ for (const db of testDatabases()) {
       assert.equal(page.headers['cache-control'], 'no-store');
     });
 
-    it('signs up, mails a single-use verification link that verifies the email, then signs in again with the password', async () => {
+    it('signs up ("check your email"), mails a single-use verification link that verifies the email, and signs in with the password', async () => {
       const email = uniqueEmail('signup');
-      const { agent, auth, res } = await signUp(t, rp, email);
-      assert.equal(res.status, 303, res.text.slice(0, 400));
-      const first = await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, res.headers.location!));
+      const { agent, auth, res, base } = await signUp(t, rp, email);
+      assert.equal(res.status, 200, res.text.slice(0, 400));
+      assert.match(res.text, /Check your email/);
+      assert.match(res.text, /We sent a message to/);
+      // The page continues the same sign-in, with the address filled in.
+      const onward = new RegExp(`href="${base}\\?login_hint=${encodeURIComponent(email).replace(/[.+]/g, '\\$&')}"`);
+      assert.match(res.text, onward);
+      const login = await agent.get(`${base}?login_hint=${encodeURIComponent(email)}`);
+      const signedIn = await agent.post(base).type('form').send({ _csrf: csrfOf(login.text), email, password: PASSWORD });
+      assert.equal(signedIn.status, 303, signedIn.text.slice(0, 400));
+      const first = await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, signedIn.headers.location!));
       assert.match(String(first.claims.sub), /^auth0\|[0-9a-f]{24}$/);
       assert.equal(first.claims.email, email);
       assert.equal(first.claims.email_verified, false);
@@ -134,15 +143,61 @@ for (const db of testDatabases()) {
       assert.equal(second.claims.email_verified, true);
     });
 
-    it('refuses a weak password with the rules, and says when the email is taken', async () => {
-      const weak = await signUp(t, rp, uniqueEmail('weak'), 'password');
-      assert.equal(weak.res.status, 400);
-      assert.match(weak.res.text, /role="alert"[^>]*>That password is too weak\. Use 8 or more characters/);
-      const email = uniqueEmail('taken');
-      await t.tenant.directory.createUser({ connection: CONNECTION, email, password: PASSWORD }, SYSTEM_ACTOR);
-      const taken = await signUp(t, rp, email.toUpperCase());
-      assert.equal(taken.res.status, 409);
-      assert.match(taken.res.text, /already exists/);
+    it('refuses a weak password with the rules, whether or not the address has an account', async () => {
+      const taken = uniqueEmail('weak-taken');
+      await t.tenant.directory.createUser({ connection: CONNECTION, email: taken, password: PASSWORD }, SYSTEM_ACTOR);
+      for (const email of [uniqueEmail('weak'), taken]) {
+        const weak = await signUp(t, rp, email, 'password');
+        assert.equal(weak.res.status, 400);
+        assert.match(weak.res.text, /role="alert"[^>]*>That password is too weak\. Use 8 or more characters/);
+      }
+    });
+
+    it('signing up with an address that has an account answers as for a new one and mails its owner instead (docs/security.md case 39)', async () => {
+      const taken = uniqueEmail('taken');
+      const owner = await t.tenant.directory.createUser({ connection: CONNECTION, email: taken, password: PASSWORD, email_verified: true }, SYSTEM_ACTOR);
+      const fresh = uniqueEmail('fresh');
+      const neutral = (html: string, email: string, base: string) => html.replaceAll(encodeURIComponent(email), 'EMAIL').replaceAll(email, 'EMAIL')
+        .replaceAll(base, 'BASE').replace(/name="_csrf" value="[^"]+"/g, '');
+
+      const forTaken = await signUp(t, rp, taken.toUpperCase(), 'Attacker-pass-1');
+      const forNew = await signUp(t, rp, fresh, 'Attacker-pass-1');
+      assert.equal(forTaken.res.status, 200);
+      assert.equal(forNew.res.status, 200);
+      assert.equal(neutral(forTaken.res.text, taken.toUpperCase(), forTaken.base), neutral(forNew.res.text, fresh, forNew.base), 'the same page');
+      assert.doesNotMatch(forTaken.res.text, /already|exists/i);
+
+      // The owner is told, with the ways forward; nothing about the account changed.
+      const note = await mailTo(t, taken, /Someone tried to sign up/);
+      assert.ok(note, 'the owner got a mail');
+      assert.match(note.text, /It already has an account, so nothing was created and nothing changed/);
+      assert.match(note.text, /sign in with your password instead: http:\/\/127\.0\.0\.1:3999\//, 'a link back to the application');
+      assert.match(note.text, /If it was not you, ignore this message/);
+      assert.ok(!note.text.includes('Attacker-pass-1') && !note.html.includes('Attacker-pass-1'), 'never the password typed');
+      assert.equal(await mailTo(t, taken, /Confirm your email/, 300), undefined, 'no confirmation link for the existing address');
+      assert.ok(await mailTo(t, fresh, /Confirm your email/), 'the new address gets its confirmation link');
+      assert.deepEqual((await t.tenant.directory.findByEmail(taken)).map((u) => u.user_id), [owner.user_id], 'no second account');
+      assert.equal((await signIn(t, rp, taken, 'Attacker-pass-1')).res.status, 401, 'the password typed at sign-up opens nothing');
+      assert.equal((await signIn(t, rp, taken, PASSWORD)).res.status, 303, 'the owner signs in as before');
+      // Its reset link works for the owner.
+      const reset = await browser(t.tenant).get(linkIn(note, '/account/reset-password'));
+      assert.equal(reset.status, 200);
+      assert.match(reset.text, /Choose a new password/);
+    });
+
+    it('signing up with an address that has an account costs the same password hashing as a new one (docs/security.md case 39)', async () => {
+      const taken = uniqueEmail('timing');
+      await t.tenant.directory.createUser({ connection: CONNECTION, email: taken, password: PASSWORD }, SYSTEM_ACTOR);
+      const started = performance.now();
+      await hashPassword('Another-pass-2');
+      const oneHash = performance.now() - started;
+      const agent = browser(t.tenant);
+      const { base, csrf } = await openPage(agent, rp, '/signup');
+      const before = performance.now();
+      const res = await agent.post(`${base}/signup`).type('form').send({ _csrf: csrf, email: taken, password: 'Another-pass-2' });
+      const answered = performance.now() - before;
+      assert.equal(res.status, 200);
+      assert.ok(answered >= oneHash / 2, `the answer took ${answered.toFixed(1)} ms, an argon2 hash ${oneHash.toFixed(1)} ms: the hashing was skipped`);
     });
 
     it('answers a wrong password and an unknown email identically', async () => {
@@ -288,14 +343,14 @@ for (const db of testDatabases()) {
     it('case 1: an unverified account pre-created with the victim email stays unverified', async () => {
       const victimEmail = uniqueEmail('victim');
       const attacker = browser(t.tenant);
-      const { auth, res } = await signUp(t, rp, victimEmail, 'Attacker-pass-1', attacker);
-      assert.equal(res.status, 303);
-      const tokens = await exchangeCode(t.tenant, rp, auth, await followToCallback(attacker, res.headers.location!));
+      const { res } = await signUp(t, rp, victimEmail, 'Attacker-pass-1', attacker);
+      assert.equal(res.status, 200);
+      const tokens = await signInTokens(t, rp, victimEmail, 'Attacker-pass-1', attacker);
       assert.equal(tokens.claims.email_verified, false);
       // The only link that verifies it went to the victim's mailbox; the attacker's own links do nothing for it.
       const attackerEmail = uniqueEmail('attacker');
       const own = await signUp(t, rp, attackerEmail, 'Attacker-pass-1');
-      assert.equal(own.res.status, 303);
+      assert.equal(own.res.status, 200);
       assert.equal((await browser(t.tenant).get(linkIn((await mailTo(t, attackerEmail, /Confirm/))!, '/account/verify-email'))).status, 200);
       // The attacker signs in again, asks for a reset link: none of it verifies the address.
       await signInTokens(t, rp, victimEmail, 'Attacker-pass-1');

@@ -113,6 +113,29 @@ for (const db of testDatabases()) {
       assert.equal(users[0]!.logins_count, 2);
     });
 
+    it('asking for a code says nothing about whether the address has an account: same answer, page and mail (docs/security.md case 39)', async () => {
+      const existing = uniqueEmail('has-account');
+      await t.tenant.directory.createUser({ connection: 'email', email: existing, email_verified: true }, SYSTEM_ACTOR);
+      const fresh = uniqueEmail('no-account');
+      const ask = async (email: string) => {
+        const agent = agentFor();
+        const auth = await authorize(agent, rp, { connection: 'email' });
+        const form = await agent.get(`/login/${auth.uid}/email`);
+        const sent = await agent.post(`/login/${auth.uid}/email`).type('form').send({ _csrf: csrfOf(form.text), email });
+        const page = await agent.get(sent.headers.location!);
+        const [mail] = await mailsTo(email);
+        assert.ok(mail, `a code was mailed to ${email}`);
+        const neutral = (text: string) => text.replaceAll(encodeURIComponent(email), 'EMAIL').replaceAll(email, 'EMAIL').replaceAll(auth.uid, 'UID')
+          .replace(/name="_csrf" value="[^"]+"/g, '').replace(/\b\d{6}\b/, 'CODE');
+        return { status: sent.status, location: neutral(sent.headers.location!), page: neutral(page.text), subject: mail.subject, mail: neutral(mail.text) };
+      };
+      const forExisting = await ask(existing);
+      const forNew = await ask(fresh);
+      assert.equal(forExisting.status, 303);
+      assert.deepEqual(forExisting, forNew);
+      assert.deepEqual(await t.tenant.directory.findByEmail(fresh), [], 'asking creates no account; only a right code does');
+    });
+
     it('verifies an existing identity whose email was not verified', async () => {
       const email = uniqueEmail('unverified');
       const created = await t.tenant.directory.createUser({ connection: 'email', email, email_verified: false }, SYSTEM_ACTOR);

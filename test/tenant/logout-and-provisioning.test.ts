@@ -16,13 +16,16 @@ const CONNECTION = 'Username-Password-Authentication';
 const PASSWORD = 'Correct-horse-9';
 const LOGOUT_URI = 'http://127.0.0.1:3999/signed-out';
 
-/** Signs a new user up through the database connection in `agent`, leaving a tenant session behind. */
+/** Signs a new user up through the database connection in `agent`, then in, leaving a tenant session behind. */
 async function signUp(t: TestTenant, rp: RelyingParty, agent: Browser): Promise<Tokens> {
   const auth = await authorize(agent, rp);
   const base = `/login/${auth.uid}/${CONNECTION}`;
   const page = await agent.get(`${base}/signup`);
   assert.equal(page.status, 200, page.text.slice(0, 300));
-  const res = await agent.post(`${base}/signup`).type('form').send({ _csrf: csrfOf(page.text), email: uniqueEmail('logout'), password: PASSWORD });
+  const email = uniqueEmail('logout');
+  const signedUp = await agent.post(`${base}/signup`).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+  assert.equal(signedUp.status, 200, signedUp.text.slice(0, 400));
+  const res = await agent.post(base).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
   assert.equal(res.status, 303, res.text.slice(0, 400));
   return exchangeCode(t.tenant, rp, auth, await followToCallback(agent, res.headers.location!));
 }

@@ -294,9 +294,37 @@ for (const db of testDatabases()) {
         const user = await createEmailUser(t);
         assertAuth0Error(await a.patch(`/users/${enc(user.user_id)}`, { user_metadata: { blob: 'x'.repeat(200 * 1024) } }), 413, 'payload_too_large');
         assertAuth0Error(await a.post(`/users/${enc(user.user_id)}/identities`, { link_with: 'x'.repeat(1024 * 1024) }), 413, 'payload_too_large');
-        // Just under the limit is read (and then judged on its content).
+        // Just under the limit is read, and then judged on its content: metadata over 16 kB.
         const underLimit = await a.patch(`/users/${enc(user.user_id)}`, { user_metadata: { blob: 'x'.repeat(90 * 1024) } });
-        assert.equal(underLimit.status, 200);
+        assertAuth0Error(underLimit, 400, 'metadata_too_large');
+      });
+
+      it('case 35 (docs/security.md): JSON nested thousands of levels deep → 400 json_too_deep in Auth0\'s shape, never a 500, nothing stored', async () => {
+        const user = await createEmailUser(t, { user_metadata: { kept: true } });
+        const path = `/api/v2/users/${enc(user.user_id)}`;
+        const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+        const send = (method: 'post' | 'patch', url: string, body: string) => t.request[method](url)
+          .set('authorization', `Bearer ${admin.token}`).set('content-type', 'application/json').send(body);
+        // The issue's request: user_metadata nesting 5,000 arrays (a RangeError in JSON.stringify before).
+        for (const levels of [33, 3000, 5000, 50_000]) {
+          assertAuth0Error(await send('patch', path, `{"user_metadata":{"deep":${nested(levels)}}}`), 400, 'json_too_deep', /more than 32 levels deep/);
+        }
+        assertAuth0Error(await send('post', '/api/v2/users', `{"connection":"email","email":"${uniqueEmail()}","app_metadata":{"x":${nested(5000)}}}`),
+          400, 'json_too_deep');
+        // Brackets inside strings are text, not nesting.
+        const brackets = await send('patch', path, JSON.stringify({ user_metadata: { text: '['.repeat(5000) + '{'.repeat(5000) + '\\"]' } }));
+        assert.equal(brackets.status, 200, JSON.stringify(brackets.body));
+        assert.equal((await getUser(user.user_id)).user_metadata.kept, true);
+        // Nothing of the refused requests was stored.
+        assert.deepEqual(Object.keys((await getUser(user.user_id)).user_metadata).sort(), ['kept', 'text']);
+        assert.equal((await a.get(`/users-by-email?email=${enc(user.email!)}`)).status, 200);
+      });
+
+      it('case 35 (docs/security.md): a JSON token request nested thousands of levels deep → 400 invalid_request, never a 500', async () => {
+        const res = await t.request.post('/oauth/token').set('content-type', 'application/json')
+          .send(`{"grant_type":"client_credentials","client_id":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+        assert.equal(res.status, 400, res.text);
+        assert.deepEqual(res.body, { error: 'invalid_request', error_description: 'The request body nests arrays and objects more than 32 levels deep.' });
       });
 
       it('case 26: malformed JSON → 400', async () => {

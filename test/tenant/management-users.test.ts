@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { isAccordError } from '../../src/platform/errors.ts';
 import { linkWithVerifier } from '../../src/tenant/management/link-with.ts';
 import { managementRoutes } from '../../src/tenant/management/routes.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, STRONG_PASSWORD, uniqueEmail, uniqueSub, type ApiClient,
+  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, STRONG_PASSWORD, TEST_ACTOR, uniqueEmail, uniqueSub, type ApiClient,
 } from '../helpers/management.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
 
@@ -234,6 +236,84 @@ for (const db of testDatabases()) {
       const fetched = await a.get(path);
       assert.deepEqual(fetched.body.user_metadata, {});
       assert.deepEqual(fetched.body.app_metadata, { plan: 'pro', tier: 2 });
+    });
+
+    describe('metadata limits: 10 levels, 16 kB of JSON per field (docs/security.md case 35)', () => {
+      /** Metadata nesting `depth` levels, the metadata object itself being level 1. */
+      const nestedMetadata = (depth: number): Record<string, unknown> => {
+        let value: unknown = 'leaf';
+        for (let level = depth; level > 1; level--) value = level % 2 === 0 ? [value] : { next: value };
+        return { top: value };
+      };
+      /** Metadata whose JSON is exactly `bytes` bytes long. */
+      const metadataOfSize = (bytes: number) => ({ blob: 'x'.repeat(bytes - '{"blob":""}'.length) });
+
+      it('accepts 10 levels and refuses 11, on create and on update, for user_metadata and app_metadata; nothing is stored', async () => {
+        for (const field of ['user_metadata', 'app_metadata'] as const) {
+          const created = await a.post('/users', { connection: 'email', email: uniqueEmail(), [field]: nestedMetadata(10) });
+          assert.equal(created.status, 201, JSON.stringify(created.body));
+          assert.deepEqual(created.body[field], nestedMetadata(10));
+          const email = uniqueEmail();
+          assertAuth0Error(await a.post('/users', { connection: 'email', email, [field]: nestedMetadata(11) }), 400, 'metadata_too_deep',
+            `Payload validation error: ${field} nests objects and arrays more than 10 levels deep (the ${field} object itself is level 1).`);
+          assert.deepEqual((await a.get(`/users-by-email?email=${enc(email)}`)).body, [], 'no user was created');
+
+          const user = await createEmailUser(t, { user_metadata: { keep: 1 }, app_metadata: { keep: 2 } });
+          const path = `/users/${enc(user.user_id)}`;
+          assert.equal((await a.patch(path, { [field]: nestedMetadata(10) })).status, 200);
+          // One field valid, the other too deep: neither is written.
+          const other = field === 'user_metadata' ? 'app_metadata' : 'user_metadata';
+          assertAuth0Error(await a.patch(path, { [other]: { fine: true }, [field]: nestedMetadata(11), name: 'Changed' }), 400, 'metadata_too_deep');
+          const after = (await a.get(path)).body;
+          assert.deepEqual(after[field], { keep: field === 'user_metadata' ? 1 : 2, ...nestedMetadata(10) });
+          assert.equal(after[other].fine, undefined);
+          assert.notEqual(after.name, 'Changed');
+        }
+      });
+
+      it('accepts 16,384 bytes of JSON per field and refuses more, counting the merged result; a change may shrink a value stored over the limit', async () => {
+        const user = await createEmailUser(t);
+        const path = `/users/${enc(user.user_id)}`;
+        assert.equal((await a.patch(path, { user_metadata: metadataOfSize(16_384) })).status, 200);
+        assert.equal((await a.patch(path, { app_metadata: metadataOfSize(16_384) })).status, 200, 'each field has its own limit');
+        assertAuth0Error(await a.patch(path, { user_metadata: metadataOfSize(16_385) }), 400, 'metadata_too_large',
+          'Payload validation error: user_metadata would be 16385 bytes as JSON; at most 16384 are allowed.');
+        // Growing it key by key: the merged value counts.
+        assertAuth0Error(await a.patch(path, { user_metadata: { more: 'y' } }), 400, 'metadata_too_large');
+        assert.equal(JSON.stringify((await a.get(path)).body.user_metadata).length, 16_384, 'unchanged');
+        assertAuth0Error(await a.post('/users', { connection: 'email', email: uniqueEmail(), app_metadata: metadataOfSize(16_385) }), 400, 'metadata_too_large');
+        // Multi-byte characters count as the bytes they take.
+        assertAuth0Error(await a.patch(path, { user_metadata: { blob: 'é'.repeat(8200) } }), 400, 'metadata_too_large');
+
+        // A value stored before the limits existed (written past the API) stays readable and may only shrink.
+        const legacy = JSON.stringify({ big: 'z'.repeat(30_000), other: 1 });
+        await t.tenant.database.db.updateTable('users').set({ user_metadata: legacy }).where('user_id', '=', user.user_id).execute();
+        assert.equal((await a.get(path)).status, 200);
+        assertAuth0Error(await a.patch(path, { user_metadata: { added: 'more' } }), 400, 'metadata_too_large');
+        const shrunk = await a.patch(path, { user_metadata: { other: null } });
+        assert.equal(shrunk.status, 200, JSON.stringify(shrunk.body));
+        assert.deepEqual(Object.keys(shrunk.body.user_metadata), ['big']);
+        assert.deepEqual((await a.patch(path, { user_metadata: { big: null, small: 1 } })).body.user_metadata, { small: 1 });
+      });
+
+      it('the directory enforces them without HTTP: a value nested 100,000 levels is metadata_too_deep, not a RangeError', async () => {
+        let deep: unknown = 1;
+        for (let i = 0; i < 100_000; i++) deep = [deep];
+        const user = await createEmailUser(t);
+        await assert.rejects(t.tenant.directory.updateUser(user.user_id, { user_metadata: { deep } }, TEST_ACTOR),
+          (err: unknown) => isAccordError(err, 'metadata_too_deep'));
+        await assert.rejects(t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail(), app_metadata: { deep } }, TEST_ACTOR),
+          (err: unknown) => isAccordError(err, 'metadata_too_deep'));
+        assert.deepEqual((await a.get(`/users/${enc(user.user_id)}`)).body.user_metadata, {});
+      });
+
+      it('GET /openapi.json and the README document the limits', async () => {
+        const openapi = JSON.stringify((await t.request.get('/api/v2/openapi.json')).body);
+        assert.ok(openapi.includes('10 levels of nesting (this object is level 1) and 16384 bytes as JSON once merged'), 'the OpenAPI document says it');
+        const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+        assert.match(readme, /`user_metadata` and `app_metadata`[^.]*10 levels/);
+        assert.match(readme, /16 kB|16,384 bytes/);
+      });
     });
 
     it('PATCH /users/{id} updates root attributes; a new email is unverified unless said otherwise; refusals', async () => {

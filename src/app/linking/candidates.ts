@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
-import type { Auth0User, ManagementClient } from '../management-client.ts';
+import type { Auth0User, ManagementClient, ReadOptions } from '../management-client.ts';
 import type { KeptSeparate } from './kept-separate.ts';
 
 /** Another account that may belong to the same person. Never carries its metadata. */
@@ -33,13 +33,19 @@ export class CandidateFinder {
 
   /** `kept`: the candidates the user keeps separate, when the caller has read them already. */
   async find(user: SessionUser, kept?: ReadonlySet<string>): Promise<Candidate[]> {
+    const [candidates, keptIds] = await Promise.all([this.findAll(user), kept ?? this.keptSeparate.candidatesKeptBy(user.user_id)]);
+    return candidates.filter((c) => !keptIds.has(c.user_id));
+  }
+
+  /**
+   * Every current candidate, those the user keeps separate included: what the profile may
+   * show of a kept-separate choice, and what a choice may name. `fresh` skips the read cache.
+   */
+  async findAll(user: SessionUser, options: ReadOptions = {}): Promise<Candidate[]> {
     if (user.email_verified !== true || !user.email) return [];
-    const [users, keptIds] = await Promise.all([
-      this.management.usersByEmail(user.email),
-      kept ?? this.keptSeparate.candidatesKeptBy(user.user_id),
-    ]);
+    const users = await this.management.usersByEmail(user.email, options);
     return users
-      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && !keptIds.has(u.user_id) && u.identities.length > 0)
+      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0)
       .map(toCandidate);
   }
 

@@ -77,6 +77,12 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
 
   router.post('/keep-separate', requireUser, async (req, res, next) => {
     const form = parse(candidateForm, req.body);
+    // Only a current candidate of this user, read fresh: a choice about any other account
+    // would store its id and let the profile show that account (docs/security.md case 34).
+    const candidates = await finder.findAll(req.user!, { fresh: true });
+    if (!candidates.some((c) => c.user_id === form.candidate)) {
+      throw new AccordError('link_candidate_unknown', 'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.');
+    }
     await keptSeparate.keep(req.user!.user_id, form.candidate);
     flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
     redirectAfterSave(req, res, next, safeReturnTo(form.returnTo, '/profile'));

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { requireUser } from '../auth/auth-routes.ts';
-import { toCandidate, type CandidateFinder } from '../linking/candidates.ts';
+import type { CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
 import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
 import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
@@ -54,16 +54,15 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       throw err;
     }
     const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
-    const kept = await keptSeparate.list(me.user_id);
-    const [candidates, logs] = await Promise.all([finder.find(me, new Set(kept.map((k) => k.candidate_id))), logsRead]);
-    const keptAccounts = await Promise.all(kept.map(async (k) => {
-      const other = await management.getUser(k.candidate_id).catch(() => undefined);
-      return {
-        candidate_id: k.candidate_id,
-        since: formatDate(k.created_at),
-        ...(other ? describeAccount(toCandidate(other)) : { method: 'An account that no longer exists', maskedEmail: '' }),
-      };
-    }));
+    const [kept, accounts, logs] = await Promise.all([keptSeparate.list(me.user_id), finder.findAll(me), logsRead]);
+    const keptIds = new Set(kept.map((k) => k.candidate_id));
+    const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
+    // A choice is shown only while its account is still a candidate: nothing of an account
+    // that no longer is one (deleted, linked, its email changed or unverified) or never was.
+    const keptAccounts = kept.flatMap((k) => {
+      const account = accounts.find((a) => a.user_id === k.candidate_id);
+      return account ? [{ candidate_id: k.candidate_id, since: formatDate(k.created_at), ...describeAccount(account) }] : [];
+    });
     res.render('app/profile', {
       title: 'Your profile',
       user,

@@ -150,6 +150,48 @@ async function sendResetMail(env: { config: TenantConfig; mailer: Mailer; direct
   });
 }
 
+/**
+ * Sign-up with an address that has an account already: its owner is told, with the ways
+ * forward, and the person signing up sees the same page as for a new address (OWASP's
+ * advice against account enumeration).
+ */
+async function sendAccountExistsMail(env: { config: TenantConfig; mailer: Mailer; database: Database }, connection: Connection,
+  email: string, identity: { provider: string; user_id: string }, signInUrl: string | undefined): Promise<void> {
+  const secret = await issueTicket(env.database.db, {
+    kind: 'reset_password', connection: connection.name, email, identity: `${identity.provider}|${identity.user_id}`, ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
+  });
+  const resetHref = `${env.config.url}/account/reset-password?token=${secret}`;
+  const name = env.config.name;
+  const intro = `Someone tried to create a ${name} account with this email address. It already has an account, so nothing was created and nothing changed.`;
+  const signIn = signInUrl ? `If it was you, sign in with your password instead: ${signInUrl}` : 'If it was you, sign in with your password instead.';
+  const reset = `Forgot your password? Choose a new one (the link works once, for 1 hour): ${resetHref}`;
+  const notYou = 'If it was not you, ignore this message: your account and your password stay as they are.';
+  const link = (href: string, label: string) => `<a href="${escapeHtml(href)}">${escapeHtml(label)}</a>`;
+  await env.mailer.send({
+    to: email,
+    subject: `Someone tried to sign up to ${name} with your email address`,
+    text: [intro, signIn, reset, notYou].join('\n\n') + '\n',
+    html: `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5">
+<p>${escapeHtml(intro)}</p>
+<p>If it was you, ${signInUrl ? link(signInUrl, 'sign in with your password') : 'sign in with your password'} instead.</p>
+<p>Forgot your password? ${link(resetHref, 'Choose a new one')} (the link works once, for 1 hour).</p>
+<p>${escapeHtml(notYou)}</p>
+</body></html>`,
+  });
+}
+
+/** Where the application that started this sign-in lives (its redirect URI's origin), to send a person back to it. */
+function applicationOrigin(interaction: Interaction): string | undefined {
+  const redirectUri = interaction.params.redirect_uri;
+  if (typeof redirectUri !== 'string') return undefined;
+  try {
+    const url = new URL(redirectUri);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? `${url.origin}/` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // ------------------------------------------------------------------ rate limits
 
 
@@ -249,28 +291,37 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     if (!email || password === undefined || !isPlausibleEmail(email)) {
       return renderSignup(res, ctx, { email: email ?? '', error: 'Enter a valid email address and a password.' }, 400);
     }
-    let user;
+    // The same answer, page and time whether or not the address has an account
+    // (docs/security.md case 39): createUser hashes the password before it looks, and the
+    // mail — a confirmation link, or a note to the existing owner — goes out after the answer.
+    let created: { provider: string; user_id: string } | undefined;
     try {
-      user = await env.directory.createUser({ connection: ctx.connection.name, email, password, email_verified: false }, SYSTEM_ACTOR);
+      const user = await env.directory.createUser({ connection: ctx.connection.name, email, password, email_verified: false }, SYSTEM_ACTOR);
+      created = user.identities[0]!;
     } catch (err) {
       if (isAccordError(err, 'password_strength_error')) {
         return renderSignup(res, ctx, { email, error: `That password is too weak. ${PASSWORD_RULE_TEXT}` }, 400);
       }
-      if (isAccordError(err, 'user_exists') || isAccordError(err, 'conflict')) {
-        // Auth0 says as much; the page is rate limited and offers the generic ways forward.
-        return renderSignup(res, ctx, { email, error: 'An account with this email already exists. Sign in, or reset your password if you forgot it.' }, 409);
-      }
       if (isAccordError(err, 'invalid_body')) return renderSignup(res, ctx, { email, error: 'Enter a valid email address.' }, 400);
-      throw err;
+      if (!isAccordError(err, 'user_exists') && !isAccordError(err, 'conflict')) throw err;
     }
-    const identity = user.identities[0]!;
-    try {
-      await sendVerificationMail(env.config, env.mailer, db, ctx.connection, email, identity);
-    } catch (err) {
-      // The account exists and can ask for another link later; signing in must not fail on mail.
-      env.logger.error({ err: { message: (err as Error).message } }, 'could not send the verification email');
-    }
-    await env.finish(req, res, { provider: identity.provider, user_id: identity.user_id }, ['pwd']);
+    const connection = ctx.connection;
+    const signInUrl = applicationOrigin(res.locals.interaction as Interaction);
+    void (async () => {
+      if (created) return sendVerificationMail(env.config, env.mailer, db, connection, email, created);
+      const identity = await env.directory.findIdentityByEmail(connection.name, email);
+      const owner = identity ? await env.directory.findUser(identity.owner_id) : undefined;
+      if (!identity || !owner) return;
+      // To the address the account holds (the one typed may differ in case).
+      const own = owner.identities.find((i) => i.provider === identity.provider && i.user_id === identity.user_id);
+      const address = (own === owner.identities[0] ? owner.email : own?.profileData?.email) ?? email;
+      await sendAccountExistsMail(env, connection, address, identity, signInUrl);
+    })().catch((err: unknown) => env.logger.error({ err: { message: (err as Error).message } }, 'could not send the sign-up email'));
+    env.render(res, 'tenant/message', {
+      title: 'Check your email',
+      message: `We sent a message to ${email}. Open the link in it to confirm your address, then sign in with your password. The link works for 24 hours.`,
+      link: { href: `${ctx.base}?login_hint=${encodeURIComponent(email)}`, label: 'Continue to sign in' },
+    });
   });
 
   router.get('/forgot', (req, res) => {

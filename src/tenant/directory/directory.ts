@@ -6,6 +6,7 @@ import type { Connection, ConnectionRegistry } from '../connections.ts';
 import { auditEventRow, type Actor, type AuditEvent, type AuditType } from './audit.ts';
 import { directoryQueries, type DirectoryQueries } from './directory-queries.ts';
 import { isPlausibleEmail, normalizeEmail } from './email.ts';
+import { checkMetadataDepth, checkMetadataSize } from './metadata-limits.ts';
 import { checkPasswordStrength, hashPassword } from './passwords.ts';
 import {
   mergeMetadataTopLevel, rootProfileData, splitUserId, toProfile,
@@ -310,6 +311,8 @@ export class Directory {
     if (input.email !== undefined && !isPlausibleEmail(input.email)) {
       throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
     }
+    checkMetadataDepth('user_metadata', input.user_metadata);
+    checkMetadataDepth('app_metadata', input.app_metadata);
     const userId = `${connection.provider}|${identityUserId}`;
     const date = now();
     const row: UserRow = {
@@ -333,6 +336,8 @@ export class Directory {
       last_login: null,
       logins_count: 0,
     };
+    checkMetadataSize('user_metadata', row.user_metadata);
+    checkMetadataSize('app_metadata', row.app_metadata);
     const identity: IdentityRow = {
       provider: connection.provider, user_id: identityUserId, owner_id: userId, connection: connection.name,
       is_social: connection.isSocial ? 1 : 0, is_main: 1, profile_data: null,
@@ -363,6 +368,8 @@ export class Directory {
   }
 
   async updateUser(userId: string, patch: UpdateUserInput, actor: Actor): Promise<UserProfile> {
+    checkMetadataDepth('user_metadata', patch.user_metadata);
+    checkMetadataDepth('app_metadata', patch.app_metadata);
     const passwordHash = patch.password !== undefined ? (checkPasswordStrength(patch.password), await hashPassword(patch.password)) : undefined;
     if (patch.email !== undefined && !isPlausibleEmail(patch.email)) {
       throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
@@ -402,7 +409,12 @@ export class Directory {
         const value = patch[key];
         if (value === undefined) continue;
         const merged = JSON.stringify(mergeMetadataTopLevel(JSON.parse(row[key]) as Metadata, value));
-        if (merged !== row[key]) { changes[key] = merged; changed.push(`${key}:${Object.keys(value).join(',') || '*'}`); }
+        if (merged !== row[key]) {
+          // Inside the transaction: a refusal rolls back every change of this update.
+          checkMetadataSize(key, merged, row[key]);
+          changes[key] = merged;
+          changed.push(`${key}:${Object.keys(value).join(',') || '*'}`);
+        }
       }
       if (passwordHash !== undefined) {
         const connection = this.#connections.byName(main.connection);

@@ -3,6 +3,7 @@ import { ipKeyGenerator } from 'express-rate-limit';
 import { FixedWindowLimiter } from '../../platform/rate-limit.ts';
 import type { z } from 'zod';
 import { AccordError } from '../../platform/errors.ts';
+import { jsonBodyNestingGuard } from '../../platform/json-nesting.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { auth0ErrorHandler, sendAuth0Error } from './http-errors.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -68,7 +69,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     next();
   });
   // Bodies are read only for authenticated, non-throttled callers.
-  router.use(express.json({ limit: '100kb', strict: true }));
+  router.use(express.json({ limit: '100kb', strict: true, verify: jsonBodyNestingGuard }));
 
   for (const route of options.routes) {
     router[route.method](route.path, async (req: Request, res: Response) => {

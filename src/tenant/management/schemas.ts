@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import { SORT_FIELDS } from '../directory/directory.ts';
+import { METADATA_LIMITS } from '../directory/metadata-limits.ts';
 
 /** Schemas of the Management API's inputs and outputs; routes and the OpenAPI document share them. */
 
 /** Every string that reaches a text column: PostgreSQL text cannot hold U+0000, so it is refused here (a 400, not a 500). */
 const text = () => z.string().regex(/^[^\u0000]*$/, 'must not contain U+0000');
 
+// Depth and size are checked by the directory (on the merged value too); documented here.
 const metadata = z.record(text(), z.unknown())
-  .refine((v) => Object.keys(v).length <= 100, 'at most 100 top-level keys');
+  .refine((v) => Object.keys(v).length <= 100, 'at most 100 top-level keys')
+  .describe(`At most 100 top-level keys, ${METADATA_LIMITS.maxDepth} levels of nesting (this object is level 1) and ${METADATA_LIMITS.maxBytes} bytes as JSON once merged.`);
 const shortText = text().min(1).max(300);
 const booleanString = z.enum(['true', 'false']).transform((v) => v === 'true');
 const pageNumber = z.string().regex(/^\d{1,6}$/, 'must be a non-negative integer').transform(Number).default(0);

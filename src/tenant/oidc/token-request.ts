@@ -1,8 +1,10 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { isAccordError } from '../../platform/errors.ts';
+import { jsonBodyNestingGuard } from '../../platform/json-nesting.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
-const parseJson = express.json({ limit: '100kb', type: 'application/json' });
+const parseJson = express.json({ limit: '100kb', type: 'application/json', verify: jsonBodyNestingGuard });
 const parseForm = express.urlencoded({ limit: '100kb', extended: false, type: 'application/x-www-form-urlencoded' });
 
 function oauthError(res: Response, status: number, error: string, description: string): void {
@@ -33,6 +35,7 @@ export function auth0TokenRequest(clients: ClientRegistry, provider: (req: Incom
         if (!err) return next();
         const e = err as { status?: number; type?: string };
         if (e.type === 'entity.too.large') return oauthError(res, 413, 'invalid_request', 'The request body is too large.');
+        if (isAccordError(err, 'json_too_deep')) return oauthError(res, 400, 'invalid_request', err.message);
         return oauthError(res, 400, 'invalid_request', 'The request body is not valid JSON or form data.');
       });
     },
