@@ -2,6 +2,7 @@ import type { Store } from 'express-session';
 import { createClient } from 'redis';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppDatabase } from '../app-database.ts';
+import type { RedisClient } from '../redis-rate-limit-store.ts';
 import { ThrottledRedisStore } from './redis-session-store.ts';
 import { KyselySessionStore } from './session-store.ts';
 
@@ -19,6 +20,8 @@ export interface SessionStoreOptions {
 
 export interface SessionStoreHandle {
   store: Store;
+  /** The Redis client the sessions live in, when they do: the app's shared rate limits count there too. */
+  redis?: RedisClient;
   /** Quits the Redis client or stops the prune timer; the app database is the caller's to close. */
   close(): Promise<void>;
 }
@@ -36,6 +39,7 @@ export function createSessionStore(options: SessionStoreOptions): SessionStoreHa
     const store = new ThrottledRedisStore({ client, prefix: REDIS_SESSION_PREFIX });
     return {
       store,
+      redis: client,
       async close() {
         if (!client.isOpen) return;
         // close() lets pending commands finish; a client still connecting has none worth waiting for.
