@@ -48,7 +48,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const { config, logger } = options;
   const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   await migrateApp(database);
-  const sessions = createSessionStore({ redisUrl: config.redisUrl, database, logger });
+  const sessions = createSessionStore({ redisUrl: config.redisUrl, redisPrefix: `${config.redisPrefix}sess:`, database, logger });
   const mergeStrategy = await loadMergeStrategy(config.mergeStrategy);
   const management = new ManagementClient({
     issuer: config.issuer, audience: config.management.audience,
@@ -125,7 +125,9 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   });
   // Under its prefix, so other pages do not walk its routes.
   app.use('/link', linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min,
-    linkAttemptStore: linkAttemptStore({ redis: sessions.redis, database }),
+    linkAttemptStore: linkAttemptStore({
+      redis: sessions.redis && { client: sessions.redis, prefix: `${config.redisPrefix}rl:link-attempts:` }, database,
+    }),
   }));
   app.use(profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }));
   app.use(notFound);

@@ -374,6 +374,29 @@ describe('createSessionStore', () => {
       await handle.close();
     }
   });
+
+  it('keeps sessions under another prefix when given one (REDIS_PREFIX: deployments sharing a Redis)', async (t) => {
+    const redis = await testRedis();
+    if (redis.url === undefined) {
+      t.skip(redis.reason);
+      return;
+    }
+    const prefix = `accord-test-${randomBytes(4).toString('hex')}:sess:`;
+    const handle = createSessionStore({ redisUrl: redis.url, redisPrefix: prefix, database });
+    const probe = createClient({ url: redis.url });
+    probe.on('error', () => {});
+    await probe.connect();
+    const sid = `test-${randomBytes(8).toString('hex')}`;
+    try {
+      await set(handle.store, sid, sessionData({ user: { sub: 'auth0|1' } }, MINUTE));
+      assert.equal(await probe.exists(`${prefix}${sid}`), 1);
+      assert.equal(await probe.exists(`${REDIS_SESSION_PREFIX}${sid}`), 0);
+    } finally {
+      await probe.del(`${prefix}${sid}`);
+      await probe.close();
+      await handle.close();
+    }
+  });
 });
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 2000): Promise<void> {

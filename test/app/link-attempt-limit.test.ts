@@ -79,8 +79,8 @@ describe('link attempts, counted in Redis (case 22)', async () => {
 
   it('are shared by every app process, per user, in a window that expires', async () => {
     const processes = [
-      appProcess(linkAttemptStore({ redis: await connect(), redisPrefix: prefix })),
-      appProcess(linkAttemptStore({ redis: await connect(), redisPrefix: prefix })),
+      appProcess(linkAttemptStore({ redis: { client: await connect(), prefix } })),
+      appProcess(linkAttemptStore({ redis: { client: await connect(), prefix } })),
     ];
     const user = `auth0|${randomBytes(12).toString('hex')}`;
     assert.deepEqual(await attempts(processes, user, 5), [303, 303, 303, 429, 429]);

@@ -6,15 +6,14 @@ import type { AppDatabase } from '../app-database.ts';
 import { RedisRateLimitStore, type RedisClient } from '../redis-rate-limit-store.ts';
 
 const WINDOW_MS = 15 * 60_000;
-export const LINK_ATTEMPT_REDIS_PREFIX = 'accord:rl:link-attempts:';
 
 /**
  * Where link attempts are counted: in the session store's backend, which every app process
  * serving these sessions already shares — Redis, or the app's PostgreSQL database. With SQLite
  * (one process) in memory.
  */
-export function linkAttemptStore(options: { redis?: RedisClient | undefined; database?: AppDatabase; redisPrefix?: string }): Store | undefined {
-  if (options.redis) return new RedisRateLimitStore(options.redis, options.redisPrefix ?? LINK_ATTEMPT_REDIS_PREFIX);
+export function linkAttemptStore(options: { redis?: { client: RedisClient; prefix: string } | undefined; database?: AppDatabase }): Store | undefined {
+  if (options.redis) return new RedisRateLimitStore(options.redis.client, options.redis.prefix);
   if (options.database?.dialect === 'postgres') return new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'app_rate_limit_hits'), 'link-attempts');
   return undefined;
 }

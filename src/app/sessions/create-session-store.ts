@@ -12,6 +12,8 @@ const DEFAULT_PRUNE_INTERVAL_MS = 15 * 60 * 1000;
 export interface SessionStoreOptions {
   /** redis://… puts sessions in Redis; otherwise they live in the app's database. */
   redisUrl?: string | undefined;
+  /** Their keys there: `<prefix><sid>`. Default REDIS_SESSION_PREFIX. */
+  redisPrefix?: string;
   database: AppDatabase;
   logger?: Logger;
   /** How often the database store deletes expired rows; 0 turns pruning off. Default 15 minutes. */
@@ -36,7 +38,7 @@ export function createSessionStore(options: SessionStoreOptions): SessionStoreHa
     // node-redis emits 'error' on every failed (re)connect; unhandled, it would end the process.
     client.on('error', (err: unknown) => options.logger?.warn({ event: 'session_redis_error', err }, 'session Redis connection error'));
     client.connect().catch((err: unknown) => options.logger?.error({ event: 'session_redis_unavailable', err }, 'could not connect to the session Redis'));
-    const store = new ThrottledRedisStore({ client, prefix: REDIS_SESSION_PREFIX });
+    const store = new ThrottledRedisStore({ client, prefix: options.redisPrefix ?? REDIS_SESSION_PREFIX });
     return {
       store,
       redis: client,
