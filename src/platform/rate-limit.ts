@@ -74,7 +74,7 @@ interface KeyView {
 }
 
 /** Pending hits are added to the shared count at most this long after the first of them. */
-const FLUSH_AFTER_MS = 50;
+const FLUSH_AFTER_MS = 100;
 /** A view older than this is looked at again before it decides anything. */
 const VIEW_TTL_MS = 1_000;
 /** Within this many requests of the limit (or a tenth of it, if more), every request is counted in the shared counter. */
