@@ -9,10 +9,6 @@ const INCREMENT = `local hits = redis.call('INCR', KEYS[1])
 if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {hits, redis.call('PTTL', KEYS[1])}`;
 
-const GET = `local hits = redis.call('GET', KEYS[1])
-if not hits then return false end
-return {tonumber(hits), redis.call('PTTL', KEYS[1])}`;
-
 function clientInfo(reply: unknown): ClientRateLimitInfo {
   const [hits, ttl] = reply as [number, number];
   return { totalHits: Number(hits), resetTime: new Date(Date.now() + Math.max(0, Number(ttl))) };
@@ -46,11 +42,6 @@ export class RedisRateLimitStore implements Store {
 
   async decrement(key: string): Promise<void> {
     await this.#client.eval("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end", { keys: [this.prefix + key] });
-  }
-
-  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
-    const reply = await this.#client.eval(GET, { keys: [this.prefix + key] });
-    return reply ? clientInfo(reply) : undefined;
   }
 
   async resetKey(key: string): Promise<void> {
