@@ -63,7 +63,6 @@ interface Call {
 type TenantProcess = Awaited<ReturnType<typeof startAccord>>;
 
 describe('two tenant processes on one PostgreSQL database', { skip: postgres ? false : 'DATABASE_URL is not set (set DATABASE_URL=postgres://… to run it)' }, () => {
-  if (!postgres) console.log('# two-process tests skipped: DATABASE_URL is not set (set DATABASE_URL=postgres://… to run them).');
   const schema = `accord_two_${randomBytes(5).toString('hex')}`;
   const ports: number[] = [];
   const processes: (TenantProcess | undefined)[] = [undefined, undefined];
