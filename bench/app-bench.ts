@@ -174,11 +174,11 @@ async function measuringCpu<T>(pids: Record<string, number | undefined>, work: (
 
 // ---------------------------------------------------------------- a browser
 
-interface Page { status: number; url: URL; location: string | undefined; text: string }
+export interface Page { status: number; url: URL; location: string | undefined; text: string }
 
-class FlowError extends Error {}
+export class FlowError extends Error {}
 
-function expect(condition: unknown, message: string): asserts condition {
+export function expect(condition: unknown, message: string): asserts condition {
   if (!condition) throw new FlowError(message);
 }
 
@@ -201,7 +201,7 @@ class StepTimes {
  * redirects not followed. The tenant trusts X-Forwarded-For from loopback: each browser
  * sends its own address there, so per-IP limits see many people, not one.
  */
-class Browser {
+export class Browser {
   readonly #jars = new Map<string, CookieJar>();
   /** Time in the app's requests from /callback on: the only part of a sign-in whose code differs between A and B. */
   appTailMs = 0;

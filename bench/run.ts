@@ -1,83 +1,55 @@
 /**
  * `npm run bench`: Accord's performance targets, measured in one run on this machine.
  *
- *   1. GET /api/v2/users-by-email on 100k users (SQLite), 32 connections, against a bare
- *      Express 5 JSON endpoint measured the same way: ≥ 50% of its requests/s, p99 < 20 ms.
+ *   1. GET /api/v2/users-by-email on 100k users, 32 connections, against a bare Express 5 JSON
+ *      endpoint measured the same way: ≥ 50% of its requests/s, p99 < 20 ms.
  *   2. link + unlink cycles through the Management API, 8 concurrent clients: ≥ 1,000 cycles/s.
+ *      1 and 2 on SQLite, then on PostgreSQL (a fresh schema of DATABASE_URL; skipped without it),
+ *      where 1b follows: users-by-email on 1M users through the API, one at a time: median < 1 ms.
  *   3. Directory.findByEmail in-process on 1M users: median < 50 µs.
  *   Then the sign-in round trips (bench/logins.ts) and the app (bench/app-bench.ts): the
  *   suggested-linking middleware adds < 2 ms median to a sign-in, and GET /profile runs at
- *   ≥ 50% of a bare Express page's requests/s.
+ *   ≥ 50% of a bare Express page's requests/s. Last the soak (bench/soak.ts, BENCH_SOAK_SECONDS):
+ *   two tenants and two apps on PostgreSQL and Redis under mixed load: no 5xx, each process'
+ *   RSS within 20% of its value after warm-up, the directory invariant at the end.
  *
  * Servers run in child processes (node --import tsx, i.e. tsx) so autocannon, here, and the
  * server each have a core. Targets are reported PASS/FAIL; the exit code is 0 unless it crashes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { Agent, get as httpGet } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { openDatabase } from '../src/platform/database.ts';
 import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../src/tenant/connections.ts';
 import { Directory } from '../src/tenant/directory/directory.ts';
-import { DB_CONNECTION, EMAIL_CONNECTION, seedDirectory, type SeedUser } from './seed.ts';
+import { DB_CONNECTION, EMAIL_CONNECTION, generateUsers, insertUsersPostgres, seedDirectory, type SeedUser } from './seed.ts';
 import { benchApp } from './app-bench.ts';
 import { benchLogins } from './logins.ts';
-import { cpuSeconds, freePort } from './support.ts';
+import { benchSoak } from './soak.ts';
+import { benchPostgresUrl, cpuSeconds, freePort, killServers, postgresSchema, startServer, stopServer } from './support.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
-/** BENCH_ONLY=http,directory,logins,app runs a subset while iterating (all by default). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'http,directory,logins,app').split(','));
+/** BENCH_ONLY=http,directory,logins,app,soak runs a subset while iterating (all by default). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'http,directory,logins,app,soak').split(','));
 const DURATION = QUICK ? 4 : 10;
 const WARMUP = QUICK ? 1 : 2;
 const USERS_HTTP = 100_000;
 const USERS_DIRECTORY = QUICK ? 200_000 : 1_000_000;
+const USERS_PG_LOOKUPS = QUICK ? 200_000 : 1_000_000;
+const LOOKUPS_PG = QUICK ? 2_000 : 10_000;
 const LOOKUPS = 20_000;
 const LINK_CLIENTS = 8;
 const PAIRS_PER_CLIENT = 16;
 
 interface Row { name: string; figure: string; target: string; pass?: boolean }
 const summary: Row[] = [];
-const children = new Set<ChildProcess>();
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const log = (message: string) => process.stdout.write(`${message}\n`);
-
-// ------------------------------------------------------------------ processes
-
-/** Spawns `node --import tsx <script>` and resolves once it prints `READY`. */
-function startServer(script: string, env: Record<string, string>): Promise<ChildProcess> {
-  // BENCH_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" (profiling only).
-  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(ROOT, 'bench', script)], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within 60 s:\n${stderr}`)), 60_000);
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('READY')) { clearTimeout(timer); resolve(child); }
-    });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited with ${code}:\n${stderr}`)); });
-  });
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-  });
-}
 
 // ------------------------------------------------------------------ load
 
@@ -169,8 +141,13 @@ async function unlinkLeftovers(url: string, token: string, pairs: Pair[]): Promi
 
 // ------------------------------------------------------------------ benchmarks
 
-async function httpBenchmarks(dir: string): Promise<void> {
-  log(`\n## 1 + 2. Management API over HTTP (SQLite, ${fmt(USERS_HTTP)} users)`);
+/** A database for the Management API benchmarks: SQLite in the bench's directory, or a fresh PostgreSQL schema (`url` uses it). */
+interface BenchDatabase { label: 'SQLite' | 'PostgreSQL'; url?: string }
+
+/** 1 and 2 on one database; returns the seeded emails (the 1M-user lookups on PostgreSQL go on with the same data). */
+async function httpBenchmarks(dir: string, db: BenchDatabase): Promise<string[]> {
+  const on = db.label === 'SQLite' ? '' : `, ${db.label}`;
+  log(`\n## 1 + 2. Management API over HTTP (${db.label}, ${fmt(USERS_HTTP)} users)`);
   const pairsByClient: Pair[][] = [];
   const extra: SeedUser[] = [];
   for (let c = 0; c < LINK_CLIENTS; c++) {
@@ -184,10 +161,10 @@ async function httpBenchmarks(dir: string): Promise<void> {
     pairsByClient.push(pairs);
   }
   const sqliteFile = join(dir, 'accord.sqlite');
-  const seeded = await seedDirectory(sqliteFile, USERS_HTTP, extra);
+  const seeded = await seedDirectory(sqliteFile, USERS_HTTP, extra, db.url);
   log(`seeded ${fmt(seeded.users)} users (+${extra.length} for linking; ${fmt(seeded.sharingUsers)} share an email) in ${fmt(seeded.ms / 1000, 1)} s`);
 
-  const database = openDatabase({ sqliteFile });
+  const database = openDatabase({ sqliteFile, databaseUrl: db.url });
   const client = await new ClientRegistry(database.db).create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['read:users', 'update:users'] });
   await database.close();
 
@@ -195,16 +172,11 @@ async function httpBenchmarks(dir: string): Promise<void> {
   const tenantUrl = `http://127.0.0.1:${tenantPort}`;
   const tenant = await startServer('tenant-server.ts', {
     NODE_ENV: 'production', MAIL_TRANSPORT: 'outbox', DEMO_IDP: 'off', HOST: '127.0.0.1', TENANT_PORT: String(tenantPort), TENANT_URL: tenantUrl, DATA_DIR: dir,
-    LOG_LEVEL: 'silent', MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000',
+    LOG_LEVEL: 'silent', MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000', ...(db.url ? { DATABASE_URL: db.url } : {}),
   });
   const bare = await startServer('bare-server.ts', { NODE_ENV: 'production', BARE_PORT: String(barePort) });
   try {
-    const tokenRes = await fetch(`${tenantUrl}/oauth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${tenantUrl}/api/v2/` }),
-    });
-    if (tokenRes.status !== 200) throw new Error(`token request failed: ${tokenRes.status} ${await tokenRes.text()}`);
-    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const token = await clientToken(tenantUrl, client.client_id, client.client_secret);
     const auth = { authorization: `Bearer ${token}` };
 
     // Sanity: a shared email (stored in two cases) finds both users, and the body is what we think.
@@ -232,9 +204,9 @@ async function httpBenchmarks(dir: string): Promise<void> {
     if (starved) log(`WARNING: the bare server ran at ${fmt(b.cpu! * 100)}% CPU, not saturated: the req/s ratio overstates Accord; trust the CPU-per-request ratio.`);
     const clean = a.bad === 0 && a.errors === 0 && b.bad === 0 && b.errors === 0;
     summary.push(
-      { name: 'bare Express 5 JSON endpoint', figure: `${fmt(b.rps)} req/s, p99 ${b.p99} ms`, target: '(baseline)' },
-      { name: 'users-by-email (100k users), throughput', figure: `${fmt(a.rps)} req/s = ${fmt(ratio * 100, 1)}% of bare${perRequest(a, b)}${starved ? ' ⚠ bare server not saturated' : ''}`, target: '≥ 50% of bare', pass: clean && ratio >= 0.5 },
-      { name: 'users-by-email (100k users), latency', figure: `p50 ${a.p50} ms, p99 ${a.p99} ms`, target: 'p99 < 20 ms', pass: clean && a.p99 < 20 },
+      { name: `bare Express 5 JSON endpoint${on}`, figure: `${fmt(b.rps)} req/s, p99 ${b.p99} ms`, target: '(baseline)' },
+      { name: `users-by-email (100k users${on}), throughput`, figure: `${fmt(a.rps)} req/s = ${fmt(ratio * 100, 1)}% of bare${perRequest(a, b)}${starved ? ' ⚠ bare server not saturated' : ''}`, target: '≥ 50% of bare', pass: clean && ratio >= 0.5 },
+      { name: `users-by-email (100k users${on}), latency`, figure: `p50 ${a.p50} ms, p99 ${a.p99} ms`, target: 'p99 < 20 ms', pass: clean && a.p99 < 20 },
     );
 
     log(`\n### 2. link + unlink cycles, ${LINK_CLIENTS} clients × ${PAIRS_PER_CLIENT} pairs, ${DURATION} s (after ${WARMUP} s warm-up)`);
@@ -250,10 +222,73 @@ async function httpBenchmarks(dir: string): Promise<void> {
     const cpuNote = Number.isNaN(cpuUsed) ? 'n/a' : `${fmt((cpuUsed / wall) * 100)}% = ${fmt((cpuUsed / l.cycles) * 1e6)} µs/cycle`;
     log(`${fmt(l.cycles)} cycles in ${l.seconds} s = ${fmt(l.rate)} cycles/s (${fmt(l.rate * 2)} req/s), request p99 ${l.p99} ms, server CPU ${cpuNote}, ${l.failures} failed, ${l.errors} errors`);
     for (const s of l.samples) log(`  failure: ${s.slice(0, 300)}`);
-    summary.push({ name: 'link + unlink cycle, 8 clients', figure: `${fmt(l.rate)} cycles/s (request p99 ${l.p99} ms)`, target: '≥ 1,000 cycles/s', pass: l.failures === 0 && l.errors === 0 && l.rate >= 1000 });
+    summary.push({ name: `link + unlink cycle, 8 clients${on}`, figure: `${fmt(l.rate)} cycles/s (request p99 ${l.p99} ms)`, target: '≥ 1,000 cycles/s', pass: l.failures === 0 && l.errors === 0 && l.rate >= 1000 });
   } finally {
     await Promise.all([stopServer(tenant), stopServer(bare)]);
   }
+  return seeded.emails;
+}
+
+/**
+ * users-by-email through the API on PostgreSQL with USERS_PG_LOOKUPS users (the schema of the
+ * PostgreSQL http phase, topped up): one request at a time over one keep-alive connection, so
+ * the figure is a lookup's own latency, nothing queued: the round trip from this process,
+ * through the tenant (token check, rate limit, query on PostgreSQL, JSON) and back.
+ */
+async function postgresLookups(dir: string, url: string, emails: string[]): Promise<void> {
+  log(`\n## 1b. GET /api/v2/users-by-email on PostgreSQL, ${fmt(USERS_PG_LOOKUPS)} users, one request at a time`);
+  const { users: more } = generateUsers(USERS_PG_LOOKUPS - emails.length);
+  const ms = await insertUsersPostgres(url, more);
+  const all = [...emails, ...more.map((u) => u.email)];
+  log(`added ${fmt(more.length)} users in ${fmt(ms / 1000, 1)} s (${fmt(all.length)} in all)`);
+  const database = openDatabase({ databaseUrl: url });
+  const client = await new ClientRegistry(database.db).create({ name: 'bench-lookups', grantTypes: ['client_credentials'], scopes: ['read:users'] });
+  const counted = Number((await database.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  await database.close();
+  const port = await freePort();
+  const tenantUrl = `http://127.0.0.1:${port}`;
+  const tenant = await startServer('tenant-server.ts', {
+    NODE_ENV: 'production', MAIL_TRANSPORT: 'outbox', DEMO_IDP: 'off', HOST: '127.0.0.1', TENANT_PORT: String(port), TENANT_URL: tenantUrl, DATA_DIR: dir,
+    LOG_LEVEL: 'silent', MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_URL: url,
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const token = await clientToken(tenantUrl, client.client_id, client.client_secret);
+    const lookup = (email: string) => new Promise<number>((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      const req = httpGet(`${tenantUrl}/api/v2/users-by-email?email=${encodeURIComponent(email)}`, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.once('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t0) / 1e6) : reject(new Error(`users-by-email answered ${res.statusCode}`))));
+      });
+      req.once('error', reject);
+    });
+    const pick = () => all[Math.floor(Math.random() * all.length)]!;
+    for (let i = 0; i < LOOKUPS_PG / 4; i++) await lookup(pick());
+    const cpuBefore = cpuSeconds(tenant.pid);
+    const times = new Float64Array(LOOKUPS_PG);
+    for (let i = 0; i < LOOKUPS_PG; i++) times[i] = await lookup(pick());
+    const cpuUsed = (cpuSeconds(tenant.pid) ?? NaN) - (cpuBefore ?? NaN);
+    times.sort();
+    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+    log(`${fmt(counted)} users in the table; ${fmt(LOOKUPS_PG)} lookups (after ${fmt(LOOKUPS_PG / 4)} warm-up): median ${fmt(at(0.5), 3)} ms, p90 ${fmt(at(0.9), 3)} ms, p99 ${fmt(at(0.99), 3)} ms; tenant CPU ${Number.isNaN(cpuUsed) ? 'n/a' : `${fmt((cpuUsed / LOOKUPS_PG) * 1e6)} µs/lookup`}`);
+    summary.push(
+      { name: `seed ${fmt(more.length)} more users into PostgreSQL (batched inserts, indexes built after)`, figure: `${fmt(ms / 1000, 1)} s`, target: '' },
+      { name: `users-by-email (${fmt(counted)} users, PostgreSQL) through the API, one at a time`, figure: `median ${fmt(at(0.5), 3)} ms, p99 ${fmt(at(0.99), 3)} ms`, target: 'median < 1 ms', pass: at(0.5) < 1 },
+    );
+  } finally {
+    agent.destroy();
+    await stopServer(tenant);
+  }
+}
+
+/** A client_credentials token for the Management API. */
+async function clientToken(tenantUrl: string, clientId: string, clientSecret: string): Promise<string> {
+  const res = await fetch(`${tenantUrl}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, audience: `${tenantUrl}/api/v2/` }),
+  });
+  if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 async function directoryBenchmark(dir: string): Promise<void> {
@@ -306,7 +341,21 @@ async function main(): Promise<void> {
   log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${new Date().toISOString()}, load average ${load()}`);
   const dir = mkdtempSync(join(tmpdir(), 'accord-bench-'));
   try {
-    if (ONLY.has('http')) await httpBenchmarks(dir);
+    if (ONLY.has('http')) {
+      await httpBenchmarks(dir, { label: 'SQLite' });
+      const postgres = benchPostgresUrl();
+      if (postgres.url === undefined) {
+        log(`\n## 1 + 2 on PostgreSQL, and users-by-email at ${fmt(USERS_PG_LOOKUPS)} users: skipped, ${postgres.reason}`);
+      } else {
+        const schema = await postgresSchema(postgres.url, 'http');
+        try {
+          const emails = await httpBenchmarks(dir, { label: 'PostgreSQL', url: schema.url });
+          await postgresLookups(dir, schema.url, emails);
+        } finally {
+          await schema.drop();
+        }
+      }
+    }
     if (ONLY.has('directory')) await directoryBenchmark(dir);
     if (ONLY.has('logins')) {
       log('\n## Sign-in round-trips (bench/logins.ts)');
@@ -315,6 +364,10 @@ async function main(): Promise<void> {
     if (ONLY.has('app')) {
       log('\n## The app: suggested-linking overhead on sign-in, profile page throughput (bench/app-bench.ts)');
       for (const r of await benchApp()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
+    }
+    if (ONLY.has('soak')) {
+      log('\n## Soak: two tenants and two apps on PostgreSQL and Redis, mixed load (bench/soak.ts)');
+      for (const r of await benchSoak()) summary.push({ name: r.name, figure: r.value, target: r.target ?? '', ...(r.pass === undefined ? {} : { pass: r.pass }) });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -325,9 +378,8 @@ async function main(): Promise<void> {
   for (const r of summary) log(`| ${r.name} | ${r.figure} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'} |`);
 }
 
-process.on('exit', () => { for (const child of children) child.kill('SIGKILL'); });
 main().catch((err: unknown) => {
   console.error(err);
-  for (const child of children) child.kill('SIGKILL');
+  killServers();
   process.exit(1);
 });

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import SQLite from 'better-sqlite3';
+import pg from 'pg';
 import { openDatabase } from '../src/platform/database.ts';
 import { migrateToLatest } from '../src/platform/migrations.ts';
 import { normalizeEmail } from '../src/tenant/directory/email.ts';
@@ -33,9 +34,9 @@ export interface SeedResult {
   ms: number;
 }
 
-/** Creates (migrates) an empty database file and returns once it is closed again. */
-export async function createSchema(sqliteFile: string): Promise<void> {
-  const database = openDatabase({ sqliteFile });
+/** Creates (migrates) an empty database file, or a PostgreSQL schema (`databaseUrl` using it), and returns once it is closed again. */
+export async function createSchema(sqliteFile: string, databaseUrl?: string): Promise<void> {
+  const database = openDatabase({ sqliteFile, databaseUrl });
   await migrateToLatest(database);
   await database.close();
 }
@@ -62,6 +63,28 @@ export function generateUsers(count: number): { users: SeedUser[]; sharingUsers:
   return { users, sharingUsers: pairs * 2 };
 }
 
+/**
+ * The rows of the i-th user of `users` (setting its userId): ids shaped like Auth0's (MongoDB
+ * ObjectIds), 24 hex, creation time first, then random; one buffer of randomness for all (a
+ * randomBytes call per user costs more than its insert). Every third user has a verified email.
+ */
+function seedRows(users: SeedUser[]) {
+  const base = Date.UTC(2024, 0, 1);
+  const random = randomBytes(8 * users.length).toString('hex');
+  return (i: number) => {
+    const u = users[i]!;
+    const created = base + i * 1000;
+    const id = `${Math.floor(created / 1000).toString(16).padStart(8, '0')}${random.slice(i * 16, i * 16 + 16)}`;
+    const userId = `${u.connection.provider}|${id}`;
+    u.userId = userId;
+    return {
+      id, userId, provider: u.connection.provider, connection: u.connection.name, email: u.email,
+      normalized: normalizeEmail(u.email), verified: i % 3 === 0 ? 1 : 0,
+      nickname: u.email.slice(0, u.email.indexOf('@')), date: new Date(created).toISOString(), hasPassword: u.connection === DB_CONNECTION,
+    };
+  };
+}
+
 /** Inserts `users` (and their main identities and credentials) in transactions of `batch` users. */
 export async function insertUsers(sqliteFile: string, users: SeedUser[], options: { batch?: number } = {}): Promise<number> {
   const started = performance.now();
@@ -85,25 +108,15 @@ export async function insertUsers(sqliteFile: string, users: SeedUser[], options
   const insertIdentity = sqlite.prepare(`insert into identities (provider, user_id, owner_id, connection, is_social, is_main, profile_data, connection_email, linked_at)
     values (?, ?, ?, ?, 0, 1, null, ?, ?)`);
   const insertCredential = sqlite.prepare('insert into credentials (provider, user_id, password_hash, updated_at) values (?, ?, ?, ?)');
-  const base = Date.UTC(2024, 0, 1);
-  // Ids shaped like Auth0's (MongoDB ObjectIds): 24 hex, creation time first, then random.
-  // One buffer of randomness for all: a randomBytes call per user costs more than its insert.
-  const random = randomBytes(8 * users.length).toString('hex');
+  const rows = seedRows(users);
   const batch = options.batch ?? 50_000;
   const write = sqlite.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
-      const u = users[i]!;
-      const created = base + i * 1000;
-      const id = `${Math.floor(created / 1000).toString(16).padStart(8, '0')}${random.slice(i * 16, i * 16 + 16)}`;
-      const userId = `${u.connection.provider}|${id}`;
-      u.userId = userId;
-      const date = new Date(created).toISOString();
-      const normalized = normalizeEmail(u.email);
-      insertUser.run(userId, u.connection.name, u.email, normalized, i % 3 === 0 ? 1 : 0, u.email,
-        u.email.slice(0, u.email.indexOf('@')), date, date);
+      const r = rows(i);
+      insertUser.run(r.userId, r.connection, r.email, r.normalized, r.verified, r.email, r.nickname, r.date, r.date);
       // Database and passwordless identities carry their normalized email (one per connection).
-      insertIdentity.run(u.connection.provider, id, userId, u.connection.name, normalized, date);
-      if (u.connection === DB_CONNECTION) insertCredential.run(u.connection.provider, id, passwordHash, date);
+      insertIdentity.run(r.provider, r.id, r.userId, r.connection, r.normalized, r.date);
+      if (r.hasPassword) insertCredential.run(r.provider, r.id, passwordHash, r.date);
     }
   });
   for (let from = 0; from < users.length; from += batch) write(from, Math.min(users.length, from + batch));
@@ -114,12 +127,54 @@ export async function insertUsers(sqliteFile: string, users: SeedUser[], options
   return performance.now() - started;
 }
 
-/** Schema, `count` generated users, inserted. */
-export async function seedDirectory(sqliteFile: string, count: number, extra: SeedUser[] = []): Promise<SeedResult & { all: SeedUser[] }> {
+/**
+ * The same rows in PostgreSQL (a schema `databaseUrl` uses, migrated), written with one
+ * `insert … select from unnest(…)` per table and batch. The secondary indexes are dropped first and
+ * built again at the end from their own definitions, then the tables analyzed (autovacuum would
+ * do it a minute later in a tenant that grew this fast).
+ */
+export async function insertUsersPostgres(databaseUrl: string, users: SeedUser[], options: { batch?: number } = {}): Promise<number> {
   const started = performance.now();
-  await createSchema(sqliteFile);
+  const passwordHash = await hashPassword('Bench-seed-password-1');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const indexes = (await client.query<{ name: string; definition: string }>(`select indexname as name, indexdef as definition from pg_indexes
+      where schemaname = current_schema() and tablename in ('users', 'identities', 'credentials') and indexname not like '%_pkey' and indexname not like '%_pk'`)).rows;
+    for (const index of indexes) await client.query(`drop index "${index.name}"`);
+    const rows = seedRows(users);
+    const batch = options.batch ?? 20_000;
+    for (let from = 0; from < users.length; from += batch) {
+      const slice = Array.from({ length: Math.min(batch, users.length - from) }, (_, k) => rows(from + k));
+      const column = <K extends keyof ReturnType<typeof rows>>(key: K) => slice.map((r) => r[key]);
+      const withPassword = slice.filter((r) => r.hasPassword);
+      await client.query('begin');
+      await client.query(`insert into users (user_id, connection, email, email_normalized, email_verified, name, nickname, created_at, updated_at)
+        select u, c, e, n, v, e, k, d, d from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[]) as t(u, c, e, n, v, k, d)`,
+      [column('userId'), column('connection'), column('email'), column('normalized'), column('verified'), column('nickname'), column('date')]);
+      await client.query(`insert into identities (provider, user_id, owner_id, connection, is_social, is_main, profile_data, connection_email, linked_at)
+        select p, i, u, c, 0, 1, null, n, d from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) as t(p, i, u, c, n, d)`,
+      [column('provider'), column('id'), column('userId'), column('connection'), column('normalized'), column('date')]);
+      await client.query(`insert into credentials (provider, user_id, password_hash, updated_at)
+        select p, i, $3, d from unnest($1::text[], $2::text[], $4::text[]) as t(p, i, d)`,
+      [withPassword.map((r) => r.provider), withPassword.map((r) => r.id), passwordHash, withPassword.map((r) => r.date)]);
+      await client.query('commit');
+    }
+    for (const index of indexes) await client.query(index.definition);
+    await client.query('analyze users, identities, credentials');
+  } finally {
+    await client.end();
+  }
+  return performance.now() - started;
+}
+
+/** Schema, `count` generated users, inserted: in a SQLite file, or with `databaseUrl` in PostgreSQL. */
+export async function seedDirectory(sqliteFile: string, count: number, extra: SeedUser[] = [], databaseUrl?: string): Promise<SeedResult & { all: SeedUser[] }> {
+  const started = performance.now();
+  await createSchema(sqliteFile, databaseUrl);
   const { users, sharingUsers } = generateUsers(count);
   const all = [...users, ...extra];
-  await insertUsers(sqliteFile, all);
+  if (databaseUrl) await insertUsersPostgres(databaseUrl, all);
+  else await insertUsers(sqliteFile, all);
   return { users: users.length, emails: users.map((u) => u.email), sharingUsers, ms: performance.now() - started, all };
 }

@@ -1,10 +1,14 @@
-/** What the benchmarks share: a cookie jar, CPU accounting from /proc, the tenant's bench settings. */
+/** What the benchmarks share: a cookie jar, CPU and memory accounting from /proc, server processes, PostgreSQL schemas, the tenant's bench settings. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import type { TenantConfig } from '../src/config.ts';
 import { defaultConnections } from '../src/tenant/connections.ts';
 
@@ -62,6 +66,91 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Resident memory of a process in bytes, from /proc (Linux); undefined elsewhere. */
+export function rssBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const servers = new Set<ChildProcess>();
+// Whatever happens to the bench, its servers must not outlive it.
+process.on('exit', () => { for (const child of servers) child.kill('SIGKILL'); });
+
+/** Kills every server still running (the bench failed). */
+export function killServers(): void {
+  for (const child of servers) child.kill('SIGKILL');
+}
+
+/**
+ * Spawns `node --import tsx bench/<script>` with the bench's environment plus `env`, and
+ * resolves with the child and the rest of its `READY …` line. BENCH_NODE_ARGS adds node flags,
+ * e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" (profiling only).
+ */
+export function startServer(script: string, env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<ChildProcess & { ready: string }> {
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Only what `env` says may point a server at a database, a Redis or a tenant: DATABASE_URL in
+  // the bench's own environment is for the PostgreSQL phases, not for every server.
+  const { DATABASE_URL: _a, APP_DATABASE_URL: _b, REDIS_URL: _c, REDIS_PREFIX: _d, TENANT_URL: _e, TENANT_CONFIG: _f, ISSUER_BASE_URL: _g, AUTH0_DOMAIN: _h, ...inherited } = process.env;
+  const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(ROOT, 'bench', script)], {
+    // stdin is a pipe this process holds: a server that watches it ends with the bench even when the bench dies unannounced.
+    cwd: ROOT, env: { ...inherited, ...env }, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 20_000) stderr += d.toString(); });
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start within ${timeoutMs / 1000} s:\n${stderr}`)), timeoutMs);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      if (out.length < 20_000) out += d.toString();
+      const ready = /^READY ?(.*)$/m.exec(out);
+      if (ready) { clearTimeout(timer); resolve(Object.assign(child, { ready: ready[1] ?? '' })); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited with ${code}:\n${stderr}`)); });
+  });
+}
+
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+  });
+}
+
+/** PostgreSQL from DATABASE_URL, or why there is none. */
+export function benchPostgresUrl(): { url: string } | { url: undefined; reason: string } {
+  const url = process.env.DATABASE_URL;
+  if (url && /^postgres(ql)?:\/\//.test(url)) return { url };
+  return { url: undefined, reason: 'DATABASE_URL is not set (set DATABASE_URL=postgres://… to run it)' };
+}
+
+/** A fresh schema for one benchmark: its name, a URL whose connections use it, and its removal. */
+export async function postgresSchema(url: string, label: string): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
+  const schema = `accord_bench_${label}_${randomBytes(4).toString('hex')}`;
+  const admin = async (text: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try { await client.query(text); } finally { await client.end(); }
+  };
+  await admin(`create schema ${schema}`);
+  const options = encodeURIComponent(`-c search_path=${schema}`);
+  return {
+    schema,
+    url: `${url}${url.includes('?') ? '&' : '?'}options=${options}&application_name=accord-bench`,
+    drop: () => admin(`drop schema if exists ${schema} cascade`),
+  };
 }
 
 /** A port of 127.0.0.1 that was free a moment ago. */

@@ -15,7 +15,7 @@ const envSchema = z.object({
   DATA_DIR: z.string().default('var'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MANAGEMENT_TOKEN_TTL: z.coerce.number().int().min(60).max(2_592_000).default(86_400),
-  MANAGEMENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
+  MANAGEMENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(3_000),
   MAIL_TRANSPORT: z.enum(['outbox', 'smtp']).optional(),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL').optional(),
   MAIL_FROM: z.string().min(3).optional(),

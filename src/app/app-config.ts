@@ -23,6 +23,8 @@ export interface AppConfig {
   sessionSecret: string;
   sessionTtlSeconds: number;
   redisUrl: string | undefined;
+  /** Starts every key the app writes in Redis (`accord:`): sessions under `<prefix>sess:`, rate limits under `<prefix>rl:`. */
+  redisPrefix: string;
   databaseUrl: string | undefined;
   sqliteFile: string;
   /** `primary-wins`, `secondary-wins`, or a path to an ES module exporting a merge function. */
@@ -66,6 +68,7 @@ const envSchema = z.object({
   SESSION_SECRET: z.string().min(MIN_SESSION_SECRET_LENGTH, `SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters. ${SESSION_SECRET_ADVICE}`).optional(),
   SESSION_TTL: z.coerce.number().int().min(60).default(86_400),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL').optional(),
+  REDIS_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'REDIS_PREFIX is up to 64 letters, digits and _ : . -').default('accord:'),
   APP_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'APP_DATABASE_URL must be a postgres:// URL').optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL').optional(),
   DATA_DIR: z.string().default('var'),
@@ -170,6 +173,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     sessionSecret: e.SESSION_SECRET ?? developmentSessionSecret(dataDir),
     sessionTtlSeconds: e.SESSION_TTL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     databaseUrl: e.APP_DATABASE_URL ?? e.DATABASE_URL,
     sqliteFile: resolve(dataDir, 'app.sqlite'),
     mergeStrategy: e.MERGE_STRATEGY,

@@ -1,5 +1,5 @@
 import type { ColumnType, Kysely, Migration, MigrationProvider } from 'kysely';
-import { openDatabase, type Database, type DatabaseOptions } from '../platform/database.ts';
+import { openDatabase, type Database, type DatabaseOptions, type RateLimitHitsTable } from '../platform/database.ts';
 import { runMigrations, type MigrationReport } from '../platform/migrations.ts';
 
 export interface AppSessionsTable {
@@ -20,6 +20,8 @@ export interface AppKeptSeparateTable {
 export interface AppSchema {
   app_sessions: AppSessionsTable;
   app_kept_separate: AppKeptSeparateTable;
+  /** Rate limits shared by every app process on PostgreSQL (see RateLimitCounters). */
+  app_rate_limit_hits: RateLimitHitsTable;
 }
 
 export type AppDatabase = Database<AppSchema>;
@@ -46,6 +48,17 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('app_kept_separate_pk', ['user_id', 'candidate_id'])
         .execute();
+    },
+  },
+  '0004_rate_limits': {
+    async up(db: Kysely<any>) {
+      // The link-attempt limit counted in the database (without Redis), so every app process shares it.
+      await db.schema.createTable('app_rate_limit_hits')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('hits', 'integer', (c) => c.notNull())
+        .addColumn('resets_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('app_rate_limit_hits_resets').on('app_rate_limit_hits').column('resets_at').execute();
     },
   },
 };

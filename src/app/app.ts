@@ -10,6 +10,7 @@ import { connectToTenant } from './auth/tenant-oidc.ts';
 import { AccountLinker } from './linking/account-linker.ts';
 import { CandidateFinder, suggestLinking } from './linking/candidates.ts';
 import { KeptSeparate } from './linking/kept-separate.ts';
+import { linkAttemptStore } from './linking/link-attempt-limit.ts';
 import { linkingRoutes } from './linking/linking-routes.ts';
 import { loadMergeStrategy } from './linking/merge-strategies.ts';
 import { ManagementClient } from './management-client.ts';
@@ -48,7 +49,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   for (const warning of config.warnings) logger.warn(warning);
   const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   await migrateApp(database);
-  const sessions = createSessionStore({ redisUrl: config.redisUrl, database, logger });
+  const sessions = createSessionStore({ redisUrl: config.redisUrl, redisPrefix: `${config.redisPrefix}sess:`, database, logger });
   const mergeStrategy = await loadMergeStrategy(config.mergeStrategy);
   const management = new ManagementClient({
     issuer: config.issuer, audience: config.management.audience,
@@ -125,7 +126,11 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });
   });
   // Under its prefix, so other pages do not walk its routes.
-  app.use('/link', linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min }));
+  app.use('/link', linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min,
+    linkAttemptStore: linkAttemptStore({
+      redis: sessions.redis && { client: sessions.redis, prefix: `${config.redisPrefix}rl:link-attempts:` }, database,
+    }),
+  }));
   app.use(profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }));
   app.use(notFound);
   app.use(errorPage(logger));

@@ -14,6 +14,7 @@ import { createDemoIdp, DEMO_IDP_PATH } from './connections/demo-idp.ts';
 import { oidcConnection, upstreamCallbackRoutes, useInProcessFetch } from './connections/oidc-connection.ts';
 import { Directory } from './directory/directory.ts';
 import { linkWithVerifier } from './management/link-with.ts';
+import { managementRateLimiter } from './management/management-rate-limit.ts';
 import { managementRouter } from './management/router.ts';
 import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
@@ -115,6 +116,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
+  const managementLimit = managementRateLimiter(database, config.managementRateLimitPerMinute, logger);
   // The API answers JSON only, so it skips helmet's page policies (CSP, framing, COOP…):
   // ~15 headers per call on the hottest path. It still forbids MIME sniffing and caching.
   app.use('/api/v2', (_req, res, next) => {
@@ -127,6 +129,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     audience: managementAudience(config.url),
     keys: keys.signing,
     rateLimitPerMinute: config.managementRateLimitPerMinute,
+    perClient: managementLimit.limiter,
     logger,
   }));
   app.use(helmet({
@@ -154,6 +157,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     app, config, database, directory, clients, keys, provider, mailer,
     close: async () => {
       pruner.stop();
+      await managementLimit.close();
       if (!options.database) await database.close();
     },
   };

@@ -209,7 +209,7 @@ describe('loadAppConfig', () => {
   describe('invalid values are refused with the variable named', () => {
     const cases: [string, string][] = [
       ['PORT', 'abc'], ['PORT', '70000'], ['PORT', '-1'], ['PORT', '80.5'],
-      ['REDIS_URL', 'http://127.0.0.1:6379'], ['REDIS_URL', '127.0.0.1:6379'],
+      ['REDIS_URL', 'http://127.0.0.1:6379'], ['REDIS_URL', '127.0.0.1:6379'], ['REDIS_PREFIX', 'two words'], ['REDIS_PREFIX', ''],
       ['LINK_MAX_AGE', 'soon'], ['LINK_MAX_AGE', '5'], ['LINK_MAX_AGE', '99999'],
       ['RECENT_LOGIN_MAX_AGE', '0'], ['SESSION_TTL', '10'], ['LINK_RATE_LIMIT', '0'],
       ['DATABASE_URL', 'mysql://x'], ['APP_DATABASE_URL', 'sqlite:app.db'],
@@ -231,6 +231,7 @@ describe('loadAppConfig', () => {
       assert.equal(config.sqliteFile, join(dataDir, 'app.sqlite'));
       assert.equal(config.databaseUrl, undefined);
       assert.equal(config.redisUrl, undefined);
+      assert.equal(config.redisPrefix, 'accord:');
       assert.equal(config.mergeStrategy, 'primary-wins');
       assert.equal(config.linkMaxAge, 300);
       assert.equal(config.recentLoginMaxAge, 600);
@@ -241,7 +242,7 @@ describe('loadAppConfig', () => {
 
     it('reads each variable', () => {
       const config = loadAppConfig(env({
-        PORT: '8080', APP_URL: 'https://accounts.example.com/', REDIS_URL: 'rediss://cache.example.com:6380',
+        PORT: '8080', APP_URL: 'https://accounts.example.com/', REDIS_URL: 'rediss://cache.example.com:6380', REDIS_PREFIX: 'shop-eu:accord:',
         DATABASE_URL: 'postgres://tenant@db/accord', APP_DATABASE_URL: 'postgresql://app@db/accord_app',
         LINK_MAX_AGE: '120', RECENT_LOGIN_MAX_AGE: '60', LINK_RATE_LIMIT: '3', LINK_SUGGESTIONS: 'off',
         RESTORE_METADATA_ON_UNLINK: '1', TRUST_PROXY: 'true', MERGE_STRATEGY: 'secondary-wins', APP_NAME: 'Example',
@@ -249,6 +250,7 @@ describe('loadAppConfig', () => {
       assert.equal(config.port, 8080);
       assert.equal(config.url, 'https://accounts.example.com', 'no trailing slash');
       assert.equal(config.redisUrl, 'rediss://cache.example.com:6380');
+      assert.equal(config.redisPrefix, 'shop-eu:accord:');
       assert.equal(config.databaseUrl, 'postgresql://app@db/accord_app', 'APP_DATABASE_URL before DATABASE_URL');
       assert.equal(config.linkMaxAge, 120);
       assert.equal(config.recentLoginMaxAge, 60);

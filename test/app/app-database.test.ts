@@ -67,7 +67,7 @@ for (const kind of testAppDatabases()) {
         assert.deepEqual((await migrateToLatest(tenant)).applied, []);
         assert.deepEqual((await migrateApp(database)).applied, []);
         const names = (await database.db.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name);
-        for (const table of ['app_sessions', 'app_kept_separate', 'app_migrations', 'app_migrations_lock', 'kysely_migration', 'users']) {
+        for (const table of ['app_sessions', 'app_kept_separate', 'app_rate_limit_hits', 'app_migrations', 'app_migrations_lock', 'kysely_migration', 'users']) {
           assert.ok(names.includes(table), `${table} exists`);
         }
       } finally {
@@ -75,11 +75,11 @@ for (const kind of testAppDatabases()) {
       }
     });
 
-    it('migrates a fresh database with 0001_app', async () => {
+    it('migrates a fresh database with 0001_app and 0004_rate_limits', async () => {
       const fresh = await kind.open();
       try {
         const rows = await fresh.database.db.selectFrom('app_migrations' as never).select('name' as never).execute();
-        assert.deepEqual(rows, [{ name: '0001_app' }]);
+        assert.deepEqual(rows, [{ name: '0001_app' }, { name: '0004_rate_limits' }]);
       } finally {
         await fresh.cleanup();
       }
@@ -370,6 +370,29 @@ describe('createSessionStore', () => {
       assert.equal(await probe.exists(key), 0);
     } finally {
       await probe.del(key);
+      await probe.close();
+      await handle.close();
+    }
+  });
+
+  it('keeps sessions under another prefix when given one (REDIS_PREFIX: deployments sharing a Redis)', async (t) => {
+    const redis = await testRedis();
+    if (redis.url === undefined) {
+      t.skip(redis.reason);
+      return;
+    }
+    const prefix = `accord-test-${randomBytes(4).toString('hex')}:sess:`;
+    const handle = createSessionStore({ redisUrl: redis.url, redisPrefix: prefix, database });
+    const probe = createClient({ url: redis.url });
+    probe.on('error', () => {});
+    await probe.connect();
+    const sid = `test-${randomBytes(8).toString('hex')}`;
+    try {
+      await set(handle.store, sid, sessionData({ user: { sub: 'auth0|1' } }, MINUTE));
+      assert.equal(await probe.exists(`${prefix}${sid}`), 1);
+      assert.equal(await probe.exists(`${REDIS_SESSION_PREFIX}${sid}`), 0);
+    } finally {
+      await probe.del(`${prefix}${sid}`);
       await probe.close();
       await handle.close();
     }

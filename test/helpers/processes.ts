@@ -39,13 +39,13 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResul
   });
 }
 
-/** Starts `npm start`'s entry point and resolves once it prints that it listens. */
-export function startAccord(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output(): string; exited: Promise<number | null> }> {
+/** Starts `npm start`'s entry point (with `args`, e.g. `['tenant']`) and resolves once it prints that it listens. */
+export function startAccord(env: NodeJS.ProcessEnv, args: string[] = [], timeoutMs = 20_000): Promise<{ child: ChildProcess; output(): string; exited: Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`Accord did not start in 20 s:\n${output}`)); }, 20_000);
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`Accord did not start in ${timeoutMs / 1000} s:\n${output}`)); }, timeoutMs);
     const onData = (d: Buffer) => {
       output += d.toString();
       if (output.includes('accord listening')) {

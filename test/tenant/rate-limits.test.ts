@@ -5,12 +5,12 @@ import type { Options } from 'express-rate-limit';
 import supertest from 'supertest';
 import type { Database } from '../../src/platform/database.ts';
 import { isAccordError } from '../../src/platform/errors.ts';
-import { DatabaseRateLimitStore } from '../../src/tenant/login/database-rate-limit-store.ts';
+import { DatabaseRateLimitStore, RateLimitCounters } from '../../src/platform/rate-limit-counters.ts';
 import { signInLimiter } from '../../src/tenant/login/sign-in-limiter.ts';
 import { testDatabases } from '../helpers/databases.ts';
 
 const store = (database: Database, name: string, windowMs = 60_000) => {
-  const s = new DatabaseRateLimitStore(database, name);
+  const s = new DatabaseRateLimitStore(new RateLimitCounters(database, 'rate_limit_hits'), name);
   s.init({ windowMs } as Options);
   return s;
 };

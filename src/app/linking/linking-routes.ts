@@ -1,6 +1,6 @@
 import type { AuthenticateOptions } from 'passport';
 import { Router, type Request } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import type { Store } from 'express-rate-limit';
 import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
@@ -11,6 +11,7 @@ import { connectionLabel, describeAccount } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { AccountLinker } from './account-linker.ts';
+import { linkAttemptLimiter } from './link-attempt-limit.ts';
 import { toCandidate, type CandidateFinder } from './candidates.ts';
 import type { KeptSeparate } from './kept-separate.ts';
 import { checkProof, issueTicket, type LinkProof } from './link-tickets.ts';
@@ -23,6 +24,8 @@ export interface LinkingRoutesOptions {
   linker: AccountLinker;
   linkMaxAge: number;
   linkAttemptsPer15Min: number;
+  /** Where link attempts are counted (linkAttemptStore); in this process when undefined. */
+  linkAttemptStore: Store | undefined;
 }
 
 /** Seconds the person has to confirm the merge preview after proving control of the other account. */
@@ -59,14 +62,7 @@ function currentProof(req: Request): LinkProof {
 export function linkingRoutes(options: LinkingRoutesOptions): Router {
   const { passport, management, finder, keptSeparate, linker } = options;
   const router = Router();
-  const attempts = rateLimit({
-    windowMs: 15 * 60_000,
-    limit: options.linkAttemptsPer15Min,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) => req.user?.user_id ?? ipKeyGenerator(req.ip ?? ''),
-    handler: (_req, _res, next) => next(new AccordError('too_many_requests', 'Too many link attempts. Wait 15 minutes, then try again.')),
-  });
+  const attempts = linkAttemptLimiter({ limit: options.linkAttemptsPer15Min, store: options.linkAttemptStore });
 
   router.get('/suggestions', requireUser, async (req, res) => {
     const returnTo = safeReturnTo(req.query.returnTo, '/profile');

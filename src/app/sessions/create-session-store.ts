@@ -2,6 +2,7 @@ import type { Store } from 'express-session';
 import { createClient } from 'redis';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppDatabase } from '../app-database.ts';
+import type { RedisClient } from '../redis-rate-limit-store.ts';
 import { ThrottledRedisStore } from './redis-session-store.ts';
 import { KyselySessionStore } from './session-store.ts';
 
@@ -11,6 +12,8 @@ const DEFAULT_PRUNE_INTERVAL_MS = 15 * 60 * 1000;
 export interface SessionStoreOptions {
   /** redis://… puts sessions in Redis; otherwise they live in the app's database. */
   redisUrl?: string | undefined;
+  /** Their keys there: `<prefix><sid>`. Default REDIS_SESSION_PREFIX. */
+  redisPrefix?: string;
   database: AppDatabase;
   logger?: Logger;
   /** How often the database store deletes expired rows; 0 turns pruning off. Default 15 minutes. */
@@ -19,6 +22,8 @@ export interface SessionStoreOptions {
 
 export interface SessionStoreHandle {
   store: Store;
+  /** The Redis client the sessions live in, when they do: the app's shared rate limits count there too. */
+  redis?: RedisClient;
   /** Quits the Redis client or stops the prune timer; the app database is the caller's to close. */
   close(): Promise<void>;
 }
@@ -33,9 +38,10 @@ export function createSessionStore(options: SessionStoreOptions): SessionStoreHa
     // node-redis emits 'error' on every failed (re)connect; unhandled, it would end the process.
     client.on('error', (err: unknown) => options.logger?.warn({ event: 'session_redis_error', err }, 'session Redis connection error'));
     client.connect().catch((err: unknown) => options.logger?.error({ event: 'session_redis_unavailable', err }, 'could not connect to the session Redis'));
-    const store = new ThrottledRedisStore({ client, prefix: REDIS_SESSION_PREFIX });
+    const store = new ThrottledRedisStore({ client, prefix: options.redisPrefix ?? REDIS_SESSION_PREFIX });
     return {
       store,
+      redis: client,
       async close() {
         if (!client.isOpen) return;
         // close() lets pending commands finish; a client still connecting has none worth waiting for.

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
 import type { Database } from '../../platform/database.ts';
 import { AccordError } from '../../platform/errors.ts';
-import { DatabaseRateLimitStore } from './database-rate-limit-store.ts';
+import { DatabaseRateLimitStore, RateLimitCounters } from '../../platform/rate-limit-counters.ts';
 
 export interface SignInLimiterOptions {
   /** Names the limit's counters in a shared store (`login-ip`). */
@@ -37,6 +37,6 @@ export function signInLimiter(options: SignInLimiterOptions): RateLimitRequestHa
     keyGenerator: options.key ?? ((req: Request) => ipKeyGenerator(req.ip ?? '')),
     ...(options.skip ? { skip: options.skip } : {}),
     handler: (req, res, next) => refuse(req, res, next, options.message),
-    ...(options.database.dialect === 'postgres' ? { store: new DatabaseRateLimitStore(options.database, options.name) } : {}),
+    ...(options.database.dialect === 'postgres' ? { store: new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'rate_limit_hits'), options.name) } : {}),
   });
 }

@@ -1,6 +1,6 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
-import { FixedWindowLimiter } from '../../platform/rate-limit.ts';
+import { FixedWindowLimiter, type RateLimitDecision, type WindowLimiter } from '../../platform/rate-limit.ts';
 import type { z } from 'zod';
 import { AccordError } from '../../platform/errors.ts';
 import { jsonBodyNestingGuard } from '../../platform/json-nesting.ts';
@@ -31,7 +31,10 @@ export interface ManagementRouterOptions {
   issuer: string;
   audience: string;
   keys: SigningJwk[];
+  /** Requests per minute before 429: per client (`perClient` counts them), and per address for requests that never authenticate. */
   rateLimitPerMinute: number;
+  /** Counts each client's requests: shared by every tenant process on PostgreSQL (see managementRateLimiter). */
+  perClient: WindowLimiter;
   logger: Logger;
 }
 
@@ -45,7 +48,9 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   const tokenGuard = managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys });
   // Per address, counting only requests that never authenticated: token guessing and floods
   // of bad tokens are throttled before they cost a signature check each. A token this
-  // process already verified cannot be a guess, so it skips this (and its cost).
+  // process already verified cannot be a guess, so it skips this (and its cost). Counted in
+  // each process on purpose: it guards that process' CPU, and a shared counter would give
+  // whoever sends bad tokens a database write to cause.
   const unauthenticated = new FixedWindowLimiter(options.rateLimitPerMinute, 60_000);
   router.use((req: Request, res: Response, next: NextFunction) => {
     if (tokenGuard.recognizes(req)) return next();
@@ -55,18 +60,23 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     next();
   });
   router.use(tokenGuard);
-  // Per client, with Auth0's x-ratelimit-* headers.
-  const perClient = new FixedWindowLimiter(options.rateLimitPerMinute, 60_000);
+  // Per client, with Auth0's x-ratelimit-* headers. The limiter answers at once unless it must
+  // ask the shared counter, so most calls pay no promise for it.
+  const { perClient } = options;
   router.use((req: Request, res: Response, next: NextFunction) => {
-    const { allowed, remaining, resetAt } = perClient.hit(req.management!.clientId);
-    res.setHeader('x-ratelimit-limit', perClient.limit);
-    res.setHeader('x-ratelimit-remaining', remaining);
-    res.setHeader('x-ratelimit-reset', Math.ceil(resetAt / 1000));
-    if (!allowed) {
-      res.setHeader('retry-after', Math.max(1, Math.ceil((resetAt - Date.now()) / 1000)));
-      return tooManyRequests(res);
-    }
-    next();
+    const answer = (decision: RateLimitDecision) => {
+      res.setHeader('x-ratelimit-limit', perClient.limit);
+      res.setHeader('x-ratelimit-remaining', decision.remaining);
+      res.setHeader('x-ratelimit-reset', Math.ceil(decision.resetAt / 1000));
+      if (!decision.allowed) {
+        res.setHeader('retry-after', Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000)));
+        return tooManyRequests(res);
+      }
+      next();
+    };
+    const decision = perClient.hit(req.management!.clientId);
+    if (decision instanceof Promise) decision.then(answer, next);
+    else answer(decision);
   });
   // Bodies are read only for authenticated, non-throttled callers.
   router.use(express.json({ limit: '100kb', strict: true, verify: jsonBodyNestingGuard }));
