@@ -3,27 +3,37 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadTenantConfig } from './config.ts';
 import { openDatabase } from './platform/database.ts';
 import { AccordError } from './platform/errors.ts';
+import { createLogger } from './platform/logger.ts';
 import { migrateToLatest } from './platform/migrations.ts';
 import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, originProblem, uriProblem, type GrantType } from './tenant/clients/client-registry.ts';
 import { ConnectionRegistry } from './tenant/connections.ts';
 import { Directory } from './tenant/directory/directory.ts';
+import { BackchannelLogout } from './tenant/oidc/backchannel-logout.ts';
+import { loadTenantKeys } from './tenant/oidc/keys.ts';
+import { AccountSessions } from './tenant/oidc/revoke-sessions.ts';
 
 const USAGE = `Usage: accord <command> [options]
 
 Commands:
   migrate                                   bring the database schema up to date
   clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
-                 [--web-origin ORIGIN]...
+                 [--web-origin ORIGIN]... [--backchannel-logout-uri URL]
                                             create a client; prints {client_id, client_secret} once
                                             (authorization_code needs at least one --redirect-uri;
                                             --logout-uri: where sign-out may return to, i.e. Auth0's
                                             Allowed Logout URLs, matched exactly; --web-origin: an
                                             origin such as https://app.example.com whose pages may call
-                                            the token and userinfo endpoints, Auth0's Allowed Web Origins)
+                                            the token and userinfo endpoints, Auth0's Allowed Web Origins;
+                                            --backchannel-logout-uri: where the tenant posts OpenID
+                                            Connect back-channel logout tokens when a user's
+                                            sessions end)
   clients list                              list clients (never their secrets)
   users list [--q QUERY] [--page N] [--per-page N]
                                             list or search users (Auth0 query syntax, e.g. email:"a@x.com")
   users get USER_ID                         print one user
+  users block USER_ID                       block a user; its sessions end at the tenant and at
+                                            every client with a back-channel logout URI
+  users delete USER_ID                      delete a user (its sessions end the same way)
 
 Grants: ${GRANT_TYPES.join(', ')} (default client_credentials)
 Scopes: ${MANAGEMENT_SCOPES.join(' ')}
@@ -49,6 +59,7 @@ async function run(argv: string[]): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       'logout-uri': { type: 'string', multiple: true },
       'web-origin': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,6 +79,15 @@ async function run(argv: string[]): Promise<void> {
     }
     const clients = new ClientRegistry(database.db);
     const directory = new Directory(database, new ConnectionRegistry(config.connections));
+    /** Blocking or deleting from here signs the user out at every client, as through the API; sent before the command returns. */
+    const endSessionsEverywhere = async () => {
+      const backchannel = new BackchannelLogout({
+        issuer: config.url, signingKey: (await loadTenantKeys(database.db)).signing[0]!, clients, logger: createLogger(config.logLevel),
+      });
+      const accountSessions = new AccountSessions(database.db, backchannel);
+      directory.onAccountChange((change) => accountSessions.end(change.userId).then(() => undefined));
+      return backchannel;
+    };
     const command = `${group} ${action ?? ''}`.trim();
     switch (command) {
       case 'clients create': {
@@ -78,7 +98,10 @@ async function run(argv: string[]): Promise<void> {
         const scopes = (values.scopes ?? '').split(/[\s,]+/).filter(Boolean);
         const redirectUris = values['redirect-uri'] ?? [];
         const logoutUris = values['logout-uri'] ?? [];
-        for (const [option, uris] of [['--redirect-uri', redirectUris], ['--logout-uri', logoutUris]] as const) {
+        const backchannelLogoutUri = values['backchannel-logout-uri'];
+        for (const [option, uris] of [
+          ['--redirect-uri', redirectUris], ['--logout-uri', logoutUris], ['--backchannel-logout-uri', backchannelLogoutUri === undefined ? [] : [backchannelLogoutUri]],
+        ] as const) {
           for (const uri of uris) {
             const problem = uriProblem(uri);
             if (problem) throw new UsageError(`${option} must be an absolute http(s) URL; "${uri}" ${problem}`);
@@ -93,12 +116,13 @@ async function run(argv: string[]): Promise<void> {
           throw new UsageError('the authorization_code grant needs at least one --redirect-uri');
         }
         const created = await clients.create({
-          name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris, webOrigins,
+          name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris, webOrigins, backchannelLogoutUri,
         });
         print({
           client_id: created.client_id, client_secret: created.client_secret, name: created.name,
           grant_types: created.grant_types, scopes: created.scopes, redirect_uris: created.redirect_uris,
           post_logout_redirect_uris: created.post_logout_redirect_uris, web_origins: created.web_origins,
+          backchannel_logout_uri: created.backchannel_logout_uri,
         });
         return;
       }
@@ -117,6 +141,19 @@ async function run(argv: string[]): Promise<void> {
         if (!arg) throw new UsageError('users get needs a USER_ID');
         print(await directory.getUser(arg));
         return;
+      case 'users block':
+      case 'users delete': {
+        if (!arg) throw new UsageError(`${command} needs a USER_ID`);
+        const backchannel = await endSessionsEverywhere();
+        const actor = { id: 'cli' };
+        if (command === 'users block') print(await directory.updateUser(arg, { blocked: true }, actor));
+        else {
+          await directory.deleteUser(arg, actor);
+          print({ deleted: arg });
+        }
+        await backchannel.settled();
+        return;
+      }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -1,4 +1,5 @@
 import type { EmbeddedTenantWiring } from './app/app-config.ts';
+import { BACKCHANNEL_LOGOUT_PATH } from './app/auth/backchannel-logout-route.ts';
 import type { Tenant } from './tenant/tenant.ts';
 
 /** What the app's management client may do at the tenant: no more than the linking flows need. */
@@ -16,6 +17,8 @@ export async function wireEmbeddedApp(tenant: Tenant, appUrl: string): Promise<E
     scopes: [],
     redirectUris: [`${appUrl}/callback`, `${appUrl}/link/callback`],
     postLogoutRedirectUris: [`${appUrl}/`],
+    // The tenant tells the app when a user's sessions end (sign-out, password reset, block…).
+    backchannelLogoutUri: `${appUrl}${BACKCHANNEL_LOGOUT_PATH}`,
   });
   const machine = await tenant.clients.provision({
     name: 'Accord app (Management API)',

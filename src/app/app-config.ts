@@ -31,7 +31,7 @@ export interface AppConfig {
   mergeStrategy: string;
   /** Seconds a re-authentication for a link may be old (`max_age`), and a link ticket's lifetime. */
   linkMaxAge: number;
-  /** Seconds since sign-in within which the user may unlink without signing in again. */
+  /** Seconds since sign-in within which the user may start a link or unlink without signing in again. */
   recentLoginMaxAge: number;
   /** Link attempts (starts and callbacks) per user in 15 minutes. */
   linkAttemptsPer15Min: number;

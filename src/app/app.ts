@@ -6,6 +6,8 @@ import type { Logger } from '../platform/logger.ts';
 import type { AppConfig } from './app-config.ts';
 import { migrateApp, openAppDatabase, type AppDatabase } from './app-database.ts';
 import { authRoutes } from './auth/auth-routes.ts';
+import { backchannelLogoutRoute } from './auth/backchannel-logout-route.ts';
+import { LogoutTokenVerifier } from './auth/logout-tokens.ts';
 import { connectToTenant } from './auth/tenant-oidc.ts';
 import { AccountLinker } from './linking/account-linker.ts';
 import { CandidateFinder, suggestLinking } from './linking/candidates.ts';
@@ -49,7 +51,9 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   for (const warning of config.warnings) logger.warn(warning);
   const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   await migrateApp(database);
-  const sessions = createSessionStore({ redisUrl: config.redisUrl, redisPrefix: `${config.redisPrefix}sess:`, database, logger });
+  const sessions = createSessionStore({
+    redisUrl: config.redisUrl, redisKeyPrefix: config.redisPrefix, database, logger, sessionTtlMs: config.sessionTtlSeconds * 1000,
+  });
   const mergeStrategy = await loadMergeStrategy(config.mergeStrategy);
   const management = new ManagementClient({
     issuer: config.issuer, audience: config.management.audience,
@@ -60,6 +64,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     issuer: config.issuer, appUrl: config.url, clientId: config.clientId, clientSecret: config.clientSecret,
     clientAuthMethod: config.clientAuthMethod,
   });
+  const logoutTokens = new LogoutTokenVerifier({ ...oidc.logoutTokens, clientId: config.clientId, claims: sessions.claims });
   const keptSeparate = new KeptSeparate(database.db);
   const finder = new CandidateFinder(management, keptSeparate);
   const linker = new AccountLinker(management, mergeStrategy);
@@ -86,6 +91,9 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
   app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
+  // Server to server, before the session and the browser's CSRF check: the tenant has neither a
+  // cookie nor a form token, and its signed logout token is the proof.
+  app.use(backchannelLogoutRoute({ verifier: logoutTokens, sessions: sessions.store, claims: sessions.claims, logger }));
   app.use(sessionMiddleware({
     secret: config.sessionSecret, store: sessions.store, secure: config.url.startsWith('https://'),
     // Unset: express-session asks Express (req.secure), which follows `trust proxy` above.
@@ -126,7 +134,9 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });
   });
   // Under its prefix, so other pages do not walk its routes.
-  app.use('/link', linkingRoutes({ passport, management, finder, keptSeparate, linker, linkMaxAge: config.linkMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min,
+  app.use('/link', linkingRoutes({
+    passport, management, finder, keptSeparate, linker, claims: sessions.claims,
+    linkMaxAge: config.linkMaxAge, recentLoginMaxAge: config.recentLoginMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min,
     linkAttemptStore: linkAttemptStore({
       redis: sessions.redis && { client: sessions.redis, prefix: `${config.redisPrefix}rl:link-attempts:` }, database,
     }),

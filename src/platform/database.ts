@@ -83,6 +83,8 @@ export interface ClientsTable {
   post_logout_redirect_uris: string;
   /** JSON array of the origins allowed to call the token and userinfo endpoints from a browser (CORS). */
   web_origins: string;
+  /** Where OpenID Connect Back-Channel Logout tokens are sent; null when the client registered none. */
+  backchannel_logout_uri: string | null;
   first_party: number;
   created_at: string;
 }

@@ -51,6 +51,9 @@ export const ERROR_CODES = {
   link_candidate_unknown: 'That account is not one you can link from here. Nothing was linked.',
   link_already_linked: 'That account is already part of your profile.',
   link_failed: 'The accounts could not be linked.',
+  link_confirm_taken: 'These accounts are already being linked, or were linked, from another tab or window (or by a second click). Nothing more was done here; your profile shows the result.',
+  logout_token_invalid: 'The logout token is not valid.',
+  logout_unavailable: 'The sessions could not be ended right now. Try again.',
   not_found: 'Not Found',
   internal_error: 'Internal error.',
 } as const;
@@ -123,6 +126,9 @@ const STATUS: Record<ErrorCode, number> = {
   link_candidate_unknown: 400,
   link_already_linked: 400,
   link_failed: 502,
+  link_confirm_taken: 409,
+  logout_token_invalid: 400,
+  logout_unavailable: 503,
   not_found: 404,
   internal_error: 500,
 };

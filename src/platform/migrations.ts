@@ -169,6 +169,12 @@ function migrations(dialect: Database['dialect']): Record<string, Migration> {
         await db.schema.createIndex('rate_limit_hits_resets').on('rate_limit_hits').column('resets_at').execute();
       },
     },
+    '0007_client_backchannel_logout': {
+      async up(db: Kysely<any>) {
+        // OpenID Connect Back-Channel Logout: where the tenant tells a client that a user's sessions ended.
+        await db.schema.alterTable('clients').addColumn('backchannel_logout_uri', 'text').execute();
+      },
+    },
     '0008_client_web_origins': {
       async up(db: Kysely<any>) {
         // The origins a browser app of the client may call the token and userinfo endpoints from

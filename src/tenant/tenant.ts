@@ -25,7 +25,8 @@ import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { webOriginPreflight } from './oidc/web-origins.ts';
 import { pauseContextWhenIdle } from './oidc/request-context.ts';
-import { revokeAccountSessions } from './oidc/revoke-sessions.ts';
+import { BackchannelLogout } from './oidc/backchannel-logout.ts';
+import { AccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
 import { interactionRouter } from './login/interaction-router.ts';
 import type { ConnectionStrategy } from './login/login-environment.ts';
@@ -43,6 +44,8 @@ export interface Tenant {
   keys: TenantKeys;
   provider: Provider;
   mailer: Mailer;
+  /** Sends back-channel logout tokens; `settled()` waits for the deliveries under way. */
+  backchannelLogout: BackchannelLogout;
   close(): Promise<void>;
 }
 
@@ -74,14 +77,20 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     : config.connections);
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
+  const clients = new ClientRegistry(database.db);
+  const backchannelLogout = new BackchannelLogout({ issuer: config.url, signingKey: keys.signing[0]!, clients, logger });
+  const accountSessions = new AccountSessions(database.db, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
   directory.onIdentityChange(async (change) => {
-    if (change.type === 'identity.linked') await revokeAccountSessions(database.db, change.secondaryId);
+    if (change.type === 'identity.linked') await accountSessions.end(change.secondaryId);
   });
-  const clients = new ClientRegistry(database.db);
+  // A blocked or deleted user is signed out everywhere, at the tenant and at every client.
+  directory.onAccountChange(async (change) => {
+    await accountSessions.end(change.userId);
+  });
   const pruner = new OidcPayloadPruner(database, logger);
   pruner.start(PRUNE_INTERVAL_MS);
-  const provider = createOidcProvider({ config, database, keys, clients, directory });
+  const provider = createOidcProvider({ config, database, keys, clients, directory, backchannelLogout });
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
 
   const mailer: Mailer = config.mail.transport === 'smtp'
@@ -141,7 +150,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // file-system miss in front of every sign-in page (7% of the CPU of a sign-in).
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
   if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
-  app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, csrf: new CsrfTokens(keys.cookies[0]!) }));
+  app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
   app.use(auth0LogoutRoute(clients));
@@ -154,10 +163,11 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(oidc);
 
   return {
-    app, config, database, directory, clients, keys, provider, mailer,
+    app, config, database, directory, clients, keys, provider, mailer, backchannelLogout,
     close: async () => {
       pruner.stop();
       await managementLimit.close();
+      backchannelLogout.close();
       if (!options.database) await database.close();
     },
   };

@@ -75,11 +75,11 @@ for (const kind of testAppDatabases()) {
       }
     });
 
-    it('migrates a fresh database with 0001_app and 0004_rate_limits', async () => {
+    it('migrates a fresh database with 0001_app, 0002_session_owner, 0003_link_claims and 0004_rate_limits', async () => {
       const fresh = await kind.open();
       try {
-        const rows = await fresh.database.db.selectFrom('app_migrations' as never).select('name' as never).execute();
-        assert.deepEqual(rows, [{ name: '0001_app' }, { name: '0004_rate_limits' }]);
+        const rows = await fresh.database.db.selectFrom('app_migrations' as never).select('name' as never).orderBy('name' as never).execute();
+        assert.deepEqual(rows, [{ name: '0001_app' }, { name: '0002_session_owner' }, { name: '0003_link_claims' }, { name: '0004_rate_limits' }]);
       } finally {
         await fresh.cleanup();
       }
@@ -381,8 +381,9 @@ describe('createSessionStore', () => {
       t.skip(redis.reason);
       return;
     }
-    const prefix = `accord-test-${randomBytes(4).toString('hex')}:sess:`;
-    const handle = createSessionStore({ redisUrl: redis.url, redisPrefix: prefix, database });
+    const keyPrefix = `accord-test-${randomBytes(4).toString('hex')}:`;
+    const prefix = `${keyPrefix}sess:`;
+    const handle = createSessionStore({ redisUrl: redis.url, redisKeyPrefix: keyPrefix, database });
     const probe = createClient({ url: redis.url });
     probe.on('error', () => {});
     await probe.connect();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { after, before } from 'node:test';
+import { createClient } from 'redis';
 import { loadAppConfig, type AppConfig } from '../../src/app/app-config.ts';
 import { createApp, type AccordApp } from '../../src/app/app.ts';
 import type { TenantConfig } from '../../src/config.ts';
@@ -27,6 +28,8 @@ export interface TestAccord {
   appUrl: string;
   app: AccordApp;
   appConfig: AppConfig;
+  /** The app's own database (sessions, unless in Redis). */
+  appDatabase: OpenedAppDatabase['database'];
   browser(): WebBrowser;
   /** The tenant's view of a user, through its Management API (as the app sees it). */
   user(userId: string): Promise<{ user_id: string; identities: { provider: string; user_id: string; connection: string }[]; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; email_verified?: boolean }>;
@@ -52,6 +55,8 @@ export async function startTestAccord(options: {
   logger?: Logger;
   /** Serve the app on a free port of 127.0.0.1 too, for a real browser; that URL is then its APP_URL. */
   listen?: boolean;
+  /** With REDIS_URL in `env`: the app's REDIS_PREFIX, whose keys are deleted at close. */
+  redisKeyPrefix?: string;
 }): Promise<TestAccord> {
   const port = await freePort();
   const appPort = options.listen ? await freePort() : undefined;
@@ -68,8 +73,11 @@ export async function startTestAccord(options: {
     // look at the next page at once; the read cache has its own tests.
     MANAGEMENT_CACHE_TTL: '0',
     ...options.env,
+    ...(options.redisKeyPrefix ? { REDIS_PREFIX: options.redisKeyPrefix } : {}),
   }, wiring);
-  const app = await createApp({ config: appConfig, logger: options.logger?.child({ half: 'app' }) ?? createLogger('silent'), database: options.appDatabase });
+  const app = await createApp({
+    config: appConfig, logger: options.logger?.child({ half: 'app' }) ?? createLogger('silent'), database: options.appDatabase,
+  });
   const appServer: Server | undefined = appPort === undefined ? undefined
     : await new Promise((resolve) => { const s = app.app.listen(appPort, '127.0.0.1', () => resolve(s)); });
 
@@ -95,6 +103,7 @@ export async function startTestAccord(options: {
     appUrl,
     app,
     appConfig,
+    appDatabase: options.appDatabase,
     // The tenant is reached on its real port: oidc-provider builds redirects from the Host it is called on.
     browser: () => new WebBrowser({ [appUrl]: appServer ? appUrl : app.app, [tenantUrl]: tenantUrl }),
     user: (id) => api(`/users/${encodeURIComponent(id)}`) as ReturnType<TestAccord['user']>,
@@ -115,6 +124,12 @@ export async function startTestAccord(options: {
       }
       await app.close();
       await tenant.close();
+      if (options.redisKeyPrefix && appConfig.redisUrl) {
+        const redis = createClient({ url: appConfig.redisUrl });
+        await redis.connect();
+        for await (const keys of redis.scanIterator({ MATCH: `${options.redisKeyPrefix}*`, COUNT: 100 })) if (keys.length > 0) await redis.del(keys);
+        await redis.close();
+      }
     },
   };
 }
@@ -122,7 +137,7 @@ export async function startTestAccord(options: {
 /** Registers before/after hooks that start Accord on fresh databases for a suite. */
 export function accordPerSuite(
   db: TestDatabase, appDb: TestAppDatabase, onStart: (accord: TestAccord) => void,
-  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string>; logger?: Logger; listen?: boolean } = {},
+  options: { tenant?: Partial<TenantConfig>; env?: Record<string, string>; logger?: Logger; listen?: boolean; redisKeyPrefix?: string } = {},
 ): void {
   let cleanup: (() => Promise<void>) | undefined;
   before(async () => {
@@ -148,6 +163,18 @@ export async function signUpHere(b: WebBrowser, email: string, password = PASSWO
   const base = new URL(b.page.url).pathname.replace(/\/signup$/, '');
   await b.open(`${base}/signup`);
   return b.submit(/\/signup$/, { email, password });
+}
+
+/**
+ * On the database connection's sign-in page: creates the account, then signs in with it from
+ * the "Check your email" page (sign-up alone signs no one in: docs/security.md case 39).
+ */
+export async function signUpAndSignIn(b: WebBrowser, email: string, password = PASSWORD): Promise<Page> {
+  const base = new URL(b.page.url).pathname.replace(/\/signup$/, '');
+  const checkMail = await signUpHere(b, email, password);
+  assert.match(checkMail.text, /Check your email/, checkMail.text.slice(0, 500));
+  await b.open(`${base}?login_hint=${encodeURIComponent(email)}`);
+  return enterPassword(b, email, password);
 }
 
 /** On the demo IdP's page: signs in as this person. */

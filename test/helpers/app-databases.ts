@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
 import { databaseVariants, type DatabaseVariant, type OpenedDatabase } from './database-variants.ts';
+import { testDatabases, type TestDatabase } from './databases.ts';
 
 /** An app database to run a suite on; `options` opens the same one again. */
 export type OpenedAppDatabase = OpenedDatabase<AppDatabase>;
@@ -31,4 +33,29 @@ export async function testRedis(): Promise<{ url: string } | { url: undefined; r
     socket.once('error', () => done(false));
   });
   return reachable ? { url } : { url: undefined, reason: `no Redis answers at ${host}:${port} (set REDIS_URL to run it)` };
+}
+
+/** Accord on a tenant database and an app database, its sessions in the app database or in Redis. */
+export interface StoreVariant {
+  label: string;
+  db: TestDatabase;
+  appDb: TestAppDatabase;
+  env: Record<string, string>;
+  redisKeyPrefix?: string;
+}
+
+/** The SQL session store on each database, and Redis (on SQLite) when one answers. */
+export async function sessionStoreVariants(): Promise<StoreVariant[]> {
+  const databases = testDatabases();
+  const appDatabases = testAppDatabases();
+  const variants: StoreVariant[] = databases.map((db, i) => ({ label: `${db.label} sessions`, db, appDb: appDatabases[i]!, env: {} }));
+  const redis = await testRedis();
+  if (redis.url === undefined) console.log(`# Redis session variants skipped: ${redis.reason}`);
+  else {
+    variants.push({
+      label: 'redis sessions', db: databases[0]!, appDb: appDatabases[0]!, env: { REDIS_URL: redis.url },
+      redisKeyPrefix: `accord-test-${randomBytes(6).toString('hex')}:`,
+    });
+  }
+  return variants;
 }

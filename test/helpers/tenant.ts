@@ -7,7 +7,7 @@ import type { TenantConfig } from '../../src/config.ts';
 import type { ConnectionConfig } from '../../src/tenant/connections.ts';
 import { defaultConnections } from '../../src/tenant/connections.ts';
 import type { Database } from '../../src/platform/database.ts';
-import { createLogger } from '../../src/platform/logger.ts';
+import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';
 import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 
@@ -47,8 +47,8 @@ export interface TestTenant {
   close(): Promise<void>;
 }
 
-export async function startTestTenant(database: Database, overrides: Partial<TenantConfig> = {}): Promise<TestTenant> {
-  const tenant = await createTenant({ config: testConfig(overrides), logger: createLogger('silent'), database });
+export async function startTestTenant(database: Database, overrides: Partial<TenantConfig> = {}, options: { logger?: Logger } = {}): Promise<TestTenant> {
+  const tenant = await createTenant({ config: testConfig(overrides), logger: options.logger ?? createLogger('silent'), database });
   const request = supertest(tenant.app);
   const key = tenant.keys.signing[0]!;
   const privateKey = await importJWK(key, 'RS256');

@@ -2,8 +2,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { openDatabase } from '../../src/platform/database.ts';
+import { ConnectionRegistry, defaultConnections } from '../../src/tenant/connections.ts';
+import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
+import { Directory } from '../../src/tenant/directory/directory.ts';
+import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/tenant/oidc/backchannel-logout.ts';
+import { loadTenantKeys, publicJwk } from '../../src/tenant/oidc/keys.ts';
 import { childEnv, freePort, runCli, startAccord } from '../helpers/processes.ts';
 
 describe('the accord CLI', () => {
@@ -14,7 +22,7 @@ describe('the accord CLI', () => {
   it('migrates, then reports nothing left to apply', async () => {
     const first = await runCli(['migrate'], env);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry', '0006_rate_limits', '0008_client_web_origins'] });
+    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry', '0006_rate_limits', '0007_client_backchannel_logout', '0008_client_web_origins'] });
     const second = await runCli(['migrate'], env);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
@@ -79,6 +87,51 @@ describe('the accord CLI', () => {
       const refused = await runCli(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--web-origin', origin], env);
       assert.equal(refused.code, 2, origin);
       assert.match(refused.stderr, message, origin);
+    }
+  });
+
+  it('registers a back-channel logout URI, and blocking or deleting a user from the CLI tells that client (docs/security.md case 28)', async () => {
+    const received: string[] = [];
+    const endpoint = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', () => resolve()));
+    const uri = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/backchannel-logout`;
+    try {
+      const bad = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:3999/callback', '--backchannel-logout-uri', 'ftp://x/y'], env);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--backchannel-logout-uri must be an absolute http\(s\) URL/);
+      const res = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:3999/callback', '--backchannel-logout-uri', uri], env);
+      assert.equal(res.code, 0, res.stderr);
+      const created = JSON.parse(res.stdout);
+      assert.equal(created.backchannel_logout_uri, uri);
+      const listed = JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; backchannel_logout_uri: string | null }[];
+      assert.equal(listed.find((c) => c.client_id === created.client_id)?.backchannel_logout_uri, uri);
+      assert.ok(listed.some((c) => c.backchannel_logout_uri === null), 'a client without one shows null');
+
+      const database = openDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
+      const directory = new Directory(database, new ConnectionRegistry(defaultConnections()));
+      const user = await directory.createUser({ connection: 'Username-Password-Authentication', email: 'cli-block@example.com', password: 'Correct-horse-9' }, SYSTEM_ACTOR);
+      const jwks = createLocalJWKSet({ keys: (await loadTenantKeys(database.db)).signing.map(publicJwk) });
+      await database.close();
+
+      const blocked = await runCli(['users', 'block', user.user_id], env);
+      assert.equal(blocked.code, 0, blocked.stderr);
+      assert.equal(JSON.parse(blocked.stdout).blocked, true);
+      assert.equal(received.length, 1, 'delivered before the command returned');
+      const { payload } = await jwtVerify(received[0]!, jwks, { issuer: 'http://localhost:4000', audience: created.client_id, typ: 'logout+jwt' });
+      assert.equal(payload.sub, user.user_id);
+      assert.deepEqual(payload.events, { [BACKCHANNEL_LOGOUT_EVENT]: {} });
+
+      const deleted = await runCli(['users', 'delete', user.user_id], env);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.equal(received.length, 2);
+      assert.equal((await jwtVerify(received[1]!, jwks, { audience: created.client_id })).payload.sub, user.user_id);
+      assert.equal((await runCli(['users', 'get', user.user_id], env)).code, 1);
+    } finally {
+      endpoint.close();
     }
   });
 

@@ -239,6 +239,7 @@ for (const db of testDatabases()) {
         name, grantTypes: ['authorization_code', 'client_credentials'], scopes: ['read:users', 'update:users'],
         redirectUris: ['http://localhost:3001/callback'], postLogoutRedirectUris: ['http://localhost:3001/', 'http://localhost:3001/bye'],
         webOrigins: ['http://localhost:3001'],
+        backchannelLogoutUri: 'http://localhost:3001/backchannel-logout',
       });
       assert.equal(second.client_id, first.client_id, 'the same client, kept up to date');
       assert.notEqual(second.client_secret, first.client_secret);
@@ -256,10 +257,12 @@ for (const db of testDatabases()) {
       assert.deepEqual(stored[0], {
         client_id: first.client_id, name, grant_types: ['authorization_code', 'client_credentials'], scopes: ['read:users', 'update:users'],
         redirect_uris: ['http://localhost:3001/callback'], post_logout_redirect_uris: ['http://localhost:3001/', 'http://localhost:3001/bye'],
-        web_origins: ['http://localhost:3001'], created_at: first.created_at,
+        web_origins: ['http://localhost:3001'], backchannel_logout_uri: 'http://localhost:3001/backchannel-logout', created_at: first.created_at,
       });
       const metadata = await t.tenant.clients.asOidcMetadata(first.client_id);
       assert.deepEqual(metadata?.post_logout_redirect_uris, ['http://localhost:3001/', 'http://localhost:3001/bye']);
+      assert.equal(metadata?.backchannel_logout_uri, 'http://localhost:3001/backchannel-logout');
+      assert.equal(metadata?.backchannel_logout_session_required, true, 'the id_token carries sid');
 
       // A bad URI changes nothing, the secret included.
       await assert.rejects(t.tenant.clients.provision({ name, grantTypes: ['client_credentials'], scopes: [], postLogoutRedirectUris: ['javascript:x'] }),

@@ -1,6 +1,7 @@
 import type { AuthenticateOptions } from 'passport';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { AccordError } from '../../platform/errors.ts';
+import { epochSeconds } from '../../platform/time.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type TenantOidc } from './tenant-oidc.ts';
 
@@ -9,6 +10,11 @@ import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type 
  * Auth0's default maximum session lifetime (30 days), so it never forces a re-login itself.
  */
 const LOGIN_MAX_AGE = 30 * 86_400;
+
+/** Whether the user entered credentials at the tenant recently enough for a sensitive change (link, unlink). */
+export function isRecentSignIn(user: Express.User, maxAgeSeconds: number): boolean {
+  return epochSeconds() - user.auth_time <= maxAgeSeconds;
+}
 
 /** Pages that need a signed-in user send others to sign in, and come back afterwards. */
 export function requireUser(req: Request, res: Response, next: NextFunction): void {
@@ -63,12 +69,15 @@ export function authRoutes(options: AuthRoutesOptions): Router {
       if (!user) return next(new AccordError('sign_in_failed', 'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.'));
       options.onVerified?.(user);
       const returnTo = req.session.returnTo ?? '/';
-      // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is for the page after it.
-      const flash = req.session.flash;
+      // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is
+      // for the page after it, and a link started before a fresh sign-in continues after it
+      // (its page checks that the same user signed in).
+      const { flash, pendingLinkStart } = req.session;
       // passport regenerates the session here: a new session id after every sign-in.
       req.logIn(user, (loginError) => {
         if (loginError) return next(loginError);
         if (flash) req.session.flash = flash;
+        if (pendingLinkStart) req.session.pendingLinkStart = pendingLinkStart;
         options.onSignIn?.(req, user);
         req.session.save(() => res.redirect(303, returnTo));
       });

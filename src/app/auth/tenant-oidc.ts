@@ -14,6 +14,13 @@ export interface SessionUser {
   picture: string | undefined;
   /** When the person last entered credentials at the tenant (epoch seconds). */
   auth_time: number;
+  /** The tenant session of the sign-in (the id_token's `sid`): a logout token may name it. */
+  sid?: string | undefined;
+  /**
+   * When the app verified the sign-in (epoch milliseconds, the app's clock): sessions signed in
+   * before the tenant ended the user's sessions stay ended.
+   */
+  signed_in_at?: number | undefined;
 }
 
 /** Auth0's extra authorization parameters a sign-in can carry. */
@@ -56,6 +63,7 @@ export function sessionUserFromClaims(claims: client.IDToken | undefined): Sessi
     picture: str(claims.picture),
     // Without auth_time nothing counts as a recent sign-in: 0 fails every freshness check.
     auth_time: typeof claims.auth_time === 'number' ? claims.auth_time : 0,
+    sid: str(claims.sid),
   };
 }
 
@@ -66,6 +74,8 @@ export interface TenantOidc {
   linkStrategy: Strategy;
   /** Where to send the browser to end the tenant session too. */
   logoutUrl(idTokenHint: string | undefined, returnTo: string): string;
+  /** What back-channel logout tokens are checked against: the discovered issuer (exactly) and keys. */
+  logoutTokens: { issuer: string; jwksUri: string; algorithms: string[] };
 }
 
 export const LOGIN_STRATEGY = 'accord-login';
@@ -95,7 +105,7 @@ export async function connectToTenant(options: {
   const verify = (tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, done: (err: unknown, user?: Express.User | false) => void) => {
     try {
       const user = sessionUserFromClaims(tokens.claims());
-      done(null, { ...user, id_token: tokens.id_token } as Express.User);
+      done(null, { ...user, signed_in_at: Date.now(), id_token: tokens.id_token } as Express.User);
     } catch (err) {
       done(err);
     }
@@ -107,10 +117,18 @@ export async function connectToTenant(options: {
     config: configuration, name: LINK_STRATEGY, sessionKey: 'oidc:link', scope: 'openid profile email', callbackURL: `${options.appUrl}/link/callback`,
   }, verify);
 
-  const endSession = configuration.serverMetadata().end_session_endpoint;
+  const metadata = configuration.serverMetadata();
+  const endSession = metadata.end_session_endpoint;
+  if (!metadata.jwks_uri) throw new Error(`The tenant at ${issuerUrl.href} publishes no jwks_uri in its OpenID configuration.`);
   return {
     loginStrategy,
     linkStrategy,
+    logoutTokens: {
+      issuer: metadata.issuer,
+      jwksUri: metadata.jwks_uri,
+      // Asymmetric algorithms only: a logout token is signed as the id_token is, never with none or a shared secret.
+      algorithms: (metadata.id_token_signing_alg_values_supported ?? ['RS256']).filter((alg) => alg !== 'none' && !alg.startsWith('HS')),
+    },
     logoutUrl(idTokenHint, returnTo) {
       if (endSession) {
         return client.buildEndSessionUrl(configuration, {

@@ -74,6 +74,8 @@ export function suggestLinking(finder: CandidateFinder, logger: Logger): Request
   return (req, res, next) => {
     if (req.method !== 'GET' || !req.user || req.session.suggestions !== 'pending') return next();
     delete req.session.suggestions;
+    // A link that continues after a fresh sign-in (/link/resume) already answers the question.
+    if (req.session.pendingLinkStart) return next();
     finder.find(req.user).then((candidates) => {
       if (candidates.length === 0) return next();
       redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);

@@ -20,6 +20,18 @@ export interface LinkTicket {
   issuedAt: number;
 }
 
+/**
+ * A link asked for on a sign-in older than RECENT_LOGIN_MAX_AGE: kept while the person signs in
+ * again, then started. Usable once, by the same user, within a few minutes.
+ */
+export interface PendingLinkStart {
+  userId: string;
+  /** What the link form asked for: a suggested candidate, or a connection to sign in with. */
+  start: { candidate: string } | { connection: string };
+  /** Epoch seconds. */
+  createdAt: number;
+}
+
 /** The other account, proven by a fresh sign-in: what the merge preview and confirm act on. */
 export interface LinkProof {
   ticketId: string;

@@ -4,9 +4,11 @@ import type { Store } from 'express-rate-limit';
 import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
-import { requireUser } from '../auth/auth-routes.ts';
+import { activeUser } from '../auth/active-user.ts';
+import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
 import type { ManagementClient } from '../management-client.ts';
+import type { OnceClaims } from '../sessions/once-claims.ts';
 import { connectionLabel, describeAccount } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
@@ -14,7 +16,7 @@ import { AccountLinker } from './account-linker.ts';
 import { linkAttemptLimiter } from './link-attempt-limit.ts';
 import { toCandidate, type CandidateFinder } from './candidates.ts';
 import type { KeptSeparate } from './kept-separate.ts';
-import { checkProof, issueTicket, type LinkProof } from './link-tickets.ts';
+import { checkProof, issueTicket, type LinkProof, type PendingLinkStart } from './link-tickets.ts';
 
 export interface LinkingRoutesOptions {
   passport: AppPassport;
@@ -22,7 +24,11 @@ export interface LinkingRoutesOptions {
   finder: CandidateFinder;
   keptSeparate: KeptSeparate;
   linker: AccountLinker;
+  /** One confirm of a proof acts, whichever app process the others reach. */
+  claims: OnceClaims;
   linkMaxAge: number;
+  /** Seconds since the current account's sign-in within which a link may start without a new one. */
+  recentLoginMaxAge: number;
   linkAttemptsPer15Min: number;
   /** Where link attempts are counted (linkAttemptStore); in this process when undefined. */
   linkAttemptStore: Store | undefined;
@@ -30,6 +36,8 @@ export interface LinkingRoutesOptions {
 
 /** Seconds the person has to confirm the merge preview after proving control of the other account. */
 const PROOF_TTL = 600;
+/** Seconds a link started on a stale sign-in waits for the fresh one. */
+const PENDING_START_TTL = 300;
 
 const candidateForm = z.object({ candidate: z.string().min(1).max(512), returnTo: z.string().max(2048).optional() });
 const startForm = z.union([
@@ -60,7 +68,7 @@ function currentProof(req: Request): LinkProof {
 
 /** Suggested and user-initiated linking: suggestions, proof of control, merge preview, confirm. Mounted at /link. */
 export function linkingRoutes(options: LinkingRoutesOptions): Router {
-  const { passport, management, finder, keptSeparate, linker } = options;
+  const { passport, management, finder, keptSeparate, linker, claims } = options;
   const router = Router();
   const attempts = linkAttemptLimiter({ limit: options.linkAttemptsPer15Min, store: options.linkAttemptStore });
 
@@ -99,24 +107,60 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     });
   });
 
-  // Starting a link: a single-use ticket in the session, then a fresh sign-in to the other account.
-  router.post('/start', requireUser, attempts, async (req, res) => {
-    const form = parse(startForm, req.body);
+  /** A single-use ticket in the session for what the person chose; the fresh sign-in to the other account follows. */
+  const issueLinkTicket = async (req: Request, start: PendingLinkStart['start']) => {
     const user = req.user!;
     const now = epochSeconds();
-    if ('candidate' in form) {
-      const candidate = await finder.findOne(user, form.candidate);
+    if ('candidate' in start) {
+      const candidate = await finder.findOne(user, start.candidate);
       if (!candidate) throw new AccordError('link_candidate_unknown');
       req.session.linkTicket = issueTicket({
         mode: 'suggested', currentId: user.user_id, candidateId: candidate.user_id, connection: candidate.connection, loginHint: candidate.email,
       }, now);
     } else {
       const known = await management.connections();
-      if (!known.some((c) => c.name === form.connection)) throw new AccordError('invalid_body', 'That sign-in method does not exist.');
-      req.session.linkTicket = issueTicket({ mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: form.connection, loginHint: undefined }, now);
+      if (!known.some((c) => c.name === start.connection)) throw new AccordError('invalid_body', 'That sign-in method does not exist.');
+      req.session.linkTicket = issueTicket({ mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: start.connection, loginHint: undefined }, now);
     }
     delete req.session.linkProof;
-    req.session.save(() => res.redirect(303, '/link/authorize'));
+    // The proof signs in to the other account in this browser, and the tenant ends the tenant
+    // session this one came from (oidc-provider, and Auth0, replace it): its back-channel logout
+    // names that session. From here the app session follows its user only (every logout that
+    // ends the user's sessions still ends it), not a tenant session the link itself replaces.
+    delete req.user!.sid;
+  };
+
+  // Starting a link needs a recent sign-in of the current account (as unlinking does): a session
+  // that outlived its owner's control must not add a way in. Otherwise the person signs in
+  // again first and the link continues at /link/resume.
+  router.post('/start', requireUser, attempts, async (req, res, next) => {
+    const form = parse(startForm, req.body);
+    await activeUser(req, res, management);
+    const start = 'candidate' in form ? { candidate: form.candidate } : { connection: form.connection };
+    if (!isRecentSignIn(req.user!, options.recentLoginMaxAge)) {
+      // No message: the tenant's page asks for the sign-in, and the next app page is the link's own.
+      req.session.pendingLinkStart = { userId: req.user!.user_id, start, createdAt: epochSeconds() };
+      return redirectAfterSave(req, res, next, `/login?fresh=1&returnTo=${encodeURIComponent('/link/resume')}`);
+    }
+    await issueLinkTicket(req, start);
+    redirectAfterSave(req, res, next, '/link/authorize');
+  });
+
+  // After the fresh sign-in a stale /link/start asked for: the link it kept goes on, once.
+  router.get('/resume', requireUser, async (req, res, next) => {
+    const pending = req.session.pendingLinkStart;
+    delete req.session.pendingLinkStart;
+    if (!pending || pending.userId !== req.user!.user_id || epochSeconds() - pending.createdAt > PENDING_START_TTL) {
+      flash(req, 'info', 'The link you started has expired, or was started by another sign-in, so nothing was linked. Start it again if you still want to.');
+      return redirectAfterSave(req, res, next, '/profile');
+    }
+    if (!isRecentSignIn(req.user!, options.recentLoginMaxAge)) {
+      await new Promise<void>((resolve) => req.session.save(() => resolve()));
+      throw new AccordError('recent_login_required', 'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.');
+    }
+    await activeUser(req, res, management);
+    await issueLinkTicket(req, pending.start);
+    redirectAfterSave(req, res, next, '/link/authorize');
   });
 
   // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
@@ -142,7 +186,8 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // which would otherwise fail on the expired code with a vaguer "could not be verified".
     if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(new AccordError('link_login_stale'));
     const currentId = req.user.user_id;
-    passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
+    // Blocked or deleted since the link started: signed out, and the code is never redeemed.
+    activeUser(req, res, management).then(() => passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
       (async () => {
         if (err) {
           const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
@@ -165,7 +210,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
         req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
         req.session.save(() => res.redirect(303, '/link/preview'));
       })().catch(next);
-    })(req, res, next);
+    })(req, res, next)).catch(next);
   });
 
   router.get('/preview', requireUser, async (req, res) => {
@@ -191,8 +236,13 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
 
   router.post('/confirm', requireUser, async (req, res, next) => {
     const form = parse(confirmForm, req.body);
+    await activeUser(req, res, management);
     const proof = currentProof(req);
-    // Single use: a second confirm (a double click, a replay) finds no proof.
+    // Single use, atomically: concurrent confirms (a double click, two tabs) all read the proof
+    // from the session before any removes it, so one claim in the shared store decides which
+    // one acts. The others change nothing, not even the session.
+    const claimKey = `link-proof:${proof.ticketId}`;
+    if (!(await claims.claim(claimKey, PROOF_TTL))) throw new AccordError('link_confirm_taken');
     delete req.session.linkProof;
     // The primary is one of the two proven accounts, chosen by role, never by an id from the form.
     const keepOther = form.primary === 'other';
@@ -201,7 +251,11 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     try {
       await linker.link(primaryId, secondaryId, { requireVerifiedEmails: proof.mode === 'suggested' });
     } catch (err) {
-      if (isAccordError(err) && err.code !== 'link_failed') req.session.linkProof = proof;
+      // Refused before anything changed: the person may try again with the same proof.
+      if (isAccordError(err) && err.code !== 'link_failed' && err.code !== 'link_confirm_taken') {
+        req.session.linkProof = proof;
+        await claims.release(claimKey);
+      }
       throw err;
     }
     const signedIn: Express.User = keepOther ? proof.other : req.user!;

@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
-import { epochSeconds } from '../../platform/time.ts';
-import { requireUser } from '../auth/auth-routes.ts';
+import { activeUser, refuseIfBlocked } from '../auth/active-user.ts';
+import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import type { CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
 import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
@@ -53,6 +53,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       }
       throw err;
     }
+    await refuseIfBlocked(req, res, user);
     const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
     const [kept, accounts, logs] = await Promise.all([keptSeparate.list(me.user_id), finder.findAll(me), logsRead]);
     const keptIds = new Set(kept.map((k) => k.candidate_id));
@@ -72,7 +73,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
         method: connectionLabel(identity.connection),
         email: (index === 0 ? user.email : identity.profileData?.email) ?? '',
       })),
-      recentLogin: epochSeconds() - me.auth_time <= options.recentLoginMaxAge,
+      recentLogin: isRecentSignIn(me, options.recentLoginMaxAge),
       candidates: candidates.map(describeAccount),
       kept: keptAccounts,
       history: logs ? linkingHistory(logs) : undefined,
@@ -84,13 +85,13 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
   router.post('/profile/unlink', requireUser, async (req, res, next) => {
     const parsed = unlinkForm.safeParse(req.body);
     if (!parsed.success) throw new AccordError('invalid_body', 'Choose an account to unlink.');
+    // The user is always the session's, as the tenant has it now; the form only names one of its own identities.
+    const user = await activeUser(req, res, management);
     const me = req.user!;
-    if (epochSeconds() - me.auth_time > options.recentLoginMaxAge) {
+    if (!isRecentSignIn(me, options.recentLoginMaxAge)) {
       req.session.flash = { kind: 'info', text: 'For your security, sign in again to confirm it is you, then choose Unlink again.' };
       return redirectAfterSave(req, res, next, '/login?fresh=1&returnTo=%2Fprofile');
     }
-    // The user is always the session's; the form only names one of its own identities.
-    const user = await management.getUser(me.user_id, { fresh: true });
     const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
     if (index === -1) throw new AccordError('inexistent_identity', 'That account is not linked to your profile.');
     if (index === 0) throw new AccordError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');

@@ -1,8 +1,9 @@
 import { Store, type SessionData } from 'express-session';
-import type { CompiledQuery, Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppSchema } from '../app-database.ts';
+import { revocationKey, sessionOwner, type SessionOwner, type SessionRevoker, type SessionSelector } from './session-owner.ts';
 import { TouchThrottle } from './touch-throttle.ts';
 
 export const DEFAULT_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
@@ -11,6 +12,11 @@ export interface KyselySessionStoreOptions {
   db: Kysely<AppSchema>;
   /** Lifetime of a session whose cookie has neither `expires` nor `maxAge`; 1 day by default. */
   defaultTtlMs?: number;
+  /**
+   * How long a revocation (back-channel logout) is remembered: as long as a session written
+   * back by a request under way could live, i.e. the sessions' lifetime. Default `defaultTtlMs`.
+   */
+  revocationTtlMs?: number;
   /** When set, expired rows are deleted on this interval (the timer does not keep the process alive). */
   pruneIntervalMs?: number;
   logger?: Logger;
@@ -22,10 +28,17 @@ type SessionRow = { sess: string; expires_at: number | string };
 /**
  * express-session's store on the app's own database (SQLite or PostgreSQL, through Kysely).
  * Expired rows are never returned; `prune()` (or the optional timer) deletes them.
+ *
+ * Each row records its owner (user, tenant session, sign-in time) for back-channel logout.
+ * `endSessions` records the revocation and deletes the owner's rows. A request that read its
+ * session before the deletion and saves it afterwards does not bring it back: a save of a
+ * session signed in before a revocation is refused, and (should a save race the deletion) a row
+ * signed in before one is never returned.
  */
-export class KyselySessionStore extends Store {
+export class KyselySessionStore extends Store implements SessionRevoker {
   readonly #db: Kysely<AppSchema>;
   readonly #defaultTtlMs: number;
+  readonly #revocationTtlMs: number;
   readonly #logger: Logger | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #pruning = false;
@@ -36,8 +49,15 @@ export class KyselySessionStore extends Store {
   constructor(options: KyselySessionStoreOptions) {
     super();
     this.#db = options.db;
-    this.#readQuery = prepareQuery(['sid'], (p) => this.#db.selectFrom('app_sessions').select(['sess', 'expires_at']).where('sid', '=', p.sid));
+    this.#readQuery = prepareQuery(['sid'], (p) => this.#db.selectFrom('app_sessions').select(['sess', 'expires_at']).where('sid', '=', p.sid)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('app_session_revocations').select('app_session_revocations.key')
+        .where('app_session_revocations.key', 'in', [
+          sql<string>`'user:' || ${sql.ref('app_sessions.user_id')}`,
+          sql<string>`'sid:' || ${sql.ref('app_sessions.tenant_sid')}`,
+        ])
+        .where('app_session_revocations.revoked_at', '>=', sql<number>`coalesce(${sql.ref('app_sessions.signed_in_at')}, 0)`)))));
     this.#defaultTtlMs = options.defaultTtlMs ?? DEFAULT_SESSION_TTL_MS;
+    this.#revocationTtlMs = options.revocationTtlMs ?? this.#defaultTtlMs;
     this.#logger = options.logger;
     if (options.pruneIntervalMs && options.pruneIntervalMs > 0) {
       this.#pruneTimer = setInterval(() => { void this.#prunePeriodically(); }, options.pruneIntervalMs);
@@ -98,9 +118,26 @@ export class KyselySessionStore extends Store {
     this.#settle(work, callback);
   }
 
-  /** Deletes expired sessions; returns how many. */
+  async endSessions(selector: SessionSelector): Promise<number> {
+    const now = Date.now();
+    // The revocation first: a session saved between the two statements is then refused, or never read.
+    await this.#db.insertInto('app_session_revocations')
+      .values({ key: revocationKey(selector), revoked_at: now, expires_at: now + this.#revocationTtlMs })
+      .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ revoked_at: eb.ref('excluded.revoked_at'), expires_at: eb.ref('excluded.expires_at') })))
+      .execute();
+    const ended = await (('tenantSid' in selector)
+      ? this.#db.deleteFrom('app_sessions').where('tenant_sid', '=', selector.tenantSid)
+      : this.#db.deleteFrom('app_sessions').where('user_id', '=', selector.userId))
+      .returning('sid').execute();
+    for (const { sid } of ended) this.#touches.remember(sid, undefined);
+    return ended.length;
+  }
+
+  /** Deletes expired sessions (and revocations); returns how many sessions. */
   async prune(): Promise<number> {
-    const result = await this.#db.deleteFrom('app_sessions').where('expires_at', '<=', Date.now()).executeTakeFirst();
+    const now = Date.now();
+    const result = await this.#db.deleteFrom('app_sessions').where('expires_at', '<=', now).executeTakeFirst();
+    await this.#db.deleteFrom('app_session_revocations').where('expires_at', '<=', now).execute();
     return Number(result.numDeletedRows);
   }
 
@@ -135,14 +172,39 @@ export class KyselySessionStore extends Store {
       await this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute();
       return;
     }
+    const owner = sessionOwner(session);
+    if (await this.#endedAfterSignIn(owner)) {
+      // A request that read the session before its owner's sessions were ended saves it now.
+      await this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute();
+      this.#touches.remember(sid, undefined);
+      return;
+    }
     await this.#db.insertInto('app_sessions')
-      .values({ sid, sess: JSON.stringify(session), expires_at: expiresAt })
+      .values({
+        sid, sess: JSON.stringify(session), expires_at: expiresAt,
+        user_id: owner.userId ?? null, tenant_sid: owner.tenantSid ?? null, signed_in_at: owner.signedInAt ?? null,
+      })
       .onConflict((oc) => oc.column('sid').doUpdateSet((eb) => ({
         sess: eb.ref('excluded.sess'),
         expires_at: eb.ref('excluded.expires_at'),
+        user_id: eb.ref('excluded.user_id'),
+        tenant_sid: eb.ref('excluded.tenant_sid'),
+        signed_in_at: eb.ref('excluded.signed_in_at'),
       })))
       .execute();
     this.#touches.remember(sid, expiresAt);
+  }
+
+  /** Whether the tenant ended the sessions of this owner after it signed in here. */
+  async #endedAfterSignIn(owner: SessionOwner): Promise<boolean> {
+    const keys = [
+      ...(owner.userId ? [revocationKey({ userId: owner.userId })] : []),
+      ...(owner.tenantSid ? [revocationKey({ tenantSid: owner.tenantSid })] : []),
+    ];
+    if (keys.length === 0) return false;
+    const revoked = await this.#db.selectFrom('app_session_revocations').select('key')
+      .where('key', 'in', keys).where('revoked_at', '>=', owner.signedInAt ?? 0).executeTakeFirst();
+    return revoked !== undefined;
   }
 
   #expiresAt(session: SessionData): number {

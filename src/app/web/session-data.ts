@@ -1,5 +1,5 @@
 import type { SessionUser } from '../auth/tenant-oidc.ts';
-import type { LinkProof, LinkTicket } from '../linking/link-tickets.ts';
+import type { LinkProof, LinkTicket, PendingLinkStart } from '../linking/link-tickets.ts';
 
 /** What the app keeps in a browser's session, in one place. */
 declare module 'express-session' {
@@ -8,6 +8,8 @@ declare module 'express-session' {
     returnTo: string;
     /** Set at sign-in: the suggested-linking check runs once, on the next page. */
     suggestions: 'pending';
+    /** A link started on a sign-in that was not recent: it continues after a fresh one. */
+    pendingLinkStart: PendingLinkStart;
     linkTicket: LinkTicket;
     linkProof: LinkProof;
     /** A one-time message for the next page. */

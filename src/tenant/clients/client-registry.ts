@@ -30,6 +30,8 @@ export interface ClientSummary {
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
   web_origins: string[];
+  /** Where the tenant sends OpenID Connect Back-Channel Logout tokens; null: none registered. */
+  backchannel_logout_uri: string | null;
   created_at: string;
 }
 
@@ -42,6 +44,14 @@ export interface CreateClientInput {
   postLogoutRedirectUris?: string[];
   /** Origins whose pages may call the token and userinfo endpoints (CORS; Auth0's "Allowed Web Origins"). */
   webOrigins?: string[];
+  /** OpenID Connect Back-Channel Logout: the client's endpoint for logout tokens (Auth0's "Back-Channel Logout URI"). */
+  backchannelLogoutUri?: string | undefined;
+}
+
+/** A client that registered a back-channel logout URI: where an account's logout tokens go. */
+export interface BackchannelClient {
+  client_id: string;
+  backchannel_logout_uri: string;
 }
 
 /**
@@ -107,6 +117,7 @@ function toSummary(row: Schema['clients']): ClientSummary {
     redirect_uris: JSON.parse(row.redirect_uris) as string[],
     post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
     web_origins: JSON.parse(row.web_origins) as string[],
+    backchannel_logout_uri: row.backchannel_logout_uri,
     created_at: row.created_at,
   };
 }
@@ -129,6 +140,10 @@ function validatedColumns(input: CreateClientInput) {
     const problem = originProblem(origin);
     if (problem) throw new AccordError('invalid_body', `The web origin "${origin}" ${problem}.`);
   }
+  const backchannelProblem = input.backchannelLogoutUri === undefined ? undefined : uriProblem(input.backchannelLogoutUri);
+  if (backchannelProblem) {
+    throw new AccordError('invalid_body', `The back-channel logout URI "${input.backchannelLogoutUri}" ${backchannelProblem}; give an absolute http(s) URL such as https://app.example.com/backchannel-logout.`);
+  }
   return {
     name: input.name.trim(),
     grant_types: JSON.stringify([...new Set(input.grantTypes)]),
@@ -136,15 +151,20 @@ function validatedColumns(input: CreateClientInput) {
     redirect_uris: uris(input.redirectUris, 'redirect URI'),
     post_logout_redirect_uris: uris(input.postLogoutRedirectUris, 'logout URI'),
     web_origins: JSON.stringify([...new Set(input.webOrigins ?? [])]),
+    backchannel_logout_uri: input.backchannelLogoutUri ?? null,
   };
 }
 
 export class ClientRegistry {
   /** A client by id, compiled once: oidc-provider reads its client on most requests of a sign-in. */
   readonly #byId;
+  /** Compiled once too: every link of the Management API asks it (a linked secondary's sessions end). */
+  readonly #backchannel;
 
   constructor(private readonly db: Kysely<Schema>) {
     this.#byId = prepareQuery(['clientId'], (p) => db.selectFrom('clients').selectAll().where('client_id', '=', p.clientId));
+    this.#backchannel = prepareQuery([], () => db.selectFrom('clients').select(['client_id', 'backchannel_logout_uri'])
+      .where('backchannel_logout_uri', 'is not', null).orderBy('client_id'));
   }
 
   async #row(clientId: string) {
@@ -188,6 +208,12 @@ export class ClientRegistry {
     return rows.map(toSummary);
   }
 
+  /** Every client that registered a back-channel logout URI. */
+  async backchannelClients(): Promise<BackchannelClient[]> {
+    const { rows } = await this.db.executeQuery(this.#backchannel({}));
+    return rows.map((row) => ({ client_id: row.client_id, backchannel_logout_uri: row.backchannel_logout_uri! }));
+  }
+
   async get(clientId: string): Promise<ClientSummary | undefined> {
     const row = await this.#row(clientId);
     return row ? toSummary(row) : undefined;
@@ -219,6 +245,9 @@ export class ClientRegistry {
       redirect_uris: JSON.parse(row.redirect_uris) as string[],
       post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
       web_origins: JSON.parse(row.web_origins) as string[],
+      // With a back-channel URI the id_token carries `sid`, so a logout token naming one tenant
+      // session (sign-out) finds the client's sessions of it.
+      ...(row.backchannel_logout_uri ? { backchannel_logout_uri: row.backchannel_logout_uri, backchannel_logout_session_required: true } : {}),
       token_endpoint_auth_method: row.secret_hash ? 'client_secret_basic' : 'none',
       id_token_signed_response_alg: 'RS256',
       management_scopes: row.scopes,

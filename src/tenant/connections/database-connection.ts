@@ -17,7 +17,7 @@ import type { ConnectionStrategy, Interaction, LoginEnvironment } from '../login
 import { signInLimiter } from '../login/sign-in-limiter.ts';
 import { escapeHtml } from '../mail/mail-html.ts';
 import type { Mailer } from '../mail/mailer.ts';
-import { revokeAccountSessions } from '../oidc/revoke-sessions.ts';
+import type { AccountSessions } from '../oidc/revoke-sessions.ts';
 
 /**
  * The database connection (Auth0's `Username-Password-Authentication`, strategy `auth0`):
@@ -367,6 +367,8 @@ export interface AccountRoutesEnvironment {
   mailer: Mailer;
   csrf: CsrfTokens;
   logger: Logger;
+  /** Ends the account's sessions after a password reset, at the tenant and at every client. */
+  accountSessions: AccountSessions;
 }
 
 /**
@@ -453,7 +455,7 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     // Whoever knew the old password, or holds a session or token it gave, is out: the owner
     // read after the change, so an identity linked or unlinked meanwhile revokes its current user.
     const owner = await env.directory.findByIdentity(identity.provider, identity.user_id);
-    if (owner) await revokeAccountSessions(db, owner.user_id);
+    if (owner) await env.accountSessions.end(owner.user_id);
     await db.updateTable('login_tickets').set({ consumed_at: epochSeconds() })
       .where('kind', '=', 'reset_password').where('identity', '=', ticket.identity).where('consumed_at', 'is', null).execute();
     env.logger.info({ user_id: owner?.user_id }, 'password reset; sessions and grants revoked');

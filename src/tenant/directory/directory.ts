@@ -92,6 +92,16 @@ export interface IdentityChange {
 
 export type IdentityChangeListener = (change: IdentityChange) => void | Promise<void>;
 
+/** A user whose every session must end: blocked, or deleted. Delivered after the change is committed. */
+export interface AccountChange {
+  type: 'user.blocked' | 'user.deleted';
+  userId: string;
+  actor: Actor;
+  date: string;
+}
+
+export type AccountChangeListener = (change: AccountChange) => void | Promise<void>;
+
 const now = () => new Date().toISOString();
 
 /** The Auth0-style 24-hex object id used for database and passwordless identities. */
@@ -109,6 +119,7 @@ export class Directory {
   readonly #dialect: Database['dialect'];
   readonly #connections: ConnectionRegistry;
   readonly #listeners: IdentityChangeListener[] = [];
+  readonly #accountListeners: AccountChangeListener[] = [];
   readonly #queries: DirectoryQueries;
   readonly #transact: Database['transact'];
 
@@ -135,6 +146,18 @@ export class Directory {
 
   async #emit(change: IdentityChange): Promise<void> {
     for (const listener of this.#listeners) await listener(change);
+  }
+
+  /**
+   * Calls `listener` after a user is blocked or deleted, whoever asked (the Management API, the
+   * CLI): the user's sessions end there, at the tenant and at every client.
+   */
+  onAccountChange(listener: AccountChangeListener): void {
+    this.#accountListeners.push(listener);
+  }
+
+  async #emitAccount(change: AccountChange): Promise<void> {
+    for (const listener of this.#accountListeners) await listener(change);
   }
 
   // ---------------------------------------------------------------- sign-in support
@@ -374,7 +397,8 @@ export class Directory {
     if (patch.email !== undefined && !isPlausibleEmail(patch.email)) {
       throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
     }
-    return this.#transaction(async (trx) => {
+    let blocked: AccountChange | undefined;
+    const updated = await this.#transaction(async (trx) => {
       const row = await this.#lockUser(trx, userId);
       const identities = await trx.selectFrom('identities').selectAll().where('owner_id', '=', userId).execute();
       const main = identities.find((i) => i.is_main === 1)!;
@@ -434,22 +458,27 @@ export class Directory {
         description: `User updated: ${changed.join(', ')}`,
         details: { user_id: userId, changed },
       });
+      if (changes.blocked === 1) blocked = { type: 'user.blocked', userId, actor, date };
       return toProfile(next, identities);
     });
+    if (blocked) await this.#emitAccount(blocked);
+    return updated;
   }
 
   async deleteUser(userId: string, actor: Actor): Promise<void> {
+    const date = now();
     await this.#transaction(async (trx) => {
       await this.#lockUser(trx, userId);
       const identities = await trx.selectFrom('identities').select(['provider', 'user_id']).where('owner_id', '=', userId).execute();
       await trx.deleteFrom('users').where('user_id', '=', userId).execute();
       await trx.deleteFrom('link_snapshots').where('primary_id', '=', userId).execute();
       await this.#record(trx, actor, {
-        type: 'user.deleted', date: now(), userId,
+        type: 'user.deleted', date, userId,
         description: 'User deleted',
         details: { user_id: userId, identities: identities.map((i) => `${i.provider}|${i.user_id}`) },
       });
     });
+    await this.#emitAccount({ type: 'user.deleted', userId, actor, date });
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Database } from '../../platform/database.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
 import { createAdapterFactory } from './adapter.ts';
+import type { BackchannelLogout } from './backchannel-logout.ts';
 import type { TenantKeys } from './keys.ts';
 import { END_SESSION_PATH, logoutPages } from './logout.ts';
 import { clientBasedCORS } from './web-origins.ts';
@@ -39,8 +40,9 @@ export function createOidcProvider(options: {
   keys: TenantKeys;
   clients: ClientRegistry;
   directory: Directory;
+  backchannelLogout: BackchannelLogout;
 }): Provider {
-  const { config, database, keys, clients, directory } = options;
+  const { config, database, keys, clients, directory, backchannelLogout } = options;
   const audience = managementAudience(config.url);
 
   const configuration: Configuration = {
@@ -75,6 +77,9 @@ export function createOidcProvider(options: {
       revocation: { enabled: true },
       // Clients register post_logout_redirect_uris (ClientRegistry); Auth0's /v2/logout hands over here.
       rpInitiatedLogout: { enabled: true, ...logoutPages({ tenantName: config.name, directory }) },
+      // Clients register a backchannel_logout_uri (ClientRegistry); sign-out tells each client of
+      // the ended session (below), and the tenant's own revocations tell every client (AccountSessions).
+      backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // Auth0 clients name the API with `audience`, not RFC 8707's `resource`. Only a
@@ -139,6 +144,12 @@ export function createOidcProvider(options: {
   // Secrets are stored hashed; compare the hash of what the client presents.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return this.clientSecret !== undefined && clientSecretMatches(this.clientSecret, actual);
+  };
+  // oidc-provider sends a sign-out's logout tokens itself, once, while the browser waits (and
+  // refuses private addresses, where an app next to its tenant lives). They go through the
+  // tenant's one delivery instead: in the background, with retries.
+  provider.Client.prototype.backchannelLogout = async function sendThroughTenant(this: { clientId: string; backchannelLogoutUri?: string }, sub: string, sid: string) {
+    if (this.backchannelLogoutUri) backchannelLogout.sessionEnded({ client_id: this.clientId, backchannel_logout_uri: this.backchannelLogoutUri }, sub, sid);
   };
   return provider;
 }

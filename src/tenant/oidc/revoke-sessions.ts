@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../../platform/database.ts';
+import type { BackchannelLogout } from './backchannel-logout.ts';
 
 /**
  * Ends everything an account holds at the OpenID Provider: its sessions (every browser is
  * signed out), grants, and the codes, access tokens and refresh tokens issued under them.
- * Used after a password reset, and for a secondary whose identity was linked away.
  * Returns the number of rows deleted.
  */
 export async function revokeAccountSessions(db: Kysely<Schema>, accountId: string): Promise<number> {
@@ -26,4 +26,20 @@ export async function revokeAccountSessions(db: Kysely<Schema>, accountId: strin
     }
     return deleted;
   });
+}
+
+/**
+ * Ends every session of an account: its state at the OpenID Provider (above) and, through
+ * OpenID Connect Back-Channel Logout, its sessions at every client that registered for it.
+ * Clients are told whether or not the tenant still held a session: an app session outlives
+ * the tenant's (3 days idle at the tenant, a rolling session at the app).
+ */
+export class AccountSessions {
+  constructor(private readonly db: Kysely<Schema>, private readonly backchannel: Pick<BackchannelLogout, 'accountEnded'>) {}
+
+  async end(accountId: string): Promise<number> {
+    const revoked = await revokeAccountSessions(this.db, accountId);
+    this.backchannel.accountEnded(accountId);
+    return revoked;
+  }
 }
