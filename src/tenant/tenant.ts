@@ -157,7 +157,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(webOriginPreflight(clients));
   app.use(interactionRouter({
     config, database, provider, directory, connections, mailer, logger,
-    pipeline: new LoginPipeline(directory, connections),
+    pipeline: new LoginPipeline(directory),
     csrf: new CsrfTokens(keys.cookies[0]!),
   }, STRATEGIES));
   app.use(oidc);

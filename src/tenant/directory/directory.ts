@@ -34,7 +34,7 @@ export class Directory {
     this.#audit = new AuditLog(this.#store);
     this.#credentials = new Credentials(this.#store, this.#audit);
     this.#users = new Users(this.#store, this.#audit, this.#credentials, (change) => this.#emitAccount(change));
-    this.#linking = new Linking(this.#store, this.#audit, (change) => this.#emit(change));
+    this.#linking = new Linking(this.#store, this.#audit, this.#users, (change) => this.#emit(change));
   }
 
   get connections(): ConnectionRegistry {
@@ -129,6 +129,11 @@ export class Directory {
 
   deleteUser(userId: string, actor: Actor): Promise<void> {
     return this.#users.deleteUser(userId, actor);
+  }
+
+  /** The user a sign-in through this standalone identity links into automatically, if any (linking.ts). */
+  autoLinkTarget(user: UserProfile, provider: string, identityUserId: string): Promise<UserProfile | undefined> {
+    return this.#linking.autoLinkTarget(user, provider, identityUserId);
   }
 
   link(primaryId: string, secondary: SecondaryRef, actor: Actor): Promise<Identity[]> {

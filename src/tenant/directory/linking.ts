@@ -1,8 +1,10 @@
 import { AccordError } from '../../platform/errors.ts';
+import type { Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
 import { normalizeEmail } from './email.ts';
 import { rootProfileData, splitUserId, toProfile, type Identity, type ProfileData, type UserProfile, type UserRow } from './profile.ts';
+import type { Users } from './users.ts';
 
 export type SecondaryRef =
   | { userId: string }
@@ -32,18 +34,40 @@ export interface IdentityChange {
 export type IdentityChangeListener = (change: IdentityChange) => void | Promise<void>;
 
 /**
- * Where a link is decided: Auth0's linking rules (no self-links, an identity has one owner, a
- * secondary brings only its own main identity) and the link and unlink transactions.
+ * Where a link is decided: the automatic-linking policy, Auth0's linking rules (no self-links,
+ * an identity has one owner, a secondary brings only its own main identity) and the link and
+ * unlink transactions.
  */
 export class Linking {
   readonly #store: DirectoryStore;
   readonly #audit: AuditLog;
+  readonly #users: Users;
   readonly #emit: (change: IdentityChange) => Promise<void>;
 
-  constructor(store: DirectoryStore, audit: AuditLog, emit: (change: IdentityChange) => Promise<void>) {
+  constructor(store: DirectoryStore, audit: AuditLog, users: Users, emit: (change: IdentityChange) => Promise<void>) {
     this.#store = store;
     this.#audit = audit;
+    this.#users = users;
     this.#emit = emit;
+  }
+
+  /**
+   * Auth0's old link-by-email rule, opt-in per connection (`linking: "auto"`): only a standalone
+   * user whose email is verified by a trusted connection, and only when exactly one other
+   * verified user of a trusted, non-`never` connection has the same email.
+   */
+  async autoLinkTarget(user: UserProfile, provider: string, identityUserId: string): Promise<UserProfile | undefined> {
+    const main = user.identities[0]!;
+    if (main.provider !== provider || main.user_id !== identityUserId || user.identities.length !== 1) return undefined;
+    const connection = this.#store.connections.byName(main.connection);
+    if (!connection || connection.linking !== 'auto' || !connection.trustEmailVerified) return undefined;
+    if (user.email_verified !== true || !user.email) return undefined;
+    const others = (await this.#users.findByEmail(user.email)).filter((other) => {
+      if (other.user_id === user.user_id || other.email_verified !== true) return false;
+      const theirs: Connection | undefined = this.#store.connections.byName(other.identities[0]!.connection);
+      return theirs !== undefined && theirs.trustEmailVerified && theirs.linking !== 'never';
+    });
+    return others.length === 1 ? others[0] : undefined;
   }
 
   /**
