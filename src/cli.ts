@@ -1,10 +1,10 @@
 import 'dotenv/config';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadTenantConfig } from './config.ts';
-import { openDatabase } from './platform/database.ts';
+import { openTenantDatabase } from './tenant/tenant-database.ts';
 import { AccordError } from './platform/errors.ts';
 import { createLogger } from './platform/logger.ts';
-import { migrateToLatest } from './platform/migrations.ts';
+import { migrateTenant } from './tenant/migrations/tenant-migrations.ts';
 import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, originProblem, uriProblem, type GrantType } from './tenant/clients/client-registry.ts';
 import { ConnectionRegistry } from './tenant/connections.ts';
 import { Directory } from './tenant/directory/directory.ts';
@@ -70,9 +70,9 @@ async function run(argv: string[]): Promise<void> {
   }
 
   const config = loadTenantConfig();
-  const database = openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
   try {
-    const report = await migrateToLatest(database);
+    const report = await migrateTenant(database);
     if (group === 'migrate') {
       print({ database: database.dialect, applied: report.applied });
       return;

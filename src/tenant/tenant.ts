@@ -3,9 +3,9 @@ import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { fileURLToPath } from 'node:url';
 import type { TenantConfig } from '../config.ts';
-import { openDatabase, type Database } from '../platform/database.ts';
+import { openTenantDatabase, type Database } from './tenant-database.ts';
 import type { Logger } from '../platform/logger.ts';
-import { migrateToLatest } from '../platform/migrations.ts';
+import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { databaseAccountRoutes, databaseConnection } from './connections/database-connection.ts';
@@ -67,8 +67,8 @@ const STRATEGIES: ConnectionStrategy[] = [
  */
 export async function createTenant(options: { config: TenantConfig; logger: Logger; database?: Database }): Promise<Tenant> {
   const { config, logger } = options;
-  const database = options.database ?? openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
-  await migrateToLatest(database);
+  const database = options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
   const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;

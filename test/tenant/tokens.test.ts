@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import supertest from 'supertest';
-import { openDatabase } from '../../src/platform/database.ts';
+import { openTenantDatabase } from '../../src/tenant/tenant-database.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createTenant } from '../../src/tenant/tenant.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -132,7 +132,7 @@ describe('signing keys persist across restarts', () => {
       await second.close();
     }
     // The file really holds the keys (not a per-process cache).
-    const reopened = openDatabase({ sqliteFile: file });
+    const reopened = openTenantDatabase({ sqliteFile: file });
     const stored = await reopened.db.selectFrom('tenant_secrets').select('name').execute();
     await reopened.close();
     assert.deepEqual(stored.map((r) => r.name).sort(), ['cookie_keys', 'demo_idp_keys', 'signing_keys']);

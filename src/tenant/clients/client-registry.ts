@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 import { AccordError } from '../../platform/errors.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 

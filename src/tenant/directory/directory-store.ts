@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, Schema } from '../../platform/database.ts';
+import type { Database, Schema } from '../tenant-database.ts';
 import { AccordError } from '../../platform/errors.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import { directoryQueries, type DirectoryQueries } from './directory-queries.ts';

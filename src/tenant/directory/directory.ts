@@ -1,4 +1,4 @@
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
 import type { ConnectionRegistry } from '../connections.ts';
 import { AuditLog, type Actor, type AuditEvent } from './audit.ts';
 import { Credentials } from './credentials.ts';

@@ -1,5 +1,5 @@
 import { sql, type ExpressionBuilder, type Expression, type SqlBool } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 import type { DirectoryStore } from './directory-store.ts';
 import { normalizeEmail } from './email.ts';
 import type { UserProfile } from './profile.ts';

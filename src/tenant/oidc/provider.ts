@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
 import { createAdapterFactory } from './adapter.ts';
