@@ -1,0 +1,40 @@
+import type { Logger } from './logger.ts';
+
+/**
+ * Logs a dependency going away once and coming back once, however many requests, reconnects
+ * and pool errors fail in between: an outage of a minute under load is two lines, not
+ * thousands.
+ */
+export class OutageLog {
+  #down = false;
+  readonly #logger: Logger | undefined;
+  readonly #dependency: string;
+
+  constructor(logger: Logger | undefined, dependency: string) {
+    this.#logger = logger;
+    this.#dependency = dependency;
+  }
+
+  get down(): boolean {
+    return this.#down;
+  }
+
+  failed(err: unknown): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#logger?.error({ event: 'dependency_unreachable', dependency: this.#dependency, reason: reasonOf(err) }, `${this.#dependency} unreachable`);
+  }
+
+  succeeded(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.#logger?.info({ event: 'dependency_back', dependency: this.#dependency }, `${this.#dependency} back`);
+  }
+}
+
+/** The error's code and message only: a connection error's stack says nothing an operator needs. */
+function reasonOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+}
