@@ -70,7 +70,7 @@ async function run(argv: string[]): Promise<void> {
   }
 
   const config = loadTenantConfig();
-  const database = openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger: createLogger(config.logLevel) });
   try {
     const report = await migrateTenant(database);
     if (group === 'migrate') {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { PostgresTimeouts } from './platform/postgres-pool.ts';
 import { trustProxySetting, type TrustProxy } from './platform/trust-proxy.ts';
 import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './tenant/connections.ts';
 
@@ -21,6 +22,8 @@ const envSchema = z.object({
   MAIL_FROM: z.string().min(3).optional(),
   DEMO_IDP: z.enum(['on', 'off']).optional(),
   TRUST_PROXY: trustProxySetting,
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
 });
 
 const tenantFileSchema = z.object({
@@ -50,6 +53,8 @@ export interface TenantConfig {
    * depend on it: they all come from `url`.
    */
   trustProxy: TrustProxy;
+  /** PostgreSQL's connect (and pool-wait) and statement timeouts, in milliseconds. */
+  databaseTimeouts?: PostgresTimeouts | undefined;
   /** Database-connection rate limits (per process); unset fields take the defaults in README. */
   loginRateLimits?: Partial<LoginRateLimits> | undefined;
 }
@@ -116,5 +121,6 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     mail: { transport, smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `"${name}" <no-reply@${new URL(url).hostname}>` },
     demoIdp: e.DEMO_IDP ? e.DEMO_IDP === 'on' : !production,
     trustProxy: e.TRUST_PROXY,
+    databaseTimeouts: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS },
   };
 }

@@ -49,7 +49,7 @@ const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const { config, logger } = options;
   for (const warning of config.warnings) logger.warn(warning);
-  const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateApp(database);
   const sessions = createSessionStore({
     redisUrl: config.redisUrl, redisKeyPrefix: config.redisPrefix, database, logger, sessionTtlMs: config.sessionTtlSeconds * 1000,

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type QueryResult, type SqliteDatabase, type Transaction } from 'kysely';
-import pg from 'pg';
+import type { Logger } from './logger.ts';
+import { createPostgresPool, type PostgresTimeouts } from './postgres-pool.ts';
 import { startBackgroundCheckpoints } from './sqlite-checkpoints.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
 
@@ -34,15 +35,15 @@ export interface DatabaseOptions {
   sqliteFile?: string;
   /** PostgreSQL schema to use (tests isolate themselves in one). */
   pgSchema?: string;
+  /** PostgreSQL's connect and statement timeouts; unset fields take the defaults (README). */
+  timeouts?: Partial<PostgresTimeouts> | undefined;
+  /** Where PostgreSQL outages are logged (once each). */
+  logger?: Logger | undefined;
 }
 
 export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: 10,
-      ...(options.pgSchema ? { options: `-c search_path=${options.pgSchema}` } : {}),
-    });
+    const pool = createPostgresPool({ connectionString: options.databaseUrl, schema: options.pgSchema, timeouts: options.timeouts, logger: options.logger });
     const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
     return {
       db, reader: db, dialect: 'postgres',

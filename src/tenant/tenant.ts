@@ -4,6 +4,8 @@ import type Provider from 'oidc-provider';
 import { fileURLToPath } from 'node:url';
 import type { TenantConfig } from '../config.ts';
 import { openTenantDatabase, type Database } from './tenant-database.ts';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
+import { ERROR_CODES } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
@@ -31,6 +33,7 @@ import { CsrfTokens } from './login/csrf.ts';
 import { interactionRouter } from './login/interaction-router.ts';
 import type { ConnectionStrategy } from './login/login-environment.ts';
 import { LoginPipeline } from './login/login-pipeline.ts';
+import { finalErrorHandler } from './final-error-handler.ts';
 import { devMailRoutes } from './mail/dev-mail-routes.ts';
 import { subscribeIdentityNotifications } from './mail/identity-notifications.ts';
 import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.ts';
@@ -67,7 +70,7 @@ const STRATEGIES: ConnectionStrategy[] = [
  */
 export async function createTenant(options: { config: TenantConfig; logger: Logger; database?: Database }): Promise<Tenant> {
   const { config, logger } = options;
-  const database = options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
@@ -91,7 +94,17 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const pruner = new OidcPayloadPruner(database, logger);
   pruner.start(PRUNE_INTERVAL_MS);
   const provider = createOidcProvider({ config, database, keys, clients, directory, backchannelLogout });
-  provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
+  provider.on('server_error', (ctx, err) => {
+    if (!isDependencyError(err)) return void logger.error({ err }, 'oidc-provider server error');
+    // A database outage (logged once by the pool) is a 503 the client may retry, not a server
+    // error: the token endpoint's JSON says so in OAuth's words; pages are set by renderError.
+    ctx.status = 503;
+    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    const body = ctx.body as { error?: unknown } | undefined;
+    if (body && typeof body === 'object' && body.error === 'server_error') {
+      ctx.body = { error: 'temporarily_unavailable', error_description: ERROR_CODES.temporarily_unavailable };
+    }
+  });
 
   const mailer: Mailer = config.mail.transport === 'smtp'
     ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from)
@@ -161,6 +174,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     csrf: new CsrfTokens(keys.cookies[0]!),
   }, STRATEGIES));
   app.use(oidc);
+  app.use(finalErrorHandler({ logger, tenantName: config.name }));
 
   return {
     app, config, database, directory, clients, keys, provider, mailer, backchannelLogout,

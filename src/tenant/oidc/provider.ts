@@ -3,6 +3,8 @@ import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
 import type { Database } from '../tenant-database.ts';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
+import { UNAVAILABLE_PAGE } from '../final-error-handler.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
 import { createAdapterFactory } from './adapter.ts';
@@ -128,12 +130,26 @@ export function createOidcProvider(options: {
         }),
       };
     },
-    renderError: async (ctx: KoaContextWithOIDC, out) => {
-      ctx.type = 'html';
-      ctx.body = await ejs.renderFile(errorView, {
-        tenantName: config.name, error: String(out.error), description: String(out.error_description ?? out.error),
-        title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
-      });
+    renderError: async (ctx: KoaContextWithOIDC, out, error) => {
+      const unavailable = isDependencyError(error);
+      if (unavailable) {
+        ctx.status = 503;
+        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      }
+      const page = unavailable
+        ? { error: 'temporarily_unavailable', description: UNAVAILABLE_PAGE.message, title: UNAVAILABLE_PAGE.title }
+        : {
+          error: String(out.error), description: String(out.error_description ?? out.error),
+          title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
+        };
+      try {
+        ctx.body = await ejs.renderFile(errorView, { tenantName: config.name, ...page });
+        ctx.type = 'html';
+      } catch {
+        // A page that cannot be rendered must not turn into Koa's default answer: the words go out as text.
+        ctx.type = 'text';
+        ctx.body = `${page.title ?? 'We could not complete the sign-in'}\n\n${page.description}\n`;
+      }
     },
   };
 
