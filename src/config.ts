@@ -50,7 +50,7 @@ export interface TenantConfig {
    * depend on it: they all come from `url`.
    */
   trustProxy: TrustProxy;
-  /** Database-connection rate limits (per process); unset fields take the defaults in README. */
+  /** The database connection's sign-in rate limits (shared by every process on PostgreSQL); unset fields take the defaults in README. */
   loginRateLimits?: Partial<LoginRateLimits> | undefined;
 }
 
