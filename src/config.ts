@@ -55,7 +55,7 @@ export interface TenantConfig {
   trustProxy: TrustProxy;
   /** PostgreSQL's connect (and pool-wait) and statement timeouts, in milliseconds. */
   databaseTimeouts?: PostgresTimeouts | undefined;
-  /** Database-connection rate limits (per process); unset fields take the defaults in README. */
+  /** The database connection's sign-in rate limits (shared by every process on PostgreSQL); unset fields take the defaults in README. */
   loginRateLimits?: Partial<LoginRateLimits> | undefined;
 }
 

@@ -61,8 +61,8 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   // Reads through a memory map instead of a read() call per page missing from SQLite's small
-  // page cache: a users-by-email lookup on 1M users went from ~43 to ~32 µs. Address space
-  // only; the pages are the OS page cache's, as they would be with read().
+  // page cache: a system call fewer per page, on every lookup. Address space only; the pages
+  // are the OS page cache's, as they would be with read().
   sqlite.pragma('mmap_size = 1073741824');
   const checkpoints = file === ':memory:' ? undefined : startBackgroundCheckpoints(sqlite, file);
   const writerStatements = withStatementCache(sqlite);
@@ -87,10 +87,9 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
  * Reads of committed data: on the writer's connection while it has no transaction open, on
  * the read connection while it has. Both see exactly what is committed. The writer's page cache
  * stays valid across its own commits, but a second connection must drop its cache whenever the
- * database has changed and fetch pages again from the WAL with a read() each. Measured here, a
- * primary-key lookup right after a write: ~80 µs on the read connection, ~12 µs on the writer's
- * in a tight loop; ~70 and ~43 µs for a user's lookup during sign-ins. better-sqlite3 runs a
- * statement synchronously, so the check holds while it runs.
+ * database has changed and fetch pages again from the WAL with a read() each, so a lookup right
+ * after a write is several times faster on the writer's (docs/performance.md). better-sqlite3
+ * runs a statement synchronously, so the check holds while it runs.
  */
 export function committedReads(writer: SQLite.Database, writerStatements: SqliteDatabase, readerStatements: SqliteDatabase): SqliteDatabase {
   return {
@@ -115,9 +114,8 @@ function openReader(file: string): SQLite.Database {
 
 /**
  * Kysely's SQLite driver calls prepare() for every query it runs, and better-sqlite3 compiles
- * the SQL each time: measured, preparing the users-by-email query cost about twice as much as
- * running it, and reusing statements took a lookup on 1M users from ~94 to ~70 µs (every
- * write transaction, a dozen statements, gains the same way). Statements are reused by their
+ * the SQL each time, and compiling a query costs more than running it (docs/performance.md;
+ * every write transaction, a dozen statements, gains the same way). Statements are reused by their
  * SQL text (an LRU of `max`: queries with `in (…)` lists vary, so it must stay bounded).
  * Kysely runs a statement synchronously with all()/run(), so reuse is safe; one still being
  * iterated (a streamed query) is `busy`, and then a fresh one is prepared.

@@ -11,8 +11,8 @@ export interface BackgroundCheckpoints {
 /**
  * Moves SQLite's WAL checkpoints off the thread that serves requests. By default the commit
  * that fills the WAL past 1,000 pages copies them into the database file and syncs both files
- * before answering: measured, one commit in 40 took 1–50 ms and those held half of all the time
- * spent committing, during which the event loop served nothing. A thread with its own
+ * before answering: those commits are rare but take far longer than the rest (docs/performance.md),
+ * and the event loop serves nothing meanwhile. A thread with its own
  * connection now checkpoints every `intervalMs` (PASSIVE: never in the way of readers or of the
  * writer); the writer still checkpoints itself if the thread ever falls far behind or stops.
  */

@@ -116,8 +116,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.set('view engine', 'ejs');
   app.locals.tenantName = config.name;
   app.disable('x-powered-by');
-  // Every response is dynamic and most are no-store: a body hash per response (~5% of a
-  // users-by-email call) would buy nothing. Static files keep serve-static's own ETags.
+  // Every response is dynamic and most are no-store: a body hash per response would cost CPU
+  // on every call and buy nothing. Static files keep serve-static's own ETags.
   app.disable('etag');
   // Whose X-Forwarded-For is the client's address (rate limits): only the proxies TRUST_PROXY names.
   app.set('trust proxy', config.trustProxy);
@@ -160,7 +160,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     frameguard: { action: 'deny' },
   }));
   // Mounted at /css only: serve-static stat()s the path of every request it sees, a
-  // file-system miss in front of every sign-in page (7% of the CPU of a sign-in).
+  // file-system miss in front of every sign-in page.
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
   if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
   app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, csrf: new CsrfTokens(keys.cookies[0]!) }));

@@ -26,10 +26,10 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
-/** Runs `accord` (bin/accord.js) to completion. */
+/** Runs the `accord` command from source (`npm run accord`; bin/accord.js runs the build) to completion. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/accord.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
@@ -39,10 +39,14 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResul
   });
 }
 
-/** Starts `npm start`'s entry point (with `args`, e.g. `['tenant']`) and resolves once it prints that it listens. */
-export function startAccord(env: NodeJS.ProcessEnv, args: string[] = [], timeoutMs = 20_000): Promise<{ child: ChildProcess; output(): string; exited: Promise<number | null> }> {
+/** How to start Accord: from source (`npm run dev`) unless a test runs a build (`node dist/main.js`). */
+export interface AccordEntry { cwd: string; argv: string[] }
+const FROM_SOURCE: AccordEntry = { cwd: ROOT, argv: ['--import', 'tsx', 'src/main.ts'] };
+
+/** Starts Accord's entry point (with `args`, e.g. `['tenant']`) and resolves once it prints that it listens. */
+export function startAccord(env: NodeJS.ProcessEnv, args: string[] = [], timeoutMs = 20_000, entry: AccordEntry = FROM_SOURCE): Promise<{ child: ChildProcess; output(): string; exited: Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...entry.argv, ...args], { cwd: entry.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`Accord did not start in ${timeoutMs / 1000} s:\n${output}`)); }, timeoutMs);

@@ -37,8 +37,8 @@ export function directoryQueries(database: Database) {
   return {
     /**
      * findByEmail: users joined with their identities in one statement, so both come from one
-     * snapshot (never either side of a concurrent link); on 1M users the join took a lookup
-     * from ~70 to ~45 µs against users-then-identities.
+     * snapshot (never either side of a concurrent link), and one statement costs less than
+     * users-then-identities (docs/performance.md).
      */
     usersByEmail: prepareQuery(['email'], (p) => db.selectFrom('users')
       .innerJoin('identities', 'identities.owner_id', 'users.user_id')

@@ -31,8 +31,8 @@ declare global {
 export function managementTokenGuard(options: { issuer: string; audience: string; keys: SigningJwk[] }) {
   const jwks = createLocalJWKSet({ keys: options.keys.map(publicJwk) });
   // Tokens that passed jwtVerify, by their exact string, until their `exp`. A client sends the
-  // same token on every call for hours, and the RS256 signature check was ~10% of the CPU of a
-  // users-by-email request. The same string always verifies the same way against these fixed
+  // same token on every call for hours, and the RS256 signature check is a real share of a
+  // users-by-email request's CPU (docs/performance.md). The same string always verifies the same way against these fixed
   // keys; only time changes the verdict, so `exp` is checked again on every hit (`nbf` was
   // already in the past when it was verified). Bounded: the oldest entry goes first.
   const verified = new Map<string, JWTPayload & { exp: number }>();

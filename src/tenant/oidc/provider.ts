@@ -33,8 +33,9 @@ function managementScopesFor(ctx: KoaContextWithOIDC, client: { metadata(): Reco
 const errorView = fileURLToPath(new URL('../../../views/tenant/error.ejs', import.meta.url));
 
 /**
- * The tenant's OpenID Provider. In this issue it issues the Management API's
- * client-credentials tokens; the login interactions arrive with the connections.
+ * The tenant's OpenID Provider: sign-in (code flow, the login interactions of the connections),
+ * tokens (the Management API's client-credentials tokens among them), logout, and the
+ * published discovery and keys. Its state lives in the tenant's database (adapter.ts).
  */
 export function createOidcProvider(options: {
   config: TenantConfig;

@@ -12,10 +12,10 @@ let inFlight = 0;
 
 /**
  * oidc-provider keeps each request's context in an AsyncLocalStorage. On Node 20, once that
- * storage has run, every promise of the process pays a hook that propagates it: measured, a
- * sixth of the CPU of a link + unlink through the Management API, which never reads it. So
- * the storage is switched off whenever no OpenID Provider request is in flight, and the next
- * request's own `run()` switches it back on. Requests are counted across every provider of
+ * storage has run, every promise of the process pays a hook that propagates it: a large share
+ * of the CPU of a link + unlink through the Management API (docs/performance.md), which never
+ * reads it. So the storage is switched off whenever no OpenID Provider request is in flight,
+ * and the next request's own `run()` switches it back on. Requests are counted across every provider of
  * the process (the tenant's and the demo IdP's share the one storage), from the call until
  * the handler's promise settles: Koa settles it once the response is written.
  */
