@@ -21,6 +21,7 @@ import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
 import { auth0LogoutRoute } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { refuseBareToken } from './oidc/response-types.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { webOriginPreflight } from './oidc/web-origins.ts';
@@ -154,6 +155,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
   app.use(auth0LogoutRoute(clients));
+  app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
   app.use(interactionRouter({
     config, database, provider, directory, connections, mailer, logger,
