@@ -19,7 +19,7 @@ import { managementRouter } from './management/router.ts';
 import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
 import { createOidcProvider, managementAudience } from './oidc/provider.ts';
-import { auth0LogoutRoute } from './oidc/logout.ts';
+import { auth0LogoutRoute, END_SESSION_PATH, tenantLogoutUrls } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
 import { refuseBareToken } from './oidc/response-types.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
@@ -92,6 +92,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const pruner = new OidcPayloadPruner(database, logger);
   pruner.start(PRUNE_INTERVAL_MS);
   const provider = createOidcProvider({ config, database, keys, clients, directory, backchannelLogout });
+  const tenantLogout = tenantLogoutUrls(config.allowedLogoutUrls ?? [], config.url.startsWith('https:'));
+  provider.use(tenantLogout.returnToTenantLogoutUrl);
   provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
 
   const mailer: Mailer = config.mail.transport === 'smtp'
@@ -154,7 +156,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
-  app.use(auth0LogoutRoute(clients));
+  app.use(auth0LogoutRoute(clients, config.allowedLogoutUrls));
+  app.get(END_SESSION_PATH, tenantLogout.remember);
   app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
   app.use(interactionRouter({
