@@ -6,6 +6,7 @@ import type { TenantConfig } from '../config.ts';
 import { openDatabase, type Database } from '../platform/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateToLatest } from '../platform/migrations.ts';
+import { avatarRoute, withProfileDefaults } from './avatars.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { databaseAccountRoutes, databaseConnection } from './connections/database-connection.ts';
@@ -125,6 +126,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+  app.use(avatarRoute());
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
@@ -136,7 +138,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     res.setHeader('Cache-Control', 'no-store');
     next();
   }, managementRouter({
-    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing) }),
+    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing), shown: (user) => withProfileDefaults(user, config.url) }),
     issuer: config.url,
     audience: managementAudience(config.url),
     keys: keys.signing,

@@ -5,6 +5,7 @@ import type { TenantConfig } from '../../config.ts';
 import type { Database } from '../../platform/database.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
+import { withProfileDefaults } from '../avatars.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 import type { TenantKeys } from './keys.ts';
@@ -148,8 +149,9 @@ export function createOidcProvider(options: {
     extraTokenClaims: (_ctx, token) => ({ azp: token.clientId, gty: token.kind === 'ClientCredentials' ? 'client-credentials' : undefined }),
     interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
     findAccount: async (_ctx, sub) => {
-      const user = await directory.findUser(sub);
-      if (!user) return undefined;
+      const found = await directory.findUser(sub);
+      if (!found) return undefined;
+      const user = withProfileDefaults(found, config.url);
       return {
         accountId: user.user_id,
         claims: () => ({
