@@ -38,7 +38,7 @@ export interface TenantConfig {
   env: 'development' | 'production' | 'test';
   host: string;
   port: number;
-  /** The issuer: no trailing slash, as Auth0's `https://TENANT.auth0.com`. */
+  /** The tenant's URL, without a trailing slash; its OpenID issuer is this with one (`issuerOf`), as Auth0's `https://TENANT.auth0.com/`. */
   url: string;
   name: string;
   databaseUrl: string | undefined;

@@ -19,7 +19,7 @@ import { managementRateLimiter } from './management/management-rate-limit.ts';
 import { managementRouter } from './management/router.ts';
 import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
-import { createOidcProvider, managementAudience } from './oidc/provider.ts';
+import { createOidcProvider, issuerOf, managementAudience } from './oidc/provider.ts';
 import { auth0LogoutRoute, END_SESSION_PATH, tenantLogoutUrls } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
 import { refuseBareToken } from './oidc/response-types.ts';
@@ -80,7 +80,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
-  const backchannelLogout = new BackchannelLogout({ issuer: config.url, signingKey: keys.signing[0]!, clients, logger });
+  const backchannelLogout = new BackchannelLogout({ issuer: issuerOf(config.url), signingKey: keys.signing[0]!, clients, logger });
   const accountSessions = new AccountSessions(database.db, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
   directory.onIdentityChange(async (change) => {

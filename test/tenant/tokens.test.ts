@@ -37,7 +37,7 @@ for (const db of testDatabases()) {
       assert.equal(res.body.scope, 'read:users update:users');
       assert.equal(decodeProtectedHeader(res.body.access_token).alg, 'RS256');
       const claims = decodeJwt(res.body.access_token);
-      assert.equal(claims.iss, TEST_ISSUER);
+      assert.equal(claims.iss, `${TEST_ISSUER}/`, "Auth0's issuer form");
       assert.equal(claims.aud, TEST_AUDIENCE);
       assert.equal(claims.azp, client.client_id);
       assert.equal(claims.gty, 'client-credentials');
@@ -98,7 +98,11 @@ for (const db of testDatabases()) {
     it('serves the OpenID configuration and the public JWKS (no private parts)', async () => {
       const discovery = await t.request.get('/.well-known/openid-configuration');
       assert.equal(discovery.status, 200);
-      assert.equal(discovery.body.issuer, TEST_ISSUER);
+      assert.equal(discovery.body.issuer, `${TEST_ISSUER}/`, "Auth0's issuer form: https://<domain>/");
+      assert.equal(discovery.body.jwks_uri, `${TEST_ISSUER}/.well-known/jwks.json`);
+      for (const [key, value] of Object.entries(discovery.body)) {
+        if (typeof value === 'string' && /^https?:/.test(value)) assert.doesNotMatch(value.slice('http://'.length), /\/\//, `${key}: ${value}`);
+      }
       // Endpoint URLs follow the host the request came to; their paths are Auth0's.
       assert.equal(new URL(discovery.body.token_endpoint).pathname, '/oauth/token');
       assert.equal(new URL(discovery.body.jwks_uri).pathname, '/.well-known/jwks.json');

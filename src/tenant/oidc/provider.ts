@@ -13,6 +13,14 @@ import { END_SESSION_PATH, logoutPages } from './logout.ts';
 import { RESPONSE_TYPES } from './response-types.ts';
 import { clientBasedCORS } from './web-origins.ts';
 
+/**
+ * The tenant's OpenID issuer: its URL with a trailing slash, as Auth0's `https://TENANT.auth0.com/`
+ * (Auth0's SDKs compare `iss` with exactly that). Endpoints are still built on the URL without it.
+ */
+export function issuerOf(tenantUrl: string): string {
+  return `${tenantUrl.replace(/\/+$/, '')}/`;
+}
+
 export function managementAudience(tenantUrl: string): string {
   return `${tenantUrl}/api/v2/`;
 }
@@ -170,7 +178,7 @@ export function createOidcProvider(options: {
     },
   };
 
-  const provider = new Provider(config.url, configuration);
+  const provider = new Provider(issuerOf(config.url), configuration);
   // The scheme it sees is TENANT_URL's: publishAtTenantUrl sets Host and X-Forwarded-Proto from
   // it on every request, replacing whatever the client or a proxy sent.
   provider.proxy = true;
