@@ -19,7 +19,9 @@ Commands:
   clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
                  [--web-origin ORIGIN]... [--backchannel-logout-uri URL]
                                             create a client; prints {client_id, client_secret} once
-                                            (authorization_code needs at least one --redirect-uri;
+                                            (authorization_code and implicit need at least one
+                                            --redirect-uri; implicit: the id_token and hybrid
+                                            response types, as Auth0's Implicit grant;
                                             --logout-uri: where sign-out may return to, i.e. Auth0's
                                             Allowed Logout URLs, matched exactly; --web-origin: an
                                             origin such as https://app.example.com whose pages may call
@@ -112,8 +114,9 @@ async function run(argv: string[]): Promise<void> {
           const problem = originProblem(origin);
           if (problem) throw new UsageError(`--web-origin "${origin}" ${problem}`);
         }
-        if (grants.includes('authorization_code') && redirectUris.length === 0) {
-          throw new UsageError('the authorization_code grant needs at least one --redirect-uri');
+        const redirecting = grants.find((g) => g === 'authorization_code' || g === 'implicit');
+        if (redirecting && redirectUris.length === 0) {
+          throw new UsageError(`the ${redirecting} grant needs at least one --redirect-uri`);
         }
         const created = await clients.create({
           name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris, webOrigins, backchannelLogoutUri,

@@ -8,6 +8,7 @@ import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-e
 import { ERROR_CODES } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
+import { avatarRoute, withProfileDefaults } from './avatars.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { databaseAccountRoutes, databaseConnection } from './connections/database-connection.ts';
@@ -20,9 +21,10 @@ import { managementRateLimiter } from './management/management-rate-limit.ts';
 import { managementRouter } from './management/router.ts';
 import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
-import { createOidcProvider, managementAudience } from './oidc/provider.ts';
-import { auth0LogoutRoute } from './oidc/logout.ts';
+import { createOidcProvider, issuerOf, managementAudience } from './oidc/provider.ts';
+import { auth0LogoutRoute, END_SESSION_PATH, tenantLogoutUrls } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { refuseBareToken } from './oidc/response-types.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { webOriginPreflight } from './oidc/web-origins.ts';
@@ -81,7 +83,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
-  const backchannelLogout = new BackchannelLogout({ issuer: config.url, signingKey: keys.signing[0]!, clients, logger });
+  const backchannelLogout = new BackchannelLogout({ issuer: issuerOf(config.url), signingKey: keys.signing[0]!, clients, logger });
   const accountSessions = new AccountSessions(database.db, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
   directory.onIdentityChange(async (change) => {
@@ -94,6 +96,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const pruner = new OidcPayloadPruner(database, logger);
   pruner.start(PRUNE_INTERVAL_MS);
   const provider = createOidcProvider({ config, database, keys, clients, directory, backchannelLogout });
+  const tenantLogout = tenantLogoutUrls(config.allowedLogoutUrls ?? [], config.url.startsWith('https:'));
+  provider.use(tenantLogout.returnToTenantLogoutUrl);
   provider.on('server_error', (ctx, err) => {
     if (!isDependencyError(err)) return void logger.error({ err }, 'oidc-provider server error');
     // A database outage (logged once by the pool) is a 503 the client may retry, not a server
@@ -135,6 +139,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+  app.use(avatarRoute());
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
@@ -146,7 +151,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     res.setHeader('Cache-Control', 'no-store');
     next();
   }, managementRouter({
-    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing) }),
+    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing), shown: (user) => withProfileDefaults(user, config.url) }),
     issuer: config.url,
     audience: managementAudience(config.url),
     keys: keys.signing,
@@ -166,7 +171,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
-  app.use(auth0LogoutRoute(clients));
+  app.use(auth0LogoutRoute(clients, config.allowedLogoutUrls));
+  app.get(END_SESSION_PATH, tenantLogout.remember);
+  app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
   app.use(interactionRouter({
     config, database, provider, directory, connections, mailer, logger,
