@@ -86,7 +86,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // Compiled templates are reused except in development (Express would decide from NODE_ENV alone).
   app.set('view cache', config.env !== 'development');
   app.locals.appName = config.name;
-  app.use(securityHeaders());
+  app.use(securityHeaders(new URL(config.issuer).origin));
   app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
   app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
