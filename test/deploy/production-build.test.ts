@@ -32,6 +32,20 @@ function cookiesFrom(response: Response): string {
   return response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
 }
 
+describe('the accord bin without a build', () => {
+  it('says to run npm run build, and fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-bin-'));
+    try {
+      cpSync(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
+      const result = await run(process.execPath, ['bin/accord.js', 'clients', 'list'], { cwd: dir }).then(() => undefined, (err: { code: number; stderr: string }) => err);
+      assert.equal(result?.code, 1);
+      assert.match(result.stderr, /dist\/cli\.js is missing\. Run `npm run build` first/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('production build on a fresh checkout', { skip: enabled ? false : 'set ACCORD_BUILD_TEST=1 or CI=true to run it', timeout: 15 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'accord-build-'));
   const env = childEnv({});
