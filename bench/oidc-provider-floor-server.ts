@@ -19,8 +19,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
-import { openDatabase } from '../src/platform/database.ts';
-import { migrateToLatest } from '../src/platform/migrations.ts';
+import { openTenantDatabase } from '../src/tenant/tenant-database.ts';
+import { migrateTenant } from '../src/tenant/migrations/tenant-migrations.ts';
 import type { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { createAdapterFactory } from '../src/tenant/oidc/adapter.ts';
 import { BENCH_REDIRECT_URI } from './support.ts';
@@ -30,8 +30,8 @@ if (storage !== 'memory' && storage !== 'database') throw new Error(`FLOOR_STORA
 const dataDir = mkdtempSync(join(tmpdir(), 'accord-oidc-floor-'));
 // `database`: the tenant's own oidc-provider storage on SQLite, which the issue asks for (state
 // that survives a restart). The one client is static, so the registry is never asked.
-const database = storage === 'database' ? openDatabase({ sqliteFile: join(dataDir, 'floor.sqlite') }) : undefined;
-if (database) await migrateToLatest(database);
+const database = storage === 'database' ? openTenantDatabase({ sqliteFile: join(dataDir, 'floor.sqlite') }) : undefined;
+if (database) await migrateTenant(database);
 const noRegisteredClients = { asOidcMetadata: async () => undefined } as unknown as ClientRegistry;
 
 const server = createServer();

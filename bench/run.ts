@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { openDatabase } from '../src/platform/database.ts';
+import { openTenantDatabase } from '../src/tenant/tenant-database.ts';
 import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../src/tenant/connections.ts';
 import { Directory } from '../src/tenant/directory/directory.ts';
@@ -164,7 +164,7 @@ async function httpBenchmarks(dir: string, db: BenchDatabase): Promise<string[]>
   const seeded = await seedDirectory(sqliteFile, USERS_HTTP, extra, db.url);
   log(`seeded ${fmt(seeded.users)} users (+${extra.length} for linking; ${fmt(seeded.sharingUsers)} share an email) in ${fmt(seeded.ms / 1000, 1)} s`);
 
-  const database = openDatabase({ sqliteFile, databaseUrl: db.url });
+  const database = openTenantDatabase({ sqliteFile, databaseUrl: db.url });
   const client = await new ClientRegistry(database.db).create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['read:users', 'update:users'] });
   await database.close();
 
@@ -241,7 +241,7 @@ async function postgresLookups(dir: string, url: string, emails: string[]): Prom
   const ms = await insertUsersPostgres(url, more);
   const all = [...emails, ...more.map((u) => u.email)];
   log(`added ${fmt(more.length)} users in ${fmt(ms / 1000, 1)} s (${fmt(all.length)} in all)`);
-  const database = openDatabase({ databaseUrl: url });
+  const database = openTenantDatabase({ databaseUrl: url });
   const client = await new ClientRegistry(database.db).create({ name: 'bench-lookups', grantTypes: ['client_credentials'], scopes: ['read:users'] });
   const counted = Number((await database.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
   await database.close();
@@ -297,7 +297,7 @@ async function directoryBenchmark(dir: string): Promise<void> {
   // Keep only the emails: a million seed objects left on the heap would slow every GC below.
   const seeded = await seedDirectory(sqliteFile, USERS_DIRECTORY).then(({ emails, users, ms }) => ({ emails, users, ms }));
   log(`seeded ${fmt(seeded.users)} users in ${fmt(seeded.ms / 1000, 1)} s`);
-  const database = openDatabase({ sqliteFile });
+  const database = openTenantDatabase({ sqliteFile });
   try {
     const directory = new Directory(database, new ConnectionRegistry(defaultConnections()));
     const shared = await directory.findByEmail(` ${seeded.emails[0]!.toUpperCase()} `);

@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { openDatabase } from '../src/platform/database.ts';
-import { migrateToLatest } from '../src/platform/migrations.ts';
+import { openTenantDatabase } from '../src/tenant/tenant-database.ts';
+import { migrateTenant } from '../src/tenant/migrations/tenant-migrations.ts';
 import { normalizeEmail } from '../src/tenant/directory/email.ts';
 import { hashPassword } from '../src/tenant/directory/passwords.ts';
 
@@ -36,8 +36,8 @@ export interface SeedResult {
 
 /** Creates (migrates) an empty database file, or a PostgreSQL schema (`databaseUrl` using it), and returns once it is closed again. */
 export async function createSchema(sqliteFile: string, databaseUrl?: string): Promise<void> {
-  const database = openDatabase({ sqliteFile, databaseUrl });
-  await migrateToLatest(database);
+  const database = openTenantDatabase({ sqliteFile, databaseUrl });
+  await migrateTenant(database);
   await database.close();
 }
 

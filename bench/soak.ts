@@ -29,7 +29,7 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import { APP_MANAGEMENT_SCOPES } from '../src/embedded-wiring.ts';
-import { openDatabase } from '../src/platform/database.ts';
+import { openTenantDatabase } from '../src/tenant/tenant-database.ts';
 import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { Browser, expect, FlowError, type Page } from './app-bench.ts';
 import type { BenchResult } from './logins.ts';
@@ -188,7 +188,7 @@ export async function benchSoak(): Promise<BenchResult[]> {
     const [tenantPort, appPort, ...ports] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
     const issuer = `http://127.0.0.1:${tenantPort}`;
     const appUrl = `http://127.0.0.1:${appPort}`;
-    const database = openDatabase({ databaseUrl: schema.url });
+    const database = openTenantDatabase({ databaseUrl: schema.url });
     const registry = new ClientRegistry(database.db);
     const web = await registry.provision({
       name: 'Accord app (soak)', grantTypes: ['authorization_code', 'refresh_token'], scopes: [],

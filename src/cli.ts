@@ -1,10 +1,10 @@
 import 'dotenv/config';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadTenantConfig } from './config.ts';
-import { openDatabase } from './platform/database.ts';
+import { openTenantDatabase } from './tenant/tenant-database.ts';
 import { AccordError } from './platform/errors.ts';
 import { createLogger } from './platform/logger.ts';
-import { migrateToLatest } from './platform/migrations.ts';
+import { migrateTenant } from './tenant/migrations/tenant-migrations.ts';
 import { ClientRegistry, GRANT_TYPES, MANAGEMENT_SCOPES, originProblem, uriProblem, type GrantType } from './tenant/clients/client-registry.ts';
 import { ConnectionRegistry } from './tenant/connections.ts';
 import { Directory } from './tenant/directory/directory.ts';
@@ -19,7 +19,9 @@ Commands:
   clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
                  [--web-origin ORIGIN]... [--backchannel-logout-uri URL]
                                             create a client; prints {client_id, client_secret} once
-                                            (authorization_code needs at least one --redirect-uri;
+                                            (authorization_code and implicit need at least one
+                                            --redirect-uri; implicit: the id_token and hybrid
+                                            response types, as Auth0's Implicit grant;
                                             --logout-uri: where sign-out may return to, i.e. Auth0's
                                             Allowed Logout URLs, matched exactly; --web-origin: an
                                             origin such as https://app.example.com whose pages may call
@@ -70,9 +72,9 @@ async function run(argv: string[]): Promise<void> {
   }
 
   const config = loadTenantConfig();
-  const database = openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger: createLogger(config.logLevel) });
   try {
-    const report = await migrateToLatest(database);
+    const report = await migrateTenant(database);
     if (group === 'migrate') {
       print({ database: database.dialect, applied: report.applied });
       return;
@@ -112,8 +114,9 @@ async function run(argv: string[]): Promise<void> {
           const problem = originProblem(origin);
           if (problem) throw new UsageError(`--web-origin "${origin}" ${problem}`);
         }
-        if (grants.includes('authorization_code') && redirectUris.length === 0) {
-          throw new UsageError('the authorization_code grant needs at least one --redirect-uri');
+        const redirecting = grants.find((g) => g === 'authorization_code' || g === 'implicit');
+        if (redirecting && redirectUris.length === 0) {
+          throw new UsageError(`the ${redirecting} grant needs at least one --redirect-uri`);
         }
         const created = await clients.create({
           name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris, webOrigins, backchannelLogoutUri,

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { PostgresTimeouts } from './platform/postgres-pool.ts';
 import { trustProxySetting, type TrustProxy } from './platform/trust-proxy.ts';
+import { uriProblem } from './tenant/clients/client-registry.ts';
 import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './tenant/connections.ts';
 
 const envSchema = z.object({
@@ -21,18 +23,25 @@ const envSchema = z.object({
   MAIL_FROM: z.string().min(3).optional(),
   DEMO_IDP: z.enum(['on', 'off']).optional(),
   TRUST_PROXY: trustProxySetting,
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  ALLOWED_LOGOUT_URLS: z.string().optional(),
 });
+
+/** An absolute http(s) URL without a fragment: where a browser may be sent after sign-out. */
+const logoutUrl = z.string().refine((uri) => uriProblem(uri) === undefined, { message: 'must be an absolute http(s) URL without a fragment' });
 
 const tenantFileSchema = z.object({
   name: z.string().min(1).optional(),
   connections: connectionsConfigSchema.optional(),
+  allowed_logout_urls: z.array(logoutUrl).optional(),
 }).strict();
 
 export interface TenantConfig {
   env: 'development' | 'production' | 'test';
   host: string;
   port: number;
-  /** The issuer: no trailing slash, as Auth0's `https://TENANT.auth0.com`. */
+  /** The tenant's URL, without a trailing slash; its OpenID issuer is this with one (`issuerOf`), as Auth0's `https://TENANT.auth0.com/`. */
   url: string;
   name: string;
   databaseUrl: string | undefined;
@@ -50,6 +59,13 @@ export interface TenantConfig {
    * depend on it: they all come from `url`.
    */
   trustProxy: TrustProxy;
+  /**
+   * The tenant's Allowed Logout URLs (Auth0's tenant setting): where a logout that names no
+   * client (no client_id, no id_token_hint) may return to, matched exactly. None by default.
+   */
+  allowedLogoutUrls?: readonly string[] | undefined;
+  /** PostgreSQL's connect (and pool-wait) and statement timeouts, in milliseconds. */
+  databaseTimeouts?: PostgresTimeouts | undefined;
   /** The database connection's sign-in rate limits (shared by every process on PostgreSQL); unset fields take the defaults in README. */
   loginRateLimits?: Partial<LoginRateLimits> | undefined;
 }
@@ -100,6 +116,10 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     throw new ConfigError('SMTP_URL is required to send mail (NODE_ENV=production or MAIL_TRANSPORT=smtp); MAIL_TRANSPORT=outbox keeps mail in the database instead.');
   }
   const name = file.name ?? e.TENANT_NAME;
+  const envLogoutUrls = (e.ALLOWED_LOGOUT_URLS ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const uri of envLogoutUrls) {
+    if (!logoutUrl.safeParse(uri).success) throw new ConfigError(`Invalid environment: ALLOWED_LOGOUT_URLS: "${uri}" must be an absolute http(s) URL without a fragment`);
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -116,5 +136,7 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     mail: { transport, smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `"${name}" <no-reply@${new URL(url).hostname}>` },
     demoIdp: e.DEMO_IDP ? e.DEMO_IDP === 'on' : !production,
     trustProxy: e.TRUST_PROXY,
+    databaseTimeouts: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS },
+    allowedLogoutUrls: [...new Set([...(file.allowed_logout_urls ?? []), ...envLogoutUrls])],
   };
 }

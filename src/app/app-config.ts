@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import type { PostgresTimeouts } from '../platform/postgres-pool.ts';
 import { trustProxySetting, type TrustProxy } from '../platform/trust-proxy.ts';
 import { MIN_SESSION_SECRET_LENGTH, SESSION_SECRET_ADVICE, sessionSecretWeakness } from './session-secret.ts';
 
@@ -43,6 +44,10 @@ export interface AppConfig {
   managementCacheTtlMs: number;
   /** Express `trust proxy`: the load balancers whose X-Forwarded-* (client address, https) count. */
   trustProxy: TrustProxy;
+  /** The app database's PostgreSQL timeouts, in milliseconds. */
+  databaseTimeouts?: PostgresTimeouts | undefined;
+  /** Redis: opening the connection, and waiting for one command's answer, in milliseconds. */
+  redisTimeouts?: { connectTimeoutMs: number; commandTimeoutMs: number } | undefined;
   /** What is accepted outside production but would be refused in it: logged at start. */
   warnings: string[];
 }
@@ -79,6 +84,10 @@ const envSchema = z.object({
   LINK_SUGGESTIONS: boolean.default(true),
   RESTORE_METADATA_ON_UNLINK: boolean.default(false),
   TRUST_PROXY: trustProxySetting,
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(2_000),
   MANAGEMENT_CACHE_TTL: z.coerce.number().min(0).max(300).default(5),
 });
 
@@ -183,6 +192,8 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     suggestions: e.LINK_SUGGESTIONS,
     restoreMetadataOnUnlink: e.RESTORE_METADATA_ON_UNLINK,
     trustProxy: e.TRUST_PROXY,
+    databaseTimeouts: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS },
+    redisTimeouts: { connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     managementCacheTtlMs: e.MANAGEMENT_CACHE_TTL * 1000,
     warnings,
   };

@@ -1,6 +1,7 @@
-import type { ColumnType, Kysely, Migration, MigrationProvider } from 'kysely';
-import { openDatabase, type Database, type DatabaseOptions, type RateLimitHitsTable } from '../platform/database.ts';
+import type { ColumnType, Kysely, Migration } from 'kysely';
+import { openDatabase, type Database, type DatabaseOptions } from '../platform/database.ts';
 import { runMigrations, type MigrationReport } from '../platform/migrations.ts';
+import type { RateLimitHitsTable } from '../platform/rate-limit-counters.ts';
 import { sessionOwner } from './sessions/session-owner.ts';
 
 export interface AppSessionsTable {
@@ -131,13 +132,11 @@ function parseJson(text: string): unknown {
   }
 }
 
-const provider: MigrationProvider = { getMigrations: async () => appMigrations };
-
 /**
  * Brings the app's tables up to date, with bookkeeping tables of their own: Kysely's default
  * ones belong to the tenant's migrations, and a Migrator refuses to run when its table lists
  * migrations it does not know.
  */
 export function migrateApp(database: AppDatabase): Promise<MigrationReport> {
-  return runMigrations(database, provider, { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' });
+  return runMigrations(database, appMigrations, { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' });
 }

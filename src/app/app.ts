@@ -49,7 +49,7 @@ const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const { config, logger } = options;
   for (const warning of config.warnings) logger.warn(warning);
-  const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
+  const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateApp(database);
   const sessions = createSessionStore({
     redisUrl: config.redisUrl, redisKeyPrefix: config.redisPrefix, database, logger, sessionTtlMs: config.sessionTtlSeconds * 1000,
@@ -123,9 +123,6 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
 
   app.use(authRoutes({
     passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge,
-    // The check runs on the next page; its tenant lookup starts once the sign-in is verified,
-    // while the session is regenerated and saved and the browser follows the redirect.
-    onVerified: config.suggestions ? (user) => { finder.warm(user); } : undefined,
     onSignIn: config.suggestions ? (req) => { req.session.suggestions = 'pending'; } : undefined,
   }));
   if (config.suggestions) app.use(suggestLinking(finder, logger));

@@ -81,7 +81,7 @@ export interface ManagementClientOptions {
   readCacheTtlMs?: number;
 }
 
-/** Read options: `fresh` skips the read cache (for checks that decide a link or unlink). */
+/** Read options: `fresh` skips the read cache and refreshes it (for checks that decide a link, an unlink or a suggestion). */
 export interface ReadOptions { fresh?: boolean }
 
 /** Bounds the read cache; the oldest entries go first. */
@@ -221,10 +221,11 @@ export class ManagementClient {
 
   /** Callers share cached results: they must treat them as read-only. */
   #read<T>(path: string, options: ReadOptions, load: () => Promise<T>): Promise<T> {
-    if (this.#readCacheTtlMs === 0 || options.fresh) return load();
+    if (this.#readCacheTtlMs === 0) return load();
     const now = Date.now();
     const hit = this.#reads.get(path);
-    if (hit && hit.generation === this.#generation && now - hit.at < this.#readCacheTtlMs) return hit.value as Promise<T>;
+    // A fresh read also replaces the cached one: the pages after it show what it saw.
+    if (!options.fresh && hit && hit.generation === this.#generation && now - hit.at < this.#readCacheTtlMs) return hit.value as Promise<T>;
     const value = load();
     this.#reads.delete(path);
     this.#reads.set(path, { at: now, generation: this.#generation, value });

@@ -1,166 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Generated, type CompiledQuery, type QueryResult, type SqliteDatabase, type Transaction } from 'kysely';
-import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type QueryResult, type SqliteDatabase, type Transaction } from 'kysely';
+import type { Logger } from './logger.ts';
+import { createPostgresPool, type PostgresTimeouts } from './postgres-pool.ts';
 import { startBackgroundCheckpoints } from './sqlite-checkpoints.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
 
-export interface UsersTable {
-  user_id: string;
-  connection: string;
-  email: string | null;
-  email_normalized: string | null;
-  email_verified: number;
-  name: string | null;
-  given_name: string | null;
-  family_name: string | null;
-  nickname: string | null;
-  picture: string | null;
-  phone_number: string | null;
-  phone_verified: number;
-  blocked: number;
-  user_metadata: string;
-  app_metadata: string;
-  created_at: string;
-  updated_at: string;
-  last_login: string | null;
-  logins_count: number;
-}
-
-export interface IdentitiesTable {
-  provider: string;
-  user_id: string;
-  owner_id: string;
-  connection: string;
-  is_social: number;
-  is_main: number;
-  profile_data: string | null;
-  /**
-   * The normalized email of a database or passwordless identity, unique per connection
-   * (linked or not); null for upstream identities, whose provider owns uniqueness.
-   */
-  connection_email: string | null;
-  linked_at: string;
-}
-
-export interface CredentialsTable {
-  provider: string;
-  user_id: string;
-  password_hash: string;
-  updated_at: string;
-}
-
-export interface LinkSnapshotsTable {
-  id: Generated<number>;
-  primary_id: string;
-  provider: string;
-  identity_user_id: string;
-  snapshot: string;
-  created_at: string;
-}
-
-export interface AuditEventsTable {
-  seq: Generated<number>;
-  log_id: string;
-  date: string;
-  type: string;
-  description: string;
-  actor: string | null;
-  client_id: string | null;
-  user_id: string | null;
-  details: string;
-}
-
-export interface ClientsTable {
-  client_id: string;
-  name: string;
-  secret_hash: string | null;
-  grant_types: string;
-  scopes: string;
-  redirect_uris: string;
-  /** JSON array of the URIs RP-initiated logout may return to. */
-  post_logout_redirect_uris: string;
-  /** JSON array of the origins allowed to call the token and userinfo endpoints from a browser (CORS). */
-  web_origins: string;
-  /** Where OpenID Connect Back-Channel Logout tokens are sent; null when the client registered none. */
-  backchannel_logout_uri: string | null;
-  first_party: number;
-  created_at: string;
-}
-
-export interface OidcPayloadsTable {
-  model: string;
-  id: string;
-  payload: string;
-  grant_id: string | null;
-  user_code: string | null;
-  uid: string | null;
-  /** The account a session, grant or token belongs to, so revoking an account is one indexed delete. */
-  account_id: string | null;
-  expires_at: number | null;
-  consumed_at: number | null;
-}
-
-export interface TenantSecretsTable {
-  name: string;
-  value: string;
-  created_at: string;
-}
-
-export interface MailOutboxTable {
-  id: Generated<number>;
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-  created_at: string;
-}
-
-/** Single-use secrets sent by mail: email-verification links, password resets, login codes. */
-export interface LoginTicketsTable {
-  /** SHA-256 of the secret: the secret itself is only ever in the mail. */
-  id: string;
-  kind: string;
-  connection: string;
-  email_normalized: string;
-  /** The identity it concerns, when one exists (`provider|user_id`). */
-  identity: string | null;
-  /** The login attempt (interaction uid) a code is bound to. */
-  interaction_uid: string | null;
-  attempts: number;
-  expires_at: number;
-  consumed_at: number | null;
-  created_at: string;
-}
-
-/** Sign-in rate limits shared by every tenant process (PostgreSQL): one counter per limit and key. */
-export interface RateLimitHitsTable {
-  /** The limit's name, then the client's key (`login-ip:203.0.113.0/56`). */
-  key: string;
-  hits: number;
-  /** When the window ends and the count starts again (epoch ms). */
-  resets_at: number;
-}
-
-export interface Schema {
-  users: UsersTable;
-  identities: IdentitiesTable;
-  credentials: CredentialsTable;
-  link_snapshots: LinkSnapshotsTable;
-  audit_events: AuditEventsTable;
-  clients: ClientsTable;
-  oidc_payloads: OidcPayloadsTable;
-  tenant_secrets: TenantSecretsTable;
-  mail_outbox: MailOutboxTable;
-  login_tickets: LoginTicketsTable;
-  rate_limit_hits: RateLimitHitsTable;
-}
-
 export type Dialect = 'sqlite' | 'postgres';
 
-/** `S` defaults to the tenant's schema; the app opens its own (`AppSchema`) through the same code. */
-export interface Database<S = Schema> {
+/** A database of schema `S`: each half opens its own (the tenant's `Schema`, the app's `AppSchema`) through the same code. */
+export interface Database<S> {
   db: Kysely<S>;
   /**
    * For reads outside a transaction: they see what is committed. On a SQLite file they run on
@@ -185,15 +35,15 @@ export interface DatabaseOptions {
   sqliteFile?: string;
   /** PostgreSQL schema to use (tests isolate themselves in one). */
   pgSchema?: string;
+  /** PostgreSQL's connect and statement timeouts; unset fields take the defaults (README). */
+  timeouts?: Partial<PostgresTimeouts> | undefined;
+  /** Where PostgreSQL outages are logged (once each). */
+  logger?: Logger | undefined;
 }
 
-export function openDatabase<S = Schema>(options: DatabaseOptions): Database<S> {
+export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: 10,
-      ...(options.pgSchema ? { options: `-c search_path=${options.pgSchema}` } : {}),
-    });
+    const pool = createPostgresPool({ connectionString: options.databaseUrl, schema: options.pgSchema, timeouts: options.timeouts, logger: options.logger });
     const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
     return {
       db, reader: db, dialect: 'postgres',

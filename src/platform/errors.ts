@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   logout_unavailable: 'The sessions could not be ended right now. Try again.',
   not_found: 'Not Found',
   internal_error: 'Internal error.',
+  temporarily_unavailable: 'The service is temporarily unavailable. Try again in a minute.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -131,6 +132,7 @@ const STATUS: Record<ErrorCode, number> = {
   logout_unavailable: 503,
   not_found: 404,
   internal_error: 500,
+  temporarily_unavailable: 503,
 };
 
 export function httpStatusOf(code: ErrorCode): number {

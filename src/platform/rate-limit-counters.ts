@@ -1,7 +1,16 @@
 import type { ClientRateLimitInfo, Options, Store } from 'express-rate-limit';
 import type { Kysely } from 'kysely';
-import type { Database, RateLimitHitsTable } from './database.ts';
+import type { Database } from './database.ts';
 import { prepareQuery } from './prepared-query.ts';
+
+/** A table of shared rate-limit counters (each half has one): one counter per limit and key. */
+export interface RateLimitHitsTable {
+  /** The limit's name, then the client's key (`login-ip:203.0.113.0/56`). */
+  key: string;
+  hits: number;
+  /** When the window ends and the count starts again (epoch ms). */
+  resets_at: number;
+}
 
 /** A counter's state after a change: its hits in the current window, and when that window ends. */
 export interface WindowCount {

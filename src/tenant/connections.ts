@@ -51,10 +51,36 @@ export interface Connection {
   provider: string;
   displayName: string;
   isSocial: boolean;
+  /** What its identities can do: asked instead of comparing strategy names. */
+  capabilities: ConnectionCapabilities;
   linking: 'suggest' | 'auto' | 'never';
   /** Whether this connection's `email_verified` may be believed. */
   trustEmailVerified: boolean;
   config: ConnectionConfig;
+}
+
+export interface ConnectionCapabilities {
+  /** Its identities sign in with a password the directory keeps (a `credentials` row). */
+  holdsPasswords: boolean;
+  /**
+   * The directory registers its identities' emails, one identity per address in the connection,
+   * as Auth0 does; an upstream provider owns the uniqueness of its own users' emails.
+   */
+  ownsEmailUniqueness: boolean;
+  /** Its users are created by their first sign-in upstream, never by an administrator. */
+  createdBySignIn: boolean;
+  /** Auth0's `isSocial` of its identities. */
+  isSocial: boolean;
+}
+
+const CAPABILITIES: Record<ConnectionConfig['strategy'], ConnectionCapabilities> = {
+  auth0: { holdsPasswords: true, ownsEmailUniqueness: true, createdBySignIn: false, isSocial: false },
+  email: { holdsPasswords: false, ownsEmailUniqueness: true, createdBySignIn: false, isSocial: false },
+  oidc: { holdsPasswords: false, ownsEmailUniqueness: false, createdBySignIn: true, isSocial: true },
+};
+
+export function connectionCapabilities(strategy: ConnectionConfig['strategy']): ConnectionCapabilities {
+  return CAPABILITIES[strategy];
 }
 
 export function defaultConnections(): ConnectionConfig[] {
@@ -75,13 +101,15 @@ export class ConnectionRegistry {
 
   constructor(configs: ConnectionConfig[]) {
     for (const c of configs) {
+      const capabilities = connectionCapabilities(c.strategy);
       const connection: Connection = {
         id: connectionId(c.name),
         name: c.name,
         strategy: c.strategy,
         provider: c.strategy === 'oidc' ? c.provider : c.strategy,
         displayName: c.display_name ?? c.name,
-        isSocial: c.strategy === 'oidc',
+        isSocial: capabilities.isSocial,
+        capabilities,
         linking: c.linking,
         trustEmailVerified: c.strategy === 'oidc' ? c.trust_email_verified : true,
         config: c,

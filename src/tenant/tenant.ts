@@ -3,9 +3,12 @@ import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { fileURLToPath } from 'node:url';
 import type { TenantConfig } from '../config.ts';
-import { openDatabase, type Database } from '../platform/database.ts';
+import { openTenantDatabase, type Database } from './tenant-database.ts';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
+import { ERROR_CODES } from '../platform/errors.ts';
 import type { Logger } from '../platform/logger.ts';
-import { migrateToLatest } from '../platform/migrations.ts';
+import { migrateTenant } from './migrations/tenant-migrations.ts';
+import { avatarRoute, withProfileDefaults } from './avatars.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { databaseAccountRoutes, databaseConnection } from './connections/database-connection.ts';
@@ -18,9 +21,10 @@ import { managementRateLimiter } from './management/management-rate-limit.ts';
 import { managementRouter } from './management/router.ts';
 import { managementRoutes } from './management/routes.ts';
 import { loadTenantKeys, type TenantKeys } from './oidc/keys.ts';
-import { createOidcProvider, managementAudience } from './oidc/provider.ts';
-import { auth0LogoutRoute } from './oidc/logout.ts';
+import { createOidcProvider, issuerOf, managementAudience } from './oidc/provider.ts';
+import { auth0LogoutRoute, END_SESSION_PATH, tenantLogoutUrls } from './oidc/logout.ts';
 import { auth0TokenRequest } from './oidc/token-request.ts';
+import { refuseBareToken } from './oidc/response-types.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { webOriginPreflight } from './oidc/web-origins.ts';
@@ -31,6 +35,7 @@ import { CsrfTokens } from './login/csrf.ts';
 import { interactionRouter } from './login/interaction-router.ts';
 import type { ConnectionStrategy } from './login/login-environment.ts';
 import { LoginPipeline } from './login/login-pipeline.ts';
+import { finalErrorHandler } from './final-error-handler.ts';
 import { devMailRoutes } from './mail/dev-mail-routes.ts';
 import { subscribeIdentityNotifications } from './mail/identity-notifications.ts';
 import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.ts';
@@ -67,8 +72,8 @@ const STRATEGIES: ConnectionStrategy[] = [
  */
 export async function createTenant(options: { config: TenantConfig; logger: Logger; database?: Database }): Promise<Tenant> {
   const { config, logger } = options;
-  const database = options.database ?? openDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile });
-  await migrateToLatest(database);
+  const database = options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
+  await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
   const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;
@@ -78,7 +83,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
-  const backchannelLogout = new BackchannelLogout({ issuer: config.url, signingKey: keys.signing[0]!, clients, logger });
+  const backchannelLogout = new BackchannelLogout({ issuer: issuerOf(config.url), signingKey: keys.signing[0]!, clients, logger });
   const accountSessions = new AccountSessions(database.db, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
   directory.onIdentityChange(async (change) => {
@@ -91,7 +96,19 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const pruner = new OidcPayloadPruner(database, logger);
   pruner.start(PRUNE_INTERVAL_MS);
   const provider = createOidcProvider({ config, database, keys, clients, directory, backchannelLogout });
-  provider.on('server_error', (_ctx, err) => logger.error({ err }, 'oidc-provider server error'));
+  const tenantLogout = tenantLogoutUrls(config.allowedLogoutUrls ?? [], config.url.startsWith('https:'));
+  provider.use(tenantLogout.returnToTenantLogoutUrl);
+  provider.on('server_error', (ctx, err) => {
+    if (!isDependencyError(err)) return void logger.error({ err }, 'oidc-provider server error');
+    // A database outage (logged once by the pool) is a 503 the client may retry, not a server
+    // error: the token endpoint's JSON says so in OAuth's words; pages are set by renderError.
+    ctx.status = 503;
+    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    const body = ctx.body as { error?: unknown } | undefined;
+    if (body && typeof body === 'object' && body.error === 'server_error') {
+      ctx.body = { error: 'temporarily_unavailable', error_description: ERROR_CODES.temporarily_unavailable };
+    }
+  });
 
   const mailer: Mailer = config.mail.transport === 'smtp'
     ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from)
@@ -122,6 +139,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+  app.use(avatarRoute());
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
@@ -133,7 +151,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     res.setHeader('Cache-Control', 'no-store');
     next();
   }, managementRouter({
-    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing) }),
+    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing), shown: (user) => withProfileDefaults(user, config.url) }),
     issuer: config.url,
     audience: managementAudience(config.url),
     keys: keys.signing,
@@ -153,14 +171,17 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
-  app.use(auth0LogoutRoute(clients));
+  app.use(auth0LogoutRoute(clients, config.allowedLogoutUrls));
+  app.get(END_SESSION_PATH, tenantLogout.remember);
+  app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
   app.use(interactionRouter({
     config, database, provider, directory, connections, mailer, logger,
-    pipeline: new LoginPipeline(directory, connections),
+    pipeline: new LoginPipeline(directory),
     csrf: new CsrfTokens(keys.cookies[0]!),
   }, STRATEGIES));
   app.use(oidc);
+  app.use(finalErrorHandler({ logger, tenantName: config.name }));
 
   return {
     app, config, database, directory, clients, keys, provider, mailer, backchannelLogout,

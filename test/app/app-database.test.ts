@@ -9,8 +9,8 @@ import { migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app
 import { KeptSeparate } from '../../src/app/linking/kept-separate.ts';
 import { createSessionStore, REDIS_SESSION_PREFIX } from '../../src/app/sessions/create-session-store.ts';
 import { DEFAULT_SESSION_TTL_MS, KyselySessionStore } from '../../src/app/sessions/session-store.ts';
-import { openDatabase } from '../../src/platform/database.ts';
-import { migrateToLatest } from '../../src/platform/migrations.ts';
+import { openTenantDatabase } from '../../src/tenant/tenant-database.ts';
+import { migrateTenant } from '../../src/tenant/migrations/tenant-migrations.ts';
 import { testAppDatabases, testRedis, type OpenedAppDatabase } from '../helpers/app-databases.ts';
 
 const MINUTE = 60_000;
@@ -60,11 +60,11 @@ for (const kind of testAppDatabases()) {
     after(() => opened.cleanup());
 
     it('shares a database with the tenant: separate migration tables, re-runs apply nothing', async () => {
-      const tenant = openDatabase(opened.options);
+      const tenant = openTenantDatabase(opened.options);
       try {
-        const tenantReport = await migrateToLatest(tenant);
+        const tenantReport = await migrateTenant(tenant);
         assert.ok(tenantReport.applied.includes('0001_directory'), 'the tenant migrates beside the app tables');
-        assert.deepEqual((await migrateToLatest(tenant)).applied, []);
+        assert.deepEqual((await migrateTenant(tenant)).applied, []);
         assert.deepEqual((await migrateApp(database)).applied, []);
         const names = (await database.db.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name);
         for (const table of ['app_sessions', 'app_kept_separate', 'app_rate_limit_hits', 'app_migrations', 'app_migrations_lock', 'kysely_migration', 'users']) {

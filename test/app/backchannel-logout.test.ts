@@ -78,7 +78,7 @@ for (const variant of await sessionStoreVariants()) {
     async function logoutToken(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
       const now = Math.floor(Date.now() / 1000);
       const payload = Object.fromEntries(Object.entries({
-        iss: accord.tenantUrl, aud: accord.appConfig.clientId, iat: now, exp: now + 120,
+        iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, exp: now + 120,
         jti: randomBytes(12).toString('base64url'), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims,
       }).filter(([, v]) => v !== undefined)) as JWTPayload;
       const key = accord.tenant.keys.signing[0]!;
@@ -96,12 +96,12 @@ for (const variant of await sessionStoreVariants()) {
       const foreign = await generateKeyPair('RS256');
       const good = { sub };
       const cases: [string, string | Record<string, string | string[]>][] = [
-        ['unsigned (alg none)', `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: accord.tenantUrl, aud: accord.appConfig.clientId, iat: now, jti: 'x', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })}.`],
-        ['signed with the client secret (HS256)', await new SignJWT({ iss: accord.tenantUrl, aud: accord.appConfig.clientId, iat: now, jti: 'h', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
+        ['unsigned (alg none)', `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'x', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })}.`],
+        ['signed with the client secret (HS256)', await new SignJWT({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'h', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
           .setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(accord.appConfig.clientSecret))],
-        ['signed by another key under the tenant key\'s kid', await new SignJWT({ iss: accord.tenantUrl, aud: accord.appConfig.clientId, iat: now, jti: 'f', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
+        ['signed by another key under the tenant key\'s kid', await new SignJWT({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'f', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
           .setProtectedHeader({ alg: 'RS256', kid: tenantKey.kid, typ: 'logout+jwt' }).sign(foreign.privateKey)],
-        ['signed by a key the tenant does not publish', await new SignJWT({ iss: accord.tenantUrl, aud: accord.appConfig.clientId, iat: now, jti: 'k', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
+        ['signed by a key the tenant does not publish', await new SignJWT({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'k', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
           .setProtectedHeader({ alg: 'RS256', kid: 'someone-else', typ: 'logout+jwt' }).sign(foreign.privateKey)],
         ['from another issuer', await logoutToken({ ...good, iss: 'https://evil.example' })],
         ['for another audience', await logoutToken({ ...good, aud: 'another-client' })],
@@ -146,7 +146,7 @@ for (const variant of await sessionStoreVariants()) {
         const auth0Style = await logoutToken({ iss: `${accord.tenantUrl}/`, sub: 'auth0|abc', sid: 'auth0-session', exp: undefined }, { typ: 'JWT' });
         const accepted = await verifier.verify(auth0Style);
         assert.deepEqual(accepted.selector, { tenantSid: 'auth0-session' });
-        await assert.rejects(verifier.verify(await logoutToken({ sub: 'auth0|abc' })), (err) => isAccordError(err, 'logout_token_invalid') && /iss/.test(err.message));
+        await assert.rejects(verifier.verify(await logoutToken({ iss: accord.tenantUrl, sub: 'auth0|abc' })), (err) => isAccordError(err, 'logout_token_invalid') && /iss/.test(err.message));
       } finally {
         await database.close();
       }

@@ -673,6 +673,19 @@ describe('ManagementClient: read cache', () => {
     }
   });
 
+  it('a fresh read refreshes the cache: the next cached read returns what it saw', async () => {
+    const s = await tenant((_req, res, n) => send(res, 200, { ...user('auth0|1'), email_verified: n >= 2 }));
+    try {
+      const c = client(s, { readCacheTtlMs: 60_000 });
+      assert.equal((await c.getUser('auth0|1')).email_verified, false);
+      assert.equal((await c.getUser('auth0|1', { fresh: true })).email_verified, true);
+      assert.equal((await c.getUser('auth0|1')).email_verified, true, 'the cached read is the fresh one');
+      assert.equal(s.apiRequests().length, 2);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a failed read is not remembered', async () => {
     const s = await tenant((_req, res, n) => (n === 1 ? send(res, 404, auth0Error(404, 'Not Found', 'The user does not exist.', 'inexistent_user')) : send(res, 200, user('auth0|1'))));
     try {

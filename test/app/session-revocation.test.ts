@@ -202,7 +202,7 @@ for (const kind of testAppDatabases()) {
           : openAppDatabase({ sqliteFile: ':memory:' });
         if (opened.options.databaseUrl) await database.db.schema.createSchema(schema).execute();
         try {
-          await runMigrations(legacy, { getMigrations: async () => ({ '0001_app': appMigrations['0001_app']! }) }, { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' });
+          await runMigrations(legacy, { '0001_app': appMigrations['0001_app']! }, { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' });
           const user = unique('auth0|old');
           const rows = [
             { sid: 's-user', sess: JSON.stringify(signedIn({ user_id: user, sid: 'tenant-sid-1' })), expires_at: Date.now() + MINUTE },

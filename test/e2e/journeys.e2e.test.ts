@@ -251,7 +251,7 @@ for (const [index, db] of databases.entries()) {
      * One journey: its own Accord (tenant and app on free ports, fresh databases), fresh
      * browser profiles, and on failure the pages' screenshots and HTML under test-results/.
      */
-    function journey(name: string, run: (accord: TestAccord, newPerson: (options?: { keyboard?: boolean; colorScheme?: 'light' | 'dark' }) => Promise<Person>) => Promise<void>): void {
+    function journey(name: string, run: (accord: TestAccord, newPerson: (options?: { keyboard?: boolean; colorScheme?: 'light' | 'dark' }) => Promise<Person>) => Promise<void>, options: { env?: Record<string, string> } = {}): void {
       it(name, async (t: TestContext) => {
         const cleanups: (() => Promise<void>)[] = [];
         const contexts: BrowserContext[] = [];
@@ -261,7 +261,7 @@ for (const [index, db] of databases.entries()) {
           cleanups.unshift(() => tenantDb.cleanup());
           const appDatabase = await appDb.open();
           cleanups.unshift(() => appDatabase.cleanup());
-          const accord = await startTestAccord({ tenantDatabase: tenantDb.database, appDatabase: appDatabase.database, listen: true });
+          const accord = await startTestAccord({ tenantDatabase: tenantDb.database, appDatabase: appDatabase.database, listen: true, ...options });
           cleanups.unshift(() => accord.close());
           await run(accord, async (options) => {
             const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: options?.colorScheme ?? 'light' });
@@ -428,6 +428,32 @@ for (const [index, db] of databases.entries()) {
       // Dark mode has colours of its own: axe checks their contrast on the pages of journey 1.
       await signUpThenLinkSocial(await newPerson({ keyboard: true, colorScheme: 'dark' }), accord);
     });
+
+    journey('8. a suggestion right after verifying: the check after sign-in reads the tenant as it is now, not the app\'s read cache', async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const email = uniqueEmail('annie');
+      const person = await newPerson();
+      await chooseSignIn(person, accord, 'Email and password', pages.connection(DATABASE_CONNECTION));
+      await person.press({ role: 'link', name: 'Create an account' }, pages.signup);
+      await person.type('Email address', email);
+      await person.type('Password', PASSWORD);
+      await person.press({ role: 'button', name: 'Create account' }, pages.signup);
+      assert.equal(await person.heading(), 'Check your email');
+
+      // Not verified yet: no suggestion, and the app's read cache (whose TTL outlives this
+      // journey) now holds the unverified account; only a fresh read sees it verified.
+      await signInWithDemo(person, accord, { email, name: 'Annie Easley' }, pages.profile);
+      assert.equal(await profileSection(person, 'suggested'), undefined);
+      await person.open(`${accord.tenantUrl}/dev/mail`);
+      await person.press({ role: 'link', name: /\/account\/verify-email\?token=/ }, new RegExp(`^${escapeRe(accord.tenantUrl)}/account/verify-email\\?`));
+      assert.equal(await person.heading(), 'Email address confirmed');
+
+      await person.open(pages.profile);
+      await signOut(person, accord);
+      await signInWithDemo(person, accord, { email, name: 'Annie Easley' }, pages.suggestions);
+      assert.equal(await person.heading(), 'Link these accounts?');
+      assert.match(await person.mainText(), /Email and password/);
+    }, { env: { MANAGEMENT_CACHE_TTL: '60' } });
 
     it('7. axe checked every page of the product on the way, the tenant\'s included: no serious or critical violation', () => {
       const missing = PAGES_OF_THE_PRODUCT.filter((title) => !audited.has(title));

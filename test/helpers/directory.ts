@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
 import { ConnectionRegistry, connectionsConfigSchema, defaultConnections } from '../../src/tenant/connections.ts';
 import type { Actor } from '../../src/tenant/directory/audit.ts';

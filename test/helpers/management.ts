@@ -7,6 +7,7 @@ import type { Actor } from '../../src/tenant/directory/audit.ts';
 import type { CreateUserInput } from '../../src/tenant/directory/directory.ts';
 import type { UserProfile } from '../../src/tenant/directory/profile.ts';
 import { after, before } from 'node:test';
+import { withProfileDefaults } from '../../src/tenant/avatars.ts';
 import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import type { TestDatabase } from './databases.ts';
 import { assertDirectoryInvariant } from './invariants.ts';
@@ -50,18 +51,20 @@ export function api(t: TestTenant, token: string) {
   };
 }
 
-/** A passwordless (`email` connection) user: no argon2 cost. */
-export function createEmailUser(t: TestTenant, input: Partial<CreateUserInput> = {}): Promise<UserProfile> {
-  return t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail('pwl'), email_verified: true, ...input }, TEST_ACTOR);
+/** A passwordless (`email` connection) user: no argon2 cost. As the Management API shows it (with Auth0's profile defaults). */
+export async function createEmailUser(t: TestTenant, input: Partial<CreateUserInput> = {}): Promise<UserProfile> {
+  const user = await t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail('pwl'), email_verified: true, ...input }, TEST_ACTOR);
+  return withProfileDefaults(user, t.tenant.config.url);
 }
 
-/** A google-oauth2 user, as the login pipeline creates them (the API refuses to). */
-export function createSocialUser(t: TestTenant, input: { sub?: string; email?: string; email_verified?: boolean; name?: string;
+/** A google-oauth2 user, as the login pipeline creates them (the API refuses to), as the Management API shows it. */
+export async function createSocialUser(t: TestTenant, input: { sub?: string; email?: string; email_verified?: boolean; name?: string;
   user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; } = {}): Promise<UserProfile> {
-  return t.tenant.directory.createFederatedUser({
+  const user = await t.tenant.directory.createFederatedUser({
     connection: 'google-oauth2', sub: input.sub ?? uniqueSub(), email: input.email ?? uniqueEmail('social', 'gmail.com'),
     email_verified: input.email_verified ?? true, name: input.name, user_metadata: input.user_metadata, app_metadata: input.app_metadata,
   }, TEST_ACTOR);
+  return withProfileDefaults(user, t.tenant.config.url);
 }
 
 const b64url = (value: object | string) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');

@@ -6,7 +6,7 @@ import supertest from 'supertest';
 import type { TenantConfig } from '../../src/config.ts';
 import type { ConnectionConfig } from '../../src/tenant/connections.ts';
 import { defaultConnections } from '../../src/tenant/connections.ts';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';
 import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';

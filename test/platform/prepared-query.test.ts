@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { prepareQuery } from '../../src/platform/prepared-query.ts';
 import { testDatabases } from '../helpers/databases.ts';
 

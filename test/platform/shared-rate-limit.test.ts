@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { RateLimitCounters } from '../../src/platform/rate-limit-counters.ts';
 import { SharedWindowLimiter, type RateLimitDecision, type SharedCounters } from '../../src/platform/rate-limit.ts';
 import { testDatabases } from '../helpers/databases.ts';

@@ -59,7 +59,7 @@ class RelyingPartyEndpoint {
     const token = new URLSearchParams(body).get('logout_token') ?? '';
     const clientId = this.clientIdOf(req.url ?? '');
     try {
-      const { payload } = await jwtVerify(token, this.jwks, { issuer: TEST_ISSUER, audience: clientId, algorithms: ['RS256'] });
+      const { payload } = await jwtVerify(token, this.jwks, { issuer: `${TEST_ISSUER}/`, audience: clientId, algorithms: ['RS256'] });
       this.received.push({ clientId, typ: decodeProtectedHeader(token).typ, claims: payload });
     } catch (err) {
       this.refused.push((err as Error).message);
@@ -104,7 +104,7 @@ class RelyingPartyEndpoint {
 function assertLogoutToken(received: Received, expected: { sub: string; sid?: string | undefined }): void {
   const { claims } = received;
   assert.equal(received.typ, 'logout+jwt');
-  assert.equal(claims.iss, TEST_ISSUER);
+  assert.equal(claims.iss, `${TEST_ISSUER}/`);
   assert.equal(claims.sub, expected.sub);
   assert.equal(claims.sid, expected.sid, expected.sid ? 'names the tenant session' : 'an account-wide token names no session');
   assert.deepEqual(claims.events, { [BACKCHANNEL_LOGOUT_EVENT]: {} });

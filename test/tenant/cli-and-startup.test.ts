@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { openDatabase } from '../../src/platform/database.ts';
+import { openTenantDatabase } from '../../src/tenant/tenant-database.ts';
 import { ConnectionRegistry, defaultConnections } from '../../src/tenant/connections.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { Directory } from '../../src/tenant/directory/directory.ts';
@@ -42,7 +42,7 @@ describe('the accord CLI', () => {
     assert.equal(clients[0].client_secret, undefined);
     assert.ok(!list.stdout.includes(created.client_secret));
 
-    const database = openDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
+    const database = openTenantDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
     const rows = await database.db.selectFrom('clients').selectAll().execute();
     await database.close();
     assert.ok(!JSON.stringify(rows).includes(created.client_secret), 'the raw secret is not in the database');
@@ -111,7 +111,7 @@ describe('the accord CLI', () => {
       assert.equal(listed.find((c) => c.client_id === created.client_id)?.backchannel_logout_uri, uri);
       assert.ok(listed.some((c) => c.backchannel_logout_uri === null), 'a client without one shows null');
 
-      const database = openDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
+      const database = openTenantDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
       const directory = new Directory(database, new ConnectionRegistry(defaultConnections()));
       const user = await directory.createUser({ connection: 'Username-Password-Authentication', email: 'cli-block@example.com', password: 'Correct-horse-9' }, SYSTEM_ACTOR);
       const jwks = createLocalJWKSet({ keys: (await loadTenantKeys(database.db)).signing.map(publicJwk) });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
 import type { Directory, SecondaryRef } from '../../src/tenant/directory/directory.ts';
 import { testDatabases } from '../helpers/databases.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import type { CreateUserInput, Directory } from '../../src/tenant/directory/directory.ts';
 import { verifyPassword } from '../../src/tenant/directory/passwords.ts';

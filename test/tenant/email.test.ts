@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import type { Directory } from '../../src/tenant/directory/directory.ts';
 import { isPlausibleEmail, normalizeEmail } from '../../src/tenant/directory/email.ts';
 import { testDatabases } from '../helpers/databases.ts';

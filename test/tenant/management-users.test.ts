@@ -83,6 +83,42 @@ for (const db of testDatabases()) {
       assertAuth0Error(scoped, 403, 'insufficient_scope', 'Insufficient scope, expected any of: create:users');
     });
 
+    it('fills name, nickname and picture as Auth0 does, in every user body, with an avatar the tenant serves', async () => {
+      const email = uniqueEmail('Grace.Hopper');
+      const created = await a.post('/users', { connection: 'Username-Password-Authentication', email, password: STRONG_PASSWORD });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const user = created.body;
+      assert.equal(user.name, email);
+      assert.equal(user.nickname, email.slice(0, email.indexOf('@')));
+      assert.equal(user.picture, `${t.tenant.config.url}/avatars/gh.svg`);
+      for (const body of [
+        (await a.get(`/users/${enc(user.user_id)}`)).body,
+        (await a.get(`/users-by-email?email=${enc(email)}`)).body[0],
+        (await a.get(`/users?q=${enc(`email:"${email}"`)}&search_engine=v3`)).body[0],
+        (await a.patch(`/users/${enc(user.user_id)}`, { user_metadata: { a: 1 } })).body,
+      ]) {
+        assert.equal(body.picture, user.picture);
+        assert.equal(body.name, email);
+        assert.equal(body.nickname, user.nickname);
+      }
+
+      // A name given later changes the initials; a picture given wins.
+      const named = await a.patch(`/users/${enc(user.user_id)}`, { name: 'Amazing Grace' });
+      assert.equal(named.body.picture, `${t.tenant.config.url}/avatars/ag.svg`);
+      const pictured = await a.patch(`/users/${enc(user.user_id)}`, { picture: 'https://images.example.com/grace.png' });
+      assert.equal(pictured.body.picture, 'https://images.example.com/grace.png');
+
+      const avatar = await t.request.get('/avatars/gh.svg').buffer(true)
+        .parse((res, done) => { let text = ''; res.on('data', (chunk: Buffer) => { text += chunk; }); res.on('end', () => done(null, text)); });
+      assert.equal(avatar.status, 200);
+      assert.match(avatar.headers['content-type']!, /^image\/svg\+xml/);
+      assert.equal(avatar.headers['cross-origin-resource-policy'], 'cross-origin');
+      assert.match(avatar.body as string, />GH<\/text>/);
+      for (const bad of ['/avatars/GH.svg', '/avatars/abc.svg', '/avatars/gh.png', '/avatars/%3Cs%3E.svg']) {
+        assert.equal((await t.request.get(bad)).status, 404, bad);
+      }
+    });
+
     // ------------------------------------------------------------ GET /users/{id}
 
     it('GET /users/{id} decodes a URL-encoded id (auth0%7C…), splits on the first | only, and 404s an unknown user', async () => {
@@ -458,6 +494,7 @@ for (const db of testDatabases()) {
 
       const routes = managementRoutes({
         directory: t.tenant.directory, connections: t.tenant.directory.connections, verifyLinkWith: linkWithVerifier(t.tenant.keys.signing),
+        shown: (user) => user,
       });
       assert.ok(routes.length >= 11);
       let documented = 0;

@@ -46,7 +46,7 @@ for (const db of testDatabases()) {
     it('publishes discovery metadata a standard client accepts', async () => {
       const config = await discover();
       const metadata = config.serverMetadata();
-      assert.equal(metadata.issuer, issuer);
+      assert.equal(metadata.issuer, `${issuer}/`, "Auth0's issuer form");
       assert.equal(metadata.authorization_endpoint, `${issuer}/authorize`);
       assert.equal(metadata.token_endpoint, `${issuer}/oauth/token`);
       assert.equal(metadata.jwks_uri, `${issuer}/.well-known/jwks.json`);
@@ -95,7 +95,7 @@ for (const db of testDatabases()) {
         pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, maxAge: 300,
       });
       const claims = tokens.claims()!;
-      assert.equal(claims.iss, issuer);
+      assert.equal(claims.iss, `${issuer}/`);
       assert.equal(claims.aud, rp.clientId);
       assert.equal(claims.sub, `demo-social|${demoSubject('linus@example.com')}`);
       assert.equal(typeof claims.auth_time, 'number');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { epochSeconds } from '../../src/platform/time.ts';
 import { OidcPayloadPruner } from '../../src/tenant/oidc/payload-pruner.ts';

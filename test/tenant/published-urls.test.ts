@@ -52,7 +52,7 @@ for (const db of testDatabases()) {
       it(`discovery and JWKS ignore a forged ${label}`, async () => {
         const discovery = await withHeaders(t.request.get('/.well-known/openid-configuration'), headers);
         assert.equal(discovery.status, 200);
-        assert.equal(discovery.body.issuer, TEST_ISSUER);
+        assert.equal(discovery.body.issuer, `${TEST_ISSUER}/`);
         const urls = urlsIn(discovery.body as Record<string, unknown>);
         assert.ok(urls.length >= 6, `the document publishes its endpoints: ${urls.join(', ')}`);
         for (const url of urls) assert.ok(url === TEST_ISSUER || url.startsWith(`${TEST_ISSUER}/`), `${url} is on TENANT_URL`);

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import type { Options } from 'express-rate-limit';
 import supertest from 'supertest';
-import type { Database } from '../../src/platform/database.ts';
+import type { Database } from '../../src/tenant/tenant-database.ts';
 import { isAccordError } from '../../src/platform/errors.ts';
 import { DatabaseRateLimitStore, RateLimitCounters } from '../../src/platform/rate-limit-counters.ts';
 import { signInLimiter } from '../../src/tenant/login/sign-in-limiter.ts';

@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import supertest from 'supertest';
-import { openDatabase } from '../../src/platform/database.ts';
+import { openTenantDatabase } from '../../src/tenant/tenant-database.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createTenant } from '../../src/tenant/tenant.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { startTestTenant, testConfig, TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from '../helpers/tenant.ts';
+import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
+import { uniqueEmail } from '../helpers/directory.ts';
+import { authorize, browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, tenantPerSuite } from '../helpers/login-flow.ts';
 
 for (const db of testDatabases()) {
   describe(`POST /oauth/token and discovery [${db.label}]`, () => {
@@ -34,7 +37,7 @@ for (const db of testDatabases()) {
       assert.equal(res.body.scope, 'read:users update:users');
       assert.equal(decodeProtectedHeader(res.body.access_token).alg, 'RS256');
       const claims = decodeJwt(res.body.access_token);
-      assert.equal(claims.iss, TEST_ISSUER);
+      assert.equal(claims.iss, `${TEST_ISSUER}/`, "Auth0's issuer form");
       assert.equal(claims.aud, TEST_AUDIENCE);
       assert.equal(claims.azp, client.client_id);
       assert.equal(claims.gty, 'client-credentials');
@@ -95,7 +98,11 @@ for (const db of testDatabases()) {
     it('serves the OpenID configuration and the public JWKS (no private parts)', async () => {
       const discovery = await t.request.get('/.well-known/openid-configuration');
       assert.equal(discovery.status, 200);
-      assert.equal(discovery.body.issuer, TEST_ISSUER);
+      assert.equal(discovery.body.issuer, `${TEST_ISSUER}/`, "Auth0's issuer form: https://<domain>/");
+      assert.equal(discovery.body.jwks_uri, `${TEST_ISSUER}/.well-known/jwks.json`);
+      for (const [key, value] of Object.entries(discovery.body)) {
+        if (typeof value === 'string' && /^https?:/.test(value)) assert.doesNotMatch(value.slice('http://'.length), /\/\//, `${key}: ${value}`);
+      }
       // Endpoint URLs follow the host the request came to; their paths are Auth0's.
       assert.equal(new URL(discovery.body.token_endpoint).pathname, '/oauth/token');
       assert.equal(new URL(discovery.body.jwks_uri).pathname, '/.well-known/jwks.json');
@@ -132,9 +139,33 @@ describe('signing keys persist across restarts', () => {
       await second.close();
     }
     // The file really holds the keys (not a per-process cache).
-    const reopened = openDatabase({ sqliteFile: file });
+    const reopened = openTenantDatabase({ sqliteFile: file });
     const stored = await reopened.db.selectFrom('tenant_secrets').select('name').execute();
     await reopened.close();
     assert.deepEqual(stored.map((r) => r.name).sort(), ['cookie_keys', 'demo_idp_keys', 'signing_keys']);
   });
 });
+
+for (const db of testDatabases()) {
+  describe(`profile claims as Auth0 fills them [${db.label}]`, () => {
+    let t: TestTenant;
+    let rp: RelyingParty;
+    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
+
+    it('gives a user with only an email a name, nickname and picture in the id_token and at /userinfo', async () => {
+      const email = uniqueEmail('only.email');
+      await t.tenant.directory.createUser({ connection: 'Username-Password-Authentication', email, password: 'Correct-horse-9', email_verified: true }, SYSTEM_ACTOR);
+      const agent = browser(t.tenant);
+      const auth = await authorize(agent, rp);
+      const base = `/login/${auth.uid}/Username-Password-Authentication`;
+      const page = await agent.get(base);
+      const signedIn = await agent.post(base).type('form').send({ _csrf: csrfOf(page.text), email, password: 'Correct-horse-9' });
+      const tokens = await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, signedIn.headers.location!));
+      const expected = { name: email, nickname: email.slice(0, email.indexOf('@')), picture: `${t.tenant.config.url}/avatars/oe.svg` };
+      assert.deepEqual({ name: tokens.claims.name, nickname: tokens.claims.nickname, picture: tokens.claims.picture }, expected);
+      const userinfo = await t.request.get('/userinfo').set('authorization', `Bearer ${tokens.access_token}`);
+      assert.equal(userinfo.status, 200, JSON.stringify(userinfo.body));
+      assert.deepEqual({ name: userinfo.body.name, nickname: userinfo.body.nickname, picture: userinfo.body.picture }, expected);
+    });
+  });
+}

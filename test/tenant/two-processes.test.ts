@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { openDatabase, type Database } from '../../src/platform/database.ts';
+import { openTenantDatabase, type Database } from '../../src/tenant/tenant-database.ts';
 import { ClientRegistry, MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../../src/tenant/connections.ts';
 import { Directory } from '../../src/tenant/directory/directory.ts';
@@ -85,7 +85,7 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
       DATABASE_URL: databaseUrl, TENANT_PORT: String(port), TENANT_URL: issuer, LOG_LEVEL: 'info',
       MANAGEMENT_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
     });
-    database = openDatabase({ databaseUrl: url, pgSchema: schema });
+    database = openTenantDatabase({ databaseUrl: url, pgSchema: schema });
   });
 
   after(async () => {

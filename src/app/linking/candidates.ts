@@ -32,8 +32,8 @@ export class CandidateFinder {
   constructor(private readonly management: ManagementClient, private readonly keptSeparate: KeptSeparate) {}
 
   /** `kept`: the candidates the user keeps separate, when the caller has read them already. */
-  async find(user: SessionUser, kept?: ReadonlySet<string>): Promise<Candidate[]> {
-    const [candidates, keptIds] = await Promise.all([this.findAll(user), kept ?? this.keptSeparate.candidatesKeptBy(user.user_id)]);
+  async find(user: SessionUser, kept?: ReadonlySet<string>, options: ReadOptions = {}): Promise<Candidate[]> {
+    const [candidates, keptIds] = await Promise.all([this.findAll(user, options), kept ?? this.keptSeparate.candidatesKeptBy(user.user_id)]);
     return candidates.filter((c) => !keptIds.has(c.user_id));
   }
 
@@ -47,15 +47,6 @@ export class CandidateFinder {
     return users
       .filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0)
       .map(toCandidate);
-  }
-
-  /**
-   * Starts the tenant lookup of `find` now, so that with the read cache on, the next page's
-   * check finds it done (or in flight) instead of waiting for a round trip of its own.
-   */
-  warm(user: SessionUser): void {
-    if (!this.management.cachesReads || user.email_verified !== true || !user.email) return;
-    this.management.usersByEmail(user.email).catch(() => undefined);
   }
 
   /** A candidate by id, only if it is one of the user's current candidates. */
@@ -76,7 +67,9 @@ export function suggestLinking(finder: CandidateFinder, logger: Logger): Request
     delete req.session.suggestions;
     // A link that continues after a fresh sign-in (/link/resume) already answers the question.
     if (req.session.pendingLinkStart) return next();
-    finder.find(req.user).then((candidates) => {
+    // Read fresh: an account verified seconds ago is still unverified in the read cache. The
+    // fresh read refreshes the cache, so "Link these accounts?" shows the same candidates.
+    finder.find(req.user, undefined, { fresh: true }).then((candidates) => {
       if (candidates.length === 0) return next();
       redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
     }, (err: unknown) => {

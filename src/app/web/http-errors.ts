@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
 import { httpStatusOf, isAccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 
@@ -6,6 +7,9 @@ const TITLES: Partial<Record<number, string>> = {
   400: 'That did not work', 401: 'Please sign in', 403: 'Request refused', 404: 'Page not found',
   409: 'Already linked elsewhere', 429: 'Too many attempts', 502: 'Something went wrong', 503: 'Try again in a moment',
 };
+
+/** What a page says while the tenant, Redis or the app's database cannot be reached. */
+export const UNAVAILABLE_MESSAGE = 'Sign-in is unavailable right now. Nothing was lost: try again in a minute.';
 
 export const notFound: RequestHandler = (_req, res) => {
   res.status(404).render('app/error', { title: TITLES[404], message: 'There is no page at this address.', status: 404 });
@@ -16,7 +20,11 @@ export function errorPage(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let status = 500;
     let message = 'Something went wrong on our side. Nothing was changed; please try again.';
-    if (isAccordError(err)) {
+    if (isDependencyError(err) && !isAccordError(err)) {
+      // Redis, the app database or the tenant is down or too slow; logged once per outage where it was noticed.
+      status = 503;
+      message = UNAVAILABLE_MESSAGE;
+    } else if (isAccordError(err)) {
       status = httpStatusOf(err.code);
       message = err.message;
       if (status >= 500) logger.warn({ code: err.code, details: err.details, path: req.path }, 'request failed');
@@ -27,7 +35,21 @@ export function errorPage(logger: Logger): ErrorRequestHandler {
     } else {
       logger.error({ err, path: req.path }, 'unexpected error');
     }
-    if (res.headersSent) return;
-    res.status(status).render('app/error', { title: TITLES[status] ?? 'Something went wrong', message, status });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    const title = TITLES[status] ?? 'Something went wrong';
+    res.status(status).set('Cache-Control', 'no-store');
+    res.render('app/error', { title, message, status }, (renderError: Error | null, html?: string) => {
+      // Never Express's default page (a stack trace): the same words as text.
+      if (renderError) {
+        logger.error({ err: renderError }, 'error page could not be rendered');
+        res.type('text/plain').send(`${title}\n\n${message}\n`);
+        return;
+      }
+      res.type('html').send(html);
+    });
   };
 }

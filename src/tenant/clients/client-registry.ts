@@ -1,9 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 import { AccordError } from '../../platform/errors.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
+import { responseTypesForGrants } from '../oidc/response-types.ts';
 
 /**
  * The Management API scopes of a person's own token (Auth0's "current user" scopes): each
@@ -19,7 +20,8 @@ export const MANAGEMENT_SCOPES = [
   ...USER_SCOPES,
 ] as const;
 
-export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+/** Auth0's grant names; `implicit` gives a client the implicit and hybrid response types (see response-types.ts). */
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'implicit', 'refresh_token'] as const;
 export type GrantType = typeof GRANT_TYPES[number];
 
 export interface ClientSummary {
@@ -241,7 +243,7 @@ export class ClientRegistry {
       client_name: row.name,
       ...(row.secret_hash ? { client_secret: row.secret_hash } : {}),
       grant_types: grantTypes,
-      response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+      response_types: responseTypesForGrants(grantTypes),
       redirect_uris: JSON.parse(row.redirect_uris) as string[],
       post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
       web_origins: JSON.parse(row.web_origins) as string[],

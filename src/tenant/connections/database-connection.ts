@@ -3,7 +3,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { ipKeyGenerator } from 'express-rate-limit';
 import type { Kysely } from 'kysely';
 import type { LoginRateLimits, TenantConfig } from '../../config.ts';
-import type { Database, LoginTicketsTable, Schema } from '../../platform/database.ts';
+import type { Database, LoginTicketsTable, Schema } from '../tenant-database.ts';
 import { isAccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { epochSeconds } from '../../platform/time.ts';

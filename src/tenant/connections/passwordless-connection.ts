@@ -1,7 +1,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Kysely } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { isAccordError } from '../../platform/errors.ts';
 import type { Connection } from '../connections.ts';

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Schema } from '../../platform/database.ts';
+import type { Database, Schema } from '../tenant-database.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { UserRow } from './profile.ts';
 

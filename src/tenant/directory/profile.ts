@@ -1,4 +1,4 @@
-import type { IdentitiesTable, UsersTable } from '../../platform/database.ts';
+import type { IdentitiesTable, UsersTable } from '../tenant-database.ts';
 
 export type Metadata = Record<string, unknown>;
 

@@ -1,6 +1,8 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
 import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { isDependencyError } from '../../platform/dependency-errors.ts';
+import { markUnavailable, UNAVAILABLE_PAGE } from '../final-error-handler.ts';
 import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Connection } from '../connections.ts';
 import type { ConnectionStrategy, Interaction, LoginEnvironment } from './login-environment.ts';
@@ -21,6 +23,7 @@ function describe(err: unknown): { status: number; title: string; message: strin
   if (isAccordError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
   if (isAccordError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
   if (isAccordError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
+  if (isDependencyError(err)) return { status: 503, ...UNAVAILABLE_PAGE };
   return undefined;
 }
 
@@ -94,6 +97,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const page = describe(err);
     if (!page) return next(err);
+    if (page.status === 503) markUnavailable(res);
     env.render(res, 'tenant/message', { title: page.title, message: page.message }, page.status);
   });
   return router;

@@ -1,7 +1,7 @@
 import type { Request, Response, Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import type { Directory } from '../directory/directory.ts';

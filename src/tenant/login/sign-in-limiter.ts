@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
 import { AccordError } from '../../platform/errors.ts';
 import { DatabaseRateLimitStore, RateLimitCounters } from '../../platform/rate-limit-counters.ts';
 

@@ -1,6 +1,6 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Kysely } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 
 export interface MailMessage {
   to: string;

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
 import { AccordError, httpStatusOf } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 
@@ -16,6 +17,7 @@ export const auth0ErrorBody = z.object({
 export function sendAuth0Error(res: Response, err: AccordError): void {
   const statusCode = httpStatusOf(err.code);
   if (statusCode === 401) res.set('WWW-Authenticate', 'Bearer realm="api/v2"');
+  if (statusCode === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   res.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: err.message, errorCode: err.code });
 }
 
@@ -24,6 +26,8 @@ export function auth0ErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     if (err instanceof AccordError) return sendAuth0Error(res, err);
+    // The database (or another dependency) is down or too slow: logged once per outage where it is noticed.
+    if (isDependencyError(err)) return sendAuth0Error(res, new AccordError('temporarily_unavailable'));
     const e = err as { type?: string; status?: number } | null;
     if (e?.type === 'entity.too.large') return sendAuth0Error(res, new AccordError('payload_too_large', 'Request body larger than 100 kB.'));
     if (e?.type === 'entity.parse.failed') return sendAuth0Error(res, new AccordError('invalid_json', 'Invalid request payload JSON format'));

@@ -5,7 +5,7 @@ import type { ManagementAuth } from './token-guard.ts';
 
 /**
  * Verifies the secondary's id_token given as `link_with`, as Auth0 does: RS256 only, the
- * caller's issuer, audience equal to the calling token's client, a valid signature and an
+ * caller's issuer (with or without its trailing slash), audience equal to the calling token's client, a valid signature and an
  * unexpired token. Returns the secondary's user_id (the token's `sub`).
  */
 export function linkWithVerifier(keys: SigningJwk[]) {
@@ -20,11 +20,14 @@ export function linkWithVerifier(keys: SigningJwk[]) {
       throw new AccordError('link_with_invalid');
     }
     if (alg !== 'RS256') throw new AccordError('link_with_alg');
-    if (claims.iss !== caller.issuer) throw new AccordError('link_with_iss');
+    // The tenant's issuer in either form: tokens issued before it took Auth0's trailing slash
+    // stay valid until they expire (the token guard accepts both forms the same way).
+    const issuers = [caller.issuer.replace(/\/+$/, ''), `${caller.issuer.replace(/\/+$/, '')}/`];
+    if (typeof claims.iss !== 'string' || !issuers.includes(claims.iss)) throw new AccordError('link_with_iss');
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     if (!caller.clientId || !aud.includes(caller.clientId)) throw new AccordError('link_with_aud');
     try {
-      const { payload } = await jwtVerify(idToken, jwks, { algorithms: ['RS256'], issuer: caller.issuer, audience: caller.clientId, requiredClaims: ['sub', 'exp'] });
+      const { payload } = await jwtVerify(idToken, jwks, { algorithms: ['RS256'], issuer: issuers, audience: caller.clientId, requiredClaims: ['sub', 'exp'] });
       return payload.sub!;
     } catch {
       throw new AccordError('link_with_invalid');

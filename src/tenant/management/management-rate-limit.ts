@@ -1,4 +1,4 @@
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { RateLimitCounters } from '../../platform/rate-limit-counters.ts';
 import { FixedWindowLimiter, SharedWindowLimiter, type WindowLimiter } from '../../platform/rate-limit.ts';

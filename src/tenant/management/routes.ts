@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AccordError } from '../../platform/errors.ts';
 import type { ConnectionRegistry, Connection } from '../connections.ts';
 import type { Directory } from '../directory/directory.ts';
+import type { UserProfile } from '../directory/profile.ts';
 import { defineRoute, type RouteDefinition } from './route-definition.ts';
 import * as s from './schemas.ts';
 import type { ManagementAuth } from './token-guard.ts';
@@ -10,6 +11,8 @@ export interface ManagementServices {
   directory: Directory;
   connections: ConnectionRegistry;
   verifyLinkWith(idToken: string, caller: ManagementAuth): Promise<string>;
+  /** A user as the API shows it: with the profile fields Auth0 always fills (see avatars.ts). */
+  shown(user: UserProfile): UserProfile;
 }
 
 function page<T, K extends string>(key: K, items: T[], total: number, pageIndex: number, perPage: number) {
@@ -33,40 +36,41 @@ function publicConnection(c: Connection) {
 }
 
 export function managementRoutes(services: ManagementServices): RouteDefinition[] {
-  const { directory, connections } = services;
+  const { directory, connections, shown } = services;
   return [
     defineRoute({
       method: 'get', path: '/users', operationId: 'get_users', summary: 'List or search users',
       scopes: ['read:users'], query: s.listUsersQuery, status: 200,
       response: z.union([z.array(s.userSchema), s.usersPageSchema]),
       async handle({ query }) {
-        const { users, total } = await directory.listUsers({ q: query.q, page: query.page, perPage: query.per_page, sort: query.sort });
+        const { users: found, total } = await directory.listUsers({ q: query.q, page: query.page, perPage: query.per_page, sort: query.sort });
+        const users = found.map(shown);
         return query.include_totals ? page('users', users, total, query.page, query.per_page) : users;
       },
     }),
     defineRoute({
       method: 'post', path: '/users', operationId: 'post_users', summary: 'Create a user in a database or passwordless connection',
       scopes: ['create:users'], body: s.createUserBody, status: 201, response: s.userSchema,
-      handle: ({ body, auth }) => directory.createUser(body, auth.actor),
+      handle: async ({ body, auth }) => shown(await directory.createUser(body, auth.actor)),
     }),
     defineRoute({
       method: 'get', path: '/users/:id', operationId: 'get_users_by_id', summary: 'Get a user',
       scopes: ['read:users'], selfScopes: ['read:current_user'], params: s.userIdParams, status: 200, response: s.userSchema,
-      handle: ({ params }) => directory.getUser(params.id),
+      handle: async ({ params }) => shown(await directory.getUser(params.id)),
     }),
     defineRoute({
       method: 'patch', path: '/users/:id', operationId: 'patch_users_by_id',
       summary: "Update a user; metadata merges at the top level and null deletes a key. A user's own token (update:current_user_metadata) may change only its own user_metadata",
       scopes: ['update:users'], selfScopes: ['update:current_user_metadata'],
       params: s.userIdParams, body: s.updateUserBody, status: 200, response: s.userSchema,
-      handle({ params, body, auth }) {
+      async handle({ params, body, auth }) {
         // As at Auth0: a person may edit their own user_metadata; the profile, app_metadata, email,
         // password and blocked stay with the administrators (update:users).
         if (!auth.scopes.has('update:users')) {
           const others = Object.keys(body).filter((key) => key !== 'user_metadata');
           if (others.length > 0) throw new AccordError('insufficient_scope', `Insufficient scope, expected any of: update:users (update:current_user_metadata changes only user_metadata, not ${others.join(', ')})`);
         }
-        return directory.updateUser(params.id, body, auth.actor);
+        return shown(await directory.updateUser(params.id, body, auth.actor));
       },
     }),
     defineRoute({
@@ -78,7 +82,7 @@ export function managementRoutes(services: ManagementServices): RouteDefinition[
       method: 'get', path: '/users-by-email', operationId: 'get_users_by_email',
       summary: 'Users whose email matches (NFC, trimmed, case-insensitive), immediately consistent',
       scopes: ['read:users'], query: s.usersByEmailQuery, status: 200, response: z.array(s.userSchema),
-      handle: ({ query }) => directory.findByEmail(query.email),
+      handle: async ({ query }) => (await directory.findByEmail(query.email)).map(shown),
     }),
     defineRoute({
       method: 'post', path: '/users/:id/identities', operationId: 'post_identities',

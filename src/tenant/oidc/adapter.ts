@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Kysely, QueryResult } from 'kysely';
-import type { Database, Schema } from '../../platform/database.ts';
+import type { Database, Schema } from '../tenant-database.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';

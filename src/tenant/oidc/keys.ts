@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 
 export interface SigningJwk {
   kty: 'RSA';

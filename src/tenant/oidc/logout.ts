@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
-import { Router, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
@@ -50,12 +50,71 @@ function refuse(res: Response, message: string): void {
   res.status(400).set('Cache-Control', 'no-store').render('tenant/message', { title: 'We could not sign you out', message });
 }
 
+/** Where a logout that names no client returns to, between its request and its confirmation. */
+const TENANT_RETURN_COOKIE = 'tenant_logout_return';
+
+interface TenantReturn { uri: string; state?: string | undefined }
+
+function notAllowedMessage(what: string): string {
+  return `The ${what} address is not one of this tenant's Allowed Logout URLs, so you were not signed out. `
+    + 'Its developers need to add that exact address to ALLOWED_LOGOUT_URLS (or allowed_logout_urls in TENANT_CONFIG), '
+    + 'or name their application with client_id.';
+}
+
+/**
+ * OpenID Connect logout that names no client (no client_id, no id_token_hint), as Auth0's
+ * samples send it: a `post_logout_redirect_uri` among the tenant's Allowed Logout URLs is where
+ * the browser returns after signing out (oidc-provider would drop it and show its success page);
+ * any other is refused. oidc-provider keeps no place for it in the session, so it waits in a
+ * cookie for the confirmation (`returnToTenantLogoutUrl`), which checks it against the list again.
+ */
+export function tenantLogoutUrls(allowedLogoutUrls: readonly string[], secureCookies: boolean) {
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, path: END_SESSION_PATH };
+  return {
+    /** Express, before oidc-provider: `GET /oidc/logout`. */
+    remember(req: Request, res: Response, next: NextFunction): void {
+      const { client_id: clientId, id_token_hint: hint, post_logout_redirect_uri: uri, state } = req.query;
+      if (clientId !== undefined || hint !== undefined || uri === undefined) {
+        res.clearCookie(TENANT_RETURN_COOKIE, cookie);
+        return next();
+      }
+      if (typeof uri !== 'string' || (state !== undefined && typeof state !== 'string')) return refuse(res, 'The post_logout_redirect_uri and state parameters must appear once.');
+      if (!allowedLogoutUrls.includes(uri)) return refuse(res, notAllowedMessage('post_logout_redirect_uri'));
+      const value: TenantReturn = { uri, state };
+      res.cookie(TENANT_RETURN_COOKIE, Buffer.from(JSON.stringify(value)).toString('base64url'), { ...cookie, maxAge: 3_600_000 });
+      next();
+    },
+    /** Koa, around oidc-provider's routes: the confirmation's redirect to its success page goes to the remembered URL. */
+    async returnToTenantLogoutUrl(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+      await next();
+      if (ctx.method !== 'POST' || ctx.path !== `${END_SESSION_PATH}/confirm` || ctx.status !== 303) return;
+      const raw = ctx.cookies.get(TENANT_RETURN_COOKIE);
+      if (!raw) return;
+      ctx.cookies.set(TENANT_RETURN_COOKIE, null, cookie);
+      const location = new URL(ctx.response.get('location'), 'http://tenant');
+      if (location.pathname !== `${END_SESSION_PATH}/success` || location.searchParams.has('client_id')) return;
+      let remembered: TenantReturn;
+      try {
+        remembered = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as TenantReturn;
+      } catch {
+        return;
+      }
+      if (typeof remembered.uri !== 'string' || !allowedLogoutUrls.includes(remembered.uri)) return;
+      const target = new URL(remembered.uri);
+      if (typeof remembered.state === 'string') target.searchParams.set('state', remembered.state);
+      ctx.status = 303;
+      ctx.redirect(target.href);
+    },
+  };
+}
+
 /**
  * Auth0's logout endpoint, `GET /v2/logout?client_id=…&returnTo=…`: checks `returnTo` against
- * the client's registered logout URIs (exactly, as Auth0's "Allowed Logout URLs") and hands
- * over to the OpenID Connect logout, which asks for confirmation and ends the session.
+ * the client's registered logout URIs (exactly, as Auth0's "Allowed Logout URLs"), or without a
+ * client_id against the tenant's, and hands over to the OpenID Connect logout, which asks for
+ * confirmation and ends the session.
  */
-export function auth0LogoutRoute(clients: ClientRegistry): Router {
+export function auth0LogoutRoute(clients: ClientRegistry, allowedLogoutUrls: readonly string[] = []): Router {
   const router = Router();
   router.get('/v2/logout', async (req: Request, res: Response) => {
     const { client_id: clientId, returnTo } = req.query;
@@ -74,8 +133,8 @@ export function auth0LogoutRoute(clients: ClientRegistry): Router {
         query.set('post_logout_redirect_uri', returnTo);
       }
     } else if (returnTo !== undefined) {
-      // Logout URIs are registered per client; without one there is nothing to check returnTo against.
-      return refuse(res, 'A returnTo address needs the client_id of the application it belongs to, so you were not signed out.');
+      if (!allowedLogoutUrls.includes(returnTo)) return refuse(res, notAllowedMessage('returnTo'));
+      query.set('post_logout_redirect_uri', returnTo);
     }
     const search = query.toString();
     res.redirect(302, `${END_SESSION_PATH}${search ? `?${search}` : ''}`);

@@ -1,4 +1,4 @@
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { epochSeconds } from '../../platform/time.ts';
 

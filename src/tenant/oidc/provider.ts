@@ -2,14 +2,26 @@ import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../config.ts';
-import type { Database } from '../../platform/database.ts';
+import type { Database } from '../tenant-database.ts';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
+import { UNAVAILABLE_PAGE } from '../final-error-handler.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
+import { withProfileDefaults } from '../avatars.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 import type { TenantKeys } from './keys.ts';
 import { END_SESSION_PATH, logoutPages } from './logout.ts';
+import { RESPONSE_TYPES } from './response-types.ts';
 import { clientBasedCORS } from './web-origins.ts';
+
+/**
+ * The tenant's OpenID issuer: its URL with a trailing slash, as Auth0's `https://TENANT.auth0.com/`
+ * (Auth0's SDKs compare `iss` with exactly that). Endpoints are still built on the URL without it.
+ */
+export function issuerOf(tenantUrl: string): string {
+  return `${tenantUrl.replace(/\/+$/, '')}/`;
+}
 
 export function managementAudience(tenantUrl: string): string {
   return `${tenantUrl}/api/v2/`;
@@ -26,6 +38,28 @@ function managementScopesFor(ctx: KoaContextWithOIDC, client: { metadata(): Reco
   const forTheClient = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
   if (!forTheClient) return USER_SCOPES;
   return String(client.metadata().management_scopes ?? '').split(' ').filter((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s));
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * oidc-provider refuses http and localhost callbacks for clients of the implicit flow; Auth0
+ * accepts them, and samples run on http://localhost:3000. Outside production, a client whose
+ * every http or localhost callback is a loopback address passes those two checks (its codes are
+ * oidc-provider's, see Client.Schema#redirectUris); every other check still applies.
+ */
+function allowLoopbackImplicitCallbacks(provider: Provider, env: TenantConfig['env']): void {
+  if (env === 'production') return;
+  const schema = (provider.Client as unknown as { Schema: { prototype: { invalidate(message: string, code?: string): void } } }).Schema.prototype;
+  const invalidate = schema.invalidate;
+  schema.invalidate = function invalidateUnlessLoopback(this: { redirect_uris?: string[]; post_logout_redirect_uris?: string[] }, message: string, code?: string) {
+    if (code === 'implicit-force-https' || code === 'implicit-forbid-localhost') {
+      const uris = [...(this.redirect_uris ?? []), ...(this.post_logout_redirect_uris ?? [])].map((uri) => new URL(uri));
+      const onlyLoopback = uris.filter((u) => u.protocol === 'http:' || u.hostname === 'localhost').every((u) => LOOPBACK_HOSTS.has(u.hostname));
+      if (onlyLoopback) return;
+    }
+    invalidate.call(this, message, code);
+  };
 }
 
 const errorView = fileURLToPath(new URL('../../../views/tenant/error.ejs', import.meta.url));
@@ -64,18 +98,26 @@ export function createOidcProvider(options: {
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'nickname', 'picture', 'updated_at'],
     },
-    responseTypes: ['code'],
+    // Auth0's response types (all but a bare `token`, see response-types.ts); each client gets
+    // those of its grants (ClientRegistry.asOidcMetadata). oidc-provider requires a nonce
+    // wherever an id_token comes from /authorize.
+    responseTypes: [...RESPONSE_TYPES],
     // As Auth0: the id_token carries the profile and email claims the scopes asked for, even
     // when an access token for /userinfo is issued alongside it.
     conformIdTokenClaims: false,
     // Auth0's `connection` parameter picks the sign-in method.
     extraParams: ['connection'],
-    pkce: { required: () => true },
+    // Public clients always; a confidential client's plain code flow too. Its hybrid flows (as
+    // express-openid-connect 1.x asks for them) go without: the id_token's nonce and c_hash
+    // bind the code to the browser that asked for it.
+    pkce: { required: (ctx, client) => client.clientAuthMethod === 'none' || ctx.oidc.params?.response_type === 'code' },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: { enabled: true },
+      // Auth0's `response_mode=web_message` (a popup's or iframe's answer by postMessage).
+      webMessageResponseMode: { enabled: true, ack: 'individual-draft-01' },
       // Clients register post_logout_redirect_uris (ClientRegistry); Auth0's /v2/logout hands over here.
       rpInitiatedLogout: { enabled: true, ...logoutPages({ tenantName: config.name, directory }) },
       // Clients register a backchannel_logout_uri (ClientRegistry); sign-out tells each client of
@@ -118,8 +160,9 @@ export function createOidcProvider(options: {
     extraTokenClaims: (_ctx, token) => ({ azp: token.clientId, gty: token.kind === 'ClientCredentials' ? 'client-credentials' : undefined }),
     interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
     findAccount: async (_ctx, sub) => {
-      const user = await directory.findUser(sub);
-      if (!user) return undefined;
+      const found = await directory.findUser(sub);
+      if (!found) return undefined;
+      const user = withProfileDefaults(found, config.url);
       return {
         accountId: user.user_id,
         claims: () => ({
@@ -129,16 +172,30 @@ export function createOidcProvider(options: {
         }),
       };
     },
-    renderError: async (ctx: KoaContextWithOIDC, out) => {
-      ctx.type = 'html';
-      ctx.body = await ejs.renderFile(errorView, {
-        tenantName: config.name, error: String(out.error), description: String(out.error_description ?? out.error),
-        title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
-      });
+    renderError: async (ctx: KoaContextWithOIDC, out, error) => {
+      const unavailable = isDependencyError(error);
+      if (unavailable) {
+        ctx.status = 503;
+        ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      }
+      const page = unavailable
+        ? { error: 'temporarily_unavailable', description: UNAVAILABLE_PAGE.message, title: UNAVAILABLE_PAGE.title }
+        : {
+          error: String(out.error), description: String(out.error_description ?? out.error),
+          title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
+        };
+      try {
+        ctx.body = await ejs.renderFile(errorView, { tenantName: config.name, ...page });
+        ctx.type = 'html';
+      } catch {
+        // A page that cannot be rendered must not turn into Koa's default answer: the words go out as text.
+        ctx.type = 'text';
+        ctx.body = `${page.title ?? 'We could not complete the sign-in'}\n\n${page.description}\n`;
+      }
     },
   };
 
-  const provider = new Provider(config.url, configuration);
+  const provider = new Provider(issuerOf(config.url), configuration);
   // The scheme it sees is TENANT_URL's: publishAtTenantUrl sets Host and X-Forwarded-Proto from
   // it on every request, replacing whatever the client or a proxy sent.
   provider.proxy = true;
@@ -146,6 +203,7 @@ export function createOidcProvider(options: {
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return this.clientSecret !== undefined && clientSecretMatches(this.clientSecret, actual);
   };
+  allowLoopbackImplicitCallbacks(provider, config.env);
   // oidc-provider sends a sign-out's logout tokens itself, once, while the browser waits (and
   // refuses private addresses, where an app next to its tenant lives). They go through the
   // tenant's one delivery instead: in the background, with retries.

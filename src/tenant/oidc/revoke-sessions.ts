@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Schema } from '../../platform/database.ts';
+import type { Schema } from '../tenant-database.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 
 /**

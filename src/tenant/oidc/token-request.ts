@@ -1,6 +1,7 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { isAccordError } from '../../platform/errors.ts';
+import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
+import { ERROR_CODES, isAccordError } from '../../platform/errors.ts';
 import { jsonBodyNestingGuard } from '../../platform/json-nesting.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
@@ -51,7 +52,14 @@ export function auth0TokenRequest(clients: ClientRegistry, provider: (req: Incom
       }
       if (body.grant_type === 'client_credentials' && body.scope === undefined) {
         const clientId = clientIdOf(req, body);
-        const client = clientId ? await clients.get(clientId) : undefined;
+        let client: Awaited<ReturnType<ClientRegistry['get']>> | undefined;
+        try {
+          client = clientId ? await clients.get(clientId) : undefined;
+        } catch (err) {
+          if (!isDependencyError(err)) throw err;
+          res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+          return oauthError(res, 503, 'temporarily_unavailable', ERROR_CODES.temporarily_unavailable);
+        }
         if (client && client.scopes.length > 0) body.scope = client.scopes.join(' ');
       }
       const encoded = Buffer.from(new URLSearchParams(body).toString());

@@ -1,0 +1,228 @@
+import { AccordError } from '../../platform/errors.ts';
+import type { Connection } from '../connections.ts';
+import type { Actor, AuditLog } from './audit.ts';
+import { now, type Db, type DirectoryStore } from './directory-store.ts';
+import { normalizeEmail } from './email.ts';
+import { rootProfileData, splitUserId, toProfile, type Identity, type ProfileData, type UserProfile, type UserRow } from './profile.ts';
+import type { Users } from './users.ts';
+
+export type SecondaryRef =
+  | { userId: string }
+  | { provider: string; identityUserId: string; connectionId?: string | undefined };
+
+export interface UnlinkOptions {
+  /** Restore the secondary's metadata from its link snapshot (Auth0's default is none). */
+  restoreMetadata?: boolean;
+}
+
+/** What changed in a user's identities; delivered after the change is committed. */
+export interface IdentityChange {
+  type: 'identity.linked' | 'identity.unlinked';
+  primaryId: string;
+  secondaryId: string;
+  provider: string;
+  identityUserId: string;
+  connection: string;
+  actor: Actor;
+  date: string;
+  /** The primary as the change committed it: listeners need not read it back. */
+  primary: UserProfile;
+  /** After an unlink, the standalone user the identity became. */
+  detached?: UserProfile;
+}
+
+export type IdentityChangeListener = (change: IdentityChange) => void | Promise<void>;
+
+/**
+ * Where a link is decided: the automatic-linking policy, Auth0's linking rules (no self-links,
+ * an identity has one owner, a secondary brings only its own main identity) and the link and
+ * unlink transactions.
+ */
+export class Linking {
+  readonly #store: DirectoryStore;
+  readonly #audit: AuditLog;
+  readonly #users: Users;
+  readonly #emit: (change: IdentityChange) => Promise<void>;
+
+  constructor(store: DirectoryStore, audit: AuditLog, users: Users, emit: (change: IdentityChange) => Promise<void>) {
+    this.#store = store;
+    this.#audit = audit;
+    this.#users = users;
+    this.#emit = emit;
+  }
+
+  /**
+   * Auth0's old link-by-email rule, opt-in per connection (`linking: "auto"`): only a standalone
+   * user whose email is verified by a trusted connection, and only when exactly one other
+   * verified user of a trusted, non-`never` connection has the same email.
+   */
+  async autoLinkTarget(user: UserProfile, provider: string, identityUserId: string): Promise<UserProfile | undefined> {
+    const main = user.identities[0]!;
+    if (main.provider !== provider || main.user_id !== identityUserId || user.identities.length !== 1) return undefined;
+    const connection = this.#store.connections.byName(main.connection);
+    if (!connection || connection.linking !== 'auto' || !connection.trustEmailVerified) return undefined;
+    if (user.email_verified !== true || !user.email) return undefined;
+    const others = (await this.#users.findByEmail(user.email)).filter((other) => {
+      if (other.user_id === user.user_id || other.email_verified !== true) return false;
+      const theirs: Connection | undefined = this.#store.connections.byName(other.identities[0]!.connection);
+      return theirs !== undefined && theirs.trustEmailVerified && theirs.linking !== 'never';
+    });
+    return others.length === 1 ? others[0] : undefined;
+  }
+
+  /**
+   * Links the secondary's main identity into the primary, in one transaction. The secondary
+   * user disappears; its root attributes live on as the identity's profileData and, with its
+   * metadata, in a link snapshot that a later unlink may restore.
+   */
+  async link(primaryId: string, secondary: SecondaryRef, actor: Actor): Promise<Identity[]> {
+    // PostgreSQL: find the secondary first, to lock both users in one order, then check again
+    // under the locks. SQLite's write transaction holds the whole database: one look, inside.
+    const found = this.#store.dialect === 'postgres' ? await this.#resolveSecondary(this.#store.db, primaryId, secondary) : undefined;
+    let change: IdentityChange | undefined;
+    const identities = await this.#store.transaction(async (trx) => {
+      const secondaryId = found ?? await this.#resolveSecondary(trx, primaryId, secondary);
+      const locked = await this.#store.lockUsers(trx, [primaryId, secondaryId]);
+      const primary = locked.get(primaryId);
+      if (!primary) throw new AccordError('inexistent_user');
+      // A concurrent link may have taken the secondary meanwhile.
+      if (found !== undefined && await this.#resolveSecondary(trx, primaryId, secondary) !== found) throw new AccordError('link_identity_in_use');
+      const secondaryRow = locked.get(secondaryId);
+      if (!secondaryRow) throw new AccordError('link_secondary_not_found');
+
+      const secondaryIdentities = await this.#store.identityRowsOf(trx, secondaryId);
+      if (secondaryIdentities.length !== 1) {
+        throw new AccordError('link_secondary_has_identities',
+          'Unable to link with the secondary account: it has linked identities of its own. Unlink them first.');
+      }
+      const identity = secondaryIdentities[0]!;
+      if ('connectionId' in secondary && secondary.connectionId !== undefined) {
+        const connection = this.#store.connections.byName(identity.connection);
+        if (connection?.id !== secondary.connectionId) throw new AccordError('link_secondary_not_found');
+      }
+
+      const date = now();
+      const primaryIdentities = await this.#store.identityRowsOf(trx, primaryId);
+      // Identities list in link order, which is linked_at order: keep it strictly increasing even
+      // when two links land in one millisecond (the primary's row lock makes this race-free).
+      const last = primaryIdentities.reduce((latest, i) => (i.linked_at > latest ? i.linked_at : latest), '');
+      const linkedAt = last >= date ? new Date(Date.parse(last) + 1).toISOString() : date;
+      const profileData = rootProfileData(secondaryRow);
+      await trx.executeQuery(this.#store.queries.insertSnapshot({
+        primaryId, provider: identity.provider, userId: identity.user_id,
+        snapshot: JSON.stringify(toProfile(secondaryRow, secondaryIdentities)), date,
+      }));
+      const linkedIdentity = { ...identity, owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: linkedAt };
+      const moved = await trx.executeQuery(this.#store.queries.linkIdentity({
+        provider: identity.provider, userId: identity.user_id, from: secondaryId, to: primaryId,
+        profileData: linkedIdentity.profile_data, linkedAt,
+      }));
+      if (Number(moved.numAffectedRows) !== 1) throw new AccordError('link_identity_in_use');
+      await trx.executeQuery(this.#store.queries.deleteUser({ userId: secondaryId }));
+      await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
+      await this.#audit.record(trx, actor, {
+        type: 'identity.linked', date, userId: primaryId,
+        description: `Identity ${identity.provider}|${identity.user_id} linked`,
+        details: {
+          primary_id: primaryId, secondary_id: secondaryId,
+          provider: identity.provider, identity_user_id: identity.user_id, connection: identity.connection,
+        },
+      });
+      const linked = toProfile({ ...primary, updated_at: date }, [...primaryIdentities, linkedIdentity]);
+      change = {
+        type: 'identity.linked', primaryId, secondaryId, provider: identity.provider,
+        identityUserId: identity.user_id, connection: identity.connection, actor, date, primary: linked,
+      };
+      return linked.identities;
+    });
+    await this.#emit(change!);
+    return identities;
+  }
+
+  /** Detaches a linked identity and recreates it as a standalone user, in one transaction. */
+  async unlink(primaryId: string, provider: string, identityUserId: string, options: UnlinkOptions, actor: Actor): Promise<Identity[]> {
+    let change: IdentityChange | undefined;
+    const identities = await this.#store.transaction(async (trx) => {
+      const primary = await this.#store.lockUser(trx, primaryId);
+      const primaryIdentities = await this.#store.identityRowsOf(trx, primaryId);
+      const identity = primaryIdentities.find((i) => i.provider === provider && i.user_id === identityUserId);
+      if (!identity) throw new AccordError('inexistent_identity');
+      if (identity.is_main === 1) throw new AccordError('unlink_main_identity');
+
+      const data = (identity.profile_data ? JSON.parse(identity.profile_data) : {}) as ProfileData;
+      const snapshotRow = (await trx.executeQuery(this.#store.queries.latestSnapshot({ primaryId, provider, userId: identityUserId }))).rows[0];
+      const snapshot = snapshotRow ? (JSON.parse(snapshotRow.snapshot) as UserProfile) : undefined;
+      const restore = options.restoreMetadata === true && snapshot !== undefined;
+
+      const date = now();
+      const secondaryId = `${provider}|${identityUserId}`;
+      const row: UserRow = {
+        user_id: secondaryId,
+        connection: identity.connection,
+        email: data.email ?? null,
+        email_normalized: data.email !== undefined ? normalizeEmail(data.email) : null,
+        email_verified: data.email_verified ? 1 : 0,
+        name: data.name ?? null,
+        given_name: data.given_name ?? null,
+        family_name: data.family_name ?? null,
+        nickname: data.nickname ?? null,
+        picture: data.picture ?? null,
+        phone_number: data.phone_number ?? null,
+        phone_verified: data.phone_verified ? 1 : 0,
+        // Unlinking never unblocks: blocked if it was when linked, or if its primary is now.
+        blocked: snapshot?.blocked === true || primary.blocked === 1 ? 1 : 0,
+        user_metadata: JSON.stringify(restore ? snapshot.user_metadata : {}),
+        app_metadata: JSON.stringify(restore ? snapshot.app_metadata : {}),
+        created_at: snapshot?.created_at ?? date,
+        updated_at: date,
+        last_login: null,
+        logins_count: 0,
+      };
+      await trx.executeQuery(this.#store.queries.insertUser(row));
+      const moved = await trx.executeQuery(this.#store.queries.detachIdentity({
+        provider, userId: identityUserId, from: primaryId, to: secondaryId, linkedAt: date,
+      }));
+      if (Number(moved.numAffectedRows) !== 1) throw new AccordError('inexistent_identity');
+      // The snapshot has served its purpose; keeping a copy of someone's profile has none.
+      await trx.executeQuery(this.#store.queries.deleteSnapshots({ primaryId, provider, userId: identityUserId }));
+      await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
+      await this.#audit.record(trx, actor, {
+        type: 'identity.unlinked', date, userId: primaryId,
+        description: `Identity ${secondaryId} unlinked`,
+        details: {
+          primary_id: primaryId, secondary_id: secondaryId, provider, identity_user_id: identityUserId,
+          connection: identity.connection, restored_metadata: restore,
+        },
+      });
+      const remaining = toProfile({ ...primary, updated_at: date }, primaryIdentities.filter((i) => i !== identity));
+      const detached = toProfile(row, [{ ...identity, owner_id: secondaryId, is_main: 1, profile_data: null, linked_at: date }]);
+      change = {
+        type: 'identity.unlinked', primaryId, secondaryId, provider, identityUserId, connection: identity.connection, actor, date,
+        primary: remaining, detached,
+      };
+      return remaining.identities;
+    });
+    await this.#emit(change!);
+    return identities;
+  }
+
+  /** Finds the user id of the secondary, refusing self-links and identities owned elsewhere. */
+  async #resolveSecondary(db: Db, primaryId: string, ref: SecondaryRef): Promise<string> {
+    let provider: string;
+    let identityUserId: string;
+    if ('userId' in ref) {
+      if (ref.userId === primaryId) throw new AccordError('link_self');
+      const split = splitUserId(ref.userId);
+      if (!split) throw new AccordError('link_secondary_not_found');
+      ({ provider, identityUserId } = split);
+    } else {
+      ({ provider, identityUserId } = ref);
+    }
+    const identity = (await db.executeQuery(this.#store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
+    if (!identity) throw new AccordError('link_secondary_not_found');
+    if (identity.owner_id === primaryId) throw new AccordError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
+    if (identity.is_main !== 1) throw new AccordError('link_identity_in_use');
+    if ('userId' in ref && identity.owner_id !== ref.userId) throw new AccordError('link_secondary_not_found');
+    return identity.owner_id;
+  }
+}
