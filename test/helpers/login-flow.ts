@@ -5,6 +5,7 @@ import { after, before } from 'node:test';
 import supertest from 'supertest';
 import type { TenantConfig } from '../../src/config.ts';
 import type { TestDatabase } from './databases.ts';
+import { csrfTokenOf } from './html-forms.ts';
 import { startTestTenant, type TestTenant } from './tenant.ts';
 import type { Tenant } from '../../src/tenant/tenant.ts';
 
@@ -90,9 +91,9 @@ export async function exchangeCode(tenant: Tenant, rp: RelyingParty, auth: Autho
   return { access_token: res.body.access_token, id_token: res.body.id_token, claims };
 }
 
-/** The `_csrf` hidden field of the page's first form. */
+/** The `_csrf` hidden field of the page's form. */
 export function csrfOf(html: string): string {
-  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  const token = csrfTokenOf(html);
   assert.ok(token, 'the form carries a CSRF token');
   return token;
 }

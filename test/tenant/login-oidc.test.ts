@@ -17,8 +17,8 @@ import {
 import { createLogger } from '../../src/platform/logger.ts';
 import { createTenant } from '../../src/tenant/tenant.ts';
 import { startTestTenant, TEST_ISSUER, testConfig, type TestTenant } from '../helpers/tenant.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 
-const uniqueEmail = (label: string) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
 const PASSWORD = 'correct horse battery staple 42';
 
 interface DemoPerson {
