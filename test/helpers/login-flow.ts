@@ -27,9 +27,9 @@ export async function registerRelyingParty(tenant: Tenant, options: { postLogout
 
 export type Browser = ReturnType<typeof supertest.agent>;
 
-/** A browser: a cookie jar on the tenant. */
-export function browser(tenant: Tenant): Browser {
-  return supertest.agent(tenant.app);
+/** A browser: a cookie jar on one origin, the tenant in-process or a server's URL (see WebBrowser for several). */
+export function browser(origin: Tenant | string): Browser {
+  return supertest.agent(typeof origin === 'string' ? origin : origin.app);
 }
 
 export interface Authorization {

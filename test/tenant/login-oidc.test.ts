@@ -366,7 +366,7 @@ for (const db of testDatabases()) {
       assert.ok(start.headers.location!.startsWith(`${upstream.issuer}/auth?`));
       const request = new URL(start.headers.location!);
       // The upstream is another origin: another cookie jar, as in a real browser.
-      const idp = supertest.agent(upstream.issuer);
+      const idp = browser(upstream.issuer);
       let next = start.headers.location!;
       while (next.startsWith(upstream.issuer)) {
         const res = await idp.get(next.slice(upstream.issuer.length));
