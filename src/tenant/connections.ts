@@ -83,6 +83,11 @@ export function connectionCapabilities(strategy: ConnectionConfig['strategy']): 
   return CAPABILITIES[strategy];
 }
 
+/** The identity user_id of an upstream `sub`: itself for a named provider, `<connection>|<sub>` for generic OIDC. */
+export function identityUserIdFor(connection: Connection, sub: string): string {
+  return connection.provider === 'oidc' ? `${connection.name}|${sub}` : sub;
+}
+
 export function defaultConnections(): ConnectionConfig[] {
   return [
     { name: 'Username-Password-Authentication', strategy: 'auth0', display_name: 'Email and password', linking: 'suggest' },

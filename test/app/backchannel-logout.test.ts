@@ -14,11 +14,11 @@ import { migrateApp, openAppDatabase } from '../../src/app/app-database.ts';
 import { LOGOUT_TOKEN_MAX_AGE, LogoutTokenVerifier } from '../../src/app/auth/logout-tokens.ts';
 import { SqlOnceClaims } from '../../src/app/sessions/once-claims.ts';
 import { isAccordError } from '../../src/platform/errors.ts';
-import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/tenant/oidc/backchannel-logout.ts';
 import {
-  accordPerSuite, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, signUpAndSignIn, startSignIn, uniqueEmail, type TestAccord,
+  accordPerSuite, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, signUpAndSignIn, startSignIn, type TestAccord,
 } from '../helpers/accord.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { sessionStoreVariants } from '../helpers/app-databases.ts';
 import type { WebBrowser } from '../helpers/web-browser.ts';
 
@@ -46,23 +46,6 @@ async function userIdOf(accord: TestAccord, email: string): Promise<string> {
   const users = await accord.usersByEmail(email);
   assert.equal(users.length, 1);
   return users[0]!.user_id;
-}
-
-/** A Management API client with every scope, as an administrator. */
-async function adminApi(accord: TestAccord) {
-  const client = await accord.tenant.clients.create({ name: `bcl-admin-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: [...MANAGEMENT_SCOPES] });
-  const tokenRes = await fetch(`${accord.tenantUrl}/oauth/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${accord.tenantUrl}/api/v2/` }),
-  });
-  const token = ((await tokenRes.json()) as { access_token: string }).access_token;
-  return async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${accord.tenantUrl}/api/v2${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return res.status;
-  };
 }
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -260,18 +243,17 @@ for (const variant of await sessionStoreVariants()) {
     });
 
     it('a blocked user\'s session ends; so does a deleted user\'s, and a secondary\'s that is linked away', async () => {
-      const api = await adminApi(accord);
       const [blockedEmail, deletedEmail, secondaryEmail, primaryEmail] = ['blocked', 'deleted', 'secondary', 'primary'].map((l) => uniqueEmail(`bcl-${l}`));
       const blocked = await demoSession(accord, blockedEmail);
       const deleted = await demoSession(accord, deletedEmail);
       const secondary = await demoSession(accord, secondaryEmail);
       const primary = await demoSession(accord, primaryEmail);
 
-      assert.equal(await api('PATCH', `/users/${encodeURIComponent(await userIdOf(accord, blockedEmail))}`, { blocked: true }), 200);
-      assert.equal(await api('DELETE', `/users/${encodeURIComponent(await userIdOf(accord, deletedEmail))}`), 204);
+      assert.equal((await accord.admin('PATCH', `/users/${encodeURIComponent(await userIdOf(accord, blockedEmail))}`, { blocked: true })).status, 200);
+      assert.equal((await accord.admin('DELETE', `/users/${encodeURIComponent(await userIdOf(accord, deletedEmail))}`)).status, 204);
       const secondaryId = await userIdOf(accord, secondaryEmail);
       const [provider, ...rest] = secondaryId.split('|');
-      assert.equal(await api('POST', `/users/${encodeURIComponent(await userIdOf(accord, primaryEmail))}/identities`, { provider, user_id: rest.join('|') }), 201);
+      assert.equal((await accord.admin('POST', `/users/${encodeURIComponent(await userIdOf(accord, primaryEmail))}/identities`, { provider, user_id: rest.join('|') })).status, 201);
       await accord.tenant.backchannelLogout.settled();
 
       assert.equal(await signedIn(accord, blocked), false, 'blocked');

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import supertest from 'supertest';
 import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
 import { formatDate, maskEmail } from '../../src/app/web/display.ts';
-import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import {
   accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterEmailCode, enterPassword,
-  PASSWORD, signUpHere, startSignIn, uniqueEmail, type TestAccord,
+  PASSWORD, signUpHere, startSignIn, type TestAccord,
 } from '../helpers/accord.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { testAppDatabases } from '../helpers/app-databases.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { formsOf, type Page, type WebBrowser } from '../helpers/web-browser.ts';
+import { formsOf } from '../helpers/html-forms.ts';
+import type { Page, WebBrowser } from '../helpers/web-browser.ts';
 
 // The app's linking journeys end to end over HTTP: a browser with a cookie jar, the real
 // embedded tenant on a port, and the tenant's state read back through the Management API
@@ -32,30 +32,6 @@ interface TenantUser {
 const DEMO = 'demo-social';
 const EMAIL_CODE = 'email';
 
-/** A Management API client with every scope, for arranging and checking what the app cannot. */
-const adminTokens = new WeakMap<TestAccord, Promise<string>>();
-async function admin(accord: TestAccord, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  let token = adminTokens.get(accord);
-  if (!token) {
-    token = (async () => {
-      const client = await accord.tenant.clients.create({ name: `linking-test-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: [...MANAGEMENT_SCOPES] });
-      const res = await fetch(`${accord.tenantUrl}/oauth/token`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${accord.tenantUrl}/api/v2/` }),
-      });
-      return ((await res.json()) as { access_token: string }).access_token;
-    })();
-    adminTokens.set(accord, token);
-  }
-  const res = await fetch(`${accord.tenantUrl}/api/v2${path}`, {
-    method,
-    headers: { authorization: `Bearer ${await token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
 async function usersWithEmail(accord: TestAccord, email: string): Promise<TenantUser[]> {
   return (await accord.usersByEmail(email)) as unknown as TenantUser[];
 }
@@ -68,7 +44,7 @@ async function userOn(accord: TestAccord, email: string, connection: string): Pr
 }
 
 async function getUser(accord: TestAccord, id: string): Promise<TenantUser | undefined> {
-  const res = await admin(accord, 'GET', `/users/${encodeURIComponent(id)}`);
+  const res = await accord.admin('GET', `/users/${encodeURIComponent(id)}`);
   if (res.status === 404) return undefined;
   assert.equal(res.status, 200, `GET user ${id}: ${res.status}`);
   return res.body as TenantUser;
@@ -404,7 +380,7 @@ for (const [index, db] of databases.entries()) {
       assert.doesNotMatch(profile.text, new RegExp(escapeRe(maskEmail(otherEmail))), 'nothing of the other account on the profile');
 
       // Had the refused choice been stored, the account would not be suggested once it becomes a candidate.
-      assert.equal((await admin(accord, 'PATCH', `/users/${encodeURIComponent(other.user_id)}`, { email, email_verified: true })).status, 200);
+      assert.equal((await accord.admin('PATCH', `/users/${encodeURIComponent(other.user_id)}`, { email, email_verified: true })).status, 200);
       profile = await b.open(`${APP_URL}/profile`);
       assert.match(profileSection(profile, 'suggested') ?? '', new RegExp(`name="candidate" value="${escapeRe(other.user_id)}"`));
       assert.equal(profileSection(profile, 'kept'), undefined);
@@ -417,7 +393,7 @@ for (const [index, db] of databases.entries()) {
 
       // No longer a candidate: its address is not verified any more.
       const passwordPath = `/users/${encodeURIComponent(password.user_id)}`;
-      assert.equal((await admin(accord, 'PATCH', passwordPath, { email_verified: false })).status, 200);
+      assert.equal((await accord.admin('PATCH', passwordPath, { email_verified: false })).status, 200);
       page = await b.open(`${APP_URL}/profile`);
       assert.equal(profileSection(page, 'kept'), undefined, 'the choice is not shown');
       assert.equal(profileSection(page, 'suggested'), undefined);
@@ -425,7 +401,7 @@ for (const [index, db] of databases.entries()) {
       assert.doesNotMatch(page.text, new RegExp(escapeRe(password.user_id)), 'not its id');
 
       // A candidate again: the person's choice still holds, and can be undone.
-      assert.equal((await admin(accord, 'PATCH', passwordPath, { email_verified: true })).status, 200);
+      assert.equal((await accord.admin('PATCH', passwordPath, { email_verified: true })).status, 200);
       page = await b.open(`${APP_URL}/profile`);
       assert.match(profileSection(page, 'kept') ?? '', /Email and password/);
       assert.equal(profileSection(page, 'suggested'), undefined);
@@ -436,7 +412,7 @@ for (const [index, db] of databases.entries()) {
       // Kept again, then deleted: gone from the profile, not "an account that no longer exists".
       page = await b.submit('/link/keep-separate', {}, { where: { candidate: password.user_id } });
       assert.ok(profileSection(page, 'kept'));
-      assert.equal((await admin(accord, 'DELETE', passwordPath)).status, 204);
+      assert.equal((await accord.admin('DELETE', passwordPath)).status, 204);
       page = await b.open(`${APP_URL}/profile`);
       assert.equal(profileSection(page, 'kept'), undefined);
       assert.doesNotMatch(mainText(page), /no longer exists/);
@@ -639,7 +615,7 @@ for (const [index, db] of databases.entries()) {
 
       // Between the app's PATCH and its link, the secondary is linked elsewhere (another browser,
       // an administrator): the tenant then refuses the app's link.
-      const third = await admin(accord, 'POST', '/users', { connection: EMAIL_CODE, email: uniqueEmail('third'), email_verified: true });
+      const third = await accord.admin('POST', '/users', { connection: EMAIL_CODE, email: uniqueEmail('third'), email_verified: true });
       assert.equal(third.status, 201);
       const thirdId = (third.body as TenantUser).user_id;
       const management = accord.app.management;
@@ -647,7 +623,7 @@ for (const [index, db] of databases.entries()) {
       let patchedBeforeLink: TenantUser | undefined;
       management.linkIdentity = async function (primaryId, secondary) {
         patchedBeforeLink = await getUser(accord, primaryId);
-        const taken = await admin(accord, 'POST', `/users/${encodeURIComponent(thirdId)}/identities`, { provider: secondary.provider, user_id: secondary.user_id });
+        const taken = await accord.admin('POST', `/users/${encodeURIComponent(thirdId)}/identities`, { provider: secondary.provider, user_id: secondary.user_id });
         assert.equal(taken.status, 201, JSON.stringify(taken.body));
         return realLink.call(this, primaryId, secondary);
       };

@@ -5,18 +5,18 @@
  * are sent at once, with the merged metadata intact, on every session store (case 33).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import supertest from 'supertest';
 import { undoPatch } from '../../src/app/linking/account-linker.ts';
 import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
-import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import {
-  accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, PASSWORD, startSignIn, uniqueEmail, type TestAccord,
+  accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, PASSWORD, startSignIn, type TestAccord,
 } from '../helpers/accord.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { sessionStoreVariants, testAppDatabases } from '../helpers/app-databases.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { formsOf, type Page, type WebBrowser } from '../helpers/web-browser.ts';
+import { formsOf } from '../helpers/html-forms.ts';
+import type { Page, WebBrowser } from '../helpers/web-browser.ts';
 
 const DEMO = 'demo-social';
 
@@ -54,31 +54,8 @@ async function later<T>(seconds: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The Management API with every scope, as an administrator. */
-const adminTokens = new WeakMap<TestAccord, Promise<string>>();
-async function admin(accord: TestAccord, method: 'GET' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  let token = adminTokens.get(accord);
-  if (!token) {
-    token = (async () => {
-      const client = await accord.tenant.clients.create({ name: `safety-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: [...MANAGEMENT_SCOPES] });
-      const res = await fetch(`${accord.tenantUrl}/oauth/token`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${accord.tenantUrl}/api/v2/` }),
-      });
-      return ((await res.json()) as { access_token: string }).access_token;
-    })();
-    adminTokens.set(accord, token);
-  }
-  const res = await fetch(`${accord.tenantUrl}/api/v2${path}`, {
-    method, headers: { authorization: `Bearer ${await token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
 async function getUser(accord: TestAccord, id: string): Promise<TenantUser | undefined> {
-  const res = await admin(accord, 'GET', `/users/${encodeURIComponent(id)}`);
+  const res = await accord.admin('GET', `/users/${encodeURIComponent(id)}`);
   return res.status === 404 ? undefined : res.body as TenantUser;
 }
 
@@ -88,7 +65,7 @@ async function userOn(accord: TestAccord, email: string, connection: string): Pr
   return found[0]!;
 }
 
-const block = (accord: TestAccord, id: string) => admin(accord, 'PATCH', `/users/${encodeURIComponent(id)}`, { blocked: true });
+const block = (accord: TestAccord, id: string) => accord.admin('PATCH', `/users/${encodeURIComponent(id)}`, { blocked: true });
 
 /**
  * After a sign-in form was submitted with `follow: false`: follows the tenant's redirects (and
@@ -311,12 +288,12 @@ for (const [index, db] of databases.entries()) {
 
     it('deleted: starting a link, and confirming one', async () => {
       const { b, social, password } = await suggestedPair(accord, 'deleted-start');
-      assert.equal((await admin(accord, 'DELETE', `/users/${encodeURIComponent(social.user_id)}`)).status, 204);
+      assert.equal((await accord.admin('DELETE', `/users/${encodeURIComponent(social.user_id)}`)).status, 204);
       const page = await b.submit('/link/start', {}, { where: { candidate: password.user_id } });
       await assertSignedOutBecause(b, page, 404, /Your account no longer exists .* so you were signed out and nothing was changed/);
 
       const pair = await atPreview(accord, 'deleted-confirm');
-      assert.equal((await admin(accord, 'DELETE', `/users/${encodeURIComponent(pair.social.user_id)}`)).status, 204);
+      assert.equal((await accord.admin('DELETE', `/users/${encodeURIComponent(pair.social.user_id)}`)).status, 204);
       await assertSignedOutBecause(pair.b, await pair.b.submit('/link/confirm'), 404, /no longer exists/);
       assert.equal((await getUser(accord, pair.password.user_id))!.identities.length, 1, 'the other account is untouched');
     });

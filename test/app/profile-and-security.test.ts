@@ -13,8 +13,9 @@ import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import {
   accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterEmailCode, enterPassword,
-  PASSWORD, startSignIn, uniqueEmail, type TestAccord,
+  PASSWORD, startSignIn, type TestAccord,
 } from '../helpers/accord.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { testAppDatabases } from '../helpers/app-databases.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import type { Page, WebBrowser } from '../helpers/web-browser.ts';

@@ -10,6 +10,7 @@ import { wireEmbeddedApp } from '../../src/embedded-wiring.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
+import { adminApi, type AdminApi } from './admin-api.ts';
 import type { OpenedAppDatabase, TestAppDatabase } from './app-databases.ts';
 import type { TestDatabase } from './databases.ts';
 import { freePort } from './processes.ts';
@@ -31,15 +32,13 @@ export interface TestAccord {
   /** The app's own database (sessions, unless in Redis). */
   appDatabase: OpenedAppDatabase['database'];
   browser(): WebBrowser;
+  /** The tenant's Management API, as an administrator. */
+  admin: AdminApi;
   /** The tenant's view of a user, through its Management API (as the app sees it). */
   user(userId: string): Promise<{ user_id: string; identities: { provider: string; user_id: string; connection: string }[]; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; email_verified?: boolean }>;
   usersByEmail(email: string): Promise<{ user_id: string }[]>;
   mailTo(email: string, subject: RegExp): Promise<StoredMail>;
   close(): Promise<void>;
-}
-
-export function uniqueEmail(label = 'person'): string {
-  return `${label}-${randomBytes(4).toString('hex')}@example.com`;
 }
 
 /**
@@ -81,20 +80,11 @@ export async function startTestAccord(options: {
   const appServer: Server | undefined = appPort === undefined ? undefined
     : await new Promise((resolve) => { const s = app.app.listen(appPort, '127.0.0.1', () => resolve(s)); });
 
-  const managementToken = async () => {
-    const client = await tenant.clients.create({ name: `test-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: ['read:users'] });
-    const res = await fetch(`${tenantUrl}/oauth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${tenantUrl}/api/v2/` }),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  };
-  let token: string | undefined;
-  const api = async (path: string) => {
-    token ??= await managementToken();
-    const res = await fetch(`${tenantUrl}/api/v2${path}`, { headers: { authorization: `Bearer ${token}` } });
+  const admin = adminApi(tenant, tenantUrl);
+  const read = async (path: string) => {
+    const res = await admin('GET', path);
     assert.equal(res.status, 200, `GET /api/v2${path}: ${res.status}`);
-    return res.json();
+    return res.body;
   };
 
   return {
@@ -106,8 +96,9 @@ export async function startTestAccord(options: {
     appDatabase: options.appDatabase,
     // The tenant is reached on its real port: oidc-provider builds redirects from the Host it is called on.
     browser: () => new WebBrowser({ [appUrl]: appServer ? appUrl : app.app, [tenantUrl]: tenantUrl }),
-    user: (id) => api(`/users/${encodeURIComponent(id)}`) as ReturnType<TestAccord['user']>,
-    usersByEmail: (email) => api(`/users-by-email?email=${encodeURIComponent(email)}`) as ReturnType<TestAccord['usersByEmail']>,
+    admin,
+    user: (id) => read(`/users/${encodeURIComponent(id)}`) as ReturnType<TestAccord['user']>,
+    usersByEmail: (email) => read(`/users-by-email?email=${encodeURIComponent(email)}`) as ReturnType<TestAccord['usersByEmail']>,
     async mailTo(email, subject) {
       const deadline = Date.now() + 3000;
       for (;;) {

@@ -29,14 +29,6 @@ export async function openDirectory(db: TestDatabase): Promise<OpenDirectory> {
   return { database, directory: new Directory(database, testConnections()), cleanup };
 }
 
-let counter = 0;
-
-/** A fresh address per call, so tests sharing one database never collide. */
-export function uniqueEmail(label: string, domain = 'example.com'): string {
-  counter += 1;
-  return `${label}-${process.pid}-${counter}@${domain}`;
-}
-
 /** Asserts that `promise` rejects with an AccordError carrying `code`. */
 export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<AccordError> {
   let caught: unknown;

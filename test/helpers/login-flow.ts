@@ -5,6 +5,7 @@ import { after, before } from 'node:test';
 import supertest from 'supertest';
 import type { TenantConfig } from '../../src/config.ts';
 import type { TestDatabase } from './databases.ts';
+import { csrfTokenOf } from './html-forms.ts';
 import { startTestTenant, type TestTenant } from './tenant.ts';
 import type { Tenant } from '../../src/tenant/tenant.ts';
 
@@ -26,9 +27,9 @@ export async function registerRelyingParty(tenant: Tenant, options: { postLogout
 
 export type Browser = ReturnType<typeof supertest.agent>;
 
-/** A browser: a cookie jar on the tenant. */
-export function browser(tenant: Tenant): Browser {
-  return supertest.agent(tenant.app);
+/** A browser: a cookie jar on one origin, the tenant in-process or a server's URL (see WebBrowser for several). */
+export function browser(origin: Tenant | string): Browser {
+  return supertest.agent(typeof origin === 'string' ? origin : origin.app);
 }
 
 export interface Authorization {
@@ -90,9 +91,9 @@ export async function exchangeCode(tenant: Tenant, rp: RelyingParty, auth: Autho
   return { access_token: res.body.access_token, id_token: res.body.id_token, claims };
 }
 
-/** The `_csrf` hidden field of the page's first form. */
+/** The `_csrf` hidden field of the page's form. */
 export function csrfOf(html: string): string {
-  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  const token = csrfTokenOf(html);
   assert.ok(token, 'the form carries a CSRF token');
   return token;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes, randomInt } from 'node:crypto';
+import { createHmac, randomInt } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { SignJWT, importJWK, type JWTPayload } from 'jose';
 import type supertest from 'supertest';
@@ -12,15 +12,12 @@ import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import type { TestDatabase } from './databases.ts';
 import { assertDirectoryInvariant } from './invariants.ts';
 import { startTestTenant, TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from './tenant.ts';
+import { uniqueEmail } from './unique-email.ts';
 
 /** Shared helpers of the Management API route tests (test/tenant/management-*.test.ts). */
 
 export const TEST_ACTOR: Actor = { id: 'test' };
 export const STRONG_PASSWORD = 'Correct-Horse-9';
-
-export function uniqueEmail(label = 'user', domain = 'example.com'): string {
-  return `${label}.${randomBytes(4).toString('hex')}@${domain}`;
-}
 
 /** A Google-style numeric subject, small enough to survive as a JSON number. */
 export function uniqueSub(): string {

@@ -1,35 +1,13 @@
 import assert from 'node:assert/strict';
 import type { Express } from 'express';
 import supertest from 'supertest';
+import { formsOf, type Form } from './html-forms.ts';
 
 export interface Page {
   url: string;
   status: number;
   text: string;
   headers: Record<string, string>;
-}
-
-interface Form {
-  action: string;
-  fields: Record<string, string>;
-}
-
-const attribute = (tag: string, name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1];
-const unescape = (s: string) => s.replace(/&#34;|&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-
-/** Every form of a page with its hidden fields (what a browser would send without typing). */
-export function formsOf(html: string): Form[] {
-  const forms: Form[] = [];
-  for (const match of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)) {
-    const fields: Record<string, string> = {};
-    for (const input of match[2]!.matchAll(/<input\b([^>]*)>/g)) {
-      const tag = input[1]!;
-      const name = attribute(tag, 'name');
-      if (name && attribute(tag, 'type') === 'hidden') fields[name] = unescape(attribute(tag, 'value') ?? '');
-    }
-    forms.push({ action: unescape(attribute(match[1]!, 'action') ?? ''), fields });
-  }
-  return forms;
 }
 
 /**

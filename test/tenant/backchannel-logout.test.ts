@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/tenant/oidc/backchannel-logout.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { uniqueEmail } from '../helpers/directory.ts';
+import { api } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
   authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, RP_REDIRECT_URI, type RelyingParty, type Tokens,
 } from '../helpers/login-flow.ts';
@@ -170,11 +171,6 @@ for (const db of testDatabases()) {
       await cleanup();
     });
 
-    const api = (method: 'PATCH' | 'DELETE' | 'POST', path: string, body?: unknown) => {
-      const req = method === 'PATCH' ? t.request.patch(`/api/v2${path}`) : method === 'POST' ? t.request.post(`/api/v2${path}`) : t.request.delete(`/api/v2${path}`);
-      return req.set('Authorization', `Bearer ${admin}`).send(body as object);
-    };
-
     /** Waits for the deliveries under way, then returns the tokens each client received. */
     const delivered = async () => {
       await t.tenant.backchannelLogout.settled();
@@ -246,14 +242,14 @@ for (const db of testDatabases()) {
       const tokens = await signUp(t, rp, agent);
       await delivered();
       const sub = String(tokens.claims.sub);
-      assert.equal((await api('PATCH', `/users/${encodeURIComponent(sub)}`, { blocked: true })).status, 200);
+      assert.equal((await api(t, admin).patch(`/users/${encodeURIComponent(sub)}`, { blocked: true })).status, 200);
       const byClient = await delivered();
       assert.deepEqual([...byClient.keys()].sort(), [rp.clientId, idle.clientId].sort());
       assertLogoutToken(byClient.get(rp.clientId)![0]!, { sub });
       const rows = await t.tenant.database.db.selectFrom('oidc_payloads').select('id').where('account_id', '=', sub).execute();
       assert.equal(rows.length, 0, 'the tenant session and grants of the blocked user are gone');
-      assert.equal((await api('PATCH', `/users/${encodeURIComponent(sub)}`, { blocked: false })).status, 200);
-      assert.equal((await api('PATCH', `/users/${encodeURIComponent(sub)}`, { name: 'Renamed' })).status, 200);
+      assert.equal((await api(t, admin).patch(`/users/${encodeURIComponent(sub)}`, { blocked: false })).status, 200);
+      assert.equal((await api(t, admin).patch(`/users/${encodeURIComponent(sub)}`, { name: 'Renamed' })).status, 200);
       assert.equal((await delivered()).size, 0);
     });
 
@@ -261,7 +257,7 @@ for (const db of testDatabases()) {
       const tokens = await signUp(t, rp, browser(t.tenant));
       await delivered();
       const sub = String(tokens.claims.sub);
-      assert.equal((await api('DELETE', `/users/${encodeURIComponent(sub)}`)).status, 204);
+      assert.equal((await api(t, admin).delete(`/users/${encodeURIComponent(sub)}`)).status, 204);
       const byClient = await delivered();
       assert.deepEqual([...byClient.keys()].sort(), [rp.clientId, idle.clientId].sort());
       assertLogoutToken(byClient.get(idle.clientId)![0]!, { sub });
@@ -275,7 +271,7 @@ for (const db of testDatabases()) {
       const [provider, ...rest] = secondaryId.split('|');
       endpoint.hold = true;
       try {
-        const linked = await api('POST', `/users/${encodeURIComponent(primary.user_id)}/identities`, { provider, user_id: rest.join('|') });
+        const linked = await api(t, admin).post(`/users/${encodeURIComponent(primary.user_id)}/identities`, { provider, user_id: rest.join('|') });
         assert.equal(linked.status, 201, JSON.stringify(linked.body));
         // The answer came while the clients' endpoints still hold their requests (or before they arrived).
         await endpoint.waitFor(2, 'linked secondary');
@@ -295,14 +291,14 @@ for (const db of testDatabases()) {
       logs.length = 0;
       // The two clients share the endpoint: the first two answers are 503s, then 200s.
       endpoint.answers = [503, 503];
-      assert.equal((await api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { blocked: true })).status, 200);
+      assert.equal((await api(t, admin).patch(`/users/${encodeURIComponent(user.user_id)}`, { blocked: true })).status, 200);
       const retried = [...(await delivered()).values()].flat();
       assert.equal(retried.length, 4, 'two failed deliveries and two that succeeded');
       assert.equal(new Set(retried.map((r) => r.claims.jti)).size, 4, 'every attempt carries a new jti');
       assert.equal(logs.filter((l) => l.event === 'backchannel_logout_failed').length, 0);
 
       endpoint.answers = [400, 400];
-      assert.equal((await api('DELETE', `/users/${encodeURIComponent(user.user_id)}`)).status, 204);
+      assert.equal((await api(t, admin).delete(`/users/${encodeURIComponent(user.user_id)}`)).status, 204);
       assert.equal([...(await delivered()).values()].flat().length, 2, 'a 400 is not retried');
       const failures = logs.filter((l) => l.event === 'backchannel_logout_failed');
       assert.equal(failures.length, 2);

@@ -4,7 +4,8 @@ import type { Database } from '../../src/tenant/tenant-database.ts';
 import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
 import type { Directory, SecondaryRef } from '../../src/tenant/directory/directory.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { ACTOR, identityOwners, openDirectory, uniqueEmail } from '../helpers/directory.ts';
+import { ACTOR, identityOwners, openDirectory } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import { listen, startTestTenant, type TestTenant } from '../helpers/tenant.ts';
 

@@ -6,7 +6,8 @@ import type { CreateUserInput, Directory } from '../../src/tenant/directory/dire
 import { verifyPassword } from '../../src/tenant/directory/passwords.ts';
 import type { UserProfile } from '../../src/tenant/directory/profile.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { ACTOR, identityOwners, openDirectory, rejectsWith, uniqueEmail } from '../helpers/directory.ts';
+import { ACTOR, identityOwners, openDirectory, rejectsWith } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 
 const DB_CONNECTION = 'Username-Password-Authentication';

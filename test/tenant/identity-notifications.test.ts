@@ -6,7 +6,8 @@ import { subscribeIdentityNotifications, verifiedAddresses } from '../../src/ten
 import type { MailMessage, StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { openDirectory, testConnections } from '../helpers/directory.ts';
-import { api, createEmailUser, createSocialUser, enc, uniqueEmail } from '../helpers/management.ts';
+import { api, createEmailUser, createSocialUser, enc } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
 
 for (const db of testDatabases()) {

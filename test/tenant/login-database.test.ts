@@ -5,7 +5,7 @@ import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { hashPassword } from '../../src/tenant/directory/passwords.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { uniqueEmail } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
   authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
 } from '../helpers/login-flow.ts';

@@ -17,8 +17,8 @@ import {
 import { createLogger } from '../../src/platform/logger.ts';
 import { createTenant } from '../../src/tenant/tenant.ts';
 import { startTestTenant, TEST_ISSUER, testConfig, type TestTenant } from '../helpers/tenant.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 
-const uniqueEmail = (label: string) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
 const PASSWORD = 'correct horse battery staple 42';
 
 interface DemoPerson {
@@ -366,7 +366,7 @@ for (const db of testDatabases()) {
       assert.ok(start.headers.location!.startsWith(`${upstream.issuer}/auth?`));
       const request = new URL(start.headers.location!);
       // The upstream is another origin: another cookie jar, as in a real browser.
-      const idp = supertest.agent(upstream.issuer);
+      const idp = browser(upstream.issuer);
       let next = start.headers.location!;
       while (next.startsWith(upstream.issuer)) {
         const res = await idp.get(next.slice(upstream.issuer.length));

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { MAX_CODE_ATTEMPTS, PASSWORDLESS_LIMITS } from '../../src/tenant/connections/passwordless-connection.ts';
@@ -9,8 +8,8 @@ import {
   type Authorization, authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, tenantPerSuite, type Tokens,
 } from '../helpers/login-flow.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 
-const uniqueEmail = (label: string) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
 /** Each browser gets its own address (this tenant trusts X-Forwarded-For from loopback), so per-IP limits stay per test. */
 const uniqueIp = () => `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
 let ipCounter = 0;

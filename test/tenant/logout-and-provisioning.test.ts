@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isAccordError } from '../../src/platform/errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { uniqueEmail } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
   authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, type RelyingParty, RP_REDIRECT_URI, type Tokens,
 } from '../helpers/login-flow.ts';

@@ -7,8 +7,9 @@ import { testDatabases } from '../helpers/databases.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import {
   api, apiClient, assertAuth0Error, assertNoStackTrace, claimsFor, createEmailUser, createSocialUser, enc, handMadeJwt,
-  signWithTenantKey, uniqueEmail, type ApiClient,
+  signWithTenantKey, type ApiClient,
 } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { startTestTenant, TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from '../helpers/tenant.ts';
 
 const INVALID_LINK_WITH = 'Invalid token (link_with).';

@@ -6,8 +6,9 @@ import { linkWithVerifier } from '../../src/tenant/management/link-with.ts';
 import { managementRoutes } from '../../src/tenant/management/routes.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, STRONG_PASSWORD, TEST_ACTOR, uniqueEmail, uniqueSub, type ApiClient,
+  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, STRONG_PASSWORD, TEST_ACTOR, uniqueSub, type ApiClient,
 } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;

@@ -3,10 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
-import supertest from 'supertest';
 import { demoSubject } from '../../src/tenant/connections/demo-idp.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { csrfOf, registerRelyingParty, RP_REDIRECT_URI, type RelyingParty } from '../helpers/login-flow.ts';
+import { browser, csrfOf, registerRelyingParty, RP_REDIRECT_URI, type RelyingParty } from '../helpers/login-flow.ts';
 import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
 
 /**
@@ -67,7 +66,7 @@ for (const db of testDatabases()) {
       });
 
       // The browser: one cookie jar on the tenant's real address (the demo IdP lives there too).
-      const agent = supertest.agent(issuer);
+      const agent = browser(issuer);
       const follow = async (location: string): Promise<string> => {
         let next = location;
         for (let hops = 0; hops < 12 && next.startsWith(issuer); hops++) {

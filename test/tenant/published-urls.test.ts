@@ -6,7 +6,8 @@ import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { PUBLIC_METADATA_MAX_AGE_SECONDS } from '../../src/tenant/oidc/published-urls.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { authorize, browser, csrfOf, tenantPerSuite, type RelyingParty } from '../helpers/login-flow.ts';
-import { STRONG_PASSWORD, TEST_ACTOR, uniqueEmail } from '../helpers/management.ts';
+import { STRONG_PASSWORD, TEST_ACTOR } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { TEST_ISSUER, type TestTenant } from '../helpers/tenant.ts';
 
 const CONNECTION = 'Username-Password-Authentication';

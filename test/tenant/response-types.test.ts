@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { uniqueEmail } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { browser, type Browser, csrfOf, registerRelyingParty, tenantPerSuite } from '../helpers/login-flow.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ConfigError, loadTenantConfig } from '../../src/config.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { uniqueEmail } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
   authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite,
 } from '../helpers/login-flow.ts';

@@ -11,7 +11,7 @@ import { createTenant } from '../../src/tenant/tenant.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { startTestTenant, testConfig, TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from '../helpers/tenant.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
-import { uniqueEmail } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { authorize, browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, tenantPerSuite } from '../helpers/login-flow.ts';
 
 for (const db of testDatabases()) {

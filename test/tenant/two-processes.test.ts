@@ -13,7 +13,8 @@ import { openTenantDatabase, type Database } from '../../src/tenant/tenant-datab
 import { ClientRegistry, MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../../src/tenant/connections.ts';
 import { Directory } from '../../src/tenant/directory/directory.ts';
-import { ACTOR, identityOwners, uniqueEmail } from '../helpers/directory.ts';
+import { ACTOR, identityOwners } from '../helpers/directory.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import { childEnv, freePort, startAccord } from '../helpers/processes.ts';
 

@@ -5,7 +5,8 @@ import { USER_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import type { UserProfile } from '../../src/tenant/directory/profile.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { authorize, browser, csrfOf, followToCallback, RP_REDIRECT_URI, tenantPerSuite, type Authorization, type RelyingParty } from '../helpers/login-flow.ts';
-import { api, assertAuth0Error, enc, STRONG_PASSWORD, TEST_ACTOR, uniqueEmail } from '../helpers/management.ts';
+import { api, assertAuth0Error, enc, STRONG_PASSWORD, TEST_ACTOR } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { TEST_AUDIENCE, type TestTenant } from '../helpers/tenant.ts';
 
 const CONNECTION = 'Username-Password-Authentication';

@@ -4,7 +4,8 @@ import type supertest from 'supertest';
 import { isAccordError } from '../../src/platform/errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { authorize, browser, csrfOf, exchangeCode, followToCallback, RP_REDIRECT_URI, tenantPerSuite, type RelyingParty } from '../helpers/login-flow.ts';
-import { STRONG_PASSWORD, TEST_ACTOR, uniqueEmail } from '../helpers/management.ts';
+import { STRONG_PASSWORD, TEST_ACTOR } from '../helpers/management.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { TEST_AUDIENCE, type TestTenant } from '../helpers/tenant.ts';
 
 const APP_ORIGIN = 'https://app.example.com';

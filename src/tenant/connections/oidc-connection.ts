@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import * as client from 'openid-client';
 import type { TenantConfig } from '../../config.ts';
 import { isAccordError } from '../../platform/errors.ts';
-import type { Connection, ConnectionConfig, ConnectionRegistry } from '../connections.ts';
+import { identityUserIdFor, type Connection, type ConnectionConfig, type ConnectionRegistry } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail } from '../directory/email.ts';
 import type { CsrfTokens } from '../login/csrf.ts';
@@ -173,11 +173,6 @@ export function profileFromClaims(claims: Record<string, unknown>, trustEmailVer
     ...(name ? { name } : {}),
     ...(picture && /^https:\/\//.test(picture) ? { picture } : {}),
   };
-}
-
-/** The identity user_id: the upstream `sub` for a named provider, `<connection>|<sub>` for generic OIDC. */
-export function identityUserIdFor(connection: Connection, sub: string): string {
-  return connection.provider === 'oidc' ? `${connection.name}|${sub}` : sub;
 }
 
 async function findOrCreateUser(env: LoginEnvironment, connection: Connection, profile: UpstreamProfile): Promise<string> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { AccordError } from '../../platform/errors.ts';
-import type { Connection } from '../connections.ts';
+import { identityUserIdFor, type Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { strongPasswordHash, type Credentials } from './credentials.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
@@ -143,8 +143,7 @@ export class Users {
   async createFederatedUser(input: CreateFederatedUserInput, actor: Actor): Promise<UserProfile> {
     const connection = this.#store.requireConnection(input.connection);
     if (!connection.capabilities.createdBySignIn) throw new AccordError('operation_not_supported');
-    const identityUserId = connection.provider === 'oidc' ? `${connection.name}|${input.sub}` : input.sub;
-    return this.#insertUser(connection, identityUserId, input, undefined, actor);
+    return this.#insertUser(connection, identityUserIdFor(connection, input.sub), input, undefined, actor);
   }
 
   async #insertUser(connection: Connection, identityUserId: string, input: Omit<CreateUserInput, 'password'>,
