@@ -25,6 +25,8 @@ const POSTGRES_MESSAGES = [
 const REDIS_ERRORS = new Set([
   'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'ConnectionTimeoutError',
   'SocketTimeoutError', 'TimeoutError', 'CommandTimeoutDuringMaintenanceError', 'ReconnectStrategyError',
+  // Commands still waiting on a connection that was closed under them (one that stopped answering).
+  'DisconnectsClientError',
 ]);
 
 /**

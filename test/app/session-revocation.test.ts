@@ -43,7 +43,7 @@ function variants(): StoreVariant[] {
     label: kind.label,
     async open() {
       const opened = await kind.open();
-      const handle = createSessionStore({ database: opened.database, pruneIntervalMs: 0 });
+      const handle = await createSessionStore({ database: opened.database, pruneIntervalMs: 0 });
       return { handle, cleanup: async () => { await handle.close(); await opened.cleanup(); } };
     },
   }));
@@ -55,7 +55,7 @@ function variants(): StoreVariant[] {
       const prefix = `${unique('accord-test')}:`;
       const database = openAppDatabase({ sqliteFile: ':memory:' });
       await migrateApp(database);
-      const handle = createSessionStore({ redisUrl: found.url, database, redisKeyPrefix: prefix, sessionTtlMs: 10 * MINUTE });
+      const handle = await createSessionStore({ redisUrl: found.url, database, redisKeyPrefix: prefix, sessionTtlMs: 10 * MINUTE });
       return {
         handle,
         async cleanup() {
