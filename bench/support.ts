@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import type { TenantConfig } from '../src/config.ts';
+import type { TenantConfig } from '../src/tenant/tenant-config.ts';
 import { defaultConnections } from '../src/tenant/connections.ts';
 
 /** The bench RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */

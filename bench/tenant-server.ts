@@ -4,7 +4,7 @@
  * (DATA_DIR, TENANT_PORT, LOG_LEVEL, MANAGEMENT_RATE_LIMIT_PER_MINUTE…); prints one
  * `READY <port>` line once listening.
  */
-import { loadTenantConfig } from '../src/config.ts';
+import { loadTenantConfig } from '../src/tenant/tenant-config.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
 

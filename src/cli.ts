@@ -1,6 +1,7 @@
 import 'dotenv/config';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadTenantConfig } from './config.ts';
+import { ConfigError } from './platform/env.ts';
+import { loadTenantConfig } from './tenant/tenant-config.ts';
 import { openTenantDatabase } from './tenant/tenant-database.ts';
 import { AccordError } from './platform/errors.ts';
 import { createLogger } from './platform/logger.ts';

@@ -1,8 +1,9 @@
 import 'dotenv/config';
 import type { Server } from 'node:http';
-import { AppConfigError, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
+import { loadAppConfig, usesExternalTenant } from './app/app-config.ts';
 import { createApp, type AccordApp } from './app/app.ts';
-import { ConfigError, loadTenantConfig, type TenantConfig } from './config.ts';
+import { ConfigError } from './platform/env.ts';
+import { loadTenantConfig, type TenantConfig } from './tenant/tenant-config.ts';
 import { wireEmbeddedApp } from './embedded-wiring.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createTenant, type Tenant } from './tenant/tenant.ts';
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof AppConfigError) {
+  if (err instanceof ConfigError) {
     console.error(`accord: ${err.message}`);
     process.exit(2);
   }

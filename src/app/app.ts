@@ -4,7 +4,8 @@ import express, { type Express } from 'express';
 import { Passport } from 'passport';
 import type { Logger } from '../platform/logger.ts';
 import type { AppConfig } from './app-config.ts';
-import { migrateApp, openAppDatabase, type AppDatabase } from './app-database.ts';
+import { openAppDatabase, type AppDatabase } from './app-database.ts';
+import { migrateApp } from './migrations/app-migrations.ts';
 import { authRoutes } from './auth/auth-routes.ts';
 import { backchannelLogoutRoute } from './auth/backchannel-logout-route.ts';
 import { LogoutTokenVerifier } from './auth/logout-tokens.ts';
@@ -18,7 +19,7 @@ import { loadMergeStrategy } from './linking/merge-strategies.ts';
 import { ManagementClient } from './management-client.ts';
 import { profileRoutes } from './profile/profile-routes.ts';
 import { createSessionStore } from './sessions/create-session-store.ts';
-import { sessionMiddleware } from './sessions/session-middleware.ts';
+import { sessionMiddleware, whileRedisConnected } from './sessions/session-middleware.ts';
 import { csrfProtection } from './web/csrf.ts';
 import { errorPage, notFound } from './web/http-errors.ts';
 import { securityHeaders } from './web/security-headers.ts';
@@ -51,8 +52,8 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   for (const warning of config.warnings) logger.warn(warning);
   const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateApp(database);
-  const sessions = createSessionStore({
-    redisUrl: config.redisUrl, redisKeyPrefix: config.redisPrefix, database, logger, sessionTtlMs: config.sessionTtlSeconds * 1000,
+  const sessions = await createSessionStore({
+    redisUrl: config.redisUrl, redisKeyPrefix: config.redisPrefix, redisTimeouts: config.redisTimeouts, database, logger, sessionTtlMs: config.sessionTtlSeconds * 1000,
   });
   const mergeStrategy = await loadMergeStrategy(config.mergeStrategy);
   const management = new ManagementClient({
@@ -93,6 +94,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   // Server to server, before the session and the browser's CSRF check: the tenant has neither a
   // cookie nor a form token, and its signed logout token is the proof.
+  if (sessions.redisConnected) app.use(whileRedisConnected(sessions.redisConnected));
   app.use(backchannelLogoutRoute({ verifier: logoutTokens, sessions: sessions.store, claims: sessions.claims, logger }));
   app.use(sessionMiddleware({
     secret: config.sessionSecret, store: sessions.store, secure: config.url.startsWith('https://'),

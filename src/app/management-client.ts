@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { AccordError, ERROR_CODES } from '../platform/errors.ts';
+import { AccordError } from '../platform/errors.ts';
+import { appError, appErrors } from './app-errors.ts';
 import { jsonNestsDeeperThan, MAX_JSON_NESTING } from '../platform/json-nesting.ts';
 
 /**
@@ -283,7 +284,7 @@ export class ManagementClient {
   async userLogs(id: string, options: { perPage?: number } & ReadOptions = {}): Promise<Auth0LogEvent[]> {
     const perPage = options.perPage ?? 50;
     if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) {
-      throw new AccordError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
+      throw appError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
     }
     const query = new URLSearchParams({ per_page: String(perPage), sort: 'date:-1' });
     const path = `/users/${seg(id)}/logs?${query}`;
@@ -326,19 +327,19 @@ export class ManagementClient {
     const code = details.errorCode;
     if (status === 404) {
       if (code === 'inexistent_identity' || (missing === 'identity' && code !== 'inexistent_user')) {
-        return new AccordError('inexistent_identity', 'That identity is not linked to this user.', details);
+        return appError('inexistent_identity', 'That identity is not linked to this user.', details);
       }
-      return new AccordError('inexistent_user', 'The user does not exist in the identity service.', details);
+      return appError('inexistent_user', 'The user does not exist in the identity service.', details);
     }
     if (status === 409) {
       // Accord's tenant answers 409 `conflict` when a concurrent change collided: retryable, not "in use".
-      if (code === 'conflict') return new AccordError('conflict', ERROR_CODES.conflict, details);
-      return new AccordError('link_identity_in_use', 'That account is already linked to another user.', details);
+      if (code === 'conflict') return appError('conflict', appErrors.definitions.conflict.message, details);
+      return appError('link_identity_in_use', 'That account is already linked to another user.', details);
     }
-    if (status === 400) return new AccordError('invalid_body', 'The identity service rejected the request as invalid.', details);
-    if (status === 401) return new AccordError('management_unauthorized', ERROR_CODES.management_unauthorized, details);
+    if (status === 400) return appError('invalid_body', 'The identity service rejected the request as invalid.', details);
+    if (status === 401) return appError('management_unauthorized', appErrors.definitions.management_unauthorized.message, details);
     if (status === 403) {
-      return new AccordError('management_unauthorized',
+      return appError('management_unauthorized',
         "The app's credentials for the identity service lack a required permission. An administrator must grant the client the missing scope.", details);
     }
     return this.#transientOrOther(reply, details);
@@ -346,9 +347,9 @@ export class ManagementClient {
 
   /** 429 and 5xx once retries are spent; anything else unexpected. */
   #transientOrOther(reply: Reply, details: ErrorDetails): AccordError {
-    if (reply.status === 429) return new AccordError('too_many_requests', 'The identity service is limiting requests. Try again in a moment.', details);
-    if (reply.status >= 500) return new AccordError('management_unavailable', ERROR_CODES.management_unavailable, details);
-    return new AccordError('management_error', `The identity service refused the request (HTTP ${reply.status}).`, details);
+    if (reply.status === 429) return appError('too_many_requests', 'The identity service is limiting requests. Try again in a moment.', details);
+    if (reply.status >= 500) return appError('management_unavailable', appErrors.definitions.management_unavailable.message, details);
+    return appError('management_error', `The identity service refused the request (HTTP ${reply.status}).`, details);
   }
 
   #parse<T extends z.ZodType>(schema: T, reply: Reply): z.output<T> {
@@ -410,7 +411,7 @@ export class ManagementClient {
     }
     const details = this.#errorDetails(reply);
     if (reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
-      throw new AccordError('management_unauthorized', ERROR_CODES.management_unauthorized, details);
+      throw appError('management_unauthorized', appErrors.definitions.management_unauthorized.message, details);
     }
     throw this.#transientOrOther(reply, details);
   }
@@ -433,7 +434,7 @@ export class ManagementClient {
           await sleep(this.#backoff(attempt));
           continue;
         }
-        throw new AccordError('management_unavailable', ERROR_CODES.management_unavailable, { status: undefined, cause, attempts: attempt + 1 });
+        throw appError('management_unavailable', appErrors.definitions.management_unavailable.message, { status: undefined, cause, attempts: attempt + 1 });
       }
       // 429 means the server did nothing, so it is safe to retry even a POST; a 5xx might not be.
       const transient = reply.status === 429 || reply.status >= 500;
@@ -476,7 +477,7 @@ interface ErrorDetails {
 }
 
 function malformed(status: number, issues: string[]): AccordError {
-  return new AccordError('management_error', 'The identity service sent a response the app could not understand.', { status, issues });
+  return appError('management_error', 'The identity service sent a response the app could not understand.', { status, issues });
 }
 
 /** Path segments: user ids contain `|` and may contain `/`. */

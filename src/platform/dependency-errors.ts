@@ -1,4 +1,4 @@
-import { AccordError, httpStatusOf, isAccordError } from './errors.ts';
+import { AccordError, platformErrors } from './errors.ts';
 
 /** What every 503 asks the client to wait (seconds): enough for a failover or a restart. */
 export const RETRY_AFTER_SECONDS = 30;
@@ -25,6 +25,8 @@ const POSTGRES_MESSAGES = [
 const REDIS_ERRORS = new Set([
   'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'ConnectionTimeoutError',
   'SocketTimeoutError', 'TimeoutError', 'CommandTimeoutDuringMaintenanceError', 'ReconnectStrategyError',
+  // Commands still waiting on a connection that was closed under them (one that stopped answering).
+  'DisconnectsClientError',
 ]);
 
 /**
@@ -35,7 +37,7 @@ const REDIS_ERRORS = new Set([
  */
 export function isDependencyError(err: unknown, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 4) return false;
-  if (isAccordError(err)) return httpStatusOf(err.code) === 503;
+  if (err instanceof AccordError) return err.status === 503;
   const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
   if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || POSTGRES_STATES.test(e.code))) return true;
   if (REDIS_ERRORS.has((err as object).constructor?.name)) return true;
@@ -46,5 +48,5 @@ export function isDependencyError(err: unknown, depth = 0): boolean {
 
 /** The error an edge answers with: a dependency's failure becomes `temporarily_unavailable`. */
 export function unavailableOr(err: unknown): unknown {
-  return isDependencyError(err) && !isAccordError(err) ? new AccordError('temporarily_unavailable') : err;
+  return isDependencyError(err) && !(err instanceof AccordError) ? platformErrors.error('temporarily_unavailable') : err;
 }

@@ -2,10 +2,10 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { fileURLToPath } from 'node:url';
-import type { TenantConfig } from '../config.ts';
+import type { TenantConfig } from './tenant-config.ts';
 import { openTenantDatabase, type Database } from './tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
-import { ERROR_CODES } from '../platform/errors.ts';
+import { tenantErrors } from './tenant-errors.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { avatarRoute, withProfileDefaults } from './avatars.ts';
@@ -106,7 +106,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
     const body = ctx.body as { error?: unknown } | undefined;
     if (body && typeof body === 'object' && body.error === 'server_error') {
-      ctx.body = { error: 'temporarily_unavailable', error_description: ERROR_CODES.temporarily_unavailable };
+      ctx.body = { error: 'temporarily_unavailable', error_description: tenantErrors.definitions.temporarily_unavailable.message };
     }
   });
 

@@ -5,7 +5,8 @@ import express from 'express';
 import session, { type SessionData } from 'express-session';
 import { createClient } from 'redis';
 import request from 'supertest';
-import { migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { KeptSeparate } from '../../src/app/linking/kept-separate.ts';
 import { createSessionStore, REDIS_SESSION_PREFIX } from '../../src/app/sessions/create-session-store.ts';
 import { DEFAULT_SESSION_TTL_MS, KyselySessionStore } from '../../src/app/sessions/session-store.ts';
@@ -316,7 +317,7 @@ describe('createSessionStore', () => {
   beforeEach(() => database.db.deleteFrom('app_sessions').execute());
 
   it('uses the app database without a Redis URL', async () => {
-    const handle = createSessionStore({ database, pruneIntervalMs: 0 });
+    const handle = await createSessionStore({ database, pruneIntervalMs: 0 });
     try {
       assert.ok(handle.store instanceof KyselySessionStore);
       const sess = sessionData({ n: 1 });
@@ -328,10 +329,15 @@ describe('createSessionStore', () => {
     }
   });
 
-  it('closes at once while Redis is still unreachable', async () => {
-    const handle = createSessionStore({ redisUrl: 'redis://127.0.0.1:1', database });
-    await new Promise((r) => setTimeout(r, 50));
-    await handle.close();
+  it('refuses to open, saying why, when Redis cannot be reached within its connect timeout', async () => {
+    await assert.rejects(
+      createSessionStore({ redisUrl: 'redis://:secret@127.0.0.1:1', database, redisTimeouts: { connectTimeoutMs: 300 } }),
+      (err: Error) => {
+        assert.match(err.message, /^Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 could not be reached within 300 ms \(REDIS_CONNECT_TIMEOUT_MS\)/);
+        assert.doesNotMatch(err.message, /secret/);
+        return true;
+      },
+    );
   });
 
   it('uses Redis with the accord:sess: prefix when a Redis URL is given', async (t) => {
@@ -341,7 +347,7 @@ describe('createSessionStore', () => {
       t.skip(redis.reason);
       return;
     }
-    const handle = createSessionStore({ redisUrl: redis.url, database });
+    const handle = await createSessionStore({ redisUrl: redis.url, database });
     const probe = createClient({ url: redis.url });
     probe.on('error', () => {});
     await probe.connect();
@@ -383,7 +389,7 @@ describe('createSessionStore', () => {
     }
     const keyPrefix = `accord-test-${randomBytes(4).toString('hex')}:`;
     const prefix = `${keyPrefix}sess:`;
-    const handle = createSessionStore({ redisUrl: redis.url, redisKeyPrefix: keyPrefix, database });
+    const handle = await createSessionStore({ redisUrl: redis.url, redisKeyPrefix: keyPrefix, database });
     const probe = createClient({ url: redis.url });
     probe.on('error', () => {});
     await probe.connect();

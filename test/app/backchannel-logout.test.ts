@@ -10,10 +10,11 @@ import { generateKeyPair, importJWK, SignJWT, type JWTPayload } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import supertest from 'supertest';
-import { migrateApp, openAppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase } from '../../src/app/app-database.ts';
+import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { LOGOUT_TOKEN_MAX_AGE, LogoutTokenVerifier } from '../../src/app/auth/logout-tokens.ts';
 import { SqlOnceClaims } from '../../src/app/sessions/once-claims.ts';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isAppError } from '../../src/app/app-errors.ts';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/tenant/oidc/backchannel-logout.ts';
 import {
   accordPerSuite, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, signUpAndSignIn, startSignIn, type TestAccord,
@@ -129,7 +130,7 @@ for (const variant of await sessionStoreVariants()) {
         const auth0Style = await logoutToken({ iss: `${accord.tenantUrl}/`, sub: 'auth0|abc', sid: 'auth0-session', exp: undefined }, { typ: 'JWT' });
         const accepted = await verifier.verify(auth0Style);
         assert.deepEqual(accepted.selector, { tenantSid: 'auth0-session' });
-        await assert.rejects(verifier.verify(await logoutToken({ iss: accord.tenantUrl, sub: 'auth0|abc' })), (err) => isAccordError(err, 'logout_token_invalid') && /iss/.test(err.message));
+        await assert.rejects(verifier.verify(await logoutToken({ iss: accord.tenantUrl, sub: 'auth0|abc' })), (err) => isAppError(err, 'logout_token_invalid') && /iss/.test(err.message));
       } finally {
         await database.close();
       }

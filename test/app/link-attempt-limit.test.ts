@@ -7,7 +7,7 @@ import supertest from 'supertest';
 import type { AppDatabase } from '../../src/app/app-database.ts';
 import { linkAttemptLimiter, linkAttemptStore } from '../../src/app/linking/link-attempt-limit.ts';
 import type { RedisClient } from '../../src/app/redis-rate-limit-store.ts';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isAppError } from '../../src/app/app-errors.ts';
 import { testAppDatabases, testRedis } from '../helpers/app-databases.ts';
 
 /**
@@ -22,7 +22,7 @@ function appProcess(store: ReturnType<typeof linkAttemptStore>) {
   });
   app.post('/link/start', linkAttemptLimiter({ limit: 3, store }), (_req, res) => { res.status(303).end(); });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(isAccordError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
+    res.status(isAppError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
   });
   return supertest(app);
 }

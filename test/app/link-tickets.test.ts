@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sessionUserFromClaims, type SessionUser } from '../../src/app/auth/tenant-oidc.ts';
 import { checkProof, issueTicket, type LinkTicket } from '../../src/app/linking/link-tickets.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { AppErrorCode } from '../../src/app/app-errors.ts';
 
 // checkProof decides whether a fresh sign-in proves control of the account a link ticket
 // asked for. The flows test it over HTTP; these pin down each rule on its own.
@@ -33,7 +34,7 @@ function check(options: { ticket?: LinkTicket | undefined; currentId?: string | 
   });
 }
 
-const refusedWith = (code: ErrorCode) => (err: unknown) => err instanceof AccordError && err.code === code;
+const refusedWith = (code: AppErrorCode) => (err: unknown) => err instanceof AccordError && err.code === code;
 
 describe('link tickets', () => {
   it('issues tickets with an unguessable id, each different, stamped with the time', () => {

@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { ManagementClient, type ManagementClientOptions } from '../../src/app/management-client.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { AppErrorCode } from '../../src/app/app-errors.ts';
 
 // A stub that imitates Auth0 over real HTTP, so the client's fetch, headers, encoding and
 // timeouts are exercised as they are against a tenant. Error bodies are Auth0's own.
@@ -97,7 +98,7 @@ function client(s: Stub, options: Partial<ManagementClientOptions> = {}): Manage
 }
 
 /** Asserts the promise rejects with an AccordError of that code, checks it leaks nothing, and returns it. */
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<AccordError> {
+async function rejectsWith(promise: Promise<unknown>, code: AppErrorCode): Promise<AccordError> {
   const err = await promise.then(() => assert.fail(`expected ${code}, got success`), (e: unknown) => e);
   assert.ok(err instanceof AccordError, `expected AccordError, got ${String(err)}`);
   assert.equal(err.code, code, `${err.code}: ${err.message} ${JSON.stringify(err.details)}`);

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type session from 'express-session';
 import type { SessionData } from 'express-session';
 import { createClient } from 'redis';
-import { appMigrations, migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { appMigrations, migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { createSessionStore, type SessionStoreHandle } from '../../src/app/sessions/create-session-store.ts';
 import { runMigrations } from '../../src/platform/migrations.ts';
 import { testAppDatabases, testRedis } from '../helpers/app-databases.ts';
@@ -42,7 +43,7 @@ function variants(): StoreVariant[] {
     label: kind.label,
     async open() {
       const opened = await kind.open();
-      const handle = createSessionStore({ database: opened.database, pruneIntervalMs: 0 });
+      const handle = await createSessionStore({ database: opened.database, pruneIntervalMs: 0 });
       return { handle, cleanup: async () => { await handle.close(); await opened.cleanup(); } };
     },
   }));
@@ -54,7 +55,7 @@ function variants(): StoreVariant[] {
       const prefix = `${unique('accord-test')}:`;
       const database = openAppDatabase({ sqliteFile: ':memory:' });
       await migrateApp(database);
-      const handle = createSessionStore({ redisUrl: found.url, database, redisKeyPrefix: prefix, sessionTtlMs: 10 * MINUTE });
+      const handle = await createSessionStore({ redisUrl: found.url, database, redisKeyPrefix: prefix, sessionTtlMs: 10 * MINUTE });
       return {
         handle,
         async cleanup() {

@@ -5,7 +5,7 @@ import { after, before } from 'node:test';
 import { createClient } from 'redis';
 import { loadAppConfig, type AppConfig } from '../../src/app/app-config.ts';
 import { createApp, type AccordApp } from '../../src/app/app.ts';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import { wireEmbeddedApp } from '../../src/embedded-wiring.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';

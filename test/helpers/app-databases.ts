@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { databaseVariants, type DatabaseVariant, type OpenedDatabase } from './database-variants.ts';
 import { testDatabases, type TestDatabase } from './databases.ts';
 

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { after, before } from 'node:test';
 import supertest from 'supertest';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import type { TestDatabase } from './databases.ts';
 import { csrfTokenOf } from './html-forms.ts';
 import { startTestTenant, type TestTenant } from './tenant.ts';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { SignJWT, importJWK } from 'jose';
 import supertest from 'supertest';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import type { ConnectionConfig } from '../../src/tenant/connections.ts';
 import { defaultConnections } from '../../src/tenant/connections.ts';
 import type { Database } from '../../src/tenant/tenant-database.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AccordError } from '../../src/platform/errors.ts';
+import { appError } from '../../src/app/app-errors.ts';
+import { platformErrors } from '../../src/platform/errors.ts';
 import { isDependencyError } from '../../src/platform/dependency-errors.ts';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
@@ -16,7 +17,7 @@ describe('isDependencyError', () => {
       // fetch (the tenant over HTTP) and net.connect wrap the socket's error.
       new TypeError('fetch failed', { cause: withCode('ECONNREFUSED') }),
       new AggregateError([withCode('ECONNREFUSED'), withCode('ECONNREFUSED')]),
-      new AccordError('management_unavailable'),
+      appError('management_unavailable'),
     ]) assert.equal(isDependencyError(err), true, String(err));
   });
 
@@ -30,7 +31,7 @@ describe('isDependencyError', () => {
   it('leaves bugs, bad requests and refusals alone', () => {
     for (const err of [
       new TypeError("Cannot read properties of undefined (reading 'x')"), withCode('23505', 'duplicate key value'),
-      withCode('42P01', 'relation does not exist'), new AccordError('invalid_body'), new AccordError('internal_error'),
+      withCode('42P01', 'relation does not exist'), platformErrors.error('invalid_body'), platformErrors.error('internal_error'),
       undefined, null, 'ECONNREFUSED',
     ]) assert.equal(isDependencyError(err), false, String(err));
   });

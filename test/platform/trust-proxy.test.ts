@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import express from 'express';
 import supertest from 'supertest';
 import { loadAppConfig } from '../../src/app/app-config.ts';
-import { loadTenantConfig } from '../../src/config.ts';
+import { loadTenantConfig } from '../../src/tenant/tenant-config.ts';
 import { parseTrustProxy, type TrustProxy } from '../../src/platform/trust-proxy.ts';
 
 /** What Express makes of X-Forwarded-For from this test's loopback peer under `trust`. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Database } from '../../src/tenant/tenant-database.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { TenantErrorCode } from '../../src/tenant/tenant-errors.ts';
 import type { Directory, SecondaryRef } from '../../src/tenant/directory/directory.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { ACTOR, identityOwners, openDirectory } from '../helpers/directory.ts';
@@ -16,7 +17,7 @@ function keyOf(userId: string): { provider: string; identityUserId: string } {
 }
 
 /** Refusals a racing request may legitimately get; anything else (or a non-AccordError) is a bug. */
-const RACE_REFUSALS = new Set<ErrorCode>([
+const RACE_REFUSALS = new Set<TenantErrorCode>([
   'link_self', 'link_secondary_not_found', 'link_secondary_has_identities', 'link_identity_in_use',
   'inexistent_user', 'inexistent_identity', 'unlink_main_identity', 'conflict',
 ]);
@@ -115,7 +116,7 @@ for (const db of testDatabases()) {
             const body = r.body as { statusCode: number; error: string; message: string; errorCode: string };
             assert.equal(body.statusCode, r.status, what);
             assert.equal(typeof body.message, 'string', what);
-            assert.ok(RACE_REFUSALS.has(body.errorCode as ErrorCode), what);
+            assert.ok(RACE_REFUSALS.has(body.errorCode as TenantErrorCode), what);
             continue;
           }
           assert.equal(r.status, r.kind === 'link' ? 201 : 200, what);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
@@ -216,7 +216,7 @@ for (const db of testDatabases()) {
         for (const field of ['redirectUris', 'postLogoutRedirectUris'] as const) {
           await assert.rejects(
             t.tenant.clients.create({ name: 'web', grantTypes: ['authorization_code'], scopes: [], redirectUris: [RP_REDIRECT_URI], [field]: [bad] }),
-            (err) => isAccordError(err, 'invalid_body') && err.message.includes(`"${bad}"`) && /absolute http\(s\) URL/.test(err.message),
+            (err) => isTenantError(err, 'invalid_body') && err.message.includes(`"${bad}"`) && /absolute http\(s\) URL/.test(err.message),
           );
         }
       }
@@ -266,7 +266,7 @@ for (const db of testDatabases()) {
 
       // A bad URI changes nothing, the secret included.
       await assert.rejects(t.tenant.clients.provision({ name, grantTypes: ['client_credentials'], scopes: [], postLogoutRedirectUris: ['javascript:x'] }),
-        (err) => isAccordError(err, 'invalid_body'));
+        (err) => isTenantError(err, 'invalid_body'));
       assert.equal((await tokenWith(second.client_id, second.client_secret)).status, 200);
     });
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { linkWithVerifier } from '../../src/tenant/management/link-with.ts';
 import { managementRoutes } from '../../src/tenant/management/routes.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -338,9 +338,9 @@ for (const db of testDatabases()) {
         for (let i = 0; i < 100_000; i++) deep = [deep];
         const user = await createEmailUser(t);
         await assert.rejects(t.tenant.directory.updateUser(user.user_id, { user_metadata: { deep } }, TEST_ACTOR),
-          (err: unknown) => isAccordError(err, 'metadata_too_deep'));
+          (err: unknown) => isTenantError(err, 'metadata_too_deep'));
         await assert.rejects(t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail(), app_metadata: { deep } }, TEST_ACTOR),
-          (err: unknown) => isAccordError(err, 'metadata_too_deep'));
+          (err: unknown) => isTenantError(err, 'metadata_too_deep'));
         assert.deepEqual((await a.get(`/users/${enc(user.user_id)}`)).body.user_metadata, {});
       });
 

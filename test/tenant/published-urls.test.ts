@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type supertest from 'supertest';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { PUBLIC_METADATA_MAX_AGE_SECONDS } from '../../src/tenant/oidc/published-urls.ts';
 import { testDatabases } from '../helpers/databases.ts';

@@ -4,7 +4,7 @@ import express from 'express';
 import type { Options } from 'express-rate-limit';
 import supertest from 'supertest';
 import type { Database } from '../../src/tenant/tenant-database.ts';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { DatabaseRateLimitStore, RateLimitCounters } from '../../src/platform/rate-limit-counters.ts';
 import { signInLimiter } from '../../src/tenant/login/sign-in-limiter.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -21,7 +21,7 @@ function signInForm(database: Database) {
   app.set('trust proxy', false);
   app.post('/login', signInLimiter({ name: 'login-ip', database, limit: 2, windowMs: 60_000, message: 'Too many attempts.' }), (_req, res) => { res.send('ok'); });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(isAccordError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
+    res.status(isTenantError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
   });
   return supertest(app);
 }

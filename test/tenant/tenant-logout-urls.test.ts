@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadTenantConfig } from '../../src/config.ts';
+import { ConfigError } from '../../src/platform/env.ts';
+import { loadTenantConfig } from '../../src/tenant/tenant-config.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type supertest from 'supertest';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { authorize, browser, csrfOf, exchangeCode, followToCallback, RP_REDIRECT_URI, tenantPerSuite, type RelyingParty } from '../helpers/login-flow.ts';
 import { STRONG_PASSWORD, TEST_ACTOR } from '../helpers/management.ts';
@@ -57,7 +57,7 @@ for (const db of testDatabases()) {
       assert.deepEqual((await t.tenant.clients.get(other.clientId))?.web_origins, []);
       for (const bad of ['https://app.example.com/', 'https://app.example.com/path', 'https://app.example.com:443', 'javascript:alert(1)', '*', 'null']) {
         await assert.rejects(t.tenant.clients.create({ name: 'bad', grantTypes: ['client_credentials'], scopes: [], webOrigins: [bad] }),
-          (err: unknown) => isAccordError(err, 'invalid_body') && err.message.includes(`"${bad}"`), bad);
+          (err: unknown) => isTenantError(err, 'invalid_body') && err.message.includes(`"${bad}"`), bad);
       }
     });
 

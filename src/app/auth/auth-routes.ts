@@ -1,6 +1,6 @@
 import type { AuthenticateOptions } from 'passport';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type TenantOidc } from './tenant-oidc.ts';
@@ -23,7 +23,7 @@ export function requireUser(req: Request, res: Response, next: NextFunction): vo
     res.redirect(303, `/login?returnTo=${encodeURIComponent(req.originalUrl)}`);
     return;
   }
-  next(new AccordError('sign_in_required'));
+  next(appError('sign_in_required'));
 }
 
 /** Sign-in at the tenant (code flow, PKCE, state, nonce) and sign-out at both. */
@@ -63,10 +63,10 @@ export function authRoutes(options: AuthRoutesOptions): Router {
   router.get('/callback', (req, res, next) => {
     // Without a code or an error this is no answer from the tenant, and the strategy would
     // start a new sign-in instead of saying so.
-    if (req.query.code === undefined && req.query.error === undefined) return next(new AccordError('sign_in_failed'));
+    if (req.query.code === undefined && req.query.error === undefined) return next(appError('sign_in_failed'));
     passport.authenticate(LOGIN_STRATEGY, (err: unknown, user: Express.User | false) => {
-      if (err) return next(new AccordError('sign_in_failed', 'The sign-in could not be completed. Please try again.'));
-      if (!user) return next(new AccordError('sign_in_failed', 'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.'));
+      if (err) return next(appError('sign_in_failed', 'The sign-in could not be completed. Please try again.'));
+      if (!user) return next(appError('sign_in_failed', 'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.'));
       options.onVerified?.(user);
       const returnTo = req.session.returnTo ?? '/';
       // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is

@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import { Strategy, type AuthenticateOptions } from 'openid-client/passport';
 import type { Request } from 'express';
 import type { Passport } from 'passport';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 
 /** Who is signed in, from the id_token: all the app keeps in its session about a user. */
 export interface SessionUser {
@@ -53,7 +53,7 @@ class TenantStrategy extends Strategy {
 }
 
 export function sessionUserFromClaims(claims: client.IDToken | undefined): SessionUser {
-  if (!claims || typeof claims.sub !== 'string') throw new AccordError('link_proof_invalid', 'The identity service did not return an id_token.');
+  if (!claims || typeof claims.sub !== 'string') throw appError('link_proof_invalid', 'The identity service did not return an id_token.');
   const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
   return {
     user_id: claims.sub,

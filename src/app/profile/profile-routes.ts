@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { appError, isAppError } from '../app-errors.ts';
 import { activeUser, refuseIfBlocked } from '../auth/active-user.ts';
 import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import type { CandidateFinder } from '../linking/candidates.ts';
@@ -47,7 +47,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       user = await management.getUser(me.user_id);
     } catch (err) {
       // The account was merged into another one (from another browser): this session is over.
-      if (isAccordError(err, 'inexistent_user')) {
+      if (isAppError(err, 'inexistent_user')) {
         req.logOut(() => res.redirect(303, '/?ended=1'));
         return;
       }
@@ -84,7 +84,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
 
   router.post('/profile/unlink', requireUser, async (req, res, next) => {
     const parsed = unlinkForm.safeParse(req.body);
-    if (!parsed.success) throw new AccordError('invalid_body', 'Choose an account to unlink.');
+    if (!parsed.success) throw appError('invalid_body', 'Choose an account to unlink.');
     // The user is always the session's, as the tenant has it now; the form only names one of its own identities.
     const user = await activeUser(req, res, management);
     const me = req.user!;
@@ -93,8 +93,8 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       return redirectAfterSave(req, res, next, '/login?fresh=1&returnTo=%2Fprofile');
     }
     const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
-    if (index === -1) throw new AccordError('inexistent_identity', 'That account is not linked to your profile.');
-    if (index === 0) throw new AccordError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
+    if (index === -1) throw appError('inexistent_identity', 'That account is not linked to your profile.');
+    if (index === 0) throw appError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
     const identity = user.identities[index]!;
     await management.unlinkIdentity(me.user_id, identity.provider, identity.user_id, { restoreMetadata: options.restoreMetadataOnUnlink });
     const label = connectionLabel(identity.connection);

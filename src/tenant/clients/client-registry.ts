@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
 import type { Schema } from '../tenant-database.ts';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import { responseTypesForGrants } from '../oidc/response-types.ts';
 
@@ -128,23 +128,23 @@ function toSummary(row: Schema['clients']): ClientSummary {
 function validatedColumns(input: CreateClientInput) {
   const unknown = input.scopes.filter((s) => !(MANAGEMENT_SCOPES as readonly string[]).includes(s));
   if (unknown.length > 0) {
-    throw new AccordError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
+    throw tenantError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
   }
-  if (input.name.trim().length === 0) throw new AccordError('invalid_body', 'A client needs a name.');
+  if (input.name.trim().length === 0) throw tenantError('invalid_body', 'A client needs a name.');
   const uris = (list: string[] | undefined, what: string) => {
     for (const uri of list ?? []) {
       const problem = uriProblem(uri);
-      if (problem) throw new AccordError('invalid_body', `The ${what} "${uri}" ${problem}; give an absolute http(s) URL such as https://app.example.com/callback.`);
+      if (problem) throw tenantError('invalid_body', `The ${what} "${uri}" ${problem}; give an absolute http(s) URL such as https://app.example.com/callback.`);
     }
     return JSON.stringify([...new Set(list ?? [])]);
   };
   for (const origin of input.webOrigins ?? []) {
     const problem = originProblem(origin);
-    if (problem) throw new AccordError('invalid_body', `The web origin "${origin}" ${problem}.`);
+    if (problem) throw tenantError('invalid_body', `The web origin "${origin}" ${problem}.`);
   }
   const backchannelProblem = input.backchannelLogoutUri === undefined ? undefined : uriProblem(input.backchannelLogoutUri);
   if (backchannelProblem) {
-    throw new AccordError('invalid_body', `The back-channel logout URI "${input.backchannelLogoutUri}" ${backchannelProblem}; give an absolute http(s) URL such as https://app.example.com/backchannel-logout.`);
+    throw tenantError('invalid_body', `The back-channel logout URI "${input.backchannelLogoutUri}" ${backchannelProblem}; give an absolute http(s) URL such as https://app.example.com/backchannel-logout.`);
   }
   return {
     name: input.name.trim(),

@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import type { Kysely } from 'kysely';
-import type { LoginRateLimits, TenantConfig } from '../../config.ts';
+import type { LoginRateLimits, TenantConfig } from '../tenant-config.ts';
 import type { Database, LoginTicketsTable, Schema } from '../tenant-database.ts';
-import { isAccordError } from '../../platform/errors.ts';
+import { isTenantError } from '../tenant-errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { Connection } from '../connections.ts';
@@ -274,7 +274,7 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     try {
       await env.finish(req, res, { provider: identity.provider, user_id: identity.user_id }, ['pwd']);
     } catch (err) {
-      if (isAccordError(err, 'user_blocked')) return renderLogin(res, ctx, { email, error: err.message }, 403);
+      if (isTenantError(err, 'user_blocked')) return renderLogin(res, ctx, { email, error: err.message }, 403);
       throw err;
     }
   });
@@ -299,11 +299,11 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
       const user = await env.directory.createUser({ connection: ctx.connection.name, email, password, email_verified: false }, SYSTEM_ACTOR);
       created = user.identities[0]!;
     } catch (err) {
-      if (isAccordError(err, 'password_strength_error')) {
+      if (isTenantError(err, 'password_strength_error')) {
         return renderSignup(res, ctx, { email, error: `That password is too weak. ${PASSWORD_RULE_TEXT}` }, 400);
       }
-      if (isAccordError(err, 'invalid_body')) return renderSignup(res, ctx, { email, error: 'Enter a valid email address.' }, 400);
-      if (!isAccordError(err, 'user_exists') && !isAccordError(err, 'conflict')) throw err;
+      if (isTenantError(err, 'invalid_body')) return renderSignup(res, ctx, { email, error: 'Enter a valid email address.' }, 400);
+      if (!isTenantError(err, 'user_exists') && !isTenantError(err, 'conflict')) throw err;
     }
     const connection = ctx.connection;
     const signInUrl = applicationOrigin(res.locals.interaction as Interaction);
@@ -463,7 +463,7 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
   });
 
   router.use('/account', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (isAccordError(err, 'too_many_requests')) return message(res, 429, 'Too many attempts', err.message);
+    if (isTenantError(err, 'too_many_requests')) return message(res, 429, 'Too many attempts', err.message);
     next(err);
   });
   return router;

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors, type Adapter, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { TenantConfig } from '../../config.ts';
+import type { TenantConfig } from '../tenant-config.ts';
 import type { Database } from '../tenant-database.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { ConnectionConfig } from '../connections.ts';

@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import * as client from 'openid-client';
-import type { TenantConfig } from '../../config.ts';
-import { isAccordError } from '../../platform/errors.ts';
+import type { TenantConfig } from '../tenant-config.ts';
+import { isTenantError } from '../tenant-errors.ts';
 import { identityUserIdFor, type Connection, type ConnectionConfig, type ConnectionRegistry } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail } from '../directory/email.ts';
@@ -185,7 +185,7 @@ async function findOrCreateUser(env: LoginEnvironment, connection: Connection, p
     }, SYSTEM_ACTOR);
   } catch (err) {
     // Two first sign-ins racing: the other one created it.
-    if (!isAccordError(err, 'user_exists')) throw err;
+    if (!isTenantError(err, 'user_exists')) throw err;
   }
   return identityUserId;
 }

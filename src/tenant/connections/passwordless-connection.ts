@@ -3,7 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { Kysely } from 'kysely';
 import type { Schema } from '../tenant-database.ts';
 import { epochSeconds } from '../../platform/time.ts';
-import { isAccordError } from '../../platform/errors.ts';
+import { isTenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
@@ -274,7 +274,7 @@ async function identityFor(env: LoginEnvironment, connection: Connection, email:
     return { provider: main.provider, user_id: main.user_id };
   } catch (err) {
     // Created meanwhile (a parallel sign-in, the Management API): use that one.
-    if (!isAccordError(err, 'user_exists') && !isAccordError(err, 'conflict')) throw err;
+    if (!isTenantError(err, 'user_exists') && !isTenantError(err, 'conflict')) throw err;
     const created = await env.directory.findIdentityByEmail(connection.name, email);
     if (!created) throw err;
     await verifyIfNeeded(env, created);

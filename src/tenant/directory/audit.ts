@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Db, DirectoryStore } from './directory-store.ts';
 
 export type AuditType =
@@ -49,7 +49,7 @@ export class AuditLog {
 
   /** Newest first; a user's events only when `userId` is given (the user must exist). */
   async read(options: { userId?: string; page: number; perPage: number }): Promise<{ events: AuditEvent[]; total: number }> {
-    if (options.userId !== undefined && !await this.#store.findUser(options.userId)) throw new AccordError('inexistent_user');
+    if (options.userId !== undefined && !await this.#store.findUser(options.userId)) throw tenantError('inexistent_user');
     let query = this.#store.reader.selectFrom('audit_events');
     if (options.userId !== undefined) query = query.where('user_id', '=', options.userId);
     const [rows, count] = await Promise.all([

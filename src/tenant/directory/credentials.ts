@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
 import { normalizeEmail } from './email.ts';
@@ -33,10 +33,10 @@ export class Credentials {
     await this.#store.transaction(async (trx) => {
       const identity = await trx.selectFrom('identities').select('owner_id')
         .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
-      if (!identity) throw new AccordError('inexistent_identity');
+      if (!identity) throw tenantError('inexistent_identity');
       const date = now();
       if (!await this.replacePasswordHash(trx, provider, identityUserId, passwordHash, date)) {
-        throw new AccordError('operation_not_supported', 'Only identities of a database connection have a password.');
+        throw tenantError('operation_not_supported', 'Only identities of a database connection have a password.');
       }
       await this.#audit.record(trx, actor, {
         type: 'user.updated', date, userId: identity.owner_id,
@@ -58,7 +58,7 @@ export class Credentials {
     await this.#store.transaction(async (trx) => {
       const identity = await trx.selectFrom('identities').selectAll()
         .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
-      if (!identity) throw new AccordError('inexistent_identity');
+      if (!identity) throw tenantError('inexistent_identity');
       const date = now();
       if (identity.is_main === 1) {
         await trx.updateTable('users').set({ email_verified: 1, updated_at: date }).where('user_id', '=', identity.owner_id).execute();

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Schema } from '../tenant-database.ts';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import { directoryQueries, type DirectoryQueries } from './directory-queries.ts';
 import { toProfile, type IdentityRow, type UserProfile, type UserRow } from './profile.ts';
@@ -32,7 +32,7 @@ export class DirectoryStore {
 
   requireConnection(name: string): Connection {
     const connection = this.connections.byName(name);
-    if (!connection) throw new AccordError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);
+    if (!connection) throw tenantError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);
     return connection;
   }
 
@@ -40,14 +40,14 @@ export class DirectoryStore {
     try {
       return await this.#transact(work);
     } catch (err) {
-      if (isConcurrencyFailure(err)) throw new AccordError('conflict');
+      if (isConcurrencyFailure(err)) throw tenantError('conflict');
       throw err;
     }
   }
 
   async lockUser(trx: Db, userId: string): Promise<UserRow> {
     const row = (await this.lockUsers(trx, [userId])).get(userId);
-    if (!row) throw new AccordError('inexistent_user');
+    if (!row) throw tenantError('inexistent_user');
     return row;
   }
 

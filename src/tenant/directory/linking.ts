@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
@@ -84,21 +84,21 @@ export class Linking {
       const secondaryId = found ?? await this.#resolveSecondary(trx, primaryId, secondary);
       const locked = await this.#store.lockUsers(trx, [primaryId, secondaryId]);
       const primary = locked.get(primaryId);
-      if (!primary) throw new AccordError('inexistent_user');
+      if (!primary) throw tenantError('inexistent_user');
       // A concurrent link may have taken the secondary meanwhile.
-      if (found !== undefined && await this.#resolveSecondary(trx, primaryId, secondary) !== found) throw new AccordError('link_identity_in_use');
+      if (found !== undefined && await this.#resolveSecondary(trx, primaryId, secondary) !== found) throw tenantError('link_identity_in_use');
       const secondaryRow = locked.get(secondaryId);
-      if (!secondaryRow) throw new AccordError('link_secondary_not_found');
+      if (!secondaryRow) throw tenantError('link_secondary_not_found');
 
       const secondaryIdentities = await this.#store.identityRowsOf(trx, secondaryId);
       if (secondaryIdentities.length !== 1) {
-        throw new AccordError('link_secondary_has_identities',
+        throw tenantError('link_secondary_has_identities',
           'Unable to link with the secondary account: it has linked identities of its own. Unlink them first.');
       }
       const identity = secondaryIdentities[0]!;
       if ('connectionId' in secondary && secondary.connectionId !== undefined) {
         const connection = this.#store.connections.byName(identity.connection);
-        if (connection?.id !== secondary.connectionId) throw new AccordError('link_secondary_not_found');
+        if (connection?.id !== secondary.connectionId) throw tenantError('link_secondary_not_found');
       }
 
       const date = now();
@@ -117,7 +117,7 @@ export class Linking {
         provider: identity.provider, userId: identity.user_id, from: secondaryId, to: primaryId,
         profileData: linkedIdentity.profile_data, linkedAt,
       }));
-      if (Number(moved.numAffectedRows) !== 1) throw new AccordError('link_identity_in_use');
+      if (Number(moved.numAffectedRows) !== 1) throw tenantError('link_identity_in_use');
       await trx.executeQuery(this.#store.queries.deleteUser({ userId: secondaryId }));
       await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
@@ -146,8 +146,8 @@ export class Linking {
       const primary = await this.#store.lockUser(trx, primaryId);
       const primaryIdentities = await this.#store.identityRowsOf(trx, primaryId);
       const identity = primaryIdentities.find((i) => i.provider === provider && i.user_id === identityUserId);
-      if (!identity) throw new AccordError('inexistent_identity');
-      if (identity.is_main === 1) throw new AccordError('unlink_main_identity');
+      if (!identity) throw tenantError('inexistent_identity');
+      if (identity.is_main === 1) throw tenantError('unlink_main_identity');
 
       const data = (identity.profile_data ? JSON.parse(identity.profile_data) : {}) as ProfileData;
       const snapshotRow = (await trx.executeQuery(this.#store.queries.latestSnapshot({ primaryId, provider, userId: identityUserId }))).rows[0];
@@ -182,7 +182,7 @@ export class Linking {
       const moved = await trx.executeQuery(this.#store.queries.detachIdentity({
         provider, userId: identityUserId, from: primaryId, to: secondaryId, linkedAt: date,
       }));
-      if (Number(moved.numAffectedRows) !== 1) throw new AccordError('inexistent_identity');
+      if (Number(moved.numAffectedRows) !== 1) throw tenantError('inexistent_identity');
       // The snapshot has served its purpose; keeping a copy of someone's profile has none.
       await trx.executeQuery(this.#store.queries.deleteSnapshots({ primaryId, provider, userId: identityUserId }));
       await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
@@ -211,18 +211,18 @@ export class Linking {
     let provider: string;
     let identityUserId: string;
     if ('userId' in ref) {
-      if (ref.userId === primaryId) throw new AccordError('link_self');
+      if (ref.userId === primaryId) throw tenantError('link_self');
       const split = splitUserId(ref.userId);
-      if (!split) throw new AccordError('link_secondary_not_found');
+      if (!split) throw tenantError('link_secondary_not_found');
       ({ provider, identityUserId } = split);
     } else {
       ({ provider, identityUserId } = ref);
     }
     const identity = (await db.executeQuery(this.#store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
-    if (!identity) throw new AccordError('link_secondary_not_found');
-    if (identity.owner_id === primaryId) throw new AccordError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
-    if (identity.is_main !== 1) throw new AccordError('link_identity_in_use');
-    if ('userId' in ref && identity.owner_id !== ref.userId) throw new AccordError('link_secondary_not_found');
+    if (!identity) throw tenantError('link_secondary_not_found');
+    if (identity.owner_id === primaryId) throw tenantError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
+    if (identity.is_main !== 1) throw tenantError('link_identity_in_use');
+    if ('userId' in ref && identity.owner_id !== ref.userId) throw tenantError('link_secondary_not_found');
     return identity.owner_id;
   }
 }

@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 
 /**
  * The subset of Auth0's Lucene user search that Accord supports:
@@ -24,7 +24,7 @@ const BOOLEAN_FIELDS = new Set<SearchField>(['email_verified', 'blocked']);
 const PREFIX_FIELDS = new Set<SearchField>(['email', 'name']);
 
 function fail(message: string): never {
-  throw new AccordError('invalid_query_string', `Query validation error: ${message}`);
+  throw tenantError('invalid_query_string', `Query validation error: ${message}`);
 }
 
 export function parseUserSearch(q: string): SearchClause[] {

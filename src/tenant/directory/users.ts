@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { identityUserIdFor, type Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { strongPasswordHash, type Credentials } from './credentials.ts';
@@ -86,7 +86,7 @@ export class Users {
 
   async getUser(userId: string): Promise<UserProfile> {
     const profile = await this.#store.findUser(userId);
-    if (!profile) throw new AccordError('inexistent_user');
+    if (!profile) throw tenantError('inexistent_user');
     return profile;
   }
 
@@ -126,15 +126,15 @@ export class Users {
   async createUser(input: CreateUserInput, actor: Actor): Promise<UserProfile> {
     const connection = this.#store.requireConnection(input.connection);
     if (connection.capabilities.createdBySignIn) {
-      throw new AccordError('operation_not_supported', `Users of the ${connection.name} connection are created when they first sign in; they cannot be created here.`);
+      throw tenantError('operation_not_supported', `Users of the ${connection.name} connection are created when they first sign in; they cannot be created here.`);
     }
-    if (!input.email) throw new AccordError('invalid_body', 'Payload validation error: an email is required for this connection.');
+    if (!input.email) throw tenantError('invalid_body', 'Payload validation error: an email is required for this connection.');
     let passwordHash: string | undefined;
     if (connection.capabilities.holdsPasswords) {
-      if (input.password === undefined) throw new AccordError('password_required');
+      if (input.password === undefined) throw tenantError('password_required');
       passwordHash = await strongPasswordHash(input.password);
     } else if (input.password !== undefined) {
-      throw new AccordError('invalid_body', 'Payload validation error: passwordless users have no password.');
+      throw tenantError('invalid_body', 'Payload validation error: passwordless users have no password.');
     }
     return this.#insertUser(connection, newObjectId(), input, passwordHash, actor);
   }
@@ -142,14 +142,14 @@ export class Users {
   /** Creates the user for a first login through an upstream identity provider. */
   async createFederatedUser(input: CreateFederatedUserInput, actor: Actor): Promise<UserProfile> {
     const connection = this.#store.requireConnection(input.connection);
-    if (!connection.capabilities.createdBySignIn) throw new AccordError('operation_not_supported');
+    if (!connection.capabilities.createdBySignIn) throw tenantError('operation_not_supported');
     return this.#insertUser(connection, identityUserIdFor(connection, input.sub), input, undefined, actor);
   }
 
   async #insertUser(connection: Connection, identityUserId: string, input: Omit<CreateUserInput, 'password'>,
     passwordHash: string | undefined, actor: Actor): Promise<UserProfile> {
     if (input.email !== undefined && !isPlausibleEmail(input.email)) {
-      throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
+      throw tenantError('invalid_body', 'Payload validation error: email is not a valid email address.');
     }
     checkMetadataDepth('user_metadata', input.user_metadata);
     checkMetadataDepth('app_metadata', input.app_metadata);
@@ -188,11 +188,11 @@ export class Users {
         // One identity per email within a database or passwordless connection, as Auth0 does,
         // counting identities linked into other users too.
         await this.#lockEmail(trx, connection.name, row.email_normalized);
-        if (await this.#emailTaken(trx, connection.name, row.email_normalized)) throw new AccordError('user_exists');
+        if (await this.#emailTaken(trx, connection.name, row.email_normalized)) throw tenantError('user_exists');
       }
       const existing = await trx.selectFrom('identities').select('owner_id')
         .where('provider', '=', identity.provider).where('user_id', '=', identity.user_id).executeTakeFirst();
-      if (existing) throw new AccordError('user_exists');
+      if (existing) throw tenantError('user_exists');
       await trx.insertInto('users').values(row).execute();
       await trx.insertInto('identities').values(identity).execute();
       if (passwordHash !== undefined) {
@@ -212,7 +212,7 @@ export class Users {
     checkMetadataDepth('app_metadata', patch.app_metadata);
     const passwordHash = patch.password !== undefined ? await strongPasswordHash(patch.password) : undefined;
     if (patch.email !== undefined && !isPlausibleEmail(patch.email)) {
-      throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
+      throw tenantError('invalid_body', 'Payload validation error: email is not a valid email address.');
     }
     let blocked: AccountChange | undefined;
     const updated = await this.#store.transaction(async (trx) => {
@@ -236,7 +236,7 @@ export class Users {
         if (connection?.capabilities.ownsEmailUniqueness) {
           await this.#lockEmail(trx, main.connection, newEmail);
           if (await this.#emailTaken(trx, main.connection, newEmail)) {
-            throw new AccordError('user_exists', 'Another account of this connection already has that email.');
+            throw tenantError('user_exists', 'Another account of this connection already has that email.');
           }
           await trx.updateTable('identities').set({ connection_email: newEmail })
             .where('provider', '=', main.provider).where('user_id', '=', main.user_id).execute();
@@ -260,7 +260,7 @@ export class Users {
       if (passwordHash !== undefined) {
         const connection = this.#store.connections.byName(main.connection);
         if (!connection?.capabilities.holdsPasswords) {
-          throw new AccordError('operation_not_supported', 'Only users of a database connection have a password.');
+          throw tenantError('operation_not_supported', 'Only users of a database connection have a password.');
         }
         await this.#credentials.replacePasswordHash(trx, main.provider, main.user_id, passwordHash, date);
         changed.push('password');

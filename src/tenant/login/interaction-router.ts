@@ -1,6 +1,6 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { isTenantError, tenantError } from '../tenant-errors.ts';
 import { isDependencyError } from '../../platform/dependency-errors.ts';
 import { markUnavailable, UNAVAILABLE_PAGE } from '../final-error-handler.ts';
 import { USER_SCOPES } from '../clients/client-registry.ts';
@@ -19,10 +19,10 @@ function describe(err: unknown): { status: number; title: string; message: strin
   if (err instanceof oidcErrors.SessionNotFound || err instanceof oidcErrors.InvalidRequest) {
     return { status: 400, title: 'This sign-in has expired', message: 'Sign-in pages are valid for a limited time and in the browser that opened them. Go back to the application and sign in again.' };
   }
-  if (isAccordError(err, 'user_blocked')) return { status: 403, title: 'Account blocked', message: err.message };
-  if (isAccordError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
-  if (isAccordError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
-  if (isAccordError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
+  if (isTenantError(err, 'user_blocked')) return { status: 403, title: 'Account blocked', message: err.message };
+  if (isTenantError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
+  if (isTenantError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
+  if (isTenantError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
   if (isDependencyError(err)) return { status: 503, ...UNAVAILABLE_PAGE };
   return undefined;
 }
@@ -68,7 +68,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     if (interaction.promptName === 'consent') return grantFirstPartyConsent(provider, req, res);
     const requested = interaction.params.connection;
     if (typeof requested === 'string' && requested.length > 0) {
-      if (!base.connections.byName(requested)) throw new AccordError('inexistent_connection', `The sign-in method "${requested}" does not exist on this tenant.`);
+      if (!base.connections.byName(requested)) throw tenantError('inexistent_connection', `The sign-in method "${requested}" does not exist on this tenant.`);
       return res.redirect(303, `/login/${interaction.uid}/${encodeURIComponent(requested)}`);
     }
     env.render(res, 'tenant/choose-connection', {
@@ -88,7 +88,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
   router.use('/login/:uid/:connection', async (req, res, next) => {
     const connection: Connection | undefined = base.connections.byName(req.params.connection!);
     const handler = connection ? byStrategy.get(connection.strategy) : undefined;
-    if (!connection || !handler) throw new AccordError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
+    if (!connection || !handler) throw tenantError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
     res.locals.connection = connection;
     res.locals.interaction = await env.interaction(req, res);
     handler(req, res, next);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { ConnectionRegistry, Connection } from '../connections.ts';
 import type { Directory } from '../directory/directory.ts';
 import type { UserProfile } from '../directory/profile.ts';
@@ -68,7 +68,7 @@ export function managementRoutes(services: ManagementServices): RouteDefinition[
         // password and blocked stay with the administrators (update:users).
         if (!auth.scopes.has('update:users')) {
           const others = Object.keys(body).filter((key) => key !== 'user_metadata');
-          if (others.length > 0) throw new AccordError('insufficient_scope', `Insufficient scope, expected any of: update:users (update:current_user_metadata changes only user_metadata, not ${others.join(', ')})`);
+          if (others.length > 0) throw tenantError('insufficient_scope', `Insufficient scope, expected any of: update:users (update:current_user_metadata changes only user_metadata, not ${others.join(', ')})`);
         }
         return shown(await directory.updateUser(params.id, body, auth.actor));
       },
@@ -92,15 +92,15 @@ export function managementRoutes(services: ManagementServices): RouteDefinition[
       async handle({ params, body, auth }) {
         const byToken = body.link_with !== undefined;
         const byId = body.provider !== undefined || body.user_id !== undefined;
-        if (byToken === byId) throw new AccordError('link_body_ambiguous');
+        if (byToken === byId) throw tenantError('link_body_ambiguous');
         if (byToken) {
           const secondaryId = await services.verifyLinkWith(body.link_with!, auth);
           return directory.link(params.id, { userId: secondaryId }, auth.actor);
         }
         // Linking by id trusts the caller to have proven both accounts: server-side only.
-        if (!auth.scopes.has('update:users')) throw new AccordError('insufficient_scope', 'Insufficient scope, expected any of: update:users');
+        if (!auth.scopes.has('update:users')) throw tenantError('insufficient_scope', 'Insufficient scope, expected any of: update:users');
         if (body.provider === undefined || body.user_id === undefined) {
-          throw new AccordError('invalid_body', 'Payload validation error: provider and user_id are both required.');
+          throw tenantError('invalid_body', 'Payload validation error: provider and user_id are both required.');
         }
         return directory.link(params.id, {
           provider: body.provider, identityUserId: String(body.user_id), connectionId: body.connection_id,

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { TenantConfig } from '../../config.ts';
+import type { TenantConfig } from '../tenant-config.ts';
 import type { Database } from '../tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
 import { UNAVAILABLE_PAGE } from '../final-error-handler.ts';
