@@ -5,9 +5,11 @@
  * fail on the pages as they were before that issue. Every page is checked by axe.
  */
 import assert from 'node:assert/strict';
-import { createVerifiedPasswordAccount, type TestAccord } from '../helpers/accord.ts';
+import { createVerifiedPasswordAccount, DATABASE_CONNECTION, PASSWORD, type TestAccord } from '../helpers/accord.ts';
 import type { Person } from '../helpers/chromium.ts';
-import { browserJourneys, signInWithDemo, signInWithPassword, signOut, sitemap } from '../helpers/journeys.ts';
+import {
+  accountsOf, browserJourneys, profileMethods, proveWithPassword, signInWithDemo, signInWithPassword, signOut, sitemap,
+} from '../helpers/journeys.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 
 /** The names of the buttons and links on the page that start with `prefix`. */
@@ -27,6 +29,54 @@ async function twoAccounts(person: Person, accord: TestAccord, name: string): Pr
 }
 
 browserJourneys('Detours in Chromium', (journey) => {
+  journey('D2. a bad form goes back to the form; the back button after a link says the link is complete (items 2, 7)', async (accord, newPerson) => {
+    const pages = sitemap(accord);
+    const person = await newPerson();
+    const email = uniqueEmail('lise');
+    await createVerifiedPasswordAccount(accord, email);
+    await signInWithDemo(person, accord, { email, name: 'Lise Meitner' }, pages.suggestions);
+
+    // A form that lost a field (as a broken extension or a stale page may send it).
+    await person.page.locator('form[action="/link/start"] input[name="candidate"]').evaluate((input) => input.remove());
+    await person.press({ role: 'button', name: 'Link Email and password account' }, `${accord.appUrl}/link/start`);
+    assert.equal(await person.heading(), 'That form was incomplete');
+    assert.doesNotMatch(await person.mainText(), /Error 400|That did not work/);
+    await person.press({ role: 'link', name: 'Back to the form' }, pages.suggestions);
+
+    await proveWithPassword(person, accord, email);
+    await person.press({ role: 'button', name: 'Link accounts' }, pages.profile);
+    await person.back(pages.preview);
+    assert.equal(await person.heading(), 'This link step has expired');
+    assert.match(await person.mainText(), /the accounts are linked, and your profile shows them/);
+    await person.press({ role: 'link', name: 'Back to your profile' }, pages.profile);
+    assert.deepEqual(await profileMethods(person), ['Demo social (main)', 'Email and password']);
+  });
+
+  journey('D3. two tabs on "Link these accounts?": the older tab says its step expired and offers "Link again", which links (item 7)', async (accord, newPerson) => {
+    const pages = sitemap(accord);
+    const first = await newPerson();
+    const email = uniqueEmail('chien-shiung');
+    await createVerifiedPasswordAccount(accord, email);
+    await signInWithDemo(first, accord, { email, name: 'Chien-Shiung Wu' }, pages.suggestions);
+    const second = await newPerson({ tabOf: first });
+    await second.open(`${accord.appUrl}/link/suggestions`);
+
+    await first.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
+    await second.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
+    await first.type('Password', PASSWORD);
+    await first.press({ role: 'button', name: 'Sign in' }, pages.linkCallback);
+    assert.equal(await first.heading(), 'This link step has expired');
+    assert.match(await first.mainText(), /started again in another tab/);
+    assert.doesNotMatch(await first.mainText(), /No account link is in progress/);
+    assert.equal((await accountsOf(accord, email)).length, 2, 'nothing linked');
+
+    await first.press({ role: 'button', name: 'Link again' }, pages.connection(DATABASE_CONNECTION));
+    await first.type('Password', PASSWORD);
+    await first.press({ role: 'button', name: 'Sign in' }, pages.preview);
+    await first.press({ role: 'button', name: 'Link accounts' }, pages.profile);
+    assert.deepEqual(await profileMethods(first), ['Demo social (main)', 'Email and password']);
+  });
+
   journey('D1. one name per sign-in method, the same at the tenant and in the app; "Link <method> account" says "account" once (items 1, 10)', async (accord, newPerson) => {
     const pages = sitemap(accord);
     const person = await newPerson();

@@ -79,7 +79,7 @@ async function signUpThenLinkSocial(person: Person, accord: TestAccord): Promise
 // last test checks that together they landed on all of these.
 const PAGES_OF_THE_PRODUCT = [
   'Sign in · Accord', 'Your profile · Accord', 'Link these accounts? · Accord', 'Review and link · Accord', 'Link another account · Accord',
-  'That did not work · Accord', 'Sign in · Accord Test', 'Create your account · Accord Test', 'Check your email · Accord Test', 'Development outbox · Accord Test',
+  'You signed in to a different account · Accord', 'Sign in · Accord Test', 'Create your account · Accord Test', 'Check your email · Accord Test', 'Development outbox · Accord Test',
   'Email address confirmed · Accord Test', 'Sign in with an email code · Accord Test', 'Enter your code · Accord Test',
   'Sign in to Demo social · Demo social', 'Sign out of Accord Test? · Accord Test',
 ];
@@ -160,6 +160,8 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     await person.type('Password', PASSWORD);
     await person.press({ role: 'button', name: 'Sign in' }, pages.linkCallback);
     assert.match(await person.mainText(), /You signed in as a different account than the one you chose to link, so nothing was changed/);
+    assert.equal(await person.heading(), 'You signed in to a different account', 'what happened, in words (issue 16 item 2)');
+    assert.equal(await person.page.getByRole('button', { name: 'Link again' }).count(), 1, 'the direct way to start again');
 
     assert.deepEqual(await accountsOf(accord, email), before, 'nothing linked');
     assert.deepEqual(await accountsOf(accord, otherEmail), other);

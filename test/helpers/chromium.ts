@@ -106,6 +106,12 @@ export class Person {
     await this.landed(expect);
   }
 
+  /** The browser's back button: the page before is loaded again, and must be `expect`. */
+  async back(expect: RegExp | string): Promise<void> {
+    await this.page.goBack();
+    await this.landed(expect);
+  }
+
   locate(target: Target): Locator {
     return 'label' in target ? this.page.getByLabel(target.label, { exact: true })
       : this.page.getByRole(target.role, { name: target.name, exact: typeof target.name === 'string' });

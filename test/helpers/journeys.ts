@@ -165,7 +165,8 @@ export async function proveWithPassword(person: Person, accord: TestAccord, emai
 
 // ——— The harness ———
 
-export type NewPerson = (options?: { keyboard?: boolean; colorScheme?: 'light' | 'dark' }) => Promise<Person>;
+/** A person at a fresh browser profile, or (`tabOf`) at a second tab of another person's browser. */
+export type NewPerson = (options?: { keyboard?: boolean; colorScheme?: 'light' | 'dark'; tabOf?: Person }) => Promise<Person>;
 export type Journey = (name: string, run: (accord: TestAccord, newPerson: NewPerson) => Promise<void>, options?: { env?: Record<string, string> }) => void;
 
 /**
@@ -229,8 +230,9 @@ export function browserJourneys(title: string, define: (journey: Journey, audite
             cleanups.unshift(() => accord.close());
             await untilReady(accord);
             await run(accord, async (personOptions) => {
-              const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: personOptions?.colorScheme ?? 'light' });
-              contexts.push(context);
+              const context = personOptions?.tabOf?.page.context()
+                ?? await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: personOptions?.colorScheme ?? 'light' });
+              if (!contexts.includes(context)) contexts.push(context);
               const page = await context.newPage();
               page.setDefaultTimeout(10_000);
               const person = new Person(page, personOptions);

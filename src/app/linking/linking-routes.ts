@@ -3,6 +3,7 @@ import { Router, type Request } from 'express';
 import type { Store } from 'express-rate-limit';
 import { z } from 'zod';
 import { appError, isAppError } from '../app-errors.ts';
+import type { AccordError } from '../../platform/errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { activeUser } from '../auth/active-user.ts';
 import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
@@ -16,7 +17,7 @@ import { AccountLinker } from './account-linker.ts';
 import { linkAttemptLimiter } from './link-attempt-limit.ts';
 import { toCandidate, type CandidateFinder } from './candidates.ts';
 import type { KeptSeparate } from './kept-separate.ts';
-import { checkProof, issueTicket, type LinkProof, type PendingLinkStart } from './link-tickets.ts';
+import { checkProof, issueTicket, type LinkProof, type LinkTicket, type PendingLinkStart } from './link-tickets.ts';
 
 export interface LinkingRoutesOptions {
   passport: AppPassport;
@@ -48,7 +49,7 @@ const confirmForm = z.object({ primary: z.enum(['current', 'other']) });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
-  if (!result.success) throw appError('invalid_body', 'The form was incomplete or not valid. Go back and try again.');
+  if (!result.success) throw appError('invalid_body', 'The form was incomplete or not valid, so nothing was changed. Go back to the form and try again.');
   return result.data;
 }
 
@@ -57,11 +58,29 @@ function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): 
   req.session.flash = { kind, text };
 }
 
+/**
+ * A step of a link this browser has no ticket or proof for: `link_expired` (with the way to
+ * start it again) when this user started a link here before, since the step then belongs to it
+ * (expired, already used, or replaced by the same link started in another tab);
+ * `link_not_in_progress` when no link was ever started.
+ */
+function linkGone(req: Request): AccordError {
+  const last = req.session.lastLink;
+  if (!last || !req.user || last.userId !== req.user.user_id) return appError('link_not_in_progress');
+  if (last.linked) return appError('link_expired', 'This page belongs to a link that is complete: the accounts are linked, and your profile shows them. Nothing more was done.');
+  return appError('link_expired', undefined, { again: last.start });
+}
+
+/** What starting the ticket's link again asks for: the same candidate, or the same sign-in method. */
+function againOf(ticket: LinkTicket): { again: PendingLinkStart['start'] } {
+  return { again: ticket.candidateId ? { candidate: ticket.candidateId } : { connection: ticket.connection } };
+}
+
 /** The proof of the current link, if it belongs to this session's user and is still fresh. */
 function currentProof(req: Request): LinkProof {
   const proof = req.session.linkProof;
   if (!proof || !req.user || proof.currentId !== req.user.user_id || epochSeconds() - proof.provenAt > PROOF_TTL) {
-    throw appError('link_not_in_progress');
+    throw linkGone(req);
   }
   return proof;
 }
@@ -123,6 +142,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
       req.session.linkTicket = issueTicket({ mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: start.connection, loginHint: undefined }, now);
     }
     delete req.session.linkProof;
+    req.session.lastLink = { userId: user.user_id, start };
     // The proof signs in to the other account in this browser, and the tenant ends the tenant
     // session this one came from (oidc-provider, and Auth0, replace it): its back-channel logout
     // names that session. From here the app session follows its user only (every logout that
@@ -166,7 +186,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
   router.get('/authorize', requireUser, (req, res, next) => {
     const ticket = req.session.linkTicket;
-    if (!ticket || ticket.currentId !== req.user!.user_id) return next(appError('link_not_in_progress'));
+    if (!ticket || ticket.currentId !== req.user!.user_id) return next(linkGone(req));
     const linkOptions: TenantAuthenticateOptions = {
       connection: ticket.connection, prompt: 'login', maxAge: options.linkMaxAge, ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
     };
@@ -180,28 +200,37 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // Without a ticket of this user there is nothing to complete. Refused here, before the
     // strategy: on a GET without `code` it would start a new sign-in (without prompt=login or
     // max_age) instead of answering, and with one it would redeem a code nobody can use.
-    if (!ticket || !req.user || ticket.currentId !== req.user.user_id) return next(appError('link_not_in_progress'));
-    if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(appError('link_not_in_progress'));
+    if (!ticket || !req.user || ticket.currentId !== req.user.user_id) return next(linkGone(req));
+    if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(linkGone(req));
     // A ticket older than max_age: the proof took too long. Said before the code exchange,
     // which would otherwise fail on the expired code with a vaguer "could not be verified".
-    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(appError('link_login_stale'));
+    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(appError('link_login_stale', undefined, againOf(ticket)));
     const currentId = req.user.user_id;
     // Blocked or deleted since the link started: signed out, and the code is never redeemed.
     activeUser(req, res, management).then(() => passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
       (async () => {
         if (err) {
-          const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
-          throw appError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid');
+          const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
+          const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')} ${cause}` : '';
+          // The answer to another tab's sign-in: the same link, started again there.
+          if (/"state"/.test(text)) throw linkGone(req);
+          throw appError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid', undefined, againOf(ticket));
         }
         if (!other) {
           if (info?.message && !/verify authorization request state/.test(info.message)) {
             flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
             return redirectAfterSave(req, res, next, '/profile');
           }
-          throw appError('link_not_in_progress');
+          // The state of another tab's sign-in: the same link, started again there.
+          throw linkGone(req);
         }
         const now = epochSeconds();
-        checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
+        try {
+          checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
+        } catch (err) {
+          if (isAppError(err) && !err.details) throw appError(err.code, err.message, againOf(ticket));
+          throw err;
+        }
         if (ticket.mode === 'suggested') {
           // Both emails must still be verified now, not only when the suggestion was made.
           const [current, candidate] = await Promise.all([management.getUser(currentId, { fresh: true }), management.getUser(other.user_id, { fresh: true })]);
@@ -259,6 +288,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
       throw err;
     }
     const signedIn: Express.User = keepOther ? proof.other : req.user!;
+    const lastLink = req.session.lastLink;
     const message = keepOther
       ? 'Accounts linked. You are now signed in to the account you chose to keep; both sign-in methods lead to it.'
       : 'Accounts linked. Both sign-in methods now lead to this account.';
@@ -266,6 +296,8 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     req.logIn(signedIn, (err) => {
       if (err) return next(err);
       flash(req, 'success', message);
+      // A page of this link opened again (the back button, a second click) says it is complete.
+      if (lastLink) req.session.lastLink = { ...lastLink, userId: signedIn.user_id, linked: true };
       req.session.save(() => res.redirect(303, '/profile'));
     });
   });

@@ -12,6 +12,8 @@ declare module 'express-session' {
     pendingLinkStart: PendingLinkStart;
     linkTicket: LinkTicket;
     linkProof: LinkProof;
+    /** The link this browser started last: a later step of it that finds no ticket says so, and offers to start it again. */
+    lastLink: { userId: string; start: PendingLinkStart['start']; linked?: boolean };
     /** A one-time message for the next page. */
     flash: { kind: 'success' | 'info' | 'error'; text: string };
   }
