@@ -20,7 +20,7 @@ export const appErrors = errorsOf({
   sign_in_failed: { status: 400, message: 'The sign-in could not be completed. Please try again.' },
   recent_login_required: { status: 403, message: 'For your security, sign in again before making this change.' },
   link_not_in_progress: { status: 400, message: 'No account link is in progress in this browser, or it has expired. Nothing was linked. Start again from your profile.' },
-  link_expired: { status: 409, message: 'This step of linking is no longer valid: it expired, was already used (by the back button or a second click), or the link was started again in another tab. Nothing was linked by it. Choose Link again to start over.' },
+  link_expired: { status: 400, message: 'This step of linking is no longer valid: it expired, was already used (by the back button or a second click), or the link was started again in another tab. Nothing was linked by it. Choose Link again to start over.' },
   link_wrong_account: { status: 400, message: 'You signed in as a different account than the one you chose to link, so nothing was changed. To link that account, start again and sign in as it.' },
   link_login_stale: { status: 400, message: 'That sign-in was not recent enough to prove you control the account. Nothing was linked. Start again and sign in when asked.' },
   link_proof_invalid: { status: 400, message: 'The sign-in to the other account could not be verified. Nothing was linked.' },

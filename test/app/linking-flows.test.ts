@@ -472,7 +472,8 @@ for (const [index, db] of databases.entries()) {
       const csrf = csrfOf(page);
       page = await b.post(`${APP_URL}/link/confirm`, { _csrf: csrf, primary: 'current' });
       assert.equal(page.status, 400);
-      assert.match(mainText(page), /No account link is in progress/);
+      // The link this browser started: its step expired, and the page offers to start it again (issue 16 item 7).
+      assert.match(mainText(page), /This step of linking is no longer valid.* Link again/);
       page = await b.post(`${APP_URL}/link/confirm`, { _csrf: csrf, primary: 'other' });
       assert.equal(page.status, 400);
       page = await b.open(`${APP_URL}/link/preview`);
@@ -529,7 +530,7 @@ for (const [index, db] of databases.entries()) {
 
       page = await victim.b.open(callback);
       assert.equal(page.status, 400, 'the same callback again is refused');
-      assert.match(mainText(page), /No account link is in progress/);
+      assert.match(mainText(page), /This page belongs to a link that is complete/);
       page = await victim.b.post(`${APP_URL}/link/confirm`, { _csrf: csrfOf(page), primary: 'current' });
       assert.equal(page.status, 400, 'and the proof was single use');
       assert.deepEqual(await directoryState(accord, victim.email), linked);

@@ -43,7 +43,9 @@ const pathOf = (page: Page) => { const u = new URL(page.url); return u.origin ==
 /** An error page in words: its status line, and nothing of the server's insides. */
 function assertErrorPage(page: Page, status: number, what: string): void {
   assert.equal(page.status, status, `${what}: ${page.status} ${words(page.text).slice(0, 300)}`);
-  assert.match(page.text, new RegExp(`Error ${status}`), what);
+  // A heading in words: what happened, never the status code (issue 16 item 2).
+  assert.match(page.text, /<h1>[A-Z][^<]+<\/h1>/, what);
+  assert.doesNotMatch(page.text, /Error \d{3}|That did not work/, what);
   assert.doesNotMatch(page.text, /\bat \S+ \(|node_modules|Error: |\.ts:\d+/, `${what}: no stack trace`);
 }
 
