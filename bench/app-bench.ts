@@ -187,7 +187,10 @@ class StepTimes {
   readonly #steps = new Map<string, number[]>();
   add(label: string, ms: number) {
     let list = this.#steps.get(label);
-    if (!list) this.#steps.set(label, list = []);
+    if (!list) {
+      list = [];
+      this.#steps.set(label, list);
+    }
     list.push(ms);
   }
   get(label: string): number[] { return this.#steps.get(label) ?? []; }
@@ -248,7 +251,10 @@ export class Browser {
 
   #jar(origin: string): CookieJar {
     let jar = this.#jars.get(origin);
-    if (!jar) this.#jars.set(origin, jar = new CookieJar());
+    if (!jar) {
+      jar = new CookieJar();
+      this.#jars.set(origin, jar);
+    }
     return jar;
   }
 

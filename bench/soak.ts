@@ -60,7 +60,10 @@ class Tally {
 
   count(kind: Kind, status: number, what: string): void {
     let entry = this.requests.get(kind);
-    if (!entry) this.requests.set(kind, entry = { total: 0, byClass: new Map() });
+    if (!entry) {
+      entry = { total: 0, byClass: new Map() };
+      this.requests.set(kind, entry);
+    }
     entry.total++;
     const cls = `${Math.floor(status / 100)}xx`;
     entry.byClass.set(cls, (entry.byClass.get(cls) ?? 0) + 1);
@@ -69,7 +72,10 @@ class Tally {
 
   flow(kind: Kind, ok: boolean, failure?: string): void {
     let entry = this.flows.get(kind);
-    if (!entry) this.flows.set(kind, entry = { ok: 0, failed: 0 });
+    if (!entry) {
+      entry = { ok: 0, failed: 0 };
+      this.flows.set(kind, entry);
+    }
     if (ok) entry.ok++;
     else {
       entry.failed++;
@@ -108,7 +114,10 @@ class Outbox {
         this.#codes.delete(email);
         return code;
       }
-      await (this.#reading ??= this.#read().finally(() => { this.#reading = undefined; }));
+      this.#reading ??= this.#read().finally(() => {
+        this.#reading = undefined;
+      });
+      await this.#reading;
       if (!this.#codes.has(email)) await new Promise((resolve) => setTimeout(resolve, 10));
     }
     throw new FlowError(`no code was mailed to ${email}`);

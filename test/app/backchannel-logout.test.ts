@@ -143,7 +143,7 @@ for (const variant of await sessionStoreVariants()) {
       const token = await logoutToken({ sub: await userIdOf(accord, email) });
       const db = accord.appDatabase.db;
       await db.schema.alterTable('app_sessions').renameTo('app_sessions_away').execute();
-      let res;
+      let res: supertest.Response;
       try {
         res = await post({ logout_token: token });
       } finally {
@@ -244,7 +244,10 @@ for (const variant of await sessionStoreVariants()) {
     });
 
     it('a blocked user\'s session ends; so does a deleted user\'s, and a secondary\'s that is linked away', async () => {
-      const [blockedEmail, deletedEmail, secondaryEmail, primaryEmail] = ['blocked', 'deleted', 'secondary', 'primary'].map((l) => uniqueEmail(`bcl-${l}`));
+      const blockedEmail = uniqueEmail('bcl-blocked');
+      const deletedEmail = uniqueEmail('bcl-deleted');
+      const secondaryEmail = uniqueEmail('bcl-secondary');
+      const primaryEmail = uniqueEmail('bcl-primary');
       const blocked = await demoSession(accord, blockedEmail);
       const deleted = await demoSession(accord, deletedEmail);
       const secondary = await demoSession(accord, secondaryEmail);

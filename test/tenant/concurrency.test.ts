@@ -177,7 +177,7 @@ for (const db of testDatabases()) {
           : (await directory.createFederatedUser({ connection: 'google-oauth2', sub: `many|${round}` }, ACTOR)).user_id;
         const ref = round < 2 ? { userId: secondary } : { provider: keyOf(secondary).provider, identityUserId: keyOf(secondary).identityUserId };
         const results = await Promise.allSettled(primaries.map((p) => directory.link(p, ref, ACTOR)));
-        results.forEach((r, i) => assertRaceRefusal(r, `link into ${primaries[i]}`));
+        for (const [i, r] of results.entries()) assertRaceRefusal(r, `link into ${primaries[i]}`);
         const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [primaries[i]!] : []));
         assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners; refusals: ${results.map((r) => (r.status === 'rejected' ? (r.reason as AccordError).code : 'ok')).join(',')}`);
         assert.equal((await directory.findByIdentity(keyOf(secondary).provider, keyOf(secondary).identityUserId))?.user_id, winners[0]);
@@ -290,7 +290,7 @@ for (const db of testDatabases()) {
           return [`update ${a}`, () => directory.updateUser(a, { user_metadata: { [`r${round}`]: k }, name: `storm ${k}` }, ACTOR)];
         });
         const results = await Promise.allSettled(ops.map(([, run]) => run()));
-        results.forEach((r, i) => assertRaceRefusal(r, `round ${round}: ${ops[i]![0]}`));
+        for (const [i, r] of results.entries()) assertRaceRefusal(r, `round ${round}: ${ops[i]?.[0]}`);
 
         await assertDirectoryInvariant(database);
         const after = await identityOwners(database);

@@ -18,7 +18,10 @@ export function isRecentSignIn(user: Express.User, maxAgeSeconds: number): boole
 
 /** Pages that need a signed-in user send others to sign in, and come back afterwards. */
 export function requireUser(req: Request, res: Response, next: NextFunction): void {
-  if (req.user) return next();
+  if (req.user) {
+    next();
+    return;
+  }
   if (req.method === 'GET') {
     res.redirect(303, `/login?returnTo=${encodeURIComponent(req.originalUrl)}`);
     return;

@@ -5,7 +5,7 @@ import { activeUser, refuseIfBlocked } from '../auth/active-user.ts';
 import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import type { CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
-import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
+import type { Auth0LogEvent, Auth0User, ManagementClient } from '../management-client.ts';
 import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 
@@ -42,7 +42,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
 
   router.get('/profile', requireUser, async (req, res) => {
     const me = req.user!;
-    let user;
+    let user: Auth0User;
     try {
       user = await management.getUser(me.user_id);
     } catch (err) {

@@ -76,10 +76,17 @@ export function tenantLogoutUrls(allowedLogoutUrls: readonly string[], secureCoo
       const { client_id: clientId, id_token_hint: hint, post_logout_redirect_uri: uri, state } = req.query;
       if (clientId !== undefined || hint !== undefined || uri === undefined) {
         res.clearCookie(TENANT_RETURN_COOKIE, cookie);
-        return next();
+        next();
+        return;
       }
-      if (typeof uri !== 'string' || (state !== undefined && typeof state !== 'string')) return refuse(res, 'The post_logout_redirect_uri and state parameters must appear once.');
-      if (!allowedLogoutUrls.includes(uri)) return refuse(res, notAllowedMessage('post_logout_redirect_uri'));
+      if (typeof uri !== 'string' || (state !== undefined && typeof state !== 'string')) {
+        refuse(res, 'The post_logout_redirect_uri and state parameters must appear once.');
+        return;
+      }
+      if (!allowedLogoutUrls.includes(uri)) {
+        refuse(res, notAllowedMessage('post_logout_redirect_uri'));
+        return;
+      }
       const value: TenantReturn = { uri, state };
       res.cookie(TENANT_RETURN_COOKIE, Buffer.from(JSON.stringify(value)).toString('base64url'), { ...cookie, maxAge: 3_600_000 });
       next();
