@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { signInMethodName } from '../platform/sign-in-methods.ts';
 
 /**
  * A tenant's connections, from its config file. Strategy decides the identity provider
@@ -112,7 +113,7 @@ export class ConnectionRegistry {
         name: c.name,
         strategy: c.strategy,
         provider: c.strategy === 'oidc' ? c.provider : c.strategy,
-        displayName: c.display_name ?? c.name,
+        displayName: signInMethodName({ name: c.name, strategy: c.strategy, display_name: c.display_name }),
         isSocial: capabilities.isSocial,
         capabilities,
         linking: c.linking,

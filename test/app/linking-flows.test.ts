@@ -214,11 +214,11 @@ for (const [index, db] of databases.entries()) {
 
       page = await enterPassword(b, email);
       assert.equal(page.url, `${APP_URL}/link/preview`);
-      assert.match(mainText(page), /Stays as your account . Demo social account/);
+      assert.match(mainText(page), /Stays as your account . Demo social/);
       page = await b.submit('/link/confirm');
       assert.equal(page.url, `${APP_URL}/profile`);
       assert.match(mainText(page), /Accounts linked\. Both sign-in methods now lead to this account\./);
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email and password']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email and password']);
 
       const users = await usersWithEmail(accord, email);
       assert.equal(users.length, 1, 'one user left');
@@ -232,14 +232,14 @@ for (const [index, db] of databases.entries()) {
       await signOut(b);
       page = await signInWithDemo(b, { email });
       assert.equal(page.url, `${APP_URL}/profile`, 'nothing left to suggest');
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email and password']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email and password']);
       assert.equal((await getUser(accord, social.user_id))!.logins_count, loginsBefore + 1, 'the sign-in went to the linked user');
 
       const viaPassword = accord.browser();
       await startSignIn(viaPassword, DATABASE_CONNECTION);
       page = await enterPassword(viaPassword, email);
       assert.equal(page.url, `${APP_URL}/profile`);
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email and password']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email and password']);
       assert.equal((await getUser(accord, social.user_id))!.logins_count, loginsBefore + 2, 'the password opens the same user');
       assert.equal((await usersWithEmail(accord, email)).length, 1);
     });
@@ -262,7 +262,7 @@ for (const [index, db] of databases.entries()) {
       assert.equal(page.url, `${APP_URL}/link/preview`);
       page = await b.submit('/link/confirm');
       assert.equal(page.url, `${APP_URL}/profile`);
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email code']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email code']);
 
       const users = await usersWithEmail(accord, email);
       assert.equal(users.length, 1);
@@ -302,14 +302,14 @@ for (const [index, db] of databases.entries()) {
       assert.equal(page.url, `${APP_URL}/link/preview`);
 
       page = await b.open('/link/preview?primary=other');
-      assert.match(mainText(page), /Stays as your account . Email and password .* You will be signed in to it after linking\. Becomes a sign-in method of it . Demo social account/);
+      assert.match(mainText(page), /Stays as your account . Email and password .* You will be signed in to it after linking\. Becomes a sign-in method of it . Demo social/);
       assert.equal(b.form('/link/confirm').fields.primary, 'other');
       const before = b.cookie(APP_URL, SESSION_COOKIE);
       page = await b.submit('/link/confirm');
       assert.equal(page.url, `${APP_URL}/profile`);
       assert.match(mainText(page), /Accounts linked\. You are now signed in to the account you chose to keep/);
       assert.notEqual(b.cookie(APP_URL, SESSION_COOKIE), before, 'a new session for the switched account');
-      assert.deepEqual(profileMethods(page), ['Email and password', 'Demo social account'], 'the password account is the main one now');
+      assert.deepEqual(profileMethods(page), ['Email and password', 'Demo social'], 'the password account is the main one now');
       // The profile is the password user's (its name is its email), not the demo account's "Ada Lovelace".
       assert.match(page.text, new RegExp(`<h1>${escapeRe(email)}</h1>`));
 
@@ -643,7 +643,7 @@ for (const [index, db] of databases.entries()) {
       assert.deepEqual({ user_metadata: primary.user_metadata, app_metadata: primary.app_metadata }, original, 'the PATCH was undone');
       assert.deepEqual(connectionsOf(primary), [DEMO]);
       page = await b.open('/profile');
-      assert.deepEqual(profileMethods(page), ['Demo social account']);
+      assert.deepEqual(profileMethods(page), ['Demo social']);
       page = await b.post(`${APP_URL}/link/confirm`, { _csrf: csrfOf(page), primary: 'current' });
       assert.equal(page.status, 400, 'the failed attempt left no proof to retry with');
     });

@@ -122,7 +122,7 @@ for (const [index, db] of databases.entries()) {
         const rows = identityRows(profile.text);
         assert.equal(rows.length, 2);
         const [main, other] = rows as [string, string];
-        assert.equal(methodOf(main), 'Demo social account');
+        assert.equal(methodOf(main), 'Demo social');
         assert.match(words(main), /Main account$/);
         assert.doesNotMatch(main, /action="\/profile\/unlink"/, 'no Unlink on the main identity');
         assert.equal(methodOf(other), 'Email and password');
@@ -419,7 +419,7 @@ for (const [index, db] of databases.entries()) {
         const choose = await b.open('/link/new');
         assert.equal(choose.status, 200);
         const choices = [...choose.text.matchAll(/<button[^>]*>Continue with ([^<]+)<\/button>/g)].map((m) => m[1]!.trim());
-        for (const label of ['Email and password', 'Email code', 'Demo social account', 'Google']) assert.ok(choices.includes(label), `${label} in ${choices.join(', ')}`);
+        for (const label of ['Email and password', 'Email code', 'Demo social', 'Google']) assert.ok(choices.includes(label), `${label} in ${choices.join(', ')}`);
         assert.ok(choices.every((label) => /^[A-Z][\w ]+$/.test(label) && !label.includes('-')), choices.join(', '));
 
         await b.submit('/link/start', {}, { where: { connection: 'demo-social' } });
@@ -432,7 +432,7 @@ for (const [index, db] of databases.entries()) {
         page = await b.submit('/link/confirm');
         assert.equal(pathOf(page), '/profile');
         assert.match(flashOf(page.text), /Accounts linked/);
-        assert.deepEqual(identityRows(page.text).map(methodOf), ['Email and password', 'Demo social account']);
+        assert.deepEqual(identityRows(page.text).map(methodOf), ['Email and password', 'Demo social']);
 
         const linked = await accord.user(primary.user_id);
         assert.deepEqual(linked.identities.map((i) => i.connection), [DATABASE_CONNECTION, 'demo-social']);

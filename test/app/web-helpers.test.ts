@@ -96,7 +96,7 @@ describe('connectionLabel', () => {
     assert.equal(connectionLabel('email'), 'Email code');
     assert.equal(connectionLabel('google-oauth2'), 'Google');
     assert.equal(connectionLabel('github'), 'GitHub');
-    assert.equal(connectionLabel('demo-social'), 'Demo social account');
+    assert.equal(connectionLabel('demo-social'), 'Demo social');
     assert.equal(connectionLabel('windowslive'), 'Microsoft');
     assert.equal(connectionLabel('apple'), 'Apple');
     assert.equal(connectionLabel('facebook'), 'Facebook');

@@ -54,7 +54,7 @@ for (const db of testDatabases()) {
 
       for (const to of [primary.email!, secondary.email!]) {
         const [mail] = await waitForMails(to, /^A sign-in method was linked to your Accord Test account$/);
-        assert.match(mail!.text, /The sign-in method google-oauth2 for .+@gmail\.com was linked to your Accord Test account/);
+        assert.match(mail!.text, /The sign-in method Google \(connection "google-oauth2"\) for .+@gmail\.com was linked to your Accord Test account/);
         assert.match(mail!.text, /When: .+ UTC/);
         assert.match(mail!.text, /How: by an application connected to Accord Test/);
         assert.match(mail!.text, /If this was not you/);
@@ -74,7 +74,7 @@ for (const db of testDatabases()) {
       assert.equal(res.status, 200, JSON.stringify(res.body));
       for (const to of [primary.email!, secondary.email!]) {
         const [mail] = await waitForMails(to, UNLINKED);
-        assert.match(mail!.text, /The sign-in method google-oauth2 for .+ was unlinked from your Accord Test account/);
+        assert.match(mail!.text, /The sign-in method Google \(connection "google-oauth2"\) for .+ was unlinked from your Accord Test account/);
         assert.match(mail!.text, /now opens a separate account/);
       }
     });
