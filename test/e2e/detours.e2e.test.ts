@@ -27,23 +27,30 @@ async function twoAccounts(person: Person, accord: TestAccord, name: string): Pr
 }
 
 browserJourneys('Detours in Chromium', (journey) => {
-  journey('D1. one name per sign-in method, the same at the tenant and in the app; "Link <method> account" says "account" once (items 1, 10)', async (accord, newPerson) => {
-    const pages = sitemap(accord);
-    const person = await newPerson();
-    const email = await twoAccounts(person, accord, 'ida');
+  journey(
+    'D1. one name per sign-in method, the same at the tenant and in the app; "Link <method> account" says "account" once (items 1, 10)',
+    async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const person = await newPerson();
+      const email = await twoAccounts(person, accord, 'ida');
 
-    await person.open(pages.home);
-    await person.press({ role: 'link', name: 'Sign in' }, pages.chooser);
-    const atTenant = await controlsStartingWith(person, 'Continue with ');
-    await signInWithPassword(person, accord, email, pages.suggestions);
-    assert.equal(await person.page.getByRole('button', { name: 'Link Demo social account', exact: true }).count(), 1);
-    assert.equal(await person.page.getByRole('button', { name: 'Keep separate Demo social account', exact: true }).count(), 1);
-    assert.match(await person.page.locator('li.candidate .account-method').innerText(), /^Demo social$/);
+      await person.open(pages.home);
+      await person.press({ role: 'link', name: 'Sign in' }, pages.chooser);
+      const atTenant = await controlsStartingWith(person, 'Continue with ');
+      await signInWithPassword(person, accord, email, pages.suggestions);
+      assert.equal(await person.page.getByRole('button', { name: 'Link Demo social account', exact: true }).count(), 1);
+      assert.equal(await person.page.getByRole('button', { name: 'Keep separate Demo social account', exact: true }).count(), 1);
+      assert.match(await person.page.locator('li.candidate .account-method').innerText(), /^Demo social$/);
 
-    await person.press({ role: 'link', name: 'Decide later' }, pages.profile);
-    await person.press({ role: 'link', name: 'Link another account' }, `${accord.appUrl}/link/new`);
-    const inApp = await controlsStartingWith(person, 'Continue with ');
-    assert.ok(atTenant.includes('Continue with Demo social'), atTenant.join(', '));
-    assert.deepEqual(inApp.filter((c) => atTenant.includes(c)), inApp, `the app names methods as the tenant does: ${inApp.join(', ')} / ${atTenant.join(', ')}`);
-  });
+      await person.press({ role: 'link', name: 'Decide later' }, pages.profile);
+      await person.press({ role: 'link', name: 'Link another account' }, `${accord.appUrl}/link/new`);
+      const inApp = await controlsStartingWith(person, 'Continue with ');
+      assert.ok(atTenant.includes('Continue with Demo social'), atTenant.join(', '));
+      assert.deepEqual(
+        inApp.filter((c) => atTenant.includes(c)),
+        inApp,
+        `the app names methods as the tenant does: ${inApp.join(', ')} / ${atTenant.join(', ')}`,
+      );
+    },
+  );
 });

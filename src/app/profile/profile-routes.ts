@@ -19,7 +19,6 @@ export interface ProfileRoutesOptions {
 
 const unlinkForm = z.object({ provider: z.string().min(1).max(128), user_id: z.string().min(1).max(512) });
 
-
 /** Link and unlink events of a user, in words, newest first. */
 function linkingHistory(events: Auth0LogEvent[]) {
   return events
@@ -28,9 +27,7 @@ function linkingHistory(events: Auth0LogEvent[]) {
     .map((e) => {
       const connection = typeof e.details?.connection === 'string' ? e.details.connection : undefined;
       const unlinked = /unlink/i.test(e.type) || /unlink/i.test(e.description ?? '');
-      const description = connection
-        ? `${unlinked ? 'Unlinked' : 'Linked'} a sign-in method: ${connectionLabel(connection)}`
-        : e.description ?? e.type;
+      const description = connection ? `${unlinked ? 'Unlinked' : 'Linked'} a sign-in method: ${connectionLabel(connection)}` : (e.description ?? e.type);
       return { date: formatDate(e.date), time: e.date, description };
     });
 }
@@ -94,7 +91,8 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
     }
     const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
     if (index === -1) throw appError('inexistent_identity', 'That account is not linked to your profile.');
-    if (index === 0) throw appError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
+    if (index === 0)
+      throw appError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
     const identity = user.identities[index]!;
     await management.unlinkIdentity(me.user_id, identity.provider, identity.user_id, { restoreMetadata: options.restoreMetadataOnUnlink });
     const label = connectionLabel(identity.connection);

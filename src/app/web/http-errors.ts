@@ -4,8 +4,14 @@ import { AccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 
 const TITLES: Partial<Record<number, string>> = {
-  400: 'That did not work', 401: 'Please sign in', 403: 'Request refused', 404: 'Page not found',
-  409: 'Already linked elsewhere', 429: 'Too many attempts', 502: 'Something went wrong', 503: 'Try again in a moment',
+  400: 'That did not work',
+  401: 'Please sign in',
+  403: 'Request refused',
+  404: 'Page not found',
+  409: 'Already linked elsewhere',
+  429: 'Too many attempts',
+  502: 'Something went wrong',
+  503: 'Try again in a moment',
 };
 
 /** What a page says while the tenant, Redis or the app's database cannot be reached. */
