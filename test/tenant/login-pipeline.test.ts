@@ -22,7 +22,9 @@ for (const db of testDatabases({ sqlite: 'file' })) {
       ({ directory, cleanup } = await openDirectory(db));
       pipeline = new LoginPipeline(directory);
     });
-    after(async () => { await cleanup(); });
+    after(async () => {
+      await cleanup();
+    });
 
     const newUser = (label: string) => directory.createUser({ connection: 'email', email: uniqueEmail(label), email_verified: true }, ACTOR);
 
