@@ -42,8 +42,10 @@ for (const [index, appUrl] of appUrls.entries()) {
   });
   wirings.push({
     issuer: url,
-    clientId: web.client_id, clientSecret: web.client_secret,
-    managementClientId: machine.client_id, managementClientSecret: machine.client_secret,
+    clientId: web.client_id,
+    clientSecret: web.client_secret,
+    managementClientId: machine.client_id,
+    managementClientSecret: machine.client_secret,
   });
 }
 

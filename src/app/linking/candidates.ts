@@ -29,7 +29,10 @@ export function toCandidate(user: Auth0User): Candidate {
  * Email is only a hint; linking still needs a fresh sign-in to the candidate.
  */
 export class CandidateFinder {
-  constructor(private readonly management: ManagementClient, private readonly keptSeparate: KeptSeparate) {}
+  constructor(
+    private readonly management: ManagementClient,
+    private readonly keptSeparate: KeptSeparate,
+  ) {}
 
   /** `kept`: the candidates the user keeps separate, when the caller has read them already. */
   async find(user: SessionUser, kept?: ReadonlySet<string>, options: ReadOptions = {}): Promise<Candidate[]> {
@@ -44,9 +47,7 @@ export class CandidateFinder {
   async findAll(user: SessionUser, options: ReadOptions = {}): Promise<Candidate[]> {
     if (user.email_verified !== true || !user.email) return [];
     const users = await this.management.usersByEmail(user.email, options);
-    return users
-      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0)
-      .map(toCandidate);
+    return users.filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0).map(toCandidate);
   }
 
   /** A candidate by id, only if it is one of the user's current candidates. */
@@ -69,12 +70,15 @@ export function suggestLinking(finder: CandidateFinder, logger: Logger): Request
     if (req.session.pendingLinkStart) return next();
     // Read fresh: an account verified seconds ago is still unverified in the read cache. The
     // fresh read refreshes the cache, so "Link these accounts?" shows the same candidates.
-    finder.find(req.user, undefined, { fresh: true }).then((candidates) => {
-      if (candidates.length === 0) return next();
-      redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
-    }, (err: unknown) => {
-      logger.warn({ err }, 'could not look for accounts to link');
-      next();
-    });
+    finder.find(req.user, undefined, { fresh: true }).then(
+      (candidates) => {
+        if (candidates.length === 0) return next();
+        redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
+      },
+      (err: unknown) => {
+        logger.warn({ err }, 'could not look for accounts to link');
+        next();
+      },
+    );
   };
 }

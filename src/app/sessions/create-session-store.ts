@@ -1,8 +1,8 @@
 import type { Store } from 'express-session';
-import { createClient } from 'redis';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppDatabase } from '../app-database.ts';
 import type { RedisClient } from '../redis-rate-limit-store.ts';
+import { connectRedis, type RedisTimeouts } from './redis-client.ts';
 import { RedisOnceClaims, SqlOnceClaims, type OnceClaims } from './once-claims.ts';
 import { ThrottledRedisStore } from './redis-session-store.ts';
 import type { SessionRevoker } from './session-owner.ts';
@@ -24,6 +24,8 @@ export interface SessionStoreOptions {
   sessionTtlMs?: number;
   /** Start of every Redis key (REDIS_PREFIX); default `accord:`. */
   redisKeyPrefix?: string;
+  /** Redis' connect and command timeouts; unset fields take the defaults (README). */
+  redisTimeouts?: Partial<RedisTimeouts> | undefined;
 }
 
 export interface SessionStoreHandle {
@@ -32,33 +34,32 @@ export interface SessionStoreHandle {
   claims: OnceClaims;
   /** The Redis client the sessions live in, when they do: the app's shared rate limits count there too. */
   redis?: RedisClient;
+  /** With Redis: whether it answers a PING now (readiness). */
+  pingRedis?: () => Promise<boolean>;
+  /** With Redis: whether the client is connected now. */
+  redisConnected?: () => boolean;
   /** Quits the Redis client or stops the prune timers; the app database is the caller's to close. */
   close(): Promise<void>;
 }
 
 /**
- * Synchronous, so the app can build its middleware at once: node-redis queues commands issued
- * while it is still connecting, and a Redis that cannot be reached shows in the log.
+ * Opens the session store. With Redis, connects first (see connectRedis): a Redis that cannot be
+ * reached within its connect timeout is a failed start, said in words.
  */
-export function createSessionStore(options: SessionStoreOptions): SessionStoreHandle {
+export async function createSessionStore(options: SessionStoreOptions): Promise<SessionStoreHandle> {
   const sessionTtlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   if (options.redisUrl) {
-    const client = createClient({ url: options.redisUrl });
-    // node-redis emits 'error' on every failed (re)connect; unhandled, it would end the process.
-    client.on('error', (err: unknown) => options.logger?.warn({ event: 'session_redis_error', err }, 'session Redis connection error'));
-    client.connect().catch((err: unknown) => options.logger?.error({ event: 'session_redis_unavailable', err }, 'could not connect to the session Redis'));
+    const redis = await connectRedis({ url: options.redisUrl, timeouts: options.redisTimeouts, logger: options.logger });
+    const client = redis.client;
     const keyPrefix = options.redisKeyPrefix ?? REDIS_KEY_PREFIX;
     const store = new ThrottledRedisStore({ client, keyPrefix, revocationTtlSeconds: Math.ceil(sessionTtlMs / 1000) });
     return {
       store,
       claims: new RedisOnceClaims(client, keyPrefix),
       redis: client,
-      async close() {
-        if (!client.isOpen) return;
-        // close() lets pending commands finish; a client still connecting has none worth waiting for.
-        if (client.isReady) await client.close();
-        else client.destroy();
-      },
+      pingRedis: () => redis.ping(),
+      redisConnected: () => redis.connected(),
+      close: () => redis.close(),
     };
   }
   const pruneIntervalMs = options.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS;

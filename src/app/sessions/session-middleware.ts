@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import session, { type Store } from 'express-session';
+import { ClientOfflineError } from 'redis';
 
 export const SESSION_COOKIE = 'accord.sid';
 
@@ -29,4 +30,13 @@ export function sessionMiddleware(options: SessionMiddlewareOptions): RequestHan
     proxy: options.proxy,
     cookie: { httpOnly: true, sameSite: 'lax', secure: options.secure, maxAge: options.ttlSeconds * 1000 },
   });
+}
+
+/**
+ * With sessions in Redis: a request that comes while Redis is not connected fails at once (a 503
+ * page), rather than run and fail to save its session after its answer has begun (express-session
+ * saves at the end, and a first visit reads nothing from the store before that).
+ */
+export function whileRedisConnected(connected: () => boolean): RequestHandler {
+  return (_req, _res, next) => next(connected() ? undefined : new ClientOfflineError());
 }
