@@ -14,6 +14,11 @@ const server = tenant.app.listen(config.port, config.host, () => {
   process.stdout.write(`READY ${config.port}\n`);
 });
 server.keepAliveTimeout = 60_000;
-const stop = () => { server.closeAllConnections(); server.close(() => { void tenant.close().then(() => process.exit(0)); }); };
+const stop = () => {
+  server.closeAllConnections();
+  server.close(() => {
+    void tenant.close().then(() => process.exit(0));
+  });
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   const arg = process.argv[2];
   if (arg !== undefined && !['all', 'tenant', 'app'].includes(arg)) throw new ConfigError(`Unknown role "${arg}": use all, tenant or app.`);
   const role: Role = (arg as Role | undefined) ?? (usesExternalTenant() ? 'app' : 'all');
-  if (role === 'all' && usesExternalTenant()) throw new ConfigError('ISSUER_BASE_URL/AUTH0_DOMAIN is set: run the app alone (npm start app), or unset it to use the embedded tenant.');
+  if (role === 'all' && usesExternalTenant())
+    throw new ConfigError('ISSUER_BASE_URL/AUTH0_DOMAIN is set: run the app alone (npm start app), or unset it to use the embedded tenant.');
 
   const tenantConfig = role === 'app' ? undefined : loadTenantConfig();
   const logger: Logger = createLogger(tenantConfig?.logLevel ?? process.env.LOG_LEVEL ?? 'info');
@@ -83,7 +84,9 @@ async function main(): Promise<void> {
       });
       server.closeIdleConnections();
     }
-    setTimeout(() => { for (const server of servers) server.closeAllConnections(); }, 10_000).unref();
+    setTimeout(() => {
+      for (const server of servers) server.closeAllConnections();
+    }, 10_000).unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

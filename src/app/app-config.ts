@@ -61,17 +61,29 @@ const envSchema = z.object({
   APP_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   APP_NAME: z.string().min(1).default('Accord'),
   ISSUER_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  AUTH0_DOMAIN: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, 'AUTH0_DOMAIN is a host name such as example.eu.auth0.com').optional(),
+  AUTH0_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+(:\d+)?$/i, 'AUTH0_DOMAIN is a host name such as example.eu.auth0.com')
+    .optional(),
   CLIENT_ID: z.string().min(1).optional(),
   CLIENT_SECRET: z.string().min(1).optional(),
   CLIENT_AUTH_METHOD: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
   MANAGEMENT_CLIENT_ID: z.string().min(1).optional(),
   MANAGEMENT_CLIENT_SECRET: z.string().min(1).optional(),
   MANAGEMENT_AUDIENCE: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  SESSION_SECRET: z.string().min(MIN_SESSION_SECRET_LENGTH, `SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters. ${SESSION_SECRET_ADVICE}`).optional(),
+  SESSION_SECRET: z
+    .string()
+    .min(MIN_SESSION_SECRET_LENGTH, `SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters. ${SESSION_SECRET_ADVICE}`)
+    .optional(),
   SESSION_TTL: z.coerce.number().int().min(60).default(86_400),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL').optional(),
-  REDIS_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'REDIS_PREFIX is up to 64 letters, digits and _ : . -').default('accord:'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w:.-]{1,64}$/, 'REDIS_PREFIX is up to 64 letters, digits and _ : . -')
+    .default('accord:'),
   APP_DATABASE_URL: postgresUrl('APP_DATABASE_URL').optional(),
   MERGE_STRATEGY: z.string().min(1).default('primary-wins'),
   LINK_MAX_AGE: z.coerce.number().int().min(30).max(3600).default(300),
@@ -131,15 +143,21 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
   let wiring: EmbeddedTenantWiring;
   if (external) {
     const missing = (['CLIENT_ID', 'CLIENT_SECRET', 'MANAGEMENT_CLIENT_ID', 'MANAGEMENT_CLIENT_SECRET'] as const).filter((k) => !e[k]);
-    if (missing.length) throw new AppConfigError(`With ISSUER_BASE_URL or AUTH0_DOMAIN the app also needs ${missing.join(', ')} (see README "Running against Auth0").`);
+    if (missing.length)
+      throw new AppConfigError(`With ISSUER_BASE_URL or AUTH0_DOMAIN the app also needs ${missing.join(', ')} (see README "Running against Auth0").`);
     wiring = {
-      issuer: external, clientId: e.CLIENT_ID!, clientSecret: e.CLIENT_SECRET!,
-      managementClientId: e.MANAGEMENT_CLIENT_ID!, managementClientSecret: e.MANAGEMENT_CLIENT_SECRET!,
+      issuer: external,
+      clientId: e.CLIENT_ID!,
+      clientSecret: e.CLIENT_SECRET!,
+      managementClientId: e.MANAGEMENT_CLIENT_ID!,
+      managementClientSecret: e.MANAGEMENT_CLIENT_SECRET!,
     };
   } else if (embedded) {
     wiring = embedded;
   } else {
-    throw new AppConfigError('The app needs a tenant: set ISSUER_BASE_URL (or AUTH0_DOMAIN), CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID and MANAGEMENT_CLIENT_SECRET, or start it with the embedded tenant (npm start).');
+    throw new AppConfigError(
+      'The app needs a tenant: set ISSUER_BASE_URL (or AUTH0_DOMAIN), CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID and MANAGEMENT_CLIENT_SECRET, or start it with the embedded tenant (npm start).',
+    );
   }
   if (production && !e.SESSION_SECRET) throw new AppConfigError(`SESSION_SECRET is required when NODE_ENV=production. ${SESSION_SECRET_ADVICE}`);
   // Refused in production; elsewhere (a developer's own value) said at start, so it is not a surprise later.

@@ -13,22 +13,43 @@ export const appErrors = errorsOf({
   unlink_main_identity: { status: 400, message: 'Main identity cannot be removed.' },
   user_blocked: { status: 403, message: 'This account is blocked. Contact the administrator.' },
   management_unavailable: { status: 503, message: 'The identity service is not reachable right now. Try again in a moment.' },
-  management_unauthorized: { status: 502, message: "The app's credentials for the identity service were refused. An administrator must check MANAGEMENT_CLIENT_ID/SECRET." },
+  management_unauthorized: {
+    status: 502,
+    message: "The app's credentials for the identity service were refused. An administrator must check MANAGEMENT_CLIENT_ID/SECRET.",
+  },
   management_error: { status: 502, message: 'The identity service refused the request.' },
   forbidden_origin: { status: 403, message: 'This request came from another site, so it was refused.' },
   sign_in_required: { status: 401, message: 'Sign in to continue.' },
   sign_in_failed: { status: 400, message: 'The sign-in could not be completed. Please try again.' },
   recent_login_required: { status: 403, message: 'For your security, sign in again before making this change.' },
-  link_not_in_progress: { status: 400, message: 'No account link is in progress in this browser, or it has expired. Nothing was linked. Start again from your profile.' },
-  link_expired: { status: 400, message: 'This step of linking is no longer valid: it expired, was already used (by the back button or a second click), or the link was started again in another tab. Nothing was linked by it. Choose Link again to start over.' },
-  link_wrong_account: { status: 400, message: 'You signed in as a different account than the one you chose to link, so nothing was changed. To link that account, start again and sign in as it.' },
-  link_login_stale: { status: 400, message: 'That sign-in was not recent enough to prove you control the account. Nothing was linked. Start again and sign in when asked.' },
+  link_not_in_progress: {
+    status: 400,
+    message: 'No account link is in progress in this browser, or it has expired. Nothing was linked. Start again from your profile.',
+  },
+  link_expired: {
+    status: 400,
+    message:
+      'This step of linking is no longer valid: it expired, was already used (by the back button or a second click), or the link was started again in another tab. Nothing was linked by it. Choose Link again to start over.',
+  },
+  link_wrong_account: {
+    status: 400,
+    message:
+      'You signed in as a different account than the one you chose to link, so nothing was changed. To link that account, start again and sign in as it.',
+  },
+  link_login_stale: {
+    status: 400,
+    message: 'That sign-in was not recent enough to prove you control the account. Nothing was linked. Start again and sign in when asked.',
+  },
   link_proof_invalid: { status: 400, message: 'The sign-in to the other account could not be verified. Nothing was linked.' },
   link_email_unverified: { status: 400, message: 'Both accounts need a verified email address before they can be linked. Nothing was linked.' },
   link_candidate_unknown: { status: 400, message: 'That account is not one you can link from here. Nothing was linked.' },
   link_already_linked: { status: 400, message: 'That account is already part of your profile.' },
   link_failed: { status: 502, message: 'The accounts could not be linked.' },
-  link_confirm_taken: { status: 409, message: 'These accounts are already being linked, or were linked, from another tab or window (or by a second click). Nothing more was done here; your profile shows the result.' },
+  link_confirm_taken: {
+    status: 409,
+    message:
+      'These accounts are already being linked, or were linked, from another tab or window (or by a second click). Nothing more was done here; your profile shows the result.',
+  },
   logout_token_invalid: { status: 400, message: 'The logout token is not valid.' },
   logout_unavailable: { status: 503, message: 'The sessions could not be ended right now. Try again.' },
 });

@@ -83,7 +83,9 @@ export interface ManagementClientOptions {
 }
 
 /** Read options: `fresh` skips the read cache and refreshes it (for checks that decide a link, an unlink or a suggestion). */
-export interface ReadOptions { fresh?: boolean }
+export interface ReadOptions {
+  fresh?: boolean;
+}
 
 /** Bounds the read cache; the oldest entries go first. */
 const READ_CACHE_MAX = 10_000;
@@ -232,7 +234,9 @@ export class ManagementClient {
     this.#reads.set(path, { at: now, generation: this.#generation, value });
     if (this.#reads.size > READ_CACHE_MAX) this.#reads.delete(this.#reads.keys().next().value!);
     // A failure is not remembered: the next caller tries again.
-    value.catch(() => { if (this.#reads.get(path)?.value === value) this.#reads.delete(path); });
+    value.catch(() => {
+      if (this.#reads.get(path)?.value === value) this.#reads.delete(path);
+    });
     return value;
   }
 
@@ -271,13 +275,19 @@ export class ManagementClient {
     if (secondary.connection_id !== undefined) payload.connection_id = secondary.connection_id;
     // Not idempotent: a retry after a link that did happen would fail ("secondary not found"),
     // so only failures that prove the server did nothing are retried.
-    return this.#write(() => this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false }));
+    return this.#write(() =>
+      this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false }),
+    );
   }
 
   /** `restoreMetadata` is Accord's extension (the tenant keeps a snapshot at link time); Auth0 ignores it. */
   unlinkIdentity(primaryId: string, provider: string, identityUserId: string, options: { restoreMetadata?: boolean } = {}): Promise<Auth0Identity[]> {
     const query = options.restoreMetadata ? '?restore_metadata=true' : '';
-    return this.#write(() => this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), { missing: 'identity' }));
+    return this.#write(() =>
+      this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), {
+        missing: 'identity',
+      }),
+    );
   }
 
   /** Newest first. */
@@ -297,8 +307,12 @@ export class ManagementClient {
 
   // ---------------------------------------------------------------- API calls
 
-  async #call<T extends z.ZodType>(method: Method, path: string, schema: T,
-    options: { missing: Missing; body?: unknown; idempotent?: boolean }): Promise<z.output<T>> {
+  async #call<T extends z.ZodType>(
+    method: Method,
+    path: string,
+    schema: T,
+    options: { missing: Missing; body?: unknown; idempotent?: boolean },
+  ): Promise<z.output<T>> {
     const headers: Record<string, string> = { accept: 'application/json' };
     let body: string | undefined;
     if (options.body !== undefined) {
@@ -308,8 +322,7 @@ export class ManagementClient {
     let renewed = false;
     for (;;) {
       const token = await this.#accessToken();
-      const reply = await this.#exchange(method, `${this.#apiBase}${path}`, { ...headers, authorization: `Bearer ${token}` }, body,
-        options.idempotent ?? true);
+      const reply = await this.#exchange(method, `${this.#apiBase}${path}`, { ...headers, authorization: `Bearer ${token}` }, body, options.idempotent ?? true);
       // A 401 with a token we believed valid means it was revoked or expired early: renew once.
       if (reply.status === 401 && !renewed) {
         renewed = true;
@@ -339,8 +352,11 @@ export class ManagementClient {
     if (status === 400) return appError('invalid_body', 'The identity service rejected the request as invalid.', details);
     if (status === 401) return appError('management_unauthorized', appErrors.definitions.management_unauthorized.message, details);
     if (status === 403) {
-      return appError('management_unauthorized',
-        "The app's credentials for the identity service lack a required permission. An administrator must grant the client the missing scope.", details);
+      return appError(
+        'management_unauthorized',
+        "The app's credentials for the identity service lack a required permission. An administrator must grant the client the missing scope.",
+        details,
+      );
     }
     return this.#transientOrOther(reply, details);
   }
@@ -363,7 +379,11 @@ export class ManagementClient {
     }
     const result = schema.safeParse(json);
     // Paths and zod's messages only: they never quote the received values.
-    if (!result.success) throw malformed(reply.status, result.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    if (!result.success)
+      throw malformed(
+        reply.status,
+        result.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      );
     return result.data;
   }
 
@@ -396,7 +416,9 @@ export class ManagementClient {
   #accessToken(): Promise<string> {
     if (this.#token && Date.now() < this.#token.refreshAt) return Promise.resolve(this.#token.value);
     // Single flight: concurrent callers share one token request.
-    this.#tokenRequest ??= this.#requestToken().finally(() => { this.#tokenRequest = undefined; });
+    this.#tokenRequest ??= this.#requestToken().finally(() => {
+      this.#tokenRequest = undefined;
+    });
     return this.#tokenRequest;
   }
 

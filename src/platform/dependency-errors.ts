@@ -5,8 +5,18 @@ export const RETRY_AFTER_SECONDS = 30;
 
 /** Socket errors of a dependency that is down, restarting or cut off. */
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
-  'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
 ]);
 
 /**
@@ -17,14 +27,23 @@ const POSTGRES_STATES = /^(08...|57014|57P0[123]|53300)$/;
 
 /** node-pg's own words for a connection it lost or never got. */
 const POSTGRES_MESSAGES = [
-  'Connection terminated', 'timeout exceeded when trying to connect', 'Query read timeout',
-  'Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable',
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Query read timeout',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
 ];
 
 /** node-redis' errors (by class: they keep the name Error) for a client that is not connected or whose command timed out. */
 const REDIS_ERRORS = new Set([
-  'ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'ConnectionTimeoutError',
-  'SocketTimeoutError', 'TimeoutError', 'CommandTimeoutDuringMaintenanceError', 'ReconnectStrategyError',
+  'ClientClosedError',
+  'ClientOfflineError',
+  'SocketClosedUnexpectedlyError',
+  'ConnectionTimeoutError',
+  'SocketTimeoutError',
+  'TimeoutError',
+  'CommandTimeoutDuringMaintenanceError',
+  'ReconnectStrategyError',
   // Commands still waiting on a connection that was closed under them (one that stopped answering).
   'DisconnectsClientError',
 ]);

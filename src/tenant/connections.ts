@@ -9,37 +9,48 @@ import { signInMethodName } from '../platform/sign-in-methods.ts';
  */
 const linkingPolicy = z.enum(['suggest', 'auto', 'never']).default('suggest');
 
-const databaseConnection = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
-  strategy: z.literal('auth0'),
-  display_name: z.string().optional(),
-  linking: linkingPolicy,
-}).strict();
+const databaseConnection = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
+    strategy: z.literal('auth0'),
+    display_name: z.string().optional(),
+    linking: linkingPolicy,
+  })
+  .strict();
 
-const emailConnection = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
-  strategy: z.literal('email'),
-  display_name: z.string().optional(),
-  linking: linkingPolicy,
-}).strict();
+const emailConnection = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
+    strategy: z.literal('email'),
+    display_name: z.string().optional(),
+    linking: linkingPolicy,
+  })
+  .strict();
 
-const oidcConnection = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
-  strategy: z.literal('oidc'),
-  /** Identity provider name in user ids; `oidc` (the default) ids become `oidc|<connection>|<sub>`. */
-  provider: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/).default('oidc'),
-  display_name: z.string().optional(),
-  issuer: z.url(),
-  client_id: z.string().min(1),
-  client_secret: z.string().optional(),
-  scopes: z.string().default('openid email profile'),
-  trust_email_verified: z.boolean().default(false),
-  linking: linkingPolicy,
-}).strict();
+const oidcConnection = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
+    strategy: z.literal('oidc'),
+    /** Identity provider name in user ids; `oidc` (the default) ids become `oidc|<connection>|<sub>`. */
+    provider: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+      .default('oidc'),
+    display_name: z.string().optional(),
+    issuer: z.url(),
+    client_id: z.string().min(1),
+    client_secret: z.string().optional(),
+    scopes: z.string().default('openid email profile'),
+    trust_email_verified: z.boolean().default(false),
+    linking: linkingPolicy,
+  })
+  .strict();
 
 const connectionSchema = z.discriminatedUnion('strategy', [databaseConnection, emailConnection, oidcConnection]);
 
-export const connectionsConfigSchema = z.array(connectionSchema).min(1)
+export const connectionsConfigSchema = z
+  .array(connectionSchema)
+  .min(1)
   .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'connection names must be unique');
 
 export type ConnectionConfig = z.infer<typeof connectionSchema>;

@@ -17,7 +17,10 @@ const envSchema = z.object({
   MANAGEMENT_TOKEN_TTL: z.coerce.number().int().min(60).max(2_592_000).default(86_400),
   MANAGEMENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(3_000),
   MAIL_TRANSPORT: z.enum(['outbox', 'smtp']).optional(),
-  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL')
+    .optional(),
   MAIL_FROM: z.string().min(3).optional(),
   DEMO_IDP: z.enum(['on', 'off']).optional(),
   ALLOWED_LOGOUT_URLS: z.string().optional(),
@@ -26,11 +29,13 @@ const envSchema = z.object({
 /** An absolute http(s) URL without a fragment: where a browser may be sent after sign-out. */
 const logoutUrl = z.string().refine((uri) => uriProblem(uri) === undefined, { message: 'must be an absolute http(s) URL without a fragment' });
 
-const tenantFileSchema = z.object({
-  name: z.string().min(1).optional(),
-  connections: connectionsConfigSchema.optional(),
-  allowed_logout_urls: z.array(logoutUrl).optional(),
-}).strict();
+const tenantFileSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    connections: connectionsConfigSchema.optional(),
+    allowed_logout_urls: z.array(logoutUrl).optional(),
+  })
+  .strict();
 
 export interface TenantConfig {
   env: 'development' | 'production' | 'test';
@@ -100,12 +105,15 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
   const production = e.NODE_ENV === 'production';
   const transport = e.MAIL_TRANSPORT ?? (e.SMTP_URL || production ? 'smtp' : 'outbox');
   if (transport === 'smtp' && !e.SMTP_URL) {
-    throw new ConfigError('SMTP_URL is required to send mail (NODE_ENV=production or MAIL_TRANSPORT=smtp); MAIL_TRANSPORT=outbox keeps mail in the database instead.');
+    throw new ConfigError(
+      'SMTP_URL is required to send mail (NODE_ENV=production or MAIL_TRANSPORT=smtp); MAIL_TRANSPORT=outbox keeps mail in the database instead.',
+    );
   }
   const name = file.name ?? e.TENANT_NAME;
   const envLogoutUrls = (e.ALLOWED_LOGOUT_URLS ?? '').split(/[\s,]+/).filter(Boolean);
   for (const uri of envLogoutUrls) {
-    if (!logoutUrl.safeParse(uri).success) throw new ConfigError(`Invalid environment: ALLOWED_LOGOUT_URLS: "${uri}" must be an absolute http(s) URL without a fragment`);
+    if (!logoutUrl.safeParse(uri).success)
+      throw new ConfigError(`Invalid environment: ALLOWED_LOGOUT_URLS: "${uri}" must be an absolute http(s) URL without a fragment`);
   }
   return {
     env: e.NODE_ENV,

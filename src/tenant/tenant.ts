@@ -60,11 +60,7 @@ const cssDir = fileURLToPath(new URL('../../public/css', import.meta.url));
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 
 /** The sign-in methods the tenant offers, by connection strategy. */
-const STRATEGIES: ConnectionStrategy[] = [
-  databaseConnection,
-  passwordlessConnection,
-  oidcConnection,
-];
+const STRATEGIES: ConnectionStrategy[] = [databaseConnection, passwordlessConnection, oidcConnection];
 
 /**
  * Builds the tenant: database (migrated), keys, directory, OpenID Provider and Management
@@ -72,14 +68,15 @@ const STRATEGIES: ConnectionStrategy[] = [
  */
 export async function createTenant(options: { config: TenantConfig; logger: Logger; database?: Database }): Promise<Tenant> {
   const { config, logger } = options;
-  const database = options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
+  const database =
+    options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
   const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;
-  const connections = new ConnectionRegistry(demoIdp
-    ? [...config.connections.filter((c) => c.name !== demoIdp.connection.name), demoIdp.connection]
-    : config.connections);
+  const connections = new ConnectionRegistry(
+    demoIdp ? [...config.connections.filter((c) => c.name !== demoIdp.connection.name), demoIdp.connection] : config.connections,
+  );
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
@@ -110,9 +107,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     }
   });
 
-  const mailer: Mailer = config.mail.transport === 'smtp'
-    ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from)
-    : new OutboxMailer(database.db);
+  const mailer: Mailer = config.mail.transport === 'smtp' ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from) : new OutboxMailer(database.db);
   subscribeIdentityNotifications({ directory, connections, mailer, tenantName: config.name, logger });
 
   const app = express();
@@ -138,7 +133,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     });
   }
 
-  app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
   app.use(avatarRoute());
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
@@ -146,24 +143,35 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const managementLimit = managementRateLimiter(database, config.managementRateLimitPerMinute, logger);
   // The API answers JSON only, so it skips helmet's page policies (CSP, framing, COOP…):
   // ~15 headers per call on the hottest path. It still forbids MIME sniffing and caching.
-  app.use('/api/v2', (_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  }, managementRouter({
-    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing), shown: (user) => withProfileDefaults(user, config.url) }),
-    issuer: config.url,
-    audience: managementAudience(config.url),
-    keys: keys.signing,
-    rateLimitPerMinute: config.managementRateLimitPerMinute,
-    perClient: managementLimit.limiter,
-    logger,
-  }));
-  app.use(helmet({
-    // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
-    frameguard: { action: 'deny' },
-  }));
+  app.use(
+    '/api/v2',
+    (_req, res, next) => {
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Cache-Control', 'no-store');
+      next();
+    },
+    managementRouter({
+      routes: managementRoutes({
+        directory,
+        connections,
+        verifyLinkWith: linkWithVerifier(keys.signing),
+        shown: (user) => withProfileDefaults(user, config.url),
+      }),
+      issuer: config.url,
+      audience: managementAudience(config.url),
+      keys: keys.signing,
+      rateLimitPerMinute: config.managementRateLimitPerMinute,
+      perClient: managementLimit.limiter,
+      logger,
+    }),
+  );
+  app.use(
+    helmet({
+      // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
+      contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
+      frameguard: { action: 'deny' },
+    }),
+  );
   // Mounted at /css only: serve-static stat()s the path of every request it sees, a
   // file-system miss in front of every sign-in page.
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
@@ -175,16 +183,35 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.get(END_SESSION_PATH, tenantLogout.remember);
   app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
-  app.use(interactionRouter({
-    config, database, provider, directory, connections, mailer, logger,
-    pipeline: new LoginPipeline(directory),
-    csrf: new CsrfTokens(keys.cookies[0]!),
-  }, STRATEGIES));
+  app.use(
+    interactionRouter(
+      {
+        config,
+        database,
+        provider,
+        directory,
+        connections,
+        mailer,
+        logger,
+        pipeline: new LoginPipeline(directory),
+        csrf: new CsrfTokens(keys.cookies[0]!),
+      },
+      STRATEGIES,
+    ),
+  );
   app.use(oidc);
   app.use(finalErrorHandler({ logger, tenantName: config.name }));
 
   return {
-    app, config, database, directory, clients, keys, provider, mailer, backchannelLogout,
+    app,
+    config,
+    database,
+    directory,
+    clients,
+    keys,
+    provider,
+    mailer,
+    backchannelLogout,
     close: async () => {
       pruner.stop();
       await managementLimit.close();

@@ -15,9 +15,13 @@ describe('error pages say what happened and what to do next (issue 16 items 2 an
   });
 
   it('an expired, replayed or doubled link step offers "Link again" for the same account, as a form', () => {
-    const page = errorPageContent({ code: 'link_expired', status: 409, message: appErrors.definitions.link_expired.message }, {
-      ...signedIn, again: { candidate: 'auth0|abc' },
-    });
+    const page = errorPageContent(
+      { code: 'link_expired', status: 409, message: appErrors.definitions.link_expired.message },
+      {
+        ...signedIn,
+        again: { candidate: 'auth0|abc' },
+      },
+    );
     assert.equal(page.title, 'This link step has expired');
     assert.deepEqual(page.actions[0], { kind: 'form', action: '/link/start', fields: { candidate: 'auth0|abc' }, label: 'Link again' });
     assert.deepEqual(page.actions.at(-1), { kind: 'link', href: '/profile', label: 'Back to your profile' });
@@ -25,7 +29,10 @@ describe('error pages say what happened and what to do next (issue 16 items 2 an
 
   it('a link never started offers to start one, not "Link again"', () => {
     const page = errorPageContent({ code: 'link_not_in_progress', status: 400, message: 'x' }, signedIn);
-    assert.deepEqual(page.actions.map((a) => a.label), ['Link an account', 'Back to your profile']);
+    assert.deepEqual(
+      page.actions.map((a) => a.label),
+      ['Link an account', 'Back to your profile'],
+    );
   });
 
   it('a bad form goes back to that form first', () => {
@@ -36,7 +43,10 @@ describe('error pages say what happened and what to do next (issue 16 items 2 an
   it('an outage offers to load the page again; a signed-out person goes back to the start', () => {
     const page = errorPageContent({ code: undefined, status: 503, message: 'x' }, { signedIn: false, back: undefined, again: undefined, retry: '/profile' });
     assert.equal(page.title, 'Sign-in is unavailable right now');
-    assert.deepEqual(page.actions.map((a) => a.label), ['Try again', 'Back to the start']);
+    assert.deepEqual(
+      page.actions.map((a) => a.label),
+      ['Try again', 'Back to the start'],
+    );
   });
 
   it('"Back to the form" is only ever a page of this app', () => {

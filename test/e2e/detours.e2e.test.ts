@@ -7,9 +7,7 @@
 import assert from 'node:assert/strict';
 import { createVerifiedPasswordAccount, DATABASE_CONNECTION, PASSWORD, type TestAccord } from '../helpers/accord.ts';
 import type { Person } from '../helpers/chromium.ts';
-import {
-  accountsOf, browserJourneys, profileMethods, proveWithPassword, signInWithDemo, signInWithPassword, signOut, sitemap,
-} from '../helpers/journeys.ts';
+import { accountsOf, browserJourneys, profileMethods, proveWithPassword, signInWithDemo, signInWithPassword, signOut, sitemap } from '../helpers/journeys.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 
 /** The names of the buttons and links on the page that start with `prefix`. */
@@ -52,48 +50,58 @@ browserJourneys('Detours in Chromium', (journey) => {
     assert.deepEqual(await profileMethods(person), ['Demo social (main)', 'Email and password']);
   });
 
-  journey('D3. two tabs on "Link these accounts?": the older tab says its step expired and offers "Link again", which links (item 7)', async (accord, newPerson) => {
-    const pages = sitemap(accord);
-    const first = await newPerson();
-    const email = uniqueEmail('chien-shiung');
-    await createVerifiedPasswordAccount(accord, email);
-    await signInWithDemo(first, accord, { email, name: 'Chien-Shiung Wu' }, pages.suggestions);
-    const second = await newPerson({ tabOf: first });
-    await second.open(`${accord.appUrl}/link/suggestions`);
+  journey(
+    'D3. two tabs on "Link these accounts?": the older tab says its step expired and offers "Link again", which links (item 7)',
+    async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const first = await newPerson();
+      const email = uniqueEmail('chien-shiung');
+      await createVerifiedPasswordAccount(accord, email);
+      await signInWithDemo(first, accord, { email, name: 'Chien-Shiung Wu' }, pages.suggestions);
+      const second = await newPerson({ tabOf: first });
+      await second.open(`${accord.appUrl}/link/suggestions`);
 
-    await first.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
-    await second.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
-    await first.type('Password', PASSWORD);
-    await first.press({ role: 'button', name: 'Sign in' }, pages.linkCallback);
-    assert.equal(await first.heading(), 'This link step has expired');
-    assert.match(await first.mainText(), /started again in another tab/);
-    assert.doesNotMatch(await first.mainText(), /No account link is in progress/);
-    assert.equal((await accountsOf(accord, email)).length, 2, 'nothing linked');
+      await first.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
+      await second.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
+      await first.type('Password', PASSWORD);
+      await first.press({ role: 'button', name: 'Sign in' }, pages.linkCallback);
+      assert.equal(await first.heading(), 'This link step has expired');
+      assert.match(await first.mainText(), /started again in another tab/);
+      assert.doesNotMatch(await first.mainText(), /No account link is in progress/);
+      assert.equal((await accountsOf(accord, email)).length, 2, 'nothing linked');
 
-    await first.press({ role: 'button', name: 'Link again' }, pages.connection(DATABASE_CONNECTION));
-    await first.type('Password', PASSWORD);
-    await first.press({ role: 'button', name: 'Sign in' }, pages.preview);
-    await first.press({ role: 'button', name: 'Link accounts' }, pages.profile);
-    assert.deepEqual(await profileMethods(first), ['Demo social (main)', 'Email and password']);
-  });
+      await first.press({ role: 'button', name: 'Link again' }, pages.connection(DATABASE_CONNECTION));
+      await first.type('Password', PASSWORD);
+      await first.press({ role: 'button', name: 'Sign in' }, pages.preview);
+      await first.press({ role: 'button', name: 'Link accounts' }, pages.profile);
+      assert.deepEqual(await profileMethods(first), ['Demo social (main)', 'Email and password']);
+    },
+  );
 
-  journey('D1. one name per sign-in method, the same at the tenant and in the app; "Link <method> account" says "account" once (items 1, 10)', async (accord, newPerson) => {
-    const pages = sitemap(accord);
-    const person = await newPerson();
-    const email = await twoAccounts(person, accord, 'ida');
+  journey(
+    'D1. one name per sign-in method, the same at the tenant and in the app; "Link <method> account" says "account" once (items 1, 10)',
+    async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const person = await newPerson();
+      const email = await twoAccounts(person, accord, 'ida');
 
-    await person.open(pages.home);
-    await person.press({ role: 'link', name: 'Sign in' }, pages.chooser);
-    const atTenant = await controlsStartingWith(person, 'Continue with ');
-    await signInWithPassword(person, accord, email, pages.suggestions);
-    assert.equal(await person.page.getByRole('button', { name: 'Link Demo social account', exact: true }).count(), 1);
-    assert.equal(await person.page.getByRole('button', { name: 'Keep separate Demo social account', exact: true }).count(), 1);
-    assert.match(await person.page.locator('li.candidate .account-method').innerText(), /^Demo social$/);
+      await person.open(pages.home);
+      await person.press({ role: 'link', name: 'Sign in' }, pages.chooser);
+      const atTenant = await controlsStartingWith(person, 'Continue with ');
+      await signInWithPassword(person, accord, email, pages.suggestions);
+      assert.equal(await person.page.getByRole('button', { name: 'Link Demo social account', exact: true }).count(), 1);
+      assert.equal(await person.page.getByRole('button', { name: 'Keep separate Demo social account', exact: true }).count(), 1);
+      assert.match(await person.page.locator('li.candidate .account-method').innerText(), /^Demo social$/);
 
-    await person.press({ role: 'link', name: 'Decide later' }, pages.profile);
-    await person.press({ role: 'link', name: 'Link another account' }, `${accord.appUrl}/link/new`);
-    const inApp = await controlsStartingWith(person, 'Continue with ');
-    assert.ok(atTenant.includes('Continue with Demo social'), atTenant.join(', '));
-    assert.deepEqual(inApp.filter((c) => atTenant.includes(c)), inApp, `the app names methods as the tenant does: ${inApp.join(', ')} / ${atTenant.join(', ')}`);
-  });
+      await person.press({ role: 'link', name: 'Decide later' }, pages.profile);
+      await person.press({ role: 'link', name: 'Link another account' }, `${accord.appUrl}/link/new`);
+      const inApp = await controlsStartingWith(person, 'Continue with ');
+      assert.ok(atTenant.includes('Continue with Demo social'), atTenant.join(', '));
+      assert.deepEqual(
+        inApp.filter((c) => atTenant.includes(c)),
+        inApp,
+        `the app names methods as the tenant does: ${inApp.join(', ')} / ${atTenant.join(', ')}`,
+      );
+    },
+  );
 });

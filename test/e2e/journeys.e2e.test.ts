@@ -12,8 +12,23 @@ import { maskEmail } from '../../src/app/web/display.ts';
 import { createVerifiedPasswordAccount, DATABASE_CONNECTION, PASSWORD, type TestAccord } from '../helpers/accord.ts';
 import type { Person } from '../helpers/chromium.ts';
 import {
-  accountsOf, browserJourneys, chooseSignIn, DEMO, demoIdpForm, escapeRe, flash, profileMethods, profileSection, proveWithPassword,
-  signInWithDemo, signInWithEmailCode, signInWithPassword, signOut, sitemap, tenantUser, userOn,
+  accountsOf,
+  browserJourneys,
+  chooseSignIn,
+  DEMO,
+  demoIdpForm,
+  escapeRe,
+  flash,
+  profileMethods,
+  profileSection,
+  proveWithPassword,
+  signInWithDemo,
+  signInWithEmailCode,
+  signInWithPassword,
+  signOut,
+  sitemap,
+  tenantUser,
+  userOn,
 } from '../helpers/journeys.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 
@@ -56,7 +71,11 @@ async function signUpThenLinkSocial(person: Person, accord: TestAccord): Promise
   const suggestion = await person.mainText();
   assert.match(suggestion, new RegExp(`You signed in with ${escapeRe(email)}`));
   assert.match(suggestion, /Email and password/);
-  assert.match(await person.page.locator('li.candidate .account-meta').innerText(), new RegExp(`^${escapeRe(maskEmail(email))} · created `), 'the candidate\'s address masked');
+  assert.match(
+    await person.page.locator('li.candidate .account-meta').innerText(),
+    new RegExp(`^${escapeRe(maskEmail(email))} · created `),
+    "the candidate's address masked",
+  );
   const social = await userOn(accord, email, DEMO);
 
   await proveWithPassword(person, accord, email);
@@ -78,10 +97,21 @@ async function signUpThenLinkSocial(person: Person, accord: TestAccord): Promise
 // The product's pages by title: each journey has axe check every page it lands on, and the
 // last test checks that together they landed on all of these.
 const PAGES_OF_THE_PRODUCT = [
-  'Sign in · Accord', 'Your profile · Accord', 'Link these accounts? · Accord', 'Review and link · Accord', 'Link another account · Accord',
-  'You signed in to a different account · Accord', 'Sign in · Accord Test', 'Create your account · Accord Test', 'Check your email · Accord Test', 'Development outbox · Accord Test',
-  'Email address confirmed · Accord Test', 'Sign in with an email code · Accord Test', 'Enter your code · Accord Test',
-  'Sign in to Demo social · Demo social', 'Sign out of Accord Test? · Accord Test',
+  'Sign in · Accord',
+  'Your profile · Accord',
+  'Link these accounts? · Accord',
+  'Review and link · Accord',
+  'Link another account · Accord',
+  'You signed in to a different account · Accord',
+  'Sign in · Accord Test',
+  'Create your account · Accord Test',
+  'Check your email · Accord Test',
+  'Development outbox · Accord Test',
+  'Email address confirmed · Accord Test',
+  'Sign in with an email code · Accord Test',
+  'Enter your code · Accord Test',
+  'Sign in to Demo social · Demo social',
+  'Sign out of Accord Test? · Accord Test',
 ];
 
 browserJourneys('Accord in Chromium', (journey, audited) => {
@@ -100,10 +130,13 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     const social = await userOn(accord, email, DEMO);
     await proveWithPassword(person, accord, email);
     await person.press({ role: 'link', name: 'Keep the other account instead' }, `${accord.appUrl}/link/preview?primary=other`);
-    assert.match(await person.mainText(), /Stays as your account .*Email and password .*You will be signed in to it after linking\. Becomes a sign-in method of it .*Demo social/i);
+    assert.match(
+      await person.mainText(),
+      /Stays as your account .*Email and password .*You will be signed in to it after linking\. Becomes a sign-in method of it .*Demo social/i,
+    );
     await person.press({ role: 'button', name: 'Link accounts' }, pages.profile);
     assert.match(await flash(person), /^Accounts linked\. You are now signed in to the account you chose to keep/);
-    assert.equal(await person.heading(), email, 'the password account\'s profile (its name is its email)');
+    assert.equal(await person.heading(), email, "the password account's profile (its name is its email)");
     assert.deepEqual(await profileMethods(person), ['Email and password (main)', 'Demo social']);
     assert.deepEqual(await accountsOf(accord, email), [{ user_id: password.user_id, connections: [DATABASE_CONNECTION, DEMO] }]);
     await assert.rejects(tenantUser(accord, social.user_id), /404/, 'the demo social user is gone');
@@ -111,7 +144,11 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     await signOut(person, accord);
     await signInWithDemo(person, accord, { email, name: 'Grace Hopper' }, pages.profile);
     assert.equal(await person.heading(), email);
-    assert.deepEqual(await accountsOf(accord, email), [{ user_id: password.user_id, connections: [DATABASE_CONNECTION, DEMO] }], 'demo social opens the password user');
+    assert.deepEqual(
+      await accountsOf(accord, email),
+      [{ user_id: password.user_id, connections: [DATABASE_CONNECTION, DEMO] }],
+      'demo social opens the password user',
+    );
   });
 
   journey('3. email code + password accounts, Keep separate: not asked again at the next sign-in; undone from the profile', async (accord, newPerson) => {
@@ -186,9 +223,14 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     assert.match(await flash(person), /^Unlinked\. Your Email and password sign-in is a separate account again, without any profile information/);
     assert.deepEqual(await profileMethods(person), ['Demo social (main)']);
     assert.match((await profileSection(person, 'suggested')) ?? '', /Email and password/);
-    assert.deepEqual(await accountsOf(accord, email), [
-      { user_id: password.user_id, connections: [DATABASE_CONNECTION] }, { user_id: social.user_id, connections: [DEMO] },
-    ].sort((a, b) => a.user_id.localeCompare(b.user_id)), 'two users again, the unlinked one with its own id');
+    assert.deepEqual(
+      await accountsOf(accord, email),
+      [
+        { user_id: password.user_id, connections: [DATABASE_CONNECTION] },
+        { user_id: social.user_id, connections: [DEMO] },
+      ].sort((a, b) => a.user_id.localeCompare(b.user_id)),
+      'two users again, the unlinked one with its own id',
+    );
 
     await signOut(person, accord);
     await signInWithPassword(person, accord, email, pages.suggestions);
@@ -219,9 +261,15 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     assert.deepEqual(await profileMethods(person), ['Email and password (main)', 'Demo social']);
 
     const linked = await tenantUser(accord, password.user_id);
-    assert.deepEqual(linked.identities.map((i) => i.connection), [DATABASE_CONNECTION, DEMO]);
+    assert.deepEqual(
+      linked.identities.map((i) => i.connection),
+      [DATABASE_CONNECTION, DEMO],
+    );
     const users = await accountsOf(accord, socialEmail);
-    assert.ok(users.every((u) => u.user_id === password.user_id), 'no separate user is left for the new identity');
+    assert.ok(
+      users.every((u) => u.user_id === password.user_id),
+      'no separate user is left for the new identity',
+    );
   });
 
   journey('7. journey 1 by keyboard only (Tab, Enter, Space), in dark mode', async (accord, newPerson) => {
@@ -229,33 +277,37 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     await signUpThenLinkSocial(await newPerson({ keyboard: true, colorScheme: 'dark' }), accord);
   });
 
-  journey('8. a suggestion right after verifying: the check after sign-in reads the tenant as it is now, not the app\'s read cache', async (accord, newPerson) => {
-    const pages = sitemap(accord);
-    const email = uniqueEmail('annie');
-    const person = await newPerson();
-    await chooseSignIn(person, accord, 'Email and password', pages.connection(DATABASE_CONNECTION));
-    await person.press({ role: 'link', name: 'Create an account' }, pages.signup);
-    await person.type('Email address', email);
-    await person.type('Password', PASSWORD);
-    await person.press({ role: 'button', name: 'Create account' }, pages.signup);
-    assert.equal(await person.heading(), 'Check your email');
+  journey(
+    "8. a suggestion right after verifying: the check after sign-in reads the tenant as it is now, not the app's read cache",
+    async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const email = uniqueEmail('annie');
+      const person = await newPerson();
+      await chooseSignIn(person, accord, 'Email and password', pages.connection(DATABASE_CONNECTION));
+      await person.press({ role: 'link', name: 'Create an account' }, pages.signup);
+      await person.type('Email address', email);
+      await person.type('Password', PASSWORD);
+      await person.press({ role: 'button', name: 'Create account' }, pages.signup);
+      assert.equal(await person.heading(), 'Check your email');
 
-    // Not verified yet: no suggestion, and the app's read cache (whose TTL outlives this
-    // journey) now holds the unverified account; only a fresh read sees it verified.
-    await signInWithDemo(person, accord, { email, name: 'Annie Easley' }, pages.profile);
-    assert.equal(await profileSection(person, 'suggested'), undefined);
-    await person.open(`${accord.tenantUrl}/dev/mail`);
-    await person.press({ role: 'link', name: /\/account\/verify-email\?token=/ }, new RegExp(`^${escapeRe(accord.tenantUrl)}/account/verify-email\\?`));
-    assert.equal(await person.heading(), 'Email address confirmed');
+      // Not verified yet: no suggestion, and the app's read cache (whose TTL outlives this
+      // journey) now holds the unverified account; only a fresh read sees it verified.
+      await signInWithDemo(person, accord, { email, name: 'Annie Easley' }, pages.profile);
+      assert.equal(await profileSection(person, 'suggested'), undefined);
+      await person.open(`${accord.tenantUrl}/dev/mail`);
+      await person.press({ role: 'link', name: /\/account\/verify-email\?token=/ }, new RegExp(`^${escapeRe(accord.tenantUrl)}/account/verify-email\\?`));
+      assert.equal(await person.heading(), 'Email address confirmed');
 
-    await person.open(pages.profile);
-    await signOut(person, accord);
-    await signInWithDemo(person, accord, { email, name: 'Annie Easley' }, pages.suggestions);
-    assert.equal(await person.heading(), 'Link these accounts?');
-    assert.match(await person.mainText(), /Email and password/);
-  }, { env: { MANAGEMENT_CACHE_TTL: '60' } });
+      await person.open(pages.profile);
+      await signOut(person, accord);
+      await signInWithDemo(person, accord, { email, name: 'Annie Easley' }, pages.suggestions);
+      assert.equal(await person.heading(), 'Link these accounts?');
+      assert.match(await person.mainText(), /Email and password/);
+    },
+    { env: { MANAGEMENT_CACHE_TTL: '60' } },
+  );
 
-  it('7. axe checked every page of the product on the way, the tenant\'s included: no serious or critical violation', () => {
+  it("7. axe checked every page of the product on the way, the tenant's included: no serious or critical violation", () => {
     const missing = PAGES_OF_THE_PRODUCT.filter((title) => !audited.has(title));
     assert.deepEqual(missing, [], `pages no journey landed on (checked: ${[...audited.keys()].join(', ')})`);
   });

@@ -28,7 +28,10 @@ export async function testRedis(): Promise<{ url: string } | { url: undefined; r
   }
   const reachable = await new Promise<boolean>((resolve) => {
     const socket = connect({ host, port });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(1000, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
@@ -54,7 +57,10 @@ export async function sessionStoreVariants(): Promise<StoreVariant[]> {
   if (redis.url === undefined) console.log(`# Redis session variants skipped: ${redis.reason}`);
   else {
     variants.push({
-      label: 'redis sessions', db: databases[0]!, appDb: appDatabases[0]!, env: { REDIS_URL: redis.url },
+      label: 'redis sessions',
+      db: databases[0]!,
+      appDb: appDatabases[0]!,
+      env: { REDIS_URL: redis.url },
       redisKeyPrefix: `accord-test-${randomBytes(6).toString('hex')}:`,
     });
   }

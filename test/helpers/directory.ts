@@ -12,11 +12,13 @@ export const ACTOR: Actor = { id: 'client:cli_directory_tests', clientId: 'cli_d
 
 /** The default connections, Google (provider `google-oauth2`) and a generic OIDC connection (provider `oidc`). */
 export function testConnections(): ConnectionRegistry {
-  return new ConnectionRegistry(connectionsConfigSchema.parse([
-    ...defaultConnections(),
-    SOCIAL_CONNECTION,
-    { name: 'corp-sso', strategy: 'oidc', issuer: 'https://sso.corp.example', client_id: 'accord' },
-  ]));
+  return new ConnectionRegistry(
+    connectionsConfigSchema.parse([
+      ...defaultConnections(),
+      SOCIAL_CONNECTION,
+      { name: 'corp-sso', strategy: 'oidc', issuer: 'https://sso.corp.example', client_id: 'accord' },
+    ]),
+  );
 }
 
 export interface OpenDirectory {

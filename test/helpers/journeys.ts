@@ -46,10 +46,12 @@ export async function userOn(accord: TestAccord, email: string, connection: stri
 /** The profile's sign-in methods as shown: each method, and whether it is the main one. */
 export async function profileMethods(person: Person): Promise<string[]> {
   const rows = person.page.locator('section[aria-labelledby="methods"] li.identity');
-  return Promise.all((await rows.all()).map(async (row) => {
-    const method = (await row.locator('.account-method').innerText()).trim();
-    return (await row.getByText('Main account').count()) > 0 ? `${method} (main)` : method;
-  }));
+  return Promise.all(
+    (await rows.all()).map(async (row) => {
+      const method = (await row.locator('.account-method').innerText()).trim();
+      return (await row.getByText('Main account').count()) > 0 ? `${method} (main)` : method;
+    }),
+  );
 }
 
 /** The words of one section of the profile, or undefined when the profile does not show it. */
@@ -65,7 +67,10 @@ export async function flash(person: Person): Promise<string> {
 // ——— What a person does ———
 
 /** Who a person says they are at the demo IdP. */
-export interface DemoIdentity { email: string; name: string }
+export interface DemoIdentity {
+  email: string;
+  name: string;
+}
 
 /** The pages of one Accord, as patterns of URLs a person lands on. */
 export function sitemap(accord: TestAccord) {
@@ -83,7 +88,8 @@ export function sitemap(accord: TestAccord) {
     emailCode: new RegExp(`^${tenant}/login/[^/]+/${EMAIL_CODE}/code\\?`),
     demoIdp: new RegExp(`^${tenant}/demo-idp/interaction/`),
     /** The demo IdP asks who you are, unless it remembers you and sends you on to `landing`. */
-    demoIdpOr: (landing: string | RegExp) => new RegExp(`^${tenant}/demo-idp/interaction/|${typeof landing === 'string' ? `^${escapeRe(landing)}$` : landing.source}`),
+    demoIdpOr: (landing: string | RegExp) =>
+      new RegExp(`^${tenant}/demo-idp/interaction/|${typeof landing === 'string' ? `^${escapeRe(landing)}$` : landing.source}`),
     signedOut: new RegExp(`^${tenant}/oidc/|^${app}/$`),
   };
 }
@@ -133,7 +139,10 @@ export async function signInWithEmailCode(person: Person, accord: TestAccord, em
 export async function mailedCode(accord: TestAccord, email: string, sentAfter: number): Promise<string> {
   for (const deadline = Date.now() + 3000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 25))) {
     const mails = (await (await fetch(`${accord.tenantUrl}/dev/mail.json`)).json()) as StoredMail[];
-    const code = mails.filter((m) => m.to === email && Date.parse(m.created_at) >= sentAfter).map((m) => /^\s+(\d{6})\s*$/m.exec(m.text)?.[1]).find(Boolean);
+    const code = mails
+      .filter((m) => m.to === email && Date.parse(m.created_at) >= sentAfter)
+      .map((m) => /^\s+(\d{6})\s*$/m.exec(m.text)?.[1])
+      .find(Boolean);
     if (code) return code;
   }
   assert.fail(`no code mailed to ${email}`);
@@ -161,7 +170,6 @@ export async function proveWithPassword(person: Person, accord: TestAccord, emai
   await person.press({ role: 'button', name: 'Sign in' }, pages.preview);
   assert.equal(await person.heading(), 'Review and link');
 }
-
 
 // ——— The harness ———
 
@@ -208,8 +216,12 @@ export function browserJourneys(title: string, define: (journey: Journey, audite
 
     describe(`${title} [${db.label}]`, { skip: unavailable }, () => {
       let browser: Browser;
-      before(async () => { browser = await launchChromium(); });
-      after(async () => { await browser?.close(); });
+      before(async () => {
+        browser = await launchChromium();
+      });
+      after(async () => {
+        await browser?.close();
+      });
       const audited = new Map<string, string>();
 
       /**
@@ -230,8 +242,9 @@ export function browserJourneys(title: string, define: (journey: Journey, audite
             cleanups.unshift(() => accord.close());
             await untilReady(accord);
             await run(accord, async (personOptions) => {
-              const context = personOptions?.tabOf?.page.context()
-                ?? await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: personOptions?.colorScheme ?? 'light' });
+              const context =
+                personOptions?.tabOf?.page.context() ??
+                (await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: personOptions?.colorScheme ?? 'light' }));
               if (!contexts.includes(context)) contexts.push(context);
               const page = await context.newPage();
               page.setDefaultTimeout(10_000);

@@ -15,8 +15,27 @@ describe('one naming rule for sign-in methods (issue 16 items 1 and 10)', () => 
   it('the app and the tenant name every connection alike', () => {
     const configs = [
       ...defaultConnections(),
-      { name: 'demo-social', strategy: 'oidc' as const, provider: 'demo-social', display_name: 'Demo social account', issuer: 'http://127.0.0.1:1/', client_id: 'c', scopes: 'openid', trust_email_verified: true, linking: 'suggest' as const },
-      { name: 'corp-sso', strategy: 'oidc' as const, provider: 'oidc', issuer: 'http://127.0.0.1:1/', client_id: 'c', scopes: 'openid', trust_email_verified: false, linking: 'suggest' as const },
+      {
+        name: 'demo-social',
+        strategy: 'oidc' as const,
+        provider: 'demo-social',
+        display_name: 'Demo social account',
+        issuer: 'http://127.0.0.1:1/',
+        client_id: 'c',
+        scopes: 'openid',
+        trust_email_verified: true,
+        linking: 'suggest' as const,
+      },
+      {
+        name: 'corp-sso',
+        strategy: 'oidc' as const,
+        provider: 'oidc',
+        issuer: 'http://127.0.0.1:1/',
+        client_id: 'c',
+        scopes: 'openid',
+        trust_email_verified: false,
+        linking: 'suggest' as const,
+      },
     ];
     const registry = new ConnectionRegistry(configs);
     for (const c of registry.list()) {
@@ -24,6 +43,9 @@ describe('one naming rule for sign-in methods (issue 16 items 1 and 10)', () => 
       assert.equal(c.displayName, connectionLabel({ name: c.name, strategy: c.strategy, display_name: c.config.display_name }), c.name);
       if (c.name !== 'corp-sso') assert.equal(c.displayName, connectionLabel(c.name), c.name);
     }
-    assert.deepEqual(registry.list().map((c) => c.displayName), ['Email and password', 'Email code', 'Demo social', 'Corp Sso']);
+    assert.deepEqual(
+      registry.list().map((c) => c.displayName),
+      ['Email and password', 'Email code', 'Demo social', 'Corp Sso'],
+    );
   });
 });

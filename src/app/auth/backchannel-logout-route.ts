@@ -15,7 +15,12 @@ export const BACKCHANNEL_LOGOUT_PATH = '/backchannel-logout';
  * the spec says: 200 when done, 400 with `invalid_request` for a token it refuses (nothing
  * is ended), and 503 when it could not check the token or end the sessions (the tenant retries).
  */
-export function backchannelLogoutRoute(options: { verifier: LogoutTokenVerifier; sessions: SessionRevoker; claims: { release(key: string): Promise<void> }; logger: Logger }): Router {
+export function backchannelLogoutRoute(options: {
+  verifier: LogoutTokenVerifier;
+  sessions: SessionRevoker;
+  claims: { release(key: string): Promise<void> };
+  logger: Logger;
+}): Router {
   const router = Router();
   router.post(BACKCHANNEL_LOGOUT_PATH, async (req, res) => {
     res.set('Cache-Control', 'no-store');
@@ -31,7 +36,10 @@ export function backchannelLogoutRoute(options: { verifier: LogoutTokenVerifier;
         options.logger.warn({ event: 'backchannel_logout_failed', err }, 'could not end the sessions a logout token names');
         throw appError('logout_unavailable');
       }
-      options.logger.info({ event: 'backchannel_logout', user_id: logout.sub, by: 'tenantSid' in logout.selector ? 'tenant session' : 'user', ended }, 'sessions ended by the tenant');
+      options.logger.info(
+        { event: 'backchannel_logout', user_id: logout.sub, by: 'tenantSid' in logout.selector ? 'tenant session' : 'user', ended },
+        'sessions ended by the tenant',
+      );
       res.status(200).end();
     } catch (err) {
       if (!isAppError(err)) throw err;

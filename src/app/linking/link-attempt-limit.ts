@@ -14,7 +14,8 @@ const WINDOW_MS = 15 * 60_000;
  */
 export function linkAttemptStore(options: { redis?: { client: RedisClient; prefix: string } | undefined; database?: AppDatabase }): Store | undefined {
   if (options.redis) return new RedisRateLimitStore(options.redis.client, options.redis.prefix);
-  if (options.database?.dialect === 'postgres') return new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'app_rate_limit_hits'), 'link-attempts');
+  if (options.database?.dialect === 'postgres')
+    return new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'app_rate_limit_hits'), 'link-attempts');
   return undefined;
 }
 

@@ -52,9 +52,7 @@ export function issueTicket(input: Omit<LinkTicket, 'id' | 'issuedAt'>, now: num
  * Checks a fresh sign-in against the ticket it answers. Throws with the reason a person
  * should read; the caller has already removed the ticket, so it cannot be replayed.
  */
-export function checkProof(options: {
-  ticket: LinkTicket | undefined; currentId: string | undefined; other: SessionUser; now: number; maxAge: number;
-}): void {
+export function checkProof(options: { ticket: LinkTicket | undefined; currentId: string | undefined; other: SessionUser; now: number; maxAge: number }): void {
   const { ticket, currentId, other, now, maxAge } = options;
   if (!ticket) throw appError('link_not_in_progress');
   if (!currentId || currentId !== ticket.currentId) throw appError('link_not_in_progress');

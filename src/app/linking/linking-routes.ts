@@ -41,10 +41,7 @@ const PROOF_TTL = 600;
 const PENDING_START_TTL = 300;
 
 const candidateForm = z.object({ candidate: z.string().min(1).max(512), returnTo: z.string().max(2048).optional() });
-const startForm = z.union([
-  z.object({ candidate: z.string().min(1).max(512) }),
-  z.object({ connection: z.string().regex(/^[\w.-]{1,128}$/) }),
-]);
+const startForm = z.union([z.object({ candidate: z.string().min(1).max(512) }), z.object({ connection: z.string().regex(/^[\w.-]{1,128}$/) })]);
 const confirmForm = z.object({ primary: z.enum(['current', 'other']) });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -52,7 +49,6 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   if (!result.success) throw appError('invalid_body', 'The form was incomplete or not valid, so nothing was changed. Go back to the form and try again.');
   return result.data;
 }
-
 
 function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): void {
   req.session.flash = { kind, text };
@@ -67,7 +63,11 @@ function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): 
 function linkGone(req: Request): AccordError {
   const last = req.session.lastLink;
   if (!last || !req.user || last.userId !== req.user.user_id) return appError('link_not_in_progress');
-  if (last.linked) return appError('link_expired', 'This page belongs to a link that is complete: the accounts are linked, and your profile shows them. Nothing more was done.');
+  if (last.linked)
+    return appError(
+      'link_expired',
+      'This page belongs to a link that is complete: the accounts are linked, and your profile shows them. Nothing more was done.',
+    );
   return appError('link_expired', undefined, { again: last.start });
 }
 
@@ -104,7 +104,10 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // would store its id and let the profile show that account (docs/security.md case 34).
     const candidates = await finder.findAll(req.user!, { fresh: true });
     if (!candidates.some((c) => c.user_id === form.candidate)) {
-      throw appError('link_candidate_unknown', 'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.');
+      throw appError(
+        'link_candidate_unknown',
+        'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.',
+      );
     }
     await keptSeparate.keep(req.user!.user_id, form.candidate);
     flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
@@ -133,13 +136,23 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     if ('candidate' in start) {
       const candidate = await finder.findOne(user, start.candidate);
       if (!candidate) throw appError('link_candidate_unknown');
-      req.session.linkTicket = issueTicket({
-        mode: 'suggested', currentId: user.user_id, candidateId: candidate.user_id, connection: candidate.connection, loginHint: candidate.email,
-      }, now);
+      req.session.linkTicket = issueTicket(
+        {
+          mode: 'suggested',
+          currentId: user.user_id,
+          candidateId: candidate.user_id,
+          connection: candidate.connection,
+          loginHint: candidate.email,
+        },
+        now,
+      );
     } else {
       const known = await management.connections();
       if (!known.some((c) => c.name === start.connection)) throw appError('invalid_body', 'That sign-in method does not exist.');
-      req.session.linkTicket = issueTicket({ mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: start.connection, loginHint: undefined }, now);
+      req.session.linkTicket = issueTicket(
+        { mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: start.connection, loginHint: undefined },
+        now,
+      );
     }
     delete req.session.linkProof;
     req.session.lastLink = { userId: user.user_id, start };
@@ -176,7 +189,10 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     }
     if (!isRecentSignIn(req.user!, options.recentLoginMaxAge)) {
       await new Promise<void>((resolve) => req.session.save(() => resolve()));
-      throw appError('recent_login_required', 'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.');
+      throw appError(
+        'recent_login_required',
+        'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.',
+      );
     }
     await activeUser(req, res, management);
     await issueLinkTicket(req, pending.start);
@@ -188,7 +204,10 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     const ticket = req.session.linkTicket;
     if (!ticket || ticket.currentId !== req.user!.user_id) return next(linkGone(req));
     const linkOptions: TenantAuthenticateOptions = {
-      connection: ticket.connection, prompt: 'login', maxAge: options.linkMaxAge, ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
+      connection: ticket.connection,
+      prompt: 'login',
+      maxAge: options.linkMaxAge,
+      ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
     };
     passport.authenticate(LINK_STRATEGY, linkOptions as AuthenticateOptions)(req, res, next);
   });
@@ -204,52 +223,67 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(linkGone(req));
     // A ticket older than max_age: the proof took too long. Said before the code exchange,
     // which would otherwise fail on the expired code with a vaguer "could not be verified".
-    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(appError('link_login_stale', undefined, againOf(ticket)));
+    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge)
+      return next(appError('link_login_stale', undefined, againOf(ticket)));
     const currentId = req.user.user_id;
     // Blocked or deleted since the link started: signed out, and the code is never redeemed.
-    activeUser(req, res, management).then(() => passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
-      (async () => {
-        if (err) {
-          const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
-          const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')} ${cause}` : '';
-          // The answer to another tab's sign-in: the same link, started again there.
-          if (/"state"/.test(text)) throw linkGone(req);
-          throw appError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid', undefined, againOf(ticket));
-        }
-        if (!other) {
-          if (info?.message && !/verify authorization request state/.test(info.message)) {
-            flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
-            return redirectAfterSave(req, res, next, '/profile');
-          }
-          // The state of another tab's sign-in: the same link, started again there.
-          throw linkGone(req);
-        }
-        const now = epochSeconds();
-        try {
-          checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
-        } catch (err) {
-          if (isAppError(err) && !err.details) throw appError(err.code, err.message, againOf(ticket));
-          throw err;
-        }
-        if (ticket.mode === 'suggested') {
-          // Both emails must still be verified now, not only when the suggestion was made.
-          const [current, candidate] = await Promise.all([management.getUser(currentId, { fresh: true }), management.getUser(other.user_id, { fresh: true })]);
-          if (current.email_verified !== true || candidate.email_verified !== true) throw appError('link_email_unverified');
-        }
-        req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
-        req.session.save(() => res.redirect(303, '/link/preview'));
-      })().catch(next);
-    })(req, res, next)).catch(next);
+    activeUser(req, res, management)
+      .then(() =>
+        passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
+          (async () => {
+            if (err) {
+              const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : '';
+              const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')} ${cause}` : '';
+              // The answer to another tab's sign-in: the same link, started again there.
+              if (/"state"/.test(text)) throw linkGone(req);
+              throw appError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid', undefined, againOf(ticket));
+            }
+            if (!other) {
+              if (info?.message && !/verify authorization request state/.test(info.message)) {
+                flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
+                return redirectAfterSave(req, res, next, '/profile');
+              }
+              // The state of another tab's sign-in: the same link, started again there.
+              throw linkGone(req);
+            }
+            const now = epochSeconds();
+            try {
+              checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
+            } catch (err) {
+              if (isAppError(err) && !err.details) throw appError(err.code, err.message, againOf(ticket));
+              throw err;
+            }
+            if (ticket.mode === 'suggested') {
+              // Both emails must still be verified now, not only when the suggestion was made.
+              const [current, candidate] = await Promise.all([
+                management.getUser(currentId, { fresh: true }),
+                management.getUser(other.user_id, { fresh: true }),
+              ]);
+              if (current.email_verified !== true || candidate.email_verified !== true) throw appError('link_email_unverified');
+            }
+            req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
+            req.session.save(() => res.redirect(303, '/link/preview'));
+          })().catch(next);
+        })(req, res, next),
+      )
+      .catch(next);
   });
 
   router.get('/preview', requireUser, async (req, res) => {
     const proof = currentProof(req);
-    const [current, other] = await Promise.all([management.getUser(proof.currentId, { fresh: true }), management.getUser(proof.other.user_id, { fresh: true })]);
+    const [current, other] = await Promise.all([
+      management.getUser(proof.currentId, { fresh: true }),
+      management.getUser(proof.other.user_id, { fresh: true }),
+    ]);
     const canKeepCurrent = AccountLinker.canBeSecondary(other);
     const canKeepOther = AccountLinker.canBeSecondary(current);
-    if (!canKeepCurrent && !canKeepOther) throw appError('link_secondary_has_identities', 'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.');
+    if (!canKeepCurrent && !canKeepOther)
+      throw appError(
+        'link_secondary_has_identities',
+        'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.',
+      );
     const asked = req.query.primary === 'other' ? 'other' : 'current';
-    const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : (canKeepOther ? 'other' : 'current');
+    const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : canKeepOther ? 'other' : 'current';
     const plan = primaryChoice === 'current' ? linker.planOf(current, other) : linker.planOf(other, current);
     const describe = (u: typeof current) => describeAccount(toCandidate(u));
     res.render('app/preview', {

@@ -2,7 +2,8 @@ import type { Kysely, Migration } from 'kysely';
 
 export const createLinkClaims: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('app_claims')
+    await db.schema
+      .createTable('app_claims')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('expires_at', 'bigint', (c) => c.notNull())
       .execute();

@@ -3,7 +3,8 @@ import type { Kysely, Migration } from 'kysely';
 export const createRateLimitHits: Migration = {
   async up(db: Kysely<any>) {
     // The link-attempt limit counted in the database (without Redis), so every app process shares it.
-    await db.schema.createTable('app_rate_limit_hits')
+    await db.schema
+      .createTable('app_rate_limit_hits')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('hits', 'integer', (c) => c.notNull())
       .addColumn('resets_at', 'bigint', (c) => c.notNull())

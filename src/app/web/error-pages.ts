@@ -6,9 +6,7 @@
 import { safeReturnTo } from './return-to.ts';
 
 /** A way on from an error page: a link, or a small form (starting a link again is a POST). */
-export type ErrorAction =
-  | { kind: 'link'; href: string; label: string }
-  | { kind: 'form'; action: string; fields: Record<string, string>; label: string };
+export type ErrorAction = { kind: 'link'; href: string; label: string } | { kind: 'form'; action: string; fields: Record<string, string>; label: string };
 
 export interface ErrorPageContent {
   title: string;
@@ -63,9 +61,15 @@ const TITLES_BY_CODE: Record<string, string> = {
 };
 
 const TITLES_BY_STATUS: Record<number, string> = {
-  400: 'That request could not be used', 401: 'Sign in to continue', 403: 'Request refused', 404: 'Page not found',
-  409: 'Something changed at the same time', 413: 'That form sent too much', 429: 'Too many attempts',
-  502: 'The identity service did not answer as expected', 503: 'Sign-in is unavailable right now',
+  400: 'That request could not be used',
+  401: 'Sign in to continue',
+  403: 'Request refused',
+  404: 'Page not found',
+  409: 'Something changed at the same time',
+  413: 'That form sent too much',
+  429: 'Too many attempts',
+  502: 'The identity service did not answer as expected',
+  503: 'Sign-in is unavailable right now',
 };
 
 /** Codes whose page offers to start the link again, when the error says what to start. */

@@ -8,9 +8,15 @@ import { backPath, errorPageContent, type LinkAgain } from './error-pages.ts';
 export const UNAVAILABLE_MESSAGE = 'Sign-in is unavailable right now. Nothing was lost: try again in a minute.';
 
 export const notFound: RequestHandler = (req, res) => {
-  const page = errorPageContent({ code: 'not_found', status: 404, message: 'There is no page at this address.' }, {
-    signedIn: Boolean(req.user), back: undefined, again: undefined, retry: undefined,
-  });
+  const page = errorPageContent(
+    { code: 'not_found', status: 404, message: 'There is no page at this address.' },
+    {
+      signedIn: Boolean(req.user),
+      back: undefined,
+      again: undefined,
+      retry: undefined,
+    },
+  );
   res.status(404).render('app/error', { ...page, code: 'not_found' });
 };
 
@@ -42,10 +48,15 @@ export function errorPage(logger: Logger): ErrorRequestHandler {
     }
     if (status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
     const again = err instanceof AccordError ? (err.details?.again as LinkAgain | undefined) : undefined;
-    const page = errorPageContent({ code, status, message }, {
-      signedIn: Boolean(req.user), back: backPath(req.get('referer'), req.get('host'), req.path), again,
-      retry: req.method === 'GET' ? req.originalUrl : undefined,
-    });
+    const page = errorPageContent(
+      { code, status, message },
+      {
+        signedIn: Boolean(req.user),
+        back: backPath(req.get('referer'), req.get('host'), req.path),
+        again,
+        retry: req.method === 'GET' ? req.originalUrl : undefined,
+      },
+    );
     const { title } = page;
     res.status(status).set('Cache-Control', 'no-store');
     res.render('app/error', { ...page, code }, (renderError: Error | null, html?: string) => {

@@ -20,6 +20,8 @@ export class DirectoryStore {
   readonly connections: ConnectionRegistry;
   readonly queries: DirectoryQueries;
   readonly #transact: Database['transact'];
+  /** One writing statement: on SQLite in the shared group commit (see TransactionBatcher), on PostgreSQL on its own. */
+  readonly write: Database['write'];
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.db = database.db;
@@ -28,6 +30,7 @@ export class DirectoryStore {
     this.connections = connections;
     this.queries = directoryQueries(database);
     this.#transact = database.transact;
+    this.write = database.write;
   }
 
   requireConnection(name: string): Connection {
@@ -54,9 +57,7 @@ export class DirectoryStore {
   /** Row locks on PostgreSQL, taken in id order so two transactions never deadlock; SQLite serializes writers already. */
   async lockUsers(trx: Db, userIds: [string] | [string, string]): Promise<Map<string, UserRow>> {
     const [first, second] = userIds;
-    const { rows } = await trx.executeQuery(second === undefined
-      ? this.queries.lockUser({ userId: first })
-      : this.queries.lockTwoUsers({ first, second }));
+    const { rows } = await trx.executeQuery(second === undefined ? this.queries.lockUser({ userId: first }) : this.queries.lockTwoUsers({ first, second }));
     return new Map(rows.map((r) => [r.user_id, r]));
   }
 
@@ -72,9 +73,18 @@ export class DirectoryStore {
 
   async withIdentities(db: Db, rows: UserRow[]): Promise<UserProfile[]> {
     if (rows.length === 0) return [];
-    const identities = rows.length === 1
-      ? await this.identityRowsOf(db, rows[0]!.user_id)
-      : await db.selectFrom('identities').selectAll().where('owner_id', 'in', rows.map((r) => r.user_id)).execute();
+    const identities =
+      rows.length === 1
+        ? await this.identityRowsOf(db, rows[0]!.user_id)
+        : await db
+            .selectFrom('identities')
+            .selectAll()
+            .where(
+              'owner_id',
+              'in',
+              rows.map((r) => r.user_id),
+            )
+            .execute();
     const byOwner = new Map<string, IdentityRow[]>();
     for (const identity of identities) {
       const list = byOwner.get(identity.owner_id);
@@ -93,6 +103,12 @@ export class DirectoryStore {
 /** Unique violations, deadlocks and serialization failures: another transaction got there first. */
 function isConcurrencyFailure(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === '40P01' || code === '40001'
-    || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_BUSY';
+  return (
+    code === '23505' ||
+    code === '40P01' ||
+    code === '40001' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_BUSY'
+  );
 }

@@ -10,8 +10,10 @@ export const PASSWORD_RULES = { minLength: 8, maxLength: 256 } as const;
 export function checkPasswordStrength(password: string): void {
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
   if (password.length < PASSWORD_RULES.minLength || password.length > PASSWORD_RULES.maxLength || classes < 3) {
-    throw tenantError('password_strength_error',
-      `PasswordStrengthError: Password is too weak. Use ${PASSWORD_RULES.minLength}–${PASSWORD_RULES.maxLength} characters with at least three of: lower case, upper case, digits, symbols.`);
+    throw tenantError(
+      'password_strength_error',
+      `PasswordStrengthError: Password is too weak. Use ${PASSWORD_RULES.minLength}–${PASSWORD_RULES.maxLength} characters with at least three of: lower case, upper case, digits, symbols.`,
+    );
   }
 }
 

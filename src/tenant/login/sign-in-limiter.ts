@@ -37,6 +37,8 @@ export function signInLimiter(options: SignInLimiterOptions): RateLimitRequestHa
     keyGenerator: options.key ?? ((req: Request) => ipKeyGenerator(req.ip ?? '')),
     ...(options.skip ? { skip: options.skip } : {}),
     handler: (req, res, next) => refuse(req, res, next, options.message),
-    ...(options.database.dialect === 'postgres' ? { store: new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'rate_limit_hits'), options.name) } : {}),
+    ...(options.database.dialect === 'postgres'
+      ? { store: new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'rate_limit_hits'), options.name) }
+      : {}),
   });
 }

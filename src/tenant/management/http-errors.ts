@@ -6,7 +6,6 @@ import { AccordError } from '../../platform/errors.ts';
 import { tenantError } from '../tenant-errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 
-
 /** Auth0's error body: `{statusCode, error, message, errorCode}`. */
 export const auth0ErrorBody = z.object({
   statusCode: z.number().int(),

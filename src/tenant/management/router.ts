@@ -12,14 +12,21 @@ import { managementTokenGuard, requireScopes } from './token-guard.ts';
 import type { SigningJwk } from '../oidc/keys.ts';
 
 function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => {
-    const where = issue.path.length > 0 ? issue.path.join('.') : '';
-    if (issue.code === 'unrecognized_keys') return `Additional properties not allowed: ${issue.keys.join(', ')}${where ? ` (in ${where})` : ''}`;
-    return where ? `${where}: ${issue.message}` : issue.message;
-  }).join('; ');
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : '';
+      if (issue.code === 'unrecognized_keys') return `Additional properties not allowed: ${issue.keys.join(', ')}${where ? ` (in ${where})` : ''}`;
+      return where ? `${where}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
 }
 
-function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, code: 'invalid_body' | 'invalid_query_string', label: string): z.output<T> | undefined {
+function parse<T extends z.ZodType>(
+  schema: T | undefined,
+  value: unknown,
+  code: 'invalid_body' | 'invalid_query_string',
+  label: string,
+): z.output<T> | undefined {
   if (!schema) return undefined;
   const result = schema.safeParse(value ?? {});
   if (!result.success) throw tenantError(code, `${label} validation error: ${describeIssues(result.error)}`);
@@ -42,7 +49,9 @@ export interface ManagementRouterOptions {
 export function managementRouter(options: ManagementRouterOptions): Router {
   const router = Router();
   const openapi = buildOpenApiDocument(options.routes, options.issuer);
-  router.get('/openapi.json', (_req, res) => { res.json(openapi); });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
 
   const tooManyRequests = (res: Response) => sendAuth0Error(res, tenantError('too_many_requests', 'Global limit has been reached'));
   const tokenGuard = managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys });
@@ -56,7 +65,9 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     if (tokenGuard.recognizes(req)) return next();
     const address = ipKeyGenerator(req.ip ?? '');
     if (unauthenticated.exhausted(address)) return tooManyRequests(res);
-    res.once('finish', () => { if (req.management === undefined) unauthenticated.hit(address); });
+    res.once('finish', () => {
+      if (req.management === undefined) unauthenticated.hit(address);
+    });
     next();
   });
   router.use(tokenGuard);

@@ -43,7 +43,8 @@ export function managementTokenGuard(options: { issuer: string; audience: string
     if (!match) throw tenantError('invalid_token', 'Missing or malformed Authorization header; send "Bearer <access token>".');
     const token = match[1]!;
     let claims = verified.get(token);
-    if (claims && claims.exp <= Math.floor(Date.now() / 1000)) { // jose's rule: expired at exp, no leeway
+    if (claims && claims.exp <= Math.floor(Date.now() / 1000)) {
+      // jose's rule: expired at exp, no leeway
       verified.delete(token);
       claims = undefined;
     }
