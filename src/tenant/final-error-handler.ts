@@ -41,7 +41,7 @@ export function finalErrorHandler(options: { logger: Logger; tenantName: string 
       : status === 500
         ? FAILED_PAGE
         : { title: 'That did not work', message: 'The request could not be read. Go back to the application and try again.' };
-    res.render('tenant/message', { tenantName: options.tenantName, confirming: false, ...page }, (renderError: Error | null, html?: string) => {
+    res.render('tenant/message', { tenantName: options.tenantName, proof: undefined, ...page }, (renderError: Error | null, html?: string) => {
       if (renderError) {
         options.logger.error({ err: renderError }, 'error page could not be rendered');
         res.type('text/plain').send(`${page.title}\n\n${page.message}\n`);

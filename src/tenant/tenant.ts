@@ -176,7 +176,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // file-system miss in front of every sign-in page.
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
   if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
-  app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, csrf: new CsrfTokens(keys.cookies[0]!) }));
+  app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, clients, csrf: new CsrfTokens(keys.cookies[0]!) }));
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
   app.use(upstreamCallbackRoutes({ config, connections }));
   app.use(auth0LogoutRoute(clients, config.allowedLogoutUrls));

@@ -7,7 +7,18 @@
 import assert from 'node:assert/strict';
 import { createVerifiedPasswordAccount, DATABASE_CONNECTION, PASSWORD, type TestAccord } from '../helpers/accord.ts';
 import type { Person } from '../helpers/chromium.ts';
-import { accountsOf, browserJourneys, profileMethods, proveWithPassword, signInWithDemo, signInWithPassword, signOut, sitemap } from '../helpers/journeys.ts';
+import {
+  accountsOf,
+  browserJourneys,
+  chooseSignIn,
+  escapeRe,
+  profileMethods,
+  proveWithPassword,
+  signInWithDemo,
+  signInWithPassword,
+  signOut,
+  sitemap,
+} from '../helpers/journeys.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 
 /** The names of the buttons and links on the page that start with `prefix`. */
@@ -27,6 +38,40 @@ async function twoAccounts(person: Person, accord: TestAccord, name: string): Pr
 }
 
 browserJourneys('Detours in Chromium', (journey) => {
+  journey(
+    'D4. the confirmation page leads back to the app; the proof page offers only the account being proven and says why; the preview shows both full addresses (items 3, 5, 6, 8)',
+    async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const person = await newPerson();
+      const email = uniqueEmail('emmy');
+      await chooseSignIn(person, accord, 'Email and password', pages.connection(DATABASE_CONNECTION));
+      await person.press({ role: 'link', name: 'Create an account' }, pages.signup);
+      await person.type('Email address', email);
+      await person.type('Password', PASSWORD);
+      await person.press({ role: 'button', name: 'Create account' }, pages.signup);
+      await person.open(`${accord.tenantUrl}/dev/mail`);
+      await person.press({ role: 'link', name: /\/account\/verify-email\?token=/ }, new RegExp(`^${escapeRe(accord.tenantUrl)}/account/verify-email\\?`));
+      assert.equal(await person.heading(), 'Email address confirmed');
+      await person.press({ role: 'link', name: 'Continue to Accord app' }, pages.home);
+
+      await signInWithDemo(person, accord, { email, name: 'Emmy Noether' }, pages.suggestions);
+      await person.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
+      assert.equal(await person.heading(), "Confirm it's you to link this account to Accord app");
+      assert.match(await person.mainText(), /To link this account to Accord app, sign in to it once more/);
+      const field = person.locate({ label: 'Email address' });
+      assert.equal(await field.inputValue(), email);
+      assert.equal(await field.getAttribute('readonly'), '', 'only the account being proven');
+      for (const detour of ['Create an account', 'Other ways to sign in']) {
+        assert.equal(await person.page.getByRole('link', { name: detour }).count(), 0, `no "${detour}" during a proof`);
+      }
+      assert.equal(await person.page.getByRole('link', { name: 'Forgot your password?' }).count(), 1);
+      await person.type('Password', PASSWORD);
+      await person.press({ role: 'button', name: 'Sign in' }, pages.preview);
+      const addresses = await person.page.locator('.pair .account-meta').allInnerTexts();
+      assert.equal(addresses.length, 2);
+      for (const address of addresses) assert.match(address, new RegExp(`^${escapeRe(email)} · created `), 'the full address of a proven account');
+    },
+  );
   journey('D2. a bad form goes back to the form; the back button after a link says the link is complete (items 2, 7)', async (accord, newPerson) => {
     const pages = sitemap(accord);
     const person = await newPerson();

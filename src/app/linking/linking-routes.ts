@@ -10,7 +10,7 @@ import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
 import type { ManagementClient } from '../management-client.ts';
 import type { OnceClaims } from '../sessions/once-claims.ts';
-import { connectionLabel, describeAccount } from '../web/display.ts';
+import { connectionLabel, describeAccount, describeProvenAccount } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { AccountLinker } from './account-linker.ts';
@@ -285,7 +285,8 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     const asked = req.query.primary === 'other' ? 'other' : 'current';
     const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : canKeepOther ? 'other' : 'current';
     const plan = primaryChoice === 'current' ? linker.planOf(current, other) : linker.planOf(other, current);
-    const describe = (u: typeof current) => describeAccount(toCandidate(u));
+    // Both accounts are proven (the current by its sign-in, the other just now): full addresses.
+    const describe = (u: typeof current) => describeProvenAccount(toCandidate(u));
     res.render('app/preview', {
       title: 'Review and link',
       primaryChoice,

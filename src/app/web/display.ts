@@ -84,7 +84,16 @@ export function describeAccount(account: { user_id: string; connection: string; 
     user_id: account.user_id,
     connection: account.connection,
     method: connectionLabel(account.connection),
-    maskedEmail: maskEmail(account.email),
+    /** Masked: the person has not proven control of this account (yet). */
+    address: maskEmail(account.email),
     created: formatDate(account.created_at),
   };
+}
+
+/**
+ * An account whose control the person has just proven by signing in to it (the merge preview):
+ * its full address helps tell two accounts apart, and tells them nothing they do not know.
+ */
+export function describeProvenAccount(account: { user_id: string; connection: string; email: string; created_at: string }) {
+  return { ...describeAccount(account), address: account.email };
 }

@@ -13,11 +13,12 @@ import type { Directory } from '../directory/directory.ts';
 import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
 import { checkPasswordStrength, hashPassword, PASSWORD_RULES, verifyPassword } from '../directory/passwords.ts';
 import type { CsrfTokens } from '../login/csrf.ts';
-import type { ConnectionStrategy, Interaction, LoginEnvironment } from '../login/login-environment.ts';
+import { type ConnectionStrategy, type Interaction, type LoginEnvironment, proofOf, proofTitle } from '../login/login-environment.ts';
 import { signInLimiter } from '../login/sign-in-limiter.ts';
 import { escapeHtml } from '../mail/mail-html.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { AccountSessions } from '../oidc/revoke-sessions.ts';
+import type { ClientRegistry } from '../clients/client-registry.ts';
 
 /**
  * The database connection (Auth0's `Username-Password-Authentication`, strategy `auth0`):
@@ -133,6 +134,7 @@ async function sendVerificationMail(
   connection: Connection,
   email: string,
   identity: { provider: string; user_id: string },
+  clientId: string | undefined,
 ): Promise<void> {
   const secret = await issueTicket(db, {
     kind: 'verify_email',
@@ -141,7 +143,9 @@ async function sendVerificationMail(
     identity: `${identity.provider}|${identity.user_id}`,
     ttlSeconds: VERIFY_EMAIL_TTL_SECONDS,
   });
-  const href = `${config.url}/account/verify-email?token=${secret}`;
+  // The application that started the sign-up: the confirmation page links back to it (only ever
+  // to a registered client's own address, whatever the link says).
+  const href = `${config.url}/account/verify-email?token=${secret}${clientId ? `&client_id=${encodeURIComponent(clientId)}` : ''}`;
   const lines = [
     `You created an account on ${config.name} with this email address. Open the link to confirm that the address is yours; it works once, for 24 hours.`,
     `If you did not create this account, ignore this message: the address stays unconfirmed.`,
@@ -232,7 +236,11 @@ async function sendAccountExistsMail(
 
 /** Where the application that started this sign-in lives (its redirect URI's origin), to send a person back to it. */
 function applicationOrigin(interaction: Interaction): string | undefined {
-  const redirectUri = interaction.params.redirect_uri;
+  return originOf(interaction.params.redirect_uri);
+}
+
+/** `https://app.example/` of an http(s) URL; undefined for anything else. */
+function originOf(redirectUri: unknown): string | undefined {
   if (typeof redirectUri !== 'string') return undefined;
   try {
     const url = new URL(redirectUri);
@@ -313,7 +321,8 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
   });
 
   const renderLogin = (res: Response, ctx: PageContext, locals: { email: string; error?: string }, status = 200) => {
-    env.render(res, 'tenant/database/login', { title: 'Sign in', ...ctx, error: undefined, ...locals }, status);
+    const proof = proofOf(res);
+    env.render(res, 'tenant/database/login', { title: proof ? proofTitle(proof) : 'Sign in', ...ctx, error: undefined, ...locals }, status);
   };
   const renderSignup = (res: Response, ctx: PageContext, locals: { email: string; error?: string }, status = 200) => {
     env.render(res, 'tenant/database/signup', { title: 'Create your account', ...ctx, rules: PASSWORD_RULE_TEXT, error: undefined, ...locals }, status);
@@ -375,7 +384,7 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     const connection = ctx.connection;
     const signInUrl = applicationOrigin(res.locals.interaction as Interaction);
     void (async () => {
-      if (created) return sendVerificationMail(env.config, env.mailer, db, connection, email, created);
+      if (created) return sendVerificationMail(env.config, env.mailer, db, connection, email, created, (res.locals.interaction as Interaction).clientId);
       const identity = await env.directory.findIdentityByEmail(connection.name, email);
       const owner = identity ? await env.directory.findUser(identity.owner_id) : undefined;
       if (!identity || !owner) return;
@@ -441,6 +450,8 @@ export interface AccountRoutesEnvironment {
   logger: Logger;
   /** Ends the account's sessions after a password reset, at the tenant and at every client. */
   accountSessions: AccountSessions;
+  /** The registered applications: a confirmed address links back to the one that started the sign-up. */
+  clients: ClientRegistry;
 }
 
 /**
@@ -500,12 +511,15 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     if (!identity) return badLink(res, 'invalid', 'email-confirmation');
     if (!(await consumeTicket(db, found.ticket.id))) return badLink(res, 'invalid', 'email-confirmation');
     await env.directory.markEmailVerified(identity.provider, identity.user_id, SYSTEM_ACTOR);
-    message(
-      res,
-      200,
-      'Email address confirmed',
-      `Thank you: ${found.ticket.email_normalized} is confirmed. You can close this page and go back to the application.`,
-    );
+    const client = typeof req.query.client_id === 'string' && req.query.client_id.length <= 128 ? await env.clients.get(req.query.client_id) : undefined;
+    const back = client ? originOf(client.redirect_uris[0]) : undefined;
+    render(res, 'tenant/message', {
+      title: 'Email address confirmed',
+      message: back
+        ? `Thank you: ${found.ticket.email_normalized} is confirmed. Continue to ${client!.name} and sign in.`
+        : `Thank you: ${found.ticket.email_normalized} is confirmed. You can close this page and go back to the application.`,
+      link: back ? { href: back, label: `Continue to ${client!.name}` } : undefined,
+    });
   });
 
   const renderReset = (res: Response, ticket: LoginTicketsTable, token: string, error?: string, status = 200) => {

@@ -7,7 +7,7 @@ import { isTenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
-import type { Interaction, LoginEnvironment, ConnectionStrategy } from '../login/login-environment.ts';
+import { type ConnectionStrategy, type Interaction, type LoginEnvironment, proofOf, proofTitle } from '../login/login-environment.ts';
 import { signInLimiter } from '../login/sign-in-limiter.ts';
 import { escapeHtml } from '../mail/mail-html.ts';
 import type { MailMessage } from '../mail/mailer.ts';
@@ -212,7 +212,7 @@ export const passwordlessConnection: ConnectionStrategy = {
         res,
         'tenant/passwordless/email',
         {
-          title: 'Sign in with an email code',
+          title: proofOf(res) ? proofTitle(proofOf(res)!) : 'Sign in with an email code',
           action: base(res),
           csrf: env.csrf.issue(interaction.uid),
           connection: res.locals.connection as Connection,

@@ -5,7 +5,7 @@ import { isDependencyError } from '../../platform/dependency-errors.ts';
 import { markUnavailable, UNAVAILABLE_PAGE } from '../final-error-handler.ts';
 import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Connection } from '../connections.ts';
-import type { ConnectionStrategy, Interaction, LoginEnvironment } from './login-environment.ts';
+import { type ConnectionStrategy, type Interaction, type LinkProof, type LoginEnvironment, proofOf } from './login-environment.ts';
 
 type EnvWithoutHelpers = Omit<LoginEnvironment, 'interaction' | 'finish' | 'render'>;
 
@@ -61,11 +61,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
       await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true }, ...consent }, { mergeWithLastSubmission: false });
     },
     render(res, view, locals, status = 200) {
-      // An application asking for a fresh sign-in to a named account (prompt=login with a
-      // login_hint: Accord's app proving control of an account before linking it) is told so.
-      const params = (res.locals.interaction as Interaction | undefined)?.params;
-      const confirming = typeof params?.prompt === 'string' && params.prompt.split(' ').includes('login') && typeof params.login_hint === 'string';
-      res.status(status).render(view, { tenantName: base.config.name, confirming, ...locals });
+      res.status(status).render(view, { tenantName: base.config.name, proof: proofOf(res), ...locals });
     },
   };
 
@@ -103,7 +99,13 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     const handler = connection ? byStrategy.get(connection.strategy) : undefined;
     if (!connection || !handler) throw tenantError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
     res.locals.connection = connection;
-    res.locals.interaction = await env.interaction(req, res);
+    const interaction = await env.interaction(req, res);
+    res.locals.interaction = interaction;
+    const { prompt, login_hint: loginHint, connection: named } = interaction.params;
+    if (typeof prompt === 'string' && prompt.split(' ').includes('login') && typeof loginHint === 'string' && loginHint && named === connection.name) {
+      const client = await provider.Client.find(interaction.clientId);
+      res.locals.proof = { app: client?.clientName ?? 'the application', email: loginHint.slice(0, 320) } satisfies LinkProof;
+    }
     handler(req, res, next);
   });
 

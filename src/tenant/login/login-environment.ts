@@ -21,6 +21,28 @@ export interface Interaction {
   sessionAccountId: string | undefined;
 }
 
+/**
+ * A link proof: an application asks for a fresh sign-in to one named account of one connection
+ * (`prompt=login` with `login_hint` and `connection`), as Accord's app does before linking it.
+ * Its pages offer only that account (and a forgotten password for it) and say why.
+ */
+export interface LinkProof {
+  /** The application's name, as registered. */
+  app: string;
+  /** The account being proven (the login_hint). */
+  email: string;
+}
+
+/** The link proof of this sign-in page, if it is one (set by the interaction router). */
+export function proofOf(res: Response): LinkProof | undefined {
+  return res.locals.proof as LinkProof | undefined;
+}
+
+/** The heading of a proof's sign-in page. */
+export function proofTitle(proof: LinkProof): string {
+  return `Confirm it's you to link this account to ${proof.app}`;
+}
+
 /** Everything a connection's sign-in routes need; built once by the interaction router. */
 export interface LoginEnvironment {
   config: TenantConfig;
