@@ -6,6 +6,7 @@ import type { TenantConfig } from '../config.ts';
 import { openTenantDatabase, type Database } from './tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
 import { ERROR_CODES } from '../platform/errors.ts';
+import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { avatarRoute, withProfileDefaults } from './avatars.ts';
@@ -51,6 +52,8 @@ export interface Tenant {
   mailer: Mailer;
   /** Sends back-channel logout tokens; `settled()` waits for the deliveries under way. */
   backchannelLogout: BackchannelLogout;
+  /** What /readyz says besides its database: `drain()` at shutdown turns it false. */
+  readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -138,7 +141,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     });
   }
 
-  app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+  const readiness = new Readiness();
+  app.use(healthRoutes({ readiness, checks: { database: databaseAnswers(database) } }));
   app.use(avatarRoute());
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
@@ -184,7 +188,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(finalErrorHandler({ logger, tenantName: config.name }));
 
   return {
-    app, config, database, directory, clients, keys, provider, mailer, backchannelLogout,
+    app, config, database, directory, clients, keys, provider, mailer, backchannelLogout, readiness,
     close: async () => {
       pruner.stop();
       await managementLimit.close();
