@@ -15,12 +15,17 @@ if (!file) throw new Error('BARE_PAGE_FILE is not set');
 const page = readFileSync(file, 'utf8');
 
 const app = express();
-app.get('/page', (_req, res) => { res.type('html').send(page); });
+app.get('/page', (_req, res) => {
+  res.type('html').send(page);
+});
 const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
 });
 server.keepAliveTimeout = 60_000;
-const stop = () => { server.closeAllConnections(); server.close(() => process.exit(0)); };
+const stop = () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 // The parent holds our stdin: when it goes away without a signal, do not outlive it.

@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import { Passport } from 'passport';
-import { migrateApp, openAppDatabase } from '../src/app/app-database.ts';
+import { openAppDatabase } from '../src/app/app-database.ts';
+import { migrateApp } from '../src/app/migrations/app-migrations.ts';
 import { sessionMiddleware } from '../src/app/sessions/session-middleware.ts';
 import { KyselySessionStore } from '../src/app/sessions/session-store.ts';
 import { securityHeaders } from '../src/app/web/security-headers.ts';
@@ -43,9 +44,14 @@ app.use(securityHeaders());
 app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 app.use(sessionMiddleware({ secret: 'floor-'.repeat(8), store, secure: false, proxy: false, ttlSeconds: 86_400 }));
 app.use(passport.session());
-app.get('/floor/sign-in', (req, res, next) => { req.logIn(user, (err) => (err ? next(err) : res.send('signed in'))); });
+app.get('/floor/sign-in', (req, res, next) => {
+  req.logIn(user, (err) => (err ? next(err) : res.send('signed in')));
+});
 app.get('/page', (req, res) => {
-  if (!req.user) { res.sendStatus(401); return; }
+  if (!req.user) {
+    res.sendStatus(401);
+    return;
+  }
   res.type('html').send(page);
 });
 
@@ -56,7 +62,10 @@ server.keepAliveTimeout = 60_000;
 const stop = () => {
   server.closeAllConnections();
   server.close(() => {
-    void database.close().finally(() => { rmSync(dataDir, { recursive: true, force: true }); process.exit(0); });
+    void database.close().finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
   });
 };
 process.on('SIGTERM', stop);

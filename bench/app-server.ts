@@ -14,7 +14,8 @@ import { createLogger } from '../src/platform/logger.ts';
 const wiring = JSON.parse(process.env.APP_BENCH_WIRING ?? 'null') as EmbeddedTenantWiring | null;
 if (!wiring) throw new Error('APP_BENCH_WIRING is not set');
 const config = loadAppConfig(process.env, wiring);
-if (config.host !== '127.0.0.1' || new URL(config.url).hostname !== '127.0.0.1') throw new Error(`the bench app must stay on 127.0.0.1: ${config.host}, ${config.url}`);
+if (config.host !== '127.0.0.1' || new URL(config.url).hostname !== '127.0.0.1')
+  throw new Error(`the bench app must stay on 127.0.0.1: ${config.host}, ${config.url}`);
 
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
 const app = await createApp({ config, logger });
@@ -30,7 +31,9 @@ const stop = () => {
   if (stopping) return;
   stopping = true;
   server.closeAllConnections();
-  server.close(() => { void app.close().finally(() => process.exit(0)); });
+  server.close(() => {
+    void app.close().finally(() => process.exit(0));
+  });
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

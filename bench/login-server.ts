@@ -15,17 +15,23 @@ const { url, sqliteFile } = config;
 
 const tenant = await createTenant({ config, logger: createLogger('silent') });
 const rp = await tenant.clients.create({
-  name: 'bench-rp', grantTypes: ['authorization_code', 'refresh_token'], scopes: [], redirectUris: [BENCH_REDIRECT_URI],
+  name: 'bench-rp',
+  grantTypes: ['authorization_code', 'refresh_token'],
+  scopes: [],
+  redirectUris: [BENCH_REDIRECT_URI],
 });
 const m2m = await tenant.clients.create({ name: 'bench-m2m', grantTypes: ['client_credentials'], scopes: ['read:users'] });
 
 server.on('request', tenant.app);
 server.keepAliveTimeout = 60_000;
-process.stdout.write(`READY ${JSON.stringify({
-  url, sqliteFile,
-  rp: { clientId: rp.client_id, clientSecret: rp.client_secret, redirectUri: BENCH_REDIRECT_URI },
-  m2m: { clientId: m2m.client_id, clientSecret: m2m.client_secret, audience: `${url}/api/v2/` },
-})}\n`);
+process.stdout.write(
+  `READY ${JSON.stringify({
+    url,
+    sqliteFile,
+    rp: { clientId: rp.client_id, clientSecret: rp.client_secret, redirectUri: BENCH_REDIRECT_URI },
+    m2m: { clientId: m2m.client_id, clientSecret: m2m.client_secret, audience: `${url}/api/v2/` },
+  })}\n`,
+);
 
 // Spawned by bench/logins.ts: when the parent goes away without a signal, do not outlive it.
 stopWithParent({ server, tenant, dataDir, onStdinEnd: process.env.LOGIN_BENCH_PARENT_PIPE === '1' });

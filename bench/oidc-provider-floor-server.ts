@@ -43,10 +43,16 @@ const signing = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).private
 
 const provider = new Provider(url, {
   ...(database ? { adapter: createAdapterFactory(database, noRegisteredClients) } : {}),
-  clients: [{
-    client_id: rp.clientId, client_secret: rp.clientSecret, redirect_uris: [rp.redirectUri],
-    grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic',
-  }],
+  clients: [
+    {
+      client_id: rp.clientId,
+      client_secret: rp.clientSecret,
+      redirect_uris: [rp.redirectUri],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
   jwks: { keys: [signing as never] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   routes: { authorization: '/authorize', token: '/oauth/token', userinfo: '/userinfo', jwks: '/.well-known/jwks.json' },
@@ -78,8 +84,14 @@ const oidc = provider.callback();
 server.on('request', (req, res) => {
   if (req.method === 'GET' && req.url?.startsWith('/login/')) {
     // The whole sign-in page: a new account, signed in at once.
-    provider.interactionFinished(req, res, { login: { accountId: `floor|${randomBytes(9).toString('base64url')}` } }, { mergeWithLastSubmission: false })
-      .catch(() => { if (!res.headersSent) { res.statusCode = 400; res.end('no such sign-in'); } });
+    provider
+      .interactionFinished(req, res, { login: { accountId: `floor|${randomBytes(9).toString('base64url')}` } }, { mergeWithLastSubmission: false })
+      .catch(() => {
+        if (!res.headersSent) {
+          res.statusCode = 400;
+          res.end('no such sign-in');
+        }
+      });
     return;
   }
   oidc(req, res);
@@ -90,7 +102,10 @@ process.stdout.write(`READY ${JSON.stringify({ url, rp })}\n`);
 const stop = () => {
   server.closeAllConnections();
   server.close(() => {
-    void Promise.resolve(database?.close()).finally(() => { rmSync(dataDir, { recursive: true, force: true }); process.exit(0); });
+    void Promise.resolve(database?.close()).finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    });
   });
 };
 process.on('SIGTERM', stop);

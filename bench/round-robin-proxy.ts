@@ -6,7 +6,10 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 
-const backends = (process.env.PROXY_BACKENDS ?? '').split(',').map(Number).filter((p) => p > 0);
+const backends = (process.env.PROXY_BACKENDS ?? '')
+  .split(',')
+  .map(Number)
+  .filter((p) => p > 0);
 const port = Number(process.env.PROXY_PORT);
 if (backends.length === 0 || !(port > 0)) throw new Error('PROXY_PORT and PROXY_BACKENDS are required');
 
@@ -17,12 +20,21 @@ const server = createServer((client) => {
   for (const socket of [client, upstream]) {
     sockets.add(socket);
     socket.setNoDelay(true);
-    socket.once('close', () => { sockets.delete(socket); client.destroy(); upstream.destroy(); });
-    socket.on('error', () => { client.destroy(); upstream.destroy(); });
+    socket.once('close', () => {
+      sockets.delete(socket);
+      client.destroy();
+      upstream.destroy();
+    });
+    socket.on('error', () => {
+      client.destroy();
+      upstream.destroy();
+    });
   }
   client.pipe(upstream).pipe(client);
 });
-server.listen(port, '127.0.0.1', () => { process.stdout.write(`READY ${port}\n`); });
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`READY ${port}\n`);
+});
 
 const stop = () => {
   server.close();

@@ -41,7 +41,10 @@ export async function createSchema(sqliteFile: string, databaseUrl?: string): Pr
   await database.close();
 }
 
-const tag = () => Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
+const tag = () =>
+  Math.floor(Math.random() * 0xffffff)
+    .toString(16)
+    .padStart(6, '0');
 
 /**
  * `count` users: a third of them in pairs sharing one email across the two connections (the
@@ -74,13 +77,22 @@ function seedRows(users: SeedUser[]) {
   return (i: number) => {
     const u = users[i]!;
     const created = base + i * 1000;
-    const id = `${Math.floor(created / 1000).toString(16).padStart(8, '0')}${random.slice(i * 16, i * 16 + 16)}`;
+    const id = `${Math.floor(created / 1000)
+      .toString(16)
+      .padStart(8, '0')}${random.slice(i * 16, i * 16 + 16)}`;
     const userId = `${u.connection.provider}|${id}`;
     u.userId = userId;
     return {
-      id, userId, provider: u.connection.provider, connection: u.connection.name, email: u.email,
-      normalized: normalizeEmail(u.email), verified: i % 3 === 0 ? 1 : 0,
-      nickname: u.email.slice(0, u.email.indexOf('@')), date: new Date(created).toISOString(), hasPassword: u.connection === DB_CONNECTION,
+      id,
+      userId,
+      provider: u.connection.provider,
+      connection: u.connection.name,
+      email: u.email,
+      normalized: normalizeEmail(u.email),
+      verified: i % 3 === 0 ? 1 : 0,
+      nickname: u.email.slice(0, u.email.indexOf('@')),
+      date: new Date(created).toISOString(),
+      hasPassword: u.connection === DB_CONNECTION,
     };
   };
 }
@@ -98,14 +110,17 @@ export async function insertUsers(sqliteFile: string, users: SeedUser[], options
   sqlite.pragma('cache_size = -1048576'); // 1 GiB: every b-tree of the load stays in memory until the end
   // Rows are consistent by construction; checking every identity's owner would only slow the load.
   sqlite.pragma('foreign_keys = OFF');
-  const indexes = sqlite.prepare(`select name, sql from sqlite_master
-    where type = 'index' and sql is not null and tbl_name in ('users', 'identities', 'credentials')`).all() as Array<{ name: string; sql: string }>;
+  const indexes = sqlite
+    .prepare(`select name, sql from sqlite_master
+    where type = 'index' and sql is not null and tbl_name in ('users', 'identities', 'credentials')`)
+    .all() as Array<{ name: string; sql: string }>;
   for (const index of indexes) sqlite.exec(`drop index "${index.name}"`);
   const insertUser = sqlite.prepare(`insert into users (user_id, connection, email, email_normalized, email_verified, name,
       given_name, family_name, nickname, picture, phone_number, phone_verified, blocked, user_metadata, app_metadata,
       created_at, updated_at, last_login, logins_count)
     values (?, ?, ?, ?, ?, ?, null, null, ?, null, null, 0, 0, '{}', '{}', ?, ?, null, 0)`);
-  const insertIdentity = sqlite.prepare(`insert into identities (provider, user_id, owner_id, connection, is_social, is_main, profile_data, connection_email, linked_at)
+  const insertIdentity =
+    sqlite.prepare(`insert into identities (provider, user_id, owner_id, connection, is_social, is_main, profile_data, connection_email, linked_at)
     values (?, ?, ?, ?, 0, 1, null, ?, ?)`);
   const insertCredential = sqlite.prepare('insert into credentials (provider, user_id, password_hash, updated_at) values (?, ?, ?, ?)');
   const rows = seedRows(users);
@@ -139,8 +154,10 @@ export async function insertUsersPostgres(databaseUrl: string, users: SeedUser[]
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const indexes = (await client.query<{ name: string; definition: string }>(`select indexname as name, indexdef as definition from pg_indexes
-      where schemaname = current_schema() and tablename in ('users', 'identities', 'credentials') and indexname not like '%_pkey' and indexname not like '%_pk'`)).rows;
+    const indexes = (
+      await client.query<{ name: string; definition: string }>(`select indexname as name, indexdef as definition from pg_indexes
+      where schemaname = current_schema() and tablename in ('users', 'identities', 'credentials') and indexname not like '%_pkey' and indexname not like '%_pk'`)
+    ).rows;
     for (const index of indexes) await client.query(`drop index "${index.name}"`);
     const rows = seedRows(users);
     const batch = options.batch ?? 20_000;
@@ -149,15 +166,21 @@ export async function insertUsersPostgres(databaseUrl: string, users: SeedUser[]
       const column = <K extends keyof ReturnType<typeof rows>>(key: K) => slice.map((r) => r[key]);
       const withPassword = slice.filter((r) => r.hasPassword);
       await client.query('begin');
-      await client.query(`insert into users (user_id, connection, email, email_normalized, email_verified, name, nickname, created_at, updated_at)
+      await client.query(
+        `insert into users (user_id, connection, email, email_normalized, email_verified, name, nickname, created_at, updated_at)
         select u, c, e, n, v, e, k, d, d from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[]) as t(u, c, e, n, v, k, d)`,
-      [column('userId'), column('connection'), column('email'), column('normalized'), column('verified'), column('nickname'), column('date')]);
-      await client.query(`insert into identities (provider, user_id, owner_id, connection, is_social, is_main, profile_data, connection_email, linked_at)
+        [column('userId'), column('connection'), column('email'), column('normalized'), column('verified'), column('nickname'), column('date')],
+      );
+      await client.query(
+        `insert into identities (provider, user_id, owner_id, connection, is_social, is_main, profile_data, connection_email, linked_at)
         select p, i, u, c, 0, 1, null, n, d from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) as t(p, i, u, c, n, d)`,
-      [column('provider'), column('id'), column('userId'), column('connection'), column('normalized'), column('date')]);
-      await client.query(`insert into credentials (provider, user_id, password_hash, updated_at)
+        [column('provider'), column('id'), column('userId'), column('connection'), column('normalized'), column('date')],
+      );
+      await client.query(
+        `insert into credentials (provider, user_id, password_hash, updated_at)
         select p, i, $3, d from unnest($1::text[], $2::text[], $4::text[]) as t(p, i, d)`,
-      [withPassword.map((r) => r.provider), withPassword.map((r) => r.id), passwordHash, withPassword.map((r) => r.date)]);
+        [withPassword.map((r) => r.provider), withPassword.map((r) => r.id), passwordHash, withPassword.map((r) => r.date)],
+      );
       await client.query('commit');
     }
     for (const index of indexes) await client.query(index.definition);
@@ -169,7 +192,12 @@ export async function insertUsersPostgres(databaseUrl: string, users: SeedUser[]
 }
 
 /** Schema, `count` generated users, inserted: in a SQLite file, or with `databaseUrl` in PostgreSQL. */
-export async function seedDirectory(sqliteFile: string, count: number, extra: SeedUser[] = [], databaseUrl?: string): Promise<SeedResult & { all: SeedUser[] }> {
+export async function seedDirectory(
+  sqliteFile: string,
+  count: number,
+  extra: SeedUser[] = [],
+  databaseUrl?: string,
+): Promise<SeedResult & { all: SeedUser[] }> {
   const started = performance.now();
   await createSchema(sqliteFile, databaseUrl);
   const { users, sharingUsers } = generateUsers(count);

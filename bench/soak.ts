@@ -60,7 +60,10 @@ class Tally {
 
   count(kind: Kind, status: number, what: string): void {
     let entry = this.requests.get(kind);
-    if (!entry) this.requests.set(kind, entry = { total: 0, byClass: new Map() });
+    if (!entry) {
+      entry = { total: 0, byClass: new Map() };
+      this.requests.set(kind, entry);
+    }
     entry.total++;
     const cls = `${Math.floor(status / 100)}xx`;
     entry.byClass.set(cls, (entry.byClass.get(cls) ?? 0) + 1);
@@ -69,7 +72,10 @@ class Tally {
 
   flow(kind: Kind, ok: boolean, failure?: string): void {
     let entry = this.flows.get(kind);
-    if (!entry) this.flows.set(kind, entry = { ok: 0, failed: 0 });
+    if (!entry) {
+      entry = { ok: 0, failed: 0 };
+      this.flows.set(kind, entry);
+    }
     if (ok) entry.ok++;
     else {
       entry.failed++;
@@ -77,13 +83,23 @@ class Tally {
     }
   }
 
-  get total(): number { return [...this.requests.values()].reduce((n, e) => n + e.total, 0); }
-  get fiveHundreds(): number { return [...this.requests.values()].reduce((n, e) => n + (e.byClass.get('5xx') ?? 0), 0); }
+  get total(): number {
+    return [...this.requests.values()].reduce((n, e) => n + e.total, 0);
+  }
+  get fiveHundreds(): number {
+    return [...this.requests.values()].reduce((n, e) => n + (e.byClass.get('5xx') ?? 0), 0);
+  }
 }
 
 /** A browser whose every request (redirects included) is counted under the kind of work it does. */
 class CountingBrowser extends Browser {
-  constructor(roles: ReadonlyMap<string, string>, tenantOrigin: string, ip: string, private readonly tally: Tally, private readonly kind: Kind) {
+  constructor(
+    roles: ReadonlyMap<string, string>,
+    tenantOrigin: string,
+    ip: string,
+    private readonly tally: Tally,
+    private readonly kind: Kind,
+  ) {
     super(roles, tenantOrigin, ip, undefined);
   }
 
@@ -108,14 +124,21 @@ class Outbox {
         this.#codes.delete(email);
         return code;
       }
-      await (this.#reading ??= this.#read().finally(() => { this.#reading = undefined; }));
+      this.#reading ??= this.#read().finally(() => {
+        this.#reading = undefined;
+      });
+      await this.#reading;
       if (!this.#codes.has(email)) await new Promise((resolve) => setTimeout(resolve, 10));
     }
     throw new FlowError(`no code was mailed to ${email}`);
   }
 
   async #read(): Promise<void> {
-    const rows = (await this.pool.query<{ id: string; to: string; text: string }>('select id, "to", text from mail_outbox where id > $1 order by id limit 1000', [this.#lastId])).rows;
+    const rows = (
+      await this.pool.query<{ id: string; to: string; text: string }>('select id, "to", text from mail_outbox where id > $1 order by id limit 1000', [
+        this.#lastId,
+      ])
+    ).rows;
     for (const row of rows) {
       this.#lastId = Number(row.id);
       const code = /^\s+(\d{6})\s*$/m.exec(row.text)?.[1];
@@ -130,7 +153,10 @@ const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] 
 async function signIn(browser: Browser, appUrl: string, email: string, outbox: Outbox): Promise<Page> {
   const login = await browser.request('GET', `${appUrl}/login?connection=email`);
   const form = await browser.follow(login);
-  expect(form.status === 200 && /\/login\/[^/]+\/email$/.test(form.url.pathname), `expected the email form, got ${form.status} at ${form.url.pathname}: ${form.text.slice(0, 200)}`);
+  expect(
+    form.status === 200 && /\/login\/[^/]+\/email$/.test(form.url.pathname),
+    `expected the email form, got ${form.status} at ${form.url.pathname}: ${form.text.slice(0, 200)}`,
+  );
   const sent = await browser.request('POST', form.url.href, { _csrf: csrfOf(form.text), email });
   expect(sent.status === 303 && sent.location, `code request: ${sent.status} ${sent.text.slice(0, 200)}`);
   const codePage = await browser.request('GET', sent.location);
@@ -145,7 +171,10 @@ function redisReachable(url: string): Promise<boolean> {
   const parsed = new URL(url);
   return new Promise((resolve) => {
     const socket = connect({ host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || 6379) });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(1000, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
@@ -157,7 +186,9 @@ async function invariantViolations(pool: pg.Pool): Promise<{ orphans: number; wi
   const count = async (text: string) => Number((await pool.query<{ n: string }>(text)).rows[0]!.n);
   return {
     orphans: await count('select count(*) as n from identities i where not exists (select 1 from users u where u.user_id = i.owner_id)'),
-    withoutOneMain: await count('select count(*) as n from users u where (select count(*) from identities i where i.owner_id = u.user_id and i.is_main = 1) <> 1'),
+    withoutOneMain: await count(
+      'select count(*) as n from users u where (select count(*) from identities i where i.owner_id = u.user_id and i.is_main = 1) <> 1',
+    ),
     wrongMain: await count(`select count(*) as n from identities where is_main = 1 and owner_id <> provider || '|' || user_id`),
     users: await count('select count(*) as n from users'),
     identities: await count('select count(*) as n from identities'),
@@ -191,31 +222,57 @@ export async function benchSoak(): Promise<BenchResult[]> {
     const database = openTenantDatabase({ databaseUrl: schema.url });
     const registry = new ClientRegistry(database.db);
     const web = await registry.provision({
-      name: 'Accord app (soak)', grantTypes: ['authorization_code', 'refresh_token'], scopes: [],
-      redirectUris: [`${appUrl}/callback`, `${appUrl}/link/callback`], postLogoutRedirectUris: [`${appUrl}/`],
+      name: 'Accord app (soak)',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      scopes: [],
+      redirectUris: [`${appUrl}/callback`, `${appUrl}/link/callback`],
+      postLogoutRedirectUris: [`${appUrl}/`],
     });
     const machine = await registry.provision({ name: 'Accord app (soak, Management API)', grantTypes: ['client_credentials'], scopes: APP_MANAGEMENT_SCOPES });
     const backend = await registry.create({ name: 'soak backend', grantTypes: ['client_credentials'], scopes: ['read:users', 'update:users'] });
     await database.close();
-    const wiring: EmbeddedTenantWiring = { issuer, clientId: web.client_id, clientSecret: web.client_secret, managementClientId: machine.client_id, managementClientSecret: machine.client_secret };
+    const wiring: EmbeddedTenantWiring = {
+      issuer,
+      clientId: web.client_id,
+      clientSecret: web.client_secret,
+      managementClientId: machine.client_id,
+      managementClientSecret: machine.client_secret,
+    };
 
-    const pairs: { primary: SeedUser; secondary: SeedUser }[][] = Array.from({ length: WORKERS }, (_, w) => Array.from({ length: PAIRS_PER_WORKER }, (_, p) => ({
-      primary: { connection: DB_CONNECTION, email: `soak.w${w}.primary${p}@bench.example` },
-      secondary: { connection: EMAIL_CONNECTION, email: `soak.w${w}.secondary${p}@bench.example` },
-    })));
+    const pairs: { primary: SeedUser; secondary: SeedUser }[][] = Array.from({ length: WORKERS }, (_, w) =>
+      Array.from({ length: PAIRS_PER_WORKER }, (_, p) => ({
+        primary: { connection: DB_CONNECTION, email: `soak.w${w}.primary${p}@bench.example` },
+        secondary: { connection: EMAIL_CONNECTION, email: `soak.w${w}.secondary${p}@bench.example` },
+      })),
+    );
     const { users } = generateUsers(SEED_USERS);
     const seeded = [...users, ...pairs.flat().flatMap((p) => [p.primary, p.secondary])];
     const seedMs = await insertUsersPostgres(schema.url, seeded);
     // Verified password accounts with no email-code account: signing in with an email code as them ends on "Link these accounts?".
-    const suggestable = (await pool.query<{ email: string }>(`select u.email from users u where u.connection = $1 and u.email_verified = 1
-      and not exists (select 1 from identities i where i.connection = 'email' and i.connection_email = u.email_normalized)`, [DB_CONNECTION.name])).rows.map((r) => r.email);
-    log(`PostgreSQL schema ${schema.schema}: ${fmt(seeded.length)} users seeded in ${fmt(seedMs / 1000, 1)} s (${fmt(suggestable.length)} can be suggested); Redis prefix ${redisPrefix}`);
+    const suggestable = (
+      await pool.query<{ email: string }>(
+        `select u.email from users u where u.connection = $1 and u.email_verified = 1
+      and not exists (select 1 from identities i where i.connection = 'email' and i.connection_email = u.email_normalized)`,
+        [DB_CONNECTION.name],
+      )
+    ).rows.map((r) => r.email);
+    log(
+      `PostgreSQL schema ${schema.schema}: ${fmt(seeded.length)} users seeded in ${fmt(seedMs / 1000, 1)} s (${fmt(suggestable.length)} can be suggested); Redis prefix ${redisPrefix}`,
+    );
 
     // ---- processes: two tenants, their balancer, two apps, theirs.
     const [t1, t2, a1, a2] = ports as [number, number, number, number];
     const tenantEnv = (port: number) => ({
-      NODE_ENV: 'production', MAIL_TRANSPORT: 'outbox', DEMO_IDP: 'off', HOST: '127.0.0.1', TENANT_PORT: String(port), TENANT_URL: issuer,
-      DATABASE_URL: schema.url, DATA_DIR: dataDir, LOG_LEVEL: 'error', MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000',
+      NODE_ENV: 'production',
+      MAIL_TRANSPORT: 'outbox',
+      DEMO_IDP: 'off',
+      HOST: '127.0.0.1',
+      TENANT_PORT: String(port),
+      TENANT_URL: issuer,
+      DATABASE_URL: schema.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+      MANAGEMENT_RATE_LIMIT_PER_MINUTE: '100000000',
     });
     const tenants = await Promise.all([startServer('tenant-server.ts', tenantEnv(t1)), startServer('tenant-server.ts', tenantEnv(t2))]);
     servers.push(...tenants);
@@ -223,21 +280,38 @@ export async function benchSoak(): Promise<BenchResult[]> {
     // Both apps sign the session cookie with one secret, as every instance must.
     const sessionSecret = randomBytes(32).toString('hex');
     const appEnv = (port: number) => ({
-      NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), APP_URL: appUrl, APP_BENCH_WIRING: JSON.stringify(wiring),
-      SESSION_SECRET: sessionSecret, REDIS_URL: redisUrl, REDIS_PREFIX: redisPrefix, APP_DATABASE_URL: schema.url,
-      DATA_DIR: dataDir, LOG_LEVEL: 'error', LINK_SUGGESTIONS: 'true',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      APP_URL: appUrl,
+      APP_BENCH_WIRING: JSON.stringify(wiring),
+      SESSION_SECRET: sessionSecret,
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: redisPrefix,
+      APP_DATABASE_URL: schema.url,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+      LINK_SUGGESTIONS: 'true',
     });
     const apps = await Promise.all([a1, a2].map((port) => startServer('app-server.ts', appEnv(port))));
     servers.push(...apps);
     servers.push(await startServer('round-robin-proxy.ts', { PROXY_PORT: String(appPort), PROXY_BACKENDS: `${a1},${a2}` }));
     const measured = [
-      { name: 'tenant 1', pid: tenants[0]!.pid }, { name: 'tenant 2', pid: tenants[1]!.pid },
-      { name: 'app 1', pid: apps[0]!.pid }, { name: 'app 2', pid: apps[1]!.pid },
+      { name: 'tenant 1', pid: tenants[0]!.pid },
+      { name: 'tenant 2', pid: tenants[1]!.pid },
+      { name: 'app 1', pid: apps[0]!.pid },
+      { name: 'app 2', pid: apps[1]!.pid },
     ];
 
     const tokenRes = await fetch(`${issuer}/oauth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ grant_type: 'client_credentials', client_id: backend.client_id, client_secret: backend.client_secret, audience: `${issuer}/api/v2/` }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        grant_type: 'client_credentials',
+        client_id: backend.client_id,
+        client_secret: backend.client_secret,
+        audience: `${issuer}/api/v2/`,
+      }),
     });
     expect(tokenRes.status === 200, `token: ${tokenRes.status}`);
     const api = { authorization: `Bearer ${((await tokenRes.json()) as { access_token: string }).access_token}`, 'content-type': 'application/json' };
@@ -245,14 +319,22 @@ export async function benchSoak(): Promise<BenchResult[]> {
     // ---- the load.
     const tally = new Tally();
     const outbox = new Outbox(pool);
-    const roles = new Map([[appUrl, 'app'], [issuer, 'tenant']]);
+    const roles = new Map([
+      [appUrl, 'app'],
+      [issuer, 'tenant'],
+    ]);
     let people = 0;
     let suggestionsUsed = 0;
     const apiCall = async (kind: Kind, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
-      const res = await fetch(`${issuer}${path}`, { method, headers: api, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const res = await fetch(`${issuer}${path}`, {
+        method,
+        headers: api,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
       const text = await res.text();
       tally.count(kind, res.status, `${method} ${path.replace(/\?.*/, '')}: ${text.slice(0, 200)}`);
-      return { status: res.status, body: text ? JSON.parse(text) as unknown : undefined };
+      return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
     };
     const tag = randomBytes(3).toString('hex');
     const work: Record<Kind, (worker: number, turn: number) => Promise<void>> = {
@@ -269,7 +351,10 @@ export async function benchSoak(): Promise<BenchResult[]> {
         const browser = new CountingBrowser(roles, issuer, `11.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, tally, 'suggestion');
         const page = await signIn(browser, appUrl, email, outbox);
         // The first person with this email is asked; one who chose before goes to the profile.
-        expect(page.status === 200 && (page.url.pathname === '/link/suggestions' || page.url.pathname === '/profile'), `ended on ${page.status} ${page.url.pathname}`);
+        expect(
+          page.status === 200 && (page.url.pathname === '/link/suggestions' || page.url.pathname === '/profile'),
+          `ended on ${page.status} ${page.url.pathname}`,
+        );
         if (suggestionsUsed <= suggestable.length) expect(page.text.includes('Link these accounts?'), 'no suggestion shown');
       },
       'link/unlink': async (worker, turn) => {
@@ -300,20 +385,24 @@ export async function benchSoak(): Promise<BenchResult[]> {
       const now = measured.map((m) => rssBytes(m.pid) ?? 0);
       peak = peak.map((p, i) => Math.max(p, now[i]!));
     }, 1000);
-    const warmTimer = setTimeout(() => { warm = measured.map((m) => rssBytes(m.pid)); }, WARMUP_SECONDS * 1000);
-    await Promise.all(Array.from({ length: WORKERS }, async (_, worker) => {
-      for (let turn = 0; performance.now() < deadline; turn++) {
-        const kind = KINDS[(worker + turn) % KINDS.length]!;
-        try {
-          await work[kind](worker, Math.floor(turn / KINDS.length));
-          tally.flow(kind, true);
-        } catch (err) {
-          tally.flow(kind, false, (err as Error).message);
-          // A refused connection, not a wrong page: do not spin on it.
-          if (!(err instanceof FlowError)) await new Promise((resolve) => setTimeout(resolve, 50));
+    const warmTimer = setTimeout(() => {
+      warm = measured.map((m) => rssBytes(m.pid));
+    }, WARMUP_SECONDS * 1000);
+    await Promise.all(
+      Array.from({ length: WORKERS }, async (_, worker) => {
+        for (let turn = 0; performance.now() < deadline; turn++) {
+          const kind = KINDS[(worker + turn) % KINDS.length]!;
+          try {
+            await work[kind](worker, Math.floor(turn / KINDS.length));
+            tally.flow(kind, true);
+          } catch (err) {
+            tally.flow(kind, false, (err as Error).message);
+            // A refused connection, not a wrong page: do not spin on it.
+            if (!(err instanceof FlowError)) await new Promise((resolve) => setTimeout(resolve, 50));
+          }
         }
-      }
-    }));
+      }),
+    );
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     clearTimeout(warmTimer);
@@ -328,7 +417,12 @@ export async function benchSoak(): Promise<BenchResult[]> {
     for (const kind of KINDS) {
       const r = tally.requests.get(kind);
       const f = tally.flows.get(kind) ?? { ok: 0, failed: 0 };
-      const classes = r ? [...r.byClass].sort().map(([c, n]) => `${c} ${fmt(n)}`).join(', ') : 'none';
+      const classes = r
+        ? [...r.byClass]
+            .sort()
+            .map(([c, n]) => `${c} ${fmt(n)}`)
+            .join(', ')
+        : 'none';
       log(`  ${kind.padEnd(12)} ${fmt(f.ok)} done, ${f.failed} failed; ${fmt(r?.total ?? 0)} requests (${classes})`);
     }
     if (tally.firstFailure) log(`  first failure: ${tally.firstFailure.slice(0, 400)}`);
@@ -343,18 +437,32 @@ export async function benchSoak(): Promise<BenchResult[]> {
       rssOk &&= ok;
       const figure = `${mb(after)} → ${mb(last)} (${change === undefined ? 'n/a' : `${change >= 0 ? '+' : ''}${fmt(change * 100, 1)}%`}, peak ${mb(peak[i])})`;
       rssFigures.push(`${m.name} ${figure}`);
-      log(`  ${m.name.padEnd(9)} RSS after warm-up ${figure}, CPU ${cpu[i] === undefined ? 'n/a' : `${fmt(cpu[i]! * 100)}% of a core`}  ${ok ? 'PASS' : 'FAIL'}`);
+      log(
+        `  ${m.name.padEnd(9)} RSS after warm-up ${figure}, CPU ${cpu[i] === undefined ? 'n/a' : `${fmt(cpu[i]! * 100)}% of a core`}  ${ok ? 'PASS' : 'FAIL'}`,
+      );
     });
     const invariant = await invariantViolations(pool);
     const intact = invariant.orphans === 0 && invariant.withoutOneMain === 0 && invariant.wrongMain === 0;
-    log(`  invariant: ${fmt(invariant.users)} users, ${fmt(invariant.identities)} identities; ${invariant.orphans} identities without their user, ${invariant.withoutOneMain} users without exactly one main identity, ${invariant.wrongMain} main identities of another user  ${intact ? 'PASS' : 'FAIL'}`);
+    log(
+      `  invariant: ${fmt(invariant.users)} users, ${fmt(invariant.identities)} identities; ${invariant.orphans} identities without their user, ${invariant.withoutOneMain} users without exactly one main identity, ${invariant.wrongMain} main identities of another user  ${intact ? 'PASS' : 'FAIL'}`,
+    );
 
     const failed = [...tally.flows.values()].reduce((n, f) => n + f.failed, 0);
     const byKind = KINDS.map((k) => `${k} ${fmt(tally.flows.get(k)?.ok ?? 0)}`).join(', ');
     results.push(
-      { name: `soak: ${SECONDS} s, 2 tenants + 2 apps on PostgreSQL and Redis, ${WORKERS} workers`, value: `${fmt(tally.total / seconds)} req/s, ${fmt(tally.total)} requests (${byKind}; ${failed} failed), ${tally.fiveHundreds} 5xx`, target: 'zero 5xx (and no failed flow)', pass: tally.fiveHundreds === 0 && failed === 0 },
+      {
+        name: `soak: ${SECONDS} s, 2 tenants + 2 apps on PostgreSQL and Redis, ${WORKERS} workers`,
+        value: `${fmt(tally.total / seconds)} req/s, ${fmt(tally.total)} requests (${byKind}; ${failed} failed), ${tally.fiveHundreds} 5xx`,
+        target: 'zero 5xx (and no failed flow)',
+        pass: tally.fiveHundreds === 0 && failed === 0,
+      },
       { name: 'soak: RSS of each process, after warm-up → end', value: rssFigures.join('; '), target: 'within 20%', pass: rssOk },
-      { name: 'soak: directory invariant at the end (SQL)', value: `${fmt(invariant.users)} users, ${fmt(invariant.identities)} identities, ${invariant.orphans + invariant.withoutOneMain + invariant.wrongMain} violations`, target: 'holds', pass: intact },
+      {
+        name: 'soak: directory invariant at the end (SQL)',
+        value: `${fmt(invariant.users)} users, ${fmt(invariant.identities)} identities, ${invariant.orphans + invariant.withoutOneMain + invariant.wrongMain} violations`,
+        target: 'holds',
+        pass: intact,
+      },
     );
   } finally {
     await Promise.all(servers.map((s) => stopServer(s)));

@@ -9,13 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import type { TenantConfig } from '../src/config.ts';
+import type { TenantConfig } from '../src/tenant/tenant-config.ts';
 import { defaultConnections } from '../src/tenant/connections.ts';
 
 /** The bench RP's redirect_uri: nothing listens there, the load generator reads the code off the Location header. */
 export const BENCH_REDIRECT_URI = 'http://127.0.0.1:3999/callback';
 
-interface Cookie { name: string; value: string; path: string }
+interface Cookie {
+  name: string;
+  value: string;
+  path: string;
+}
 
 /** Cookies of one origin by name and path (oidc-provider scopes some to `/login/<uid>`, `/authorize/<uid>`…). */
 export class CookieJar {
@@ -23,7 +27,9 @@ export class CookieJar {
 
   /** The Cookie header for a request to `path`: most specific path first, as browsers send them. */
   header(path: string): string {
-    const matching = [...this.#cookies.values()].filter((c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')));
+    const matching = [...this.#cookies.values()].filter(
+      (c) => path === c.path || (path.startsWith(c.path) && (c.path.endsWith('/') || path[c.path.length] === '/')),
+    );
     matching.sort((a, b) => b.path.length - a.path.length);
     return matching.map((c) => `${c.name}=${c.value}`).join('; ');
   }
@@ -82,7 +88,9 @@ export function rssBytes(pid: number | undefined): number | undefined {
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const servers = new Set<ChildProcess>();
 // Whatever happens to the bench, its servers must not outlive it.
-process.on('exit', () => { for (const child of servers) child.kill('SIGKILL'); });
+process.on('exit', () => {
+  for (const child of servers) child.kill('SIGKILL');
+});
 
 /** Kills every server still running (the bench failed). */
 export function killServers(): void {
@@ -98,15 +106,29 @@ export function startServer(script: string, env: Record<string, string>, options
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // Only what `env` says may point a server at a database, a Redis or a tenant: DATABASE_URL in
   // the bench's own environment is for the PostgreSQL phases, not for every server.
-  const { DATABASE_URL: _a, APP_DATABASE_URL: _b, REDIS_URL: _c, REDIS_PREFIX: _d, TENANT_URL: _e, TENANT_CONFIG: _f, ISSUER_BASE_URL: _g, AUTH0_DOMAIN: _h, ...inherited } = process.env;
+  const {
+    DATABASE_URL: _a,
+    APP_DATABASE_URL: _b,
+    REDIS_URL: _c,
+    REDIS_PREFIX: _d,
+    TENANT_URL: _e,
+    TENANT_CONFIG: _f,
+    ISSUER_BASE_URL: _g,
+    AUTH0_DOMAIN: _h,
+    ...inherited
+  } = process.env;
   const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(ROOT, 'bench', script)], {
     // stdin is a pipe this process holds: a server that watches it ends with the bench even when the bench dies unannounced.
-    cwd: ROOT, env: { ...inherited, ...env }, stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: ROOT,
+    env: { ...inherited, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   servers.add(child);
   child.once('exit', () => servers.delete(child));
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 20_000) stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 20_000) stderr += d.toString();
+  });
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start within ${timeoutMs / 1000} s:\n${stderr}`)), timeoutMs);
@@ -114,9 +136,15 @@ export function startServer(script: string, env: Record<string, string>, options
     child.stdout!.on('data', (d: Buffer) => {
       if (out.length < 20_000) out += d.toString();
       const ready = /^READY ?(.*)$/m.exec(out);
-      if (ready) { clearTimeout(timer); resolve(Object.assign(child, { ready: ready[1] ?? '' })); }
+      if (ready) {
+        clearTimeout(timer);
+        resolve(Object.assign(child, { ready: ready[1] ?? '' }));
+      }
     });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited with ${code}:\n${stderr}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}:\n${stderr}`));
+    });
   });
 }
 
@@ -142,7 +170,11 @@ export async function postgresSchema(url: string, label: string): Promise<{ sche
   const admin = async (text: string) => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    try { await client.query(text); } finally { await client.end(); }
+    try {
+      await client.query(text);
+    } finally {
+      await client.end();
+    }
   };
   await admin(`create schema ${schema}`);
   const options = encodeURIComponent(`-c search_path=${schema}`);
@@ -159,7 +191,7 @@ export function freePort(): Promise<number> {
     const s = createNetServer();
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => {
-      const { port } = (s.address() as AddressInfo);
+      const { port } = s.address() as AddressInfo;
       s.close(() => resolve(port));
     });
   });
@@ -169,12 +201,21 @@ export function freePort(): Promise<number> {
  * A server already listening on a free port of 127.0.0.1 (the port first, so the tenant's
  * issuer is the address its clients really use) and the tenant's bench settings for it.
  */
-export async function benchTenantListener(label: string, managementRateLimitPerMinute: number): Promise<{ server: Server; config: TenantConfig; dataDir: string }> {
+export async function benchTenantListener(
+  label: string,
+  managementRateLimitPerMinute: number,
+): Promise<{ server: Server; config: TenantConfig; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), `accord-${label}-`));
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const config = benchTenantConfig({ port, url: `http://127.0.0.1:${port}`, dataDir, sqliteFile: join(dataDir, 'accord.sqlite'), managementRateLimitPerMinute });
+  const config = benchTenantConfig({
+    port,
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    sqliteFile: join(dataDir, 'accord.sqlite'),
+    managementRateLimitPerMinute,
+  });
   return { server, config, dataDir };
 }
 
@@ -186,9 +227,17 @@ export async function benchTenantListener(label: string, managementRateLimitPerM
  */
 function benchTenantConfig(options: { port: number; url: string; dataDir: string; sqliteFile: string; managementRateLimitPerMinute: number }): TenantConfig {
   return {
-    env: 'test', host: '127.0.0.1', port: options.port, url: options.url, name: 'Accord Bench',
-    databaseUrl: undefined, sqliteFile: options.sqliteFile, dataDir: options.dataDir, logLevel: 'silent',
-    managementTokenTtl: 3600, managementRateLimitPerMinute: options.managementRateLimitPerMinute,
+    env: 'test',
+    host: '127.0.0.1',
+    port: options.port,
+    url: options.url,
+    name: 'Accord Bench',
+    databaseUrl: undefined,
+    sqliteFile: options.sqliteFile,
+    dataDir: options.dataDir,
+    logLevel: 'silent',
+    managementTokenTtl: 3600,
+    managementRateLimitPerMinute: options.managementRateLimitPerMinute,
     connections: defaultConnections(),
     mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Bench <no-reply@127.0.0.1>' },
     demoIdp: true,
@@ -221,4 +270,43 @@ export function stopWithParent(options: { server: Server; tenant: { close(): Pro
     process.stdin.on('end', stop);
     process.stdin.resume();
   }
+}
+
+/**
+ * One target of issue 14 (performance relative to the floors of the packages Accord stands
+ * on), as measured in this run: the figure, the floor it is compared with, the ratio by
+ * throughput and, where both sides were measured, by CPU time per unit of work (less noisy on
+ * a shared machine: other processes slow a server's throughput but hardly its CPU per request).
+ * `pass` judges the throughput ratio (or the absolute figure where the target has no floor).
+ */
+export interface TargetRow {
+  name: string;
+  measured: string;
+  floor: string;
+  ratio?: number | undefined;
+  cpuRatio?: number | undefined;
+  target: string;
+  pass: boolean;
+}
+
+const targetRows: TargetRow[] = [];
+
+/** Records a target's row for printTargets (the benches call it as they measure). */
+export function recordTarget(row: TargetRow): void {
+  targetRows.push(row);
+}
+
+/** The rows recorded so far (bench/run.ts prints them at the end of a run). */
+export function recordedTargets(): readonly TargetRow[] {
+  return targetRows;
+}
+
+/** The targets as a Markdown table, PASS/FAIL beside each floor and ratio. */
+export function printTargets(log: (line: string) => void): void {
+  if (targetRows.length === 0) return;
+  const ratio = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? '—' : r.toFixed(2));
+  log('| Target | Measured | Floor in the same run | Ratio | Ratio by CPU | Target | Result |');
+  log('|---|---|---|---|---|---|---|');
+  for (const r of targetRows)
+    log(`| ${r.name} | ${r.measured} | ${r.floor} | ${ratio(r.ratio)} | ${ratio(r.cpuRatio)} | ${r.target} | ${r.pass ? 'PASS' : 'FAIL'} |`);
 }

@@ -4,7 +4,7 @@
  * (DATA_DIR, TENANT_PORT, LOG_LEVEL, MANAGEMENT_RATE_LIMIT_PER_MINUTE…); prints one
  * `READY <port>` line once listening.
  */
-import { loadTenantConfig } from '../src/config.ts';
+import { loadTenantConfig } from '../src/tenant/tenant-config.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
 
@@ -14,6 +14,11 @@ const server = tenant.app.listen(config.port, config.host, () => {
   process.stdout.write(`READY ${config.port}\n`);
 });
 server.keepAliveTimeout = 60_000;
-const stop = () => { server.closeAllConnections(); server.close(() => { void tenant.close().then(() => process.exit(0)); }); };
+const stop = () => {
+  server.closeAllConnections();
+  server.close(() => {
+    void tenant.close().then(() => process.exit(0));
+  });
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

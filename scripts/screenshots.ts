@@ -27,7 +27,13 @@ const [tenantPort, appPort] = [await freePort(), await freePort()];
 const tenantUrl = `http://127.0.0.1:${tenantPort}`;
 const appUrl = `http://127.0.0.1:${appPort}`;
 const env = childEnv({
-  NODE_ENV: 'development', DATA_DIR: dir, TENANT_PORT: String(tenantPort), PORT: String(appPort), TENANT_URL: tenantUrl, APP_URL: appUrl, LOG_LEVEL: 'info',
+  NODE_ENV: 'development',
+  DATA_DIR: dir,
+  TENANT_PORT: String(tenantPort),
+  PORT: String(appPort),
+  TENANT_URL: tenantUrl,
+  APP_URL: appUrl,
+  LOG_LEVEL: 'info',
 });
 const accord = await startAccord(env);
 const browser = await launchChromium();
@@ -51,13 +57,20 @@ async function setMetadata(metadata: Record<string, Record<string, unknown>>): P
   const created = await runCli(['clients', 'create', '--name', 'Screenshots', '--scopes', 'read:users update:users'], env);
   if (created.code !== 0) throw new Error(`accord clients create: ${created.stderr}`);
   const { client_id, client_secret } = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
-  const token = ((await (await fetch(`${tenantUrl}/oauth/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grant_type: 'client_credentials', client_id, client_secret, audience: `${tenantUrl}/api/v2/` }),
-  })).json()) as { access_token: string }).access_token;
-  const api = (path: string, init: RequestInit = {}) => fetch(`${tenantUrl}/api/v2${path}`, {
-    ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-  }).then((res) => res.json());
+  const token = (
+    (await (
+      await fetch(`${tenantUrl}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_type: 'client_credentials', client_id, client_secret, audience: `${tenantUrl}/api/v2/` }),
+      })
+    ).json()) as { access_token: string }
+  ).access_token;
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${tenantUrl}/api/v2${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    }).then((res) => res.json());
   const users = (await api(`/users-by-email?email=${encodeURIComponent(EMAIL)}`)) as { user_id: string; identities: { connection: string }[] }[];
   for (const user of users) {
     const user_metadata = metadata[user.identities[0]!.connection];

@@ -1,6 +1,7 @@
 import 'dotenv/config';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadTenantConfig } from './config.ts';
+import { ConfigError } from './platform/env.ts';
+import { loadTenantConfig } from './tenant/tenant-config.ts';
 import { openTenantDatabase } from './tenant/tenant-database.ts';
 import { AccordError } from './platform/errors.ts';
 import { createLogger } from './platform/logger.ts';
@@ -72,7 +73,12 @@ async function run(argv: string[]): Promise<void> {
   }
 
   const config = loadTenantConfig();
-  const database = openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger: createLogger(config.logLevel) });
+  const database = openTenantDatabase({
+    databaseUrl: config.databaseUrl,
+    sqliteFile: config.sqliteFile,
+    timeouts: config.databaseTimeouts,
+    logger: createLogger(config.logLevel),
+  });
   try {
     const report = await migrateTenant(database);
     if (group === 'migrate') {
@@ -84,7 +90,10 @@ async function run(argv: string[]): Promise<void> {
     /** Blocking or deleting from here signs the user out at every client, as through the API; sent before the command returns. */
     const endSessionsEverywhere = async () => {
       const backchannel = new BackchannelLogout({
-        issuer: config.url, signingKey: (await loadTenantKeys(database.db)).signing[0]!, clients, logger: createLogger(config.logLevel),
+        issuer: config.url,
+        signingKey: (await loadTenantKeys(database.db)).signing[0]!,
+        clients,
+        logger: createLogger(config.logLevel),
       });
       const accountSessions = new AccountSessions(database.db, backchannel);
       directory.onAccountChange((change) => accountSessions.end(change.userId).then(() => undefined));
@@ -102,7 +111,9 @@ async function run(argv: string[]): Promise<void> {
         const logoutUris = values['logout-uri'] ?? [];
         const backchannelLogoutUri = values['backchannel-logout-uri'];
         for (const [option, uris] of [
-          ['--redirect-uri', redirectUris], ['--logout-uri', logoutUris], ['--backchannel-logout-uri', backchannelLogoutUri === undefined ? [] : [backchannelLogoutUri]],
+          ['--redirect-uri', redirectUris],
+          ['--logout-uri', logoutUris],
+          ['--backchannel-logout-uri', backchannelLogoutUri === undefined ? [] : [backchannelLogoutUri]],
         ] as const) {
           for (const uri of uris) {
             const problem = uriProblem(uri);
@@ -119,12 +130,23 @@ async function run(argv: string[]): Promise<void> {
           throw new UsageError(`the ${redirecting} grant needs at least one --redirect-uri`);
         }
         const created = await clients.create({
-          name: values.name, grantTypes: grants as GrantType[], scopes, redirectUris, postLogoutRedirectUris: logoutUris, webOrigins, backchannelLogoutUri,
+          name: values.name,
+          grantTypes: grants as GrantType[],
+          scopes,
+          redirectUris,
+          postLogoutRedirectUris: logoutUris,
+          webOrigins,
+          backchannelLogoutUri,
         });
         print({
-          client_id: created.client_id, client_secret: created.client_secret, name: created.name,
-          grant_types: created.grant_types, scopes: created.scopes, redirect_uris: created.redirect_uris,
-          post_logout_redirect_uris: created.post_logout_redirect_uris, web_origins: created.web_origins,
+          client_id: created.client_id,
+          client_secret: created.client_secret,
+          name: created.name,
+          grant_types: created.grant_types,
+          scopes: created.scopes,
+          redirect_uris: created.redirect_uris,
+          post_logout_redirect_uris: created.post_logout_redirect_uris,
+          web_origins: created.web_origins,
           backchannel_logout_uri: created.backchannel_logout_uri,
         });
         return;

@@ -1,8 +1,9 @@
 import 'dotenv/config';
 import type { Server } from 'node:http';
-import { AppConfigError, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
+import { loadAppConfig, usesExternalTenant } from './app/app-config.ts';
 import { createApp, type AccordApp } from './app/app.ts';
-import { ConfigError, loadTenantConfig, type TenantConfig } from './config.ts';
+import { ConfigError } from './platform/env.ts';
+import { loadTenantConfig, type TenantConfig } from './tenant/tenant-config.ts';
 import { wireEmbeddedApp } from './embedded-wiring.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createTenant, type Tenant } from './tenant/tenant.ts';
@@ -36,7 +37,8 @@ async function main(): Promise<void> {
   const arg = process.argv[2];
   if (arg !== undefined && !['all', 'tenant', 'app'].includes(arg)) throw new ConfigError(`Unknown role "${arg}": use all, tenant or app.`);
   const role: Role = (arg as Role | undefined) ?? (usesExternalTenant() ? 'app' : 'all');
-  if (role === 'all' && usesExternalTenant()) throw new ConfigError('ISSUER_BASE_URL/AUTH0_DOMAIN is set: run the app alone (npm start app), or unset it to use the embedded tenant.');
+  if (role === 'all' && usesExternalTenant())
+    throw new ConfigError('ISSUER_BASE_URL/AUTH0_DOMAIN is set: run the app alone (npm start app), or unset it to use the embedded tenant.');
 
   const tenantConfig = role === 'app' ? undefined : loadTenantConfig();
   const logger: Logger = createLogger(tenantConfig?.logLevel ?? process.env.LOG_LEVEL ?? 'info');
@@ -82,14 +84,16 @@ async function main(): Promise<void> {
       });
       server.closeIdleConnections();
     }
-    setTimeout(() => { for (const server of servers) server.closeAllConnections(); }, 10_000).unref();
+    setTimeout(() => {
+      for (const server of servers) server.closeAllConnections();
+    }, 10_000).unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof AppConfigError) {
+  if (err instanceof ConfigError) {
     console.error(`accord: ${err.message}`);
     process.exit(2);
   }

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { booleanSetting, ConfigError, databaseTimeoutsOf, parseEnv, postgresUrl, sharedEnvFields, withoutTrailingSlash } from '../platform/env.ts';
 import type { PostgresTimeouts } from '../platform/postgres-pool.ts';
-import { trustProxySetting, type TrustProxy } from '../platform/trust-proxy.ts';
+import type { TrustProxy } from '../platform/trust-proxy.ts';
 import { MIN_SESSION_SECRET_LENGTH, SESSION_SECRET_ADVICE, sessionSecretWeakness } from './session-secret.ts';
 
 /** The app's settings. It knows its tenant only by URL and credentials, as it would know Auth0. */
@@ -54,40 +55,44 @@ export interface AppConfig {
   warnings: string[];
 }
 
-export class AppConfigError extends Error {}
-
-const boolean = z.enum(['true', 'false', 'on', 'off', '1', '0']).transform((v) => ['true', 'on', '1'].includes(v));
+export class AppConfigError extends ConfigError {}
 
 const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().min(1).default('127.0.0.1'),
+  ...sharedEnvFields,
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   APP_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   APP_NAME: z.string().min(1).default('Accord'),
   ISSUER_BASE_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  AUTH0_DOMAIN: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, 'AUTH0_DOMAIN is a host name such as example.eu.auth0.com').optional(),
+  AUTH0_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+(:\d+)?$/i, 'AUTH0_DOMAIN is a host name such as example.eu.auth0.com')
+    .optional(),
   CLIENT_ID: z.string().min(1).optional(),
   CLIENT_SECRET: z.string().min(1).optional(),
   CLIENT_AUTH_METHOD: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
   MANAGEMENT_CLIENT_ID: z.string().min(1).optional(),
   MANAGEMENT_CLIENT_SECRET: z.string().min(1).optional(),
   MANAGEMENT_AUDIENCE: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  SESSION_SECRET: z.string().min(MIN_SESSION_SECRET_LENGTH, `SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters. ${SESSION_SECRET_ADVICE}`).optional(),
+  SESSION_SECRET: z
+    .string()
+    .min(MIN_SESSION_SECRET_LENGTH, `SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters. ${SESSION_SECRET_ADVICE}`)
+    .optional(),
   SESSION_TTL: z.coerce.number().int().min(60).default(86_400),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL').optional(),
-  REDIS_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'REDIS_PREFIX is up to 64 letters, digits and _ : . -').default('accord:'),
-  APP_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'APP_DATABASE_URL must be a postgres:// URL').optional(),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL').optional(),
-  DATA_DIR: z.string().default('var'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w:.-]{1,64}$/, 'REDIS_PREFIX is up to 64 letters, digits and _ : . -')
+    .default('accord:'),
+  APP_DATABASE_URL: postgresUrl('APP_DATABASE_URL').optional(),
   MERGE_STRATEGY: z.string().min(1).default('primary-wins'),
   LINK_MAX_AGE: z.coerce.number().int().min(30).max(3600).default(300),
   RECENT_LOGIN_MAX_AGE: z.coerce.number().int().min(30).max(86_400).default(600),
   LINK_RATE_LIMIT: z.coerce.number().int().min(1).default(10),
-  LINK_SUGGESTIONS: boolean.default(true),
-  RESTORE_METADATA_ON_UNLINK: boolean.default(false),
-  TRUST_PROXY: trustProxySetting,
-  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
-  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  LINK_SUGGESTIONS: booleanSetting.default(true),
+  RESTORE_METADATA_ON_UNLINK: booleanSetting.default(false),
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(2_000),
   MANAGEMENT_CACHE_TTL: z.coerce.number().min(0).max(300).default(5),
@@ -101,10 +106,6 @@ export interface EmbeddedTenantWiring {
   clientSecret: string;
   managementClientId: string;
   managementClientSecret: string;
-}
-
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
 /** True when the environment names an external tenant (Auth0 or any compatible issuer). */
@@ -138,24 +139,28 @@ function developmentSessionSecret(dataDir: string): string {
  * client and management credentials from the environment; otherwise `embedded` supplies them.
  */
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: EmbeddedTenantWiring): AppConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new AppConfigError(`Invalid environment: ${formatIssues(parsed.error)}`);
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env, AppConfigError);
   const production = e.NODE_ENV === 'production';
 
   const external = e.ISSUER_BASE_URL ?? (e.AUTH0_DOMAIN ? `https://${e.AUTH0_DOMAIN}` : undefined);
   let wiring: EmbeddedTenantWiring;
   if (external) {
     const missing = (['CLIENT_ID', 'CLIENT_SECRET', 'MANAGEMENT_CLIENT_ID', 'MANAGEMENT_CLIENT_SECRET'] as const).filter((k) => !e[k]);
-    if (missing.length) throw new AppConfigError(`With ISSUER_BASE_URL or AUTH0_DOMAIN the app also needs ${missing.join(', ')} (see README "Running against Auth0").`);
+    if (missing.length)
+      throw new AppConfigError(`With ISSUER_BASE_URL or AUTH0_DOMAIN the app also needs ${missing.join(', ')} (see README "Running against Auth0").`);
     wiring = {
-      issuer: external, clientId: e.CLIENT_ID!, clientSecret: e.CLIENT_SECRET!,
-      managementClientId: e.MANAGEMENT_CLIENT_ID!, managementClientSecret: e.MANAGEMENT_CLIENT_SECRET!,
+      issuer: external,
+      clientId: e.CLIENT_ID!,
+      clientSecret: e.CLIENT_SECRET!,
+      managementClientId: e.MANAGEMENT_CLIENT_ID!,
+      managementClientSecret: e.MANAGEMENT_CLIENT_SECRET!,
     };
   } else if (embedded) {
     wiring = embedded;
   } else {
-    throw new AppConfigError('The app needs a tenant: set ISSUER_BASE_URL (or AUTH0_DOMAIN), CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID and MANAGEMENT_CLIENT_SECRET, or start it with the embedded tenant (npm start).');
+    throw new AppConfigError(
+      'The app needs a tenant: set ISSUER_BASE_URL (or AUTH0_DOMAIN), CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID and MANAGEMENT_CLIENT_SECRET, or start it with the embedded tenant (npm start).',
+    );
   }
   if (production && !e.SESSION_SECRET) throw new AppConfigError(`SESSION_SECRET is required when NODE_ENV=production. ${SESSION_SECRET_ADVICE}`);
   // Refused in production; elsewhere (a developer's own value) said at start, so it is not a surprise later.
@@ -163,8 +168,8 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
   if (weakness && production) throw new AppConfigError(`SESSION_SECRET is too weak: ${weakness}. ${SESSION_SECRET_ADVICE}`);
   const warnings = weakness ? [`SESSION_SECRET is too weak (${weakness}); it would be refused with NODE_ENV=production. ${SESSION_SECRET_ADVICE}`] : [];
 
-  const issuer = wiring.issuer.replace(/\/+$/, '');
-  const url = (e.APP_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const issuer = withoutTrailingSlash(wiring.issuer);
+  const url = withoutTrailingSlash(e.APP_URL ?? `http://localhost:${e.PORT}`);
   const dataDir = resolve(e.DATA_DIR);
   return {
     env: e.NODE_ENV,
@@ -195,7 +200,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     suggestions: e.LINK_SUGGESTIONS,
     restoreMetadataOnUnlink: e.RESTORE_METADATA_ON_UNLINK,
     trustProxy: e.TRUST_PROXY,
-    databaseTimeouts: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS },
+    databaseTimeouts: databaseTimeoutsOf(e),
     redisTimeouts: { connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     tenantTimeoutMs: e.TENANT_TIMEOUT_MS,
     managementCacheTtlMs: e.MANAGEMENT_CACHE_TTL * 1000,

@@ -5,7 +5,8 @@ import { Passport } from 'passport';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { AppConfig } from './app-config.ts';
-import { migrateApp, openAppDatabase, type AppDatabase } from './app-database.ts';
+import { openAppDatabase, type AppDatabase } from './app-database.ts';
+import { migrateApp } from './migrations/app-migrations.ts';
 import { authRoutes } from './auth/auth-routes.ts';
 import { backchannelLogoutRoute } from './auth/backchannel-logout-route.ts';
 import { LogoutTokenVerifier } from './auth/logout-tokens.ts';
@@ -52,19 +53,30 @@ const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const { config, logger } = options;
   for (const warning of config.warnings) logger.warn(warning);
-  const database = options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
+  const database =
+    options.database ?? openAppDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateApp(database);
   const sessions = await createSessionStore({
-    redisUrl: config.redisUrl, redisKeyPrefix: config.redisPrefix, redisTimeouts: config.redisTimeouts, database, logger, sessionTtlMs: config.sessionTtlSeconds * 1000,
+    redisUrl: config.redisUrl,
+    redisKeyPrefix: config.redisPrefix,
+    redisTimeouts: config.redisTimeouts,
+    database,
+    logger,
+    sessionTtlMs: config.sessionTtlSeconds * 1000,
   });
   const mergeStrategy = await loadMergeStrategy(config.mergeStrategy);
   const management = new ManagementClient({
-    issuer: config.issuer, audience: config.management.audience,
-    clientId: config.management.clientId, clientSecret: config.management.clientSecret,
+    issuer: config.issuer,
+    audience: config.management.audience,
+    clientId: config.management.clientId,
+    clientSecret: config.management.clientSecret,
     readCacheTtlMs: config.managementCacheTtlMs,
   });
   const oidc = await connectToTenant({
-    issuer: config.issuer, appUrl: config.url, clientId: config.clientId, clientSecret: config.clientSecret,
+    issuer: config.issuer,
+    appUrl: config.url,
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
     clientAuthMethod: config.clientAuthMethod,
   });
   const logoutTokens = new LogoutTokenVerifier({ ...oidc.logoutTokens, clientId: config.clientId, claims: sessions.claims });
@@ -91,14 +103,16 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.locals.appName = config.name;
   app.use(securityHeaders(new URL(config.issuer).origin));
   const readiness = new Readiness();
-  app.use(healthRoutes({
-    readiness,
-    checks: {
-      database: databaseAnswers(database),
-      ...(sessions.pingRedis ? { redis: sessions.pingRedis } : {}),
-      tenant: tenantAnswers(config.issuer, config.tenantTimeoutMs),
-    },
-  }));
+  app.use(
+    healthRoutes({
+      readiness,
+      checks: {
+        database: databaseAnswers(database),
+        ...(sessions.pingRedis ? { redis: sessions.pingRedis } : {}),
+        tenant: tenantAnswers(config.issuer, config.tenantTimeoutMs),
+      },
+    }),
+  );
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
   app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
@@ -106,11 +120,16 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // cookie nor a form token, and its signed logout token is the proof.
   if (sessions.redisConnected) app.use(whileRedisConnected(sessions.redisConnected));
   app.use(backchannelLogoutRoute({ verifier: logoutTokens, sessions: sessions.store, claims: sessions.claims, logger }));
-  app.use(sessionMiddleware({
-    secret: config.sessionSecret, store: sessions.store, secure: config.url.startsWith('https://'),
-    // Unset: express-session asks Express (req.secure), which follows `trust proxy` above.
-    proxy: undefined, ttlSeconds: config.sessionTtlSeconds,
-  }));
+  app.use(
+    sessionMiddleware({
+      secret: config.sessionSecret,
+      store: sessions.store,
+      secure: config.url.startsWith('https://'),
+      // Unset: express-session asks Express (req.secure), which follows `trust proxy` above.
+      proxy: undefined,
+      ttlSeconds: config.sessionTtlSeconds,
+    }),
+  );
   // No passport.initialize(): since passport 0.6, session() sets up everything it did on `req`
   // (it only adds an object kept for strategies written for passport 0.4).
   app.use(passport.session());
@@ -133,24 +152,46 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     next();
   });
 
-  app.use(authRoutes({
-    passport, oidc, appUrl: config.url, recentLoginMaxAge: config.recentLoginMaxAge,
-    onSignIn: config.suggestions ? (req) => { req.session.suggestions = 'pending'; } : undefined,
-  }));
+  app.use(
+    authRoutes({
+      passport,
+      oidc,
+      appUrl: config.url,
+      recentLoginMaxAge: config.recentLoginMaxAge,
+      onSignIn: config.suggestions
+        ? (req) => {
+            req.session.suggestions = 'pending';
+          }
+        : undefined,
+    }),
+  );
   if (config.suggestions) app.use(suggestLinking(finder, logger));
   app.get('/', (req, res) => {
     if (req.user) return res.redirect(303, '/profile');
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });
   });
   // Under its prefix, so other pages do not walk its routes.
-  app.use('/link', linkingRoutes({
-    passport, management, finder, keptSeparate, linker, claims: sessions.claims,
-    linkMaxAge: config.linkMaxAge, recentLoginMaxAge: config.recentLoginMaxAge, linkAttemptsPer15Min: config.linkAttemptsPer15Min,
-    linkAttemptStore: linkAttemptStore({
-      redis: sessions.redis && { client: sessions.redis, prefix: `${config.redisPrefix}rl:link-attempts:` }, database,
+  app.use(
+    '/link',
+    linkingRoutes({
+      passport,
+      management,
+      finder,
+      keptSeparate,
+      linker,
+      claims: sessions.claims,
+      linkMaxAge: config.linkMaxAge,
+      recentLoginMaxAge: config.recentLoginMaxAge,
+      linkAttemptsPer15Min: config.linkAttemptsPer15Min,
+      linkAttemptStore: linkAttemptStore({
+        redis: sessions.redis && { client: sessions.redis, prefix: `${config.redisPrefix}rl:link-attempts:` },
+        database,
+      }),
     }),
-  }));
-  app.use(profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }));
+  );
+  app.use(
+    profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }),
+  );
   app.use(notFound);
   app.use(errorPage(logger));
 

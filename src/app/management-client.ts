@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { AccordError, ERROR_CODES } from '../platform/errors.ts';
+import { AccordError } from '../platform/errors.ts';
+import { appError, appErrors } from './app-errors.ts';
 import { jsonNestsDeeperThan, MAX_JSON_NESTING } from '../platform/json-nesting.ts';
 
 /**
@@ -82,7 +83,9 @@ export interface ManagementClientOptions {
 }
 
 /** Read options: `fresh` skips the read cache and refreshes it (for checks that decide a link, an unlink or a suggestion). */
-export interface ReadOptions { fresh?: boolean }
+export interface ReadOptions {
+  fresh?: boolean;
+}
 
 /** Bounds the read cache; the oldest entries go first. */
 const READ_CACHE_MAX = 10_000;
@@ -231,7 +234,9 @@ export class ManagementClient {
     this.#reads.set(path, { at: now, generation: this.#generation, value });
     if (this.#reads.size > READ_CACHE_MAX) this.#reads.delete(this.#reads.keys().next().value!);
     // A failure is not remembered: the next caller tries again.
-    value.catch(() => { if (this.#reads.get(path)?.value === value) this.#reads.delete(path); });
+    value.catch(() => {
+      if (this.#reads.get(path)?.value === value) this.#reads.delete(path);
+    });
     return value;
   }
 
@@ -270,20 +275,26 @@ export class ManagementClient {
     if (secondary.connection_id !== undefined) payload.connection_id = secondary.connection_id;
     // Not idempotent: a retry after a link that did happen would fail ("secondary not found"),
     // so only failures that prove the server did nothing are retried.
-    return this.#write(() => this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false }));
+    return this.#write(() =>
+      this.#call('POST', `/users/${seg(primaryId)}/identities`, z.array(identitySchema), { missing: 'user', body: payload, idempotent: false }),
+    );
   }
 
   /** `restoreMetadata` is Accord's extension (the tenant keeps a snapshot at link time); Auth0 ignores it. */
   unlinkIdentity(primaryId: string, provider: string, identityUserId: string, options: { restoreMetadata?: boolean } = {}): Promise<Auth0Identity[]> {
     const query = options.restoreMetadata ? '?restore_metadata=true' : '';
-    return this.#write(() => this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), { missing: 'identity' }));
+    return this.#write(() =>
+      this.#call('DELETE', `/users/${seg(primaryId)}/identities/${seg(provider)}/${seg(identityUserId)}${query}`, z.array(identitySchema), {
+        missing: 'identity',
+      }),
+    );
   }
 
   /** Newest first. */
   async userLogs(id: string, options: { perPage?: number } & ReadOptions = {}): Promise<Auth0LogEvent[]> {
     const perPage = options.perPage ?? 50;
     if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) {
-      throw new AccordError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
+      throw appError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
     }
     const query = new URLSearchParams({ per_page: String(perPage), sort: 'date:-1' });
     const path = `/users/${seg(id)}/logs?${query}`;
@@ -296,8 +307,12 @@ export class ManagementClient {
 
   // ---------------------------------------------------------------- API calls
 
-  async #call<T extends z.ZodType>(method: Method, path: string, schema: T,
-    options: { missing: Missing; body?: unknown; idempotent?: boolean }): Promise<z.output<T>> {
+  async #call<T extends z.ZodType>(
+    method: Method,
+    path: string,
+    schema: T,
+    options: { missing: Missing; body?: unknown; idempotent?: boolean },
+  ): Promise<z.output<T>> {
     const headers: Record<string, string> = { accept: 'application/json' };
     let body: string | undefined;
     if (options.body !== undefined) {
@@ -307,8 +322,7 @@ export class ManagementClient {
     let renewed = false;
     for (;;) {
       const token = await this.#accessToken();
-      const reply = await this.#exchange(method, `${this.#apiBase}${path}`, { ...headers, authorization: `Bearer ${token}` }, body,
-        options.idempotent ?? true);
+      const reply = await this.#exchange(method, `${this.#apiBase}${path}`, { ...headers, authorization: `Bearer ${token}` }, body, options.idempotent ?? true);
       // A 401 with a token we believed valid means it was revoked or expired early: renew once.
       if (reply.status === 401 && !renewed) {
         renewed = true;
@@ -326,29 +340,32 @@ export class ManagementClient {
     const code = details.errorCode;
     if (status === 404) {
       if (code === 'inexistent_identity' || (missing === 'identity' && code !== 'inexistent_user')) {
-        return new AccordError('inexistent_identity', 'That identity is not linked to this user.', details);
+        return appError('inexistent_identity', 'That identity is not linked to this user.', details);
       }
-      return new AccordError('inexistent_user', 'The user does not exist in the identity service.', details);
+      return appError('inexistent_user', 'The user does not exist in the identity service.', details);
     }
     if (status === 409) {
       // Accord's tenant answers 409 `conflict` when a concurrent change collided: retryable, not "in use".
-      if (code === 'conflict') return new AccordError('conflict', ERROR_CODES.conflict, details);
-      return new AccordError('link_identity_in_use', 'That account is already linked to another user.', details);
+      if (code === 'conflict') return appError('conflict', appErrors.definitions.conflict.message, details);
+      return appError('link_identity_in_use', 'That account is already linked to another user.', details);
     }
-    if (status === 400) return new AccordError('invalid_body', 'The identity service rejected the request as invalid.', details);
-    if (status === 401) return new AccordError('management_unauthorized', ERROR_CODES.management_unauthorized, details);
+    if (status === 400) return appError('invalid_body', 'The identity service rejected the request as invalid.', details);
+    if (status === 401) return appError('management_unauthorized', appErrors.definitions.management_unauthorized.message, details);
     if (status === 403) {
-      return new AccordError('management_unauthorized',
-        "The app's credentials for the identity service lack a required permission. An administrator must grant the client the missing scope.", details);
+      return appError(
+        'management_unauthorized',
+        "The app's credentials for the identity service lack a required permission. An administrator must grant the client the missing scope.",
+        details,
+      );
     }
     return this.#transientOrOther(reply, details);
   }
 
   /** 429 and 5xx once retries are spent; anything else unexpected. */
   #transientOrOther(reply: Reply, details: ErrorDetails): AccordError {
-    if (reply.status === 429) return new AccordError('too_many_requests', 'The identity service is limiting requests. Try again in a moment.', details);
-    if (reply.status >= 500) return new AccordError('management_unavailable', ERROR_CODES.management_unavailable, details);
-    return new AccordError('management_error', `The identity service refused the request (HTTP ${reply.status}).`, details);
+    if (reply.status === 429) return appError('too_many_requests', 'The identity service is limiting requests. Try again in a moment.', details);
+    if (reply.status >= 500) return appError('management_unavailable', appErrors.definitions.management_unavailable.message, details);
+    return appError('management_error', `The identity service refused the request (HTTP ${reply.status}).`, details);
   }
 
   #parse<T extends z.ZodType>(schema: T, reply: Reply): z.output<T> {
@@ -362,7 +379,11 @@ export class ManagementClient {
     }
     const result = schema.safeParse(json);
     // Paths and zod's messages only: they never quote the received values.
-    if (!result.success) throw malformed(reply.status, result.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    if (!result.success)
+      throw malformed(
+        reply.status,
+        result.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      );
     return result.data;
   }
 
@@ -395,7 +416,9 @@ export class ManagementClient {
   #accessToken(): Promise<string> {
     if (this.#token && Date.now() < this.#token.refreshAt) return Promise.resolve(this.#token.value);
     // Single flight: concurrent callers share one token request.
-    this.#tokenRequest ??= this.#requestToken().finally(() => { this.#tokenRequest = undefined; });
+    this.#tokenRequest ??= this.#requestToken().finally(() => {
+      this.#tokenRequest = undefined;
+    });
     return this.#tokenRequest;
   }
 
@@ -410,7 +433,7 @@ export class ManagementClient {
     }
     const details = this.#errorDetails(reply);
     if (reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
-      throw new AccordError('management_unauthorized', ERROR_CODES.management_unauthorized, details);
+      throw appError('management_unauthorized', appErrors.definitions.management_unauthorized.message, details);
     }
     throw this.#transientOrOther(reply, details);
   }
@@ -433,7 +456,7 @@ export class ManagementClient {
           await sleep(this.#backoff(attempt));
           continue;
         }
-        throw new AccordError('management_unavailable', ERROR_CODES.management_unavailable, { status: undefined, cause, attempts: attempt + 1 });
+        throw appError('management_unavailable', appErrors.definitions.management_unavailable.message, { status: undefined, cause, attempts: attempt + 1 });
       }
       // 429 means the server did nothing, so it is safe to retry even a POST; a 5xx might not be.
       const transient = reply.status === 429 || reply.status >= 500;
@@ -476,7 +499,7 @@ interface ErrorDetails {
 }
 
 function malformed(status: number, issues: string[]): AccordError {
-  return new AccordError('management_error', 'The identity service sent a response the app could not understand.', { status, issues });
+  return appError('management_error', 'The identity service sent a response the app could not understand.', { status, issues });
 }
 
 /** Path segments: user ids contain `|` and may contain `/`. */

@@ -20,28 +20,71 @@ export const MIN_SESSION_SECRET_BITS = 112;
 export const MIN_SESSION_SECRET_LENGTH = 32;
 
 export const SESSION_SECRET_ADVICE =
-  'Make one with `openssl rand -base64 32` or `node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64url\'))"`, '
-  + 'and give every app instance the same value.';
+  "Make one with `openssl rand -base64 32` or `node -e \"console.log(require('crypto').randomBytes(32).toString('base64url'))\"`, " +
+  'and give every app instance the same value.';
 
 /**
  * Values Accord's repository has printed as examples: public, so never secret, whatever they
  * estimate. README.md and .env.example print none (a test refuses any value they print).
  */
-const EXAMPLE_SECRETS = new Set([
-  'a-session-secret-of-at-least-32-characters',
-  'test-session-secret-that-is-long-enough-0123',
-]);
+const EXAMPLE_SECRETS = new Set(['a-session-secret-of-at-least-32-characters', 'test-session-secret-that-is-long-enough-0123']);
 
 /**
  * What people put in a secret they make up: worth nothing to a guesser, so removed before
  * estimating. Three letters or more, so that random output rarely contains one by chance.
  */
 const PLACEHOLDER_WORDS = [
-  'secret', 'session', 'password', 'passwd', 'changeme', 'change', 'replace', 'example', 'sample', 'placeholder',
-  'default', 'dummy', 'testing', 'test', 'demo', 'your', 'this', 'that', 'super', 'very', 'long', 'enough', 'least',
-  'characters', 'chars', 'random', 'string', 'value', 'key', 'token', 'cookie', 'signing', 'production', 'prod',
-  'staging', 'development', 'local', 'localhost', 'accord', 'express', 'keyboard', 'cat', 'app', 'admin', 'qwerty',
-  'letmein', 'hello', 'world', 'foo', 'bar', 'baz',
+  'secret',
+  'session',
+  'password',
+  'passwd',
+  'changeme',
+  'change',
+  'replace',
+  'example',
+  'sample',
+  'placeholder',
+  'default',
+  'dummy',
+  'testing',
+  'test',
+  'demo',
+  'your',
+  'this',
+  'that',
+  'super',
+  'very',
+  'long',
+  'enough',
+  'least',
+  'characters',
+  'chars',
+  'random',
+  'string',
+  'value',
+  'key',
+  'token',
+  'cookie',
+  'signing',
+  'production',
+  'prod',
+  'staging',
+  'development',
+  'local',
+  'localhost',
+  'accord',
+  'express',
+  'keyboard',
+  'cat',
+  'app',
+  'admin',
+  'qwerty',
+  'letmein',
+  'hello',
+  'world',
+  'foo',
+  'bar',
+  'baz',
 ].sort((a, b) => b.length - a.length);
 const PLACEHOLDERS = new RegExp(PLACEHOLDER_WORDS.join('|'), 'gi');
 
@@ -84,8 +127,10 @@ export function sessionSecretWeakness(secret: string): string | undefined {
   if (EXAMPLE_SECRETS.has(secret.trim().toLowerCase())) return 'it is an example value from the documentation, known to everyone';
   const bits = estimateSecretBits(secret);
   if (bits < MIN_SESSION_SECRET_BITS) {
-    return `it is not random enough (about ${Math.floor(bits)} bits of entropy, at least ${MIN_SESSION_SECRET_BITS} needed): `
-      + 'repeated characters, sequences, words or a small alphabet are easy to guess';
+    return (
+      `it is not random enough (about ${Math.floor(bits)} bits of entropy, at least ${MIN_SESSION_SECRET_BITS} needed): ` +
+      'repeated characters, sequences, words or a small alphabet are easy to guess'
+    );
   }
   return undefined;
 }

@@ -46,7 +46,9 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
     const pool = createPostgresPool({ connectionString: options.databaseUrl, schema: options.pgSchema, timeouts: options.timeouts, logger: options.logger });
     const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
     return {
-      db, reader: db, dialect: 'postgres',
+      db,
+      reader: db,
+      dialect: 'postgres',
       transact: (work) => db.transaction().execute(work),
       write: (query) => db.executeQuery(query),
       close: () => db.destroy(),
@@ -67,12 +69,15 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   const checkpoints = file === ':memory:' ? undefined : startBackgroundCheckpoints(sqlite, file);
   const writerStatements = withStatementCache(sqlite);
   const db = new Kysely<S>({ dialect: new SqliteDialect({ database: writerStatements }) });
-  const reader = file === ':memory:'
-    ? db
-    : new Kysely<S>({ dialect: new SqliteDialect({ database: committedReads(sqlite, writerStatements, withStatementCache(openReader(file))) }) });
+  const reader =
+    file === ':memory:'
+      ? db
+      : new Kysely<S>({ dialect: new SqliteDialect({ database: committedReads(sqlite, writerStatements, withStatementCache(openReader(file))) }) });
   const batcher = new TransactionBatcher(db);
   return {
-    db, reader, dialect: 'sqlite',
+    db,
+    reader,
+    dialect: 'sqlite',
     transact: (work) => batcher.run(work),
     write: (query) => batcher.run((trx) => trx.executeQuery(query)),
     close: async () => {
@@ -123,7 +128,9 @@ function openReader(file: string): SQLite.Database {
 function withStatementCache(sqlite: SQLite.Database, max = 500): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
   return {
-    close: () => { sqlite.close(); },
+    close: () => {
+      sqlite.close();
+    },
     prepare(sql: string) {
       const cached = cache.get(sql);
       if (cached && !cached.busy) {

@@ -5,7 +5,7 @@
  * So every JSON body is scanned before it is parsed, and refused past this bound.
  */
 
-import { AccordError } from './errors.ts';
+import { platformErrors } from './errors.ts';
 
 /** Deeper than any Management API, token or app exchange needs (metadata adds at most 10 levels). */
 export const MAX_JSON_NESTING = 32;
@@ -63,6 +63,6 @@ export function jsonBodyNestingGuard(_req: unknown, _res: unknown, body: Buffer,
   // body-parser reads UTF-8, -16 or -32; only UTF-8 (JSON's own encoding) is scanned as bytes.
   const text = !encoding || /^utf-?8$/i.test(encoding) ? body : new TextDecoder(encoding).decode(body);
   if (jsonNestsDeeperThan(text, MAX_JSON_NESTING)) {
-    throw new AccordError('json_too_deep', `The request body nests arrays and objects more than ${MAX_JSON_NESTING} levels deep.`);
+    throw platformErrors.error('json_too_deep', `The request body nests arrays and objects more than ${MAX_JSON_NESTING} levels deep.`);
   }
 }

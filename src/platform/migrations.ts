@@ -18,14 +18,15 @@ export interface MigrationReport {
  * tenant's, the app's) can share a database.
  */
 export async function runMigrations(
-  database: Database<any>, migrations: Record<string, Migration>, tables: { migrationTableName?: string; migrationLockTableName?: string } = {},
+  database: Database<any>,
+  migrations: Record<string, Migration>,
+  tables: { migrationTableName?: string; migrationLockTableName?: string } = {},
 ): Promise<MigrationReport> {
   const provider: MigrationProvider = { getMigrations: async () => migrations };
   // On PostgreSQL, name the schema of Kysely's own tables: left unnamed, Kysely looks for them in
   // every schema and, finding another schema's, skips creating its own ("kysely_migration_lock does not exist").
-  const migrationTableSchema = database.dialect === 'postgres'
-    ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]?.schema
-    : undefined;
+  const migrationTableSchema =
+    database.dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db)).rows[0]?.schema : undefined;
   const migrator = new Migrator({ db: database.db, provider, ...tables, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));

@@ -64,13 +64,16 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
     override query(...args: any[]): any {
       const result = (super.query as (...a: any[]) => any)(...args);
       if (result && typeof result.then === 'function') {
-        (result as Promise<unknown>).then(() => outage.succeeded(), (err: unknown) => {
-          if (err instanceof Error && err.message === QUERY_READ_TIMEOUT) {
-            outage.failed(err);
-            // The lost statement stays this connection's active one: nothing else would ever run on it.
-            (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-          }
-        });
+        (result as Promise<unknown>).then(
+          () => outage.succeeded(),
+          (err: unknown) => {
+            if (err instanceof Error && err.message === QUERY_READ_TIMEOUT) {
+              outage.failed(err);
+              // The lost statement stays this connection's active one: nothing else would ever run on it.
+              (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+            }
+          },
+        );
       }
       return result;
     }

@@ -27,18 +27,32 @@ function counterQueries(db: Kysely<Record<string, RateLimitHitsTable>>, table: s
   return {
     // One statement, so two processes counting at once never lose a hit: a counter whose
     // window has ended starts again from what is added now.
-    add: prepareQuery(['key', 'hits', 'now', 'resetsAt'], (p) => db.insertInto(table)
-      .values({ key: p.key, hits: p.hits, resets_at: p.resetsAt })
-      .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
-        hits: eb.case().when(resetsAt, '<=', p.now).then(p.hits).else(eb(hits, '+', p.hits)).end(),
-        resets_at: eb.case().when(resetsAt, '<=', p.now).then(p.resetsAt).else(eb.ref(resetsAt)).end(),
-      })))
-      .returning(['hits', 'resets_at'])),
-    decrement: prepareQuery(['key', 'now'], (p) => db.updateTable(table)
-      .set((eb) => ({ hits: eb('hits', '-', 1) }))
-      .where('key', '=', p.key).where('hits', '>', 0).where('resets_at', '>', p.now)),
-    get: prepareQuery(['key', 'now'], (p) => db.selectFrom(table).select(['hits', 'resets_at'])
-      .where('key', '=', p.key).where('resets_at', '>', p.now)),
+    add: prepareQuery(['key', 'hits', 'now', 'resetsAt'], (p) =>
+      db
+        .insertInto(table)
+        .values({ key: p.key, hits: p.hits, resets_at: p.resetsAt })
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet((eb) => ({
+            hits: eb
+              .case()
+              .when(resetsAt, '<=', p.now)
+              .then(p.hits)
+              .else(eb(hits, '+', p.hits))
+              .end(),
+            resets_at: eb.case().when(resetsAt, '<=', p.now).then(p.resetsAt).else(eb.ref(resetsAt)).end(),
+          })),
+        )
+        .returning(['hits', 'resets_at']),
+    ),
+    decrement: prepareQuery(['key', 'now'], (p) =>
+      db
+        .updateTable(table)
+        .set((eb) => ({ hits: eb('hits', '-', 1) }))
+        .where('key', '=', p.key)
+        .where('hits', '>', 0)
+        .where('resets_at', '>', p.now),
+    ),
+    get: prepareQuery(['key', 'now'], (p) => db.selectFrom(table).select(['hits', 'resets_at']).where('key', '=', p.key).where('resets_at', '>', p.now)),
     reset: prepareQuery(['key'], (p) => db.deleteFrom(table).where('key', '=', p.key)),
     prune: prepareQuery(['now'], (p) => db.deleteFrom(table).where('resets_at', '<=', p.now)),
   };
@@ -89,7 +103,9 @@ export class RateLimitCounters {
   #pruneNow(now: number): void {
     if (now < this.#pruneAt) return;
     this.#pruneAt = now + PRUNE_EVERY_MS;
-    this.#database.write(this.#queries.prune({ now })).catch(() => { this.#pruneAt = 0; });
+    this.#database.write(this.#queries.prune({ now })).catch(() => {
+      this.#pruneAt = 0;
+    });
   }
 }
 

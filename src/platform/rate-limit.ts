@@ -24,7 +24,10 @@ export class FixedWindowLimiter implements WindowLimiter {
   readonly #windows = new Map<string, { start: number; count: number }>();
   #sweepAt = 0;
 
-  constructor(readonly limit: number, readonly windowMs: number) {}
+  constructor(
+    readonly limit: number,
+    readonly windowMs: number,
+  ) {}
 
   /** Counts a request for `key`; `allowed` is false once the window's limit is passed. */
   hit(key: string, now = Date.now()): RateLimitDecision {
@@ -108,7 +111,11 @@ export class SharedWindowLimiter implements WindowLimiter {
   #timer: NodeJS.Timeout | undefined;
   #sweepAt = 0;
 
-  constructor(readonly limit: number, readonly windowMs: number, options: { counters: SharedCounters; name: string; onError: (err: unknown) => void }) {
+  constructor(
+    readonly limit: number,
+    readonly windowMs: number,
+    options: { counters: SharedCounters; name: string; onError: (err: unknown) => void },
+  ) {
     this.#counters = options.counters;
     this.#prefix = `${options.name}:`;
     this.#onError = options.onError;

@@ -7,7 +7,9 @@ const { file, intervalMs } = workerData;
 const sqlite = new SQLite(file);
 // The checkpoint's syncs follow this connection's setting: the same as the writer's.
 sqlite.pragma('synchronous = NORMAL');
-const timer = setInterval(() => { sqlite.pragma('wal_checkpoint(PASSIVE)'); }, intervalMs);
+const timer = setInterval(() => {
+  sqlite.pragma('wal_checkpoint(PASSIVE)');
+}, intervalMs);
 parentPort.once('message', () => {
   clearInterval(timer);
   sqlite.close();

@@ -20,13 +20,19 @@ export function startBackgroundCheckpoints(writer: SQLite.Database, file: string
   writer.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT}`);
   const worker = new Worker(new URL('./sqlite-checkpoint-worker.mjs', import.meta.url), { workerData: { file, intervalMs } });
   worker.unref();
-  const exited = new Promise<void>((resolve) => { worker.once('exit', () => resolve()); });
+  const exited = new Promise<void>((resolve) => {
+    worker.once('exit', () => resolve());
+  });
   // If the thread dies, the writer goes back to checkpointing itself.
-  worker.once('error', () => { if (writer.open) writer.pragma('wal_autocheckpoint = 1000'); });
+  worker.once('error', () => {
+    if (writer.open) writer.pragma('wal_autocheckpoint = 1000');
+  });
   return {
     async stop() {
       worker.postMessage('stop');
-      const timeout = setTimeout(() => { void worker.terminate(); }, 2_000);
+      const timeout = setTimeout(() => {
+        void worker.terminate();
+      }, 2_000);
       await exited;
       clearTimeout(timeout);
     },

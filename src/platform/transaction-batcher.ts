@@ -26,7 +26,10 @@ export class TransactionBatcher<S> {
   #queue: Pending<S>[] = [];
   #running = false;
 
-  constructor(private readonly db: Kysely<S>, private readonly maxBatch = 64) {}
+  constructor(
+    private readonly db: Kysely<S>,
+    private readonly maxBatch = 64,
+  ) {}
 
   run<T>(work: (trx: Transaction<S>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -36,7 +39,9 @@ export class TransactionBatcher<S> {
       // better-sqlite3 answers synchronously, so a transaction never yields to I/O: started at
       // once, it would run alone. Starting it after the poll phase lets the requests already
       // received queue their work first.
-      setImmediate(() => { void this.#drain(); });
+      setImmediate(() => {
+        void this.#drain();
+      });
     });
   }
 

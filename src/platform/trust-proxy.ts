@@ -43,18 +43,24 @@ export function parseTrustProxy(raw: string): TrustProxy {
   if (entries.some((entry) => entry === '')) throw new Error('the list has an empty entry; separate addresses and ranges with single commas');
   for (const entry of entries) {
     const problem = entryProblem(entry);
-    if (problem) throw new Error(`${problem}. Use true, false, a number of proxies, or a comma-separated list of addresses, CIDR ranges and loopback, linklocal, uniquelocal`);
+    if (problem)
+      throw new Error(
+        `${problem}. Use true, false, a number of proxies, or a comma-separated list of addresses, CIDR ranges and loopback, linklocal, uniquelocal`,
+      );
   }
   return entries;
 }
 
 /** TRUST_PROXY in an environment schema: unset means no proxy is trusted. */
-export const trustProxySetting = z.string().optional().transform((raw, ctx): TrustProxy => {
-  if (raw === undefined) return false;
-  try {
-    return parseTrustProxy(raw);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+export const trustProxySetting = z
+  .string()
+  .optional()
+  .transform((raw, ctx): TrustProxy => {
+    if (raw === undefined) return false;
+    try {
+      return parseTrustProxy(raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });

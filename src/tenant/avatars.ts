@@ -17,7 +17,12 @@ const COLOURS = ['#1f6feb', '#8250df', '#bf3989', '#cf222e', '#bc4c00', '#4d7c0f
  */
 export function initialsOf(user: Pick<UserProfile, 'name' | 'email'>): string {
   const source = user.name && user.name !== user.email ? user.name : (user.email?.split('@')[0] ?? '');
-  const words = source.normalize('NFD').toLowerCase().replace(/[^a-z0-9\s._-]/g, '').split(/[\s._-]+/).filter(Boolean);
+  const words = source
+    .normalize('NFD')
+    .toLowerCase()
+    .replace(/[^a-z0-9\s._-]/g, '')
+    .split(/[\s._-]+/)
+    .filter(Boolean);
   const initials = words.length >= 2 ? `${words[0]![0]}${words[1]![0]}` : (words[0] ?? '').slice(0, 2);
   return INITIALS.test(initials) ? initials : 'u';
 }
@@ -56,10 +61,12 @@ function escapeXml(text: string): string {
 export function avatarSvg(initials: string): string {
   const colour = COLOURS[createHash('sha256').update(initials).digest()[0]! % COLOURS.length]!;
   const label = escapeXml(initials.toUpperCase());
-  return '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128" viewBox="0 0 128 128" role="img" '
-    + `aria-label="${label}"><rect width="128" height="128" fill="${colour}"/>`
-    + '<text x="64" y="64" dy="0.35em" text-anchor="middle" font-family="Helvetica, Arial, sans-serif" '
-    + `font-size="52" font-weight="600" fill="#ffffff">${label}</text></svg>`;
+  return (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128" viewBox="0 0 128 128" role="img" ' +
+    `aria-label="${label}"><rect width="128" height="128" fill="${colour}"/>` +
+    '<text x="64" y="64" dy="0.35em" text-anchor="middle" font-family="Helvetica, Arial, sans-serif" ' +
+    `font-size="52" font-weight="600" fill="#ffffff">${label}</text></svg>`
+  );
 }
 
 /**
@@ -74,13 +81,15 @@ export function avatarRoute(): Router {
       res.status(404).type('text/plain').send('No such avatar: /avatars/ serves one or two lower-case letters or digits, such as /avatars/jd.svg.');
       return;
     }
-    res.set({
-      'Content-Type': 'image/svg+xml',
-      'Cache-Control': 'public, max-age=86400',
-      'Cross-Origin-Resource-Policy': 'cross-origin',
-      'X-Content-Type-Options': 'nosniff',
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
-    }).send(avatarSvg(initials));
+    res
+      .set({
+        'Content-Type': 'image/svg+xml',
+        'Cache-Control': 'public, max-age=86400',
+        'Cross-Origin-Resource-Policy': 'cross-origin',
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
+      })
+      .send(avatarSvg(initials));
   });
   return router;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { signInMethodName } from '../platform/sign-in-methods.ts';
 
 /**
  * A tenant's connections, from its config file. Strategy decides the identity provider
@@ -8,37 +9,48 @@ import { z } from 'zod';
  */
 const linkingPolicy = z.enum(['suggest', 'auto', 'never']).default('suggest');
 
-const databaseConnection = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
-  strategy: z.literal('auth0'),
-  display_name: z.string().optional(),
-  linking: linkingPolicy,
-}).strict();
+const databaseConnection = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
+    strategy: z.literal('auth0'),
+    display_name: z.string().optional(),
+    linking: linkingPolicy,
+  })
+  .strict();
 
-const emailConnection = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
-  strategy: z.literal('email'),
-  display_name: z.string().optional(),
-  linking: linkingPolicy,
-}).strict();
+const emailConnection = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
+    strategy: z.literal('email'),
+    display_name: z.string().optional(),
+    linking: linkingPolicy,
+  })
+  .strict();
 
-const oidcConnection = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
-  strategy: z.literal('oidc'),
-  /** Identity provider name in user ids; `oidc` (the default) ids become `oidc|<connection>|<sub>`. */
-  provider: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/).default('oidc'),
-  display_name: z.string().optional(),
-  issuer: z.url(),
-  client_id: z.string().min(1),
-  client_secret: z.string().optional(),
-  scopes: z.string().default('openid email profile'),
-  trust_email_verified: z.boolean().default(false),
-  linking: linkingPolicy,
-}).strict();
+const oidcConnection = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/),
+    strategy: z.literal('oidc'),
+    /** Identity provider name in user ids; `oidc` (the default) ids become `oidc|<connection>|<sub>`. */
+    provider: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+      .default('oidc'),
+    display_name: z.string().optional(),
+    issuer: z.url(),
+    client_id: z.string().min(1),
+    client_secret: z.string().optional(),
+    scopes: z.string().default('openid email profile'),
+    trust_email_verified: z.boolean().default(false),
+    linking: linkingPolicy,
+  })
+  .strict();
 
 const connectionSchema = z.discriminatedUnion('strategy', [databaseConnection, emailConnection, oidcConnection]);
 
-export const connectionsConfigSchema = z.array(connectionSchema).min(1)
+export const connectionsConfigSchema = z
+  .array(connectionSchema)
+  .min(1)
   .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'connection names must be unique');
 
 export type ConnectionConfig = z.infer<typeof connectionSchema>;
@@ -112,7 +124,7 @@ export class ConnectionRegistry {
         name: c.name,
         strategy: c.strategy,
         provider: c.strategy === 'oidc' ? c.provider : c.strategy,
-        displayName: c.display_name ?? c.name,
+        displayName: signInMethodName({ name: c.name, strategy: c.strategy, display_name: c.display_name }),
         isSocial: capabilities.isSocial,
         capabilities,
         linking: c.linking,

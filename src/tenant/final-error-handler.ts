@@ -27,7 +27,7 @@ export function markUnavailable(res: Response): void {
 export function finalErrorHandler(options: { logger: Logger; tenantName: string }): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const unavailable = isDependencyError(err);
-    const status = unavailable ? 503 : clientErrorStatus(err) ?? 500;
+    const status = unavailable ? 503 : (clientErrorStatus(err) ?? 500);
     // Outages are logged once by the pool or client that saw them, not once per request.
     if (status === 500) options.logger.error({ err, method: req.method, path: req.path }, 'request failed');
     if (res.headersSent) {
@@ -36,8 +36,10 @@ export function finalErrorHandler(options: { logger: Logger; tenantName: string 
     }
     if (unavailable) markUnavailable(res);
     else res.status(status).set('Cache-Control', 'no-store');
-    const page = unavailable ? UNAVAILABLE_PAGE
-      : status === 500 ? FAILED_PAGE
+    const page = unavailable
+      ? UNAVAILABLE_PAGE
+      : status === 500
+        ? FAILED_PAGE
         : { title: 'That did not work', message: 'The request could not be read. Go back to the application and try again.' };
     res.render('tenant/message', { tenantName: options.tenantName, confirming: false, ...page }, (renderError: Error | null, html?: string) => {
       if (renderError) {

@@ -2,10 +2,10 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { fileURLToPath } from 'node:url';
-import type { TenantConfig } from '../config.ts';
+import type { TenantConfig } from './tenant-config.ts';
 import { openTenantDatabase, type Database } from './tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
-import { ERROR_CODES } from '../platform/errors.ts';
+import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
@@ -63,11 +63,7 @@ const cssDir = fileURLToPath(new URL('../../public/css', import.meta.url));
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 
 /** The sign-in methods the tenant offers, by connection strategy. */
-const STRATEGIES: ConnectionStrategy[] = [
-  databaseConnection,
-  passwordlessConnection,
-  oidcConnection,
-];
+const STRATEGIES: ConnectionStrategy[] = [databaseConnection, passwordlessConnection, oidcConnection];
 
 /**
  * Builds the tenant: database (migrated), keys, directory, OpenID Provider and Management
@@ -75,14 +71,15 @@ const STRATEGIES: ConnectionStrategy[] = [
  */
 export async function createTenant(options: { config: TenantConfig; logger: Logger; database?: Database }): Promise<Tenant> {
   const { config, logger } = options;
-  const database = options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
+  const database =
+    options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
   const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;
-  const connections = new ConnectionRegistry(demoIdp
-    ? [...config.connections.filter((c) => c.name !== demoIdp.connection.name), demoIdp.connection]
-    : config.connections);
+  const connections = new ConnectionRegistry(
+    demoIdp ? [...config.connections.filter((c) => c.name !== demoIdp.connection.name), demoIdp.connection] : config.connections,
+  );
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
@@ -109,13 +106,11 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
     const body = ctx.body as { error?: unknown } | undefined;
     if (body && typeof body === 'object' && body.error === 'server_error') {
-      ctx.body = { error: 'temporarily_unavailable', error_description: ERROR_CODES.temporarily_unavailable };
+      ctx.body = { error: 'temporarily_unavailable', error_description: tenantErrors.definitions.temporarily_unavailable.message };
     }
   });
 
-  const mailer: Mailer = config.mail.transport === 'smtp'
-    ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from)
-    : new OutboxMailer(database.db);
+  const mailer: Mailer = config.mail.transport === 'smtp' ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from) : new OutboxMailer(database.db);
   subscribeIdentityNotifications({ directory, connections, mailer, tenantName: config.name, logger });
 
   const app = express();
@@ -150,24 +145,35 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const managementLimit = managementRateLimiter(database, config.managementRateLimitPerMinute, logger);
   // The API answers JSON only, so it skips helmet's page policies (CSP, framing, COOP…):
   // ~15 headers per call on the hottest path. It still forbids MIME sniffing and caching.
-  app.use('/api/v2', (_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  }, managementRouter({
-    routes: managementRoutes({ directory, connections, verifyLinkWith: linkWithVerifier(keys.signing), shown: (user) => withProfileDefaults(user, config.url) }),
-    issuer: config.url,
-    audience: managementAudience(config.url),
-    keys: keys.signing,
-    rateLimitPerMinute: config.managementRateLimitPerMinute,
-    perClient: managementLimit.limiter,
-    logger,
-  }));
-  app.use(helmet({
-    // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
-    contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
-    frameguard: { action: 'deny' },
-  }));
+  app.use(
+    '/api/v2',
+    (_req, res, next) => {
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.setHeader('Cache-Control', 'no-store');
+      next();
+    },
+    managementRouter({
+      routes: managementRoutes({
+        directory,
+        connections,
+        verifyLinkWith: linkWithVerifier(keys.signing),
+        shown: (user) => withProfileDefaults(user, config.url),
+      }),
+      issuer: config.url,
+      audience: managementAudience(config.url),
+      keys: keys.signing,
+      rateLimitPerMinute: config.managementRateLimitPerMinute,
+      perClient: managementLimit.limiter,
+      logger,
+    }),
+  );
+  app.use(
+    helmet({
+      // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
+      contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
+      frameguard: { action: 'deny' },
+    }),
+  );
   // Mounted at /css only: serve-static stat()s the path of every request it sees, a
   // file-system miss in front of every sign-in page.
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
@@ -179,16 +185,36 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.get(END_SESSION_PATH, tenantLogout.remember);
   app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
-  app.use(interactionRouter({
-    config, database, provider, directory, connections, mailer, logger,
-    pipeline: new LoginPipeline(directory),
-    csrf: new CsrfTokens(keys.cookies[0]!),
-  }, STRATEGIES));
+  app.use(
+    interactionRouter(
+      {
+        config,
+        database,
+        provider,
+        directory,
+        connections,
+        mailer,
+        logger,
+        pipeline: new LoginPipeline(directory),
+        csrf: new CsrfTokens(keys.cookies[0]!),
+      },
+      STRATEGIES,
+    ),
+  );
   app.use(oidc);
   app.use(finalErrorHandler({ logger, tenantName: config.name }));
 
   return {
-    app, config, database, directory, clients, keys, provider, mailer, backchannelLogout, readiness,
+    app,
+    config,
+    database,
+    directory,
+    clients,
+    keys,
+    provider,
+    mailer,
+    backchannelLogout,
+    readiness,
     close: async () => {
       pruner.stop();
       await managementLimit.close();

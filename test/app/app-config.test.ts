@@ -10,28 +10,41 @@ import { estimateSecretBits, MIN_SESSION_SECRET_BITS } from '../../src/app/sessi
 const SECRET = randomBytes(32).toString('base64url');
 
 const EMBEDDED: EmbeddedTenantWiring = {
-  issuer: 'http://127.0.0.1:4000/', clientId: 'embedded-app', clientSecret: 'embedded-secret',
-  managementClientId: 'embedded-m2m', managementClientSecret: 'embedded-m2m-secret',
+  issuer: 'http://127.0.0.1:4000/',
+  clientId: 'embedded-app',
+  clientSecret: 'embedded-secret',
+  managementClientId: 'embedded-m2m',
+  managementClientSecret: 'embedded-m2m-secret',
 };
 
 /** What an Auth0 deployment sets, besides the tenant's address. */
 const CREDENTIALS = {
-  CLIENT_ID: 'auth0-app', CLIENT_SECRET: 'auth0-app-secret', MANAGEMENT_CLIENT_ID: 'auth0-m2m', MANAGEMENT_CLIENT_SECRET: 'auth0-m2m-secret',
+  CLIENT_ID: 'auth0-app',
+  CLIENT_SECRET: 'auth0-app-secret',
+  MANAGEMENT_CLIENT_ID: 'auth0-m2m',
+  MANAGEMENT_CLIENT_SECRET: 'auth0-m2m-secret',
 };
 
 /** Asserts loadAppConfig refuses `env` with an AppConfigError whose message matches every pattern. */
 function assertRefused(env: NodeJS.ProcessEnv, patterns: RegExp[], embedded?: EmbeddedTenantWiring): void {
-  assert.throws(() => loadAppConfig(env, embedded), (err: unknown) => {
-    assert.ok(err instanceof AppConfigError, `an AppConfigError, not ${String(err)}`);
-    for (const pattern of patterns) assert.match(err.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => loadAppConfig(env, embedded),
+    (err: unknown) => {
+      assert.ok(err instanceof AppConfigError, `an AppConfigError, not ${String(err)}`);
+      for (const pattern of patterns) assert.match(err.message, pattern);
+      return true;
+    },
+  );
 }
 
 describe('loadAppConfig', () => {
   let dataDir: string;
-  before(() => { dataDir = mkdtempSync(join(tmpdir(), 'accord-app-config-')); });
-  after(() => { rmSync(dataDir, { recursive: true, force: true }); });
+  before(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'accord-app-config-'));
+  });
+  after(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   /** A base environment that never writes into the repository's var/. */
   const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ SESSION_SECRET: SECRET, DATA_DIR: dataDir, ...extra });
@@ -51,7 +64,7 @@ describe('loadAppConfig', () => {
       assertRefused(env(), [/ISSUER_BASE_URL/, /AUTH0_DOMAIN/, /CLIENT_ID/, /MANAGEMENT_CLIENT_SECRET/, /npm start/]);
     });
 
-    it('ISSUER_BASE_URL wins over the embedded wiring: its credentials, client_secret_post (Auth0\'s default)', () => {
+    it("ISSUER_BASE_URL wins over the embedded wiring: its credentials, client_secret_post (Auth0's default)", () => {
       const e = env({ ISSUER_BASE_URL: 'https://login.example.com/', ...CREDENTIALS });
       const config = loadAppConfig(e, EMBEDDED);
       assert.equal(config.issuer, 'https://login.example.com');
@@ -77,9 +90,14 @@ describe('loadAppConfig', () => {
     });
 
     it('CLIENT_AUTH_METHOD and MANAGEMENT_AUDIENCE override the defaults', () => {
-      const config = loadAppConfig(env({
-        AUTH0_DOMAIN: 'example.auth0.com', ...CREDENTIALS, CLIENT_AUTH_METHOD: 'client_secret_basic', MANAGEMENT_AUDIENCE: 'https://example.auth0.com/api/v2/',
-      }));
+      const config = loadAppConfig(
+        env({
+          AUTH0_DOMAIN: 'example.auth0.com',
+          ...CREDENTIALS,
+          CLIENT_AUTH_METHOD: 'client_secret_basic',
+          MANAGEMENT_AUDIENCE: 'https://example.auth0.com/api/v2/',
+        }),
+      );
       assert.equal(config.clientAuthMethod, 'client_secret_basic');
       assert.equal(config.management.audience, 'https://example.auth0.com/api/v2/');
       assert.equal(loadAppConfig(env({ CLIENT_AUTH_METHOD: 'client_secret_post' }), EMBEDDED).clientAuthMethod, 'client_secret_post');
@@ -90,11 +108,14 @@ describe('loadAppConfig', () => {
         // The embedded wiring never fills in for an external tenant.
         assertRefused(env(tenant), [/CLIENT_ID, CLIENT_SECRET, MANAGEMENT_CLIENT_ID, MANAGEMENT_CLIENT_SECRET/, /Running against Auth0/], EMBEDDED);
         const { CLIENT_SECRET: _s, MANAGEMENT_CLIENT_ID: _m, ...some } = CREDENTIALS;
-        assert.throws(() => loadAppConfig(env({ ...tenant, ...some })), (err: Error) => {
-          assert.ok(err instanceof AppConfigError);
-          assert.match(err.message, /needs CLIENT_SECRET, MANAGEMENT_CLIENT_ID \(/);
-          return true;
-        });
+        assert.throws(
+          () => loadAppConfig(env({ ...tenant, ...some })),
+          (err: Error) => {
+            assert.ok(err instanceof AppConfigError);
+            assert.match(err.message, /needs CLIENT_SECRET, MANAGEMENT_CLIENT_ID \(/);
+            return true;
+          },
+        );
         // An empty value is as good as missing.
         assertRefused(env({ ...tenant, ...CREDENTIALS, CLIENT_SECRET: '' }), [/CLIENT_SECRET/]);
       }
@@ -146,9 +167,11 @@ describe('loadAppConfig', () => {
 
     it('in production, a low-entropy or example value is refused, saying how to make a good one (docs/security.md case 36)', () => {
       for (const secret of WEAK) {
-        assertRefused({ NODE_ENV: 'production', DATA_DIR: dataDir, SESSION_SECRET: secret }, [
-          /SESSION_SECRET is too weak: /, /(not random enough|example value)/, /openssl rand -base64 32/, /randomBytes\(32\)/,
-        ], EMBEDDED);
+        assertRefused(
+          { NODE_ENV: 'production', DATA_DIR: dataDir, SESSION_SECRET: secret },
+          [/SESSION_SECRET is too weak: /, /(not random enough|example value)/, /openssl rand -base64 32/, /randomBytes\(32\)/],
+          EMBEDDED,
+        );
       }
       assertRefused({ NODE_ENV: 'production', DATA_DIR: dataDir }, [/SESSION_SECRET is required/, /openssl rand -base64 32/], EMBEDDED);
     });
@@ -208,12 +231,24 @@ describe('loadAppConfig', () => {
 
   describe('invalid values are refused with the variable named', () => {
     const cases: [string, string][] = [
-      ['PORT', 'abc'], ['PORT', '70000'], ['PORT', '-1'], ['PORT', '80.5'],
-      ['REDIS_URL', 'http://127.0.0.1:6379'], ['REDIS_URL', '127.0.0.1:6379'], ['REDIS_PREFIX', 'two words'], ['REDIS_PREFIX', ''],
-      ['LINK_MAX_AGE', 'soon'], ['LINK_MAX_AGE', '5'], ['LINK_MAX_AGE', '99999'],
-      ['RECENT_LOGIN_MAX_AGE', '0'], ['SESSION_TTL', '10'], ['LINK_RATE_LIMIT', '0'],
-      ['DATABASE_URL', 'mysql://x'], ['APP_DATABASE_URL', 'sqlite:app.db'],
-      ['LINK_SUGGESTIONS', 'maybe'], ['NODE_ENV', 'staging'],
+      ['PORT', 'abc'],
+      ['PORT', '70000'],
+      ['PORT', '-1'],
+      ['PORT', '80.5'],
+      ['REDIS_URL', 'http://127.0.0.1:6379'],
+      ['REDIS_URL', '127.0.0.1:6379'],
+      ['REDIS_PREFIX', 'two words'],
+      ['REDIS_PREFIX', ''],
+      ['LINK_MAX_AGE', 'soon'],
+      ['LINK_MAX_AGE', '5'],
+      ['LINK_MAX_AGE', '99999'],
+      ['RECENT_LOGIN_MAX_AGE', '0'],
+      ['SESSION_TTL', '10'],
+      ['LINK_RATE_LIMIT', '0'],
+      ['DATABASE_URL', 'mysql://x'],
+      ['APP_DATABASE_URL', 'sqlite:app.db'],
+      ['LINK_SUGGESTIONS', 'maybe'],
+      ['NODE_ENV', 'staging'],
     ];
     for (const [name, value] of cases) {
       it(`${name}=${value}`, () => {
@@ -241,12 +276,25 @@ describe('loadAppConfig', () => {
     });
 
     it('reads each variable', () => {
-      const config = loadAppConfig(env({
-        PORT: '8080', APP_URL: 'https://accounts.example.com/', REDIS_URL: 'rediss://cache.example.com:6380', REDIS_PREFIX: 'shop-eu:accord:',
-        DATABASE_URL: 'postgres://tenant@db/accord', APP_DATABASE_URL: 'postgresql://app@db/accord_app',
-        LINK_MAX_AGE: '120', RECENT_LOGIN_MAX_AGE: '60', LINK_RATE_LIMIT: '3', LINK_SUGGESTIONS: 'off',
-        RESTORE_METADATA_ON_UNLINK: '1', TRUST_PROXY: 'true', MERGE_STRATEGY: 'secondary-wins', APP_NAME: 'Example',
-      }), EMBEDDED);
+      const config = loadAppConfig(
+        env({
+          PORT: '8080',
+          APP_URL: 'https://accounts.example.com/',
+          REDIS_URL: 'rediss://cache.example.com:6380',
+          REDIS_PREFIX: 'shop-eu:accord:',
+          DATABASE_URL: 'postgres://tenant@db/accord',
+          APP_DATABASE_URL: 'postgresql://app@db/accord_app',
+          LINK_MAX_AGE: '120',
+          RECENT_LOGIN_MAX_AGE: '60',
+          LINK_RATE_LIMIT: '3',
+          LINK_SUGGESTIONS: 'off',
+          RESTORE_METADATA_ON_UNLINK: '1',
+          TRUST_PROXY: 'true',
+          MERGE_STRATEGY: 'secondary-wins',
+          APP_NAME: 'Example',
+        }),
+        EMBEDDED,
+      );
       assert.equal(config.port, 8080);
       assert.equal(config.url, 'https://accounts.example.com', 'no trailing slash');
       assert.equal(config.redisUrl, 'rediss://cache.example.com:6380');
@@ -260,7 +308,11 @@ describe('loadAppConfig', () => {
       assert.equal(config.trustProxy, true);
       assert.equal(config.mergeStrategy, 'secondary-wins');
       assert.equal(config.name, 'Example');
-      assert.equal(loadAppConfig(env({ DATABASE_URL: 'postgres://tenant@db/accord' }), EMBEDDED).databaseUrl, 'postgres://tenant@db/accord', 'one database for both halves');
+      assert.equal(
+        loadAppConfig(env({ DATABASE_URL: 'postgres://tenant@db/accord' }), EMBEDDED).databaseUrl,
+        'postgres://tenant@db/accord',
+        'one database for both halves',
+      );
     });
   });
 });

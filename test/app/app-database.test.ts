@@ -5,7 +5,8 @@ import express from 'express';
 import session, { type SessionData } from 'express-session';
 import { createClient } from 'redis';
 import request from 'supertest';
-import { migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { KeptSeparate } from '../../src/app/linking/kept-separate.ts';
 import { createSessionStore, REDIS_SESSION_PREFIX } from '../../src/app/sessions/create-session-store.ts';
 import { DEFAULT_SESSION_TTL_MS, KyselySessionStore } from '../../src/app/sessions/session-store.ts';
@@ -28,16 +29,12 @@ const get = (store: session.Store, sid: string) =>
   new Promise<SessionData | null | undefined>((resolve, reject) => store.get(sid, (err, s) => (err ? reject(err) : resolve(s))));
 const set = (store: session.Store, sid: string, sess: SessionData) =>
   new Promise<void>((resolve, reject) => store.set(sid, sess, (err) => (err ? reject(err) : resolve())));
-const destroy = (store: session.Store, sid: string) =>
-  new Promise<void>((resolve, reject) => store.destroy(sid, (err) => (err ? reject(err) : resolve())));
+const destroy = (store: session.Store, sid: string) => new Promise<void>((resolve, reject) => store.destroy(sid, (err) => (err ? reject(err) : resolve())));
 const touch = (store: session.Store, sid: string, sess: SessionData) =>
   new Promise<void>((resolve, reject) => store.touch!(sid, sess, ((err?: unknown) => (err ? reject(err) : resolve())) as () => void));
-const length = (store: session.Store) =>
-  new Promise<number | undefined>((resolve, reject) => store.length!((err, n) => (err ? reject(err) : resolve(n))));
-const clear = (store: session.Store) =>
-  new Promise<void>((resolve, reject) => store.clear!((err) => (err ? reject(err) : resolve())));
-const all = (store: session.Store) =>
-  new Promise<unknown>((resolve, reject) => store.all!((err, s) => (err ? reject(err) : resolve(s))));
+const length = (store: session.Store) => new Promise<number | undefined>((resolve, reject) => store.length!((err, n) => (err ? reject(err) : resolve(n))));
+const clear = (store: session.Store) => new Promise<void>((resolve, reject) => store.clear!((err) => (err ? reject(err) : resolve())));
+const all = (store: session.Store) => new Promise<unknown>((resolve, reject) => store.all!((err, s) => (err ? reject(err) : resolve(s))));
 
 async function expiresAt(database: AppDatabase, sid: string): Promise<number | undefined> {
   const row = await database.db.selectFrom('app_sessions').select('expires_at').where('sid', '=', sid).executeTakeFirst();
@@ -45,7 +42,10 @@ async function expiresAt(database: AppDatabase, sid: string): Promise<number | u
 }
 
 async function rowCount(database: AppDatabase): Promise<number> {
-  const row = await database.db.selectFrom('app_sessions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  const row = await database.db
+    .selectFrom('app_sessions')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -67,7 +67,15 @@ for (const kind of testAppDatabases()) {
         assert.deepEqual((await migrateTenant(tenant)).applied, []);
         assert.deepEqual((await migrateApp(database)).applied, []);
         const names = (await database.db.introspection.getTables({ withInternalKyselyTables: true })).map((t) => t.name);
-        for (const table of ['app_sessions', 'app_kept_separate', 'app_rate_limit_hits', 'app_migrations', 'app_migrations_lock', 'kysely_migration', 'users']) {
+        for (const table of [
+          'app_sessions',
+          'app_kept_separate',
+          'app_rate_limit_hits',
+          'app_migrations',
+          'app_migrations_lock',
+          'kysely_migration',
+          'users',
+        ]) {
           assert.ok(names.includes(table), `${table} exists`);
         }
       } finally {
@@ -78,7 +86,11 @@ for (const kind of testAppDatabases()) {
     it('migrates a fresh database with 0001_app, 0002_session_owner, 0003_link_claims and 0004_rate_limits', async () => {
       const fresh = await kind.open();
       try {
-        const rows = await fresh.database.db.selectFrom('app_migrations' as never).select('name' as never).orderBy('name' as never).execute();
+        const rows = await fresh.database.db
+          .selectFrom('app_migrations' as never)
+          .select('name' as never)
+          .orderBy('name' as never)
+          .execute();
         assert.deepEqual(rows, [{ name: '0001_app' }, { name: '0002_session_owner' }, { name: '0003_link_claims' }, { name: '0004_rate_limits' }]);
       } finally {
         await fresh.cleanup();
@@ -87,7 +99,9 @@ for (const kind of testAppDatabases()) {
 
     describe('session store', () => {
       let store: KyselySessionStore;
-      before(() => { store = new KyselySessionStore({ db: database.db }); });
+      before(() => {
+        store = new KyselySessionStore({ db: database.db });
+      });
       beforeEach(() => database.db.deleteFrom('app_sessions').execute());
 
       it('sets and gets a session; an unknown sid is null', async () => {
@@ -126,8 +140,10 @@ for (const kind of testAppDatabases()) {
         await touch(store, 'live', sessionData({ n: 1 }, 60 * MINUTE));
         assert.ok((await expiresAt(database, 'live'))! > Date.now() + 59 * MINUTE);
 
-        await database.db.insertInto('app_sessions')
-          .values({ sid: 'dead', sess: JSON.stringify(sessionData()), expires_at: Date.now() - 1000 }).execute();
+        await database.db
+          .insertInto('app_sessions')
+          .values({ sid: 'dead', sess: JSON.stringify(sessionData()), expires_at: Date.now() - 1000 })
+          .execute();
         await touch(store, 'dead', sessionData({}, 60 * MINUTE));
         assert.ok((await expiresAt(database, 'dead'))! < Date.now());
         assert.equal(await get(store, 'dead'), null);
@@ -145,7 +161,9 @@ for (const kind of testAppDatabases()) {
       it('answers a skipped touch at once, so express-session sends a page in one write', async () => {
         let answered = false;
         await set(store, 'quick', sessionData({ n: 1 }, 60 * MINUTE));
-        store.touch('quick', sessionData({ n: 1 }, 60 * MINUTE + 10_000), () => { answered = true; });
+        store.touch('quick', sessionData({ n: 1 }, 60 * MINUTE + 10_000), () => {
+          answered = true;
+        });
         assert.equal(answered, true, 'the callback ran before touch() returned');
 
         // Waiting for a touch, express-session writes all but the last byte, then the rest.
@@ -154,13 +172,21 @@ for (const kind of testAppDatabases()) {
         app.use((_req, res, next) => {
           const write = res.write.bind(res) as (...args: unknown[]) => boolean;
           let count = 0;
-          res.write = ((...args: unknown[]) => { count++; return write(...args); }) as typeof res.write;
+          res.write = ((...args: unknown[]) => {
+            count++;
+            return write(...args);
+          }) as typeof res.write;
           res.on('finish', () => writes.push(count));
           next();
         });
         app.use(session({ secret: 'x'.repeat(32), store, resave: false, saveUninitialized: false, rolling: true, cookie: { maxAge: 60 * MINUTE } }));
-        app.get('/in', (req, res) => { req.session.returnTo = '/'; res.send('signed in'); });
-        app.get('/page', (_req, res) => { res.send('a page'); });
+        app.get('/in', (req, res) => {
+          req.session.returnTo = '/';
+          res.send('signed in');
+        });
+        app.get('/page', (_req, res) => {
+          res.send('a page');
+        });
         const agent = request.agent(app);
         await agent.get('/in').expect(200);
         await agent.get('/page').expect(200, 'a page');
@@ -176,8 +202,10 @@ for (const kind of testAppDatabases()) {
       });
 
       it('never returns an expired session, and deletes its row on get', async () => {
-        await database.db.insertInto('app_sessions')
-          .values({ sid: 'old', sess: JSON.stringify(sessionData({ user: 'x' })), expires_at: Date.now() - 1 }).execute();
+        await database.db
+          .insertInto('app_sessions')
+          .values({ sid: 'old', sess: JSON.stringify(sessionData({ user: 'x' })), expires_at: Date.now() - 1 })
+          .execute();
         assert.equal(await get(store, 'old'), null);
         assert.equal(await expiresAt(database, 'old'), undefined);
       });
@@ -189,11 +217,13 @@ for (const kind of testAppDatabases()) {
       });
 
       it('treats a malformed row as no session and removes it', async () => {
-        await database.db.insertInto('app_sessions')
+        await database.db
+          .insertInto('app_sessions')
           .values([
             { sid: 'garbled', sess: '{"cookie": ', expires_at: Date.now() + MINUTE },
             { sid: 'not-an-object', sess: '"text"', expires_at: Date.now() + MINUTE },
-          ]).execute();
+          ])
+          .execute();
         assert.equal(await get(store, 'garbled'), null);
         assert.equal(await get(store, 'not-an-object'), null);
         assert.equal(await rowCount(database), 0);
@@ -202,13 +232,16 @@ for (const kind of testAppDatabases()) {
       it('counts, lists and clears only live sessions; prune deletes the expired ones', async () => {
         await set(store, 'a', sessionData({ n: 'a' }));
         await set(store, 'b', sessionData({ n: 'b' }));
-        await database.db.insertInto('app_sessions').values([
-          { sid: 'old-1', sess: JSON.stringify(sessionData()), expires_at: Date.now() - MINUTE },
-          { sid: 'old-2', sess: JSON.stringify(sessionData()), expires_at: Date.now() - 1 },
-          { sid: 'bad', sess: 'not json', expires_at: Date.now() + MINUTE },
-        ]).execute();
+        await database.db
+          .insertInto('app_sessions')
+          .values([
+            { sid: 'old-1', sess: JSON.stringify(sessionData()), expires_at: Date.now() - MINUTE },
+            { sid: 'old-2', sess: JSON.stringify(sessionData()), expires_at: Date.now() - 1 },
+            { sid: 'bad', sess: 'not json', expires_at: Date.now() + MINUTE },
+          ])
+          .execute();
         assert.equal(await length(store), 3);
-        const listed = await all(store) as Record<string, { n: string }>;
+        const listed = (await all(store)) as Record<string, { n: string }>;
         assert.deepEqual(Object.keys(listed).sort(), ['a', 'b']);
         assert.equal(listed.a!.n, 'a');
 
@@ -223,8 +256,11 @@ for (const kind of testAppDatabases()) {
 
       it('prunes on an interval until closed', async () => {
         const pruning = new KyselySessionStore({ db: database.db, pruneIntervalMs: 20 });
-        const expired = (sid: string) => database.db.insertInto('app_sessions')
-          .values({ sid, sess: '{}', expires_at: Date.now() - 1 }).execute();
+        const expired = (sid: string) =>
+          database.db
+            .insertInto('app_sessions')
+            .values({ sid, sess: '{}', expires_at: Date.now() - 1 })
+            .execute();
         try {
           await expired('old-1');
           await waitFor(async () => (await rowCount(database)) === 0);
@@ -255,7 +291,9 @@ for (const kind of testAppDatabases()) {
 
     describe('kept separate', () => {
       let kept: KeptSeparate;
-      before(() => { kept = new KeptSeparate(database.db); });
+      before(() => {
+        kept = new KeptSeparate(database.db);
+      });
       beforeEach(() => database.db.deleteFrom('app_kept_separate').execute());
 
       it('keeps a candidate once, however often it is kept', async () => {
@@ -274,7 +312,10 @@ for (const kind of testAppDatabases()) {
         await new Promise((r) => setTimeout(r, 5));
         await kept.keep('auth0|me', 'email|b');
         await kept.keep('auth0|other', 'email|a');
-        assert.deepEqual((await kept.list('auth0|me')).map((r) => r.candidate_id), ['email|a', 'email|b']);
+        assert.deepEqual(
+          (await kept.list('auth0|me')).map((r) => r.candidate_id),
+          ['email|a', 'email|b'],
+        );
         assert.deepEqual(await kept.candidatesKeptBy('auth0|me'), new Set(['email|a', 'email|b']));
 
         await kept.undo('auth0|me', 'email|a');
@@ -329,14 +370,11 @@ describe('createSessionStore', () => {
   });
 
   it('refuses to open, saying why, when Redis cannot be reached within its connect timeout', async () => {
-    await assert.rejects(
-      createSessionStore({ redisUrl: 'redis://:secret@127.0.0.1:1', database, redisTimeouts: { connectTimeoutMs: 300 } }),
-      (err: Error) => {
-        assert.match(err.message, /^Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 could not be reached within 300 ms \(REDIS_CONNECT_TIMEOUT_MS\)/);
-        assert.doesNotMatch(err.message, /secret/);
-        return true;
-      },
-    );
+    await assert.rejects(createSessionStore({ redisUrl: 'redis://:secret@127.0.0.1:1', database, redisTimeouts: { connectTimeoutMs: 300 } }), (err: Error) => {
+      assert.match(err.message, /^Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 could not be reached within 300 ms \(REDIS_CONNECT_TIMEOUT_MS\)/);
+      assert.doesNotMatch(err.message, /secret/);
+      return true;
+    });
   });
 
   it('uses Redis with the accord:sess: prefix when a Redis URL is given', async (t) => {
@@ -364,7 +402,9 @@ describe('createSessionStore', () => {
 
       // Touches move the expiry at most once a minute; a skipped one is answered at once.
       let answered = false;
-      handle.store.touch!(sid, sessionData({ user: { sub: 'auth0|1' } }, MINUTE + 10_000), () => { answered = true; });
+      handle.store.touch!(sid, sessionData({ user: { sub: 'auth0|1' } }, MINUTE + 10_000), () => {
+        answered = true;
+      });
       assert.equal(answered, true, 'the callback ran before touch() returned');
       assert.ok((await probe.ttl(key)) <= 60, 'a 10 s extension is not sent to Redis');
       await touch(handle.store, sid, sessionData({ user: { sub: 'auth0|1' } }, 5 * MINUTE));

@@ -12,19 +12,38 @@ describe('the sign-in callback', () => {
     const events: string[] = [];
     // passport's part, as its strategy answers once the tenant's tokens are verified.
     const passport = {
-      authenticate: (_strategy: string, done: (err: unknown, user: unknown) => void) => () => { done(null, user); },
+      authenticate: (_strategy: string, done: (err: unknown, user: unknown) => void) => () => {
+        done(null, user);
+      },
     } as unknown as AppPassport;
     const app = express();
     app.use((req, _res, next) => {
-      req.session = { save: (cb: () => void) => { events.push('save'); cb(); } } as never;
-      req.logIn = ((_user: unknown, cb: (err?: unknown) => void) => { events.push('session regenerated'); cb(); }) as never;
+      req.session = {
+        save: (cb: () => void) => {
+          events.push('save');
+          cb();
+        },
+      } as never;
+      req.logIn = ((_user: unknown, cb: (err?: unknown) => void) => {
+        events.push('session regenerated');
+        cb();
+      }) as never;
       next();
     });
-    app.use(authRoutes({
-      passport, oidc: {} as TenantOidc, appUrl: 'http://app.test', recentLoginMaxAge: 300,
-      onVerified: (u) => { events.push(`verified ${u.user_id}`); },
-      onSignIn: (_req, u) => { events.push(`signed in ${u.user_id}`); },
-    }));
+    app.use(
+      authRoutes({
+        passport,
+        oidc: {} as TenantOidc,
+        appUrl: 'http://app.test',
+        recentLoginMaxAge: 300,
+        onVerified: (u) => {
+          events.push(`verified ${u.user_id}`);
+        },
+        onSignIn: (_req, u) => {
+          events.push(`signed in ${u.user_id}`);
+        },
+      }),
+    );
     const res = await supertest(app).get('/callback?code=x&state=y');
     assert.equal(res.status, 303);
     assert.deepEqual(events, ['verified auth0|abc', 'session regenerated', 'signed in auth0|abc', 'save']);

@@ -10,14 +10,13 @@ import { generateKeyPair, importJWK, SignJWT, type JWTPayload } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import supertest from 'supertest';
-import { migrateApp, openAppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase } from '../../src/app/app-database.ts';
+import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { LOGOUT_TOKEN_MAX_AGE, LogoutTokenVerifier } from '../../src/app/auth/logout-tokens.ts';
 import { SqlOnceClaims } from '../../src/app/sessions/once-claims.ts';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isAppError } from '../../src/app/app-errors.ts';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/tenant/oidc/backchannel-logout.ts';
-import {
-  accordPerSuite, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, signUpAndSignIn, startSignIn, type TestAccord,
-} from '../helpers/accord.ts';
+import { accordPerSuite, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, signUpAndSignIn, startSignIn, type TestAccord } from '../helpers/accord.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import { sessionStoreVariants } from '../helpers/app-databases.ts';
 import type { WebBrowser } from '../helpers/web-browser.ts';
@@ -53,17 +52,33 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 for (const variant of await sessionStoreVariants()) {
   describe(`the app's back-channel logout endpoint (docs/security.md case 28) [${variant.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(variant.db, variant.appDb, (a) => { accord = a; }, {
-      listen: true, env: variant.env, ...(variant.redisKeyPrefix ? { redisKeyPrefix: variant.redisKeyPrefix } : {}),
-    });
+    accordPerSuite(
+      variant.db,
+      variant.appDb,
+      (a) => {
+        accord = a;
+      },
+      {
+        listen: true,
+        env: variant.env,
+        ...(variant.redisKeyPrefix ? { redisKeyPrefix: variant.redisKeyPrefix } : {}),
+      },
+    );
 
     /** A logout token signed with the tenant's own key, with `claims` changed (undefined removes one). */
     async function logoutToken(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
       const now = Math.floor(Date.now() / 1000);
-      const payload = Object.fromEntries(Object.entries({
-        iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, exp: now + 120,
-        jti: randomBytes(12).toString('base64url'), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims,
-      }).filter(([, v]) => v !== undefined)) as JWTPayload;
+      const payload = Object.fromEntries(
+        Object.entries({
+          iss: `${accord.tenantUrl}/`,
+          aud: accord.appConfig.clientId,
+          iat: now,
+          exp: now + 120,
+          jti: randomBytes(12).toString('base64url'),
+          events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+          ...claims,
+        }).filter(([, v]) => v !== undefined),
+      ) as JWTPayload;
       const key = accord.tenant.keys.signing[0]!;
       return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'logout+jwt', ...header }).sign(await importJWK(key, 'RS256'));
     }
@@ -79,13 +94,49 @@ for (const variant of await sessionStoreVariants()) {
       const foreign = await generateKeyPair('RS256');
       const good = { sub };
       const cases: [string, string | Record<string, string | string[]>][] = [
-        ['unsigned (alg none)', `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'x', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })}.`],
-        ['signed with the client secret (HS256)', await new SignJWT({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'h', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
-          .setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(accord.appConfig.clientSecret))],
-        ['signed by another key under the tenant key\'s kid', await new SignJWT({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'f', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
-          .setProtectedHeader({ alg: 'RS256', kid: tenantKey.kid, typ: 'logout+jwt' }).sign(foreign.privateKey)],
-        ['signed by a key the tenant does not publish', await new SignJWT({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'k', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
-          .setProtectedHeader({ alg: 'RS256', kid: 'someone-else', typ: 'logout+jwt' }).sign(foreign.privateKey)],
+        [
+          'unsigned (alg none)',
+          `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: `${accord.tenantUrl}/`, aud: accord.appConfig.clientId, iat: now, jti: 'x', sub, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })}.`,
+        ],
+        [
+          'signed with the client secret (HS256)',
+          await new SignJWT({
+            iss: `${accord.tenantUrl}/`,
+            aud: accord.appConfig.clientId,
+            iat: now,
+            jti: 'h',
+            sub,
+            events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+          })
+            .setProtectedHeader({ alg: 'HS256' })
+            .sign(new TextEncoder().encode(accord.appConfig.clientSecret)),
+        ],
+        [
+          "signed by another key under the tenant key's kid",
+          await new SignJWT({
+            iss: `${accord.tenantUrl}/`,
+            aud: accord.appConfig.clientId,
+            iat: now,
+            jti: 'f',
+            sub,
+            events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+          })
+            .setProtectedHeader({ alg: 'RS256', kid: tenantKey.kid, typ: 'logout+jwt' })
+            .sign(foreign.privateKey),
+        ],
+        [
+          'signed by a key the tenant does not publish',
+          await new SignJWT({
+            iss: `${accord.tenantUrl}/`,
+            aud: accord.appConfig.clientId,
+            iat: now,
+            jti: 'k',
+            sub,
+            events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+          })
+            .setProtectedHeader({ alg: 'RS256', kid: 'someone-else', typ: 'logout+jwt' })
+            .sign(foreign.privateKey),
+        ],
         ['from another issuer', await logoutToken({ ...good, iss: 'https://evil.example' })],
         ['for another audience', await logoutToken({ ...good, aud: 'another-client' })],
         ['too old', await logoutToken({ ...good, iat: now - LOGOUT_TOKEN_MAX_AGE - 120 })],
@@ -109,7 +160,10 @@ for (const variant of await sessionStoreVariants()) {
         assert.equal(typeof res.body.error_description, 'string', what);
         assert.equal(res.headers['cache-control'], 'no-store', what);
       }
-      for (const [what, body] of [['no logout_token', {}], ['logout_token twice', { logout_token: [await logoutToken(good), await logoutToken(good)] }]] as const) {
+      for (const [what, body] of [
+        ['no logout_token', {}],
+        ['logout_token twice', { logout_token: [await logoutToken(good), await logoutToken(good)] }],
+      ] as const) {
         const res = await post(body as Record<string, string | string[]>);
         assert.equal(res.status, 400, what);
         assert.equal(res.body.error, 'invalid_request', what);
@@ -123,13 +177,19 @@ for (const variant of await sessionStoreVariants()) {
       try {
         // As the app would be configured against Auth0, whose issuer is https://TENANT.auth0.com/.
         const verifier = new LogoutTokenVerifier({
-          issuer: `${accord.tenantUrl}/`, jwksUri: `${accord.tenantUrl}/.well-known/jwks.json`, clientId: accord.appConfig.clientId,
-          algorithms: ['RS256'], claims: new SqlOnceClaims({ db: database.db }),
+          issuer: `${accord.tenantUrl}/`,
+          jwksUri: `${accord.tenantUrl}/.well-known/jwks.json`,
+          clientId: accord.appConfig.clientId,
+          algorithms: ['RS256'],
+          claims: new SqlOnceClaims({ db: database.db }),
         });
         const auth0Style = await logoutToken({ iss: `${accord.tenantUrl}/`, sub: 'auth0|abc', sid: 'auth0-session', exp: undefined }, { typ: 'JWT' });
         const accepted = await verifier.verify(auth0Style);
         assert.deepEqual(accepted.selector, { tenantSid: 'auth0-session' });
-        await assert.rejects(verifier.verify(await logoutToken({ iss: accord.tenantUrl, sub: 'auth0|abc' })), (err) => isAccordError(err, 'logout_token_invalid') && /iss/.test(err.message));
+        await assert.rejects(
+          verifier.verify(await logoutToken({ iss: accord.tenantUrl, sub: 'auth0|abc' })),
+          (err) => isAppError(err, 'logout_token_invalid') && /iss/.test(err.message),
+        );
       } finally {
         await database.close();
       }
@@ -142,7 +202,7 @@ for (const variant of await sessionStoreVariants()) {
       const token = await logoutToken({ sub: await userIdOf(accord, email) });
       const db = accord.appDatabase.db;
       await db.schema.alterTable('app_sessions').renameTo('app_sessions_away').execute();
-      let res;
+      let res: supertest.Response;
       try {
         res = await post({ logout_token: token });
       } finally {
@@ -182,7 +242,7 @@ for (const variant of await sessionStoreVariants()) {
       page = await here.submit(/\/oidc\/logout\/confirm$/, { logout: 'yes' });
       assert.equal(page.status, 200, page.text.slice(0, 300));
       await accord.tenant.backchannelLogout.settled();
-      assert.equal(await signedIn(accord, here), false, 'this browser\'s app session ended with its tenant session');
+      assert.equal(await signedIn(accord, here), false, "this browser's app session ended with its tenant session");
       assert.equal(await signedIn(accord, elsewhere), true, 'the same user in another browser stays signed in');
     });
 
@@ -206,7 +266,7 @@ for (const variant of await sessionStoreVariants()) {
       assert.equal(users.length, 1, 'linked');
     });
 
-    it('the issue\'s reproduction: an attacker\'s session on the victim\'s address ends when the victim resets the password, and cannot link', async () => {
+    it("the issue's reproduction: an attacker's session on the victim's address ends when the victim resets the password, and cannot link", async () => {
       const victimEmail = uniqueEmail('victim');
       // 1. The attacker signs up with the victim's address and signs in to the app.
       const attacker = accord.browser();
@@ -230,7 +290,7 @@ for (const variant of await sessionStoreVariants()) {
       await accord.tenant.backchannelLogout.settled();
 
       // 3. Cookie A no longer opens the account, and cannot start a link.
-      assert.equal(await signedIn(accord, attacker), false, 'the attacker\'s app session ended');
+      assert.equal(await signedIn(accord, attacker), false, "the attacker's app session ended");
       const start = await attacker.post(`${accord.appUrl}/link/start`, { _csrf: csrf, connection: 'demo-social' });
       assert.ok(start.status === 401 || start.status === 403, `refused: ${start.status}`);
       assert.equal((await accord.user(accountId)).identities.length, 1, 'nothing was linked');
@@ -242,8 +302,11 @@ for (const variant of await sessionStoreVariants()) {
       assert.ok(await signedIn(accord, back));
     });
 
-    it('a blocked user\'s session ends; so does a deleted user\'s, and a secondary\'s that is linked away', async () => {
-      const [blockedEmail, deletedEmail, secondaryEmail, primaryEmail] = ['blocked', 'deleted', 'secondary', 'primary'].map((l) => uniqueEmail(`bcl-${l}`));
+    it("a blocked user's session ends; so does a deleted user's, and a secondary's that is linked away", async () => {
+      const blockedEmail = uniqueEmail('bcl-blocked');
+      const deletedEmail = uniqueEmail('bcl-deleted');
+      const secondaryEmail = uniqueEmail('bcl-secondary');
+      const primaryEmail = uniqueEmail('bcl-primary');
       const blocked = await demoSession(accord, blockedEmail);
       const deleted = await demoSession(accord, deletedEmail);
       const secondary = await demoSession(accord, secondaryEmail);
@@ -253,7 +316,11 @@ for (const variant of await sessionStoreVariants()) {
       assert.equal((await accord.admin('DELETE', `/users/${encodeURIComponent(await userIdOf(accord, deletedEmail))}`)).status, 204);
       const secondaryId = await userIdOf(accord, secondaryEmail);
       const [provider, ...rest] = secondaryId.split('|');
-      assert.equal((await accord.admin('POST', `/users/${encodeURIComponent(await userIdOf(accord, primaryEmail))}/identities`, { provider, user_id: rest.join('|') })).status, 201);
+      assert.equal(
+        (await accord.admin('POST', `/users/${encodeURIComponent(await userIdOf(accord, primaryEmail))}/identities`, { provider, user_id: rest.join('|') }))
+          .status,
+        201,
+      );
       await accord.tenant.backchannelLogout.settled();
 
       assert.equal(await signedIn(accord, blocked), false, 'blocked');

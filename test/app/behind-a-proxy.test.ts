@@ -26,7 +26,14 @@ for (const [index, db] of databases.entries()) {
   describe(`the app's TRUST_PROXY: secure cookies behind the proxies it names [${db.label}]`, () => {
     describe('TRUST_PROXY=loopback', () => {
       let accord: TestAccord;
-      accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { APP_URL: HTTPS_APP_URL, TRUST_PROXY: 'loopback' } });
+      accordPerSuite(
+        db,
+        appDb,
+        (a) => {
+          accord = a;
+        },
+        { env: { APP_URL: HTTPS_APP_URL, TRUST_PROXY: 'loopback' } },
+      );
       it("takes the proxy's word that the browser's connection is https, and sets a Secure session cookie", async () => {
         const cookie = await sessionCookie(accord, { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.9' });
         assert.ok(cookie, 'the session cookie is set');
@@ -37,7 +44,14 @@ for (const [index, db] of databases.entries()) {
 
     describe('TRUST_PROXY names another proxy', () => {
       let accord: TestAccord;
-      accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { APP_URL: HTTPS_APP_URL, TRUST_PROXY: '10.0.0.0/8' } });
+      accordPerSuite(
+        db,
+        appDb,
+        (a) => {
+          accord = a;
+        },
+        { env: { APP_URL: HTTPS_APP_URL, TRUST_PROXY: '10.0.0.0/8' } },
+      );
       it('ignores X-Forwarded-Proto from a peer it does not trust', async () => {
         assert.equal(await sessionCookie(accord, { 'X-Forwarded-Proto': 'https' }), undefined);
       });

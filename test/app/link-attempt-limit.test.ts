@@ -7,7 +7,7 @@ import supertest from 'supertest';
 import type { AppDatabase } from '../../src/app/app-database.ts';
 import { linkAttemptLimiter, linkAttemptStore } from '../../src/app/linking/link-attempt-limit.ts';
 import type { RedisClient } from '../../src/app/redis-rate-limit-store.ts';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isAppError } from '../../src/app/app-errors.ts';
 import { testAppDatabases, testRedis } from '../helpers/app-databases.ts';
 
 /**
@@ -20,9 +20,11 @@ function appProcess(store: ReturnType<typeof linkAttemptStore>) {
     req.user = { user_id: String(req.headers['x-user']) } as Express.User;
     next();
   });
-  app.post('/link/start', linkAttemptLimiter({ limit: 3, store }), (_req, res) => { res.status(303).end(); });
+  app.post('/link/start', linkAttemptLimiter({ limit: 3, store }), (_req, res) => {
+    res.status(303).end();
+  });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(isAccordError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
+    res.status(isAppError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
   });
   return supertest(app);
 }
@@ -37,8 +39,12 @@ for (const variant of testAppDatabases()) {
   describe(`link attempts, counted in the app database [${variant.label}] (case 22)`, () => {
     let database: AppDatabase;
     let cleanup: () => Promise<void>;
-    before(async () => { ({ database, cleanup } = await variant.open()); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, cleanup } = await variant.open());
+    });
+    after(async () => {
+      await cleanup();
+    });
 
     it(`are shared by the app's processes on PostgreSQL, and kept per process on SQLite`, async () => {
       const processes = [appProcess(linkAttemptStore({ database })), appProcess(linkAttemptStore({ database }))];

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sessionUserFromClaims, type SessionUser } from '../../src/app/auth/tenant-oidc.ts';
 import { checkProof, issueTicket, type LinkTicket } from '../../src/app/linking/link-tickets.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { AppErrorCode } from '../../src/app/app-errors.ts';
 
 // checkProof decides whether a fresh sign-in proves control of the account a link ticket
 // asked for. The flows test it over HTTP; these pin down each rule on its own.
@@ -14,7 +15,10 @@ const CANDIDATE = 'auth0|candidate';
 
 function ticket(overrides: Partial<LinkTicket> = {}): LinkTicket {
   return {
-    ...issueTicket({ mode: 'suggested', currentId: CURRENT, candidateId: CANDIDATE, connection: 'Username-Password-Authentication', loginHint: 'ada@example.com' }, NOW - 20),
+    ...issueTicket(
+      { mode: 'suggested', currentId: CURRENT, candidateId: CANDIDATE, connection: 'Username-Password-Authentication', loginHint: 'ada@example.com' },
+      NOW - 20,
+    ),
     ...overrides,
   };
 }
@@ -24,16 +28,17 @@ function signedInAs(user_id: string, auth_time: number): SessionUser {
 }
 
 function check(options: { ticket?: LinkTicket | undefined; currentId?: string | undefined; other?: SessionUser; now?: number }) {
-  return () => checkProof({
-    ticket: 'ticket' in options ? options.ticket : ticket(),
-    currentId: 'currentId' in options ? options.currentId : CURRENT,
-    other: options.other ?? signedInAs(CANDIDATE, NOW - 10),
-    now: options.now ?? NOW,
-    maxAge: MAX_AGE,
-  });
+  return () =>
+    checkProof({
+      ticket: 'ticket' in options ? options.ticket : ticket(),
+      currentId: 'currentId' in options ? options.currentId : CURRENT,
+      other: options.other ?? signedInAs(CANDIDATE, NOW - 10),
+      now: options.now ?? NOW,
+      maxAge: MAX_AGE,
+    });
 }
 
-const refusedWith = (code: ErrorCode) => (err: unknown) => err instanceof AccordError && err.code === code;
+const refusedWith = (code: AppErrorCode) => (err: unknown) => err instanceof AccordError && err.code === code;
 
 describe('link tickets', () => {
   it('issues tickets with an unguessable id, each different, stamped with the time', () => {
@@ -59,7 +64,7 @@ describe('link tickets', () => {
     assert.doesNotThrow(check({ ticket: ticket({ issuedAt: NOW - MAX_AGE }), other: signedInAs(CANDIDATE, NOW - 1) }), 'exactly max_age is still in time');
   });
 
-  it("refuses a ticket of another session user (the session changed), or no session user", () => {
+  it('refuses a ticket of another session user (the session changed), or no session user', () => {
     assert.throws(check({ currentId: 'auth0|someone-else' }), refusedWith('link_not_in_progress'));
     assert.throws(check({ currentId: undefined }), refusedWith('link_not_in_progress'));
   });
@@ -86,7 +91,13 @@ describe('link tickets', () => {
 
   it('refuses a sign-in as another account than the chosen candidate', () => {
     assert.throws(check({ other: signedInAs('email|someone-else', NOW - 10) }), refusedWith('link_wrong_account'));
-    const error = (() => { try { check({ other: signedInAs('email|x', NOW - 10) })(); } catch (err) { return err as Error; } })();
+    const error = (() => {
+      try {
+        check({ other: signedInAs('email|x', NOW - 10) })();
+      } catch (err) {
+        return err as Error;
+      }
+    })();
     assert.match(error?.message ?? '', /You signed in as a different account/);
   });
 

@@ -4,8 +4,17 @@ import supertest from 'supertest';
 import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
 import { formatDate, maskEmail } from '../../src/app/web/display.ts';
 import {
-  accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterEmailCode, enterPassword,
-  PASSWORD, signUpHere, startSignIn, type TestAccord,
+  accordPerSuite,
+  APP_URL,
+  createVerifiedPasswordAccount,
+  DATABASE_CONNECTION,
+  enterDemoIdentity,
+  enterEmailCode,
+  enterPassword,
+  PASSWORD,
+  signUpHere,
+  startSignIn,
+  type TestAccord,
 } from '../helpers/accord.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import { testAppDatabases } from '../helpers/app-databases.ts';
@@ -55,7 +64,12 @@ const connectionsOf = (u: TenantUser) => u.identities.map((i) => i.connection).s
 /** The tenant's view of the accounts with this email: which users exist and what each holds. */
 async function directoryState(accord: TestAccord, email: string) {
   return (await usersWithEmail(accord, email))
-    .map((u) => ({ user_id: u.user_id, identities: u.identities.map((i) => `${i.provider}|${i.user_id}`), user_metadata: u.user_metadata ?? {}, app_metadata: u.app_metadata ?? {} }))
+    .map((u) => ({
+      user_id: u.user_id,
+      identities: u.identities.map((i) => `${i.provider}|${i.user_id}`),
+      user_metadata: u.user_metadata ?? {},
+      app_metadata: u.app_metadata ?? {},
+    }))
     .sort((a, b) => a.user_id.localeCompare(b.user_id));
 }
 
@@ -77,7 +91,10 @@ async function signInWithDemo(b: WebBrowser, person: { email: string; verified?:
 async function signOut(b: WebBrowser): Promise<Page> {
   const signedIn = b.cookie(APP_URL, SESSION_COOKIE);
   let page = await b.submit('/logout');
-  assert.ok(b.history.slice(-3).some((h) => h.includes('/oidc/logout?')), `the app sends the browser to end the tenant session too: ${b.history.slice(-3).join(' → ')}`);
+  assert.ok(
+    b.history.slice(-3).some((h) => h.includes('/oidc/logout?')),
+    `the app sends the browser to end the tenant session too: ${b.history.slice(-3).join(' → ')}`,
+  );
   // The tenant asks to confirm only when it still has a session (a link ends the secondary's).
   if (page.url.includes('/oidc/logout?')) page = await b.submit(/\/oidc\/logout\/confirm$/, { logout: 'yes' });
   assert.equal(page.url, `${APP_URL}/`);
@@ -101,7 +118,13 @@ function csrfOf(page: Page): string {
 /** The <main> of an app page, as words: what a person reads. */
 function mainText(page: Page): string {
   const main = /<main[^>]*>([\s\S]*)<\/main>/.exec(page.text)?.[1] ?? page.text;
-  return main.replace(/<[^>]+>/g, ' ').replace(/&#39;/g, "'").replace(/&#34;|&quot;/g, '"').replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
+  return main
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&#39;/g, "'")
+    .replace(/&#34;|&quot;/g, '"')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** The profile's "Sign-in methods" section, as the list of methods it shows. */
@@ -117,8 +140,9 @@ function profileSection(page: Page, id: 'suggested' | 'kept'): string | undefine
 
 /** The merged metadata the preview shows in full (the two <pre> blocks). */
 function previewMerged(page: Page): { user_metadata: unknown; app_metadata: unknown } {
-  const blocks = [...page.text.matchAll(/<pre class="json">([\s\S]*?)<\/pre>/g)]
-    .map((m) => JSON.parse(m[1]!.replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as unknown);
+  const blocks = [...page.text.matchAll(/<pre class="json">([\s\S]*?)<\/pre>/g)].map(
+    (m) => JSON.parse(m[1]!.replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as unknown,
+  );
   assert.equal(blocks.length, 2, 'the preview shows user_metadata and app_metadata');
   return { user_metadata: blocks[0], app_metadata: blocks[1] };
 }
@@ -179,7 +203,9 @@ for (const [index, db] of databases.entries()) {
 
   describe(`suggested linking, end to end [${db.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; });
+    accordPerSuite(db, appDb, (a) => {
+      accord = a;
+    });
 
     it('links a password account into a demo social sign-in, after a fresh sign-in to it; the tenant keeps one user', async () => {
       const email = uniqueEmail('ada');
@@ -205,7 +231,12 @@ for (const [index, db] of databases.entries()) {
       assert.match(page.url, /\/login\/[^/]+\/Username-Password-Authentication$/, 'the tenant asks for the other account');
       assert.match(page.text, new RegExp(`name="email"[^>]*value="${escapeRe(email)}"`), 'pre-filled from login_hint');
       assert.match(page.text, /confirm that this account is yours: sign in to it once more/, 'the tenant says why it asks again');
-      const authorize = new URL([...b.history].reverse().find((h) => h.includes('/authorize?'))!.slice('GET '.length));
+      const authorize = new URL(
+        [...b.history]
+          .reverse()
+          .find((h) => h.includes('/authorize?'))!
+          .slice('GET '.length),
+      );
       assert.equal(authorize.searchParams.get('prompt'), 'login');
       assert.equal(authorize.searchParams.get('max_age'), String(accord.appConfig.linkMaxAge));
       assert.equal(authorize.searchParams.get('connection'), DATABASE_CONNECTION);
@@ -214,11 +245,11 @@ for (const [index, db] of databases.entries()) {
 
       page = await enterPassword(b, email);
       assert.equal(page.url, `${APP_URL}/link/preview`);
-      assert.match(mainText(page), /Stays as your account . Demo social account/);
+      assert.match(mainText(page), /Stays as your account . Demo social/);
       page = await b.submit('/link/confirm');
       assert.equal(page.url, `${APP_URL}/profile`);
       assert.match(mainText(page), /Accounts linked\. Both sign-in methods now lead to this account\./);
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email and password']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email and password']);
 
       const users = await usersWithEmail(accord, email);
       assert.equal(users.length, 1, 'one user left');
@@ -232,14 +263,14 @@ for (const [index, db] of databases.entries()) {
       await signOut(b);
       page = await signInWithDemo(b, { email });
       assert.equal(page.url, `${APP_URL}/profile`, 'nothing left to suggest');
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email and password']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email and password']);
       assert.equal((await getUser(accord, social.user_id))!.logins_count, loginsBefore + 1, 'the sign-in went to the linked user');
 
       const viaPassword = accord.browser();
       await startSignIn(viaPassword, DATABASE_CONNECTION);
       page = await enterPassword(viaPassword, email);
       assert.equal(page.url, `${APP_URL}/profile`);
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email and password']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email and password']);
       assert.equal((await getUser(accord, social.user_id))!.logins_count, loginsBefore + 2, 'the password opens the same user');
       assert.equal((await usersWithEmail(accord, email)).length, 1);
     });
@@ -262,7 +293,7 @@ for (const [index, db] of databases.entries()) {
       assert.equal(page.url, `${APP_URL}/link/preview`);
       page = await b.submit('/link/confirm');
       assert.equal(page.url, `${APP_URL}/profile`);
-      assert.deepEqual(profileMethods(page), ['Demo social account', 'Email code']);
+      assert.deepEqual(profileMethods(page), ['Demo social', 'Email code']);
 
       const users = await usersWithEmail(accord, email);
       assert.equal(users.length, 1);
@@ -302,14 +333,17 @@ for (const [index, db] of databases.entries()) {
       assert.equal(page.url, `${APP_URL}/link/preview`);
 
       page = await b.open('/link/preview?primary=other');
-      assert.match(mainText(page), /Stays as your account . Email and password .* You will be signed in to it after linking\. Becomes a sign-in method of it . Demo social account/);
+      assert.match(
+        mainText(page),
+        /Stays as your account . Email and password .* You will be signed in to it after linking\. Becomes a sign-in method of it . Demo social/,
+      );
       assert.equal(b.form('/link/confirm').fields.primary, 'other');
       const before = b.cookie(APP_URL, SESSION_COOKIE);
       page = await b.submit('/link/confirm');
       assert.equal(page.url, `${APP_URL}/profile`);
       assert.match(mainText(page), /Accounts linked\. You are now signed in to the account you chose to keep/);
       assert.notEqual(b.cookie(APP_URL, SESSION_COOKIE), before, 'a new session for the switched account');
-      assert.deepEqual(profileMethods(page), ['Email and password', 'Demo social account'], 'the password account is the main one now');
+      assert.deepEqual(profileMethods(page), ['Email and password', 'Demo social'], 'the password account is the main one now');
       // The profile is the password user's (its name is its email), not the demo account's "Ada Lovelace".
       assert.match(page.text, new RegExp(`<h1>${escapeRe(email)}</h1>`));
 
@@ -573,13 +607,22 @@ for (const [index, db] of databases.entries()) {
         app_metadata: { plan: 'pro', roles: ['admin'] },
       });
       await accord.app.management.updateUser(password.user_id, {
-        user_metadata: { theme: 'light', prefs: { lang: 'fr', tz: 'UTC', notify: { sms: false } }, tags: ['b', 'c'], pets: [{ name: 'Rex' }, { name: 'Tom' }], nickname: 'ada' },
+        user_metadata: {
+          theme: 'light',
+          prefs: { lang: 'fr', tz: 'UTC', notify: { sms: false } },
+          tags: ['b', 'c'],
+          pets: [{ name: 'Rex' }, { name: 'Tom' }],
+          nickname: 'ada',
+        },
         app_metadata: { plan: 'free', roles: ['user', 'admin'], flags: { beta: true } },
       });
       const expected = {
         user_metadata: {
-          theme: 'dark', prefs: { lang: 'en', notify: { email: true, sms: false }, tz: 'UTC' }, tags: ['a', 'b', 'c'],
-          pets: [{ name: 'Rex' }, { name: 'Tom' }], nickname: 'ada',
+          theme: 'dark',
+          prefs: { lang: 'en', notify: { email: true, sms: false }, tz: 'UTC' },
+          tags: ['a', 'b', 'c'],
+          pets: [{ name: 'Rex' }, { name: 'Tom' }],
+          nickname: 'ada',
         },
         app_metadata: { plan: 'pro', roles: ['admin', 'user'], flags: { beta: true } },
       };
@@ -606,7 +649,8 @@ for (const [index, db] of databases.entries()) {
       const original = { user_metadata: { theme: 'dark', tags: ['a'], prefs: { lang: 'en' } }, app_metadata: { plan: 'pro' } };
       await accord.app.management.updateUser(social.user_id, original);
       await accord.app.management.updateUser(password.user_id, {
-        user_metadata: { theme: 'light', tags: ['b'], prefs: { tz: 'UTC' }, nickname: 'ada' }, app_metadata: { beta: true },
+        user_metadata: { theme: 'light', tags: ['b'], prefs: { tz: 'UTC' }, nickname: 'ada' },
+        app_metadata: { beta: true },
       });
       await b.submit('/link/start', {}, { where: { candidate: password.user_id } });
       let page = await enterPassword(b, email);
@@ -623,7 +667,10 @@ for (const [index, db] of databases.entries()) {
       let patchedBeforeLink: TenantUser | undefined;
       management.linkIdentity = async function (primaryId, secondary) {
         patchedBeforeLink = await getUser(accord, primaryId);
-        const taken = await accord.admin('POST', `/users/${encodeURIComponent(thirdId)}/identities`, { provider: secondary.provider, user_id: secondary.user_id });
+        const taken = await accord.admin('POST', `/users/${encodeURIComponent(thirdId)}/identities`, {
+          provider: secondary.provider,
+          user_id: secondary.user_id,
+        });
         assert.equal(taken.status, 201, JSON.stringify(taken.body));
         return realLink.call(this, primaryId, secondary);
       };
@@ -643,7 +690,7 @@ for (const [index, db] of databases.entries()) {
       assert.deepEqual({ user_metadata: primary.user_metadata, app_metadata: primary.app_metadata }, original, 'the PATCH was undone');
       assert.deepEqual(connectionsOf(primary), [DEMO]);
       page = await b.open('/profile');
-      assert.deepEqual(profileMethods(page), ['Demo social account']);
+      assert.deepEqual(profileMethods(page), ['Demo social']);
       page = await b.post(`${APP_URL}/link/confirm`, { _csrf: csrfOf(page), primary: 'current' });
       assert.equal(page.status, 400, 'the failed attempt left no proof to retry with');
     });
@@ -697,7 +744,14 @@ for (const [index, db] of databases.entries()) {
 
   describe(`link freshness, LINK_MAX_AGE=30 (case 6) [${db.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { LINK_MAX_AGE: '30' } });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { LINK_MAX_AGE: '30' } },
+    );
 
     it('refuses a link callback that arrives after max_age', async () => {
       const { email, password, b } = await suggestedPair(accord, 'late');
@@ -733,7 +787,14 @@ for (const [index, db] of databases.entries()) {
 
   describe(`merge strategy secondary-wins [${db.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { MERGE_STRATEGY: 'secondary-wins' } });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { MERGE_STRATEGY: 'secondary-wins' } },
+    );
 
     it("keeps the secondary's values on conflicts, still deep and with arrays unioned", async () => {
       const { email, password, social, b } = await suggestedPair(accord, 'secondary-wins');
@@ -762,7 +823,14 @@ for (const [index, db] of databases.entries()) {
 
   describe(`link attempts are rate limited, LINK_RATE_LIMIT=3 (case 22) [${db.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { LINK_RATE_LIMIT: '3' } });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { LINK_RATE_LIMIT: '3' } },
+    );
 
     it('answers the 4th link start of a user with 429, and not other users', async () => {
       const { email, password, b, page } = await suggestedPair(accord, 'limited');

@@ -10,7 +10,15 @@ import supertest from 'supertest';
 import { undoPatch } from '../../src/app/linking/account-linker.ts';
 import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
 import {
-  accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterPassword, PASSWORD, startSignIn, type TestAccord,
+  accordPerSuite,
+  APP_URL,
+  createVerifiedPasswordAccount,
+  DATABASE_CONNECTION,
+  enterDemoIdentity,
+  enterPassword,
+  PASSWORD,
+  startSignIn,
+  type TestAccord,
 } from '../helpers/accord.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import { sessionStoreVariants, testAppDatabases } from '../helpers/app-databases.ts';
@@ -30,7 +38,13 @@ interface TenantUser {
 /** The visible words of a page's <main>. */
 function mainText(page: Page): string {
   const main = /<main[^>]*>([\s\S]*)<\/main>/.exec(page.text)?.[1] ?? page.text;
-  return main.replace(/<[^>]+>/g, ' ').replace(/&#39;/g, "'").replace(/&#34;|&quot;/g, '"').replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
+  return main
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&#39;/g, "'")
+    .replace(/&#34;|&quot;/g, '"')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 const flashOf = (page: Page) => mainText({ ...page, text: /<div class="flash[^"]*"[^>]*>([\s\S]*?)<\/div>/.exec(page.text)?.[1] ?? '' });
@@ -41,7 +55,10 @@ function csrfOf(page: Page): string {
   return token;
 }
 
-const pathOf = (page: Page) => { const u = new URL(page.url); return u.origin === APP_URL ? u.pathname + u.search : u.href; };
+const pathOf = (page: Page) => {
+  const u = new URL(page.url);
+  return u.origin === APP_URL ? u.pathname + u.search : u.href;
+};
 
 /** Runs `fn` with the process clock (app and tenant alike: they share it) moved by `seconds`. */
 async function later<T>(seconds: number, fn: () => Promise<T>): Promise<T> {
@@ -56,7 +73,7 @@ async function later<T>(seconds: number, fn: () => Promise<T>): Promise<T> {
 
 async function getUser(accord: TestAccord, id: string): Promise<TenantUser | undefined> {
   const res = await accord.admin('GET', `/users/${encodeURIComponent(id)}`);
-  return res.status === 404 ? undefined : res.body as TenantUser;
+  return res.status === 404 ? undefined : (res.body as TenantUser);
 }
 
 async function userOn(accord: TestAccord, email: string, connection: string): Promise<TenantUser> {
@@ -127,7 +144,10 @@ const MERGED = { user_metadata: { theme: 'dark', nickname: 'ada' }, app_metadata
 /** The tenant after one link of atPreview's accounts: one user with both identities and the merged metadata. */
 async function assertLinkedOnce(accord: TestAccord, pair: { social: TenantUser; password: TenantUser }): Promise<void> {
   const primary = (await getUser(accord, pair.social.user_id))!;
-  assert.deepEqual(primary.identities.map((i) => i.connection), [DEMO, DATABASE_CONNECTION]);
+  assert.deepEqual(
+    primary.identities.map((i) => i.connection),
+    [DEMO, DATABASE_CONNECTION],
+  );
   assert.deepEqual({ user_metadata: primary.user_metadata, app_metadata: primary.app_metadata }, MERGED, 'the merged metadata is intact');
   assert.equal(await getUser(accord, pair.password.user_id), undefined, 'the secondary is part of the primary now');
 }
@@ -136,8 +156,11 @@ async function assertLinkedOnce(accord: TestAccord, pair: { social: TenantUser; 
 async function confirmAtOnce(accord: TestAccord, b: WebBrowser, preview: Page, n: number) {
   const cookie = `${SESSION_COOKIE}=${b.cookie(accord.appUrl, SESSION_COOKIE)}`;
   const csrf = csrfOf(preview);
-  return Promise.all(Array.from({ length: n }, () => supertest(accord.app.app).post('/link/confirm')
-    .set('cookie', cookie).type('form').send({ _csrf: csrf, primary: 'current' }).redirects(0)));
+  return Promise.all(
+    Array.from({ length: n }, () =>
+      supertest(accord.app.app).post('/link/confirm').set('cookie', cookie).type('form').send({ _csrf: csrf, primary: 'current' }).redirects(0),
+    ),
+  );
 }
 
 const databases = testDatabases();
@@ -148,13 +171,23 @@ for (const [index, db] of databases.entries()) {
 
   describe(`linking needs a recent sign-in of the current account (docs/security.md case 29) [${db.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { RECENT_LOGIN_MAX_AGE: '30' } });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { RECENT_LOGIN_MAX_AGE: '30' } },
+    );
 
     /** From `/login?fresh=1…`: the tenant asks again (prompt=login, max_age, login_hint); signs in with `connection`. */
     async function freshSignIn(b: WebBrowser, location: string, email: string, connection: string, as = email): Promise<Page> {
       const from = b.history.length;
       const chooser = await b.open(location);
-      const authorize = b.history.slice(from).map((h) => new URL(h.slice(h.indexOf(' ') + 1))).find((u) => u.pathname === '/authorize');
+      const authorize = b.history
+        .slice(from)
+        .map((h) => new URL(h.slice(h.indexOf(' ') + 1)))
+        .find((u) => u.pathname === '/authorize');
       assert.ok(authorize, b.history.slice(from).join('\n'));
       assert.equal(authorize.searchParams.get('prompt'), 'login');
       assert.equal(authorize.searchParams.get('max_age'), '30');
@@ -167,7 +200,7 @@ for (const [index, db] of databases.entries()) {
       return page;
     }
 
-    it('a stale session starts nothing; after a fresh sign-in it goes straight on to the other account\'s proof, and links', async () => {
+    it("a stale session starts nothing; after a fresh sign-in it goes straight on to the other account's proof, and links", async () => {
       const { email, b, password, social } = await suggestedPair(accord, 'stale');
       const res = await later(120, () => b.submit('/link/start', {}, { where: { candidate: password.user_id }, follow: false }));
       assert.equal(res.status, 303);
@@ -185,7 +218,10 @@ for (const [index, db] of databases.entries()) {
       page = await b.submit('/link/confirm');
       assert.equal(pathOf(page), '/profile');
       assert.match(flashOf(page), /Accounts linked/);
-      assert.deepEqual((await getUser(accord, social.user_id))!.identities.map((i) => i.connection), [DEMO, DATABASE_CONNECTION]);
+      assert.deepEqual(
+        (await getUser(accord, social.user_id))!.identities.map((i) => i.connection),
+        [DEMO, DATABASE_CONNECTION],
+      );
     });
 
     it('a user-initiated link (a connection) continues the same way', async () => {
@@ -233,7 +269,9 @@ for (const [index, db] of databases.entries()) {
     // The app does not listen here, so the tenant's back-channel logout cannot reach it: what
     // is tested is the app's own fresh read of the user before each change.
     let accord!: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; });
+    accordPerSuite(db, appDb, (a) => {
+      accord = a;
+    });
 
     const assertSignedOutBecause = async (b: WebBrowser, page: Page, status: number, words: RegExp) => {
       assert.equal(page.status, status, mainText(page).slice(0, 300));
@@ -250,7 +288,7 @@ for (const [index, db] of databases.entries()) {
       assert.ok(await getUser(accord, password.user_id), 'the candidate is untouched');
     });
 
-    it('blocked: the other account\'s sign-in coming back', async () => {
+    it("blocked: the other account's sign-in coming back", async () => {
       const { b, email, social, password } = await suggestedPair(accord, 'blocked-callback');
       await b.submit('/link/start', {}, { where: { candidate: password.user_id } });
       await b.submit(/\/Username-Password-Authentication$/, { email, password: PASSWORD }, { follow: false });
@@ -303,11 +341,22 @@ for (const [index, db] of databases.entries()) {
 for (const variant of await sessionStoreVariants()) {
   describe(`a double-submitted "Link accounts" (docs/security.md case 33) [${variant.label}]`, () => {
     let accord!: TestAccord;
-    accordPerSuite(variant.db, variant.appDb, (a) => { accord = a; }, {
-      env: variant.env, ...(variant.redisKeyPrefix ? { redisKeyPrefix: variant.redisKeyPrefix } : {}),
-    });
+    accordPerSuite(
+      variant.db,
+      variant.appDb,
+      (a) => {
+        accord = a;
+      },
+      {
+        env: variant.env,
+        ...(variant.redisKeyPrefix ? { redisKeyPrefix: variant.redisKeyPrefix } : {}),
+      },
+    );
 
-    for (const [n, runs] of [[2, 3], [10, 1]] as const) {
+    for (const [n, runs] of [
+      [2, 3],
+      [10, 1],
+    ] as const) {
       it(`${n} confirms at once: exactly one links, the others are told it is already done, the merged metadata is intact`, async () => {
         for (let run = 0; run < runs; run++) {
           const pair = await atPreview(accord, `double-${n}`);
@@ -335,8 +384,18 @@ for (const variant of await sessionStoreVariants()) {
       assert.equal(pathOf(secondPreview), '/link/preview');
 
       const answers = await Promise.all([confirmAtOnce(accord, pair.b, pair.page, 1), confirmAtOnce(accord, second, secondPreview, 1)]);
-      const statuses = answers.flat().map((r) => r.status).sort();
-      assert.deepEqual(statuses, [303, 409], answers.flat().map((r) => mainText({ url: '', status: 0, headers: {}, text: r.text }).slice(0, 200)).join(' | '));
+      const statuses = answers
+        .flat()
+        .map((r) => r.status)
+        .sort();
+      assert.deepEqual(
+        statuses,
+        [303, 409],
+        answers
+          .flat()
+          .map((r) => mainText({ url: '', status: 0, headers: {}, text: r.text }).slice(0, 200))
+          .join(' | '),
+      );
       const loser = answers.flat().find((r) => r.status === 409)!;
       assert.match(mainText({ url: '', status: 409, headers: {}, text: loser.text }), /linked meanwhile from another tab or window|already being linked/);
       await assertLinkedOnce(accord, pair);

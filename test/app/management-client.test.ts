@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { ManagementClient, type ManagementClientOptions } from '../../src/app/management-client.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { AppErrorCode } from '../../src/app/app-errors.ts';
 
 // A stub that imitates Auth0 over real HTTP, so the client's fetch, headers, encoding and
 // timeouts are exercised as they are against a tenant. Error bodies are Auth0's own.
@@ -37,7 +38,10 @@ async function stub(handler: Handler): Promise<Stub> {
     req.on('end', () => {
       const recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       requests.push(recorded);
-      Promise.resolve(handler(recorded, res)).catch((err: unknown) => { res.statusCode = 599; res.end(String(err)); });
+      Promise.resolve(handler(recorded, res)).catch((err: unknown) => {
+        res.statusCode = 599;
+        res.end(String(err));
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -47,7 +51,11 @@ async function stub(handler: Handler): Promise<Stub> {
     requests,
     tokenRequests: () => requests.filter((r) => r.url === '/oauth/token'),
     apiRequests: () => requests.filter((r) => r.url.startsWith('/api/v2/')),
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -74,10 +82,19 @@ function issueToken(res: ServerResponse, n: number, expiresIn = 86_400): void {
 function user(id: string, extra: Record<string, unknown> = {}) {
   const [provider, ...rest] = id.split('|');
   return {
-    user_id: id, email: 'jane@example.com', email_verified: true, name: 'Jane', nickname: 'jane', picture: 'https://x/p.png',
-    created_at: '2024-01-01T00:00:00.000Z', updated_at: '2024-01-02T00:00:00.000Z', logins_count: 1, blocked: false,
+    user_id: id,
+    email: 'jane@example.com',
+    email_verified: true,
+    name: 'Jane',
+    nickname: 'jane',
+    picture: 'https://x/p.png',
+    created_at: '2024-01-01T00:00:00.000Z',
+    updated_at: '2024-01-02T00:00:00.000Z',
+    logins_count: 1,
+    blocked: false,
     identities: [{ provider, user_id: rest.join('|'), connection: 'Username-Password-Authentication', isSocial: false }],
-    user_metadata: {}, app_metadata: {},
+    user_metadata: {},
+    app_metadata: {},
     ...extra,
   };
 }
@@ -97,8 +114,11 @@ function client(s: Stub, options: Partial<ManagementClientOptions> = {}): Manage
 }
 
 /** Asserts the promise rejects with an AccordError of that code, checks it leaks nothing, and returns it. */
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<AccordError> {
-  const err = await promise.then(() => assert.fail(`expected ${code}, got success`), (e: unknown) => e);
+async function rejectsWith(promise: Promise<unknown>, code: AppErrorCode): Promise<AccordError> {
+  const err = await promise.then(
+    () => assert.fail(`expected ${code}, got success`),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof AccordError, `expected AccordError, got ${String(err)}`);
   assert.equal(err.code, code, `${err.code}: ${err.message} ${JSON.stringify(err.details)}`);
   assertNoSecrets(err);
@@ -131,7 +151,10 @@ describe('ManagementClient: token', () => {
       assert.equal(tokenReq!.method, 'POST');
       assert.match(String(tokenReq!.headers['content-type']), /^application\/json/);
       assert.deepEqual(JSON.parse(tokenReq!.body), {
-        grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: SECRET, audience: `${s.url}/api/v2/`,
+        grant_type: 'client_credentials',
+        client_id: CLIENT_ID,
+        client_secret: SECRET,
+        audience: `${s.url}/api/v2/`,
       });
       assert.equal(s.apiRequests().length, 3);
       for (const r of s.apiRequests()) assert.equal(bearer(r), 'Bearer tok-1');
@@ -253,7 +276,9 @@ describe('ManagementClient: token', () => {
   });
 
   it('a 403 from the API (missing scope) is management_unauthorized and not retried', async () => {
-    const s = await tenant((_req, res) => send(res, 403, auth0Error(403, 'Forbidden', 'Insufficient scope, expected any of: read:users', 'insufficient_scope')));
+    const s = await tenant((_req, res) =>
+      send(res, 403, auth0Error(403, 'Forbidden', 'Insufficient scope, expected any of: read:users', 'insufficient_scope')),
+    );
     try {
       const err = await rejectsWith(client(s).getUser('auth0|1'), 'management_unauthorized');
       assert.match(err.message, /scope/);
@@ -292,9 +317,11 @@ describe('ManagementClient: retries', () => {
   });
 
   it("honours Auth0's x-ratelimit-reset, capped at maxDelayMs", async () => {
-    const s = await tenant((_req, res, n) => (n === 1
-      ? send(res, 429, TOO_MANY, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 60) })
-      : send(res, 200, user('auth0|1'))));
+    const s = await tenant((_req, res, n) =>
+      n === 1
+        ? send(res, 429, TOO_MANY, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 60) })
+        : send(res, 200, user('auth0|1')),
+    );
     try {
       const started = Date.now();
       await client(s, { baseDelayMs: 1, maxDelayMs: 300 }).getUser('auth0|1');
@@ -370,7 +397,10 @@ describe('ManagementClient: retries', () => {
     const issuer = probe.url;
     await probe.close();
     let calls = 0;
-    const counting: typeof fetch = (input, init) => { calls++; return fetch(input, init); };
+    const counting: typeof fetch = (input, init) => {
+      calls++;
+      return fetch(input, init);
+    };
     const c = new ManagementClient({ issuer, clientId: CLIENT_ID, clientSecret: SECRET, retries: 2, baseDelayMs: 1, fetch: counting });
     const err = await rejectsWith(c.getUser('auth0|1'), 'management_unavailable');
     assert.equal(calls, 3, 'the token request was retried');
@@ -398,17 +428,18 @@ describe('ManagementClient: retries', () => {
 describe('ManagementClient: requests and errors', () => {
   it('encodes path segments: `|` and `/` in user ids, provider and identity id on unlink', async () => {
     const s = await tenant((req, res) => {
-      if (req.method === 'DELETE') return send(res, 200, [{ provider: 'auth0', user_id: 'a/b', connection: 'Username-Password-Authentication', isSocial: false }]);
+      if (req.method === 'DELETE')
+        return send(res, 200, [{ provider: 'auth0', user_id: 'a/b', connection: 'Username-Password-Authentication', isSocial: false }]);
       return send(res, 200, user('auth0|a/b'));
     });
     try {
       const c = client(s);
       await c.getUser('auth0|a/b');
       await c.unlinkIdentity('auth0|a/b', 'oidc|x', 'sub|1?x=1');
-      assert.deepEqual(s.apiRequests().map((r) => `${r.method} ${r.url}`), [
-        'GET /api/v2/users/auth0%7Ca%2Fb',
-        'DELETE /api/v2/users/auth0%7Ca%2Fb/identities/oidc%7Cx/sub%7C1%3Fx%3D1',
-      ]);
+      assert.deepEqual(
+        s.apiRequests().map((r) => `${r.method} ${r.url}`),
+        ['GET /api/v2/users/auth0%7Ca%2Fb', 'DELETE /api/v2/users/auth0%7Ca%2Fb/identities/oidc%7Cx/sub%7C1%3Fx%3D1'],
+      );
     } finally {
       await s.close();
     }
@@ -426,9 +457,15 @@ describe('ManagementClient: requests and errors', () => {
     try {
       const c = client(s);
       const users = await c.usersByEmail('Jane+tag@Example.com');
-      assert.deepEqual(users.map((u) => u.user_id), ['auth0|1', 'email|2']);
+      assert.deepEqual(
+        users.map((u) => u.user_id),
+        ['auth0|1', 'email|2'],
+      );
       const logs = await c.userLogs('auth0|1', { perPage: 5 });
-      assert.deepEqual(logs.map((l) => l.log_id), ['l2', 'l1']);
+      assert.deepEqual(
+        logs.map((l) => l.log_id),
+        ['l2', 'l1'],
+      );
       assert.equal(logs[1]!.user_id, undefined);
       assert.equal(logs[1]!.actor, null, 'unknown fields pass through');
       await c.userLogs('auth0|1');
@@ -440,7 +477,10 @@ describe('ManagementClient: requests and errors', () => {
       assert.equal(urls[1]!.searchParams.get('per_page'), '5');
       assert.equal(urls[1]!.searchParams.get('sort'), 'date:-1');
       assert.equal(urls[2]!.searchParams.get('per_page'), '50');
-      await assert.rejects(() => c.userLogs('auth0|1', { perPage: 101 }), (e: unknown) => e instanceof AccordError && e.code === 'invalid_query_string');
+      await assert.rejects(
+        () => c.userLogs('auth0|1', { perPage: 101 }),
+        (e: unknown) => e instanceof AccordError && e.code === 'invalid_query_string',
+      );
     } finally {
       await s.close();
     }
@@ -463,10 +503,12 @@ describe('ManagementClient: requests and errors', () => {
   });
 
   it('linkIdentity posts provider/user_id/connection_id and returns the identities (numeric ids as strings)', async () => {
-    const s = await tenant((_req, res) => send(res, 201, [
-      { provider: 'auth0', user_id: '1', connection: 'Username-Password-Authentication', isSocial: false },
-      { provider: 'github', user_id: 4242, connection: 'github', isSocial: true, profileData: { email: 'jane@example.com' } },
-    ]));
+    const s = await tenant((_req, res) =>
+      send(res, 201, [
+        { provider: 'auth0', user_id: '1', connection: 'Username-Password-Authentication', isSocial: false },
+        { provider: 'github', user_id: 4242, connection: 'github', isSocial: true, profileData: { email: 'jane@example.com' } },
+      ]),
+    );
     try {
       const identities = await client(s).linkIdentity('auth0|1', { provider: 'github', user_id: '4242', connection_id: 'con_abc' });
       assert.equal(identities[1]!.user_id, '4242');
@@ -501,7 +543,12 @@ describe('ManagementClient: requests and errors', () => {
   });
 
   it('400 is invalid_body with the details', async () => {
-    const body = auth0Error(400, 'Bad Request', "Payload validation error: 'Expected type object but found type string' on property user_metadata.", 'invalid_body');
+    const body = auth0Error(
+      400,
+      'Bad Request',
+      "Payload validation error: 'Expected type object but found type string' on property user_metadata.",
+      'invalid_body',
+    );
     const s = await tenant((_req, res) => send(res, 400, body));
     try {
       const err = await rejectsWith(client(s).updateUser('auth0|1', { user_metadata: {} }), 'invalid_body');
@@ -557,9 +604,11 @@ describe('ManagementClient: requests and errors', () => {
     const deep = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
     const withMetadata = (inner: string) => JSON.stringify([user('auth0|1', { user_metadata: { deep: '@' } })]).replace('"@"', inner);
     for (const levels of [29, 30, 5000, 200_000]) {
-      const s = await tenant((req, res) => (req.url.startsWith('/api/v2/users-by-email')
-        ? send(res, 200, withMetadata(deep(levels)))
-        : send(res, 400, `{"statusCode":400,"error":"Bad Request","message":${deep(levels)},"errorCode":"invalid_body"}`)));
+      const s = await tenant((req, res) =>
+        req.url.startsWith('/api/v2/users-by-email')
+          ? send(res, 200, withMetadata(deep(levels)))
+          : send(res, 400, `{"statusCode":400,"error":"Bad Request","message":${deep(levels)},"errorCode":"invalid_body"}`),
+      );
       try {
         const c = client(s);
         if (levels === 29) {
@@ -613,7 +662,9 @@ describe('ManagementClient: requests and errors', () => {
       }
       return send(res, 500, {});
     });
-    const echoApi = await tenant((req, res) => send(res, 400, auth0Error(400, 'Bad Request', `Bad header ${String(req.headers.authorization)}`, 'invalid_body')));
+    const echoApi = await tenant((req, res) =>
+      send(res, 400, auth0Error(400, 'Bad Request', `Bad header ${String(req.headers.authorization)}`, 'invalid_body')),
+    );
     try {
       const refused = await rejectsWith(client(s).getUser('auth0|1'), 'management_unauthorized');
       assert.equal(refused.details?.apiMessage, `Wrong secret [redacted] for ${CLIENT_ID}`);
@@ -687,7 +738,9 @@ describe('ManagementClient: read cache', () => {
   });
 
   it('a failed read is not remembered', async () => {
-    const s = await tenant((_req, res, n) => (n === 1 ? send(res, 404, auth0Error(404, 'Not Found', 'The user does not exist.', 'inexistent_user')) : send(res, 200, user('auth0|1'))));
+    const s = await tenant((_req, res, n) =>
+      n === 1 ? send(res, 404, auth0Error(404, 'Not Found', 'The user does not exist.', 'inexistent_user')) : send(res, 200, user('auth0|1')),
+    );
     try {
       const c = client(s, { readCacheTtlMs: 60_000 });
       await rejectsWith(c.getUser('auth0|1'), 'inexistent_user');

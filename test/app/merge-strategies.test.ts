@@ -4,13 +4,20 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
-  loadMergeStrategy, mergeStrategyByName, metadataChanges, primaryWins, secondaryWins, validateMergeResult,
+  loadMergeStrategy,
+  mergeStrategyByName,
+  metadataChanges,
+  primaryWins,
+  secondaryWins,
+  validateMergeResult,
   type MergeInput,
 } from '../../src/app/linking/merge-strategies.ts';
 
 function input(
-  primaryUser: Record<string, unknown>, secondaryUser: Record<string, unknown>,
-  primaryApp: Record<string, unknown> = {}, secondaryApp: Record<string, unknown> = {},
+  primaryUser: Record<string, unknown>,
+  secondaryUser: Record<string, unknown>,
+  primaryApp: Record<string, unknown> = {},
+  secondaryApp: Record<string, unknown> = {},
 ): MergeInput {
   return {
     primary: { user_metadata: primaryUser, app_metadata: primaryApp },
@@ -26,10 +33,12 @@ describe('primaryWins', () => {
   });
 
   it('merges nested plain objects recursively', () => {
-    const result = primaryWins(input(
-      { prefs: { theme: 'dark', notifications: { email: true } } },
-      { prefs: { theme: 'light', lang: 'fr', notifications: { email: false, sms: true } }, plan: { tier: 'pro' } },
-    ));
+    const result = primaryWins(
+      input(
+        { prefs: { theme: 'dark', notifications: { email: true } } },
+        { prefs: { theme: 'light', lang: 'fr', notifications: { email: false, sms: true } }, plan: { tier: 'pro' } },
+      ),
+    );
     assert.deepEqual(result.user_metadata, {
       prefs: { theme: 'dark', notifications: { email: true, sms: true }, lang: 'fr' },
       plan: { tier: 'pro' },
@@ -43,27 +52,20 @@ describe('primaryWins', () => {
   });
 
   it('unions arrays of objects by deep structural equality (not index-wise like lodash)', () => {
-    const result = primaryWins(input(
-      { items: [{ a: 1 }] },
-      { items: [{ a: 1 }, { b: 2 }] },
-    ));
+    const result = primaryWins(input({ items: [{ a: 1 }] }, { items: [{ a: 1 }, { b: 2 }] }));
     assert.deepEqual(result.user_metadata, { items: [{ a: 1 }, { b: 2 }] });
 
     // Key order inside objects does not matter for equality; nested arrays are compared too.
-    const nested = primaryWins(input(
-      { items: [{ x: 1, y: [1, 2] }, { z: { deep: true } }] },
-      { items: [{ y: [1, 2], x: 1 }, { z: { deep: false } }, { x: 1, y: [2, 1] }] },
-    ));
+    const nested = primaryWins(
+      input({ items: [{ x: 1, y: [1, 2] }, { z: { deep: true } }] }, { items: [{ y: [1, 2], x: 1 }, { z: { deep: false } }, { x: 1, y: [2, 1] }] }),
+    );
     assert.deepEqual(nested.user_metadata, {
       items: [{ x: 1, y: [1, 2] }, { z: { deep: true } }, { z: { deep: false } }, { x: 1, y: [2, 1] }],
     });
   });
 
   it('keeps the winner value when types differ', () => {
-    const result = primaryWins(input(
-      { a: ['x'], b: { k: 1 }, c: 'text', d: { k: 1 }, e: 5 },
-      { a: 'x', b: ['k'], c: { k: 2 }, d: 'str', e: [5] },
-    ));
+    const result = primaryWins(input({ a: ['x'], b: { k: 1 }, c: 'text', d: { k: 1 }, e: 5 }, { a: 'x', b: ['k'], c: { k: 2 }, d: 'str', e: [5] }));
     assert.deepEqual(result.user_metadata, { a: ['x'], b: { k: 1 }, c: 'text', d: { k: 1 }, e: 5 });
   });
 
@@ -86,7 +88,9 @@ describe('primaryWins', () => {
   });
 
   it('skips __proto__, constructor and prototype keys at every depth and leaves Object.prototype alone', () => {
-    const evil = JSON.parse('{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}, "prototype": 1, "nested": {"__proto__": {"polluted": "yes"}, "ok": 1}, "list": [{"__proto__": {"polluted": "yes"}, "v": 1}]}');
+    const evil = JSON.parse(
+      '{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}, "prototype": 1, "nested": {"__proto__": {"polluted": "yes"}, "ok": 1}, "list": [{"__proto__": {"polluted": "yes"}, "v": 1}]}',
+    );
     const result = primaryWins(input({ safe: true }, evil, {}, evil));
     const secondResult = secondaryWins(input(evil, { safe: true }));
 
@@ -101,7 +105,7 @@ describe('primaryWins', () => {
     }
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false);
-    assert.equal(typeof ({}).constructor, 'function');
+    assert.equal(typeof {}.constructor, 'function');
   });
 
   it('never mutates its inputs and returns fresh objects', () => {
@@ -119,7 +123,7 @@ describe('primaryWins', () => {
     assert.notEqual(result.user_metadata.prefs, data.primary.user_metadata.prefs);
     assert.notEqual(result.user_metadata.extra, data.secondary.user_metadata.extra);
     (result.user_metadata.tags as string[]).push('mutated');
-    ((result.user_metadata.extra as { deep: number[] }).deep).push(2);
+    (result.user_metadata.extra as { deep: number[] }).deep.push(2);
     assert.deepEqual(data, snapshot);
   });
 
@@ -136,19 +140,22 @@ describe('primaryWins', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     assert.throws(() => primaryWins(input(cyclic, {})), { message: /circular/ });
-    assert.throws(() => primaryWins({ primary: { user_metadata: [] as never, app_metadata: {} }, secondary: { user_metadata: {}, app_metadata: {} } }),
-      { message: /primary\.user_metadata must be a plain object, got an array/ });
+    assert.throws(() => primaryWins({ primary: { user_metadata: [] as never, app_metadata: {} }, secondary: { user_metadata: {}, app_metadata: {} } }), {
+      message: /primary\.user_metadata must be a plain object, got an array/,
+    });
   });
 });
 
 describe('secondaryWins', () => {
   it('keeps the secondary value on conflicts and still unions arrays (secondary items first)', () => {
-    const result = secondaryWins(input(
-      { color: 'red', prefs: { theme: 'dark', lang: 'en' }, tags: ['a', 'b'], only: 1, n: null },
-      { color: 'blue', prefs: { theme: 'light' }, tags: ['c', 'a'], n: 'x' },
-      { roles: ['Admin'] },
-      { roles: ['AppAdmin'] },
-    ));
+    const result = secondaryWins(
+      input(
+        { color: 'red', prefs: { theme: 'dark', lang: 'en' }, tags: ['a', 'b'], only: 1, n: null },
+        { color: 'blue', prefs: { theme: 'light' }, tags: ['c', 'a'], n: 'x' },
+        { roles: ['Admin'] },
+        { roles: ['AppAdmin'] },
+      ),
+    );
     assert.deepEqual(result, {
       user_metadata: { color: 'blue', prefs: { theme: 'light', lang: 'en' }, tags: ['c', 'a', 'b'], n: 'x', only: 1 },
       app_metadata: { roles: ['AppAdmin', 'Admin'] },
@@ -193,28 +200,40 @@ describe('validateMergeResult', () => {
     assert.throws(() => validateMergeResult(undefined), { message: 'merge strategy must return { user_metadata, app_metadata }, got undefined' });
     assert.throws(() => validateMergeResult([]), { message: 'merge strategy must return { user_metadata, app_metadata }, got an array' });
     assert.throws(() => validateMergeResult({ user_metadata: {} }), { message: 'merge strategy result: app_metadata must be a plain object, got undefined' });
-    assert.throws(() => validateMergeResult({ user_metadata: [], app_metadata: {} }), { message: 'merge strategy result: user_metadata must be a plain object, got an array' });
-    assert.throws(() => validateMergeResult({ user_metadata: null, app_metadata: {} }), { message: 'merge strategy result: user_metadata must be a plain object, got null' });
-    assert.throws(() => validateMergeResult({ user_metadata: new Map(), app_metadata: {} }), { message: /user_metadata must be a plain object, got an object of type Map/ });
+    assert.throws(() => validateMergeResult({ user_metadata: [], app_metadata: {} }), {
+      message: 'merge strategy result: user_metadata must be a plain object, got an array',
+    });
+    assert.throws(() => validateMergeResult({ user_metadata: null, app_metadata: {} }), {
+      message: 'merge strategy result: user_metadata must be a plain object, got null',
+    });
+    assert.throws(() => validateMergeResult({ user_metadata: new Map(), app_metadata: {} }), {
+      message: /user_metadata must be a plain object, got an object of type Map/,
+    });
     assert.throws(() => validateMergeResult(Promise.resolve({})), { message: /returned a Promise; merge strategies must be synchronous/ });
   });
 
   it('rejects results that are not JSON-serializable', () => {
-    assert.throws(() => validateMergeResult({ user_metadata: { n: 1n }, app_metadata: {} }),
-      { message: 'merge strategy result is not JSON-serializable: user_metadata.n is a bigint, which is not valid JSON' });
-    assert.throws(() => validateMergeResult({ user_metadata: {}, app_metadata: { list: [1, undefined] } }),
-      { message: 'merge strategy result is not JSON-serializable: app_metadata.list[1] is undefined, which is not valid JSON' });
+    assert.throws(() => validateMergeResult({ user_metadata: { n: 1n }, app_metadata: {} }), {
+      message: 'merge strategy result is not JSON-serializable: user_metadata.n is a bigint, which is not valid JSON',
+    });
+    assert.throws(() => validateMergeResult({ user_metadata: {}, app_metadata: { list: [1, undefined] } }), {
+      message: 'merge strategy result is not JSON-serializable: app_metadata.list[1] is undefined, which is not valid JSON',
+    });
     assert.throws(() => validateMergeResult({ user_metadata: { x: Infinity }, app_metadata: {} }), { message: /user_metadata\.x is Infinity/ });
     assert.throws(() => validateMergeResult({ user_metadata: { s: Symbol('s') }, app_metadata: {} }), { message: /user_metadata\.s is a symbol/ });
     const cyclic: unknown[] = [];
     cyclic.push(cyclic);
-    assert.throws(() => validateMergeResult({ user_metadata: { cyclic }, app_metadata: {} }), { message: /user_metadata\.cyclic\[0\] contains a circular reference/ });
+    assert.throws(() => validateMergeResult({ user_metadata: { cyclic }, app_metadata: {} }), {
+      message: /user_metadata\.cyclic\[0\] contains a circular reference/,
+    });
   });
 
   it('accepts the same object referenced twice (not a cycle)', () => {
     const shared = { k: 1 };
-    assert.deepEqual(validateMergeResult({ user_metadata: { a: shared, b: shared }, app_metadata: {} }),
-      { user_metadata: { a: { k: 1 }, b: { k: 1 } }, app_metadata: {} });
+    assert.deepEqual(validateMergeResult({ user_metadata: { a: shared, b: shared }, app_metadata: {} }), {
+      user_metadata: { a: { k: 1 }, b: { k: 1 } },
+      app_metadata: {},
+    });
   });
 });
 
@@ -240,7 +259,9 @@ describe('loadMergeStrategy', () => {
   });
 
   it('loads a custom ES module by absolute path and validates its result', async () => {
-    const file = write('custom.mjs', `
+    const file = write(
+      'custom.mjs',
+      `
       export default function merge({ primary, secondary }) {
         primary.user_metadata.mutated = true; // must not leak into the caller's input
         return {
@@ -248,7 +269,8 @@ describe('loadMergeStrategy', () => {
           app_metadata: primary.app_metadata,
         };
       }
-    `);
+    `,
+    );
     const strategy = await loadMergeStrategy(file);
     const data = input({ color: 'red' }, { color: 'blue', size: 'L' }, { roles: ['Admin'] }, { roles: ['AppAdmin'] });
     const snapshot = structuredClone(data);
@@ -299,7 +321,9 @@ describe('loadMergeStrategy', () => {
     const objectDefault = write('object-default.mjs', 'export default { user_metadata: {} };');
     await assert.rejects(loadMergeStrategy(objectDefault), { message: /must default-export a function, got an object of type Object/ });
     const missing = join(dir, 'missing.mjs');
-    await assert.rejects(loadMergeStrategy(missing), { message: new RegExp(`^Could not load merge strategy module ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `) });
+    await assert.rejects(loadMergeStrategy(missing), {
+      message: new RegExp(`^Could not load merge strategy module ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `),
+    });
   });
 });
 
@@ -324,10 +348,14 @@ describe('metadataChanges', () => {
     const data = input({ color: 'red' }, { color: 'blue', size: 'L' }, { roles: ['Admin'] }, { roles: ['AppAdmin'] });
     const result = primaryWins(data);
     assert.deepEqual(metadataChanges(data.primary.user_metadata, result.user_metadata), [{ key: 'size', from: undefined, to: 'L', kind: 'added' }]);
-    assert.deepEqual(metadataChanges(data.primary.app_metadata, result.app_metadata), [{ key: 'roles', from: ['Admin'], to: ['Admin', 'AppAdmin'], kind: 'changed' }]);
+    assert.deepEqual(metadataChanges(data.primary.app_metadata, result.app_metadata), [
+      { key: 'roles', from: ['Admin'], to: ['Admin', 'AppAdmin'], kind: 'changed' },
+    ]);
   });
 
   it('ignores forbidden keys', () => {
-    assert.deepEqual(metadataChanges({}, JSON.parse('{"__proto__":{"x":1},"constructor":1,"ok":true}')), [{ key: 'ok', from: undefined, to: true, kind: 'added' }]);
+    assert.deepEqual(metadataChanges({}, JSON.parse('{"__proto__":{"x":1},"constructor":1,"ok":true}')), [
+      { key: 'ok', from: undefined, to: true, kind: 'added' },
+    ]);
   });
 });

@@ -12,8 +12,16 @@ import { SESSION_COOKIE } from '../../src/app/sessions/session-middleware.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import {
-  accordPerSuite, APP_URL, createVerifiedPasswordAccount, DATABASE_CONNECTION, enterDemoIdentity, enterEmailCode, enterPassword,
-  PASSWORD, startSignIn, type TestAccord,
+  accordPerSuite,
+  APP_URL,
+  createVerifiedPasswordAccount,
+  DATABASE_CONNECTION,
+  enterDemoIdentity,
+  enterEmailCode,
+  enterPassword,
+  PASSWORD,
+  startSignIn,
+  type TestAccord,
 } from '../helpers/accord.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import { testAppDatabases } from '../helpers/app-databases.ts';
@@ -23,7 +31,13 @@ import type { Page, WebBrowser } from '../helpers/web-browser.ts';
 // ——— Reading pages ———
 
 /** The visible words of some HTML, whitespace collapsed. */
-const words = (html: string) => html.replace(/<[^>]+>/g, ' ').replace(/&#39;/g, "'").replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim();
+const words = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /** The one-time message at the top of a page. */
 const flashOf = (html: string) => words(/<div class="flash[^"]*"[^>]*>([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '');
@@ -38,7 +52,10 @@ function identityRows(html: string): string[] {
 /** The sign-in method a profile row shows, in words. */
 const methodOf = (row: string) => words(/<p class="account-method">([\s\S]*?)<\/p>/.exec(row)?.[1] ?? '');
 
-const pathOf = (page: Page) => { const u = new URL(page.url); return u.origin === APP_URL ? u.pathname + u.search : u.href; };
+const pathOf = (page: Page) => {
+  const u = new URL(page.url);
+  return u.origin === APP_URL ? u.pathname + u.search : u.href;
+};
 
 /** An error page in words: its status line, and nothing of the server's insides. */
 function assertErrorPage(page: Page, status: number, what: string): void {
@@ -92,7 +109,12 @@ async function linkedAccount(accord: TestAccord): Promise<LinkedAccount> {
 
 /** A POST with a raw form body, in `b`'s app session (for bodies a form never produces). */
 function rawPost(accord: TestAccord, b: WebBrowser, path: string, body: string, type = 'application/x-www-form-urlencoded') {
-  return supertest(accord.app.app).post(path).set('cookie', `${SESSION_COOKIE}=${b.cookie(APP_URL, SESSION_COOKIE)}`).set('content-type', type).send(body).redirects(0);
+  return supertest(accord.app.app)
+    .post(path)
+    .set('cookie', `${SESSION_COOKIE}=${b.cookie(APP_URL, SESSION_COOKIE)}`)
+    .set('content-type', type)
+    .send(body)
+    .redirects(0);
 }
 
 /** Runs `fn` with the clock `seconds` ahead (the tenant runs in this process too, so only briefly). */
@@ -114,7 +136,9 @@ for (const [index, db] of databases.entries()) {
 
   describe(`Profile, unlink and the app's defenses [${db.label}]`, () => {
     let accord: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; });
+    accordPerSuite(db, appDb, (a) => {
+      accord = a;
+    });
 
     describe('profile page', () => {
       it('lists every identity in words, Unlink only on secondaries, "Main account" on the main one, and the link in the history', async () => {
@@ -122,7 +146,7 @@ for (const [index, db] of databases.entries()) {
         const rows = identityRows(profile.text);
         assert.equal(rows.length, 2);
         const [main, other] = rows as [string, string];
-        assert.equal(methodOf(main), 'Demo social account');
+        assert.equal(methodOf(main), 'Demo social');
         assert.match(words(main), /Main account$/);
         assert.doesNotMatch(main, /action="\/profile\/unlink"/, 'no Unlink on the main identity');
         assert.equal(methodOf(other), 'Email and password');
@@ -161,7 +185,10 @@ for (const [index, db] of databases.entries()) {
         assert.deepEqual(users, [mainId, passwordUserId].sort(), 'two users again; the secondary keeps its own id');
         assert.equal((await accord.user(mainId)).identities.length, 1);
         const restored = await accord.user(passwordUserId);
-        assert.deepEqual(restored.identities.map((i) => `${i.provider}|${i.user_id}`), [`${secondary.provider}|${secondary.user_id}`]);
+        assert.deepEqual(
+          restored.identities.map((i) => `${i.provider}|${i.user_id}`),
+          [`${secondary.provider}|${secondary.user_id}`],
+        );
         // Same verified email: it is now a suggestion on the profile, not a linked method.
         assert.ok(b.form('/link/start', { candidate: passwordUserId }));
 
@@ -190,7 +217,7 @@ for (const [index, db] of databases.entries()) {
         assert.equal((await accord.user(mainId)).identities.length, 2);
       });
 
-      it('refuses an unlink without the CSRF token, with a forged one or another session\'s (403), and changes nothing', async () => {
+      it("refuses an unlink without the CSRF token, with a forged one or another session's (403), and changes nothing", async () => {
         const { b, mainId, secondary } = await linkedAccount(accord);
         const target = { provider: secondary.provider, user_id: secondary.user_id };
         const elsewhere = accord.browser();
@@ -205,8 +232,8 @@ for (const [index, db] of databases.entries()) {
       });
     });
 
-    describe('checklist case 11: the primary is always the session\'s', () => {
-      it('refuses to unlink another user\'s identities, and ignores a primary id in the form', async () => {
+    describe("checklist case 11: the primary is always the session's", () => {
+      it("refuses to unlink another user's identities, and ignores a primary id in the form", async () => {
         const alice = await linkedAccount(accord);
         const bob = await linkedAccount(accord);
         const bobUser = await accord.user(bob.mainId);
@@ -221,9 +248,18 @@ for (const [index, db] of databases.entries()) {
         assert.deepEqual(await accord.user(bob.mainId), bobUser, 'the other user is unchanged');
 
         // Alice's own secondary with Bob's id as "primary": Alice's is unlinked, Bob's untouched.
-        const page = await alice.b.post('/profile/unlink', {
-          _csrf: _csrf!, provider: alice.secondary.provider, user_id: alice.secondary.user_id, primary: bob.mainId, user: bob.mainId,
-        }, {}, true);
+        const page = await alice.b.post(
+          '/profile/unlink',
+          {
+            _csrf: _csrf!,
+            provider: alice.secondary.provider,
+            user_id: alice.secondary.user_id,
+            primary: bob.mainId,
+            user: bob.mainId,
+          },
+          {},
+          true,
+        );
         assert.equal(pathOf(page), '/profile');
         assert.equal((await accord.user(alice.mainId)).identities.length, 1);
         assert.deepEqual(await accord.user(bob.mainId), bobUser);
@@ -231,7 +267,18 @@ for (const [index, db] of databases.entries()) {
     });
 
     describe('checklist case 18: returnTo', () => {
-      const hostile = ['//evil.com', '/\\evil.com', 'https://evil.com', 'javascript:alert(1)', '\t/evil.com', '\t//evil.com', '/\t/evil.com', '/%09/evil.com', '/%2F/evil.com', ' /evil.com'];
+      const hostile = [
+        '//evil.com',
+        '/\\evil.com',
+        'https://evil.com',
+        'javascript:alert(1)',
+        '\t/evil.com',
+        '\t//evil.com',
+        '/\t/evil.com',
+        '/%09/evil.com',
+        '/%2F/evil.com',
+        ' /evil.com',
+      ];
 
       for (const value of hostile) {
         it(`after sign-in with returnTo=${JSON.stringify(value)} the app lands on / (→ /profile)`, async () => {
@@ -284,7 +331,12 @@ for (const [index, db] of databases.entries()) {
         for (const [name, page] of pages) {
           const csp = page.headers['content-security-policy'];
           assert.ok(csp, `${name}: has a Content-Security-Policy`);
-          const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k!, v]));
+          const directives = new Map(
+            csp
+              .split(';')
+              .map((d) => d.trim().split(/\s+/))
+              .map(([k, ...v]) => [k!, v]),
+          );
           assert.deepEqual(directives.get('frame-ancestors'), ["'none'"], `${name}: ${csp}`);
           const scripts = directives.get('script-src') ?? directives.get('default-src');
           assert.ok(scripts && !scripts.includes("'unsafe-inline'") && !scripts.includes('*'), `${name}: ${csp}`);
@@ -386,11 +438,15 @@ for (const [index, db] of databases.entries()) {
         assert.equal(old.headers.location, '/login?returnTo=%2Fprofile');
       });
 
-      it('the CSRF token is the same on every page of a session, whatever request came first, and unlike any other session\'s', async () => {
+      it("the CSRF token is the same on every page of a session, whatever request came first, and unlike any other session's", async () => {
         const b = accord.browser();
         await startSignIn(b, 'demo-social');
         // Stop right after /callback: the new session has served no page yet.
-        let page = await b.submit(/\/demo-idp\/interaction\//, { action: 'login', email: uniqueEmail('csrf'), name: 'Ada', email_verified: 'on' }, { follow: false });
+        let page = await b.submit(
+          /\/demo-idp\/interaction\//,
+          { action: 'login', email: uniqueEmail('csrf'), name: 'Ada', email_verified: 'on' },
+          { follow: false },
+        );
         for (let hops = 0; !page.url.startsWith(`${APP_URL}/callback`); hops++) {
           assert.ok(hops < 12 && page.headers.location, `stuck at ${page.url}`);
           page = await b.open(new URL(page.headers.location, page.url).href, { follow: false });
@@ -419,8 +475,12 @@ for (const [index, db] of databases.entries()) {
         const choose = await b.open('/link/new');
         assert.equal(choose.status, 200);
         const choices = [...choose.text.matchAll(/<button[^>]*>Continue with ([^<]+)<\/button>/g)].map((m) => m[1]!.trim());
-        for (const label of ['Email and password', 'Email code', 'Demo social account', 'Google']) assert.ok(choices.includes(label), `${label} in ${choices.join(', ')}`);
-        assert.ok(choices.every((label) => /^[A-Z][\w ]+$/.test(label) && !label.includes('-')), choices.join(', '));
+        for (const label of ['Email and password', 'Email code', 'Demo social', 'Google'])
+          assert.ok(choices.includes(label), `${label} in ${choices.join(', ')}`);
+        assert.ok(
+          choices.every((label) => /^[A-Z][\w ]+$/.test(label) && !label.includes('-')),
+          choices.join(', '),
+        );
 
         await b.submit('/link/start', {}, { where: { connection: 'demo-social' } });
         const newEmail = uniqueEmail('brand-new');
@@ -432,12 +492,19 @@ for (const [index, db] of databases.entries()) {
         page = await b.submit('/link/confirm');
         assert.equal(pathOf(page), '/profile');
         assert.match(flashOf(page.text), /Accounts linked/);
-        assert.deepEqual(identityRows(page.text).map(methodOf), ['Email and password', 'Demo social account']);
+        assert.deepEqual(identityRows(page.text).map(methodOf), ['Email and password', 'Demo social']);
 
         const linked = await accord.user(primary.user_id);
-        assert.deepEqual(linked.identities.map((i) => i.connection), [DATABASE_CONNECTION, 'demo-social']);
+        assert.deepEqual(
+          linked.identities.map((i) => i.connection),
+          [DATABASE_CONNECTION, 'demo-social'],
+        );
         assert.equal(`${linked.identities[1]!.provider}|${linked.identities[1]!.user_id}`, fresh.user_id);
-        assert.deepEqual((await accord.usersByEmail(newEmail)).map((u) => u.user_id).filter((id) => id === fresh.user_id), [], 'the fresh user is gone');
+        assert.deepEqual(
+          (await accord.usersByEmail(newEmail)).map((u) => u.user_id).filter((id) => id === fresh.user_id),
+          [],
+          'the fresh user is gone',
+        );
         await assert.rejects(accord.app.management.getUser(fresh.user_id), /./, 'the fresh user no longer exists on its own');
       });
 
@@ -467,7 +534,7 @@ for (const [index, db] of databases.entries()) {
         const res = await b.submit('/logout', {}, { follow: false });
         assert.equal(res.status, 303);
         const logout = new URL(res.headers.location!);
-        const discovery = await (await fetch(`${accord.tenantUrl}/.well-known/openid-configuration`)).json() as { end_session_endpoint: string };
+        const discovery = (await (await fetch(`${accord.tenantUrl}/.well-known/openid-configuration`)).json()) as { end_session_endpoint: string };
         assert.equal(`${logout.origin}${logout.pathname}`, discovery.end_session_endpoint);
         assert.equal(logout.searchParams.get('post_logout_redirect_uri'), `${APP_URL}/`);
         assert.equal(logout.searchParams.get('client_id'), accord.appConfig.clientId);
@@ -535,7 +602,13 @@ for (const [index, db] of databases.entries()) {
           assertErrorPage({ url: path, status: res.status, text: res.text, headers: {} }, status, `${path} ${body.slice(0, 80)}`);
         }
         // A JSON body is not a form: there is no CSRF token in it.
-        const json = await rawPost(accord, b, '/profile/unlink', JSON.stringify({ _csrf: decodeURIComponent(csrf), provider: 'auth0', user_id: '1' }), 'application/json');
+        const json = await rawPost(
+          accord,
+          b,
+          '/profile/unlink',
+          JSON.stringify({ _csrf: decodeURIComponent(csrf), provider: 'auth0', user_id: '1' }),
+          'application/json',
+        );
         assertErrorPage({ url: '', status: json.status, text: json.text, headers: {} }, 403, 'json body');
         // Still signed in and working.
         assert.equal((await b.open('/profile', { follow: false })).status, 200);
@@ -565,7 +638,14 @@ for (const [index, db] of databases.entries()) {
 
   describe(`Unlink needs a recent sign-in [${db.label}]`, () => {
     let accord: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { RECENT_LOGIN_MAX_AGE: '30' } });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { RECENT_LOGIN_MAX_AGE: '30' } },
+    );
 
     it('a fresh sign-in counts as recent: unlink works at once', async () => {
       const { b, mainId, profile } = await linkedAccount(accord);
@@ -587,7 +667,10 @@ for (const [index, db] of databases.entries()) {
 
       const from = b.history.length;
       const chooser = await b.open(res.headers.location!);
-      const authorize = b.history.slice(from).map((h) => new URL(h.slice(4))).find((u) => u.pathname === '/authorize');
+      const authorize = b.history
+        .slice(from)
+        .map((h) => new URL(h.slice(4)))
+        .find((u) => u.pathname === '/authorize');
       assert.ok(authorize, b.history.slice(from).join('\n'));
       assert.equal(authorize.searchParams.get('prompt'), 'login');
       assert.equal(authorize.searchParams.get('max_age'), '30');
@@ -609,7 +692,14 @@ for (const [index, db] of databases.entries()) {
 
   describe(`Unlink with RESTORE_METADATA_ON_UNLINK=true [${db.label}]`, () => {
     let accord: TestAccord;
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { env: { RESTORE_METADATA_ON_UNLINK: 'true' } });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { RESTORE_METADATA_ON_UNLINK: 'true' } },
+    );
 
     it('the unlinked account gets back the metadata it had when it was linked, and the page says so', async () => {
       const email = uniqueEmail('restore');
@@ -634,13 +724,23 @@ for (const [index, db] of databases.entries()) {
   describe(`Nothing secret is logged (checklist case 25) [${db.label}]`, () => {
     let accord: TestAccord;
     const lines: string[] = [];
-    accordPerSuite(db, appDb, (a) => { accord = a; }, { logger: capturingLogger(lines) });
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { logger: capturingLogger(lines) },
+    );
 
     it('a full journey logs no passwords, codes, tokens, session ids or client secrets', async () => {
       const secrets = new Map<string, string>();
       const browsers: WebBrowser[] = [];
       const remember = (b: WebBrowser) => {
-        for (const [origin, names] of [[APP_URL, [SESSION_COOKIE]], [accord.tenantUrl, ['_session', '_interaction', '_interaction_resume', '_demo_idp_session', '_demo_idp_interaction', '_demo_idp_resume']]] as const) {
+        for (const [origin, names] of [
+          [APP_URL, [SESSION_COOKIE]],
+          [accord.tenantUrl, ['_session', '_interaction', '_interaction_resume', '_demo_idp_session', '_demo_idp_interaction', '_demo_idp_resume']],
+        ] as const) {
           for (const name of names) {
             const value = b.cookie(origin, name);
             if (!value) continue;
@@ -651,7 +751,12 @@ for (const [index, db] of databases.entries()) {
           }
         }
       };
-      const step = async <T>(b: WebBrowser, fn: () => Promise<T>) => { if (!browsers.includes(b)) browsers.push(b); const r = await fn(); remember(b); return r; };
+      const step = async <T>(b: WebBrowser, fn: () => Promise<T>) => {
+        if (!browsers.includes(b)) browsers.push(b);
+        const r = await fn();
+        remember(b);
+        return r;
+      };
 
       // Sign-up, email verification, suggested link with a password re-authentication, unlink, email-code sign-in, sign-out.
       const { b, email } = await linkedAccount(accord);
@@ -692,10 +797,22 @@ for (const [index, db] of databases.entries()) {
           if (value && value.length >= 16) secrets.set(`${name} from ${url.pathname}`, value);
         }
       }
-      assert.ok([...secrets.keys()].some((k) => k.startsWith('code in')), 'the journey mailed a sign-in code');
-      assert.ok([...secrets.keys()].some((k) => k.startsWith('session id')), 'the journey had app sessions');
-      assert.ok([...secrets.keys()].some((k) => k.startsWith('code from /callback')), 'the journey had authorization codes');
-      assert.ok([...secrets.keys()].some((k) => k.endsWith('in a mailed link')), 'the journey mailed a verification link');
+      assert.ok(
+        [...secrets.keys()].some((k) => k.startsWith('code in')),
+        'the journey mailed a sign-in code',
+      );
+      assert.ok(
+        [...secrets.keys()].some((k) => k.startsWith('session id')),
+        'the journey had app sessions',
+      );
+      assert.ok(
+        [...secrets.keys()].some((k) => k.startsWith('code from /callback')),
+        'the journey had authorization codes',
+      );
+      assert.ok(
+        [...secrets.keys()].some((k) => k.endsWith('in a mailed link')),
+        'the journey mailed a verification link',
+      );
 
       const log = lines.join('');
       assert.ok(lines.length > 20, `both halves logged the journey (${lines.length} lines)`);
@@ -717,6 +834,10 @@ for (const [index, db] of databases.entries()) {
  */
 function capturingLogger(lines: string[]): Logger {
   const logger = createLogger('trace');
-  (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] = { write: (line: string) => { lines.push(line); } };
+  (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] = {
+    write: (line: string) => {
+      lines.push(line);
+    },
+  };
   return logger;
 }

@@ -10,7 +10,14 @@ import { redirectAfterSave } from '../../src/app/web/redirect.ts';
 class SlowStore extends session.MemoryStore {
   writesDone = 0;
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
-    setTimeout(() => super.set(sid, data, (err?: unknown) => { this.writesDone++; callback?.(err); }), 150);
+    setTimeout(
+      () =>
+        super.set(sid, data, (err?: unknown) => {
+          this.writesDone++;
+          callback?.(err);
+        }),
+      150,
+    );
   }
 }
 
@@ -31,9 +38,17 @@ describe('redirectAfterSave', () => {
   before(async () => {
     const app = express();
     app.use(session({ secret: 'x'.repeat(32), store, resave: false, saveUninitialized: false }));
-    app.get('/plain', (req, res) => { req.session.flash = { kind: 'info', text: 'a' }; res.redirect(303, '/next'); });
-    app.get('/saved', (req, res, next) => { req.session.flash = { kind: 'info', text: 'b' }; redirectAfterSave(req, res, next, '/next'); });
-    server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+    app.get('/plain', (req, res) => {
+      req.session.flash = { kind: 'info', text: 'a' };
+      res.redirect(303, '/next');
+    });
+    app.get('/saved', (req, res, next) => {
+      req.session.flash = { kind: 'info', text: 'b' };
+      redirectAfterSave(req, res, next, '/next');
+    });
+    server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type session from 'express-session';
 import type { SessionData } from 'express-session';
 import { createClient } from 'redis';
-import { appMigrations, migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { appMigrations, migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { createSessionStore, type SessionStoreHandle } from '../../src/app/sessions/create-session-store.ts';
 import { runMigrations } from '../../src/platform/migrations.ts';
 import { testAppDatabases, testRedis } from '../helpers/app-databases.ts';
@@ -38,14 +39,22 @@ interface StoreVariant {
 }
 
 function variants(): StoreVariant[] {
-  const sql = testAppDatabases().map((kind): StoreVariant => ({
-    label: kind.label,
-    async open() {
-      const opened = await kind.open();
-      const handle = await createSessionStore({ database: opened.database, pruneIntervalMs: 0 });
-      return { handle, cleanup: async () => { await handle.close(); await opened.cleanup(); } };
-    },
-  }));
+  const sql = testAppDatabases().map(
+    (kind): StoreVariant => ({
+      label: kind.label,
+      async open() {
+        const opened = await kind.open();
+        const handle = await createSessionStore({ database: opened.database, pruneIntervalMs: 0 });
+        return {
+          handle,
+          cleanup: async () => {
+            await handle.close();
+            await opened.cleanup();
+          },
+        };
+      },
+    }),
+  );
   const redis: StoreVariant = {
     label: 'redis',
     async open() {
@@ -85,7 +94,9 @@ for (const variant of variants()) {
       }
       ({ handle, cleanup } = opened);
     });
-    after(async () => { await cleanup?.(); });
+    after(async () => {
+      await cleanup?.();
+    });
 
     it('ends every session of a user, and only those (case 28)', async (t) => {
       if (skip) return t.skip(skip);
@@ -104,7 +115,7 @@ for (const variant of variants()) {
       assert.equal(await handle.store.endSessions({ userId: ada }), 0, 'nothing left to end');
     });
 
-    it('ends the sessions of one tenant session, not the user\'s others', async (t) => {
+    it("ends the sessions of one tenant session, not the user's others", async (t) => {
       if (skip) return t.skip(skip);
       const user = unique('auth0|ada');
       const [tenantSid, otherTenantSid] = [unique('tsid'), unique('tsid')];
@@ -126,7 +137,7 @@ for (const variant of variants()) {
       await set(handle.store, sid, signedIn({ user_id: user, signed_in_at: signedInAt }));
       assert.equal(await handle.store.endSessions({ tenantSid }), 0);
       assert.ok(await get(handle.store, sid));
-      assert.equal(await handle.store.endSessions({ userId: user }), 1, 'its user\'s logouts still end it');
+      assert.equal(await handle.store.endSessions({ userId: user }), 1, "its user's logouts still end it");
     });
 
     it('a request under way that saves its session after the revocation does not bring it back; a later sign-in is kept', async (t) => {
@@ -197,26 +208,34 @@ for (const kind of testAppDatabases()) {
       try {
         // A database as the previous version left it: its own schema, only 0001 applied.
         const schema = `legacy_${randomBytes(4).toString('hex')}`;
-        const legacy = opened.options.databaseUrl
-          ? openAppDatabase({ ...opened.options, pgSchema: schema })
-          : openAppDatabase({ sqliteFile: ':memory:' });
+        const legacy = opened.options.databaseUrl ? openAppDatabase({ ...opened.options, pgSchema: schema }) : openAppDatabase({ sqliteFile: ':memory:' });
         if (opened.options.databaseUrl) await database.db.schema.createSchema(schema).execute();
         try {
-          await runMigrations(legacy, { '0001_app': appMigrations['0001_app']! }, { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' });
+          await runMigrations(
+            legacy,
+            { '0001_app': appMigrations['0001_app']! },
+            { migrationTableName: 'app_migrations', migrationLockTableName: 'app_migrations_lock' },
+          );
           const user = unique('auth0|old');
           const rows = [
             { sid: 's-user', sess: JSON.stringify(signedIn({ user_id: user, sid: 'tenant-sid-1' })), expires_at: Date.now() + MINUTE },
             { sid: 's-anonymous', sess: JSON.stringify({ cookie: {}, returnTo: '/' }), expires_at: Date.now() + MINUTE },
             { sid: 's-broken', sess: '{not json', expires_at: Date.now() + MINUTE },
           ];
-          await legacy.db.insertInto('app_sessions' as never).values(rows as never).execute();
+          await legacy.db
+            .insertInto('app_sessions' as never)
+            .values(rows as never)
+            .execute();
           await migrateApp(legacy);
           const after = await legacy.db.selectFrom('app_sessions').select(['sid', 'user_id', 'tenant_sid', 'signed_in_at']).orderBy('sid').execute();
-          assert.deepEqual(after.map((r) => ({ ...r, signed_in_at: r.signed_in_at === null ? null : Number(r.signed_in_at) })), [
-            { sid: 's-anonymous', user_id: null, tenant_sid: null, signed_in_at: null },
-            { sid: 's-broken', user_id: null, tenant_sid: null, signed_in_at: null },
-            { sid: 's-user', user_id: user, tenant_sid: 'tenant-sid-1', signed_in_at: null },
-          ]);
+          assert.deepEqual(
+            after.map((r) => ({ ...r, signed_in_at: r.signed_in_at === null ? null : Number(r.signed_in_at) })),
+            [
+              { sid: 's-anonymous', user_id: null, tenant_sid: null, signed_in_at: null },
+              { sid: 's-broken', user_id: null, tenant_sid: null, signed_in_at: null },
+              { sid: 's-user', user_id: user, tenant_sid: 'tenant-sid-1', signed_in_at: null },
+            ],
+          );
         } finally {
           await legacy.close();
           if (opened.options.databaseUrl) await database.db.schema.dropSchema(schema).cascade().execute();

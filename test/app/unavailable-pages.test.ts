@@ -16,7 +16,9 @@ function appFailingWith(err: unknown, views = viewsDir) {
   app.engine('ejs', ejsViewEngine(views));
   app.set('view engine', 'ejs');
   app.locals.appName = 'Accord';
-  app.get('/page', () => { throw err; });
+  app.get('/page', () => {
+    throw err;
+  });
   app.use(errorPage(createLogger('silent')));
   return supertest(app);
 }

@@ -21,14 +21,41 @@ describe('safeReturnTo', () => {
   });
 
   it('falls back for absolute URLs and schemes', () => {
-    for (const value of ['https://evil', 'http://app.invalid/profile', 'javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'data:text/html,<b>x</b>', 'evil.com', 'profile', '']) {
+    for (const value of [
+      'https://evil',
+      'http://app.invalid/profile',
+      'javascript:alert(1)',
+      'JaVaScRiPt:alert(1)',
+      'data:text/html,<b>x</b>',
+      'evil.com',
+      'profile',
+      '',
+    ]) {
       assert.equal(safeReturnTo(value), '/', value);
     }
   });
 
   it('falls back for whitespace and control characters anywhere, raw or percent-encoded', () => {
-    for (const value of ['\t/evil', '\n/evil', ' /profile', '/\t/evil', '/\n/evil', '/\r/evil', '/pro file', '/profile\u0000',
-      '/profile\u00a0', '/\u200b/evil', '/\u202e/evil', '/%09/evil', '/%0a/evil', '/%0D/evil', '/%00', '/profile?x=%0a', '/%2f/evil', '/%5Cevil']) {
+    for (const value of [
+      '\t/evil',
+      '\n/evil',
+      ' /profile',
+      '/\t/evil',
+      '/\n/evil',
+      '/\r/evil',
+      '/pro file',
+      '/profile\u0000',
+      '/profile\u00a0',
+      '/\u200b/evil',
+      '/\u202e/evil',
+      '/%09/evil',
+      '/%0a/evil',
+      '/%0D/evil',
+      '/%00',
+      '/profile?x=%0a',
+      '/%2f/evil',
+      '/%5Cevil',
+    ]) {
       assert.equal(safeReturnTo(value), '/', JSON.stringify(value));
     }
   });
@@ -96,7 +123,7 @@ describe('connectionLabel', () => {
     assert.equal(connectionLabel('email'), 'Email code');
     assert.equal(connectionLabel('google-oauth2'), 'Google');
     assert.equal(connectionLabel('github'), 'GitHub');
-    assert.equal(connectionLabel('demo-social'), 'Demo social account');
+    assert.equal(connectionLabel('demo-social'), 'Demo social');
     assert.equal(connectionLabel('windowslive'), 'Microsoft');
     assert.equal(connectionLabel('apple'), 'Apple');
     assert.equal(connectionLabel('facebook'), 'Facebook');
@@ -139,7 +166,18 @@ describe('formatDate', () => {
   });
 
   it('returns an empty string for invalid input', () => {
-    for (const value of ['', 'yesterday', '12', '2026-13-01', '2026-02-30', '2026-02-30T10:00:00Z', '2026-03-12T25:00:00Z', 'Thu, 12 Mar 2026 10:00:00 GMT', '0000-06-01', '0001-01-01T00:30:00+01:00']) {
+    for (const value of [
+      '',
+      'yesterday',
+      '12',
+      '2026-13-01',
+      '2026-02-30',
+      '2026-02-30T10:00:00Z',
+      '2026-03-12T25:00:00Z',
+      'Thu, 12 Mar 2026 10:00:00 GMT',
+      '0000-06-01',
+      '0001-01-01T00:30:00+01:00',
+    ]) {
       assert.equal(formatDate(value), '', value);
     }
     assert.equal(formatDate(undefined as unknown as string), '');

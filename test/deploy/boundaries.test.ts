@@ -31,7 +31,10 @@ describe('the boundary check', () => {
     write('src/tenant/tenant.ts', 'export const tenant = 1;\n');
     write('src/tenant/directory/directory.ts', "import { tenant } from '../tenant.ts';\nexport const directory = tenant;\n");
     write('src/platform/errors.ts', 'export const errors = 1;\n');
-    write('src/main.ts', "import { app } from './app/app.ts';\nimport { tenant } from './tenant/tenant.ts';\nimport { errors } from './platform/errors.ts';\nexport const all = [app, tenant, errors];\n");
+    write(
+      'src/main.ts',
+      "import { app } from './app/app.ts';\nimport { tenant } from './tenant/tenant.ts';\nimport { errors } from './platform/errors.ts';\nexport const all = [app, tenant, errors];\n",
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -41,11 +44,31 @@ describe('the boundary check', () => {
   });
 
   const badImports: [string, string, string, RegExp][] = [
-    ['app-imports-tenant', 'src/app/bad.ts', "import { tenant } from '../tenant/tenant.ts';\nexport const bad = tenant;\n", /src\/app\/bad\.ts → src\/tenant\/tenant\.ts/],
+    [
+      'app-imports-tenant',
+      'src/app/bad.ts',
+      "import { tenant } from '../tenant/tenant.ts';\nexport const bad = tenant;\n",
+      /src\/app\/bad\.ts → src\/tenant\/tenant\.ts/,
+    ],
     ['tenant-imports-app', 'src/tenant/bad.ts', "import { app } from '../app/app.ts';\nexport const bad = app;\n", /src\/tenant\/bad\.ts → src\/app\/app\.ts/],
-    ['platform-imports-a-half', 'src/platform/bad.ts', "import { app } from '../app/app.ts';\nexport const bad = app;\n", /src\/platform\/bad\.ts → src\/app\/app\.ts/],
-    ['directory-imports-http', 'src/tenant/directory/bad.ts', "import type { Request } from 'express';\nexport type Bad = Request;\n", /src\/tenant\/directory\/bad\.ts → \S*node_modules\/express\//],
-    ['directory-imports-http', 'src/tenant/directory/bad-http.ts', "import { STATUS_CODES } from 'node:http';\nexport const bad = STATUS_CODES;\n", /src\/tenant\/directory\/bad-http\.ts → http\b/],
+    [
+      'platform-imports-a-half',
+      'src/platform/bad.ts',
+      "import { app } from '../app/app.ts';\nexport const bad = app;\n",
+      /src\/platform\/bad\.ts → src\/app\/app\.ts/,
+    ],
+    [
+      'directory-imports-http',
+      'src/tenant/directory/bad.ts',
+      "import type { Request } from 'express';\nexport type Bad = Request;\n",
+      /src\/tenant\/directory\/bad\.ts → \S*node_modules\/express\//,
+    ],
+    [
+      'directory-imports-http',
+      'src/tenant/directory/bad-http.ts',
+      "import { STATUS_CODES } from 'node:http';\nexport const bad = STATUS_CODES;\n",
+      /src\/tenant\/directory\/bad-http\.ts → http\b/,
+    ],
   ];
   for (const [rule, file, text, named] of badImports) {
     it(`fails on ${file} (${rule}), naming the import`, async () => {

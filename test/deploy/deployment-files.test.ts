@@ -22,7 +22,11 @@ const ROLES = ['all', 'tenant', 'app'];
 
 /** The Dockerfile's instructions, continuation lines joined, comments dropped. */
 function instructions(text: string): string[] {
-  return text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 /** compose.yaml's services: their indented blocks by name. */
@@ -54,7 +58,11 @@ describe('deploy/', () => {
     const user = runtime.filter((s) => s.startsWith('USER ')).at(-1);
     assert.ok(user !== undefined && !/^USER (root|0)\b/.test(user), user);
     // dist/ finds its views and stylesheets beside it, as in the checkout.
-    for (const dir of ['dist', 'views', 'public', 'bin']) assert.ok(runtime.some((s) => new RegExp(`^COPY .*\\b${dir} ${dir}$`).test(s)), dir);
+    for (const dir of ['dist', 'views', 'public', 'bin'])
+      assert.ok(
+        runtime.some((s) => new RegExp(`^COPY .*\\b${dir} ${dir}$`).test(s)),
+        dir,
+      );
   });
 
   it('the Dockerfile copies files that exist', () => {

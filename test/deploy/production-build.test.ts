@@ -29,7 +29,10 @@ function copyCheckout(to: string): void {
 }
 
 function cookiesFrom(response: Response): string {
-  return response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return response.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
 }
 
 describe('the accord bin without a build', () => {
@@ -37,7 +40,10 @@ describe('the accord bin without a build', () => {
     const dir = mkdtempSync(join(tmpdir(), 'accord-bin-'));
     try {
       cpSync(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
-      const result = await run(process.execPath, ['bin/accord.js', 'clients', 'list'], { cwd: dir }).then(() => undefined, (err: { code: number; stderr: string }) => err);
+      const result = await run(process.execPath, ['bin/accord.js', 'clients', 'list'], { cwd: dir }).then(
+        () => undefined,
+        (err: { code: number; stderr: string }) => err,
+      );
       assert.equal(result?.code, 1);
       assert.match(result.stderr, /dist\/cli\.js is missing\. Run `npm run build` first/);
     } finally {
@@ -69,8 +75,13 @@ describe('production build on a fresh checkout', { skip: enabled ? false : 'set 
     const tenantPort = await freePort();
     const appPort = await freePort();
     const production = {
-      ...env, NODE_ENV: 'production', DATA_DIR: join(dir, 'var'), TENANT_PORT: String(tenantPort), PORT: String(appPort),
-      SESSION_SECRET: randomBytes(32).toString('base64'), SMTP_URL: 'smtp://127.0.0.1:2525',
+      ...env,
+      NODE_ENV: 'production',
+      DATA_DIR: join(dir, 'var'),
+      TENANT_PORT: String(tenantPort),
+      PORT: String(appPort),
+      SESSION_SECRET: randomBytes(32).toString('base64'),
+      SMTP_URL: 'smtp://127.0.0.1:2525',
     };
     const [node, ...argv] = PRODUCTION_COMMANDS.start;
     assert.equal(node, 'node');
@@ -78,7 +89,7 @@ describe('production build on a fresh checkout', { skip: enabled ? false : 'set 
     try {
       const tenant = `http://127.0.0.1:${tenantPort}`;
       const app = `http://127.0.0.1:${appPort}`;
-      const discovery = await fetch(`${tenant}/.well-known/openid-configuration`).then((r) => r.json()) as { issuer: string };
+      const discovery = (await fetch(`${tenant}/.well-known/openid-configuration`).then((r) => r.json())) as { issuer: string };
       assert.match(discovery.issuer, new RegExp(`^http://localhost:${tenantPort}/?$`));
 
       // The app's views and stylesheets, found from dist/app.

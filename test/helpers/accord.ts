@@ -5,7 +5,7 @@ import { after, before } from 'node:test';
 import { createClient } from 'redis';
 import { loadAppConfig, type AppConfig } from '../../src/app/app-config.ts';
 import { createApp, type AccordApp } from '../../src/app/app.ts';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import { wireEmbeddedApp } from '../../src/embedded-wiring.ts';
 import { createLogger, type Logger } from '../../src/platform/logger.ts';
 import { createTenant, type Tenant } from '../../src/tenant/tenant.ts';
@@ -38,7 +38,13 @@ export interface TestAccord {
   /** The tenant's Management API, as an administrator. */
   admin: AdminApi;
   /** The tenant's view of a user, through its Management API (as the app sees it). */
-  user(userId: string): Promise<{ user_id: string; identities: { provider: string; user_id: string; connection: string }[]; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; email_verified?: boolean }>;
+  user(userId: string): Promise<{
+    user_id: string;
+    identities: { provider: string; user_id: string; connection: string }[];
+    user_metadata?: Record<string, unknown>;
+    app_metadata?: Record<string, unknown>;
+    email_verified?: boolean;
+  }>;
   usersByEmail(email: string): Promise<{ user_id: string }[]>;
   mailTo(email: string, subject: RegExp): Promise<StoredMail>;
   close(): Promise<void>;
@@ -68,23 +74,39 @@ export async function startTestAccord(options: {
   const tenantProxy = options.tenantProxy ? await startTcpProxy({ host: '127.0.0.1', port }) : undefined;
   const tenantUrl = `http://127.0.0.1:${tenantProxy?.port ?? port}`;
   const tenant = await createTenant({
-    config: testConfig({ url: tenantUrl, port, ...options.tenant }), logger: options.logger?.child({ half: 'tenant' }) ?? createLogger('silent'), database: options.tenantDatabase,
+    config: testConfig({ url: tenantUrl, port, ...options.tenant }),
+    logger: options.logger?.child({ half: 'tenant' }) ?? createLogger('silent'),
+    database: options.tenantDatabase,
   });
-  const server: Server = await new Promise((resolve) => { const s = tenant.app.listen(port, '127.0.0.1', () => resolve(s)); });
+  const server: Server = await new Promise((resolve) => {
+    const s = tenant.app.listen(port, '127.0.0.1', () => resolve(s));
+  });
   const wiring = await wireEmbeddedApp(tenant, appUrl);
-  const appConfig = loadAppConfig({
-    NODE_ENV: 'test', APP_URL: appUrl, SESSION_SECRET: randomBytes(32).toString('base64url'), DATA_DIR: '/tmp',
-    // Tests change the tenant behind the app's back (other browsers, the Management API) and
-    // look at the next page at once; the read cache has its own tests.
-    MANAGEMENT_CACHE_TTL: '0',
-    ...options.env,
-    ...(options.redisKeyPrefix ? { REDIS_PREFIX: options.redisKeyPrefix } : {}),
-  }, wiring);
+  const appConfig = loadAppConfig(
+    {
+      NODE_ENV: 'test',
+      APP_URL: appUrl,
+      SESSION_SECRET: randomBytes(32).toString('base64url'),
+      DATA_DIR: '/tmp',
+      // Tests change the tenant behind the app's back (other browsers, the Management API) and
+      // look at the next page at once; the read cache has its own tests.
+      MANAGEMENT_CACHE_TTL: '0',
+      ...options.env,
+      ...(options.redisKeyPrefix ? { REDIS_PREFIX: options.redisKeyPrefix } : {}),
+    },
+    wiring,
+  );
   const app = await createApp({
-    config: appConfig, logger: options.logger?.child({ half: 'app' }) ?? createLogger('silent'), database: options.appDatabase,
+    config: appConfig,
+    logger: options.logger?.child({ half: 'app' }) ?? createLogger('silent'),
+    database: options.appDatabase,
   });
-  const appServer: Server | undefined = appPort === undefined ? undefined
-    : await new Promise((resolve) => { const s = app.app.listen(appPort, '127.0.0.1', () => resolve(s)); });
+  const appServer: Server | undefined =
+    appPort === undefined
+      ? undefined
+      : await new Promise((resolve) => {
+          const s = app.app.listen(appPort, '127.0.0.1', () => resolve(s));
+        });
 
   const admin = adminApi(tenant, tenantUrl);
   const read = async (path: string) => {
@@ -118,7 +140,10 @@ export async function startTestAccord(options: {
     },
     async close() {
       for (const s of appServer ? [appServer, server] : [server]) {
-        await new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
+        await new Promise<void>((resolve) => {
+          s.closeAllConnections();
+          s.close(() => resolve());
+        });
       }
       await tenantProxy?.close();
       await app.close();
@@ -135,7 +160,9 @@ export async function startTestAccord(options: {
 
 /** Registers before/after hooks that start Accord on fresh databases for a suite. */
 export function accordPerSuite(
-  db: TestDatabase, appDb: TestAppDatabase, onStart: (accord: TestAccord) => void,
+  db: TestDatabase,
+  appDb: TestAppDatabase,
+  onStart: (accord: TestAccord) => void,
   options: { tenant?: Partial<TenantConfig>; env?: Record<string, string>; logger?: Logger; listen?: boolean; redisKeyPrefix?: string } = {},
 ): void {
   let cleanup: (() => Promise<void>) | undefined;
@@ -143,10 +170,16 @@ export function accordPerSuite(
     const tenantDb = await db.open();
     const appDatabase = await appDb.open();
     const accord = await startTestAccord({ tenantDatabase: tenantDb.database, appDatabase: appDatabase.database, ...options });
-    cleanup = async () => { await accord.close(); await appDatabase.cleanup(); await tenantDb.cleanup(); };
+    cleanup = async () => {
+      await accord.close();
+      await appDatabase.cleanup();
+      await tenantDb.cleanup();
+    };
     onStart(accord);
   });
-  after(async () => { await cleanup?.(); });
+  after(async () => {
+    await cleanup?.();
+  });
 }
 
 // ——— What a person does at the tenant's pages (the browser is on the connection's page) ———
@@ -179,9 +212,16 @@ export async function signUpAndSignIn(b: WebBrowser, email: string, password = P
 /** On the demo IdP's page: signs in as this person. */
 export async function enterDemoIdentity(b: WebBrowser, person: { email: string; name?: string; verified?: boolean }): Promise<Page> {
   assert.match(b.page.url, /\/demo-idp\/interaction\//, `expected the demo IdP, at ${b.page.url}`);
-  return b.submit(/\/demo-idp\/interaction\//, {
-    action: 'login', email: person.email, name: person.name ?? 'Ada Lovelace', ...(person.verified === false ? {} : { email_verified: 'on' }),
-  }, { where: {} });
+  return b.submit(
+    /\/demo-idp\/interaction\//,
+    {
+      action: 'login',
+      email: person.email,
+      name: person.name ?? 'Ada Lovelace',
+      ...(person.verified === false ? {} : { email_verified: 'on' }),
+    },
+    { where: {} },
+  );
 }
 
 /** On the email-code page: asks for a code, reads it from the outbox and enters it. */

@@ -12,10 +12,20 @@ export type AdminApi = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: strin
 export function adminApi(tenant: Tenant, tenantUrl: string): AdminApi {
   let token: Promise<string> | undefined;
   const requestToken = async () => {
-    const client = await tenant.clients.create({ name: `admin-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: [...MANAGEMENT_SCOPES] });
+    const client = await tenant.clients.create({
+      name: `admin-${randomBytes(3).toString('hex')}`,
+      grantTypes: ['client_credentials'],
+      scopes: [...MANAGEMENT_SCOPES],
+    });
     const res = await fetch(`${tenantUrl}/oauth/token`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${tenantUrl}/api/v2/` }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        grant_type: 'client_credentials',
+        client_id: client.client_id,
+        client_secret: client.client_secret,
+        audience: `${tenantUrl}/api/v2/`,
+      }),
     });
     assert.equal(res.status, 200, `the admin's token: ${res.status}`);
     return ((await res.json()) as { access_token: string }).access_token;
@@ -23,7 +33,8 @@ export function adminApi(tenant: Tenant, tenantUrl: string): AdminApi {
   return async (method, path, body) => {
     token ??= requestToken();
     const res = await fetch(`${tenantUrl}/api/v2${path}`, {
-      method, headers: { authorization: `Bearer ${await token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      headers: { authorization: `Bearer ${await token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { migrateApp, openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { openAppDatabase, type AppDatabase } from '../../src/app/app-database.ts';
+import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { databaseVariants, type DatabaseVariant, type OpenedDatabase } from './database-variants.ts';
 import { testDatabases, type TestDatabase } from './databases.ts';
 
@@ -27,7 +28,10 @@ export async function testRedis(): Promise<{ url: string } | { url: undefined; r
   }
   const reachable = await new Promise<boolean>((resolve) => {
     const socket = connect({ host, port });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(1000, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
@@ -53,7 +57,10 @@ export async function sessionStoreVariants(): Promise<StoreVariant[]> {
   if (redis.url === undefined) console.log(`# Redis session variants skipped: ${redis.reason}`);
   else {
     variants.push({
-      label: 'redis sessions', db: databases[0]!, appDb: appDatabases[0]!, env: { REDIS_URL: redis.url },
+      label: 'redis sessions',
+      db: databases[0]!,
+      appDb: appDatabases[0]!,
+      env: { REDIS_URL: redis.url },
       redisKeyPrefix: `accord-test-${randomBytes(6).toString('hex')}:`,
     });
   }

@@ -59,11 +59,15 @@ export async function saveArtifacts(context: BrowserContext, name: string): Prom
     try {
       await page.screenshot({ path: `${file}.png`, fullPage: true });
       saved.push(relative(ROOT, `${file}.png`));
-    } catch { /* a crashed or closed page has no picture; its HTML may still come */ }
+    } catch {
+      /* a crashed or closed page has no picture; its HTML may still come */
+    }
     try {
       writeFileSync(`${file}.html`, `<!-- ${page.url()} -->\n${await page.content()}`);
       saved.push(relative(ROOT, `${file}.html`));
-    } catch { /* nothing more to save of this page */ }
+    } catch {
+      /* nothing more to save of this page */
+    }
   }
   return saved;
 }
@@ -85,8 +89,13 @@ export class Person {
   readonly visited: string[] = [];
   private readonly problems: string[] = [];
 
-  constructor(readonly page: Page, private readonly options: { keyboard?: boolean } = {}) {
-    page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) this.visited.push(frame.url()); });
+  constructor(
+    readonly page: Page,
+    private readonly options: { keyboard?: boolean } = {},
+  ) {
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) this.visited.push(frame.url());
+    });
     page.on('pageerror', (err) => this.problems.push(`script error: ${err.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) this.problems.push(`console: ${message.text()}`);
@@ -107,7 +116,8 @@ export class Person {
   }
 
   locate(target: Target): Locator {
-    return 'label' in target ? this.page.getByLabel(target.label, { exact: true })
+    return 'label' in target
+      ? this.page.getByLabel(target.label, { exact: true })
       : this.page.getByRole(target.role, { name: target.name, exact: typeof target.name === 'string' });
   }
 
@@ -163,10 +173,12 @@ export class Person {
     for (let presses = 0; !(await element.evaluate((el) => el === document.activeElement)); presses++) {
       assert.ok(presses < 40, `Tab never reached ${JSON.stringify(target)} on ${this.url}; focus went: ${path.join(' → ')}`);
       await this.page.keyboard.press('Tab');
-      path.push(await this.page.evaluate(() => {
-        const el = document.activeElement;
-        return el ? `${el.tagName.toLowerCase()} "${(el.textContent || (el as HTMLInputElement).name || '').trim().slice(0, 30)}"` : 'nothing';
-      }));
+      path.push(
+        await this.page.evaluate(() => {
+          const el = document.activeElement;
+          return el ? `${el.tagName.toLowerCase()} "${(el.textContent || (el as HTMLInputElement).name || '').trim().slice(0, 30)}"` : 'nothing';
+        }),
+      );
     }
     const indicator = await element.evaluate((el) => {
       const style = getComputedStyle(el);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Database } from '../../src/tenant/tenant-database.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { TenantErrorCode } from '../../src/tenant/tenant-errors.ts';
 import { ConnectionRegistry, connectionsConfigSchema, defaultConnections } from '../../src/tenant/connections.ts';
 import type { Actor } from '../../src/tenant/directory/audit.ts';
 import { Directory } from '../../src/tenant/directory/directory.ts';
@@ -11,11 +12,13 @@ export const ACTOR: Actor = { id: 'client:cli_directory_tests', clientId: 'cli_d
 
 /** The default connections, Google (provider `google-oauth2`) and a generic OIDC connection (provider `oidc`). */
 export function testConnections(): ConnectionRegistry {
-  return new ConnectionRegistry(connectionsConfigSchema.parse([
-    ...defaultConnections(),
-    SOCIAL_CONNECTION,
-    { name: 'corp-sso', strategy: 'oidc', issuer: 'https://sso.corp.example', client_id: 'accord' },
-  ]));
+  return new ConnectionRegistry(
+    connectionsConfigSchema.parse([
+      ...defaultConnections(),
+      SOCIAL_CONNECTION,
+      { name: 'corp-sso', strategy: 'oidc', issuer: 'https://sso.corp.example', client_id: 'accord' },
+    ]),
+  );
 }
 
 export interface OpenDirectory {
@@ -30,7 +33,7 @@ export async function openDirectory(db: TestDatabase): Promise<OpenDirectory> {
 }
 
 /** Asserts that `promise` rejects with an AccordError carrying `code`. */
-export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<AccordError> {
+export async function rejectsWith(promise: Promise<unknown>, code: TenantErrorCode): Promise<AccordError> {
   let caught: unknown;
   try {
     await promise;

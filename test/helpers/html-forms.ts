@@ -6,7 +6,13 @@ export interface Form {
 }
 
 const attribute = (tag: string, name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1];
-const unescape = (s: string) => s.replace(/&#34;|&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const unescapeHtml = (s: string) =>
+  s
+    .replace(/&#34;|&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 /** Every form of a page with its hidden fields (what a browser would send without typing). */
 export function formsOf(html: string): Form[] {
@@ -16,9 +22,9 @@ export function formsOf(html: string): Form[] {
     for (const input of match[2]!.matchAll(/<input\b([^>]*)>/g)) {
       const tag = input[1]!;
       const name = attribute(tag, 'name');
-      if (name && attribute(tag, 'type') === 'hidden') fields[name] = unescape(attribute(tag, 'value') ?? '');
+      if (name && attribute(tag, 'type') === 'hidden') fields[name] = unescapeHtml(attribute(tag, 'value') ?? '');
     }
-    forms.push({ action: unescape(attribute(match[1]!, 'action') ?? ''), fields });
+    forms.push({ action: unescapeHtml(attribute(match[1]!, 'action') ?? ''), fields });
   }
   return forms;
 }

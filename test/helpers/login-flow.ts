@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { after, before } from 'node:test';
 import supertest from 'supertest';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import type { TestDatabase } from './databases.ts';
 import { csrfTokenOf } from './html-forms.ts';
 import { startTestTenant, type TestTenant } from './tenant.ts';
@@ -19,7 +19,10 @@ export interface RelyingParty {
 /** A first-party web app registered on the tenant (code flow + PKCE), as Accord's app will be. */
 export async function registerRelyingParty(tenant: Tenant, options: { postLogoutRedirectUris?: string[] } = {}): Promise<RelyingParty> {
   const client = await tenant.clients.create({
-    name: `rp-${randomBytes(3).toString('hex')}`, grantTypes: ['authorization_code', 'refresh_token'], scopes: [], redirectUris: [RP_REDIRECT_URI],
+    name: `rp-${randomBytes(3).toString('hex')}`,
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: [],
+    redirectUris: [RP_REDIRECT_URI],
     postLogoutRedirectUris: options.postLogoutRedirectUris,
   });
   return { clientId: client.client_id, clientSecret: client.client_secret };
@@ -47,8 +50,15 @@ export async function authorize(agent: Browser, rp: RelyingParty, extra: Record<
   const state = randomBytes(12).toString('base64url');
   const nonce = randomBytes(12).toString('base64url');
   const res = await agent.get('/authorize').query({
-    client_id: rp.clientId, response_type: 'code', redirect_uri: RP_REDIRECT_URI, scope: 'openid profile email',
-    state, nonce, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', ...extra,
+    client_id: rp.clientId,
+    response_type: 'code',
+    redirect_uri: RP_REDIRECT_URI,
+    scope: 'openid profile email',
+    state,
+    nonce,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    ...extra,
   });
   assert.equal(res.status, 303, `authorize: ${res.status} ${res.text.slice(0, 300)}`);
   const loginPath = new URL(res.headers.location!, 'http://tenant').pathname;
@@ -83,7 +93,10 @@ export interface Tokens {
 export async function exchangeCode(tenant: Tenant, rp: RelyingParty, auth: Authorization, callback: URLSearchParams): Promise<Tokens> {
   assert.equal(callback.get('error'), null, `callback error: ${callback.get('error')} ${callback.get('error_description')}`);
   assert.equal(callback.get('state'), auth.state);
-  const res = await supertest(tenant.app).post('/oauth/token').type('form').auth(rp.clientId, rp.clientSecret)
+  const res = await supertest(tenant.app)
+    .post('/oauth/token')
+    .type('form')
+    .auth(rp.clientId, rp.clientSecret)
     .send({ grant_type: 'authorization_code', code: callback.get('code'), redirect_uri: RP_REDIRECT_URI, code_verifier: auth.verifier });
   assert.equal(res.status, 200, `token: ${JSON.stringify(res.body)}`);
   const claims = decodeJwt(res.body.id_token);
@@ -102,9 +115,7 @@ export function csrfOf(html: string): string {
  * Registers a suite's hooks: before, a tenant on a fresh `db` with a registered relying
  * party, handed to `onStart`; after, both closed.
  */
-export function tenantPerSuite(
-  db: TestDatabase, onStart: (started: { t: TestTenant; rp: RelyingParty }) => void, overrides: Partial<TenantConfig> = {},
-): void {
+export function tenantPerSuite(db: TestDatabase, onStart: (started: { t: TestTenant; rp: RelyingParty }) => void, overrides: Partial<TenantConfig> = {}): void {
   let started: { t: TestTenant; rp: RelyingParty; cleanup: () => Promise<void> } | undefined;
   before(async () => {
     const opened = await db.open();

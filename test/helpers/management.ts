@@ -55,12 +55,29 @@ export async function createEmailUser(t: TestTenant, input: Partial<CreateUserIn
 }
 
 /** A google-oauth2 user, as the login pipeline creates them (the API refuses to), as the Management API shows it. */
-export async function createSocialUser(t: TestTenant, input: { sub?: string; email?: string; email_verified?: boolean; name?: string;
-  user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; } = {}): Promise<UserProfile> {
-  const user = await t.tenant.directory.createFederatedUser({
-    connection: 'google-oauth2', sub: input.sub ?? uniqueSub(), email: input.email ?? uniqueEmail('social', 'gmail.com'),
-    email_verified: input.email_verified ?? true, name: input.name, user_metadata: input.user_metadata, app_metadata: input.app_metadata,
-  }, TEST_ACTOR);
+export async function createSocialUser(
+  t: TestTenant,
+  input: {
+    sub?: string;
+    email?: string;
+    email_verified?: boolean;
+    name?: string;
+    user_metadata?: Record<string, unknown>;
+    app_metadata?: Record<string, unknown>;
+  } = {},
+): Promise<UserProfile> {
+  const user = await t.tenant.directory.createFederatedUser(
+    {
+      connection: 'google-oauth2',
+      sub: input.sub ?? uniqueSub(),
+      email: input.email ?? uniqueEmail('social', 'gmail.com'),
+      email_verified: input.email_verified ?? true,
+      name: input.name,
+      user_metadata: input.user_metadata,
+      app_metadata: input.app_metadata,
+    },
+    TEST_ACTOR,
+  );
   return withProfileDefaults(user, t.tenant.config.url);
 }
 

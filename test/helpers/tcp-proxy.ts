@@ -24,7 +24,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const pair = { client, upstream: undefined as Socket | undefined, swallowed: false };
     pairs.add(pair);
     client.on('error', () => {});
-    client.on('close', () => { pairs.delete(pair); pair.upstream?.destroy(); });
+    client.on('close', () => {
+      pairs.delete(pair);
+      pair.upstream?.destroy();
+    });
     if (mode === 'refuse') return void client.destroy();
     if (mode === 'blackhole') {
       pair.swallowed = true;
@@ -58,7 +61,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       }
     },
     close() {
-      for (const pair of pairs) { pair.client.destroy(); pair.upstream?.destroy(); }
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream?.destroy();
+      }
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };

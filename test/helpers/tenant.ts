@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { SignJWT, importJWK } from 'jose';
 import supertest from 'supertest';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import type { ConnectionConfig } from '../../src/tenant/connections.ts';
 import { defaultConnections } from '../../src/tenant/connections.ts';
 import type { Database } from '../../src/tenant/tenant-database.ts';
@@ -16,15 +16,30 @@ export const TEST_AUDIENCE = `${TEST_ISSUER}/api/v2/`;
 
 /** A generic OIDC connection (no real upstream is contacted in these tests). */
 export const SOCIAL_CONNECTION: ConnectionConfig = {
-  name: 'google-oauth2', strategy: 'oidc', provider: 'google-oauth2', issuer: 'https://accounts.google.com',
-  client_id: 'test-client', client_secret: 'test-secret', scopes: 'openid email profile', trust_email_verified: true, linking: 'suggest',
+  name: 'google-oauth2',
+  strategy: 'oidc',
+  provider: 'google-oauth2',
+  issuer: 'https://accounts.google.com',
+  client_id: 'test-client',
+  client_secret: 'test-secret',
+  scopes: 'openid email profile',
+  trust_email_verified: true,
+  linking: 'suggest',
 };
 
 export function testConfig(overrides: Partial<TenantConfig> = {}): TenantConfig {
   return {
-    env: 'test', host: '127.0.0.1', port: 0, url: TEST_ISSUER, name: 'Accord Test',
-    databaseUrl: undefined, sqliteFile: ':memory:', dataDir: '/tmp', logLevel: 'silent',
-    managementTokenTtl: 3600, managementRateLimitPerMinute: 100_000,
+    env: 'test',
+    host: '127.0.0.1',
+    port: 0,
+    url: TEST_ISSUER,
+    name: 'Accord Test',
+    databaseUrl: undefined,
+    sqliteFile: ':memory:',
+    dataDir: '/tmp',
+    logLevel: 'silent',
+    managementTokenTtl: 3600,
+    managementRateLimitPerMinute: 100_000,
     connections: [...defaultConnections(), SOCIAL_CONNECTION],
     mail: { transport: 'outbox', smtpUrl: undefined, from: 'Accord Test <no-reply@127.0.0.1>' },
     demoIdp: true,
@@ -55,8 +70,11 @@ export async function startTestTenant(database: Database, overrides: Partial<Ten
   let clientId = '';
 
   const sign = (claims: Record<string, unknown>, expSecondsFromNow = 300) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
-      .setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + expSecondsFromNow).sign(privateKey);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + expSecondsFromNow)
+      .sign(privateKey);
 
   return {
     tenant,
@@ -65,7 +83,10 @@ export async function startTestTenant(database: Database, overrides: Partial<Ten
       const client = await tenant.clients.create({ name: `test-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: [...scopes] });
       clientId = client.client_id;
       const res = await request.post('/oauth/token').type('form').send({
-        grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: TEST_AUDIENCE,
+        grant_type: 'client_credentials',
+        client_id: client.client_id,
+        client_secret: client.client_secret,
+        audience: TEST_AUDIENCE,
       });
       if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.access_token as string;
@@ -84,11 +105,17 @@ export async function startTestTenant(database: Database, overrides: Partial<Ten
 
 /** Listens on 127.0.0.1 with a free port, for tests that need real concurrent connections. */
 export async function listen(tenant: Tenant): Promise<{ url: string; server: Server; close(): Promise<void> }> {
-  const server = await new Promise<Server>((resolve) => { const s = tenant.app.listen(0, '127.0.0.1', () => resolve(s)); });
+  const server = await new Promise<Server>((resolve) => {
+    const s = tenant.app.listen(0, '127.0.0.1', () => resolve(s));
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     server,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -32,7 +32,13 @@ export class WebBrowser {
     return agent;
   }
 
-  private async settle(method: 'GET' | 'POST', url: URL, body?: Record<string, string>, extraHeaders: Record<string, string> = {}, follow = true): Promise<Page> {
+  private async settle(
+    method: 'GET' | 'POST',
+    url: URL,
+    body?: Record<string, string>,
+    extraHeaders: Record<string, string> = {},
+    follow = true,
+  ): Promise<Page> {
     let current = url;
     let res = await this.send(method, current, body, extraHeaders);
     for (let hops = 0; follow && [301, 302, 303, 307].includes(res.status); hops++) {
@@ -54,7 +60,13 @@ export class WebBrowser {
     this.history.push(`${method} ${url.href}`);
     const agent = this.agentFor(url);
     const path = url.pathname + url.search;
-    const req = method === 'GET' ? agent.get(path) : agent.post(path).type('form').send(body ?? {});
+    const req =
+      method === 'GET'
+        ? agent.get(path)
+        : agent
+            .post(path)
+            .type('form')
+            .send(body ?? {});
     for (const [k, v] of Object.entries(extraHeaders)) req.set(k, v);
     return req.redirects(0);
   }
@@ -65,14 +77,19 @@ export class WebBrowser {
 
   /** The form of the current page whose action matches (and, if given, whose hidden fields match). */
   form(action: string | RegExp, where: Record<string, string> = {}): Form {
-    const forms = formsOf(this.page.text).filter((f) => (typeof action === 'string' ? f.action === action : action.test(f.action))
-      && Object.entries(where).every(([k, v]) => f.fields[k] === v));
+    const forms = formsOf(this.page.text).filter(
+      (f) => (typeof action === 'string' ? f.action === action : action.test(f.action)) && Object.entries(where).every(([k, v]) => f.fields[k] === v),
+    );
     assert.ok(forms.length > 0, `no form ${action} ${JSON.stringify(where)} on ${this.page.url}:\n${this.page.text.slice(0, 1500)}`);
     return forms[0]!;
   }
 
   /** Submits a form of the current page, typing `fields` into it, and follows the redirects. */
-  submit(action: string | RegExp, fields: Record<string, string> = {}, options: { where?: Record<string, string>; headers?: Record<string, string>; follow?: boolean } = {}): Promise<Page> {
+  submit(
+    action: string | RegExp,
+    fields: Record<string, string> = {},
+    options: { where?: Record<string, string>; headers?: Record<string, string>; follow?: boolean } = {},
+  ): Promise<Page> {
     const form = this.form(action, options.where);
     return this.settle('POST', new URL(form.action, this.page.url), { ...form.fields, ...fields }, options.headers, options.follow ?? true);
   }

@@ -33,7 +33,12 @@ async function admin<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
 /** Log lines as objects, to count what an outage logged. */
 function capturedLogger() {
   const lines: { msg: string; event?: string }[] = [];
-  const stream = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
@@ -48,7 +53,12 @@ describe('PostgreSQL connections lost under load', { skip: postgres ? false : 'D
     await admin(`create schema ${schema}`);
     const withName = new URL(url!);
     withName.searchParams.set('application_name', applicationName);
-    database = openTenantDatabase({ databaseUrl: withName.toString(), pgSchema: schema, logger: log.logger, timeouts: { connectTimeoutMs: 1_000, statementTimeoutMs: 2_000 } });
+    database = openTenantDatabase({
+      databaseUrl: withName.toString(),
+      pgSchema: schema,
+      logger: log.logger,
+      timeouts: { connectTimeoutMs: 1_000, statementTimeoutMs: 2_000 },
+    });
     await migrateTenant(database);
     t = await startTestTenant(database, {}, { logger: log.logger });
   });
@@ -66,12 +76,16 @@ describe('PostgreSQL connections lost under load', { skip: postgres ? false : 'D
 
     const statuses: number[] = [];
     let loading = true;
-    const load = Promise.all(Array.from({ length: 8 }, async () => {
-      while (loading) statuses.push((await get()).status);
-    }));
+    const load = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (loading) statuses.push((await get()).status);
+      }),
+    );
     for (let round = 0; round < 3; round++) {
       await new Promise((r) => setTimeout(r, 150));
-      const killed = await admin<{ pid: number }>(`select pg_terminate_backend(pid) as pid from pg_stat_activity where application_name = '${applicationName}'`);
+      const killed = await admin<{ pid: number }>(
+        `select pg_terminate_backend(pid) as pid from pg_stat_activity where application_name = '${applicationName}'`,
+      );
       assert.ok(killed.length > 0, 'the pool had connections to terminate');
     }
     await new Promise((r) => setTimeout(r, 150));
@@ -79,7 +93,10 @@ describe('PostgreSQL connections lost under load', { skip: postgres ? false : 'D
     await load;
 
     assert.ok(statuses.length > 0);
-    assert.ok(statuses.every((s) => s === 200 || s === 503), `only successes and 503s: ${[...new Set(statuses)].join(', ')}`);
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 503),
+      `only successes and 503s: ${[...new Set(statuses)].join(', ')}`,
+    );
     const started = Date.now();
     assert.equal((await get()).status, 200);
     assert.ok(Date.now() - started < 1_000);
@@ -124,7 +141,11 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       const token = await t.token();
       const user = await createEmailUser(t);
       const rp = await registerRelyingParty(t.tenant);
-      const machine = await t.tenant.clients.create({ name: `m2m-${randomBytes(3).toString('hex')}`, grantTypes: ['client_credentials'], scopes: ['read:users'] });
+      const machine = await t.tenant.clients.create({
+        name: `m2m-${randomBytes(3).toString('hex')}`,
+        grantTypes: ['client_credentials'],
+        scopes: ['read:users'],
+      });
       const signingIn = browser(t.tenant);
       const started = await authorize(signingIn, rp);
       const getUser = () => api(t, token).get(`/users/${encodeURIComponent(user.user_id)}`);
@@ -142,21 +163,36 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       const management = await timed(getUser);
       assert.equal(management.status, 503, management.text);
       assert.deepEqual(management.body, {
-        statusCode: 503, error: 'Service Unavailable', message: 'The service is temporarily unavailable. Try again in a minute.', errorCode: 'temporarily_unavailable',
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'The service is temporarily unavailable. Try again in a minute.',
+        errorCode: 'temporarily_unavailable',
       });
       assert.equal(management.headers['retry-after'], '30');
 
-      const tokenRes = await timed(() => t.request.post('/oauth/token').type('form').send({
-        grant_type: 'client_credentials', client_id: machine.client_id, client_secret: machine.client_secret, audience: TEST_AUDIENCE,
-      }));
+      const tokenRes = await timed(() =>
+        t.request.post('/oauth/token').type('form').send({
+          grant_type: 'client_credentials',
+          client_id: machine.client_id,
+          client_secret: machine.client_secret,
+          audience: TEST_AUDIENCE,
+        }),
+      );
       assert.equal(tokenRes.status, 503, tokenRes.text);
       assert.equal(tokenRes.body.error, 'temporarily_unavailable');
       assert.ok(tokenRes.headers['retry-after']);
       assertNothingInternal(tokenRes.text);
 
-      const authorizeRes = await timed(() => browser(t.tenant).get('/authorize').query({
-        client_id: rp.clientId, response_type: 'code', redirect_uri: 'http://127.0.0.1:3999/callback', scope: 'openid', state: 's', nonce: 'n',
-      }));
+      const authorizeRes = await timed(() =>
+        browser(t.tenant).get('/authorize').query({
+          client_id: rp.clientId,
+          response_type: 'code',
+          redirect_uri: 'http://127.0.0.1:3999/callback',
+          scope: 'openid',
+          state: 's',
+          nonce: 'n',
+        }),
+      );
       assert.equal(authorizeRes.status, 503, authorizeRes.text.slice(0, 300));
       assert.match(authorizeRes.text, /Sign-in is unavailable/);
       assertNothingInternal(authorizeRes.text);

@@ -8,12 +8,18 @@ for (const variant of testDatabases()) {
   describe(`prepareQuery [${variant.label}]`, () => {
     let database: Database;
     let cleanup: () => Promise<void>;
-    before(async () => { ({ database, cleanup } = await variant.open()); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, cleanup } = await variant.open());
+    });
+    after(async () => {
+      await cleanup();
+    });
 
-    it('compiles once and runs with each call\'s values, keeping the fixed ones', async () => {
+    it("compiles once and runs with each call's values, keeping the fixed ones", async () => {
       const { db } = database;
-      const insert = prepareQuery(['name', 'value'], (p) => db.insertInto('tenant_secrets').values({ name: p.name, value: p.value, created_at: '2026-01-01T00:00:00.000Z' }));
+      const insert = prepareQuery(['name', 'value'], (p) =>
+        db.insertInto('tenant_secrets').values({ name: p.name, value: p.value, created_at: '2026-01-01T00:00:00.000Z' }),
+      );
       const byName = prepareQuery(['name'], (p) => db.selectFrom('tenant_secrets').select(['value', 'created_at']).where('name', '=', p.name).limit(1));
       await db.executeQuery(insert({ name: 'prepared-a', value: 'one' }));
       await db.executeQuery(insert({ name: 'prepared-b', value: 'two' }));
@@ -28,10 +34,11 @@ for (const variant of testDatabases()) {
 
     it('refuses a placeholder that is not a bound parameter', () => {
       const { db } = database;
-      assert.throws(() => prepareQuery(['name', 'unused'], (p) => db.selectFrom('tenant_secrets').selectAll().where('name', '=', p.name)),
-        /"unused" is not a bound parameter/);
-      assert.throws(() => prepareQuery(['column'], (p) => db.selectFrom('tenant_secrets').select(p.column as 'name')),
-        /"column" is not a bound parameter/);
+      assert.throws(
+        () => prepareQuery(['name', 'unused'], (p) => db.selectFrom('tenant_secrets').selectAll().where('name', '=', p.name)),
+        /"unused" is not a bound parameter/,
+      );
+      assert.throws(() => prepareQuery(['column'], (p) => db.selectFrom('tenant_secrets').select(p.column as 'name')), /"column" is not a bound parameter/);
     });
   });
 }

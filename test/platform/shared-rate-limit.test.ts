@@ -17,7 +17,9 @@ function counting(counters: SharedCounters): SharedCounters & { writes: number }
   return wrapped;
 }
 
-const noErrors = (err: unknown) => { throw err; };
+const noErrors = (err: unknown) => {
+  throw err;
+};
 
 /** `n` requests one after another, each waiting for its answer (as a request waits for its middleware). */
 async function hits(limiter: SharedWindowLimiter, key: string, n: number): Promise<RateLimitDecision[]> {
@@ -30,8 +32,12 @@ for (const variant of testDatabases({ sqlite: 'file' })) {
   describe(`a limit shared through the database by several processes [${variant.label}]`, () => {
     let database: Database;
     let cleanup: () => Promise<void>;
-    before(async () => { ({ database, cleanup } = await variant.open()); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, cleanup } = await variant.open());
+    });
+    after(async () => {
+      await cleanup();
+    });
 
     const processes = (n: number, limit: number, windowMs = 60_000) => {
       const counters = counting(new RateLimitCounters(database, 'rate_limit_hits'));
@@ -40,20 +46,34 @@ for (const variant of testDatabases({ sqlite: 'file' })) {
     };
 
     it('a small limit is exact across processes: each request is counted in the database', async () => {
-      const { limiters: [a, b] } = processes(2, 20);
+      const {
+        limiters: [a, b],
+      } = processes(2, 20);
       const decisions: RateLimitDecision[] = [];
       for (let i = 0; i < 15; i++) {
         decisions.push(await a!.hit('client'), await b!.hit('client'));
       }
       assert.equal(decisions.filter((d) => d.allowed).length, 20);
-      assert.deepEqual(decisions.slice(0, 20).map((d) => d.remaining), Array.from({ length: 20 }, (_, i) => 19 - i));
-      assert.ok(decisions.slice(20).every((d) => !d.allowed && d.remaining === 0), 'both processes refuse once the limit is reached');
-      assert.ok(decisions.every((d) => d.resetAt === decisions[0]!.resetAt && d.resetAt > Date.now()), 'one window for both');
+      assert.deepEqual(
+        decisions.slice(0, 20).map((d) => d.remaining),
+        Array.from({ length: 20 }, (_, i) => 19 - i),
+      );
+      assert.ok(
+        decisions.slice(20).every((d) => !d.allowed && d.remaining === 0),
+        'both processes refuse once the limit is reached',
+      );
+      assert.ok(
+        decisions.every((d) => d.resetAt === decisions[0]!.resetAt && d.resetAt > Date.now()),
+        'one window for both',
+      );
       assert.equal((await b!.hit('another client')).allowed, true, 'per key');
     });
 
     it('a large limit is counted in batches, and still exact for two processes hitting it at once', async () => {
-      const { counters, limiters: [a, b] } = processes(2, 2_000);
+      const {
+        counters,
+        limiters: [a, b],
+      } = processes(2, 2_000);
       const [fromA, fromB] = await Promise.all([hits(a!, 'client', 1_500), hits(b!, 'client', 1_500)]);
       const admitted = [...fromA!, ...fromB!].filter((d) => d.allowed).length;
       assert.equal(admitted, 2_000);
@@ -63,7 +83,9 @@ for (const variant of testDatabases({ sqlite: 'file' })) {
     });
 
     it('hits admitted between batches reach the database: a process started later sees them', async () => {
-      const { limiters: [a, later] } = processes(2, 10_000);
+      const {
+        limiters: [a, later],
+      } = processes(2, 10_000);
       await hits(a!, 'client', 300);
       await a!.close();
       const first = await later!.hit('client');
@@ -71,8 +93,13 @@ for (const variant of testDatabases({ sqlite: 'file' })) {
     });
 
     it('a new window starts when the last one ends', async () => {
-      const { limiters: [a, b] } = processes(2, 2, 300);
-      assert.deepEqual((await hits(a!, 'client', 2)).map((d) => d.allowed), [true, true]);
+      const {
+        limiters: [a, b],
+      } = processes(2, 2, 300);
+      assert.deepEqual(
+        (await hits(a!, 'client', 2)).map((d) => d.allowed),
+        [true, true],
+      );
       assert.equal((await b!.hit('client')).allowed, false);
       await new Promise((resolve) => setTimeout(resolve, 350));
       assert.equal((await b!.hit('client')).allowed, true);
@@ -93,7 +120,10 @@ describe('a shared limit whose database cannot be reached', () => {
       },
     };
     const limiter = new SharedWindowLimiter(3, 60_000, { counters, name: 'down', onError: (err) => errors.push(err) });
-    assert.deepEqual((await hits(limiter, 'client', 4)).map((d) => d.allowed), [true, true, true, false]);
+    assert.deepEqual(
+      (await hits(limiter, 'client', 4)).map((d) => d.allowed),
+      [true, true, true, false],
+    );
     assert.equal(errors.length, 4);
     down = false;
     const next = await limiter.hit('client');

@@ -16,9 +16,13 @@ describe('the SQLite read connection', () => {
     const database = openDatabase({ sqliteFile: join(dir, 'db.sqlite') });
     await sql`create table notes (body text not null)`.execute(database.db);
     let release!: () => void;
-    const held = new Promise<void>((resolve) => { release = resolve; });
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     let inserted!: () => void;
-    const insertedYet = new Promise<void>((resolve) => { inserted = resolve; });
+    const insertedYet = new Promise<void>((resolve) => {
+      inserted = resolve;
+    });
     const writing = database.transact(async (trx) => {
       await sql`insert into notes values ('uncommitted')`.execute(trx);
       inserted();
@@ -41,14 +45,18 @@ describe('the SQLite read connection', () => {
     await database.close();
   });
 
-  it('reads on the writer\'s connection while it has no transaction open (its page cache stays valid), else on the read connection', () => {
+  it("reads on the writer's connection while it has no transaction open (its page cache stays valid), else on the read connection", () => {
     const file = join(dir, 'routing.sqlite');
     const writer = new SQLite(file);
     writer.pragma('journal_mode = WAL');
     writer.exec('create table notes (body text not null)');
     const readOnly = new SQLite(file);
     readOnly.pragma('query_only = ON');
-    const reads = committedReads(writer, { prepare: (q: string) => writer.prepare(q), close: () => writer.close() }, { prepare: (q: string) => readOnly.prepare(q), close: () => readOnly.close() });
+    const reads = committedReads(
+      writer,
+      { prepare: (q: string) => writer.prepare(q), close: () => writer.close() },
+      { prepare: (q: string) => readOnly.prepare(q), close: () => readOnly.close() },
+    );
     const connectionOf = (q: string) => (reads.prepare(q) as unknown as SQLite.Statement).database;
     assert.equal(connectionOf('select count(*) from notes'), writer);
     assert.equal(connectionOf("insert into notes values ('x')"), readOnly, 'a write is left to the read connection, which refuses it');

@@ -4,7 +4,9 @@ import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql, type DatabaseConnection, type Driver } from 'kysely';
 import { TransactionBatcher } from '../../src/platform/transaction-batcher.ts';
 
-interface Db { items: { name: string } }
+interface Db {
+  items: { name: string };
+}
 
 /** An in-memory SQLite whose commits are counted; commit number `failCommit` fails (Kysely then rolls back). */
 async function countingDatabase() {
@@ -33,13 +35,19 @@ describe('TransactionBatcher (group commit on SQLite)', () => {
     const batcher = new TransactionBatcher(db);
     const seenBySecond: string[][] = [];
     const results = await Promise.all([
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'a' }).execute(); return 'first'; }),
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'a' }).execute();
+        return 'first';
+      }),
       batcher.run(async (trx) => {
         seenBySecond.push((await trx.selectFrom('items').select('name').execute()).map((r) => r.name));
         await trx.insertInto('items').values({ name: 'b' }).execute();
         return 'second';
       }),
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'c' }).execute(); return 'third'; }),
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'c' }).execute();
+        return 'third';
+      }),
     ]);
     assert.deepEqual(results, ['first', 'second', 'third']);
     assert.equal(state.commits, 1);
@@ -51,15 +59,24 @@ describe('TransactionBatcher (group commit on SQLite)', () => {
     const { db, names } = await countingDatabase();
     const batcher = new TransactionBatcher(db);
     const outcomes = await Promise.allSettled([
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'kept-1' }).execute(); }),
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'kept-1' }).execute();
+      }),
       batcher.run(async (trx) => {
         await trx.insertInto('items').values({ name: 'undone' }).execute();
         throw new Error('refused');
       }),
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'kept-1' }).execute(); }), // a unique violation
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'kept-2' }).execute(); }),
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'kept-1' }).execute();
+      }), // a unique violation
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'kept-2' }).execute();
+      }),
     ]);
-    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['fulfilled', 'rejected', 'rejected', 'fulfilled'],
+    );
     assert.match(String((outcomes[1] as PromiseRejectedResult).reason), /refused/);
     assert.match(String((outcomes[2] as PromiseRejectedResult).reason), /UNIQUE/);
     assert.deepEqual(await names(), ['kept-1', 'kept-2']);
@@ -69,15 +86,26 @@ describe('TransactionBatcher (group commit on SQLite)', () => {
     const { db, state, names } = await countingDatabase();
     const batcher = new TransactionBatcher(db);
     state.failCommit = 2;
-    await batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'alone' }).execute(); });
+    await batcher.run(async (trx) => {
+      await trx.insertInto('items').values({ name: 'alone' }).execute();
+    });
     const group = [
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'lost-1' }).execute(); }),
-      batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'lost-2' }).execute(); }),
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'lost-1' }).execute();
+      }),
+      batcher.run(async (trx) => {
+        await trx.insertInto('items').values({ name: 'lost-2' }).execute();
+      }),
     ];
     const outcomes = await Promise.allSettled(group);
-    assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['rejected', 'rejected'],
+    );
     assert.match(String((outcomes[0] as PromiseRejectedResult).reason), /disk I\/O error/);
-    await batcher.run(async (trx) => { await trx.insertInto('items').values({ name: 'after' }).execute(); });
+    await batcher.run(async (trx) => {
+      await trx.insertInto('items').values({ name: 'after' }).execute();
+    });
     assert.deepEqual(await names(), ['after', 'alone']);
   });
 });

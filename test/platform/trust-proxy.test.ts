@@ -3,14 +3,16 @@ import { describe, it } from 'node:test';
 import express from 'express';
 import supertest from 'supertest';
 import { loadAppConfig } from '../../src/app/app-config.ts';
-import { loadTenantConfig } from '../../src/config.ts';
+import { loadTenantConfig } from '../../src/tenant/tenant-config.ts';
 import { parseTrustProxy, type TrustProxy } from '../../src/platform/trust-proxy.ts';
 
 /** What Express makes of X-Forwarded-For from this test's loopback peer under `trust`. */
 async function clientAddress(trust: TrustProxy, forwardedFor: string): Promise<string> {
   const app = express();
   app.set('trust proxy', trust);
-  app.get('/', (req, res) => { res.json({ ip: req.ip }); });
+  app.get('/', (req, res) => {
+    res.json({ ip: req.ip });
+  });
   const res = await supertest(app).get('/').set('X-Forwarded-For', forwardedFor);
   return String(res.body.ip).replace(/^::ffff:/, '');
 }
@@ -26,7 +28,14 @@ describe('TRUST_PROXY: one syntax for both halves (docs/security.md case 32)', (
     assert.equal(parseTrustProxy('1'), 1);
     assert.equal(parseTrustProxy('2'), 2);
     assert.deepEqual(parseTrustProxy('loopback'), ['loopback']);
-    assert.deepEqual(parseTrustProxy('loopback, 10.0.0.0/8,192.0.2.7 , fd00::/8, ::1, uniquelocal'), ['loopback', '10.0.0.0/8', '192.0.2.7', 'fd00::/8', '::1', 'uniquelocal']);
+    assert.deepEqual(parseTrustProxy('loopback, 10.0.0.0/8,192.0.2.7 , fd00::/8, ::1, uniquelocal'), [
+      'loopback',
+      '10.0.0.0/8',
+      '192.0.2.7',
+      'fd00::/8',
+      '::1',
+      'uniquelocal',
+    ]);
   });
 
   it('refuses what Express would misread, saying what is wrong', () => {
@@ -57,9 +66,17 @@ describe('TRUST_PROXY: one syntax for both halves (docs/security.md case 32)', (
   });
 
   it('the tenant and the app read TRUST_PROXY alike, unset meaning no proxy, and stop at start on a bad value', () => {
-    const app = (value?: string) => loadAppConfig({ NODE_ENV: 'test', DATA_DIR: '/tmp', SESSION_SECRET: 'x'.repeat(32), ...(value === undefined ? {} : { TRUST_PROXY: value }) }, {
-      issuer: 'http://127.0.0.1:4999', clientId: 'c', clientSecret: 's', managementClientId: 'm', managementClientSecret: 'ms',
-    }).trustProxy;
+    const app = (value?: string) =>
+      loadAppConfig(
+        { NODE_ENV: 'test', DATA_DIR: '/tmp', SESSION_SECRET: 'x'.repeat(32), ...(value === undefined ? {} : { TRUST_PROXY: value }) },
+        {
+          issuer: 'http://127.0.0.1:4999',
+          clientId: 'c',
+          clientSecret: 's',
+          managementClientId: 'm',
+          managementClientSecret: 'ms',
+        },
+      ).trustProxy;
     const tenant = (value?: string) => loadTenantConfig({ NODE_ENV: 'test', ...(value === undefined ? {} : { TRUST_PROXY: value }) }).trustProxy;
     for (const read of [app, tenant]) {
       assert.equal(read(), false);

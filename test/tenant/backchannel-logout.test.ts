@@ -16,7 +16,15 @@ import { testDatabases } from '../helpers/databases.ts';
 import { api } from '../helpers/management.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
-  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, RP_REDIRECT_URI, type RelyingParty, type Tokens,
+  authorize,
+  browser,
+  type Browser,
+  csrfOf,
+  exchangeCode,
+  followToCallback,
+  RP_REDIRECT_URI,
+  type RelyingParty,
+  type Tokens,
 } from '../helpers/login-flow.ts';
 import { startTestTenant, TEST_ISSUER, type TestTenant } from '../helpers/tenant.ts';
 
@@ -44,10 +52,15 @@ class RelyingPartyEndpoint {
   #server!: Server;
   url = '';
 
-  constructor(private readonly jwks: ReturnType<typeof createLocalJWKSet>, private readonly clientIdOf: (path: string) => string) {}
+  constructor(
+    private readonly jwks: ReturnType<typeof createLocalJWKSet>,
+    private readonly clientIdOf: (path: string) => string,
+  ) {}
 
   async start(): Promise<void> {
-    this.#server = createServer((req, res) => { void this.#handle(req, res); });
+    this.#server = createServer((req, res) => {
+      void this.#handle(req, res);
+    });
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', () => resolve()));
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
@@ -74,7 +87,10 @@ class RelyingPartyEndpoint {
   }
 
   release(): void {
-    for (const res of this.#held.splice(0)) { res.statusCode = 200; res.end(); }
+    for (const res of this.#held.splice(0)) {
+      res.statusCode = 200;
+      res.end();
+    }
   }
 
   async waitFor(count: number, what: string, timeoutMs = 5000): Promise<Received[]> {
@@ -97,7 +113,10 @@ class RelyingPartyEndpoint {
 
   close(): Promise<void> {
     this.release();
-    return new Promise((resolve) => { this.#server.closeAllConnections(); this.#server.close(() => resolve()); });
+    return new Promise((resolve) => {
+      this.#server.closeAllConnections();
+      this.#server.close(() => resolve());
+    });
   }
 }
 
@@ -122,9 +141,15 @@ async function signUp(t: TestTenant, rp: RelyingParty, agent: Browser, email = u
   const auth = await authorize(agent, rp);
   const base = `/login/${auth.uid}/${CONNECTION}`;
   const page = await agent.get(`${base}/signup`);
-  const signedUp = await agent.post(`${base}/signup`).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+  const signedUp = await agent
+    .post(`${base}/signup`)
+    .type('form')
+    .send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
   assert.equal(signedUp.status, 200, signedUp.text.slice(0, 400));
-  const res = await agent.post(base).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+  const res = await agent
+    .post(base)
+    .type('form')
+    .send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
   assert.equal(res.status, 303, res.text.slice(0, 400));
   return exchangeCode(t.tenant, rp, auth, await followToCallback(agent, res.headers.location!));
 }
@@ -146,7 +171,14 @@ for (const db of testDatabases()) {
     before(async () => {
       const opened = await db.open();
       cleanup = opened.cleanup;
-      const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+      const logger = pino(
+        { level: 'debug' },
+        {
+          write: (line: string) => {
+            logs.push(JSON.parse(line) as Record<string, unknown>);
+          },
+        },
+      );
       t = await startTestTenant(opened.database, {}, { logger });
       const jwks = createLocalJWKSet((await t.request.get('/.well-known/jwks.json')).body);
       const clientIds = new Map<string, string>();
@@ -154,7 +186,10 @@ for (const db of testDatabases()) {
       await endpoint.start();
       const register = async (name: string, path: string | undefined) => {
         const client = await t.tenant.clients.create({
-          name, grantTypes: ['authorization_code'], scopes: [], redirectUris: [RP_REDIRECT_URI],
+          name,
+          grantTypes: ['authorization_code'],
+          scopes: [],
+          redirectUris: [RP_REDIRECT_URI],
           ...(path ? { backchannelLogoutUri: `${endpoint.url}${path}` } : {}),
         });
         if (path) clientIds.set(path, client.client_id);
@@ -180,7 +215,7 @@ for (const db of testDatabases()) {
       return byClient;
     };
 
-    it('advertises back-channel logout and registers each client\'s URI; the id_token carries sid', async () => {
+    it("advertises back-channel logout and registers each client's URI; the id_token carries sid", async () => {
       const discovery = await t.request.get('/.well-known/openid-configuration');
       assert.equal(discovery.body.backchannel_logout_supported, true);
       assert.equal(discovery.body.backchannel_logout_session_supported, true);
@@ -188,8 +223,26 @@ for (const db of testDatabases()) {
       assert.equal((await t.tenant.clients.get(silent.clientId))!.backchannel_logout_uri, null);
       const tokens = await signUp(t, rp, browser(t.tenant));
       assert.equal(typeof tokens.claims.sid, 'string');
-      await assert.rejects(t.tenant.clients.create({ name: 'x', grantTypes: ['authorization_code'], scopes: [], redirectUris: [RP_REDIRECT_URI], backchannelLogoutUri: 'javascript:alert(1)' }), /back-channel logout URI/);
-      await assert.rejects(t.tenant.clients.create({ name: 'x', grantTypes: ['authorization_code'], scopes: [], redirectUris: [RP_REDIRECT_URI], backchannelLogoutUri: 'https://app.example/bcl#x' }), /fragment/);
+      await assert.rejects(
+        t.tenant.clients.create({
+          name: 'x',
+          grantTypes: ['authorization_code'],
+          scopes: [],
+          redirectUris: [RP_REDIRECT_URI],
+          backchannelLogoutUri: 'javascript:alert(1)',
+        }),
+        /back-channel logout URI/,
+      );
+      await assert.rejects(
+        t.tenant.clients.create({
+          name: 'x',
+          grantTypes: ['authorization_code'],
+          scopes: [],
+          redirectUris: [RP_REDIRECT_URI],
+          backchannelLogoutUri: 'https://app.example/bcl#x',
+        }),
+        /fragment/,
+      );
     });
 
     it('sign-out: the client of the ended tenant session is told its user and session (sub and sid)', async () => {
@@ -214,7 +267,10 @@ for (const db of testDatabases()) {
       const forgotBrowser = browser(t.tenant);
       const auth = await authorize(forgotBrowser, rp);
       const forgotPage = await forgotBrowser.get(`/login/${auth.uid}/${CONNECTION}/forgot`);
-      await forgotBrowser.post(`/login/${auth.uid}/${CONNECTION}/forgot`).type('form').send({ _csrf: csrfOf(forgotPage.text), email });
+      await forgotBrowser
+        .post(`/login/${auth.uid}/${CONNECTION}/forgot`)
+        .type('form')
+        .send({ _csrf: csrfOf(forgotPage.text), email });
       let link: string | undefined;
       for (let i = 0; i < 100 && !link; i++) {
         const mails = (await t.request.get('/dev/mail.json')).body as { to: string; text: string }[];
@@ -224,7 +280,9 @@ for (const db of testDatabases()) {
       assert.ok(link, 'a reset mail');
       const resetPath = new URL(link).pathname + new URL(link).search;
       const form = await forgotBrowser.get(resetPath);
-      const done = await forgotBrowser.post('/account/reset-password').type('form')
+      const done = await forgotBrowser
+        .post('/account/reset-password')
+        .type('form')
         .send({ _csrf: csrfOf(form.text), token: new URL(link).searchParams.get('token'), password: NEW_PASSWORD });
       assert.equal(done.status, 200, done.text.slice(0, 300));
 

@@ -22,7 +22,19 @@ describe('the accord CLI', () => {
   it('migrates, then reports nothing left to apply', async () => {
     const first = await runCli(['migrate'], env);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(JSON.parse(first.stdout), { database: 'sqlite', applied: ['0001_directory', '0002_tenant', '0003_login', '0004_client_logout_uris', '0005_oidc_payload_expiry', '0006_rate_limits', '0007_client_backchannel_logout', '0008_client_web_origins'] });
+    assert.deepEqual(JSON.parse(first.stdout), {
+      database: 'sqlite',
+      applied: [
+        '0001_directory',
+        '0002_tenant',
+        '0003_login',
+        '0004_client_logout_uris',
+        '0005_oidc_payload_expiry',
+        '0006_rate_limits',
+        '0007_client_backchannel_logout',
+        '0008_client_web_origins',
+      ],
+    });
     const second = await runCli(['migrate'], env);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
@@ -68,13 +80,29 @@ describe('the accord CLI', () => {
   });
 
   it('registers web origins (--web-origin, repeatable), shows them like the redirect URIs, and refuses what is not an origin (docs/security.md case 37)', async () => {
-    const res = await runCli(['clients', 'create', '--name', 'SPA', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/callback',
-      '--web-origin', 'https://app.example.com', '--web-origin', 'http://localhost:5173'], env);
+    const res = await runCli(
+      [
+        'clients',
+        'create',
+        '--name',
+        'SPA',
+        '--grant',
+        'authorization_code',
+        '--redirect-uri',
+        'https://app.example.com/callback',
+        '--web-origin',
+        'https://app.example.com',
+        '--web-origin',
+        'http://localhost:5173',
+      ],
+      env,
+    );
     assert.equal(res.code, 0, res.stderr);
     const created = JSON.parse(res.stdout);
     assert.deepEqual(created.web_origins, ['https://app.example.com', 'http://localhost:5173']);
-    const listed = (JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; web_origins: string[]; redirect_uris: string[] }[])
-      .find((client) => client.client_id === created.client_id);
+    const listed = (
+      JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; web_origins: string[]; redirect_uris: string[] }[]
+    ).find((client) => client.client_id === created.client_id);
     assert.deepEqual(listed?.web_origins, ['https://app.example.com', 'http://localhost:5173']);
     assert.deepEqual(listed?.redirect_uris, ['https://app.example.com/callback']);
     for (const [origin, message] of [
@@ -94,26 +122,65 @@ describe('the accord CLI', () => {
     const received: string[] = [];
     const endpoint = createServer((req, res) => {
       let body = '';
-      req.on('data', (d) => { body += d; });
-      req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        received.push(new URLSearchParams(body).get('logout_token') ?? '');
+        res.end();
+      });
     });
     await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', () => resolve()));
     const uri = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/backchannel-logout`;
     try {
-      const bad = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:3999/callback', '--backchannel-logout-uri', 'ftp://x/y'], env);
+      const bad = await runCli(
+        [
+          'clients',
+          'create',
+          '--name',
+          'web',
+          '--grant',
+          'authorization_code',
+          '--redirect-uri',
+          'http://127.0.0.1:3999/callback',
+          '--backchannel-logout-uri',
+          'ftp://x/y',
+        ],
+        env,
+      );
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--backchannel-logout-uri must be an absolute http\(s\) URL/);
-      const res = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'http://127.0.0.1:3999/callback', '--backchannel-logout-uri', uri], env);
+      const res = await runCli(
+        [
+          'clients',
+          'create',
+          '--name',
+          'web',
+          '--grant',
+          'authorization_code',
+          '--redirect-uri',
+          'http://127.0.0.1:3999/callback',
+          '--backchannel-logout-uri',
+          uri,
+        ],
+        env,
+      );
       assert.equal(res.code, 0, res.stderr);
       const created = JSON.parse(res.stdout);
       assert.equal(created.backchannel_logout_uri, uri);
       const listed = JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; backchannel_logout_uri: string | null }[];
       assert.equal(listed.find((c) => c.client_id === created.client_id)?.backchannel_logout_uri, uri);
-      assert.ok(listed.some((c) => c.backchannel_logout_uri === null), 'a client without one shows null');
+      assert.ok(
+        listed.some((c) => c.backchannel_logout_uri === null),
+        'a client without one shows null',
+      );
 
       const database = openTenantDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
       const directory = new Directory(database, new ConnectionRegistry(defaultConnections()));
-      const user = await directory.createUser({ connection: 'Username-Password-Authentication', email: 'cli-block@example.com', password: 'Correct-horse-9' }, SYSTEM_ACTOR);
+      const user = await directory.createUser(
+        { connection: 'Username-Password-Authentication', email: 'cli-block@example.com', password: 'Correct-horse-9' },
+        SYSTEM_ACTOR,
+      );
       const jwks = createLocalJWKSet({ keys: (await loadTenantKeys(database.db)).signing.map(publicJwk) });
       await database.close();
 
@@ -169,13 +236,20 @@ describe('npm start (src/main.ts)', () => {
       const signIn = await fetch(`http://127.0.0.1:${appPort}/login`, { redirect: 'manual' });
       assert.equal(signIn.status, 302);
       assert.ok(signIn.headers.get('location')!.startsWith(`http://localhost:${port}/authorize?`), signIn.headers.get('location')!);
-      const token = await fetch(`${base}/oauth/token`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ grant_type: 'client_credentials', client_id: created.client_id, client_secret: created.client_secret, audience: `http://localhost:${port}/api/v2/` }),
-      }).then((r) => r.json()) as { access_token: string };
+      const token = (await fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          grant_type: 'client_credentials',
+          client_id: created.client_id,
+          client_secret: created.client_secret,
+          audience: `http://localhost:${port}/api/v2/`,
+        }),
+      }).then((r) => r.json())) as { access_token: string };
       assert.ok(token.access_token);
       const user = await fetch(`${base}/api/v2/users`, {
-        method: 'POST', headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ connection: 'Username-Password-Authentication', email: 'log@example.com', password: 'Secret-Pa55word' }),
       });
       assert.equal(user.status, 201);

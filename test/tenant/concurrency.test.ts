@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Database } from '../../src/tenant/tenant-database.ts';
-import { AccordError, type ErrorCode } from '../../src/platform/errors.ts';
+import { AccordError } from '../../src/platform/errors.ts';
+import type { TenantErrorCode } from '../../src/tenant/tenant-errors.ts';
 import type { Directory, SecondaryRef } from '../../src/tenant/directory/directory.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { ACTOR, identityOwners, openDirectory } from '../helpers/directory.ts';
@@ -16,9 +17,15 @@ function keyOf(userId: string): { provider: string; identityUserId: string } {
 }
 
 /** Refusals a racing request may legitimately get; anything else (or a non-AccordError) is a bug. */
-const RACE_REFUSALS = new Set<ErrorCode>([
-  'link_self', 'link_secondary_not_found', 'link_secondary_has_identities', 'link_identity_in_use',
-  'inexistent_user', 'inexistent_identity', 'unlink_main_identity', 'conflict',
+const RACE_REFUSALS = new Set<TenantErrorCode>([
+  'link_self',
+  'link_secondary_not_found',
+  'link_secondary_has_identities',
+  'link_identity_in_use',
+  'inexistent_user',
+  'inexistent_identity',
+  'unlink_main_identity',
+  'conflict',
 ]);
 
 function assertRaceRefusal(result: PromiseSettledResult<unknown>, what: string): void {
@@ -55,7 +62,11 @@ for (const db of testDatabases()) {
       server = await listen(t.tenant);
       token = await t.token();
     });
-    after(async () => { await server.close(); await t.close(); await cleanup(); });
+    after(async () => {
+      await server.close();
+      await t.close();
+      await cleanup();
+    });
 
     it('50 conflicting requests at once, several rounds: never a 500, one winner per secondary, nothing lost or duplicated', async () => {
       const directory = t.tenant.directory;
@@ -91,20 +102,27 @@ for (const db of testDatabases()) {
             const owner = owners.get(secondary)!;
             const from = owner === secondary ? primaries[slot]! : owner;
             return {
-              kind: 'unlink' as const, secondary, primary: from,
-              run: () => fetch(`${userUrl(from)}/identities/${encodeURIComponent(provider)}/${encodeURIComponent(identityUserId)}`, { method: 'DELETE', headers }),
+              kind: 'unlink' as const,
+              secondary,
+              primary: from,
+              run: () =>
+                fetch(`${userUrl(from)}/identities/${encodeURIComponent(provider)}/${encodeURIComponent(identityUserId)}`, { method: 'DELETE', headers }),
             };
           }
           const primary = primaries[slot]!;
           return {
-            kind: 'link' as const, secondary, primary,
+            kind: 'link' as const,
+            secondary,
+            primary,
             run: () => fetch(`${userUrl(primary)}/identities`, { method: 'POST', headers, body: JSON.stringify({ provider, user_id: identityUserId }) }),
           };
         });
-        const responses = await Promise.all(requests.map(async (r) => {
-          const res = await r.run();
-          return { ...r, status: res.status, body: await res.json() as unknown };
-        }));
+        const responses = await Promise.all(
+          requests.map(async (r) => {
+            const res = await r.run();
+            return { ...r, status: res.status, body: (await res.json()) as unknown };
+          }),
+        );
 
         for (const r of responses) {
           const what = `round ${round}: ${r.kind} ${r.secondary} ${r.kind === 'link' ? 'into' : 'from'} ${r.primary} → ${r.status} ${JSON.stringify(r.body)}`;
@@ -115,7 +133,7 @@ for (const db of testDatabases()) {
             const body = r.body as { statusCode: number; error: string; message: string; errorCode: string };
             assert.equal(body.statusCode, r.status, what);
             assert.equal(typeof body.message, 'string', what);
-            assert.ok(RACE_REFUSALS.has(body.errorCode as ErrorCode), what);
+            assert.ok(RACE_REFUSALS.has(body.errorCode as TenantErrorCode), what);
             continue;
           }
           assert.equal(r.status, r.kind === 'link' ? 201 : 200, what);
@@ -147,7 +165,7 @@ for (const db of testDatabases()) {
         for (const primary of primaries) assert.equal(after.get(primary), primary, 'primaries stay users');
         // Through the API too: every identity appears in exactly one user's identities.
         const res = await fetch(`${server.url}/api/v2/users?per_page=100&include_totals=true`, { headers });
-        const page = await res.json() as { total: number; users: { user_id: string; identities: { provider: string; user_id: string }[] }[] };
+        const page = (await res.json()) as { total: number; users: { user_id: string; identities: { provider: string; user_id: string }[] }[] };
         const listed = page.users.flatMap((u) => u.identities.map((i) => `${i.provider}|${i.user_id}`)).sort();
         assert.deepEqual(listed, allKeys);
         const linkedCount = page.users.reduce((n, u) => n + u.identities.length - 1, 0);
@@ -162,8 +180,12 @@ for (const db of testDatabases()) {
     let directory: Directory;
     let cleanup: () => Promise<void>;
 
-    before(async () => { ({ database, directory, cleanup } = await openDirectory(db)); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, directory, cleanup } = await openDirectory(db));
+    });
+    after(async () => {
+      await cleanup();
+    });
 
     it('50 concurrent links of one secondary into 50 primaries: exactly one succeeds', async () => {
       const primaries: string[] = [];
@@ -171,18 +193,31 @@ for (const db of testDatabases()) {
         primaries.push((await directory.createUser({ connection: 'email', email: uniqueEmail(`many-p${i}`) }, ACTOR)).user_id);
       }
       for (let round = 0; round < 4; round++) {
-        const secondary = round % 2 === 0
-          ? (await directory.createUser({ connection: 'email', email: uniqueEmail(`many-s${round}`) }, ACTOR)).user_id
-          : (await directory.createFederatedUser({ connection: 'google-oauth2', sub: `many|${round}` }, ACTOR)).user_id;
+        const secondary =
+          round % 2 === 0
+            ? (await directory.createUser({ connection: 'email', email: uniqueEmail(`many-s${round}`) }, ACTOR)).user_id
+            : (await directory.createFederatedUser({ connection: 'google-oauth2', sub: `many|${round}` }, ACTOR)).user_id;
         const ref = round < 2 ? { userId: secondary } : { provider: keyOf(secondary).provider, identityUserId: keyOf(secondary).identityUserId };
         const results = await Promise.allSettled(primaries.map((p) => directory.link(p, ref, ACTOR)));
-        results.forEach((r, i) => assertRaceRefusal(r, `link into ${primaries[i]}`));
+        for (const [i, r] of results.entries()) assertRaceRefusal(r, `link into ${primaries[i]}`);
         const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [primaries[i]!] : []));
-        assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners; refusals: ${results.map((r) => (r.status === 'rejected' ? (r.reason as AccordError).code : 'ok')).join(',')}`);
+        assert.equal(
+          winners.length,
+          1,
+          `round ${round}: ${winners.length} winners; refusals: ${results.map((r) => (r.status === 'rejected' ? (r.reason as AccordError).code : 'ok')).join(',')}`,
+        );
         assert.equal((await directory.findByIdentity(keyOf(secondary).provider, keyOf(secondary).identityUserId))?.user_id, winners[0]);
-        const snapshots = await database.db.selectFrom('link_snapshots').select('primary_id')
-          .where('provider', '=', keyOf(secondary).provider).where('identity_user_id', '=', keyOf(secondary).identityUserId).execute();
-        assert.deepEqual(snapshots.map((s) => s.primary_id), winners, 'one snapshot, written by the winner');
+        const snapshots = await database.db
+          .selectFrom('link_snapshots')
+          .select('primary_id')
+          .where('provider', '=', keyOf(secondary).provider)
+          .where('identity_user_id', '=', keyOf(secondary).identityUserId)
+          .execute();
+        assert.deepEqual(
+          snapshots.map((s) => s.primary_id),
+          winners,
+          'one snapshot, written by the winner',
+        );
         await assertDirectoryInvariant(database);
       }
     });
@@ -190,8 +225,9 @@ for (const db of testDatabases()) {
     it('concurrent creates of one email in one connection: exactly one user', async () => {
       for (let round = 0; round < 3; round++) {
         const email = uniqueEmail(`race-create${round}`);
-        const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
-          directory.createUser({ connection: 'email', email: i % 2 === 0 ? email : email.toUpperCase() }, ACTOR)));
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => directory.createUser({ connection: 'email', email: i % 2 === 0 ? email : email.toUpperCase() }, ACTOR)),
+        );
         for (const r of results) {
           if (r.status === 'rejected') {
             assert.ok(r.reason instanceof AccordError, String(r.reason));
@@ -250,8 +286,9 @@ for (const db of testDatabases()) {
 
     it('concurrent metadata patches of one user: no update is lost', async () => {
       const user = await directory.createUser({ connection: 'email', email: uniqueEmail('patchy'), user_metadata: { base: true } }, ACTOR);
-      const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) =>
-        directory.updateUser(user.user_id, { user_metadata: { [`k${i}`]: i }, app_metadata: { [`a${i}`]: i } }, ACTOR)));
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, i) => directory.updateUser(user.user_id, { user_metadata: { [`k${i}`]: i }, app_metadata: { [`a${i}`]: i } }, ACTOR)),
+      );
       for (const r of results) assert.equal(r.status, 'fulfilled', r.status === 'rejected' ? String(r.reason) : '');
       const after = await directory.getUser(user.user_id);
       assert.equal(Object.keys(after.user_metadata).length, 31);
@@ -262,9 +299,11 @@ for (const db of testDatabases()) {
     it('a seeded storm of links, unlinks, updates and deletes among users that are both primaries and secondaries stays consistent', async () => {
       const users: string[] = [];
       for (let i = 0; i < 14; i++) {
-        users.push(i % 4 === 3
-          ? (await directory.createFederatedUser({ connection: 'google-oauth2', sub: `storm|${i}` }, ACTOR)).user_id
-          : (await directory.createUser({ connection: 'email', email: uniqueEmail(`storm${i}`) }, ACTOR)).user_id);
+        users.push(
+          i % 4 === 3
+            ? (await directory.createFederatedUser({ connection: 'google-oauth2', sub: `storm|${i}` }, ACTOR)).user_id
+            : (await directory.createUser({ connection: 'email', email: uniqueEmail(`storm${i}`) }, ACTOR)).user_id,
+        );
       }
       const random = prng(20_240_611);
       const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
@@ -289,7 +328,7 @@ for (const db of testDatabases()) {
           return [`update ${a}`, () => directory.updateUser(a, { user_metadata: { [`r${round}`]: k }, name: `storm ${k}` }, ACTOR)];
         });
         const results = await Promise.allSettled(ops.map(([, run]) => run()));
-        results.forEach((r, i) => assertRaceRefusal(r, `round ${round}: ${ops[i]![0]}`));
+        for (const [i, r] of results.entries()) assertRaceRefusal(r, `round ${round}: ${ops[i]?.[0]}`);
 
         await assertDirectoryInvariant(database);
         const after = await identityOwners(database);
@@ -297,7 +336,10 @@ for (const db of testDatabases()) {
         const deletedKeys = [...before.keys()].filter((key) => !after.has(key));
         if (deletable.length === 0) assert.deepEqual(deletedKeys, [], `round ${round}: identities lost without a delete`);
         for (const key of after.keys()) assert.ok(before.has(key), `round ${round}: identity ${key} appeared from nowhere`);
-        assert.ok(results.some((r) => r.status === 'fulfilled'), `round ${round}: something succeeded`);
+        assert.ok(
+          results.some((r) => r.status === 'fulfilled'),
+          `round ${round}: something succeeded`,
+        );
       }
     });
   });

@@ -31,10 +31,16 @@ for (const db of testDatabases()) {
     let directory: Directory;
     let cleanup: () => Promise<void>;
 
-    before(async () => { ({ database, directory, cleanup } = await openDirectory(db)); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, directory, cleanup } = await openDirectory(db));
+    });
+    after(async () => {
+      await cleanup();
+    });
     // Every test leaves the directory consistent, whether it mutated it or was refused.
-    afterEach(async () => { await assertDirectoryInvariant(database); });
+    afterEach(async () => {
+      await assertDirectoryInvariant(database);
+    });
 
     const passwordless = (label: string, extra: Partial<CreateUserInput> = {}) =>
       directory.createUser({ connection: 'email', email: uniqueEmail(label), email_verified: true, ...extra }, ACTOR);
@@ -61,8 +67,12 @@ for (const db of testDatabases()) {
         assert.deepEqual(user.app_metadata, {});
         assert.deepEqual(await directory.getUser(user.user_id), user, 'the returned profile is what was stored');
 
-        const credentials = await database.db.selectFrom('credentials').selectAll().where('provider', '=', 'auth0')
-          .where('user_id', '=', keyOf(user.user_id).identityUserId).execute();
+        const credentials = await database.db
+          .selectFrom('credentials')
+          .selectAll()
+          .where('provider', '=', 'auth0')
+          .where('user_id', '=', keyOf(user.user_id).identityUserId)
+          .execute();
         assert.equal(credentials.length, 1);
         assert.match(credentials[0]!.password_hash, /^\$argon2id\$/);
         assert.ok(await verifyPassword(credentials[0]!.password_hash, STRONG));
@@ -99,7 +109,10 @@ for (const db of testDatabases()) {
         await rejectsWith(directory.createFederatedUser({ connection: 'email', sub: 'x', email: uniqueEmail('e') }, ACTOR), 'operation_not_supported');
         await rejectsWith(directory.createFederatedUser({ connection: 'nope', sub: 'x' }, ACTOR), 'inexistent_connection');
 
-        const google = await directory.createFederatedUser({ connection: 'google-oauth2', sub: '115015401343387192604', email: uniqueEmail('g'), email_verified: true }, ACTOR);
+        const google = await directory.createFederatedUser(
+          { connection: 'google-oauth2', sub: '115015401343387192604', email: uniqueEmail('g'), email_verified: true },
+          ACTOR,
+        );
         assert.equal(google.user_id, 'google-oauth2|115015401343387192604');
         assert.deepEqual(google.identities, [{ provider: 'google-oauth2', user_id: '115015401343387192604', connection: 'google-oauth2', isSocial: true }]);
 
@@ -124,7 +137,10 @@ for (const db of testDatabases()) {
         await rejectsWith(directory.createUser({ connection: 'email', email: email.toUpperCase() }, ACTOR), 'user_exists');
         const other = await directory.createUser({ connection: DB_CONNECTION, email, password: STRONG }, ACTOR);
         const found = await directory.findByEmail(email);
-        assert.deepEqual(found.map((u) => u.user_id), [first.user_id, other.user_id]);
+        assert.deepEqual(
+          found.map((u) => u.user_id),
+          [first.user_id, other.user_id],
+        );
       });
     });
 
@@ -140,7 +156,11 @@ for (const db of testDatabases()) {
         await rejectsWith(directory.getUser('email|000000000000000000000000'), 'inexistent_user');
         await rejectsWith(directory.getUser('no-pipe-at-all'), 'inexistent_user');
 
-        assert.deepEqual((await directory.findByEmail(email)).map((u) => u.user_id), [a.user_id, b.user_id], 'oldest first, case-insensitive');
+        assert.deepEqual(
+          (await directory.findByEmail(email)).map((u) => u.user_id),
+          [a.user_id, b.user_id],
+          'oldest first, case-insensitive',
+        );
         assert.deepEqual(await directory.findByEmail(uniqueEmail('nobody')), []);
 
         const { provider, identityUserId } = keyOf(a.user_id);
@@ -162,12 +182,27 @@ for (const db of testDatabases()) {
 
       before(async () => {
         users.alpha = await directory.createUser({ connection: 'email', email: `${tag}-alpha@example.com`, email_verified: true, name: `${tag} Alpha` }, ACTOR);
-        users.bravo = await directory.createUser({ connection: 'email', email: `${tag}-bravo@example.com`, email_verified: false, name: `${tag} Bravo` }, ACTOR);
-        users.charlie = await directory.createFederatedUser({ connection: 'google-oauth2', sub: `${tag}-charlie`, email: `${tag}-charlie@example.com`, email_verified: true, name: `${tag} Charlie` }, ACTOR);
-        users.delta = await directory.createFederatedUser({ connection: 'corp-sso', sub: `${tag}-delta`, email: `${tag}-Delta@Example.com`, name: `${tag} Delta` }, ACTOR);
-        users.echo = await directory.createUser({ connection: 'email', email: `${tag}-echo@example.com`, email_verified: true, name: `${tag} Echo`, blocked: true }, ACTOR);
+        users.bravo = await directory.createUser(
+          { connection: 'email', email: `${tag}-bravo@example.com`, email_verified: false, name: `${tag} Bravo` },
+          ACTOR,
+        );
+        users.charlie = await directory.createFederatedUser(
+          { connection: 'google-oauth2', sub: `${tag}-charlie`, email: `${tag}-charlie@example.com`, email_verified: true, name: `${tag} Charlie` },
+          ACTOR,
+        );
+        users.delta = await directory.createFederatedUser(
+          { connection: 'corp-sso', sub: `${tag}-delta`, email: `${tag}-Delta@Example.com`, name: `${tag} Delta` },
+          ACTOR,
+        );
+        users.echo = await directory.createUser(
+          { connection: 'email', email: `${tag}-echo@example.com`, email_verified: true, name: `${tag} Echo`, blocked: true },
+          ACTOR,
+        );
         // Echo links a Google account: searching by the linked identity finds the primary.
-        const linked = await directory.createFederatedUser({ connection: 'google-oauth2', sub: `${tag}-echo-google`, email: `${tag}-echo-g@example.com`, name: `${tag} EchoG` }, ACTOR);
+        const linked = await directory.createFederatedUser(
+          { connection: 'google-oauth2', sub: `${tag}-echo-google`, email: `${tag}-echo-g@example.com`, name: `${tag} EchoG` },
+          ACTOR,
+        );
         await directory.link(users.echo.user_id, { userId: linked.user_id }, ACTOR);
       });
 
@@ -223,7 +258,11 @@ for (const db of testDatabases()) {
         assert.deepEqual(await ids('NOT identities.connection:email'), [`${tag} Charlie`, `${tag} Delta`]);
         assert.deepEqual(await ids(`email_verified:true AND -user_id:"${users.alpha!.user_id}"`), [`${tag} Charlie`, `${tag} Echo`]);
         assert.deepEqual(await ids(`email_verified:true identities.connection:email -blocked:true`), [`${tag} Alpha`], 'whitespace means AND');
-        assert.deepEqual(await ids(`-email:"${tag}-alpha@example.com" AND -email:"${tag}-bravo@example.com"`), [`${tag} Charlie`, `${tag} Delta`, `${tag} Echo`]);
+        assert.deepEqual(await ids(`-email:"${tag}-alpha@example.com" AND -email:"${tag}-bravo@example.com"`), [
+          `${tag} Charlie`,
+          `${tag} Delta`,
+          `${tag} Echo`,
+        ]);
         assert.deepEqual(await ids(`-name:"${tag} alpha"`), [`${tag} Bravo`, `${tag} Charlie`, `${tag} Delta`, `${tag} Echo`]);
         // The sample's own query: verified, same email, not the current user.
         assert.deepEqual(await ids(`email:"${tag}-alpha@example.com" AND email_verified:true -user_id:"${users.alpha!.user_id}"`), []);
@@ -233,9 +272,15 @@ for (const db of testDatabases()) {
         const anonymous = await directory.createFederatedUser({ connection: 'corp-sso', sub: `${tag}-anon` }, ACTOR);
         try {
           const page = await directory.listUsers({ q: `-email:"${tag}-alpha@example.com" AND user_id:"${anonymous.user_id}"`, page: 0, perPage: 10 });
-          assert.deepEqual(page.users.map((u) => u.user_id), [anonymous.user_id]);
+          assert.deepEqual(
+            page.users.map((u) => u.user_id),
+            [anonymous.user_id],
+          );
           const noName = await directory.listUsers({ q: `-name:"x" AND user_id:"${anonymous.user_id}"`, page: 0, perPage: 10 });
-          assert.deepEqual(noName.users.map((u) => u.user_id), [anonymous.user_id]);
+          assert.deepEqual(
+            noName.users.map((u) => u.user_id),
+            [anonymous.user_id],
+          );
         } finally {
           await directory.deleteUser(anonymous.user_id, ACTOR);
         }
@@ -248,15 +293,27 @@ for (const db of testDatabases()) {
         for (let page = 0; page < 3; page++) {
           pages.push(await directory.listUsers({ q, page, perPage: 2, sort: { field: 'name', direction: 1 } }));
         }
-        assert.deepEqual(pages.map((p) => p.total), [5, 5, 5]);
-        assert.deepEqual(pages.map((p) => p.users.map((u) => u.name)), [names.slice(0, 2), names.slice(2, 4), names.slice(4)]);
+        assert.deepEqual(
+          pages.map((p) => p.total),
+          [5, 5, 5],
+        );
+        assert.deepEqual(
+          pages.map((p) => p.users.map((u) => u.name)),
+          [names.slice(0, 2), names.slice(2, 4), names.slice(4)],
+        );
         const beyond = await directory.listUsers({ q, page: 9, perPage: 2 });
         assert.deepEqual(beyond, { users: [], total: 5 });
 
         const desc = await directory.listUsers({ q, page: 0, perPage: 100, sort: { field: 'name', direction: -1 } });
-        assert.deepEqual(desc.users.map((u) => u.name), [...names].reverse());
+        assert.deepEqual(
+          desc.users.map((u) => u.name),
+          [...names].reverse(),
+        );
         const byEmail = await directory.listUsers({ q, page: 0, perPage: 100, sort: { field: 'email', direction: 1 } });
-        assert.deepEqual(byEmail.users.map((u) => u.email), [...byEmail.users.map((u) => u.email!)].sort());
+        assert.deepEqual(
+          byEmail.users.map((u) => u.email),
+          [...byEmail.users.map((u) => u.email!)].sort(),
+        );
         const byCreated = await directory.listUsers({ q, page: 0, perPage: 100 });
         const created = byCreated.users.map((u) => u.created_at);
         assert.deepEqual(created, [...created].sort(), 'created_at ascending by default');
@@ -281,9 +338,13 @@ for (const db of testDatabases()) {
           user_metadata: { color: 'red', prefs: { a: 1, b: 2 }, drop: true, list: [1, 2, 3] },
           app_metadata: { roles: ['admin'], plan: 'pro' },
         });
-        const updated = await directory.updateUser(user.user_id, {
-          user_metadata: { prefs: { a: 9 }, drop: null, added: 'yes', list: [4] },
-        }, ACTOR);
+        const updated = await directory.updateUser(
+          user.user_id,
+          {
+            user_metadata: { prefs: { a: 9 }, drop: null, added: 'yes', list: [4] },
+          },
+          ACTOR,
+        );
         assert.deepEqual(updated.user_metadata, { color: 'red', prefs: { a: 9 }, added: 'yes', list: [4] });
         assert.deepEqual(updated.app_metadata, { roles: ['admin'], plan: 'pro' }, 'untouched when not given');
         const cleared = await directory.updateUser(user.user_id, { app_metadata: {} }, ACTOR);
@@ -301,7 +362,10 @@ for (const db of testDatabases()) {
         const moved = await directory.updateUser(user.user_id, { email: next }, ACTOR);
         assert.equal(moved.email, next);
         assert.equal(moved.email_verified, false);
-        assert.deepEqual((await directory.findByEmail(next.toUpperCase())).map((u) => u.user_id), [user.user_id]);
+        assert.deepEqual(
+          (await directory.findByEmail(next.toUpperCase())).map((u) => u.user_id),
+          [user.user_id],
+        );
         assert.deepEqual(await directory.findByEmail(user.email!), []);
 
         const verified = await directory.updateUser(user.user_id, { email: uniqueEmail('moved-again'), email_verified: true }, ACTOR);
@@ -318,8 +382,15 @@ for (const db of testDatabases()) {
       it('changes the password of database users only', async () => {
         const user = await directory.createUser({ connection: DB_CONNECTION, email: uniqueEmail('pw'), password: STRONG }, ACTOR);
         const { identityUserId } = keyOf(user.user_id);
-        const hashOf = async () => (await database.db.selectFrom('credentials').select('password_hash')
-          .where('provider', '=', 'auth0').where('user_id', '=', identityUserId).executeTakeFirstOrThrow()).password_hash;
+        const hashOf = async () =>
+          (
+            await database.db
+              .selectFrom('credentials')
+              .select('password_hash')
+              .where('provider', '=', 'auth0')
+              .where('user_id', '=', identityUserId)
+              .executeTakeFirstOrThrow()
+          ).password_hash;
         const before = await hashOf();
         await rejectsWith(directory.updateUser(user.user_id, { password: 'weak' }, ACTOR), 'password_strength_error');
         assert.equal(await hashOf(), before);
@@ -333,8 +404,11 @@ for (const db of testDatabases()) {
         await rejectsWith(directory.updateUser(pwless.user_id, { password: 'Another-Pass-7' }, ACTOR), 'operation_not_supported');
         const federated = await directory.createFederatedUser({ connection: 'google-oauth2', sub: `pw-${Date.now()}` }, ACTOR);
         await rejectsWith(directory.updateUser(federated.user_id, { password: 'Another-Pass-7' }, ACTOR), 'operation_not_supported');
-        const count = await database.db.selectFrom('credentials').select((eb) => eb.fn.countAll<number | string>().as('n'))
-          .where('provider', '!=', 'auth0').executeTakeFirstOrThrow();
+        const count = await database.db
+          .selectFrom('credentials')
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .where('provider', '!=', 'auth0')
+          .executeTakeFirstOrThrow();
         assert.equal(Number(count.n), 0);
       });
 
@@ -367,9 +441,19 @@ for (const db of testDatabases()) {
         await rejectsWith(directory.getUser(primary.user_id), 'inexistent_user');
         for (const { provider, identityUserId } of keys) {
           assert.equal(await directory.findByIdentity(provider, identityUserId), undefined);
-          const identity = await database.db.selectFrom('identities').select('owner_id').where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+          const identity = await database.db
+            .selectFrom('identities')
+            .select('owner_id')
+            .where('provider', '=', provider)
+            .where('user_id', '=', identityUserId)
+            .executeTakeFirst();
           assert.equal(identity, undefined);
-          const credential = await database.db.selectFrom('credentials').select('user_id').where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+          const credential = await database.db
+            .selectFrom('credentials')
+            .select('user_id')
+            .where('provider', '=', provider)
+            .where('user_id', '=', identityUserId)
+            .executeTakeFirst();
           assert.equal(credential, undefined);
         }
         await rejectsWith(directory.deleteUser(primary.user_id, ACTOR), 'inexistent_user');
@@ -381,24 +465,39 @@ for (const db of testDatabases()) {
     describe('link', () => {
       it('moves the secondary main identity into the primary with its root attributes as profileData and deletes the secondary', async () => {
         const primary = await passwordless('primary', { name: 'Primary Person', user_metadata: { color: 'red' }, app_metadata: { roles: ['Admin'] } });
-        const secondary = await directory.createFederatedUser({
-          connection: 'google-oauth2', sub: `sec-${Date.now()}`, email: uniqueEmail('secondary'), email_verified: true,
-          name: 'Secondary Person', given_name: 'Sec', family_name: 'Ondary', picture: 'https://example.com/p.png',
-          phone_number: '+14258831929', phone_verified: true,
-          user_metadata: { color: 'blue', secondaryOnly: 1 }, app_metadata: { roles: ['User'] },
-        }, ACTOR);
+        const secondary = await directory.createFederatedUser(
+          {
+            connection: 'google-oauth2',
+            sub: `sec-${Date.now()}`,
+            email: uniqueEmail('secondary'),
+            email_verified: true,
+            name: 'Secondary Person',
+            given_name: 'Sec',
+            family_name: 'Ondary',
+            picture: 'https://example.com/p.png',
+            phone_number: '+14258831929',
+            phone_verified: true,
+            user_metadata: { color: 'blue', secondaryOnly: 1 },
+            app_metadata: { roles: ['User'] },
+          },
+          ACTOR,
+        );
         const owners = await identityOwners(database);
 
         const identities = await directory.link(primary.user_id, { userId: secondary.user_id }, ACTOR);
         const { provider, identityUserId } = keyOf(secondary.user_id);
         const profileData = {
-          email: secondary.email, email_verified: true, name: 'Secondary Person', given_name: 'Sec', family_name: 'Ondary',
-          nickname: secondary.nickname, picture: 'https://example.com/p.png', phone_number: '+14258831929', phone_verified: true,
+          email: secondary.email,
+          email_verified: true,
+          name: 'Secondary Person',
+          given_name: 'Sec',
+          family_name: 'Ondary',
+          nickname: secondary.nickname,
+          picture: 'https://example.com/p.png',
+          phone_number: '+14258831929',
+          phone_verified: true,
         };
-        assert.deepEqual(identities, [
-          primary.identities[0],
-          { provider, user_id: identityUserId, connection: 'google-oauth2', isSocial: true, profileData },
-        ]);
+        assert.deepEqual(identities, [primary.identities[0], { provider, user_id: identityUserId, connection: 'google-oauth2', isSocial: true, profileData }]);
 
         const after = await directory.getUser(primary.user_id);
         assert.deepEqual(after.identities, identities);
@@ -410,8 +509,12 @@ for (const db of testDatabases()) {
         expected.set(secondary.user_id, primary.user_id);
         assert.deepEqual(await identityOwners(database), expected, 'only the secondary identity changed owner');
 
-        const snapshots = await database.db.selectFrom('link_snapshots').selectAll()
-          .where('provider', '=', provider).where('identity_user_id', '=', identityUserId).execute();
+        const snapshots = await database.db
+          .selectFrom('link_snapshots')
+          .selectAll()
+          .where('provider', '=', provider)
+          .where('identity_user_id', '=', identityUserId)
+          .execute();
         assert.equal(snapshots.length, 1);
         assert.equal(snapshots[0]!.primary_id, primary.user_id);
         assert.deepEqual(JSON.parse(snapshots[0]!.snapshot), secondary, 'the snapshot is the secondary as it was');
@@ -424,8 +527,16 @@ for (const db of testDatabases()) {
         const b = await directory.createFederatedUser({ connection: 'corp-sso', sub: `by-id-${Date.now()}` }, ACTOR);
         await directory.link(primary.user_id, { provider: 'email', identityUserId: keyOf(a.user_id).identityUserId }, ACTOR);
         const corpId = directory.connections.byName('corp-sso')!.id;
-        const identities = await directory.link(primary.user_id, { provider: 'oidc', identityUserId: keyOf(b.user_id).identityUserId, connectionId: corpId }, ACTOR);
-        assert.deepEqual(identities.map((i) => `${i.provider}|${i.user_id}`), [primary.user_id, a.user_id, b.user_id], 'main first, then in link order');
+        const identities = await directory.link(
+          primary.user_id,
+          { provider: 'oidc', identityUserId: keyOf(b.user_id).identityUserId, connectionId: corpId },
+          ACTOR,
+        );
+        assert.deepEqual(
+          identities.map((i) => `${i.provider}|${i.user_id}`),
+          [primary.user_id, a.user_id, b.user_id],
+          'main first, then in link order',
+        );
       });
 
       it('lists linked identities in link order, even when the links share a millisecond', async (t) => {
@@ -465,7 +576,10 @@ for (const db of testDatabases()) {
         await rejectsWith(directory.link(primary.user_id, { userId: 'no-pipe' }, ACTOR), 'link_secondary_not_found');
         await rejectsWith(directory.link(primary.user_id, { userId: 'email|' }, ACTOR), 'link_secondary_not_found');
         await rejectsWith(directory.link(primary.user_id, { provider: 'email', identityUserId: 'missing' }, ACTOR), 'link_secondary_not_found');
-        await rejectsWith(directory.link(primary.user_id, { provider: 'auth0', identityUserId: keyOf(primary.user_id).identityUserId }, ACTOR), 'link_secondary_not_found');
+        await rejectsWith(
+          directory.link(primary.user_id, { provider: 'auth0', identityUserId: keyOf(primary.user_id).identityUserId }, ACTOR),
+          'link_secondary_not_found',
+        );
         assert.deepEqual(await directory.getUser(primary.user_id), primary);
       });
 
@@ -527,7 +641,13 @@ for (const db of testDatabases()) {
 
         await directory.link(primary.user_id, { userId: corp.user_id }, ACTOR);
         const identities = await directory.link(primary.user_id, { provider: 'google-oauth2', identityUserId: 'g|7' }, ACTOR);
-        assert.deepEqual(identities.slice(1).map((i) => [i.provider, i.user_id]), [['oidc', 'corp-sso|tenant|42|x'], ['google-oauth2', 'g|7']]);
+        assert.deepEqual(
+          identities.slice(1).map((i) => [i.provider, i.user_id]),
+          [
+            ['oidc', 'corp-sso|tenant|42|x'],
+            ['google-oauth2', 'g|7'],
+          ],
+        );
         assert.equal((await directory.findByIdentity('oidc', 'corp-sso|tenant|42|x'))?.user_id, primary.user_id);
         await assertDirectoryInvariant(database);
 
@@ -542,7 +662,11 @@ for (const db of testDatabases()) {
       const linkedPair = async (label: string) => {
         const primary = await passwordless(`${label}-p`, { user_metadata: { keep: 'primary' }, app_metadata: { plan: 'gold' } });
         const secondary = await passwordless(`${label}-s`, {
-          name: 'Second', given_name: 'Sec', email_verified: true, user_metadata: { mine: 1 }, app_metadata: { roles: ['r'] },
+          name: 'Second',
+          given_name: 'Sec',
+          email_verified: true,
+          user_metadata: { mine: 1 },
+          app_metadata: { roles: ['r'] },
         });
         await directory.link(primary.user_id, { userId: secondary.user_id }, ACTOR);
         return { primary, secondary, ...keyOf(secondary.user_id) };
@@ -563,7 +687,10 @@ for (const db of testDatabases()) {
         assert.deepEqual(restored.app_metadata, {});
         assert.equal(restored.blocked, false);
         assert.deepEqual(stable(await directory.getUser(primary.user_id)), stable(primary));
-        assert.deepEqual((await directory.findByEmail(secondary.email!)).map((u) => u.user_id), [secondary.user_id]);
+        assert.deepEqual(
+          (await directory.findByEmail(secondary.email!)).map((u) => u.user_id),
+          [secondary.user_id],
+        );
         await assertDirectoryInvariant(database);
         // And it can be linked again, into another primary.
         const other = await passwordless('unl-other');
@@ -620,20 +747,34 @@ for (const db of testDatabases()) {
 
         const { events } = await directory.logs({ page: 0, perPage: 100 });
         const mine = events.filter((e) => [primary.user_id, secondary.user_id].includes(e.user_id ?? '')).reverse();
-        assert.deepEqual(mine.map((e) => [e.type, e.user_id, e.actor, e.client_id]), [
-          ['user.created', primary.user_id, 'client:cli_audit', 'cli_audit'],
-          ['user.created', secondary.user_id, 'tenant', null],
-          ['user.updated', primary.user_id, 'client:cli_audit', 'cli_audit'],
-          ['identity.linked', primary.user_id, `user:${primary.user_id}`, 'app'],
-          ['identity.unlinked', primary.user_id, 'client:cli_audit', 'cli_audit'],
-          ['user.deleted', secondary.user_id, 'client:cli_audit', 'cli_audit'],
-        ]);
+        assert.deepEqual(
+          mine.map((e) => [e.type, e.user_id, e.actor, e.client_id]),
+          [
+            ['user.created', primary.user_id, 'client:cli_audit', 'cli_audit'],
+            ['user.created', secondary.user_id, 'tenant', null],
+            ['user.updated', primary.user_id, 'client:cli_audit', 'cli_audit'],
+            ['identity.linked', primary.user_id, `user:${primary.user_id}`, 'app'],
+            ['identity.unlinked', primary.user_id, 'client:cli_audit', 'cli_audit'],
+            ['user.deleted', secondary.user_id, 'client:cli_audit', 'cli_audit'],
+          ],
+        );
         const [created, , updated, linked, unlinked, deleted] = mine;
         assert.deepEqual(created!.details, { user_id: primary.user_id, connection: 'email' });
         assert.deepEqual(updated!.details, { user_id: primary.user_id, changed: ['name', 'user_metadata:a'] });
-        assert.deepEqual(linked!.details, { primary_id: primary.user_id, secondary_id: secondary.user_id, provider, identity_user_id: identityUserId, connection: 'email' });
+        assert.deepEqual(linked!.details, {
+          primary_id: primary.user_id,
+          secondary_id: secondary.user_id,
+          provider,
+          identity_user_id: identityUserId,
+          connection: 'email',
+        });
         assert.deepEqual(unlinked!.details, {
-          primary_id: primary.user_id, secondary_id: secondary.user_id, provider, identity_user_id: identityUserId, connection: 'email', restored_metadata: true,
+          primary_id: primary.user_id,
+          secondary_id: secondary.user_id,
+          provider,
+          identity_user_id: identityUserId,
+          connection: 'email',
+          restored_metadata: true,
         });
         assert.deepEqual(deleted!.details, { user_id: secondary.user_id, identities: [secondary.user_id] });
         assert.ok(mine.every((e) => !Number.isNaN(Date.parse(e.date)) && e.log_id.length > 0));
@@ -681,8 +822,7 @@ for (const db of testDatabases()) {
       });
 
       it('drops link snapshots once unlinked and when the primary is deleted', async () => {
-        const snapshots = (primaryId: string) =>
-          database.db.selectFrom('link_snapshots').select('id').where('primary_id', '=', primaryId).execute();
+        const snapshots = (primaryId: string) => database.db.selectFrom('link_snapshots').select('id').where('primary_id', '=', primaryId).execute();
         const primary = await google(uniqueEmail('snap'));
         const a = await passwordless('snap-a', { user_metadata: { private: 'a' } });
         const b = await passwordless('snap-b');

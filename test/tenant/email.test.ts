@@ -7,18 +7,18 @@ import { testDatabases } from '../helpers/databases.ts';
 import { ACTOR, openDirectory, rejectsWith } from '../helpers/directory.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 
-const COMPOSED = 'ren\u00e9@example.com';          // é as one code point
-const DECOMPOSED = 'rene\u0301@example.com';       // e + combining acute accent
+const COMPOSED = 'ren\u00e9@example.com'; // é as one code point
+const DECOMPOSED = 'rene\u0301@example.com'; // e + combining acute accent
 
 /** Addresses that look like victim@example.com and must never be taken for it. */
 const LOOKALIKES = {
-  fullwidthAt: 'victim\uff20example.com',          // ＠
-  cyrillicE: 'victim@exampl\u0435.com',            // Cyrillic е (U+0435)
+  fullwidthAt: 'victim\uff20example.com', // ＠
+  cyrillicE: 'victim@exampl\u0435.com', // Cyrillic е (U+0435)
   cyrillicEInDomain: 'victim@\u0435xample.com',
-  cyrillicOInLocal: 'vict\u0456m@example.c\u043em',  // Cyrillic і (U+0456) and о (U+043E)
-  dotlessI: 'v\u0131ctim@example.com',             // ı
-  turkishCapitalI: 'V\u0130CTIM@EXAMPLE.COM',       // İ lowercases to i + U+0307
-  fullwidthLetters: '\uff56ictim@example.com',       // ｖ
+  cyrillicOInLocal: 'vict\u0456m@example.c\u043em', // Cyrillic і (U+0456) and о (U+043E)
+  dotlessI: 'v\u0131ctim@example.com', // ı
+  turkishCapitalI: 'V\u0130CTIM@EXAMPLE.COM', // İ lowercases to i + U+0307
+  fullwidthLetters: '\uff56ictim@example.com', // ｖ
 };
 
 describe('normalizeEmail', () => {
@@ -82,8 +82,12 @@ for (const db of testDatabases()) {
       ids.rene = (await directory.createUser({ connection: 'email', email: DECOMPOSED }, ACTOR)).user_id;
       ids.bob = (await directory.createUser({ connection: 'email', email: 'bob@example.com' }, ACTOR)).user_id;
     });
-    after(async () => { await cleanup(); });
-    afterEach(async () => { await assertDirectoryInvariant(database); });
+    after(async () => {
+      await cleanup();
+    });
+    afterEach(async () => {
+      await assertDirectoryInvariant(database);
+    });
 
     const found = async (email: string) => (await directory.findByEmail(email)).map((u) => u.user_id);
 

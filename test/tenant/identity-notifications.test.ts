@@ -21,7 +21,10 @@ for (const db of testDatabases()) {
       t = await startTestTenant(opened.database);
       token = await t.token();
     });
-    after(async () => { await t.close(); await cleanup(); });
+    after(async () => {
+      await t.close();
+      await cleanup();
+    });
 
     async function outbox(): Promise<StoredMail[]> {
       const res = await t.request.get('/dev/mail.json');
@@ -49,12 +52,15 @@ for (const db of testDatabases()) {
     it('a link through the Management API mails every verified address of the account, naming the tenant and the connection', async () => {
       const primary = await createEmailUser(t);
       const secondary = await createSocialUser(t);
-      const res = await api(t, token).post(`/users/${enc(primary.user_id)}/identities`, { provider: 'google-oauth2', user_id: secondary.identities[0]!.user_id });
+      const res = await api(t, token).post(`/users/${enc(primary.user_id)}/identities`, {
+        provider: 'google-oauth2',
+        user_id: secondary.identities[0]!.user_id,
+      });
       assert.equal(res.status, 201, JSON.stringify(res.body));
 
       for (const to of [primary.email!, secondary.email!]) {
         const [mail] = await waitForMails(to, /^A sign-in method was linked to your Accord Test account$/);
-        assert.match(mail!.text, /The sign-in method google-oauth2 for .+@gmail\.com was linked to your Accord Test account/);
+        assert.match(mail!.text, /The sign-in method Google \(connection "google-oauth2"\) for .+@gmail\.com was linked to your Accord Test account/);
         assert.match(mail!.text, /When: .+ UTC/);
         assert.match(mail!.text, /How: by an application connected to Accord Test/);
         assert.match(mail!.text, /If this was not you/);
@@ -74,7 +80,7 @@ for (const db of testDatabases()) {
       assert.equal(res.status, 200, JSON.stringify(res.body));
       for (const to of [primary.email!, secondary.email!]) {
         const [mail] = await waitForMails(to, UNLINKED);
-        assert.match(mail!.text, /The sign-in method google-oauth2 for .+ was unlinked from your Accord Test account/);
+        assert.match(mail!.text, /The sign-in method Google \(connection "google-oauth2"\) for .+ was unlinked from your Accord Test account/);
         assert.match(mail!.text, /now opens a separate account/);
       }
     });
@@ -95,7 +101,10 @@ for (const db of testDatabases()) {
     it('an unverified root email gets nothing; the verified linked identity does', async () => {
       const primary = await createEmailUser(t, { email_verified: false });
       const secondary = await createSocialUser(t);
-      const res = await api(t, token).post(`/users/${enc(primary.user_id)}/identities`, { provider: 'google-oauth2', user_id: secondary.identities[0]!.user_id });
+      const res = await api(t, token).post(`/users/${enc(primary.user_id)}/identities`, {
+        provider: 'google-oauth2',
+        user_id: secondary.identities[0]!.user_id,
+      });
       assert.equal(res.status, 201);
       await waitForMails(secondary.email!, LINKED);
       assert.deepEqual(await mailsTo(primary.email!), []);
@@ -118,14 +127,30 @@ for (const db of testDatabases()) {
       const { directory, cleanup } = await openDirectory(db);
       try {
         const errors: { obj: Record<string, unknown>; msg: string }[] = [];
-        const logger = { error: (obj: Record<string, unknown>, msg: string) => { errors.push({ obj, msg }); } } as unknown as Logger;
+        const logger = {
+          error: (obj: Record<string, unknown>, msg: string) => {
+            errors.push({ obj, msg });
+          },
+        } as unknown as Logger;
         const attempted: MailMessage[] = [];
         const notifications = subscribeIdentityNotifications({
-          directory, connections: testConnections(), tenantName: 'Accord Test', logger,
-          mailer: { transport: 'smtp', send: async (message) => { attempted.push(message); throw new Error('SMTP server unreachable'); } },
+          directory,
+          connections: testConnections(),
+          tenantName: 'Accord Test',
+          logger,
+          mailer: {
+            transport: 'smtp',
+            send: async (message) => {
+              attempted.push(message);
+              throw new Error('SMTP server unreachable');
+            },
+          },
         });
         const primary = await directory.createUser({ connection: 'email', email: uniqueEmail('fail'), email_verified: true }, SYSTEM_ACTOR);
-        const social = await directory.createFederatedUser({ connection: 'google-oauth2', sub: '115012345', email: uniqueEmail('g', 'gmail.com'), email_verified: true }, SYSTEM_ACTOR);
+        const social = await directory.createFederatedUser(
+          { connection: 'google-oauth2', sub: '115012345', email: uniqueEmail('g', 'gmail.com'), email_verified: true },
+          SYSTEM_ACTOR,
+        );
         const identities = await directory.link(primary.user_id, { userId: social.user_id }, SYSTEM_ACTOR);
         assert.equal(identities.length, 2);
         await notifications.idle();
@@ -143,24 +168,49 @@ for (const db of testDatabases()) {
 describe('verifiedAddresses', () => {
   it('keeps verified root and identity emails, deduplicated by normalized form', () => {
     const base = { created_at: '', updated_at: '', logins_count: 0, blocked: false, user_metadata: {}, app_metadata: {} };
-    const addresses = verifiedAddresses([{
-      ...base, user_id: 'email|1', email: 'Me@Example.com', email_verified: true,
-      identities: [
-        { provider: 'email', user_id: '1', connection: 'email', isSocial: false },
-        { provider: 'google-oauth2', user_id: '2', connection: 'google-oauth2', isSocial: true, profileData: { email: 'me@example.com', email_verified: true } },
-        { provider: 'oidc', user_id: '3', connection: 'corp', isSocial: true, profileData: { email: 'other@example.com', email_verified: false } },
-        { provider: 'oidc', user_id: '4', connection: 'corp', isSocial: true, profileData: { email: 'third@example.com', email_verified: true } },
-      ],
-    }, undefined]);
+    const addresses = verifiedAddresses([
+      {
+        ...base,
+        user_id: 'email|1',
+        email: 'Me@Example.com',
+        email_verified: true,
+        identities: [
+          { provider: 'email', user_id: '1', connection: 'email', isSocial: false },
+          {
+            provider: 'google-oauth2',
+            user_id: '2',
+            connection: 'google-oauth2',
+            isSocial: true,
+            profileData: { email: 'me@example.com', email_verified: true },
+          },
+          { provider: 'oidc', user_id: '3', connection: 'corp', isSocial: true, profileData: { email: 'other@example.com', email_verified: false } },
+          { provider: 'oidc', user_id: '4', connection: 'corp', isSocial: true, profileData: { email: 'third@example.com', email_verified: true } },
+        ],
+      },
+      undefined,
+    ]);
     assert.deepEqual(addresses, ['Me@Example.com', 'third@example.com']);
   });
 
   it('never trusts a string "true"', () => {
     const base = { created_at: '', updated_at: '', logins_count: 0, blocked: false, user_metadata: {}, app_metadata: {} };
-    const addresses = verifiedAddresses([{
-      ...base, user_id: 'email|1', email: 'a@example.com', email_verified: false,
-      identities: [{ provider: 'x', user_id: '2', connection: 'x', isSocial: true, profileData: { email: 'b@example.com', email_verified: 'true' as unknown as boolean } }],
-    }]);
+    const addresses = verifiedAddresses([
+      {
+        ...base,
+        user_id: 'email|1',
+        email: 'a@example.com',
+        email_verified: false,
+        identities: [
+          {
+            provider: 'x',
+            user_id: '2',
+            connection: 'x',
+            isSocial: true,
+            profileData: { email: 'b@example.com', email_verified: 'true' as unknown as boolean },
+          },
+        ],
+      },
+    ]);
     assert.deepEqual(addresses, []);
   });
 });

@@ -8,7 +8,9 @@ for (const db of testDatabases()) {
   describe(`universal login [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
+    tenantPerSuite(db, (started) => {
+      ({ t, rp } = started);
+    });
 
     it('sends an authorization request to the login page, framed nowhere and cached nowhere', async () => {
       const agent = browser(t.tenant);
@@ -68,7 +70,10 @@ describe('the development outbox', () => {
       await t.tenant.mailer.send({ to: 'second@example.com', subject: 'Second <b>', text: 'two', html: '<p>two</p>' });
       const json = await t.request.get('/dev/mail.json');
       assert.equal(json.status, 200);
-      assert.deepEqual(json.body.map((m: { subject: string }) => m.subject), ['Second <b>', 'First']);
+      assert.deepEqual(
+        json.body.map((m: { subject: string }) => m.subject),
+        ['Second <b>', 'First'],
+      );
       const html = await t.request.get('/dev/mail');
       assert.equal(html.status, 200);
       assert.match(html.text, /Development outbox/);

@@ -7,7 +7,16 @@ import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
-  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
+  authorize,
+  browser,
+  type Browser,
+  csrfOf,
+  exchangeCode,
+  followToCallback,
+  type RelyingParty,
+  RP_REDIRECT_URI,
+  tenantPerSuite,
+  type Tokens,
 } from '../helpers/login-flow.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
 
@@ -71,18 +80,31 @@ async function forgot(t: TestTenant, rp: RelyingParty, email: string) {
 /** `prompt=none` for a browser that signed in before: its callback (code, or an error). */
 async function silentAuthorize(agent: Browser, rp: RelyingParty): Promise<URLSearchParams> {
   const query = new URLSearchParams({
-    client_id: rp.clientId, response_type: 'code', redirect_uri: RP_REDIRECT_URI, scope: 'openid email', prompt: 'none',
-    state: 'silent-state', nonce: 'n', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    client_id: rp.clientId,
+    response_type: 'code',
+    redirect_uri: RP_REDIRECT_URI,
+    scope: 'openid email',
+    prompt: 'none',
+    state: 'silent-state',
+    nonce: 'n',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
   });
   return followToCallback(agent, `/authorize?${query}`);
 }
 
 /** The path and query of a tenant URL (the agent talks to the tenant's app directly). */
-const pathOf = (location: string) => { const url = new URL(location, 'http://tenant'); return url.pathname + url.search; };
+const pathOf = (location: string) => {
+  const url = new URL(location, 'http://tenant');
+  return url.pathname + url.search;
+};
 
 async function countAccountRows(t: TestTenant, accountId: string): Promise<number> {
-  const rows = await t.tenant.database.db.selectFrom('oidc_payloads').select(['model', 'payload'])
-    .where('model', 'in', ['Session', 'Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode']).execute();
+  const rows = await t.tenant.database.db
+    .selectFrom('oidc_payloads')
+    .select(['model', 'payload'])
+    .where('model', 'in', ['Session', 'Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode'])
+    .execute();
   return rows.filter((r) => (JSON.parse(r.payload) as { accountId?: string }).accountId === accountId).length;
 }
 
@@ -90,7 +112,9 @@ for (const db of testDatabases()) {
   describe(`database connection sign-in [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
+    tenantPerSuite(db, (started) => {
+      ({ t, rp } = started);
+    });
 
     it('shows an accessible sign-in form, pre-filled from login_hint, with sign-up and reset links', async () => {
       const agent = browser(t.tenant);
@@ -114,7 +138,10 @@ for (const db of testDatabases()) {
       const onward = new RegExp(`href="${base}\\?login_hint=${encodeURIComponent(email).replace(/[.+]/g, '\\$&')}"`);
       assert.match(res.text, onward);
       const login = await agent.get(`${base}?login_hint=${encodeURIComponent(email)}`);
-      const signedIn = await agent.post(base).type('form').send({ _csrf: csrfOf(login.text), email, password: PASSWORD });
+      const signedIn = await agent
+        .post(base)
+        .type('form')
+        .send({ _csrf: csrfOf(login.text), email, password: PASSWORD });
       assert.equal(signedIn.status, 303, signedIn.text.slice(0, 400));
       const first = await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, signedIn.headers.location!));
       assert.match(String(first.claims.sub), /^auth0\|[0-9a-f]{24}$/);
@@ -126,8 +153,14 @@ for (const db of testDatabases()) {
       assert.match(mail.subject, /Accord Test/);
       assert.ok(!mail.text.includes(PASSWORD) && !mail.html.includes(PASSWORD), 'the mail never contains the password');
       const link = linkIn(mail, '/account/verify-email');
-      const ticketId = (await t.tenant.database.db.selectFrom('login_tickets').select('id').where('kind', '=', 'verify_email')
-        .where('email_normalized', '=', email).executeTakeFirstOrThrow()).id;
+      const ticketId = (
+        await t.tenant.database.db
+          .selectFrom('login_tickets')
+          .select('id')
+          .where('kind', '=', 'verify_email')
+          .where('email_normalized', '=', email)
+          .executeTakeFirstOrThrow()
+      ).id;
       assert.ok(!link.includes(ticketId), 'the ticket is stored hashed, not as the secret');
 
       const verified = await browser(t.tenant).get(link);
@@ -157,8 +190,12 @@ for (const db of testDatabases()) {
       const taken = uniqueEmail('taken');
       const owner = await t.tenant.directory.createUser({ connection: CONNECTION, email: taken, password: PASSWORD, email_verified: true }, SYSTEM_ACTOR);
       const fresh = uniqueEmail('fresh');
-      const neutral = (html: string, email: string, base: string) => html.replaceAll(encodeURIComponent(email), 'EMAIL').replaceAll(email, 'EMAIL')
-        .replaceAll(base, 'BASE').replace(/name="_csrf" value="[^"]+"/g, '');
+      const neutral = (html: string, email: string, base: string) =>
+        html
+          .replaceAll(encodeURIComponent(email), 'EMAIL')
+          .replaceAll(email, 'EMAIL')
+          .replaceAll(base, 'BASE')
+          .replace(/name="_csrf" value="[^"]+"/g, '');
 
       const forTaken = await signUp(t, rp, taken.toUpperCase(), 'Attacker-pass-1');
       const forNew = await signUp(t, rp, fresh, 'Attacker-pass-1');
@@ -176,7 +213,11 @@ for (const db of testDatabases()) {
       assert.ok(!note.text.includes('Attacker-pass-1') && !note.html.includes('Attacker-pass-1'), 'never the password typed');
       assert.equal(await mailTo(t, taken, /Confirm your email/, 300), undefined, 'no confirmation link for the existing address');
       assert.ok(await mailTo(t, fresh, /Confirm your email/), 'the new address gets its confirmation link');
-      assert.deepEqual((await t.tenant.directory.findByEmail(taken)).map((u) => u.user_id), [owner.user_id], 'no second account');
+      assert.deepEqual(
+        (await t.tenant.directory.findByEmail(taken)).map((u) => u.user_id),
+        [owner.user_id],
+        'no second account',
+      );
       assert.equal((await signIn(t, rp, taken, 'Attacker-pass-1')).res.status, 401, 'the password typed at sign-up opens nothing');
       assert.equal((await signIn(t, rp, taken, PASSWORD)).res.status, 303, 'the owner signs in as before');
       // Its reset link works for the owner.
@@ -206,8 +247,12 @@ for (const db of testDatabases()) {
       const unknownEmail = uniqueEmail('unknown');
       const wrong = await signIn(t, rp, email, 'Wrong-password-1');
       const unknown = await signIn(t, rp, unknownEmail, 'Wrong-password-1');
-      const normalize = (html: string, e: string, uid: string) => html.replaceAll(e, 'EMAIL').replaceAll(uid, 'UID')
-        .replaceAll(encodeURIComponent(e), 'EMAIL').replace(/name="_csrf" value="[^"]+"/, '');
+      const normalize = (html: string, e: string, uid: string) =>
+        html
+          .replaceAll(e, 'EMAIL')
+          .replaceAll(uid, 'UID')
+          .replaceAll(encodeURIComponent(e), 'EMAIL')
+          .replace(/name="_csrf" value="[^"]+"/, '');
       assert.equal(wrong.res.status, 401);
       assert.equal(unknown.res.status, 401);
       assert.match(wrong.res.text, /role="alert">Wrong email or password\.</);
@@ -240,14 +285,17 @@ for (const db of testDatabases()) {
     it('resets a forgotten password without enumeration; the link is single use and expires; every session and grant is revoked (case 24)', async () => {
       const email = uniqueEmail('reset');
       const user = await t.tenant.directory.createUser({ connection: CONNECTION, email, password: PASSWORD }, SYSTEM_ACTOR);
-      const google = await t.tenant.directory.createFederatedUser({ connection: 'google-oauth2', sub: `g-${Date.now()}`, email: uniqueEmail('google') }, SYSTEM_ACTOR);
+      const google = await t.tenant.directory.createFederatedUser(
+        { connection: 'google-oauth2', sub: `g-${Date.now()}`, email: uniqueEmail('google') },
+        SYSTEM_ACTOR,
+      );
       await t.tenant.directory.link(user.user_id, { userId: google.user_id }, SYSTEM_ACTOR);
 
       // A browser signed in before the reset.
       const oldBrowser = browser(t.tenant);
       await signInTokens(t, rp, email, PASSWORD, oldBrowser);
       assert.ok((await silentAuthorize(oldBrowser, rp)).get('code'), 'the old browser has a session');
-      assert.ok(await countAccountRows(t, user.user_id) > 0);
+      assert.ok((await countAccountRows(t, user.user_id)) > 0);
 
       // Known and unknown addresses get the same answer; only a real account gets mail.
       const unknownEmail = uniqueEmail('nobody');
@@ -255,7 +303,10 @@ for (const db of testDatabases()) {
       const unknown = await forgot(t, rp, unknownEmail);
       assert.equal(known.status, 200);
       assert.equal(unknown.status, 200);
-      assert.equal(known.text.replaceAll(email, 'EMAIL').replace(/\/login\/[^/"]+\//g, ''), unknown.text.replaceAll(unknownEmail, 'EMAIL').replace(/\/login\/[^/"]+\//g, ''));
+      assert.equal(
+        known.text.replaceAll(email, 'EMAIL').replace(/\/login\/[^/"]+\//g, ''),
+        unknown.text.replaceAll(unknownEmail, 'EMAIL').replace(/\/login\/[^/"]+\//g, ''),
+      );
       assert.match(known.text, /If an account exists/);
       const mail = await mailTo(t, email, /Reset your Accord Test password/);
       assert.ok(mail, 'a reset mail was sent');
@@ -293,8 +344,12 @@ for (const db of testDatabases()) {
       const second = await mailTo(t, email, /Reset your/, 2000, link);
       assert.ok(second, 'a second reset mail was sent');
       const secondLink = linkIn(second, '/account/reset-password');
-      await t.tenant.database.db.updateTable('login_tickets').set({ expires_at: Math.floor(Date.now() / 1000) - 1 })
-        .where('kind', '=', 'reset_password').where('consumed_at', 'is', null).execute();
+      await t.tenant.database.db
+        .updateTable('login_tickets')
+        .set({ expires_at: Math.floor(Date.now() / 1000) - 1 })
+        .where('kind', '=', 'reset_password')
+        .where('consumed_at', 'is', null)
+        .execute();
       const expired = await browser(t.tenant).get(secondLink);
       assert.equal(expired.status, 410);
       assert.match(expired.text, /This link has expired/);
@@ -321,7 +376,10 @@ for (const db of testDatabases()) {
       assert.equal(toConsent.status, 303);
       assert.match(new URL(toConsent.headers.location!, 'http://tenant').pathname, /^\/login\/[^/]+$/, 'a consent step');
       const callback = await followToCallback(other, toConsent.headers.location!);
-      const token = await supertest(t.tenant.app).post('/oauth/token').type('form').auth(rp.clientId, rp.clientSecret)
+      const token = await supertest(t.tenant.app)
+        .post('/oauth/token')
+        .type('form')
+        .auth(rp.clientId, rp.clientSecret)
         .send({ grant_type: 'authorization_code', code: callback.get('code'), redirect_uri: RP_REDIRECT_URI, code_verifier: auth2.verifier });
       assert.equal(token.status, 200, JSON.stringify(token.body));
       assert.equal(typeof token.body.refresh_token, 'string', 'offline_access was granted');
@@ -366,7 +424,13 @@ for (const db of testDatabases()) {
   describe(`database connection rate limits [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { loginRateLimits: { loginPerIpAndEmail: 3, loginPerIp: 8, forgotPerIp: 2, signupPerIp: 2 } });
+    tenantPerSuite(
+      db,
+      (started) => {
+        ({ t, rp } = started);
+      },
+      { loginRateLimits: { loginPerIpAndEmail: 3, loginPerIp: 8, forgotPerIp: 2, signupPerIp: 2 } },
+    );
 
     it('answers 429 in words after too many failed password attempts for one email (case 22)', async () => {
       const email = uniqueEmail('brute');

@@ -12,7 +12,18 @@ import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { newSigningKey } from '../../src/tenant/oidc/keys.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  type Authorization, authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite, type Tokens,
+  type Authorization,
+  authorize,
+  browser,
+  type Browser,
+  csrfOf,
+  exchangeCode,
+  followToCallback,
+  registerRelyingParty,
+  type RelyingParty,
+  RP_REDIRECT_URI,
+  tenantPerSuite,
+  type Tokens,
 } from '../helpers/login-flow.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { createTenant } from '../../src/tenant/tenant.ts';
@@ -82,20 +93,31 @@ async function demoSignInRefused(t: TestTenant, rp: RelyingParty, person: DemoPe
 }
 
 async function databaseUser(t: TestTenant, email: string, emailVerified = true) {
-  return t.tenant.directory.createUser({ connection: 'Username-Password-Authentication', email, email_verified: emailVerified, password: PASSWORD }, SYSTEM_ACTOR);
+  return t.tenant.directory.createUser(
+    { connection: 'Username-Password-Authentication', email, email_verified: emailVerified, password: PASSWORD },
+    SYSTEM_ACTOR,
+  );
 }
 
 /** demo-social with automatic linking on (the demo IdP fills in issuer and client). */
 const DEMO_AUTO: ConnectionConfig = {
-  name: 'demo-social', strategy: 'oidc', provider: 'demo-social', issuer: 'https://replaced.invalid', client_id: 'replaced',
-  scopes: 'openid email profile', trust_email_verified: true, linking: 'auto',
+  name: 'demo-social',
+  strategy: 'oidc',
+  provider: 'demo-social',
+  issuer: 'https://replaced.invalid',
+  client_id: 'replaced',
+  scopes: 'openid email profile',
+  trust_email_verified: true,
+  linking: 'auto',
 };
 
 for (const db of testDatabases()) {
   describe(`upstream OIDC login through the demo IdP [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
+    tenantPerSuite(db, (started) => {
+      ({ t, rp } = started);
+    });
 
     it('publishes its own issuer and keys, apart from the tenant', async () => {
       const res = await t.request.get('/demo-idp/.well-known/openid-configuration').set('Host', new URL(TEST_ISSUER).host);
@@ -128,7 +150,10 @@ for (const db of testDatabases()) {
       assert.equal(user.email, email);
       assert.equal(user.email_verified, true);
       assert.equal(user.name, 'Ada Lovelace');
-      assert.deepEqual(user.identities.map((i) => [i.provider, i.user_id, i.connection, i.isSocial]), [['demo-social', demoSubject(email), 'demo-social', true]]);
+      assert.deepEqual(
+        user.identities.map((i) => [i.provider, i.user_id, i.connection, i.isSocial]),
+        [['demo-social', demoSubject(email), 'demo-social', true]],
+      );
 
       // Another browser, the same email at the demo IdP: the same account, the same user.
       const second = await demoSignIn(t, rp, { email: email.toUpperCase(), name: 'Ada' });
@@ -209,7 +234,10 @@ for (const db of testDatabases()) {
       const agent = browser(t.tenant);
       const { auth, next } = await toDemoIdp(agent, rp);
       const page = await agent.get(next);
-      const cancelled = await agent.post(next).type('form').send({ _csrf: csrfOf(page.text), action: 'cancel' });
+      const cancelled = await agent
+        .post(next)
+        .type('form')
+        .send({ _csrf: csrfOf(page.text), action: 'cancel' });
       assert.equal(cancelled.status, 303);
       const outcome = await followUntilPage(agent, cancelled.headers.location!);
       assert.equal(outcome.page?.status, 400);
@@ -260,7 +288,13 @@ for (const db of testDatabases()) {
   describe(`automatic linking through an upstream login [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { connections: [...defaultConnections(), DEMO_AUTO] });
+    tenantPerSuite(
+      db,
+      (started) => {
+        ({ t, rp } = started);
+      },
+      { connections: [...defaultConnections(), DEMO_AUTO] },
+    );
 
     it('links a verified login into the one verified user with that email and signs in as the primary', async () => {
       const email = uniqueEmail('auto');
@@ -268,7 +302,10 @@ for (const db of testDatabases()) {
       const tokens = await demoSignIn(t, rp, { email });
       assert.equal(tokens.claims.sub, primary.user_id);
       const merged = await t.tenant.directory.getUser(primary.user_id);
-      assert.deepEqual(merged.identities.map((i) => i.provider), ['auth0', 'demo-social']);
+      assert.deepEqual(
+        merged.identities.map((i) => i.provider),
+        ['auth0', 'demo-social'],
+      );
       assert.equal(await t.tenant.directory.findUser(`demo-social|${demoSubject(email)}`), undefined, "the secondary's old user_id is gone");
       // And the next sign-in through the linked identity is the primary again.
       const again = await demoSignIn(t, rp, { email });
@@ -300,8 +337,12 @@ for (const db of testDatabases()) {
       const secondaryId = `demo-social|${demoSubject(email)}`;
       const first = await demoSignIn(t, rp, { email });
       assert.equal(first.claims.sub, secondaryId, 'alone, the demo user is a user of its own');
-      const held = () => t.tenant.database.db.selectFrom('oidc_payloads').select(['model', 'payload']).execute()
-        .then((rows) => rows.filter((r) => (JSON.parse(r.payload) as { accountId?: string }).accountId === secondaryId).map((r) => r.model));
+      const held = () =>
+        t.tenant.database.db
+          .selectFrom('oidc_payloads')
+          .select(['model', 'payload'])
+          .execute()
+          .then((rows) => rows.filter((r) => (JSON.parse(r.payload) as { accountId?: string }).accountId === secondaryId).map((r) => r.model));
       assert.ok((await held()).includes('Session'));
       assert.ok((await held()).includes('Grant'));
       const userinfo = await t.request.get('/userinfo').set('Authorization', `Bearer ${first.access_token}`);
@@ -344,13 +385,24 @@ for (const db of testDatabases()) {
       cleanup = opened.cleanup;
       upstream = await startUpstream(['acme-trusted', 'acme-untrusted']);
       const generic = (name: string, trust: boolean): ConnectionConfig => ({
-        name, strategy: 'oidc', provider: 'oidc', issuer: upstream.issuer, client_id: 'accord', client_secret: upstream.clientSecret,
-        scopes: 'openid email profile', trust_email_verified: trust, linking: 'auto',
+        name,
+        strategy: 'oidc',
+        provider: 'oidc',
+        issuer: upstream.issuer,
+        client_id: 'accord',
+        client_secret: upstream.clientSecret,
+        scopes: 'openid email profile',
+        trust_email_verified: trust,
+        linking: 'auto',
       });
       t = await startTestTenant(opened.database, { connections: [...defaultConnections(), generic('acme-trusted', true), generic('acme-untrusted', false)] });
       rp = await registerRelyingParty(t.tenant);
     });
-    after(async () => { await t.close(); await upstream.close(); await cleanup(); });
+    after(async () => {
+      await t.close();
+      await upstream.close();
+      await cleanup();
+    });
 
     /**
      * A sign-in through `connection` with these authorization parameters, the upstream signing in
@@ -444,7 +496,13 @@ for (const db of testDatabases()) {
 describe("judging an upstream id_token's auth_time (docs/security.md case 38)", () => {
   const now = 1_800_000_000;
   const transaction = (fresh: Partial<UpstreamTransaction>): UpstreamTransaction => ({
-    connection: 'acme', state: 's', codeVerifier: 'v', nonce: 'n', startedAt: now - 20, expiresAt: now + 580, ...fresh,
+    connection: 'acme',
+    state: 's',
+    codeVerifier: 'v',
+    nonce: 'n',
+    startedAt: now - 20,
+    expiresAt: now + 580,
+    ...fresh,
   });
 
   it('asks nothing of a sign-in that asked for no freshness', () => {
@@ -455,7 +513,11 @@ describe("judging an upstream id_token's auth_time (docs/security.md case 38)", 
   it('needs auth_time as a number whenever freshness was asked for', () => {
     for (const fresh of [{ freshLogin: true }, { maxAge: 300 }, { maxAge: 0, freshLogin: true }]) {
       for (const authTime of [undefined, String(now), null, Number.NaN]) {
-        assert.equal(upstreamAuthTimeProblem(authTime === undefined ? {} : { auth_time: authTime }, transaction(fresh), now), 'missing', `${JSON.stringify(fresh)} ${String(authTime)}`);
+        assert.equal(
+          upstreamAuthTimeProblem(authTime === undefined ? {} : { auth_time: authTime }, transaction(fresh), now),
+          'missing',
+          `${JSON.stringify(fresh)} ${String(authTime)}`,
+        );
       }
     }
   });
@@ -470,7 +532,11 @@ describe("judging an upstream id_token's auth_time (docs/security.md case 38)", 
     assert.equal(upstreamAuthTimeProblem({ auth_time: now - 300 }, transaction({ maxAge: 300 }), now), undefined);
     assert.equal(upstreamAuthTimeProblem({ auth_time: now - 330 }, transaction({ maxAge: 300 }), now), undefined, 'skew');
     assert.equal(upstreamAuthTimeProblem({ auth_time: now - 331 }, transaction({ maxAge: 300 }), now), 'stale');
-    assert.equal(upstreamAuthTimeProblem({ auth_time: now - 100 }, transaction({ maxAge: 300, freshLogin: true }), now), 'stale', 'and prompt=login still needs a new sign-in');
+    assert.equal(
+      upstreamAuthTimeProblem({ auth_time: now - 100 }, transaction({ maxAge: 300, freshLogin: true }), now),
+      'stale',
+      'and prompt=login still needs a new sign-in',
+    );
   });
 });
 
@@ -498,14 +564,25 @@ async function startUpstream(connections: string[]): Promise<TestUpstream> {
   const clientSecret = randomBytes(16).toString('hex');
   const accounts = new Map<string, Record<string, unknown>>();
   const state: TestUpstream = {
-    issuer, clientSecret, next: { sub: 'nobody' },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    issuer,
+    clientSecret,
+    next: { sub: 'nobody' },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   const provider = new Provider(issuer, {
-    clients: [{
-      client_id: 'accord', client_secret: clientSecret, grant_types: ['authorization_code'], response_types: ['code'],
-      redirect_uris: connections.map((c) => `${TEST_ISSUER}/login/callback/${c}`),
-    }],
+    clients: [
+      {
+        client_id: 'accord',
+        client_secret: clientSecret,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: connections.map((c) => `${TEST_ISSUER}/login/callback/${c}`),
+      },
+    ],
     adapter: memoryAdapter(),
     cookies: { keys: [randomBytes(16).toString('hex')] },
     scopes: ['openid', 'email', 'profile'],
@@ -531,8 +608,17 @@ async function startUpstream(connections: string[]): Promise<TestUpstream> {
     if (req.url?.startsWith('/interaction/')) {
       const { sub, ...claims } = state.next;
       accounts.set(sub, claims);
-      provider.interactionFinished(req, res, { login: { accountId: sub, ...(state.loginAt === undefined ? {} : { ts: state.loginAt }) } }, { mergeWithLastSubmission: false })
-        .catch((err: unknown) => { res.statusCode = 500; res.end(String(err)); });
+      provider
+        .interactionFinished(
+          req,
+          res,
+          { login: { accountId: sub, ...(state.loginAt === undefined ? {} : { ts: state.loginAt }) } },
+          { mergeWithLastSubmission: false },
+        )
+        .catch((err: unknown) => {
+          res.statusCode = 500;
+          res.end(String(err));
+        });
       return;
     }
     callback(req, res);

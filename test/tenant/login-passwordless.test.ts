@@ -5,7 +5,16 @@ import { MAX_CODE_ATTEMPTS, PASSWORDLESS_LIMITS } from '../../src/tenant/connect
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  type Authorization, authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, tenantPerSuite, type Tokens,
+  type Authorization,
+  authorize,
+  browser,
+  type Browser,
+  csrfOf,
+  exchangeCode,
+  followToCallback,
+  type RelyingParty,
+  tenantPerSuite,
+  type Tokens,
 } from '../helpers/login-flow.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
@@ -19,7 +28,13 @@ for (const db of testDatabases()) {
   describe(`passwordless email login [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { trustProxy: ['loopback'] });
+    tenantPerSuite(
+      db,
+      (started) => {
+        ({ t, rp } = started);
+      },
+      { trustProxy: ['loopback'] },
+    );
 
     const agentFor = (ip = nextIp()): Browser => browser(t.tenant).set('X-Forwarded-For', ip);
 
@@ -120,12 +135,20 @@ for (const db of testDatabases()) {
         const agent = agentFor();
         const auth = await authorize(agent, rp, { connection: 'email' });
         const form = await agent.get(`/login/${auth.uid}/email`);
-        const sent = await agent.post(`/login/${auth.uid}/email`).type('form').send({ _csrf: csrfOf(form.text), email });
+        const sent = await agent
+          .post(`/login/${auth.uid}/email`)
+          .type('form')
+          .send({ _csrf: csrfOf(form.text), email });
         const page = await agent.get(sent.headers.location!);
         const [mail] = await mailsTo(email);
         assert.ok(mail, `a code was mailed to ${email}`);
-        const neutral = (text: string) => text.replaceAll(encodeURIComponent(email), 'EMAIL').replaceAll(email, 'EMAIL').replaceAll(auth.uid, 'UID')
-          .replace(/name="_csrf" value="[^"]+"/g, '').replace(/\b\d{6}\b/, 'CODE');
+        const neutral = (text: string) =>
+          text
+            .replaceAll(encodeURIComponent(email), 'EMAIL')
+            .replaceAll(email, 'EMAIL')
+            .replaceAll(auth.uid, 'UID')
+            .replace(/name="_csrf" value="[^"]+"/g, '')
+            .replace(/\b\d{6}\b/, 'CODE');
         return { status: sent.status, location: neutral(sent.headers.location!), page: neutral(page.text), subject: mail.subject, mail: neutral(mail.text) };
       };
       const forExisting = await ask(existing);
@@ -145,9 +168,15 @@ for (const db of testDatabases()) {
 
     it('a passwordless identity linked into another user signs in as the primary', async () => {
       const email = uniqueEmail('linked');
-      const primary = await t.tenant.directory.createUser({
-        connection: 'Username-Password-Authentication', email, email_verified: true, password: 'correct horse battery staple 42',
-      }, SYSTEM_ACTOR);
+      const primary = await t.tenant.directory.createUser(
+        {
+          connection: 'Username-Password-Authentication',
+          email,
+          email_verified: true,
+          password: 'correct horse battery staple 42',
+        },
+        SYSTEM_ACTOR,
+      );
       const secondary = await t.tenant.directory.createUser({ connection: 'email', email, email_verified: true }, SYSTEM_ACTOR);
       await t.tenant.directory.link(primary.user_id, { userId: secondary.user_id }, SYSTEM_ACTOR);
       const { claims } = await signInWithCode(email);
@@ -190,8 +219,7 @@ for (const db of testDatabases()) {
         const replay = await enterCode(agent, auth, csrf, email, code);
         assert.notEqual(replay.status, 303);
         // …and the ticket is consumed in the database.
-        const rows = await t.tenant.database.db.selectFrom('login_tickets').select(['consumed_at'])
-          .where('email_normalized', '=', email).execute();
+        const rows = await t.tenant.database.db.selectFrom('login_tickets').select(['consumed_at']).where('email_normalized', '=', email).execute();
         assert.equal(rows.length, 1);
         assert.notEqual(rows[0]!.consumed_at, null);
       });
@@ -216,8 +244,11 @@ for (const db of testDatabases()) {
         const agent = agentFor();
         const auth = await authorize(agent, rp, { connection: 'email' });
         const csrf = await requestCode(agent, auth, email);
-        await t.tenant.database.db.updateTable('login_tickets').set({ expires_at: Math.floor(Date.now() / 1000) - 1 })
-          .where('email_normalized', '=', email).execute();
+        await t.tenant.database.db
+          .updateTable('login_tickets')
+          .set({ expires_at: Math.floor(Date.now() / 1000) - 1 })
+          .where('email_normalized', '=', email)
+          .execute();
         const res = await enterCode(agent, auth, csrf, email, await latestCode(email));
         assert.equal(res.status, 400);
         assert.match(res.text, /That code has expired/);
@@ -316,10 +347,16 @@ for (const db of testDatabases()) {
         const auth = await authorize(agent, rp, { connection: 'email' });
         const csrf = csrfOf((await agent.get(`/login/${auth.uid}/email`)).text);
         for (let i = 0; i < PASSWORDLESS_LIMITS.sendsPerIp; i++) {
-          const res = await agent.post(`/login/${auth.uid}/email`).type('form').send({ _csrf: csrf, email: uniqueEmail('ip') });
+          const res = await agent
+            .post(`/login/${auth.uid}/email`)
+            .type('form')
+            .send({ _csrf: csrf, email: uniqueEmail('ip') });
           assert.equal(res.status, 303);
         }
-        const res = await agent.post(`/login/${auth.uid}/email`).type('form').send({ _csrf: csrf, email: uniqueEmail('ip') });
+        const res = await agent
+          .post(`/login/${auth.uid}/email`)
+          .type('form')
+          .send({ _csrf: csrf, email: uniqueEmail('ip') });
         assert.equal(res.status, 429);
         assert.match(res.text, /Too many attempts/);
         assert.match(res.text, /from your network/);

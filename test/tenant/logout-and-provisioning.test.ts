@@ -3,11 +3,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
-  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, registerRelyingParty, type RelyingParty, RP_REDIRECT_URI, type Tokens,
+  authorize,
+  browser,
+  type Browser,
+  csrfOf,
+  exchangeCode,
+  followToCallback,
+  registerRelyingParty,
+  type RelyingParty,
+  RP_REDIRECT_URI,
+  type Tokens,
 } from '../helpers/login-flow.ts';
 import { childEnv, runCli } from '../helpers/processes.ts';
 import { startTestTenant, TEST_AUDIENCE, type TestTenant } from '../helpers/tenant.ts';
@@ -23,9 +32,15 @@ async function signUp(t: TestTenant, rp: RelyingParty, agent: Browser): Promise<
   const page = await agent.get(`${base}/signup`);
   assert.equal(page.status, 200, page.text.slice(0, 300));
   const email = uniqueEmail('logout');
-  const signedUp = await agent.post(`${base}/signup`).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+  const signedUp = await agent
+    .post(`${base}/signup`)
+    .type('form')
+    .send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
   assert.equal(signedUp.status, 200, signedUp.text.slice(0, 400));
-  const res = await agent.post(base).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+  const res = await agent
+    .post(base)
+    .type('form')
+    .send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
   assert.equal(res.status, 303, res.text.slice(0, 400));
   return exchangeCode(t.tenant, rp, auth, await followToCallback(agent, res.headers.location!));
 }
@@ -33,8 +48,14 @@ async function signUp(t: TestTenant, rp: RelyingParty, agent: Browser): Promise<
 /** A plain /authorize, as the RP sends it: with a live session it goes straight back with a code. */
 async function authorizeAgain(agent: Browser, rp: RelyingParty): Promise<URLSearchParams> {
   const query = new URLSearchParams({
-    client_id: rp.clientId, response_type: 'code', redirect_uri: RP_REDIRECT_URI, scope: 'openid profile email',
-    state: 'again', nonce: 'n', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    client_id: rp.clientId,
+    response_type: 'code',
+    redirect_uri: RP_REDIRECT_URI,
+    scope: 'openid profile email',
+    state: 'again',
+    nonce: 'n',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
   });
   return followToCallback(agent, `/authorize?${query}`);
 }
@@ -216,7 +237,7 @@ for (const db of testDatabases()) {
         for (const field of ['redirectUris', 'postLogoutRedirectUris'] as const) {
           await assert.rejects(
             t.tenant.clients.create({ name: 'web', grantTypes: ['authorization_code'], scopes: [], redirectUris: [RP_REDIRECT_URI], [field]: [bad] }),
-            (err) => isAccordError(err, 'invalid_body') && err.message.includes(`"${bad}"`) && /absolute http\(s\) URL/.test(err.message),
+            (err) => isTenantError(err, 'invalid_body') && err.message.includes(`"${bad}"`) && /absolute http\(s\) URL/.test(err.message),
           );
         }
       }
@@ -224,20 +245,26 @@ for (const db of testDatabases()) {
     });
 
     it('provision() creates, then updates in place with a new secret: the old one stops working', async () => {
-      const tokenWith = (clientId: string, secret: string) => t.request.post('/oauth/token').type('form').auth(clientId, secret)
-        .send({ grant_type: 'client_credentials', audience: TEST_AUDIENCE });
+      const tokenWith = (clientId: string, secret: string) =>
+        t.request.post('/oauth/token').type('form').auth(clientId, secret).send({ grant_type: 'client_credentials', audience: TEST_AUDIENCE });
       const name = 'Accord app (development)';
       const first = await t.tenant.clients.provision({
-        name, grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], scopes: ['read:users'],
-        redirectUris: ['http://localhost:3000/callback'], postLogoutRedirectUris: ['http://localhost:3000/'],
+        name,
+        grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+        scopes: ['read:users'],
+        redirectUris: ['http://localhost:3000/callback'],
+        postLogoutRedirectUris: ['http://localhost:3000/'],
       });
       assert.equal(first.name, name);
       assert.deepEqual(first.post_logout_redirect_uris, ['http://localhost:3000/']);
       assert.equal((await tokenWith(first.client_id, first.client_secret)).status, 200);
 
       const second = await t.tenant.clients.provision({
-        name, grantTypes: ['authorization_code', 'client_credentials'], scopes: ['read:users', 'update:users'],
-        redirectUris: ['http://localhost:3001/callback'], postLogoutRedirectUris: ['http://localhost:3001/', 'http://localhost:3001/bye'],
+        name,
+        grantTypes: ['authorization_code', 'client_credentials'],
+        scopes: ['read:users', 'update:users'],
+        redirectUris: ['http://localhost:3001/callback'],
+        postLogoutRedirectUris: ['http://localhost:3001/', 'http://localhost:3001/bye'],
         webOrigins: ['http://localhost:3001'],
         backchannelLogoutUri: 'http://localhost:3001/backchannel-logout',
       });
@@ -255,9 +282,15 @@ for (const db of testDatabases()) {
       const stored = (await t.tenant.clients.list()).filter((c) => c.name === name);
       assert.equal(stored.length, 1);
       assert.deepEqual(stored[0], {
-        client_id: first.client_id, name, grant_types: ['authorization_code', 'client_credentials'], scopes: ['read:users', 'update:users'],
-        redirect_uris: ['http://localhost:3001/callback'], post_logout_redirect_uris: ['http://localhost:3001/', 'http://localhost:3001/bye'],
-        web_origins: ['http://localhost:3001'], backchannel_logout_uri: 'http://localhost:3001/backchannel-logout', created_at: first.created_at,
+        client_id: first.client_id,
+        name,
+        grant_types: ['authorization_code', 'client_credentials'],
+        scopes: ['read:users', 'update:users'],
+        redirect_uris: ['http://localhost:3001/callback'],
+        post_logout_redirect_uris: ['http://localhost:3001/', 'http://localhost:3001/bye'],
+        web_origins: ['http://localhost:3001'],
+        backchannel_logout_uri: 'http://localhost:3001/backchannel-logout',
+        created_at: first.created_at,
       });
       const metadata = await t.tenant.clients.asOidcMetadata(first.client_id);
       assert.deepEqual(metadata?.post_logout_redirect_uris, ['http://localhost:3001/', 'http://localhost:3001/bye']);
@@ -265,8 +298,10 @@ for (const db of testDatabases()) {
       assert.equal(metadata?.backchannel_logout_session_required, true, 'the id_token carries sid');
 
       // A bad URI changes nothing, the secret included.
-      await assert.rejects(t.tenant.clients.provision({ name, grantTypes: ['client_credentials'], scopes: [], postLogoutRedirectUris: ['javascript:x'] }),
-        (err) => isAccordError(err, 'invalid_body'));
+      await assert.rejects(
+        t.tenant.clients.provision({ name, grantTypes: ['client_credentials'], scopes: [], postLogoutRedirectUris: ['javascript:x'] }),
+        (err) => isTenantError(err, 'invalid_body'),
+      );
       assert.equal((await tokenWith(second.client_id, second.client_secret)).status, 200);
     });
   });
@@ -292,7 +327,10 @@ describe('accord clients create --logout-uri', () => {
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual(JSON.parse(res.stdout).post_logout_redirect_uris, ['http://localhost:3000/', 'http://localhost:3000/bye']);
     const list = JSON.parse((await runCli(['clients', 'list'], env)).stdout);
-    assert.deepEqual(list.map((c: { post_logout_redirect_uris: string[] }) => c.post_logout_redirect_uris), [['http://localhost:3000/', 'http://localhost:3000/bye']]);
+    assert.deepEqual(
+      list.map((c: { post_logout_redirect_uris: string[] }) => c.post_logout_redirect_uris),
+      [['http://localhost:3000/', 'http://localhost:3000/bye']],
+    );
 
     const help = await runCli(['--help'], env);
     assert.match(help.stdout, /\[--logout-uri URL\]\.\.\./);

@@ -11,13 +11,20 @@ for (const variant of testDatabases()) {
   describe(`the development outbox [${variant.label}]`, () => {
     let database: Database;
     let cleanup: () => Promise<void>;
-    before(async () => { ({ database, cleanup } = await variant.open()); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, cleanup } = await variant.open());
+    });
+    after(async () => {
+      await cleanup();
+    });
 
     it('stores the messages sent in one turn of the event loop with one statement, in order', async () => {
       let statements = 0;
       const counting: KyselyPlugin = {
-        transformQuery: (args) => { statements += 1; return args.node; },
+        transformQuery: (args) => {
+          statements += 1;
+          return args.node;
+        },
         transformResult: async (args) => args.result,
       };
       const outbox = new OutboxMailer(database.db.withPlugin(counting));
@@ -26,16 +33,25 @@ for (const variant of testDatabases()) {
       await outbox.send(mail(4));
       assert.equal(statements, 2);
       const stored = await outbox.list(4);
-      assert.deepEqual(stored.map((m) => m.subject), ['Message 4', 'Message 3', 'Message 2', 'Message 1']);
+      assert.deepEqual(
+        stored.map((m) => m.subject),
+        ['Message 4', 'Message 3', 'Message 2', 'Message 1'],
+      );
       assert.deepEqual({ ...stored[0], created_at: undefined }, { ...mail(4), created_at: undefined });
     });
 
     it('fails every message of a batch that could not be stored, and keeps working after it', async () => {
       const outbox = new OutboxMailer(database.db);
       const results = await Promise.allSettled([outbox.send(mail(5)), outbox.send({ ...mail(6), to: null as unknown as string })]);
-      assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['rejected', 'rejected'],
+      );
       await outbox.send(mail(7));
-      assert.deepEqual((await outbox.list(1)).map((m) => m.subject), ['Message 7']);
+      assert.deepEqual(
+        (await outbox.list(1)).map((m) => m.subject),
+        ['Message 7'],
+      );
     });
   });
 }

@@ -6,8 +6,17 @@ import type { UserProfile } from '../../src/tenant/directory/profile.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import {
-  api, apiClient, assertAuth0Error, assertNoStackTrace, claimsFor, createEmailUser, createSocialUser, enc, handMadeJwt,
-  signWithTenantKey, type ApiClient,
+  api,
+  apiClient,
+  assertAuth0Error,
+  assertNoStackTrace,
+  claimsFor,
+  createEmailUser,
+  createSocialUser,
+  enc,
+  handMadeJwt,
+  signWithTenantKey,
+  type ApiClient,
 } from '../helpers/management.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import { startTestTenant, TEST_AUDIENCE, TEST_ISSUER, type TestTenant } from '../helpers/tenant.ts';
@@ -74,10 +83,13 @@ for (const db of testDatabases()) {
         await refuse(await signWithTenantKey(t, claimsFor(secondary.user_id, 'x', { aud: undefined })), 'link_with_aud', message);
         // The aud must be the calling token's azp: a user token from another app cannot use this app's id_token.
         const userToken = await t.userToken(primary.user_id, ['update:current_user_identities'], { clientId: 'app-one' });
-        assertAuth0Error(await api(t, userToken).post(path(), { link_with: await t.idToken(secondary.user_id, 'app-two') }),
-          400, 'link_with_aud', message);
-        assertAuth0Error(await api(t, userToken).post(path(), { link_with: await t.idToken(secondary.user_id, admin.clientId) }),
-          400, 'link_with_aud', message);
+        assertAuth0Error(await api(t, userToken).post(path(), { link_with: await t.idToken(secondary.user_id, 'app-two') }), 400, 'link_with_aud', message);
+        assertAuth0Error(
+          await api(t, userToken).post(path(), { link_with: await t.idToken(secondary.user_id, admin.clientId) }),
+          400,
+          'link_with_aud',
+          message,
+        );
       });
 
       it('case 8: link_with with alg none → 400 "JWT (link_with) must have an alg of RS256."', async () => {
@@ -123,20 +135,35 @@ for (const db of testDatabases()) {
         // Another RSA key claiming to be this tenant: the signature does not verify.
         await refuse(await signForeign(claims), 'link_with_invalid', INVALID_LINK_WITH);
         // Another RSA key and another issuer.
-        await refuse(await signForeign({ ...claims, iss: 'https://evil.example/' }), 'link_with_iss', 'JWT (link_with) must have the same issuer as the calling user.');
+        await refuse(
+          await signForeign({ ...claims, iss: 'https://evil.example/' }),
+          'link_with_iss',
+          'JWT (link_with) must have the same issuer as the calling user.',
+        );
         // The tenant's own key, but another issuer.
         for (const iss of ['https://evil.example/', `${TEST_ISSUER}.evil.example`, 'http://127.0.0.1:4998']) {
-          await refuse(await t.idToken(secondary.user_id, admin.clientId, { iss }), 'link_with_iss', 'JWT (link_with) must have the same issuer as the calling user.');
+          await refuse(
+            await t.idToken(secondary.user_id, admin.clientId, { iss }),
+            'link_with_iss',
+            'JWT (link_with) must have the same issuer as the calling user.',
+          );
         }
-        await refuse(await signWithTenantKey(t, { ...claims, iss: undefined }), 'link_with_iss', 'JWT (link_with) must have the same issuer as the calling user.');
+        await refuse(
+          await signWithTenantKey(t, { ...claims, iss: undefined }),
+          'link_with_iss',
+          'JWT (link_with) must have the same issuer as the calling user.',
+        );
       });
 
       it('case 8: link_with that has expired (or has no exp) → 400 "Invalid token (link_with)."', async () => {
         await refuse(await t.idToken(secondary.user_id, admin.clientId, { expSecondsFromNow: -60 }), 'link_with_invalid', INVALID_LINK_WITH);
         await refuse(await t.idToken(secondary.user_id, admin.clientId, { expSecondsFromNow: -1 }), 'link_with_invalid', INVALID_LINK_WITH);
         await refuse(await signWithTenantKey(t, { ...claimsFor(secondary.user_id, admin.clientId), exp: undefined }), 'link_with_invalid', INVALID_LINK_WITH);
-        await refuse(await signWithTenantKey(t, { ...claimsFor(secondary.user_id, admin.clientId), nbf: Math.floor(Date.now() / 1000) + 3600 }),
-          'link_with_invalid', INVALID_LINK_WITH);
+        await refuse(
+          await signWithTenantKey(t, { ...claimsFor(secondary.user_id, admin.clientId), nbf: Math.floor(Date.now() / 1000) + 3600 }),
+          'link_with_invalid',
+          INVALID_LINK_WITH,
+        );
       });
     });
 
@@ -177,7 +204,10 @@ for (const db of testDatabases()) {
       assert.equal(attacker.status, 201, JSON.stringify(attacker.body));
       assert.deepEqual(await byEmail('victim@x.com'), [victim.body.user_id]);
       assert.deepEqual(await byEmail('v\u0131ctim@x.com'), [attacker.body.user_id]);
-      assert.deepEqual((await a.get(`/users?q=${enc('email:"Victim@X.com"')}`)).body.map((u: UserProfile) => u.user_id), [victim.body.user_id]);
+      assert.deepEqual(
+        (await a.get(`/users?q=${enc('email:"Victim@X.com"')}`)).body.map((u: UserProfile) => u.user_id),
+        [victim.body.user_id],
+      );
 
       // Canonically equivalent forms (NFC vs NFD) are one address.
       const jose = await a.post('/users', { connection: 'email', email: 'Jos\u00E9@X.com' });
@@ -189,8 +219,17 @@ for (const db of testDatabases()) {
 
     it('case 17: email[]=a&email[]=b, email=a&email=b, a missing or non-string email → 400, never 500', async () => {
       const queries = [
-        'email[]=a@x.com&email[]=b@x.com', 'email=a@x.com&email=b@x.com', 'email[0]=a@x.com', 'email[foo]=a@x.com',
-        'email[]=a@x.com', '', 'email=', 'email', 'mail=a@x.com', `email=${'a'.repeat(400)}@x.com`, 'email=a@x.com&extra=1',
+        'email[]=a@x.com&email[]=b@x.com',
+        'email=a@x.com&email=b@x.com',
+        'email[0]=a@x.com',
+        'email[foo]=a@x.com',
+        'email[]=a@x.com',
+        '',
+        'email=',
+        'email',
+        'mail=a@x.com',
+        `email=${'a'.repeat(400)}@x.com`,
+        'email=a@x.com&extra=1',
       ];
       for (const query of queries) {
         assertAuth0Error(await a.get(`/users-by-email?${query}`), 400, 'invalid_query_string', /^Query validation error/);
@@ -212,7 +251,8 @@ for (const db of testDatabases()) {
 
     describe('case 26: Management API authentication and input edges', () => {
       const bearer = (token: string) => t.request.get('/api/v2/users').set('authorization', `Bearer ${token}`);
-      const adminClaims = () => claimsFor(admin.clientId, TEST_AUDIENCE, { azp: admin.clientId, gty: 'client-credentials', scope: MANAGEMENT_SCOPES.join(' ') });
+      const adminClaims = () =>
+        claimsFor(admin.clientId, TEST_AUDIENCE, { azp: admin.clientId, gty: 'client-credentials', scope: MANAGEMENT_SCOPES.join(' ') });
 
       it('case 26: missing or malformed Authorization → 401 in Auth0 error shape with WWW-Authenticate', async () => {
         const missing = await t.request.get('/api/v2/users');
@@ -254,8 +294,17 @@ for (const db of testDatabases()) {
         assertAuth0Error(await bearer(await signWithTenantKey(t, { ...adminClaims(), iss: undefined })), 401, 'invalid_token');
         // Tokens whose alg is not RS256 never verify.
         assertAuth0Error(await bearer(handMadeJwt({ alg: 'none', typ: 'JWT' }, adminClaims() as Record<string, unknown>)), 401, 'invalid_token');
-        assertAuth0Error(await bearer(handMadeJwt({ alg: 'HS256', typ: 'JWT', kid: t.tenant.keys.signing[0]!.kid },
-          adminClaims() as Record<string, unknown>, JSON.stringify(await exportJWK(foreignKey)))), 401, 'invalid_token');
+        assertAuth0Error(
+          await bearer(
+            handMadeJwt(
+              { alg: 'HS256', typ: 'JWT', kid: t.tenant.keys.signing[0]!.kid },
+              adminClaims() as Record<string, unknown>,
+              JSON.stringify(await exportJWK(foreignKey)),
+            ),
+          ),
+          401,
+          'invalid_token',
+        );
       });
 
       it('case 26: wrong-audience token (an id_token, another API) → 401', async () => {
@@ -300,18 +349,21 @@ for (const db of testDatabases()) {
         assertAuth0Error(underLimit, 400, 'metadata_too_large');
       });
 
-      it('case 35 (docs/security.md): JSON nested thousands of levels deep → 400 json_too_deep in Auth0\'s shape, never a 500, nothing stored', async () => {
+      it("case 35 (docs/security.md): JSON nested thousands of levels deep → 400 json_too_deep in Auth0's shape, never a 500, nothing stored", async () => {
         const user = await createEmailUser(t, { user_metadata: { kept: true } });
         const path = `/api/v2/users/${enc(user.user_id)}`;
         const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
-        const send = (method: 'post' | 'patch', url: string, body: string) => t.request[method](url)
-          .set('authorization', `Bearer ${admin.token}`).set('content-type', 'application/json').send(body);
+        const send = (method: 'post' | 'patch', url: string, body: string) =>
+          t.request[method](url).set('authorization', `Bearer ${admin.token}`).set('content-type', 'application/json').send(body);
         // The issue's request: user_metadata nesting 5,000 arrays (a RangeError in JSON.stringify before).
         for (const levels of [33, 3000, 5000, 50_000]) {
           assertAuth0Error(await send('patch', path, `{"user_metadata":{"deep":${nested(levels)}}}`), 400, 'json_too_deep', /more than 32 levels deep/);
         }
-        assertAuth0Error(await send('post', '/api/v2/users', `{"connection":"email","email":"${uniqueEmail()}","app_metadata":{"x":${nested(5000)}}}`),
-          400, 'json_too_deep');
+        assertAuth0Error(
+          await send('post', '/api/v2/users', `{"connection":"email","email":"${uniqueEmail()}","app_metadata":{"x":${nested(5000)}}}`),
+          400,
+          'json_too_deep',
+        );
         // Brackets inside strings are text, not nesting.
         const brackets = await send('patch', path, JSON.stringify({ user_metadata: { text: '['.repeat(5000) + '{'.repeat(5000) + '\\"]' } }));
         assert.equal(brackets.status, 200, JSON.stringify(brackets.body));
@@ -322,7 +374,9 @@ for (const db of testDatabases()) {
       });
 
       it('case 35 (docs/security.md): a JSON token request nested thousands of levels deep → 400 invalid_request, never a 500', async () => {
-        const res = await t.request.post('/oauth/token').set('content-type', 'application/json')
+        const res = await t.request
+          .post('/oauth/token')
+          .set('content-type', 'application/json')
           .send(`{"grant_type":"client_credentials","client_id":${'['.repeat(5000)}${']'.repeat(5000)}}`);
         assert.equal(res.status, 400, res.text);
         assert.deepEqual(res.body, { error: 'invalid_request', error_description: 'The request body nests arrays and objects more than 32 levels deep.' });
@@ -330,25 +384,35 @@ for (const db of testDatabases()) {
 
       it('case 26: malformed JSON → 400', async () => {
         for (const body of ['{"connection":', '{connection: "email"}', "{'a':1}", '{"a":1}}', 'null', '"string"', '42', 'true']) {
-          const res = await t.request.post('/api/v2/users').set('authorization', `Bearer ${admin.token}`)
-            .set('content-type', 'application/json').send(body);
+          const res = await t.request.post('/api/v2/users').set('authorization', `Bearer ${admin.token}`).set('content-type', 'application/json').send(body);
           assertAuth0Error(res, 400, 'invalid_json', 'Invalid request payload JSON format');
         }
         const array = await t.request.post('/api/v2/users').set('authorization', `Bearer ${admin.token}`).set('content-type', 'application/json').send('[]');
         assertAuth0Error(array, 400, 'invalid_body');
         // Not JSON at all: the body is not read, so the required fields are missing.
-        const text = await t.request.post('/api/v2/users').set('authorization', `Bearer ${admin.token}`).set('content-type', 'text/plain').send('connection=email');
+        const text = await t.request
+          .post('/api/v2/users')
+          .set('authorization', `Bearer ${admin.token}`)
+          .set('content-type', 'text/plain')
+          .send('connection=email');
         assertAuth0Error(text, 400, 'invalid_body');
       });
 
       it('case 26: unknown body fields → 400', async () => {
         const user = await createEmailUser(t);
-        assertAuth0Error(await a.post('/users', { connection: 'email', email: uniqueEmail(), user_id: 'auth0|chosen' }), 400, 'invalid_body',
-          /Additional properties not allowed: user_id/);
+        assertAuth0Error(
+          await a.post('/users', { connection: 'email', email: uniqueEmail(), user_id: 'auth0|chosen' }),
+          400,
+          'invalid_body',
+          /Additional properties not allowed: user_id/,
+        );
         assertAuth0Error(await a.post('/users', { connection: 'email', email: uniqueEmail(), identities: [] }), 400, 'invalid_body');
         assertAuth0Error(await a.patch(`/users/${enc(user.user_id)}`, { logins_count: 100 }), 400, 'invalid_body');
         assertAuth0Error(await a.patch(`/users/${enc(user.user_id)}`, { connection: 'google-oauth2' }), 400, 'invalid_body');
-        const proto = await t.request.post('/api/v2/users').set('authorization', `Bearer ${admin.token}`).set('content-type', 'application/json')
+        const proto = await t.request
+          .post('/api/v2/users')
+          .set('authorization', `Bearer ${admin.token}`)
+          .set('content-type', 'application/json')
           .send(`{"connection":"email","email":"${uniqueEmail()}","__proto__":{"blocked":true}}`);
         assertAuth0Error(proto, 400, 'invalid_body');
         assert.deepEqual(await getUser(user.user_id), user);
@@ -358,13 +422,23 @@ for (const db of testDatabases()) {
         const user = await createEmailUser(t);
         const path = `/users/${enc(user.user_id)}`;
         for (const body of [
-          { email_verified: 'true' }, { blocked: 'yes' }, { blocked: 1 }, { name: 5 }, { name: '' }, { user_metadata: [] },
-          { app_metadata: 'x' }, { picture: 'not a url' }, { password: 123 },
+          { email_verified: 'true' },
+          { blocked: 'yes' },
+          { blocked: 1 },
+          { name: 5 },
+          { name: '' },
+          { user_metadata: [] },
+          { app_metadata: 'x' },
+          { picture: 'not a url' },
+          { password: 123 },
           { user_metadata: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) },
         ]) {
           assertAuth0Error(await a.patch(path, body), 400, 'invalid_body', /^Payload validation error/);
         }
-        for (const body of [{ connection: 5, email: uniqueEmail() }, { connection: 'email', email: uniqueEmail(), email_verified: 'false' }]) {
+        for (const body of [
+          { connection: 5, email: uniqueEmail() },
+          { connection: 'email', email: uniqueEmail(), email_verified: 'false' },
+        ]) {
           assertAuth0Error(await a.post('/users', body), 400, 'invalid_body', /^Payload validation error/);
         }
         assert.deepEqual(await getUser(user.user_id), user);
@@ -373,8 +447,15 @@ for (const db of testDatabases()) {
       it('case 26: unknown query param → 400', async () => {
         const user = await createEmailUser(t);
         const path = `/users/${enc(user.user_id)}`;
-        for (const url of [`${path}?fields=email`, `${path}?x=1`, '/users?unknown=1', '/users?q=email:a@b.c&fields=email', '/logs?from=1',
-          '/connections?strategy=oidc&fields=name', `${path}/logs?sort=date:1`]) {
+        for (const url of [
+          `${path}?fields=email`,
+          `${path}?x=1`,
+          '/users?unknown=1',
+          '/users?q=email:a@b.c&fields=email',
+          '/logs?from=1',
+          '/connections?strategy=oidc&fields=name',
+          `${path}/logs?sort=date:1`,
+        ]) {
           assertAuth0Error(await a.get(url), 400, 'invalid_query_string', /Query validation error/);
         }
         assertAuth0Error(await a.patch(`${path}?x=1`, { name: 'x' }), 400, 'invalid_query_string');
@@ -384,8 +465,16 @@ for (const db of testDatabases()) {
       });
 
       it('case 26: unknown route under /api/v2 → 404; unauthenticated → 401 first', async () => {
-        for (const [method, url] of [['get', '/clients'], ['get', '/users/x/roles'], ['put', '/users'], ['post', '/users/x'],
-          ['get', '/'], ['get', '/users/x/identities'], ['delete', '/users/x/identities/google-oauth2'], ['get', '/v3/users']] as const) {
+        for (const [method, url] of [
+          ['get', '/clients'],
+          ['get', '/users/x/roles'],
+          ['put', '/users'],
+          ['post', '/users/x'],
+          ['get', '/'],
+          ['get', '/users/x/identities'],
+          ['delete', '/users/x/identities/google-oauth2'],
+          ['get', '/v3/users'],
+        ] as const) {
           const res = await t.request[method](`/api/v2${url}`).set('authorization', `Bearer ${admin.token}`);
           assertAuth0Error(res, 404, 'not_found');
         }
@@ -470,7 +559,12 @@ for (const db of testDatabases()) {
         for (let i = 1; i <= 3; i++) {
           assertAuth0Error(await limited.request.get('/api/v2/users').set('authorization', 'Bearer not.a.token'), 401, 'invalid_token');
         }
-        assertAuth0Error(await limited.request.get('/api/v2/users').set('authorization', 'Bearer not.a.token'), 429, 'too_many_requests', 'Global limit has been reached');
+        assertAuth0Error(
+          await limited.request.get('/api/v2/users').set('authorization', 'Bearer not.a.token'),
+          429,
+          'too_many_requests',
+          'Global limit has been reached',
+        );
         assertAuth0Error(await limited.request.get('/api/v2/users'), 429, 'too_many_requests', 'Global limit has been reached');
       } finally {
         await limited.close();

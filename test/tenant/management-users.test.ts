@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { linkWithVerifier } from '../../src/tenant/management/link-with.ts';
 import { managementRoutes } from '../../src/tenant/management/routes.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {
-  api, apiClient, assertAuth0Error, createEmailUser, createSocialUser, enc, managementSuite, STRONG_PASSWORD, TEST_ACTOR, uniqueSub, type ApiClient,
+  api,
+  apiClient,
+  assertAuth0Error,
+  createEmailUser,
+  createSocialUser,
+  enc,
+  managementSuite,
+  STRONG_PASSWORD,
+  TEST_ACTOR,
+  uniqueSub,
+  type ApiClient,
 } from '../helpers/management.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
@@ -19,15 +29,23 @@ for (const db of testDatabases()) {
     let reader: ApiClient;
     let a: ReturnType<typeof api>;
 
-    managementSuite(db, (started) => { ({ t, reader, a } = started); });
+    managementSuite(db, (started) => {
+      ({ t, reader, a } = started);
+    });
 
     // ------------------------------------------------------------ POST /users
 
-    it('POST /users creates a passwordless user with Auth0\'s profile shape; GET /users/{id} returns it', async () => {
+    it("POST /users creates a passwordless user with Auth0's profile shape; GET /users/{id} returns it", async () => {
       const email = uniqueEmail('Create');
       const res = await a.post('/users', {
-        connection: 'email', email, email_verified: true, name: 'Ada Lovelace', given_name: 'Ada', family_name: 'Lovelace',
-        user_metadata: { theme: 'dark' }, app_metadata: { plan: 'pro' },
+        connection: 'email',
+        email,
+        email_verified: true,
+        name: 'Ada Lovelace',
+        given_name: 'Ada',
+        family_name: 'Lovelace',
+        user_metadata: { theme: 'dark' },
+        app_metadata: { plan: 'pro' },
       });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       const user = res.body;
@@ -59,9 +77,14 @@ for (const db of testDatabases()) {
       const res = await a.post('/users', { connection: 'Username-Password-Authentication', email, password: STRONG_PASSWORD });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.match(res.body.user_id, /^auth0\|[0-9a-f]{24}$/);
-      assert.deepEqual(res.body.identities, [{
-        provider: 'auth0', user_id: res.body.user_id.slice(6), connection: 'Username-Password-Authentication', isSocial: false,
-      }]);
+      assert.deepEqual(res.body.identities, [
+        {
+          provider: 'auth0',
+          user_id: res.body.user_id.slice(6),
+          connection: 'Username-Password-Authentication',
+          isSocial: false,
+        },
+      ]);
       assert.equal(res.body.email_verified, false);
       assert.doesNotMatch(res.text, /"password|password_hash|\$argon2|Correct-Horse/i);
 
@@ -73,10 +96,18 @@ for (const db of testDatabases()) {
     it('POST /users refusals: social connection, unknown connection, missing or weak password, password on passwordless, bad email, scope', async () => {
       assertAuth0Error(await a.post('/users', { connection: 'google-oauth2', email: uniqueEmail() }), 400, 'operation_not_supported', /cannot be created here/);
       assertAuth0Error(await a.post('/users', { connection: 'no-such-connection', email: uniqueEmail() }), 400, 'inexistent_connection');
-      assertAuth0Error(await a.post('/users', { connection: 'Username-Password-Authentication', email: uniqueEmail() }), 400, 'password_required',
-        'A password is required for a database connection.');
-      assertAuth0Error(await a.post('/users', { connection: 'Username-Password-Authentication', email: uniqueEmail(), password: 'password' }),
-        400, 'password_strength_error', /^PasswordStrengthError: Password is too weak/);
+      assertAuth0Error(
+        await a.post('/users', { connection: 'Username-Password-Authentication', email: uniqueEmail() }),
+        400,
+        'password_required',
+        'A password is required for a database connection.',
+      );
+      assertAuth0Error(
+        await a.post('/users', { connection: 'Username-Password-Authentication', email: uniqueEmail(), password: 'password' }),
+        400,
+        'password_strength_error',
+        /^PasswordStrengthError: Password is too weak/,
+      );
       assertAuth0Error(await a.post('/users', { connection: 'email', email: uniqueEmail(), password: STRONG_PASSWORD }), 400, 'invalid_body');
       assertAuth0Error(await a.post('/users', { connection: 'email', email: 'not-an-email' }), 400, 'invalid_body');
       assertAuth0Error(await a.post('/users', { connection: 'email' }), 400, 'invalid_body', /email/);
@@ -109,8 +140,16 @@ for (const db of testDatabases()) {
       const pictured = await a.patch(`/users/${enc(user.user_id)}`, { picture: 'https://images.example.com/grace.png' });
       assert.equal(pictured.body.picture, 'https://images.example.com/grace.png');
 
-      const avatar = await t.request.get('/avatars/gh.svg').buffer(true)
-        .parse((res, done) => { let text = ''; res.on('data', (chunk: Buffer) => { text += chunk; }); res.on('end', () => done(null, text)); });
+      const avatar = await t.request
+        .get('/avatars/gh.svg')
+        .buffer(true)
+        .parse((res, done) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => {
+            text += chunk;
+          });
+          res.on('end', () => done(null, text));
+        });
       assert.equal(avatar.status, 200);
       assert.match(avatar.headers['content-type']!, /^image\/svg\+xml/);
       assert.equal(avatar.headers['cross-origin-resource-policy'], 'cross-origin');
@@ -132,21 +171,30 @@ for (const db of testDatabases()) {
       const social = await createSocialUser(t);
       const bySocial = await a.get(`/users/${enc(social.user_id)}`);
       assert.equal(bySocial.status, 200);
-      assert.deepEqual(bySocial.body.identities[0], { provider: 'google-oauth2', user_id: social.user_id.slice('google-oauth2|'.length), connection: 'google-oauth2', isSocial: true });
+      assert.deepEqual(bySocial.body.identities[0], {
+        provider: 'google-oauth2',
+        user_id: social.user_id.slice('google-oauth2|'.length),
+        connection: 'google-oauth2',
+        isSocial: true,
+      });
 
       assertAuth0Error(await a.get('/users/auth0%7C000000000000000000000000'), 404, 'inexistent_user', 'The user does not exist.');
       assertAuth0Error(await a.get(`/users/${enc('auth0|x|with|pipes')}`), 404, 'inexistent_user');
     });
 
-    it('GET /users/{id} with read:current_user is allowed for the token\'s own user only', async () => {
+    it("GET /users/{id} with read:current_user is allowed for the token's own user only", async () => {
       const me = await createEmailUser(t);
       const other = await createEmailUser(t);
       const token = await t.userToken(me.user_id, ['read:current_user']);
       const own = await api(t, token).get(`/users/${enc(me.user_id)}`);
       assert.equal(own.status, 200);
       assert.equal(own.body.user_id, me.user_id);
-      assertAuth0Error(await api(t, token).get(`/users/${enc(other.user_id)}`), 403, 'subject_mismatch',
-        'User to be acted on does not match subject in bearer token.');
+      assertAuth0Error(
+        await api(t, token).get(`/users/${enc(other.user_id)}`),
+        403,
+        'subject_mismatch',
+        'User to be acted on does not match subject in bearer token.',
+      );
       assertAuth0Error(await api(t, token).get('/users'), 403, 'insufficient_scope');
     });
 
@@ -225,7 +273,10 @@ for (const db of testDatabases()) {
         assert.ok(sdk.body.total >= 4);
 
         const sorted = await a.get(`/users?q=${q}&sort=${enc('user_id:-1')}`);
-        assert.deepEqual(sorted.body.map((u: { user_id: string }) => u.user_id), [alice, aliceSocial].sort().reverse());
+        assert.deepEqual(
+          sorted.body.map((u: { user_id: string }) => u.user_id),
+          [alice, aliceSocial].sort().reverse(),
+        );
       });
 
       it('per_page over 100, a bad page, a bad sort and a bad include_totals → 400 invalid_query_string', async () => {
@@ -238,9 +289,20 @@ for (const db of testDatabases()) {
 
       it('a bad q → 400 invalid_query_string', async () => {
         const bad = [
-          'email:', 'email:""', 'password:"x"', 'app_metadata.role:"admin"', 'email:"unterminated', '(email:"a@b.c")',
-          'email:"a@b.c" OR email:"d@e.f"', 'AND email:"a@b.c"', 'email:"a@b.c" AND', 'email_verified:yes', 'user_id:ab*', 'email:a*',
-          'just words', Array.from({ length: 11 }, (_, i) => `email:"u${i}@x.com"`).join(' AND '),
+          'email:',
+          'email:""',
+          'password:"x"',
+          'app_metadata.role:"admin"',
+          'email:"unterminated',
+          '(email:"a@b.c")',
+          'email:"a@b.c" OR email:"d@e.f"',
+          'AND email:"a@b.c"',
+          'email:"a@b.c" AND',
+          'email_verified:yes',
+          'user_id:ab*',
+          'email:a*',
+          'just words',
+          Array.from({ length: 11 }, (_, i) => `email:"u${i}@x.com"`).join(' AND '),
         ];
         for (const q of bad) {
           assertAuth0Error(await a.get(`/users?q=${enc(q)}`), 400, 'invalid_query_string', /^Query validation error/);
@@ -291,8 +353,12 @@ for (const db of testDatabases()) {
           assert.equal(created.status, 201, JSON.stringify(created.body));
           assert.deepEqual(created.body[field], nestedMetadata(10));
           const email = uniqueEmail();
-          assertAuth0Error(await a.post('/users', { connection: 'email', email, [field]: nestedMetadata(11) }), 400, 'metadata_too_deep',
-            `Payload validation error: ${field} nests objects and arrays more than 10 levels deep (the ${field} object itself is level 1).`);
+          assertAuth0Error(
+            await a.post('/users', { connection: 'email', email, [field]: nestedMetadata(11) }),
+            400,
+            'metadata_too_deep',
+            `Payload validation error: ${field} nests objects and arrays more than 10 levels deep (the ${field} object itself is level 1).`,
+          );
           assert.deepEqual((await a.get(`/users-by-email?email=${enc(email)}`)).body, [], 'no user was created');
 
           const user = await createEmailUser(t, { user_metadata: { keep: 1 }, app_metadata: { keep: 2 } });
@@ -313,12 +379,20 @@ for (const db of testDatabases()) {
         const path = `/users/${enc(user.user_id)}`;
         assert.equal((await a.patch(path, { user_metadata: metadataOfSize(16_384) })).status, 200);
         assert.equal((await a.patch(path, { app_metadata: metadataOfSize(16_384) })).status, 200, 'each field has its own limit');
-        assertAuth0Error(await a.patch(path, { user_metadata: metadataOfSize(16_385) }), 400, 'metadata_too_large',
-          'Payload validation error: user_metadata would be 16385 bytes as JSON; at most 16384 are allowed.');
+        assertAuth0Error(
+          await a.patch(path, { user_metadata: metadataOfSize(16_385) }),
+          400,
+          'metadata_too_large',
+          'Payload validation error: user_metadata would be 16385 bytes as JSON; at most 16384 are allowed.',
+        );
         // Growing it key by key: the merged value counts.
         assertAuth0Error(await a.patch(path, { user_metadata: { more: 'y' } }), 400, 'metadata_too_large');
         assert.equal(JSON.stringify((await a.get(path)).body.user_metadata).length, 16_384, 'unchanged');
-        assertAuth0Error(await a.post('/users', { connection: 'email', email: uniqueEmail(), app_metadata: metadataOfSize(16_385) }), 400, 'metadata_too_large');
+        assertAuth0Error(
+          await a.post('/users', { connection: 'email', email: uniqueEmail(), app_metadata: metadataOfSize(16_385) }),
+          400,
+          'metadata_too_large',
+        );
         // Multi-byte characters count as the bytes they take.
         assertAuth0Error(await a.patch(path, { user_metadata: { blob: 'é'.repeat(8200) } }), 400, 'metadata_too_large');
 
@@ -337,10 +411,12 @@ for (const db of testDatabases()) {
         let deep: unknown = 1;
         for (let i = 0; i < 100_000; i++) deep = [deep];
         const user = await createEmailUser(t);
-        await assert.rejects(t.tenant.directory.updateUser(user.user_id, { user_metadata: { deep } }, TEST_ACTOR),
-          (err: unknown) => isAccordError(err, 'metadata_too_deep'));
-        await assert.rejects(t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail(), app_metadata: { deep } }, TEST_ACTOR),
-          (err: unknown) => isAccordError(err, 'metadata_too_deep'));
+        await assert.rejects(t.tenant.directory.updateUser(user.user_id, { user_metadata: { deep } }, TEST_ACTOR), (err: unknown) =>
+          isTenantError(err, 'metadata_too_deep'),
+        );
+        await assert.rejects(t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail(), app_metadata: { deep } }, TEST_ACTOR), (err: unknown) =>
+          isTenantError(err, 'metadata_too_deep'),
+        );
         assert.deepEqual((await a.get(`/users/${enc(user.user_id)}`)).body.user_metadata, {});
       });
 
@@ -376,7 +452,12 @@ for (const db of testDatabases()) {
       assertAuth0Error(await a.patch(path, { user_id: 'auth0|hijack' }), 400, 'invalid_body', /Additional properties not allowed: user_id/);
       assertAuth0Error(await a.patch(path, { user_metadata: 'x' }), 400, 'invalid_body');
       assertAuth0Error(await a.patch('/users/email%7Cnobody', { name: 'x' }), 404, 'inexistent_user');
-      assertAuth0Error(await api(t, reader.token).patch(path, { name: 'x' }), 403, 'insufficient_scope', 'Insufficient scope, expected any of: update:users,update:current_user_metadata');
+      assertAuth0Error(
+        await api(t, reader.token).patch(path, { name: 'x' }),
+        403,
+        'insufficient_scope',
+        'Insufficient scope, expected any of: update:users,update:current_user_metadata',
+      );
     });
 
     // ------------------------------------------------------------ DELETE /users/{id}
@@ -405,10 +486,17 @@ for (const db of testDatabases()) {
       const social = await createSocialUser(t, { email });
       const res = await a.get(`/users-by-email?email=${enc(email)}`);
       assert.equal(res.status, 200);
-      assert.deepEqual(res.body.map((u: { user_id: string }) => u.user_id), [created.body.user_id, social.user_id]);
+      assert.deepEqual(
+        res.body.map((u: { user_id: string }) => u.user_id),
+        [created.body.user_id, social.user_id],
+      );
       assert.deepEqual(res.body[0], created.body);
-      assertAuth0Error(await api(t, await t.userToken(social.user_id, ['read:current_user'])).get(`/users-by-email?email=${enc(email)}`),
-        403, 'insufficient_scope', 'Insufficient scope, expected any of: read:users');
+      assertAuth0Error(
+        await api(t, await t.userToken(social.user_id, ['read:current_user'])).get(`/users-by-email?email=${enc(email)}`),
+        403,
+        'insufficient_scope',
+        'Insufficient scope, expected any of: read:users',
+      );
     });
 
     // ------------------------------------------------------------ logs
@@ -422,7 +510,10 @@ for (const db of testDatabases()) {
 
       const mine = await a.get(`${path}/logs`);
       assert.equal(mine.status, 200);
-      assert.deepEqual(mine.body.map((e: { type: string }) => e.type), ['user.updated', 'user.updated', 'user.updated', 'user.created']);
+      assert.deepEqual(
+        mine.body.map((e: { type: string }) => e.type),
+        ['user.updated', 'user.updated', 'user.updated', 'user.created'],
+      );
       assert.ok(mine.body.every((e: { user_id: string }) => e.user_id === user.body.user_id));
       const dates = mine.body.map((e: { date: string }) => e.date);
       assert.deepEqual(dates, [...dates].sort().reverse());
@@ -436,11 +527,17 @@ for (const db of testDatabases()) {
       assert.equal(paged.body.start, 2);
       assert.equal(paged.body.limit, 2);
       assert.equal(paged.body.length, 2);
-      assert.deepEqual(paged.body.logs.map((e: { log_id: string }) => e.log_id), mine.body.slice(2).map((e: { log_id: string }) => e.log_id));
+      assert.deepEqual(
+        paged.body.logs.map((e: { log_id: string }) => e.log_id),
+        mine.body.slice(2).map((e: { log_id: string }) => e.log_id),
+      );
 
       const all = await a.get('/logs?per_page=4');
       assert.equal(all.status, 200);
-      assert.deepEqual(all.body.map((e: { log_id: string }) => e.log_id), mine.body.map((e: { log_id: string }) => e.log_id));
+      assert.deepEqual(
+        all.body.map((e: { log_id: string }) => e.log_id),
+        mine.body.map((e: { log_id: string }) => e.log_id),
+      );
       const allTotals = await a.get('/logs?include_totals=true&per_page=1');
       assert.ok(allTotals.body.total >= 4);
       assert.equal(allTotals.body.logs.length, 1);
@@ -475,7 +572,10 @@ for (const db of testDatabases()) {
       const oidc = await a.get('/connections?strategy=oidc');
       assert.deepEqual(oidc.body.map((c: { name: string }) => c.name).sort(), ['demo-social', 'google-oauth2']);
       const named = await a.get('/connections?name=email');
-      assert.deepEqual(named.body.map((c: { name: string }) => c.name), ['email']);
+      assert.deepEqual(
+        named.body.map((c: { name: string }) => c.name),
+        ['email'],
+      );
       assertAuth0Error(await a.get('/connections?strategy=saml'), 400, 'invalid_query_string');
       assertAuth0Error(await api(t, reader.token).get('/connections'), 403, 'insufficient_scope', 'Insufficient scope, expected any of: read:connections');
     });
@@ -486,15 +586,28 @@ for (const db of testDatabases()) {
       const res = await t.request.get('/api/v2/openapi.json');
       assert.equal(res.status, 200);
       const doc = res.body as {
-        openapi: string; servers: Array<{ url: string }>;
-        paths: Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
-          parameters: Array<{ name: string; in: string }>; responses: Record<string, unknown> }>>;
+        openapi: string;
+        servers: Array<{ url: string }>;
+        paths: Record<
+          string,
+          Record<
+            string,
+            {
+              operationId: string;
+              requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+              parameters: Array<{ name: string; in: string }>;
+              responses: Record<string, unknown>;
+            }
+          >
+        >;
       };
       assert.match(doc.openapi, /^3\./);
       assert.equal(doc.servers[0]!.url, `${t.tenant.config.url}/api/v2`);
 
       const routes = managementRoutes({
-        directory: t.tenant.directory, connections: t.tenant.directory.connections, verifyLinkWith: linkWithVerifier(t.tenant.keys.signing),
+        directory: t.tenant.directory,
+        connections: t.tenant.directory.connections,
+        verifyLinkWith: linkWithVerifier(t.tenant.keys.signing),
         shown: (user) => user,
       });
       assert.ok(routes.length >= 11);
@@ -507,7 +620,10 @@ for (const db of testDatabases()) {
         assert.equal(operation.operationId, route.operationId);
         assert.ok(operation.responses[String(route.status)], `${route.method} ${path} lacks its ${route.status} response`);
         for (const name of path.match(/\{([A-Za-z_]+)\}/g) ?? []) {
-          assert.ok(operation.parameters.some((p) => p.in === 'path' && `{${p.name}}` === name), `${route.method} ${path} lacks path parameter ${name}`);
+          assert.ok(
+            operation.parameters.some((p) => p.in === 'path' && `{${p.name}}` === name),
+            `${route.method} ${path} lacks path parameter ${name}`,
+          );
         }
         if (route.body) {
           const schema = operation.requestBody?.content['application/json']?.schema;
@@ -518,7 +634,11 @@ for (const db of testDatabases()) {
       const operations = Object.values(doc.paths).reduce((n, methods) => n + Object.keys(methods).length, 0);
       assert.equal(operations, documented, 'openapi.json documents operations that are not routes');
 
-      const postUsers = doc.paths['/users']!.post!.requestBody!.content['application/json']!.schema as { additionalProperties: unknown; required: string[]; properties: Record<string, unknown> };
+      const postUsers = doc.paths['/users']!.post!.requestBody!.content['application/json']!.schema as {
+        additionalProperties: unknown;
+        required: string[];
+        properties: Record<string, unknown>;
+      };
       assert.equal(postUsers.additionalProperties, false);
       assert.ok(postUsers.required.includes('connection'));
       assert.ok('password' in postUsers.properties);

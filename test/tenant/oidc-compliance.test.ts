@@ -33,14 +33,18 @@ for (const db of testDatabases()) {
       rp = await registerRelyingParty(t.tenant);
     });
     after(async () => {
-      await new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
       await t.close();
       await cleanup();
     });
 
-    const discover = () => client.discovery(new URL(issuer), rp.clientId, rp.clientSecret, client.ClientSecretBasic(rp.clientSecret), {
-      execute: [client.allowInsecureRequests],
-    });
+    const discover = () =>
+      client.discovery(new URL(issuer), rp.clientId, rp.clientSecret, client.ClientSecretBasic(rp.clientSecret), {
+        execute: [client.allowInsecureRequests],
+      });
 
     it('publishes discovery metadata a standard client accepts', async () => {
       const config = await discover();
@@ -60,9 +64,15 @@ for (const db of testDatabases()) {
       const state = client.randomState();
       const nonce = client.randomNonce();
       const authorizationUrl = client.buildAuthorizationUrl(config, {
-        redirect_uri: RP_REDIRECT_URI, scope: 'openid email profile', state, nonce, max_age: '300',
-        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
-        connection: 'demo-social', login_hint: 'linus@example.com',
+        redirect_uri: RP_REDIRECT_URI,
+        scope: 'openid email profile',
+        state,
+        nonce,
+        max_age: '300',
+        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+        connection: 'demo-social',
+        login_hint: 'linus@example.com',
       });
 
       // The browser: one cookie jar on the tenant's real address (the demo IdP lives there too).
@@ -82,7 +92,9 @@ for (const db of testDatabases()) {
       assert.match(formUrl.pathname, /^\/demo-idp\/interaction\//);
       const page = await agent.get(formUrl.pathname);
       assert.equal(page.status, 200);
-      const submitted = await agent.post(formUrl.pathname).type('form')
+      const submitted = await agent
+        .post(formUrl.pathname)
+        .type('form')
         .send({ _csrf: csrfOf(page.text), action: 'login', name: 'Linus', email: 'linus@example.com', email_verified: 'on' });
       assert.equal(submitted.status, 303);
       const callback = await follow(new URL(submitted.headers.location!, issuer).href);
@@ -91,7 +103,10 @@ for (const db of testDatabases()) {
       // openid-client checks iss (RFC 9207), state, the code exchange with the verifier, the
       // id_token's signature against the JWKS, iss, aud, exp, nonce and auth_time against max_age.
       const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
-        pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, maxAge: 300,
+        pkceCodeVerifier: codeVerifier,
+        expectedState: state,
+        expectedNonce: nonce,
+        maxAge: 300,
       });
       const claims = tokens.claims()!;
       assert.equal(claims.iss, `${issuer}/`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type supertest from 'supertest';
-import type { TenantConfig } from '../../src/config.ts';
+import type { TenantConfig } from '../../src/tenant/tenant-config.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { PUBLIC_METADATA_MAX_AGE_SECONDS } from '../../src/tenant/oidc/published-urls.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -14,9 +14,14 @@ const CONNECTION = 'Username-Password-Authentication';
 
 /** Headers a client (or a proxy the tenant was not told to trust) may send to make the tenant publish another host. */
 const FORGERIES: Record<string, Record<string, string>> = {
-  'Host': { Host: 'evil.example' },
+  Host: { Host: 'evil.example' },
   'X-Forwarded-Host and X-Forwarded-Proto': { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' },
-  'all of them at once': { Host: 'evil.example:8443', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https', Forwarded: 'host=evil.example;proto=https' },
+  'all of them at once': {
+    Host: 'evil.example:8443',
+    'X-Forwarded-Host': 'evil.example',
+    'X-Forwarded-Proto': 'https',
+    Forwarded: 'host=evil.example;proto=https',
+  },
 };
 
 function withHeaders(test: supertest.Test, headers: Record<string, string>): supertest.Test {
@@ -47,7 +52,13 @@ for (const db of testDatabases()) {
     let t: TestTenant;
     let rp: RelyingParty;
     // Even a tenant that trusts every proxy publishes only TENANT_URL.
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { trustProxy: true });
+    tenantPerSuite(
+      db,
+      (started) => {
+        ({ t, rp } = started);
+      },
+      { trustProxy: true },
+    );
 
     for (const [label, headers] of Object.entries(FORGERIES)) {
       it(`discovery and JWKS ignore a forged ${label}`, async () => {
@@ -82,18 +93,27 @@ for (const db of testDatabases()) {
 
     it('the redirect back into the authorization after a sign-in, and the mailed links, are on TENANT_URL', async () => {
       const headers = FORGERIES['all of them at once']!;
-      const user = await t.tenant.directory.createUser({ connection: CONNECTION, email: uniqueEmail('forged'), email_verified: true, password: STRONG_PASSWORD }, TEST_ACTOR);
+      const user = await t.tenant.directory.createUser(
+        { connection: CONNECTION, email: uniqueEmail('forged'), email_verified: true, password: STRONG_PASSWORD },
+        TEST_ACTOR,
+      );
       const agent = browser(t.tenant);
       for (const [name, value] of Object.entries(headers)) agent.set(name, value);
       const auth = await authorize(agent, rp);
       const page = await agent.get(`/login/${auth.uid}/${CONNECTION}`);
-      const signedIn = await agent.post(`/login/${auth.uid}/${CONNECTION}`).type('form').send({ _csrf: csrfOf(page.text), email: user.email, password: STRONG_PASSWORD });
+      const signedIn = await agent
+        .post(`/login/${auth.uid}/${CONNECTION}`)
+        .type('form')
+        .send({ _csrf: csrfOf(page.text), email: user.email, password: STRONG_PASSWORD });
       assert.equal(signedIn.status, 303);
       assert.ok(signedIn.headers.location!.startsWith(`${TEST_ISSUER}/authorize/`), signedIn.headers.location);
 
       const forgotAuth = await authorize(agent, rp);
       const forgotPage = await agent.get(`/login/${forgotAuth.uid}/${CONNECTION}/forgot`);
-      await agent.post(`/login/${forgotAuth.uid}/${CONNECTION}/forgot`).type('form').send({ _csrf: csrfOf(forgotPage.text), email: user.email });
+      await agent
+        .post(`/login/${forgotAuth.uid}/${CONNECTION}/forgot`)
+        .type('form')
+        .send({ _csrf: csrfOf(forgotPage.text), email: user.email });
       // The mail goes out in the background (the answer does not say whether the address exists).
       let reset: StoredMail | undefined;
       for (const deadline = Date.now() + 3000; !reset && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 25))) {
@@ -111,7 +131,13 @@ for (const db of testDatabases()) {
   describe(`X-Forwarded-For counts only from the proxies TRUST_PROXY names (docs/security.md case 32) [${db.label}]`, () => {
     describe('TRUST_PROXY unset: no proxy is trusted', () => {
       let t: TestTenant;
-      tenantPerSuite(db, (started) => { t = started.t; }, TWO_PER_ADDRESS);
+      tenantPerSuite(
+        db,
+        (started) => {
+          t = started.t;
+        },
+        TWO_PER_ADDRESS,
+      );
       it('a client cannot escape a per-address limit by sending X-Forwarded-For', async () => {
         assert.equal(await refusalsAcrossForwardedAddresses(t), 1);
       });
@@ -119,7 +145,13 @@ for (const db of testDatabases()) {
 
     describe('TRUST_PROXY names a proxy that is not the peer', () => {
       let t: TestTenant;
-      tenantPerSuite(db, (started) => { t = started.t; }, { ...TWO_PER_ADDRESS, trustProxy: ['10.0.0.0/8', '192.0.2.7'] });
+      tenantPerSuite(
+        db,
+        (started) => {
+          t = started.t;
+        },
+        { ...TWO_PER_ADDRESS, trustProxy: ['10.0.0.0/8', '192.0.2.7'] },
+      );
       it("the peer's X-Forwarded-For is ignored", async () => {
         assert.equal(await refusalsAcrossForwardedAddresses(t), 1);
       });
@@ -127,7 +159,13 @@ for (const db of testDatabases()) {
 
     describe('TRUST_PROXY=loopback and the peer is a proxy on this machine', () => {
       let t: TestTenant;
-      tenantPerSuite(db, (started) => { t = started.t; }, { ...TWO_PER_ADDRESS, trustProxy: ['loopback'] });
+      tenantPerSuite(
+        db,
+        (started) => {
+          t = started.t;
+        },
+        { ...TWO_PER_ADDRESS, trustProxy: ['loopback'] },
+      );
       it('each forwarded client address is limited on its own', async () => {
         assert.equal(await refusalsAcrossForwardedAddresses(t), 0);
       });

@@ -4,7 +4,7 @@ import express from 'express';
 import type { Options } from 'express-rate-limit';
 import supertest from 'supertest';
 import type { Database } from '../../src/tenant/tenant-database.ts';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { DatabaseRateLimitStore, RateLimitCounters } from '../../src/platform/rate-limit-counters.ts';
 import { signInLimiter } from '../../src/tenant/login/sign-in-limiter.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -19,9 +19,11 @@ const store = (database: Database, name: string, windowMs = 60_000) => {
 function signInForm(database: Database) {
   const app = express();
   app.set('trust proxy', false);
-  app.post('/login', signInLimiter({ name: 'login-ip', database, limit: 2, windowMs: 60_000, message: 'Too many attempts.' }), (_req, res) => { res.send('ok'); });
+  app.post('/login', signInLimiter({ name: 'login-ip', database, limit: 2, windowMs: 60_000, message: 'Too many attempts.' }), (_req, res) => {
+    res.send('ok');
+  });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(isAccordError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
+    res.status(isTenantError(err, 'too_many_requests') ? 429 : 500).send(String((err as Error).message));
   });
   return supertest(app);
 }
@@ -30,12 +32,19 @@ for (const variant of testDatabases({ sqlite: 'file' })) {
   describe(`sign-in rate limits [${variant.label}]`, () => {
     let database: Database;
     let cleanup: () => Promise<void>;
-    before(async () => { ({ database, cleanup } = await variant.open()); });
-    after(async () => { await cleanup(); });
+    before(async () => {
+      ({ database, cleanup } = await variant.open());
+    });
+    after(async () => {
+      await cleanup();
+    });
 
     it('counts in the database: every hit once, even at the same time, per limit and key', async () => {
       const counted = await Promise.all(Array.from({ length: 20 }, () => store(database, 'burst').increment('10.0.0.1')));
-      assert.deepEqual(counted.map((c) => c.totalHits).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(
+        counted.map((c) => c.totalHits).sort((a, b) => a - b),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
       assert.ok(counted[0]!.resetTime!.getTime() > Date.now());
       assert.equal((await store(database, 'burst').increment('10.0.0.2')).totalHits, 1, 'another key');
       assert.equal((await store(database, 'other').increment('10.0.0.1')).totalHits, 1, 'another limit');

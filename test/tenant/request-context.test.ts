@@ -9,7 +9,9 @@ const res = {} as ServerResponse;
 
 function gate(): { opened: Promise<void>; open: () => void } {
   let open!: () => void;
-  const opened = new Promise<void>((resolve) => { open = resolve; });
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
   return { opened, open };
 }
 
@@ -20,11 +22,15 @@ describe('the OpenID Provider request context is switched off while idle', () =>
     const second = gate();
     let readLater: (() => string | undefined) | undefined;
     const seen: Array<string | undefined> = [];
-    const handler = pauseContextWhenIdle((_req, _res) => storage.run('request', async () => {
-      readLater ??= () => storage.getStore();
-      await (seen.length === 0 ? (seen.push('started'), first.opened) : second.opened);
-      seen.push(storage.getStore());
-    }), storage);
+    const handler = pauseContextWhenIdle(
+      (_req, _res) =>
+        storage.run('request', async () => {
+          readLater ??= () => storage.getStore();
+          await (seen.length === 0 ? (seen.push('started'), first.opened) : second.opened);
+          seen.push(storage.getStore());
+        }),
+      storage,
+    );
 
     const a = handler(req, res);
     const b = handler(req, res);
@@ -37,15 +43,38 @@ describe('the OpenID Provider request context is switched off while idle', () =>
     // Both have ended: the storage is off, so even code created inside a request reads nothing.
     assert.equal(readLater!(), undefined);
     // The next request's run() switches it back on.
-    await pauseContextWhenIdle(() => storage.run('next', async () => { assert.equal(storage.getStore(), 'next'); }), storage)(req, res);
+    await pauseContextWhenIdle(
+      () =>
+        storage.run('next', async () => {
+          assert.equal(storage.getStore(), 'next');
+        }),
+      storage,
+    )(req, res);
   });
 
   it('counts a handler that throws, or rejects, as ended', async () => {
     let disabled = 0;
-    const context = { disable: () => { disabled += 1; } };
-    assert.throws(() => pauseContextWhenIdle(() => { throw new Error('sync'); }, context)(req, res), /sync/);
+    const context = {
+      disable: () => {
+        disabled += 1;
+      },
+    };
+    assert.throws(
+      () =>
+        pauseContextWhenIdle(() => {
+          throw new Error('sync');
+        }, context)(req, res),
+      /sync/,
+    );
     assert.equal(disabled, 1);
-    await assert.rejects(Promise.resolve(pauseContextWhenIdle(async () => { throw new Error('async'); }, context)(req, res)), /async/);
+    await assert.rejects(
+      Promise.resolve(
+        pauseContextWhenIdle(async () => {
+          throw new Error('async');
+        }, context)(req, res),
+      ),
+      /async/,
+    );
     assert.equal(disabled, 2);
   });
 });

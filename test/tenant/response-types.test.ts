@@ -38,7 +38,10 @@ async function answerOf(agent: Browser, query: Record<string, string>, email: st
     if (/^\/login\/[^/]+$/.test(url.pathname)) {
       const page = await agent.get(`${url.pathname}/${CONNECTION}`);
       assert.equal(page.status, 200, page.text.slice(0, 300));
-      res = await agent.post(`${url.pathname}/${CONNECTION}`).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+      res = await agent
+        .post(`${url.pathname}/${CONNECTION}`)
+        .type('form')
+        .send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
     } else {
       res = await agent.get(url.pathname + url.search);
     }
@@ -49,12 +52,17 @@ async function answerOf(agent: Browser, query: Record<string, string>, email: st
 for (const db of testDatabases()) {
   describe(`response types and modes as Auth0 lists them [${db.label}]`, () => {
     let t: TestTenant;
-    tenantPerSuite(db, (started) => { ({ t } = started); });
+    tenantPerSuite(db, (started) => {
+      ({ t } = started);
+    });
 
     /** A regular web app created with Auth0's `implicit` grant beside the code grant, on http://localhost. */
     async function implicitClient() {
       return t.tenant.clients.create({
-        name: `implicit-${randomBytes(3).toString('hex')}`, grantTypes: ['authorization_code', 'implicit'], scopes: [], redirectUris: [CALLBACK],
+        name: `implicit-${randomBytes(3).toString('hex')}`,
+        grantTypes: ['authorization_code', 'implicit'],
+        scopes: [],
+        redirectUris: [CALLBACK],
       });
     }
 
@@ -65,13 +73,25 @@ for (const db of testDatabases()) {
     }
 
     const request = (clientId: string, responseType: string, extra: Record<string, string> = {}) => ({
-      client_id: clientId, response_type: responseType, redirect_uri: CALLBACK, scope: 'openid profile email',
-      state: randomBytes(8).toString('base64url'), nonce: randomBytes(8).toString('base64url'), ...extra,
+      client_id: clientId,
+      response_type: responseType,
+      redirect_uri: CALLBACK,
+      scope: 'openid profile email',
+      state: randomBytes(8).toString('base64url'),
+      nonce: randomBytes(8).toString('base64url'),
+      ...extra,
     });
 
     it('publishes every served type and the query, fragment, form_post and web_message modes', async () => {
       const res = await t.request.get('/.well-known/openid-configuration');
-      assert.deepEqual([...res.body.response_types_supported].sort(), ['code', 'code id_token', 'code id_token token', 'code token', 'id_token', 'id_token token']);
+      assert.deepEqual([...res.body.response_types_supported].sort(), [
+        'code',
+        'code id_token',
+        'code id_token token',
+        'code token',
+        'id_token',
+        'id_token token',
+      ]);
       for (const mode of ['query', 'fragment', 'form_post', 'web_message']) assert.ok(res.body.response_modes_supported.includes(mode), mode);
     });
 
@@ -105,20 +125,28 @@ for (const db of testDatabases()) {
       const { email } = await signedInUser();
       const agent = browser(t.tenant);
       const verifier = randomBytes(32).toString('base64url');
-      const plain = await answerOf(agent, request(client.client_id, 'code', {
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
-      }), email);
+      const plain = await answerOf(
+        agent,
+        request(client.client_id, 'code', {
+          code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+          code_challenge_method: 'S256',
+        }),
+        email,
+      );
       assert.equal(plain.mode, 'query');
       assert.ok(plain.params.get('code'));
 
       const hybrid = await answerOf(agent, request(client.client_id, 'code id_token'), email);
-      const token = await t.request.post('/oauth/token').type('form').auth(client.client_id, client.client_secret)
+      const token = await t.request
+        .post('/oauth/token')
+        .type('form')
+        .auth(client.client_id, client.client_secret)
         .send({ grant_type: 'authorization_code', code: hybrid.params.get('code'), redirect_uri: CALLBACK });
       assert.equal(token.status, 200, JSON.stringify(token.body));
       assert.ok(token.body.id_token);
     });
 
-    it('still requires PKCE for a confidential client\'s plain code flow', async () => {
+    it("still requires PKCE for a confidential client's plain code flow", async () => {
       const client = await implicitClient();
       const { email } = await signedInUser();
       const { params } = await answerOf(browser(t.tenant), request(client.client_id, 'code'), email);
@@ -172,19 +200,28 @@ for (const db of testDatabases()) {
       const res = await t.request.get('/authorize').query({ ...request(rp.clientId, 'id_token'), redirect_uri: 'http://127.0.0.1:3999/callback' });
       assert.equal(res.status, 303);
       const callback = new URL(res.headers.location!);
-      assert.equal(new URLSearchParams(callback.hash.slice(1) || callback.search.slice(1)).get('error_description'), 'requested response_type is not allowed for this client');
+      assert.equal(
+        new URLSearchParams(callback.hash.slice(1) || callback.search.slice(1)).get('error_description'),
+        'requested response_type is not allowed for this client',
+      );
     });
 
     it('accepts loopback http callbacks for implicit clients, and still refuses other http ones', async () => {
       const loopback = await t.tenant.clients.create({
-        name: 'loopback', grantTypes: ['implicit'], scopes: [], redirectUris: ['http://127.0.0.1:3000/callback', CALLBACK],
+        name: 'loopback',
+        grantTypes: ['implicit'],
+        scopes: [],
+        redirectUris: ['http://127.0.0.1:3000/callback', CALLBACK],
       });
       const accepted = await t.request.get('/authorize').query({ ...request(loopback.client_id, 'id_token'), redirect_uri: 'http://127.0.0.1:3000/callback' });
       assert.equal(accepted.status, 303);
       assert.match(accepted.headers.location!, /^\/login\//);
 
       const remote = await t.tenant.clients.create({
-        name: 'remote-http', grantTypes: ['implicit'], scopes: [], redirectUris: ['http://app.example.com/callback'],
+        name: 'remote-http',
+        grantTypes: ['implicit'],
+        scopes: [],
+        redirectUris: ['http://app.example.com/callback'],
       });
       const refused = await t.request.get('/authorize').query({ ...request(remote.client_id, 'id_token'), redirect_uri: 'http://app.example.com/callback' });
       assert.equal(refused.status, 400);

@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadTenantConfig } from '../../src/config.ts';
+import { ConfigError } from '../../src/platform/env.ts';
+import { loadTenantConfig } from '../../src/tenant/tenant-config.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
-  authorize, browser, type Browser, csrfOf, exchangeCode, followToCallback, type RelyingParty, RP_REDIRECT_URI, tenantPerSuite,
+  authorize,
+  browser,
+  type Browser,
+  csrfOf,
+  exchangeCode,
+  followToCallback,
+  type RelyingParty,
+  RP_REDIRECT_URI,
+  tenantPerSuite,
 } from '../helpers/login-flow.ts';
 import type { TestTenant } from '../helpers/tenant.ts';
 
@@ -20,7 +29,10 @@ async function signIn(t: TestTenant, rp: RelyingParty, agent: Browser): Promise<
   const auth = await authorize(agent, rp);
   const base = `/login/${auth.uid}/${CONNECTION}`;
   const page = await agent.get(base);
-  const res = await agent.post(base).type('form').send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
+  const res = await agent
+    .post(base)
+    .type('form')
+    .send({ _csrf: csrfOf(page.text), email, password: PASSWORD });
   assert.equal(res.status, 303, res.text.slice(0, 300));
   await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, res.headers.location!));
 }
@@ -28,8 +40,14 @@ async function signIn(t: TestTenant, rp: RelyingParty, agent: Browser): Promise<
 /** Whether `agent` still has a tenant session: a plain /authorize goes straight back with a code. */
 async function signedIn(agent: Browser, rp: RelyingParty): Promise<boolean> {
   const query = new URLSearchParams({
-    client_id: rp.clientId, response_type: 'code', redirect_uri: RP_REDIRECT_URI, scope: 'openid', state: 's', nonce: 'n',
-    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    client_id: rp.clientId,
+    response_type: 'code',
+    redirect_uri: RP_REDIRECT_URI,
+    scope: 'openid',
+    state: 's',
+    nonce: 'n',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
   });
   const res = await agent.get(`/authorize?${query}`);
   let location = res.headers.location!;
@@ -48,7 +66,13 @@ for (const db of testDatabases()) {
   describe(`tenant-level Allowed Logout URLs [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); }, { allowedLogoutUrls: [TENANT_LOGOUT_URL] });
+    tenantPerSuite(
+      db,
+      (started) => {
+        ({ t, rp } = started);
+      },
+      { allowedLogoutUrls: [TENANT_LOGOUT_URL] },
+    );
 
     it('returns from /v2/logout without a client_id to a returnTo in the list, after signing out', async () => {
       const agent = browser(t.tenant);
@@ -96,7 +120,7 @@ for (const db of testDatabases()) {
       assert.equal(await signedIn(agent, rp), true);
     });
 
-    it('checks a logout that names a client against that client\'s list, not the tenant\'s', async () => {
+    it("checks a logout that names a client against that client's list, not the tenant's", async () => {
       const res = await browser(t.tenant).get('/v2/logout').query({ client_id: rp.clientId, returnTo: TENANT_LOGOUT_URL });
       assert.equal(res.status, 400);
     });

@@ -26,10 +26,15 @@ for (const db of testDatabases()) {
       t = await startTestTenant(opened.database);
       client = await t.tenant.clients.create({ name: 'backend', grantTypes: ['client_credentials'], scopes: ['read:users', 'update:users'] });
     });
-    after(async () => { await t.close(); await cleanup(); });
+    after(async () => {
+      await t.close();
+      await cleanup();
+    });
 
     it('issues an RS256 JWT for the Management API from a form-urlencoded body (the SDK)', async () => {
-      const res = await t.request.post('/oauth/token').type('form')
+      const res = await t.request
+        .post('/oauth/token')
+        .type('form')
         .send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: TEST_AUDIENCE });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       assert.equal(res.body.token_type, 'Bearer');
@@ -45,10 +50,15 @@ for (const db of testDatabases()) {
     });
 
     it('accepts a JSON body (Auth0 samples) and Basic client authentication', async () => {
-      const json = await t.request.post('/oauth/token').set('content-type', 'application/json')
+      const json = await t.request
+        .post('/oauth/token')
+        .set('content-type', 'application/json')
         .send(JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: TEST_AUDIENCE }));
       assert.equal(json.status, 200, JSON.stringify(json.body));
-      const basic = await t.request.post('/oauth/token').type('form').auth(client.client_id, client.client_secret)
+      const basic = await t.request
+        .post('/oauth/token')
+        .type('form')
+        .auth(client.client_id, client.client_secret)
         .send({ grant_type: 'client_credentials', audience: TEST_AUDIENCE });
       assert.equal(basic.status, 200, JSON.stringify(basic.body));
       const me = await t.request.get('/api/v2/users').set('authorization', `Bearer ${json.body.access_token}`);
@@ -56,34 +66,56 @@ for (const db of testDatabases()) {
     });
 
     it('narrows to the requested scopes and never grants scopes the client was not given', async () => {
-      const narrow = await t.request.post('/oauth/token').type('form')
-        .send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: TEST_AUDIENCE, scope: 'read:users' });
+      const narrow = await t.request.post('/oauth/token').type('form').send({
+        grant_type: 'client_credentials',
+        client_id: client.client_id,
+        client_secret: client.client_secret,
+        audience: TEST_AUDIENCE,
+        scope: 'read:users',
+      });
       assert.equal(narrow.body.scope, 'read:users');
-      const wider = await t.request.post('/oauth/token').type('form')
-        .send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: TEST_AUDIENCE, scope: 'read:users delete:users' });
+      const wider = await t.request.post('/oauth/token').type('form').send({
+        grant_type: 'client_credentials',
+        client_id: client.client_id,
+        client_secret: client.client_secret,
+        audience: TEST_AUDIENCE,
+        scope: 'read:users delete:users',
+      });
       assert.equal(wider.status, 200);
       assert.equal(wider.body.scope, 'read:users');
       assert.doesNotMatch(String(decodeJwt(wider.body.access_token).scope), /delete:users/);
     });
 
     it('refuses a wrong secret, an unknown client, an unknown audience and malformed bodies', async () => {
-      const wrong = await t.request.post('/oauth/token').type('form')
+      const wrong = await t.request
+        .post('/oauth/token')
+        .type('form')
         .send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: 'nope', audience: TEST_AUDIENCE });
       assert.equal(wrong.status, 401);
       assert.equal(wrong.body.error, 'invalid_client');
-      const unknown = await t.request.post('/oauth/token').type('form')
+      const unknown = await t.request
+        .post('/oauth/token')
+        .type('form')
         .send({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'x', audience: TEST_AUDIENCE });
       assert.equal(unknown.status, 401);
-      const audience = await t.request.post('/oauth/token').type('form')
+      const audience = await t.request
+        .post('/oauth/token')
+        .type('form')
         .send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: 'https://evil.example/api/' });
       assert.equal(audience.status, 400);
       assert.equal(audience.body.error, 'invalid_target');
       const malformed = await t.request.post('/oauth/token').set('content-type', 'application/json').send('{"grant_type":');
       assert.equal(malformed.status, 400);
       assert.equal(malformed.body.error, 'invalid_request');
-      const nested = await t.request.post('/oauth/token').set('content-type', 'application/json').send({ grant_type: ['client_credentials'] });
+      const nested = await t.request
+        .post('/oauth/token')
+        .set('content-type', 'application/json')
+        .send({ grant_type: ['client_credentials'] });
       assert.equal(nested.status, 400);
-      const huge = await t.request.post('/oauth/token').type('form').send(`grant_type=client_credentials&x=${'a'.repeat(200_000)}`);
+      const huge = await t.request
+        .post('/oauth/token')
+        .type('form')
+        .send(`grant_type=client_credentials&x=${'a'.repeat(200_000)}`);
       assert.equal(huge.status, 413);
     });
 
@@ -125,7 +157,9 @@ describe('signing keys persist across restarts', () => {
     const config = testConfig({ sqliteFile: file });
     const first = await createTenant({ config, logger: createLogger('silent') });
     const client = await first.clients.create({ name: 'c', grantTypes: ['client_credentials'], scopes: ['read:users'] });
-    const issued = await supertest(first.app).post('/oauth/token').type('form')
+    const issued = await supertest(first.app)
+      .post('/oauth/token')
+      .type('form')
       .send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: TEST_AUDIENCE });
     const kid = first.keys.signing[0]!.kid;
     await first.close();
@@ -150,16 +184,24 @@ for (const db of testDatabases()) {
   describe(`profile claims as Auth0 fills them [${db.label}]`, () => {
     let t: TestTenant;
     let rp: RelyingParty;
-    tenantPerSuite(db, (started) => { ({ t, rp } = started); });
+    tenantPerSuite(db, (started) => {
+      ({ t, rp } = started);
+    });
 
     it('gives a user with only an email a name, nickname and picture in the id_token and at /userinfo', async () => {
       const email = uniqueEmail('only.email');
-      await t.tenant.directory.createUser({ connection: 'Username-Password-Authentication', email, password: 'Correct-horse-9', email_verified: true }, SYSTEM_ACTOR);
+      await t.tenant.directory.createUser(
+        { connection: 'Username-Password-Authentication', email, password: 'Correct-horse-9', email_verified: true },
+        SYSTEM_ACTOR,
+      );
       const agent = browser(t.tenant);
       const auth = await authorize(agent, rp);
       const base = `/login/${auth.uid}/Username-Password-Authentication`;
       const page = await agent.get(base);
-      const signedIn = await agent.post(base).type('form').send({ _csrf: csrfOf(page.text), email, password: 'Correct-horse-9' });
+      const signedIn = await agent
+        .post(base)
+        .type('form')
+        .send({ _csrf: csrfOf(page.text), email, password: 'Correct-horse-9' });
       const tokens = await exchangeCode(t.tenant, rp, auth, await followToCallback(agent, signedIn.headers.location!));
       const expected = { name: email, nickname: email.slice(0, email.indexOf('@')), picture: `${t.tenant.config.url}/avatars/oe.svg` };
       assert.deepEqual({ name: tokens.claims.name, nickname: tokens.claims.nickname, picture: tokens.claims.picture }, expected);

@@ -63,7 +63,9 @@ interface Call {
 
 type TenantProcess = Awaited<ReturnType<typeof startAccord>>;
 
-describe('two tenant processes on one PostgreSQL database', { skip: postgres ? false : 'DATABASE_URL is not set (set DATABASE_URL=postgres://… to run it)' }, () => {
+describe('two tenant processes on one PostgreSQL database', {
+  skip: postgres ? false : 'DATABASE_URL is not set (set DATABASE_URL=postgres://… to run it)',
+}, () => {
   const schema = `accord_two_${randomBytes(5).toString('hex')}`;
   const ports: number[] = [];
   const processes: (TenantProcess | undefined)[] = [undefined, undefined];
@@ -74,7 +76,9 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
 
   const base = (i: number) => `http://127.0.0.1:${ports[i]}`;
   // Generous: two processes compiling TypeScript at once on a busy machine.
-  const start = async (i: number) => { processes[i] = await startAccord(env(ports[i]!), ['tenant'], 90_000); };
+  const start = async (i: number) => {
+    processes[i] = await startAccord(env(ports[i]!), ['tenant'], 90_000);
+  };
 
   before(async () => {
     await admin(`create schema ${schema}`);
@@ -82,10 +86,14 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
     // One issuer for both, as behind a load balancer: a token from either is valid at both.
     issuer = `http://127.0.0.1:${ports[0]}`;
     const databaseUrl = `${url}${url!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}&application_name=accord-two-processes`;
-    env = (port) => childEnv({
-      DATABASE_URL: databaseUrl, TENANT_PORT: String(port), TENANT_URL: issuer, LOG_LEVEL: 'info',
-      MANAGEMENT_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
-    });
+    env = (port) =>
+      childEnv({
+        DATABASE_URL: databaseUrl,
+        TENANT_PORT: String(port),
+        TENANT_URL: issuer,
+        LOG_LEVEL: 'info',
+        MANAGEMENT_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+      });
     database = openTenantDatabase({ databaseUrl: url, pgSchema: schema });
   });
 
@@ -98,25 +106,39 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
 
   it('start at once from an empty database: migrations applied once, signing keys shared, a token of one accepted by the other', async () => {
     await Promise.all([start(0), start(1)]);
-    const migrations = await database.db.selectFrom('kysely_migration' as never).select('name' as never).execute() as { name: string }[];
+    const migrations = (await database.db
+      .selectFrom('kysely_migration' as never)
+      .select('name' as never)
+      .execute()) as { name: string }[];
     assert.equal(new Set(migrations.map((m) => m.name)).size, migrations.length, 'each migration once');
     const jwks = await Promise.all([0, 1].map(async (i) => (await fetch(`${base(i)}/.well-known/jwks.json`)).json()));
     assert.deepEqual(jwks[0], jwks[1]);
 
     const registry = new ClientRegistry(database.db);
-    const clients = await Promise.all(Array.from({ length: 9 }, (_, i) => registry.create({ name: `storm-${i}`, grantTypes: ['client_credentials'], scopes: [...MANAGEMENT_SCOPES] })));
+    const clients = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => registry.create({ name: `storm-${i}`, grantTypes: ['client_credentials'], scopes: [...MANAGEMENT_SCOPES] })),
+    );
     const tokens = new Map<number, Promise<string>>();
     token = (clientIndex = 0) => {
       if (!tokens.has(clientIndex)) {
         const client = clients[clientIndex]!;
         // Alternate which process issues them.
-        tokens.set(clientIndex, fetch(`${base(clientIndex % 2)}/oauth/token`, {
-          method: 'POST', headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: `${issuer}/api/v2/` }),
-        }).then(async (res) => {
-          assert.equal(res.status, 200, await res.clone().text());
-          return ((await res.json()) as { access_token: string }).access_token;
-        }));
+        tokens.set(
+          clientIndex,
+          fetch(`${base(clientIndex % 2)}/oauth/token`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              grant_type: 'client_credentials',
+              client_id: client.client_id,
+              client_secret: client.client_secret,
+              audience: `${issuer}/api/v2/`,
+            }),
+          }).then(async (res) => {
+            assert.equal(res.status, 200, await res.clone().text());
+            return ((await res.json()) as { access_token: string }).access_token;
+          }),
+        );
       }
       return tokens.get(clientIndex)!;
     };
@@ -129,13 +151,15 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
     const limited = await token(8);
     const answers: { via: number; status: number; headers: Headers; body: unknown }[] = [];
     // Eight callers at once, each alternating between the processes: 500 calls in all.
-    await Promise.all(Array.from({ length: 8 }, async (_, worker) => {
-      for (let k = 0; k < 500 / 8; k++) {
-        const via = (worker + k) % 2;
-        const res = await fetch(`${base(via)}/api/v2/users?per_page=1`, { headers: { authorization: `Bearer ${limited}` } });
-        answers.push({ via, status: res.status, headers: res.headers, body: await res.json() });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, worker) => {
+        for (let k = 0; k < 500 / 8; k++) {
+          const via = (worker + k) % 2;
+          const res = await fetch(`${base(via)}/api/v2/users?per_page=1`, { headers: { authorization: `Bearer ${limited}` } });
+          answers.push({ via, status: res.status, headers: res.headers, body: await res.json() });
+        }
+      }),
+    );
     const ok = answers.filter((a) => a.status === 200);
     const refused = answers.filter((a) => a.status === 429);
     assert.equal(ok.length + refused.length, answers.length, `only 200 and 429: ${[...new Set(answers.map((a) => a.status))]}`);
@@ -161,9 +185,18 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
     const directory = new Directory(database, new ConnectionRegistry(defaultConnections()));
     const primaries: string[] = [];
     const secondaries: string[] = [];
-    for (let i = 0; i < PRIMARIES; i++) primaries.push((await directory.createUser({ connection: 'email', email: uniqueEmail(`two-p${i}`), email_verified: true }, ACTOR)).user_id);
-    for (let i = 0; i < SECONDARIES; i++) secondaries.push((await directory.createUser({ connection: 'email', email: uniqueEmail(`two-s${i}`), email_verified: true }, ACTOR)).user_id);
-    const firstEvent = Number((await database.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst())?.seq ?? 0);
+    for (let i = 0; i < PRIMARIES; i++)
+      primaries.push((await directory.createUser({ connection: 'email', email: uniqueEmail(`two-p${i}`), email_verified: true }, ACTOR)).user_id);
+    for (let i = 0; i < SECONDARIES; i++)
+      secondaries.push((await directory.createUser({ connection: 'email', email: uniqueEmail(`two-s${i}`), email_verified: true }, ACTOR)).user_id);
+    const firstEvent = Number(
+      (
+        await database.db
+          .selectFrom('audit_events')
+          .select((eb) => eb.fn.max('seq').as('seq'))
+          .executeTakeFirst()
+      )?.seq ?? 0,
+    );
     const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => token(i)));
     const random = prng(20_261_201);
     const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
@@ -175,9 +208,10 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
       const user = `${base(call.via)}/api/v2/users/${encodeURIComponent(call.primary)}/identities`;
       const id = call.secondary.slice(call.secondary.indexOf('|') + 1);
       try {
-        const res = call.kind === 'link'
-          ? await fetch(user, { method: 'POST', headers, body: JSON.stringify({ provider: 'email', user_id: id }) })
-          : await fetch(`${user}/email/${encodeURIComponent(id)}`, { method: 'DELETE', headers });
+        const res =
+          call.kind === 'link'
+            ? await fetch(user, { method: 'POST', headers, body: JSON.stringify({ provider: 'email', user_id: id }) })
+            : await fetch(`${user}/email/${encodeURIComponent(id)}`, { method: 'DELETE', headers });
         call.body = await res.json();
         call.status = res.status;
       } catch {
@@ -202,9 +236,11 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
       const rest = [...shuffledFree, ...linked].sort(() => random() - 0.5).slice(0, CALLS_PER_ROUND - round_.length);
       for (const secondary of rest) {
         const owner = owners.get(secondary)!;
-        round_.push(owner === secondary
-          ? { kind: 'link', primary: pick(primaries), secondary, round, via: round_.length % 2 }
-          : { kind: 'unlink', primary: owner, secondary, round, via: round_.length % 2 });
+        round_.push(
+          owner === secondary
+            ? { kind: 'link', primary: pick(primaries), secondary, round, via: round_.length % 2 }
+            : { kind: 'unlink', primary: owner, secondary, round, via: round_.length % 2 },
+        );
       }
       calls.push(...round_);
 
@@ -216,10 +252,16 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
       const victim = processes[0]!;
       let answeredByVictim = 0;
       let kill!: () => void;
-      const killNow = new Promise<void>((resolve) => { kill = resolve; });
-      const inFlight = Promise.all(round_.map((call) => send(call, () => {
-        if (call.via === 0 && ++answeredByVictim === 4) kill();
-      })));
+      const killNow = new Promise<void>((resolve) => {
+        kill = resolve;
+      });
+      const inFlight = Promise.all(
+        round_.map((call) =>
+          send(call, () => {
+            if (call.via === 0 && ++answeredByVictim === 4) kill();
+          }),
+        ),
+      );
       await Promise.race([killNow, inFlight]);
       victim.child.kill('SIGKILL');
       killed = true;
@@ -238,11 +280,12 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
     for (const c of answered) {
       const what = `round ${c.round}: ${c.kind} ${c.secondary} ${c.kind === 'link' ? 'into' : 'from'} ${c.primary} via ${c.via} → ${c.status} ${JSON.stringify(c.body)}`;
       assert.ok(c.status! < 500, what);
-      if (c.status! >= 400) assert.ok(['link_identity_in_use', 'link_secondary_not_found', 'conflict'].includes((c.body as { errorCode: string }).errorCode), what);
+      if (c.status! >= 400)
+        assert.ok(['link_identity_in_use', 'link_secondary_not_found', 'conflict'].includes((c.body as { errorCode: string }).errorCode), what);
       else assert.equal(c.status, c.kind === 'link' ? 201 : 200, what);
     }
     const acknowledged = answered.filter((c) => c.status === 201 || c.status === 200);
-    assert.ok(acknowledged.length > CALLS_PER_ROUND * ROUNDS / 2, `${acknowledged.length} changes acknowledged`);
+    assert.ok(acknowledged.length > (CALLS_PER_ROUND * ROUNDS) / 2, `${acknowledged.length} changes acknowledged`);
     for (let round = 0; round < ROUNDS; round++) {
       for (const secondary of secondaries) {
         const won = acknowledged.filter((c) => c.round === round && c.secondary === secondary && c.kind === 'link');
@@ -267,9 +310,15 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
 
     // The audit trail: one event per acknowledged change (and none for a refused one), and
     // replayed in order from the state before the storm it gives exactly the state after it.
-    const events = (await database.db.selectFrom('audit_events').select(['seq', 'type', 'details'])
-      .where('seq', '>', firstEvent).where('type', 'in', ['identity.linked', 'identity.unlinked']).orderBy('seq').execute())
-      .map((e) => ({ type: e.type, ...(JSON.parse(e.details) as { primary_id: string; secondary_id: string }) }));
+    const events = (
+      await database.db
+        .selectFrom('audit_events')
+        .select(['seq', 'type', 'details'])
+        .where('seq', '>', firstEvent)
+        .where('type', 'in', ['identity.linked', 'identity.unlinked'])
+        .orderBy('seq')
+        .execute()
+    ).map((e) => ({ type: e.type, ...(JSON.parse(e.details) as { primary_id: string; secondary_id: string }) }));
     const key = (kind: string, primary: string, secondary: string) => `${kind}:${primary}:${secondary}`;
     const tally = (list: { kind: string; primary: string; secondary: string }[]) => {
       const map = new Map<string, number>();
@@ -280,7 +329,8 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
     const acked = tally(acknowledged);
     const maybe = tally(unanswered);
     for (const [k, n] of acked) assert.ok((logged.get(k) ?? 0) >= n, `${k}: acknowledged ${n} times, logged ${logged.get(k) ?? 0}`);
-    for (const [k, n] of logged) assert.ok(n <= (acked.get(k) ?? 0) + (maybe.get(k) ?? 0), `${k}: logged ${n} times, acknowledged ${acked.get(k) ?? 0}, unanswered ${maybe.get(k) ?? 0}`);
+    for (const [k, n] of logged)
+      assert.ok(n <= (acked.get(k) ?? 0) + (maybe.get(k) ?? 0), `${k}: logged ${n} times, acknowledged ${acked.get(k) ?? 0}, unanswered ${maybe.get(k) ?? 0}`);
     const replayed = new Map(secondaries.map((s) => [s, s]));
     for (const e of events) {
       if (e.type === 'identity.linked') {
@@ -292,6 +342,8 @@ describe('two tenant processes on one PostgreSQL database', { skip: postgres ? f
       }
     }
     for (const secondary of secondaries) assert.equal(owners.get(secondary), replayed.get(secondary), `${secondary}: the audit trail replayed`);
-    console.log(`# storm: ${calls.length} calls, ${acknowledged.length} acknowledged, ${answered.length - acknowledged.length} refused, ${unanswered.length} unanswered (killed); ${events.length} link/unlink events`);
+    console.log(
+      `# storm: ${calls.length} calls, ${acknowledged.length} acknowledged, ${answered.length - acknowledged.length} refused, ${unanswered.length} unanswered (killed); ${events.length} link/unlink events`,
+    );
   });
 });

@@ -8,16 +8,25 @@ import { testDatabases } from '../helpers/databases.ts';
 import { ACTOR, openDirectory } from '../helpers/directory.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 
-const term = (field: SearchClause['field'], value: string, extra: Partial<SearchClause> = {}): SearchClause =>
-  ({ field, value, negate: false, prefix: false, ...extra });
+const term = (field: SearchClause['field'], value: string, extra: Partial<SearchClause> = {}): SearchClause => ({
+  field,
+  value,
+  negate: false,
+  prefix: false,
+  ...extra,
+});
 
 function assertRejected(q: string, why?: RegExp): void {
-  assert.throws(() => parseUserSearch(q), (err: unknown) => {
-    assert.ok(err instanceof AccordError, `${q}: expected an AccordError, got ${String(err)}`);
-    assert.equal(err.code, 'invalid_query_string', q);
-    if (why) assert.match(err.message, why, q);
-    return true;
-  }, `${JSON.stringify(q)} should be refused`);
+  assert.throws(
+    () => parseUserSearch(q),
+    (err: unknown) => {
+      assert.ok(err instanceof AccordError, `${q}: expected an AccordError, got ${String(err)}`);
+      assert.equal(err.code, 'invalid_query_string', q);
+      if (why) assert.match(err.message, why, q);
+      return true;
+    },
+    `${JSON.stringify(q)} should be refused`,
+  );
 }
 
 describe('parseUserSearch', () => {
@@ -41,7 +50,9 @@ describe('parseUserSearch', () => {
     assert.deepEqual(parseUserSearch('NOT  email_verified:true'), [term('email_verified', 'true', { negate: true })]);
     // Auth0's account-linking sample sends exactly this.
     assert.deepEqual(parseUserSearch('email:"a@x.com" AND email_verified:true -user_id:"auth0|abc"'), [
-      term('email', 'a@x.com'), term('email_verified', 'true'), term('user_id', 'auth0|abc', { negate: true }),
+      term('email', 'a@x.com'),
+      term('email_verified', 'true'),
+      term('user_id', 'auth0|abc', { negate: true }),
     ]);
     assert.deepEqual(parseUserSearch('  email:a@x.com   AND\tname:Ada  '), [term('email', 'a@x.com'), term('name', 'Ada')]);
     assert.deepEqual(parseUserSearch(''), []);
@@ -127,8 +138,12 @@ for (const db of testDatabases()) {
       await directory.createUser({ connection: 'email', email: 'under_score@example.com', name: 'Under Score' }, ACTOR);
       everyone = seeded.length + 1;
     });
-    after(async () => { await cleanup(); });
-    afterEach(async () => { await assertDirectoryInvariant(database); });
+    after(async () => {
+      await cleanup();
+    });
+    afterEach(async () => {
+      await assertDirectoryInvariant(database);
+    });
 
     const names = async (q: string) =>
       (await directory.listUsers({ q, page: 0, perPage: 100, sort: { field: 'name', direction: 1 } })).users.map((u) => u.name);
@@ -138,7 +153,7 @@ for (const db of testDatabases()) {
         'email:"x\\" OR 1=1 --"',
         "email:\"x' OR '1'='1\"",
         'name:"\'; drop table users; --"',
-        'name:"x\') OR (\'a\'=\'a"',
+        "name:\"x') OR ('a'='a\"",
         'user_id:"x\' OR 1=1 --"',
         'identities.connection:"email\' OR 1=1 --"',
         'identities.user_id:"x\\" OR \\"\\"=\\""',
@@ -149,7 +164,10 @@ for (const db of testDatabases()) {
       // Negated, the same value excludes nothing: it really compared against the literal.
       assert.equal((await directory.listUsers({ q: 'email:"x\\" OR 1=1 --" AND -name:"\'; drop table users; --"', page: 0, perPage: 100 })).total, 0);
       assert.equal((await directory.listUsers({ q: '-name:"\'; drop table users; --"', page: 0, perPage: 100 })).total, everyone);
-      const count = await database.db.selectFrom('users').select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
+      const count = await database.db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .executeTakeFirstOrThrow();
       assert.equal(Number(count.n), everyone, 'the table is still there, and whole');
     });
 

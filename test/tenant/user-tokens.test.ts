@@ -26,15 +26,23 @@ for (const db of testDatabases()) {
     let dual: RelyingParty;
     let mallory: UserProfile;
     let victim: UserProfile;
-    tenantPerSuite(db, (started) => { t = started.t; });
+    tenantPerSuite(db, (started) => {
+      t = started.t;
+    });
 
     const ready = async () => {
       if (dual) return;
       const client = await t.tenant.clients.create({
-        name: 'dual', grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], scopes: MACHINE_SCOPES, redirectUris: [RP_REDIRECT_URI],
+        name: 'dual',
+        grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+        scopes: MACHINE_SCOPES,
+        redirectUris: [RP_REDIRECT_URI],
       });
       dual = { clientId: client.client_id, clientSecret: client.client_secret };
-      mallory = await t.tenant.directory.createUser({ connection: CONNECTION, email: uniqueEmail('mallory'), email_verified: true, password: STRONG_PASSWORD }, TEST_ACTOR);
+      mallory = await t.tenant.directory.createUser(
+        { connection: CONNECTION, email: uniqueEmail('mallory'), email_verified: true, password: STRONG_PASSWORD },
+        TEST_ACTOR,
+      );
       victim = await t.tenant.directory.createUser({ connection: 'email', email: uniqueEmail('victim'), email_verified: true }, TEST_ACTOR);
     };
 
@@ -44,7 +52,9 @@ for (const db of testDatabases()) {
       const auth = await authorize(agent, dual, extra);
       const page = await agent.get(`/login/${auth.uid}/${CONNECTION}`);
       assert.equal(page.status, 200, page.text.slice(0, 300));
-      const res = await agent.post(`/login/${auth.uid}/${CONNECTION}`).type('form')
+      const res = await agent
+        .post(`/login/${auth.uid}/${CONNECTION}`)
+        .type('form')
         .send({ _csrf: csrfOf(page.text), email: mallory.email, password: STRONG_PASSWORD });
       assert.equal(res.status, 303, res.text.slice(0, 300));
       const callback = await followToCallback(agent, res.headers.location!);
@@ -58,15 +68,22 @@ for (const db of testDatabases()) {
       return res.body as TokenResponse;
     }
 
-    const exchange = (auth: Authorization, code: string, audience: Record<string, string>) => tokenRequest({
-      grant_type: 'authorization_code', code, redirect_uri: RP_REDIRECT_URI, code_verifier: auth.verifier, ...audience,
-    });
+    const exchange = (auth: Authorization, code: string, audience: Record<string, string>) =>
+      tokenRequest({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: RP_REDIRECT_URI,
+        code_verifier: auth.verifier,
+        ...audience,
+      });
 
     function scopesOf(accessToken: string): string[] {
       const claims = decodeJwt(accessToken);
       assert.equal(claims.aud, TEST_AUDIENCE);
       assert.equal(claims.sub, mallory.user_id);
-      return String(claims.scope ?? '').split(' ').filter(Boolean);
+      return String(claims.scope ?? '')
+        .split(' ')
+        .filter(Boolean);
     }
 
     it('authorization code: asking for update:users with resource=/api/v2/ yields no machine scope, and PATCH of another user is refused', async () => {
@@ -93,7 +110,12 @@ for (const db of testDatabases()) {
       assert.equal(patched.status, 200, JSON.stringify(patched.body));
       assert.deepEqual(patched.body.user_metadata, { theme: 'dark' });
       // update:current_user_metadata is for user_metadata alone, as at Auth0.
-      for (const body of [{ name: 'Mallory the admin' }, { app_metadata: { roles: ['admin'] } }, { email_verified: true, user_metadata: {} }, { blocked: false }]) {
+      for (const body of [
+        { name: 'Mallory the admin' },
+        { app_metadata: { roles: ['admin'] } },
+        { email_verified: true, user_metadata: {} },
+        { blocked: false },
+      ]) {
         assertAuth0Error(await own.patch(`/users/${me}`, body), 403, 'insufficient_scope');
       }
       assert.equal((await t.tenant.directory.getUser(mallory.user_id)).name, mallory.name);
@@ -118,14 +140,21 @@ for (const db of testDatabases()) {
       grant!.addResourceScope(TEST_AUDIENCE, MACHINE_SCOPES.join(' '));
       await grant!.save();
 
-      const refreshes: Record<string, string>[] = [{ resource: TEST_AUDIENCE }, { audience: TEST_AUDIENCE }, { resource: TEST_AUDIENCE, scope: 'openid read:current_user' }];
+      const refreshes: Record<string, string>[] = [
+        { resource: TEST_AUDIENCE },
+        { audience: TEST_AUDIENCE },
+        { resource: TEST_AUDIENCE, scope: 'openid read:current_user' },
+      ];
       for (const body of refreshes) {
         const refreshed = await tokenRequest({ grant_type: 'refresh_token', refresh_token: first.refresh_token, ...body });
         assert.deepEqual(scopesOf(refreshed.access_token), ['read:current_user'], JSON.stringify(body));
         assertAuth0Error(await api(t, refreshed.access_token).patch(`/users/${enc(victim.user_id)}`, { name: 'x' }), 403, 'insufficient_scope');
       }
       // Asking a refresh for a machine scope by name is refused outright.
-      const asked = await t.request.post('/oauth/token').type('form').auth(dual.clientId, dual.clientSecret)
+      const asked = await t.request
+        .post('/oauth/token')
+        .type('form')
+        .auth(dual.clientId, dual.clientSecret)
         .send({ grant_type: 'refresh_token', refresh_token: first.refresh_token, resource: TEST_AUDIENCE, scope: 'openid update:users' });
       assert.equal(asked.status, 400);
       assert.equal(asked.body.error, 'invalid_scope');

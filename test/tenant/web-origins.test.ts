@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type supertest from 'supertest';
-import { isAccordError } from '../../src/platform/errors.ts';
+import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { authorize, browser, csrfOf, exchangeCode, followToCallback, RP_REDIRECT_URI, tenantPerSuite, type RelyingParty } from '../helpers/login-flow.ts';
 import { STRONG_PASSWORD, TEST_ACTOR } from '../helpers/management.ts';
@@ -29,35 +29,53 @@ for (const db of testDatabases()) {
     let spa: RelyingParty;
     let other: RelyingParty;
     let accessToken: string;
-    tenantPerSuite(db, (started) => { t = started.t; });
+    tenantPerSuite(db, (started) => {
+      t = started.t;
+    });
 
     const ready = async () => {
       if (spa) return;
       const created = await t.tenant.clients.create({
-        name: 'browser app', grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'], scopes: ['read:users'],
-        redirectUris: [RP_REDIRECT_URI], webOrigins: [APP_ORIGIN],
+        name: 'browser app',
+        grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+        scopes: ['read:users'],
+        redirectUris: [RP_REDIRECT_URI],
+        webOrigins: [APP_ORIGIN],
       });
       spa = { clientId: created.client_id, clientSecret: created.client_secret };
       const second = await t.tenant.clients.create({ name: 'another', grantTypes: ['client_credentials'], scopes: ['read:users'] });
       other = { clientId: second.client_id, clientSecret: second.client_secret };
-      const person = await t.tenant.directory.createUser({ connection: CONNECTION, email: uniqueEmail('cors'), email_verified: true, password: STRONG_PASSWORD }, TEST_ACTOR);
+      const person = await t.tenant.directory.createUser(
+        { connection: CONNECTION, email: uniqueEmail('cors'), email_verified: true, password: STRONG_PASSWORD },
+        TEST_ACTOR,
+      );
       const agent = browser(t.tenant);
       const auth = await authorize(agent, spa);
       const page = await agent.get(`/login/${auth.uid}/${CONNECTION}`);
-      const signedIn = await agent.post(`/login/${auth.uid}/${CONNECTION}`).type('form').send({ _csrf: csrfOf(page.text), email: person.email, password: STRONG_PASSWORD });
+      const signedIn = await agent
+        .post(`/login/${auth.uid}/${CONNECTION}`)
+        .type('form')
+        .send({ _csrf: csrfOf(page.text), email: person.email, password: STRONG_PASSWORD });
       accessToken = (await exchangeCode(t.tenant, spa, auth, await followToCallback(agent, signedIn.headers.location!))).access_token;
     };
 
-    const clientCredentials = (client: RelyingParty, origin: string) => t.request.post('/oauth/token').type('form').set('Origin', origin)
-      .send({ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, audience: TEST_AUDIENCE });
+    const clientCredentials = (client: RelyingParty, origin: string) =>
+      t.request
+        .post('/oauth/token')
+        .type('form')
+        .set('Origin', origin)
+        .send({ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret, audience: TEST_AUDIENCE });
 
     it('the registry stores web origins and refuses what is not an origin', async () => {
       await ready();
       assert.deepEqual((await t.tenant.clients.get(spa.clientId))?.web_origins, [APP_ORIGIN]);
       assert.deepEqual((await t.tenant.clients.get(other.clientId))?.web_origins, []);
       for (const bad of ['https://app.example.com/', 'https://app.example.com/path', 'https://app.example.com:443', 'javascript:alert(1)', '*', 'null']) {
-        await assert.rejects(t.tenant.clients.create({ name: 'bad', grantTypes: ['client_credentials'], scopes: [], webOrigins: [bad] }),
-          (err: unknown) => isAccordError(err, 'invalid_body') && err.message.includes(`"${bad}"`), bad);
+        await assert.rejects(
+          t.tenant.clients.create({ name: 'bad', grantTypes: ['client_credentials'], scopes: [], webOrigins: [bad] }),
+          (err: unknown) => isTenantError(err, 'invalid_body') && err.message.includes(`"${bad}"`),
+          bad,
+        );
       }
     });
 
@@ -81,14 +99,20 @@ for (const db of testDatabases()) {
       assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
       assert.equal(allowed.headers['access-control-allow-origin'], APP_ORIGIN);
       // Another origin, or the origin of another client: refused, and no CORS grant to read the refusal either.
-      for (const [client, origin] of [[spa, EVIL_ORIGIN], [spa, REDIRECT_ORIGIN], [other, APP_ORIGIN]] as const) {
+      for (const [client, origin] of [
+        [spa, EVIL_ORIGIN],
+        [spa, REDIRECT_ORIGIN],
+        [other, APP_ORIGIN],
+      ] as const) {
         const refused = await clientCredentials(client, origin);
         assert.equal(refused.status, 400, `${origin}: ${JSON.stringify(refused.body)}`);
         assert.equal(refused.body.error, 'invalid_request');
         assertNoCorsGrant(refused, origin);
       }
       // Server-side callers send no Origin: unaffected.
-      const serverSide = await t.request.post('/oauth/token').type('form')
+      const serverSide = await t.request
+        .post('/oauth/token')
+        .type('form')
         .send({ grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret, audience: TEST_AUDIENCE });
       assert.equal(serverSide.status, 200);
     });

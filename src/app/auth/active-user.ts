@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { appError, isAppError } from '../app-errors.ts';
 import type { Auth0User, ManagementClient } from '../management-client.ts';
 import { SESSION_COOKIE } from '../sessions/session-middleware.ts';
 
@@ -22,7 +22,7 @@ async function signOutHere(req: Request, res: Response): Promise<void> {
 export async function refuseIfBlocked(req: Request, res: Response, user: Auth0User): Promise<void> {
   if (user.blocked !== true) return;
   await signOutHere(req, res);
-  throw new AccordError('user_blocked', BLOCKED);
+  throw appError('user_blocked', BLOCKED);
 }
 
 /**
@@ -31,14 +31,14 @@ export async function refuseIfBlocked(req: Request, res: Response, user: Auth0Us
  * caller changes nothing.
  */
 export async function activeUser(req: Request, res: Response, management: ManagementClient): Promise<Auth0User> {
-  if (!req.user) throw new AccordError('sign_in_required');
+  if (!req.user) throw appError('sign_in_required');
   let user: Auth0User;
   try {
     user = await management.getUser(req.user.user_id, { fresh: true });
   } catch (err) {
-    if (!isAccordError(err, 'inexistent_user')) throw err;
+    if (!isAppError(err, 'inexistent_user')) throw err;
     await signOutHere(req, res);
-    throw new AccordError('inexistent_user', GONE);
+    throw appError('inexistent_user', GONE);
   }
   await refuseIfBlocked(req, res, user);
   return user;

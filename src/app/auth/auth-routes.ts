@@ -1,6 +1,6 @@
 import type { AuthenticateOptions } from 'passport';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type TenantOidc } from './tenant-oidc.ts';
@@ -18,12 +18,15 @@ export function isRecentSignIn(user: Express.User, maxAgeSeconds: number): boole
 
 /** Pages that need a signed-in user send others to sign in, and come back afterwards. */
 export function requireUser(req: Request, res: Response, next: NextFunction): void {
-  if (req.user) return next();
+  if (req.user) {
+    next();
+    return;
+  }
   if (req.method === 'GET') {
     res.redirect(303, `/login?returnTo=${encodeURIComponent(req.originalUrl)}`);
     return;
   }
-  next(new AccordError('sign_in_required'));
+  next(appError('sign_in_required'));
 }
 
 /** Sign-in at the tenant (code flow, PKCE, state, nonce) and sign-out at both. */
@@ -53,9 +56,9 @@ export function authRoutes(options: AuthRoutesOptions): Router {
       ...(typeof req.query.connection === 'string' && /^[\w.-]{1,128}$/.test(req.query.connection) ? { connection: req.query.connection } : {}),
       ...(fresh
         ? { prompt: 'login', maxAge: options.recentLoginMaxAge, ...(req.user?.email ? { loginHint: req.user.email } : {}) }
-        // Without max_age neither the tenant nor Auth0 puts auth_time in the id_token, and a
-        // sign-in without auth_time never counts as recent (unlink would always ask again).
-        : { maxAge: LOGIN_MAX_AGE }),
+        : // Without max_age neither the tenant nor Auth0 puts auth_time in the id_token, and a
+          // sign-in without auth_time never counts as recent (unlink would always ask again).
+          { maxAge: LOGIN_MAX_AGE }),
     };
     passport.authenticate(LOGIN_STRATEGY, authOptions as AuthenticateOptions)(req, res, next);
   });
@@ -63,10 +66,16 @@ export function authRoutes(options: AuthRoutesOptions): Router {
   router.get('/callback', (req, res, next) => {
     // Without a code or an error this is no answer from the tenant, and the strategy would
     // start a new sign-in instead of saying so.
-    if (req.query.code === undefined && req.query.error === undefined) return next(new AccordError('sign_in_failed'));
+    if (req.query.code === undefined && req.query.error === undefined) return next(appError('sign_in_failed'));
     passport.authenticate(LOGIN_STRATEGY, (err: unknown, user: Express.User | false) => {
-      if (err) return next(new AccordError('sign_in_failed', 'The sign-in could not be completed. Please try again.'));
-      if (!user) return next(new AccordError('sign_in_failed', 'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.'));
+      if (err) return next(appError('sign_in_failed', 'The sign-in could not be completed. Please try again.'));
+      if (!user)
+        return next(
+          appError(
+            'sign_in_failed',
+            'The sign-in could not be verified (it may have been started in another browser or tab, or already used). Please sign in again.',
+          ),
+        );
       options.onVerified?.(user);
       const returnTo = req.session.returnTo ?? '/';
       // A message set before the sign-in (e.g. "choose Unlink again" before a fresh sign-in) is

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { AccordError, httpStatusOf, isAccordError } from '../../platform/errors.ts';
+import { appError, isAppError } from '../app-errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { SessionRevoker } from '../sessions/session-owner.ts';
 import type { LogoutTokenVerifier } from './logout-tokens.ts';
@@ -15,7 +15,12 @@ export const BACKCHANNEL_LOGOUT_PATH = '/backchannel-logout';
  * the spec says: 200 when done, 400 with `invalid_request` for a token it refuses (nothing
  * is ended), and 503 when it could not check the token or end the sessions (the tenant retries).
  */
-export function backchannelLogoutRoute(options: { verifier: LogoutTokenVerifier; sessions: SessionRevoker; claims: { release(key: string): Promise<void> }; logger: Logger }): Router {
+export function backchannelLogoutRoute(options: {
+  verifier: LogoutTokenVerifier;
+  sessions: SessionRevoker;
+  claims: { release(key: string): Promise<void> };
+  logger: Logger;
+}): Router {
   const router = Router();
   router.post(BACKCHANNEL_LOGOUT_PATH, async (req, res) => {
     res.set('Cache-Control', 'no-store');
@@ -29,18 +34,21 @@ export function backchannelLogoutRoute(options: { verifier: LogoutTokenVerifier;
         // The token may come again: its jti must not count as used.
         await options.claims.release(logout.claimKey).catch(() => undefined);
         options.logger.warn({ event: 'backchannel_logout_failed', err }, 'could not end the sessions a logout token names');
-        throw new AccordError('logout_unavailable');
+        throw appError('logout_unavailable');
       }
-      options.logger.info({ event: 'backchannel_logout', user_id: logout.sub, by: 'tenantSid' in logout.selector ? 'tenant session' : 'user', ended }, 'sessions ended by the tenant');
+      options.logger.info(
+        { event: 'backchannel_logout', user_id: logout.sub, by: 'tenantSid' in logout.selector ? 'tenant session' : 'user', ended },
+        'sessions ended by the tenant',
+      );
       res.status(200).end();
     } catch (err) {
-      if (!isAccordError(err)) throw err;
+      if (!isAppError(err)) throw err;
       if (err.code === 'logout_token_invalid') {
         options.logger.info({ event: 'backchannel_logout_refused', reason: err.message }, 'logout token refused');
         res.status(400).json({ error: 'invalid_request', error_description: err.message });
         return;
       }
-      res.status(httpStatusOf(err.code)).json({ error: 'temporarily_unavailable', error_description: err.message });
+      res.status(err.status).json({ error: 'temporarily_unavailable', error_description: err.message });
     }
   });
   return router;

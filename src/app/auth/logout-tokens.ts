@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 import type { OnceClaims } from '../sessions/once-claims.ts';
 import type { SessionSelector } from '../sessions/session-owner.ts';
 
@@ -35,15 +35,21 @@ export interface LogoutTokenVerifierOptions {
 
 /** jose's refusals of the token itself; anything else (the JWKS unreachable) is no verdict on it. */
 const TOKEN_FAULTS = new Set([
-  joseErrors.JWTClaimValidationFailed.code, joseErrors.JWTExpired.code, joseErrors.JOSEAlgNotAllowed.code,
-  joseErrors.JOSENotSupported.code, joseErrors.JWSInvalid.code, joseErrors.JWTInvalid.code,
-  joseErrors.JWKSNoMatchingKey.code, joseErrors.JWKSMultipleMatchingKeys.code, joseErrors.JWSSignatureVerificationFailed.code,
+  joseErrors.JWTClaimValidationFailed.code,
+  joseErrors.JWTExpired.code,
+  joseErrors.JOSEAlgNotAllowed.code,
+  joseErrors.JOSENotSupported.code,
+  joseErrors.JWSInvalid.code,
+  joseErrors.JWTInvalid.code,
+  joseErrors.JWKSNoMatchingKey.code,
+  joseErrors.JWKSMultipleMatchingKeys.code,
+  joseErrors.JWSSignatureVerificationFailed.code,
 ]);
 
 /** `typ` values of a logout token: the spec's, or a plain JWT (Auth0), or none. */
 const ACCEPTED_TYPES = new Set([undefined, 'jwt', 'logout+jwt', 'application/logout+jwt']);
 
-const refuse = (description: string) => new AccordError('logout_token_invalid', description);
+const refuse = (description: string) => appError('logout_token_invalid', description);
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 1024;
 
@@ -64,7 +70,8 @@ export class LogoutTokenVerifier {
   }
 
   async verify(token: unknown): Promise<LogoutRequest> {
-    if (typeof token !== 'string' || token.length === 0) throw refuse('The request carries no logout_token (one form field, application/x-www-form-urlencoded).');
+    if (typeof token !== 'string' || token.length === 0)
+      throw refuse('The request carries no logout_token (one form field, application/x-www-form-urlencoded).');
     let payload: JWTPayload;
     let typ: string | undefined;
     try {
@@ -80,11 +87,12 @@ export class LogoutTokenVerifier {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== undefined && TOKEN_FAULTS.has(code)) throw refuse(`The logout token was refused: ${(err as Error).message}.`);
-      throw new AccordError('logout_unavailable', 'The identity service\'s signing keys could not be read, so the logout token could not be checked. Try again.');
+      throw appError('logout_unavailable', "The identity service's signing keys could not be read, so the logout token could not be checked. Try again.");
     }
     if (!ACCEPTED_TYPES.has(typ)) throw refuse(`A logout token is typed logout+jwt (or JWT), not ${typ}.`);
     const events = payload.events;
-    if (!isObject(events) || !isObject(events[BACKCHANNEL_LOGOUT_EVENT])) throw refuse(`The logout token has no "events" claim with the ${BACKCHANNEL_LOGOUT_EVENT} event.`);
+    if (!isObject(events) || !isObject(events[BACKCHANNEL_LOGOUT_EVENT]))
+      throw refuse(`The logout token has no "events" claim with the ${BACKCHANNEL_LOGOUT_EVENT} event.`);
     if ('nonce' in payload) throw refuse('A logout token must not carry a nonce.');
     const sub = payload.sub;
     const sid = payload.sid;
@@ -98,7 +106,7 @@ export class LogoutTokenVerifier {
     try {
       first = await this.#options.claims.claim(claimKey, LOGOUT_TOKEN_MAX_AGE + 2 * CLOCK_TOLERANCE);
     } catch {
-      throw new AccordError('logout_unavailable');
+      throw appError('logout_unavailable');
     }
     if (!first) throw refuse('This logout token was already used (its "jti" was seen before).');
     return { sub, sid, selector: sid !== undefined ? { tenantSid: sid } : { userId: sub! }, claimKey };

@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import { Strategy, type AuthenticateOptions } from 'openid-client/passport';
 import type { Request } from 'express';
 import type { Passport } from 'passport';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 
 /** Who is signed in, from the id_token: all the app keeps in its session about a user. */
 export interface SessionUser {
@@ -53,7 +53,7 @@ class TenantStrategy extends Strategy {
 }
 
 export function sessionUserFromClaims(claims: client.IDToken | undefined): SessionUser {
-  if (!claims || typeof claims.sub !== 'string') throw new AccordError('link_proof_invalid', 'The identity service did not return an id_token.');
+  if (!claims || typeof claims.sub !== 'string') throw appError('link_proof_invalid', 'The identity service did not return an id_token.');
   const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
   return {
     user_id: claims.sub,
@@ -83,11 +83,16 @@ export const LINK_STRATEGY = 'accord-link';
 
 /** Discovers the tenant (retrying while it starts) and builds both strategies. */
 export async function connectToTenant(options: {
-  issuer: string; appUrl: string; clientId: string; clientSecret: string; clientAuthMethod: ClientAuthMethod; attempts?: number;
+  issuer: string;
+  appUrl: string;
+  clientId: string;
+  clientSecret: string;
+  clientAuthMethod: ClientAuthMethod;
+  attempts?: number;
 }): Promise<TenantOidc> {
   const issuerUrl = new URL(options.issuer);
-  const auth = options.clientAuthMethod === 'client_secret_post'
-    ? client.ClientSecretPost(options.clientSecret) : client.ClientSecretBasic(options.clientSecret);
+  const auth =
+    options.clientAuthMethod === 'client_secret_post' ? client.ClientSecretPost(options.clientSecret) : client.ClientSecretBasic(options.clientSecret);
   // Plain http only for a tenant on this machine (development and tests).
   const local = issuerUrl.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname);
   const discoveryOptions: client.DiscoveryRequestOptions = local ? { execute: [client.allowInsecureRequests] } : {};
@@ -110,12 +115,26 @@ export async function connectToTenant(options: {
       done(err);
     }
   };
-  const loginStrategy = new TenantStrategy({
-    config: configuration, name: LOGIN_STRATEGY, sessionKey: 'oidc:login', scope: 'openid profile email', callbackURL: `${options.appUrl}/callback`,
-  }, verify);
-  const linkStrategy = new TenantStrategy({
-    config: configuration, name: LINK_STRATEGY, sessionKey: 'oidc:link', scope: 'openid profile email', callbackURL: `${options.appUrl}/link/callback`,
-  }, verify);
+  const loginStrategy = new TenantStrategy(
+    {
+      config: configuration,
+      name: LOGIN_STRATEGY,
+      sessionKey: 'oidc:login',
+      scope: 'openid profile email',
+      callbackURL: `${options.appUrl}/callback`,
+    },
+    verify,
+  );
+  const linkStrategy = new TenantStrategy(
+    {
+      config: configuration,
+      name: LINK_STRATEGY,
+      sessionKey: 'oidc:link',
+      scope: 'openid profile email',
+      callbackURL: `${options.appUrl}/link/callback`,
+    },
+    verify,
+  );
 
   const metadata = configuration.serverMetadata();
   const endSession = metadata.end_session_endpoint;
@@ -132,7 +151,9 @@ export async function connectToTenant(options: {
     logoutUrl(idTokenHint, returnTo) {
       if (endSession) {
         return client.buildEndSessionUrl(configuration, {
-          client_id: options.clientId, post_logout_redirect_uri: returnTo, ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),
+          client_id: options.clientId,
+          post_logout_redirect_uri: returnTo,
+          ...(idTokenHint ? { id_token_hint: idTokenHint } : {}),
         }).href;
       }
       // Auth0 tenants without RP-initiated logout discovery still serve /v2/logout.

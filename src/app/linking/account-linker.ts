@@ -1,4 +1,4 @@
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { appError, isAppError } from '../app-errors.ts';
 import type { Auth0User, ManagementClient } from '../management-client.ts';
 import { metadataChanges, type MergeStrategy, type Metadata } from './merge-strategies.ts';
 
@@ -14,12 +14,13 @@ export interface LinkOutcome {
   secondary: Auth0User;
 }
 
-const LINKED_ELSEWHERE = 'These accounts were linked meanwhile from another tab or window. Nothing more was done here, and your profile information stays as that link left it.';
+const LINKED_ELSEWHERE =
+  'These accounts were linked meanwhile from another tab or window. Nothing more was done here, and your profile information stays as that link left it.';
 
 const metadataOf = (u: Auth0User) => ({ user_metadata: u.user_metadata ?? {}, app_metadata: u.app_metadata ?? {} });
 
 const METADATA_KINDS = ['user_metadata', 'app_metadata'] as const;
-type MetadataPatch = Partial<Record<typeof METADATA_KINDS[number], Metadata>>;
+type MetadataPatch = Partial<Record<(typeof METADATA_KINDS)[number], Metadata>>;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -44,7 +45,10 @@ export function undoPatch(before: Metadata, written: Metadata, now: Metadata): M
  * tenant is reached through the Management API only.
  */
 export class AccountLinker {
-  constructor(private readonly management: ManagementClient, private readonly mergeStrategy: MergeStrategy) {}
+  constructor(
+    private readonly management: ManagementClient,
+    private readonly mergeStrategy: MergeStrategy,
+  ) {}
 
   /** Which account can be the secondary: one that has no other identities linked to it. */
   static canBeSecondary(user: Auth0User): boolean {
@@ -52,7 +56,7 @@ export class AccountLinker {
   }
 
   async plan(primaryId: string, secondaryId: string): Promise<LinkPlan> {
-    if (primaryId === secondaryId) throw new AccordError('link_already_linked');
+    if (primaryId === secondaryId) throw appError('link_already_linked');
     // Fresh reads: what is merged and linked must be the accounts as they are now.
     const [primary, secondary] = await Promise.all([
       this.management.getUser(primaryId, { fresh: true }),
@@ -60,8 +64,8 @@ export class AccountLinker {
     ]);
     if (secondary instanceof Error) {
       // Gone because another request (another browser of the same person) just linked it here.
-      if (isAccordError(secondary, 'inexistent_user') && primary.identities.some((i) => `${i.provider}|${i.user_id}` === secondaryId)) {
-        throw new AccordError('link_confirm_taken', LINKED_ELSEWHERE);
+      if (isAppError(secondary, 'inexistent_user') && primary.identities.some((i) => `${i.provider}|${i.user_id}` === secondaryId)) {
+        throw appError('link_confirm_taken', LINKED_ELSEWHERE);
       }
       throw secondary;
     }
@@ -70,10 +74,16 @@ export class AccountLinker {
 
   /** The plan for two accounts already read. */
   planOf(primary: Auth0User, secondary: Auth0User): LinkPlan {
-    if (!AccountLinker.canBeSecondary(secondary)) throw new AccordError('link_secondary_has_identities', 'The account that would be merged in already has other accounts linked to it. Keep it as the primary account instead.');
+    if (!AccountLinker.canBeSecondary(secondary))
+      throw appError(
+        'link_secondary_has_identities',
+        'The account that would be merged in already has other accounts linked to it. Keep it as the primary account instead.',
+      );
     const merged = this.mergeStrategy({ primary: metadataOf(primary), secondary: metadataOf(secondary) });
     return {
-      primary, secondary, merged,
+      primary,
+      secondary,
+      merged,
       changes: {
         user_metadata: metadataChanges(primary.user_metadata ?? {}, merged.user_metadata),
         app_metadata: metadataChanges(primary.app_metadata ?? {}, merged.app_metadata),
@@ -90,7 +100,7 @@ export class AccountLinker {
   async link(primaryId: string, secondaryId: string, options: { requireVerifiedEmails: boolean }): Promise<LinkOutcome> {
     const plan = await this.plan(primaryId, secondaryId);
     if (options.requireVerifiedEmails && (plan.primary.email_verified !== true || plan.secondary.email_verified !== true)) {
-      throw new AccordError('link_email_unverified');
+      throw appError('link_email_unverified');
     }
     const identity = plan.secondary.identities[0]!;
     // Only the keys the merge changes: never an empty object, which the Management API reads as
@@ -110,10 +120,14 @@ export class AccountLinker {
         now = await this.management.getUser(primaryId, { fresh: true });
       } catch (readError) {
         if (!patched) throw err;
-        throw new AccordError('link_failed', `The accounts were not linked (${reason}), and whether the profile information merged into your account needs putting back could not be checked (${(readError as Error).message}). Nothing else changed; contact support if it looks wrong.`, { rolledBack: false });
+        throw appError(
+          'link_failed',
+          `The accounts were not linked (${reason}), and whether the profile information merged into your account needs putting back could not be checked (${(readError as Error).message}). Nothing else changed; contact support if it looks wrong.`,
+          { rolledBack: false },
+        );
       }
       if (now.identities.some((i) => i.provider === identity.provider && i.user_id === identity.user_id)) {
-        throw new AccordError('link_confirm_taken', LINKED_ELSEWHERE);
+        throw appError('link_confirm_taken', LINKED_ELSEWHERE);
       }
       if (!patched) throw err;
       try {
@@ -124,10 +138,15 @@ export class AccountLinker {
         }
         if (Object.keys(undo).length > 0) await this.management.updateUser(primaryId, undo);
       } catch (undoError) {
-        throw new AccordError('link_failed', `The accounts were not linked (${reason}), and the profile information merged into your account could not be put back (${(undoError as Error).message}). Nothing else changed; contact support if it looks wrong.`, { rolledBack: false });
+        throw appError(
+          'link_failed',
+          `The accounts were not linked (${reason}), and the profile information merged into your account could not be put back (${(undoError as Error).message}). Nothing else changed; contact support if it looks wrong.`,
+          { rolledBack: false },
+        );
       }
-      throw new AccordError('link_failed', `The accounts were not linked: ${reason} Your profile information is unchanged.`, {
-        rolledBack: true, cause: isAccordError(err) ? err.code : 'unknown',
+      throw appError('link_failed', `The accounts were not linked: ${reason} Your profile information is unchanged.`, {
+        rolledBack: true,
+        cause: isAppError(err) ? err.code : 'unknown',
       });
     }
     return { primary: plan.primary, secondary: plan.secondary };

@@ -29,11 +29,20 @@ export function toCandidate(user: Auth0User): Candidate {
  * Email is only a hint; linking still needs a fresh sign-in to the candidate.
  */
 export class CandidateFinder {
-  constructor(private readonly management: ManagementClient, private readonly keptSeparate: KeptSeparate) {}
+  constructor(
+    private readonly management: ManagementClient,
+    private readonly keptSeparate: KeptSeparate,
+  ) {}
 
-  /** `kept`: the candidates the user keeps separate, when the caller has read them already. */
+  /**
+   * `kept`: the candidates the user keeps separate, when the caller has read them already.
+   * Otherwise they are read only when there are candidates to filter: most people have none,
+   * and the read would cost every sign-in and page a database query for nothing.
+   */
   async find(user: SessionUser, kept?: ReadonlySet<string>, options: ReadOptions = {}): Promise<Candidate[]> {
-    const [candidates, keptIds] = await Promise.all([this.findAll(user, options), kept ?? this.keptSeparate.candidatesKeptBy(user.user_id)]);
+    const candidates = await this.findAll(user, options);
+    if (candidates.length === 0) return candidates;
+    const keptIds = kept ?? (await this.keptSeparate.candidatesKeptBy(user.user_id));
     return candidates.filter((c) => !keptIds.has(c.user_id));
   }
 
@@ -44,9 +53,7 @@ export class CandidateFinder {
   async findAll(user: SessionUser, options: ReadOptions = {}): Promise<Candidate[]> {
     if (user.email_verified !== true || !user.email) return [];
     const users = await this.management.usersByEmail(user.email, options);
-    return users
-      .filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0)
-      .map(toCandidate);
+    return users.filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0).map(toCandidate);
   }
 
   /** A candidate by id, only if it is one of the user's current candidates. */
@@ -69,12 +76,15 @@ export function suggestLinking(finder: CandidateFinder, logger: Logger): Request
     if (req.session.pendingLinkStart) return next();
     // Read fresh: an account verified seconds ago is still unverified in the read cache. The
     // fresh read refreshes the cache, so "Link these accounts?" shows the same candidates.
-    finder.find(req.user, undefined, { fresh: true }).then((candidates) => {
-      if (candidates.length === 0) return next();
-      redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
-    }, (err: unknown) => {
-      logger.warn({ err }, 'could not look for accounts to link');
-      next();
-    });
+    finder.find(req.user, undefined, { fresh: true }).then(
+      (candidates) => {
+        if (candidates.length === 0) return next();
+        redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
+      },
+      (err: unknown) => {
+        logger.warn({ err }, 'could not look for accounts to link');
+        next();
+      },
+    );
   };
 }

@@ -12,23 +12,22 @@ export class KeptSeparate {
 
   constructor(db: Kysely<AppSchema>) {
     this.#db = db;
-    this.#listQuery = prepareQuery(['userId'], (p) => db.selectFrom('app_kept_separate').select(['candidate_id', 'created_at'])
-      .where('user_id', '=', p.userId)
-      .orderBy('created_at').orderBy('candidate_id'));
+    this.#listQuery = prepareQuery(['userId'], (p) =>
+      db.selectFrom('app_kept_separate').select(['candidate_id', 'created_at']).where('user_id', '=', p.userId).orderBy('created_at').orderBy('candidate_id'),
+    );
   }
 
   /** Idempotent: keeping the same candidate again keeps the first choice's date. */
   async keep(userId: string, candidateId: string): Promise<void> {
-    await this.#db.insertInto('app_kept_separate')
+    await this.#db
+      .insertInto('app_kept_separate')
       .values({ user_id: userId, candidate_id: candidateId, created_at: new Date().toISOString() })
       .onConflict((oc) => oc.columns(['user_id', 'candidate_id']).doNothing())
       .execute();
   }
 
   async undo(userId: string, candidateId: string): Promise<void> {
-    await this.#db.deleteFrom('app_kept_separate')
-      .where('user_id', '=', userId).where('candidate_id', '=', candidateId)
-      .execute();
+    await this.#db.deleteFrom('app_kept_separate').where('user_id', '=', userId).where('candidate_id', '=', candidateId).execute();
   }
 
   /** Oldest first, so a profile page lists choices in the order they were made. */

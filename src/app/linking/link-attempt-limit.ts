@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 import { DatabaseRateLimitStore, RateLimitCounters } from '../../platform/rate-limit-counters.ts';
 import type { AppDatabase } from '../app-database.ts';
 import { RedisRateLimitStore, type RedisClient } from '../redis-rate-limit-store.ts';
@@ -14,7 +14,8 @@ const WINDOW_MS = 15 * 60_000;
  */
 export function linkAttemptStore(options: { redis?: { client: RedisClient; prefix: string } | undefined; database?: AppDatabase }): Store | undefined {
   if (options.redis) return new RedisRateLimitStore(options.redis.client, options.redis.prefix);
-  if (options.database?.dialect === 'postgres') return new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'app_rate_limit_hits'), 'link-attempts');
+  if (options.database?.dialect === 'postgres')
+    return new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'app_rate_limit_hits'), 'link-attempts');
   return undefined;
 }
 
@@ -26,7 +27,7 @@ export function linkAttemptLimiter(options: { limit: number; store: Store | unde
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     keyGenerator: (req: Request) => req.user?.user_id ?? ipKeyGenerator(req.ip ?? ''),
-    handler: (_req, _res, next) => next(new AccordError('too_many_requests', 'Too many link attempts. Wait 15 minutes, then try again.')),
+    handler: (_req, _res, next) => next(appError('too_many_requests', 'Too many link attempts. Wait 15 minutes, then try again.')),
     // The store is the session store's backend: if it is down, the request has no session to
     // act on anyway. Let it through to say so rather than failing here first.
     passOnStoreError: true,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
 
 /**
@@ -52,19 +52,17 @@ export function issueTicket(input: Omit<LinkTicket, 'id' | 'issuedAt'>, now: num
  * Checks a fresh sign-in against the ticket it answers. Throws with the reason a person
  * should read; the caller has already removed the ticket, so it cannot be replayed.
  */
-export function checkProof(options: {
-  ticket: LinkTicket | undefined; currentId: string | undefined; other: SessionUser; now: number; maxAge: number;
-}): void {
+export function checkProof(options: { ticket: LinkTicket | undefined; currentId: string | undefined; other: SessionUser; now: number; maxAge: number }): void {
   const { ticket, currentId, other, now, maxAge } = options;
-  if (!ticket) throw new AccordError('link_not_in_progress');
-  if (!currentId || currentId !== ticket.currentId) throw new AccordError('link_not_in_progress');
+  if (!ticket) throw appError('link_not_in_progress');
+  if (!currentId || currentId !== ticket.currentId) throw appError('link_not_in_progress');
   // The ticket is this user's but older than max_age: the proof took too long (the same words
   // as the callback uses before redeeming the code).
-  if (now - ticket.issuedAt > maxAge) throw new AccordError('link_login_stale');
+  if (now - ticket.issuedAt > maxAge) throw appError('link_login_stale');
   // The strategy enforced max_age against auth_time; this also binds the sign-in to this ticket.
   if (other.auth_time + CLOCK_SKEW < ticket.issuedAt || other.auth_time > now + CLOCK_SKEW || now - other.auth_time > maxAge + CLOCK_SKEW) {
-    throw new AccordError('link_login_stale');
+    throw appError('link_login_stale');
   }
-  if (ticket.mode === 'suggested' && other.user_id !== ticket.candidateId) throw new AccordError('link_wrong_account');
-  if (other.user_id === currentId) throw new AccordError('link_already_linked');
+  if (ticket.mode === 'suggested' && other.user_id !== ticket.candidateId) throw appError('link_wrong_account');
+  if (other.user_id === currentId) throw appError('link_already_linked');
 }

@@ -2,7 +2,7 @@ import type { AuthenticateOptions } from 'passport';
 import { Router, type Request } from 'express';
 import type { Store } from 'express-rate-limit';
 import { z } from 'zod';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { appError, isAppError } from '../app-errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { activeUser } from '../auth/active-user.ts';
 import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
@@ -40,18 +40,14 @@ const PROOF_TTL = 600;
 const PENDING_START_TTL = 300;
 
 const candidateForm = z.object({ candidate: z.string().min(1).max(512), returnTo: z.string().max(2048).optional() });
-const startForm = z.union([
-  z.object({ candidate: z.string().min(1).max(512) }),
-  z.object({ connection: z.string().regex(/^[\w.-]{1,128}$/) }),
-]);
+const startForm = z.union([z.object({ candidate: z.string().min(1).max(512) }), z.object({ connection: z.string().regex(/^[\w.-]{1,128}$/) })]);
 const confirmForm = z.object({ primary: z.enum(['current', 'other']) });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
-  if (!result.success) throw new AccordError('invalid_body', 'The form was incomplete or not valid. Go back and try again.');
+  if (!result.success) throw appError('invalid_body', 'The form was incomplete or not valid. Go back and try again.');
   return result.data;
 }
-
 
 function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): void {
   req.session.flash = { kind, text };
@@ -61,7 +57,7 @@ function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): 
 function currentProof(req: Request): LinkProof {
   const proof = req.session.linkProof;
   if (!proof || !req.user || proof.currentId !== req.user.user_id || epochSeconds() - proof.provenAt > PROOF_TTL) {
-    throw new AccordError('link_not_in_progress');
+    throw appError('link_not_in_progress');
   }
   return proof;
 }
@@ -85,7 +81,10 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // would store its id and let the profile show that account (docs/security.md case 34).
     const candidates = await finder.findAll(req.user!, { fresh: true });
     if (!candidates.some((c) => c.user_id === form.candidate)) {
-      throw new AccordError('link_candidate_unknown', 'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.');
+      throw appError(
+        'link_candidate_unknown',
+        'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.',
+      );
     }
     await keptSeparate.keep(req.user!.user_id, form.candidate);
     flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
@@ -113,14 +112,24 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     const now = epochSeconds();
     if ('candidate' in start) {
       const candidate = await finder.findOne(user, start.candidate);
-      if (!candidate) throw new AccordError('link_candidate_unknown');
-      req.session.linkTicket = issueTicket({
-        mode: 'suggested', currentId: user.user_id, candidateId: candidate.user_id, connection: candidate.connection, loginHint: candidate.email,
-      }, now);
+      if (!candidate) throw appError('link_candidate_unknown');
+      req.session.linkTicket = issueTicket(
+        {
+          mode: 'suggested',
+          currentId: user.user_id,
+          candidateId: candidate.user_id,
+          connection: candidate.connection,
+          loginHint: candidate.email,
+        },
+        now,
+      );
     } else {
       const known = await management.connections();
-      if (!known.some((c) => c.name === start.connection)) throw new AccordError('invalid_body', 'That sign-in method does not exist.');
-      req.session.linkTicket = issueTicket({ mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: start.connection, loginHint: undefined }, now);
+      if (!known.some((c) => c.name === start.connection)) throw appError('invalid_body', 'That sign-in method does not exist.');
+      req.session.linkTicket = issueTicket(
+        { mode: 'user-initiated', currentId: user.user_id, candidateId: undefined, connection: start.connection, loginHint: undefined },
+        now,
+      );
     }
     delete req.session.linkProof;
     // The proof signs in to the other account in this browser, and the tenant ends the tenant
@@ -156,7 +165,10 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     }
     if (!isRecentSignIn(req.user!, options.recentLoginMaxAge)) {
       await new Promise<void>((resolve) => req.session.save(() => resolve()));
-      throw new AccordError('recent_login_required', 'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.');
+      throw appError(
+        'recent_login_required',
+        'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.',
+      );
     }
     await activeUser(req, res, management);
     await issueLinkTicket(req, pending.start);
@@ -166,9 +178,12 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
   router.get('/authorize', requireUser, (req, res, next) => {
     const ticket = req.session.linkTicket;
-    if (!ticket || ticket.currentId !== req.user!.user_id) return next(new AccordError('link_not_in_progress'));
+    if (!ticket || ticket.currentId !== req.user!.user_id) return next(appError('link_not_in_progress'));
     const linkOptions: TenantAuthenticateOptions = {
-      connection: ticket.connection, prompt: 'login', maxAge: options.linkMaxAge, ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
+      connection: ticket.connection,
+      prompt: 'login',
+      maxAge: options.linkMaxAge,
+      ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
     };
     passport.authenticate(LINK_STRATEGY, linkOptions as AuthenticateOptions)(req, res, next);
   });
@@ -180,47 +195,61 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // Without a ticket of this user there is nothing to complete. Refused here, before the
     // strategy: on a GET without `code` it would start a new sign-in (without prompt=login or
     // max_age) instead of answering, and with one it would redeem a code nobody can use.
-    if (!ticket || !req.user || ticket.currentId !== req.user.user_id) return next(new AccordError('link_not_in_progress'));
-    if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(new AccordError('link_not_in_progress'));
+    if (!ticket || !req.user || ticket.currentId !== req.user.user_id) return next(appError('link_not_in_progress'));
+    if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(appError('link_not_in_progress'));
     // A ticket older than max_age: the proof took too long. Said before the code exchange,
     // which would otherwise fail on the expired code with a vaguer "could not be verified".
-    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(new AccordError('link_login_stale'));
+    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(appError('link_login_stale'));
     const currentId = req.user.user_id;
     // Blocked or deleted since the link started: signed out, and the code is never redeemed.
-    activeUser(req, res, management).then(() => passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
-      (async () => {
-        if (err) {
-          const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
-          throw new AccordError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid');
-        }
-        if (!other) {
-          if (info?.message && !/verify authorization request state/.test(info.message)) {
-            flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
-            return redirectAfterSave(req, res, next, '/profile');
-          }
-          throw new AccordError('link_not_in_progress');
-        }
-        const now = epochSeconds();
-        checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
-        if (ticket.mode === 'suggested') {
-          // Both emails must still be verified now, not only when the suggestion was made.
-          const [current, candidate] = await Promise.all([management.getUser(currentId, { fresh: true }), management.getUser(other.user_id, { fresh: true })]);
-          if (current.email_verified !== true || candidate.email_verified !== true) throw new AccordError('link_email_unverified');
-        }
-        req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
-        req.session.save(() => res.redirect(303, '/link/preview'));
-      })().catch(next);
-    })(req, res, next)).catch(next);
+    activeUser(req, res, management)
+      .then(() =>
+        passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
+          (async () => {
+            if (err) {
+              const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
+              throw appError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid');
+            }
+            if (!other) {
+              if (info?.message && !/verify authorization request state/.test(info.message)) {
+                flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
+                return redirectAfterSave(req, res, next, '/profile');
+              }
+              throw appError('link_not_in_progress');
+            }
+            const now = epochSeconds();
+            checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
+            if (ticket.mode === 'suggested') {
+              // Both emails must still be verified now, not only when the suggestion was made.
+              const [current, candidate] = await Promise.all([
+                management.getUser(currentId, { fresh: true }),
+                management.getUser(other.user_id, { fresh: true }),
+              ]);
+              if (current.email_verified !== true || candidate.email_verified !== true) throw appError('link_email_unverified');
+            }
+            req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
+            req.session.save(() => res.redirect(303, '/link/preview'));
+          })().catch(next);
+        })(req, res, next),
+      )
+      .catch(next);
   });
 
   router.get('/preview', requireUser, async (req, res) => {
     const proof = currentProof(req);
-    const [current, other] = await Promise.all([management.getUser(proof.currentId, { fresh: true }), management.getUser(proof.other.user_id, { fresh: true })]);
+    const [current, other] = await Promise.all([
+      management.getUser(proof.currentId, { fresh: true }),
+      management.getUser(proof.other.user_id, { fresh: true }),
+    ]);
     const canKeepCurrent = AccountLinker.canBeSecondary(other);
     const canKeepOther = AccountLinker.canBeSecondary(current);
-    if (!canKeepCurrent && !canKeepOther) throw new AccordError('link_secondary_has_identities', 'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.');
+    if (!canKeepCurrent && !canKeepOther)
+      throw appError(
+        'link_secondary_has_identities',
+        'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.',
+      );
     const asked = req.query.primary === 'other' ? 'other' : 'current';
-    const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : (canKeepOther ? 'other' : 'current');
+    const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : canKeepOther ? 'other' : 'current';
     const plan = primaryChoice === 'current' ? linker.planOf(current, other) : linker.planOf(other, current);
     const describe = (u: typeof current) => describeAccount(toCandidate(u));
     res.render('app/preview', {
@@ -242,7 +271,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // from the session before any removes it, so one claim in the shared store decides which
     // one acts. The others change nothing, not even the session.
     const claimKey = `link-proof:${proof.ticketId}`;
-    if (!(await claims.claim(claimKey, PROOF_TTL))) throw new AccordError('link_confirm_taken');
+    if (!(await claims.claim(claimKey, PROOF_TTL))) throw appError('link_confirm_taken');
     delete req.session.linkProof;
     // The primary is one of the two proven accounts, chosen by role, never by an id from the form.
     const keepOther = form.primary === 'other';
@@ -252,7 +281,7 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
       await linker.link(primaryId, secondaryId, { requireVerifiedEmails: proof.mode === 'suggested' });
     } catch (err) {
       // Refused before anything changed: the person may try again with the same proof.
-      if (isAccordError(err) && err.code !== 'link_failed' && err.code !== 'link_confirm_taken') {
+      if (isAppError(err) && err.code !== 'link_failed' && err.code !== 'link_confirm_taken') {
         req.session.linkProof = proof;
         await claims.release(claimKey);
       }

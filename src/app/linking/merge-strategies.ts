@@ -109,8 +109,7 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   if (isPlainObject(a) && isPlainObject(b)) {
     const keysA = Object.keys(a);
     const keysB = Object.keys(b);
-    return keysA.length === keysB.length
-      && keysA.every((key) => Object.prototype.hasOwnProperty.call(b, key) && jsonEqual(a[key], b[key]));
+    return keysA.length === keysB.length && keysA.every((key) => Object.prototype.hasOwnProperty.call(b, key) && jsonEqual(a[key], b[key]));
   }
   return false;
 }
@@ -215,8 +214,7 @@ export function validateMergeResult(result: unknown): MergeResult {
 }
 
 function looksLikePath(spec: string): boolean {
-  return isAbsolute(spec) || spec.startsWith('.') || spec.includes('/') || spec.includes('\\')
-    || /\.(?:mjs|cjs|js|mts|ts)$/i.test(spec);
+  return isAbsolute(spec) || spec.startsWith('.') || spec.includes('/') || spec.includes('\\') || /\.(?:mjs|cjs|js|mts|ts)$/i.test(spec);
 }
 
 /**
@@ -231,8 +229,7 @@ export async function loadMergeStrategy(spec: string): Promise<MergeStrategy> {
   if ((STRATEGY_NAMES as readonly string[]).includes(trimmed)) return mergeStrategyByName(trimmed);
   if (!looksLikePath(trimmed)) {
     throw new Error(
-      `Unknown merge strategy ${JSON.stringify(trimmed)}; expected one of: ${STRATEGY_NAMES.join(', ')}, `
-      + 'or a path to an ES module such as ./merge.mjs',
+      `Unknown merge strategy ${JSON.stringify(trimmed)}; expected one of: ${STRATEGY_NAMES.join(', ')}, ` + 'or a path to an ES module such as ./merge.mjs',
     );
   }
 

@@ -1,11 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { appError, isAppError } from '../app-errors.ts';
 import { activeUser, refuseIfBlocked } from '../auth/active-user.ts';
 import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import type { CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
-import type { Auth0LogEvent, ManagementClient } from '../management-client.ts';
+import type { Auth0LogEvent, Auth0User, ManagementClient } from '../management-client.ts';
 import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 
@@ -19,7 +19,6 @@ export interface ProfileRoutesOptions {
 
 const unlinkForm = z.object({ provider: z.string().min(1).max(128), user_id: z.string().min(1).max(512) });
 
-
 /** Link and unlink events of a user, in words, newest first. */
 function linkingHistory(events: Auth0LogEvent[]) {
   return events
@@ -28,9 +27,7 @@ function linkingHistory(events: Auth0LogEvent[]) {
     .map((e) => {
       const connection = typeof e.details?.connection === 'string' ? e.details.connection : undefined;
       const unlinked = /unlink/i.test(e.type) || /unlink/i.test(e.description ?? '');
-      const description = connection
-        ? `${unlinked ? 'Unlinked' : 'Linked'} a sign-in method: ${connectionLabel(connection)}`
-        : e.description ?? e.type;
+      const description = connection ? `${unlinked ? 'Unlinked' : 'Linked'} a sign-in method: ${connectionLabel(connection)}` : (e.description ?? e.type);
       return { date: formatDate(e.date), time: e.date, description };
     });
 }
@@ -42,12 +39,12 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
 
   router.get('/profile', requireUser, async (req, res) => {
     const me = req.user!;
-    let user;
+    let user: Auth0User;
     try {
       user = await management.getUser(me.user_id);
     } catch (err) {
       // The account was merged into another one (from another browser): this session is over.
-      if (isAccordError(err, 'inexistent_user')) {
+      if (isAppError(err, 'inexistent_user')) {
         req.logOut(() => res.redirect(303, '/?ended=1'));
         return;
       }
@@ -55,7 +52,9 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
     }
     await refuseIfBlocked(req, res, user);
     const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
-    const [kept, accounts, logs] = await Promise.all([keptSeparate.list(me.user_id), finder.findAll(me), logsRead]);
+    // The kept-separate choices matter only beside candidates: without any, none is read.
+    const keptRead = finder.findAll(me).then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
+    const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead]);
     const keptIds = new Set(kept.map((k) => k.candidate_id));
     const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
     // A choice is shown only while its account is still a candidate: nothing of an account
@@ -84,7 +83,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
 
   router.post('/profile/unlink', requireUser, async (req, res, next) => {
     const parsed = unlinkForm.safeParse(req.body);
-    if (!parsed.success) throw new AccordError('invalid_body', 'Choose an account to unlink.');
+    if (!parsed.success) throw appError('invalid_body', 'Choose an account to unlink.');
     // The user is always the session's, as the tenant has it now; the form only names one of its own identities.
     const user = await activeUser(req, res, management);
     const me = req.user!;
@@ -93,8 +92,9 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       return redirectAfterSave(req, res, next, '/login?fresh=1&returnTo=%2Fprofile');
     }
     const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
-    if (index === -1) throw new AccordError('inexistent_identity', 'That account is not linked to your profile.');
-    if (index === 0) throw new AccordError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
+    if (index === -1) throw appError('inexistent_identity', 'That account is not linked to your profile.');
+    if (index === 0)
+      throw appError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
     const identity = user.identities[index]!;
     await management.unlinkIdentity(me.user_id, identity.provider, identity.user_id, { restoreMetadata: options.restoreMetadataOnUnlink });
     const label = connectionLabel(identity.connection);

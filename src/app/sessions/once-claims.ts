@@ -34,10 +34,15 @@ export class SqlOnceClaims implements OnceClaims {
   async claim(key: string, ttlSeconds: number): Promise<boolean> {
     const now = Date.now();
     // A new key is inserted; an expired one is taken over; a live one is left alone (no row).
-    const result = await this.#db.insertInto('app_claims')
+    const result = await this.#db
+      .insertInto('app_claims')
       .values({ key, expires_at: now + ttlSeconds * 1000 })
-      .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') }))
-        .where('app_claims.expires_at', '<=', now))
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet((eb) => ({ expires_at: eb.ref('excluded.expires_at') }))
+          .where('app_claims.expires_at', '<=', now),
+      )
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   }
@@ -60,13 +65,19 @@ export class SqlOnceClaims implements OnceClaims {
 
 /** Claims as Redis keys: `SET NX PX` decides, and the key expires by itself. */
 export class RedisOnceClaims implements OnceClaims {
-  constructor(private readonly client: ScriptingClient & {
-    set(key: string, value: string, options: { condition: 'NX'; expiration: { type: 'PX'; value: number } }): Promise<string | null>;
-    del(key: string): Promise<number>;
-  }, private readonly keyPrefix: string) {}
+  constructor(
+    private readonly client: ScriptingClient & {
+      set(key: string, value: string, options: { condition: 'NX'; expiration: { type: 'PX'; value: number } }): Promise<string | null>;
+      del(key: string): Promise<number>;
+    },
+    private readonly keyPrefix: string,
+  ) {}
 
   async claim(key: string, ttlSeconds: number): Promise<boolean> {
-    const answer = await this.client.set(`${this.keyPrefix}claim:${key}`, '1', { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlSeconds * 1000)) } });
+    const answer = await this.client.set(`${this.keyPrefix}claim:${key}`, '1', {
+      condition: 'NX',
+      expiration: { type: 'PX', value: Math.max(1, Math.round(ttlSeconds * 1000)) },
+    });
     return answer === 'OK';
   }
 

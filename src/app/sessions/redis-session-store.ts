@@ -119,10 +119,7 @@ export class ThrottledRedisStore extends RedisStore implements SessionRevoker {
 
   #ownerKeys(session: SessionData): { revocations: string[]; indexes: string[]; signedInAt: number } {
     const owner = sessionOwner(session);
-    const selectors: SessionSelector[] = [
-      ...(owner.userId ? [{ userId: owner.userId }] : []),
-      ...(owner.tenantSid ? [{ tenantSid: owner.tenantSid }] : []),
-    ];
+    const selectors: SessionSelector[] = [...(owner.userId ? [{ userId: owner.userId }] : []), ...(owner.tenantSid ? [{ tenantSid: owner.tenantSid }] : [])];
     return {
       revocations: selectors.map((s) => `${this.#keyPrefix}sess-revoked:${revocationKey(s)}`),
       indexes: selectors.map((s) => `${this.#keyPrefix}sess-owner:${revocationKey(s)}`),
@@ -174,10 +171,10 @@ export class ThrottledRedisStore extends RedisStore implements SessionRevoker {
   async endSessions(selector: SessionSelector): Promise<number> {
     const key = revocationKey(selector);
     const [field, value] = 'tenantSid' in selector ? ['sid', selector.tenantSid] : ['user_id', selector.userId];
-    const ended = await this.#scripts.eval(END, {
+    const ended = (await this.#scripts.eval(END, {
       keys: [`${this.#keyPrefix}sess-revoked:${key}`, `${this.#keyPrefix}sess-owner:${key}`],
       arguments: [String(Date.now()), String(this.#revocationTtlSeconds), this.prefix, field, value],
-    }) as string[];
+    })) as string[];
     for (const sid of ended) this.#touches.remember(sid, undefined);
     return ended.length;
   }

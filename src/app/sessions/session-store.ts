@@ -49,18 +49,33 @@ export class KyselySessionStore extends Store implements SessionRevoker {
   constructor(options: KyselySessionStoreOptions) {
     super();
     this.#db = options.db;
-    this.#readQuery = prepareQuery(['sid'], (p) => this.#db.selectFrom('app_sessions').select(['sess', 'expires_at']).where('sid', '=', p.sid)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('app_session_revocations').select('app_session_revocations.key')
-        .where('app_session_revocations.key', 'in', [
-          sql<string>`'user:' || ${sql.ref('app_sessions.user_id')}`,
-          sql<string>`'sid:' || ${sql.ref('app_sessions.tenant_sid')}`,
-        ])
-        .where('app_session_revocations.revoked_at', '>=', sql<number>`coalesce(${sql.ref('app_sessions.signed_in_at')}, 0)`)))));
+    this.#readQuery = prepareQuery(['sid'], (p) =>
+      this.#db
+        .selectFrom('app_sessions')
+        .select(['sess', 'expires_at'])
+        .where('sid', '=', p.sid)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('app_session_revocations')
+                .select('app_session_revocations.key')
+                .where('app_session_revocations.key', 'in', [
+                  sql<string>`'user:' || ${sql.ref('app_sessions.user_id')}`,
+                  sql<string>`'sid:' || ${sql.ref('app_sessions.tenant_sid')}`,
+                ])
+                .where('app_session_revocations.revoked_at', '>=', sql<number>`coalesce(${sql.ref('app_sessions.signed_in_at')}, 0)`),
+            ),
+          ),
+        ),
+    );
     this.#defaultTtlMs = options.defaultTtlMs ?? DEFAULT_SESSION_TTL_MS;
     this.#revocationTtlMs = options.revocationTtlMs ?? this.#defaultTtlMs;
     this.#logger = options.logger;
     if (options.pruneIntervalMs && options.pruneIntervalMs > 0) {
-      this.#pruneTimer = setInterval(() => { void this.#prunePeriodically(); }, options.pruneIntervalMs);
+      this.#pruneTimer = setInterval(() => {
+        void this.#prunePeriodically();
+      }, options.pruneIntervalMs);
       this.#pruneTimer.unref();
     }
   }
@@ -75,7 +90,14 @@ export class KyselySessionStore extends Store implements SessionRevoker {
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
     this.#touches.remember(sid, undefined);
-    this.#settle(this.#db.deleteFrom('app_sessions').where('sid', '=', sid).execute().then(() => undefined), callback);
+    this.#settle(
+      this.#db
+        .deleteFrom('app_sessions')
+        .where('sid', '=', sid)
+        .execute()
+        .then(() => undefined),
+      callback,
+    );
   }
 
   override touch(sid: string, session: SessionData, callback?: (err?: unknown) => void): void {
@@ -85,29 +107,46 @@ export class KyselySessionStore extends Store implements SessionRevoker {
       return;
     }
     // Only a live session is extended: touching must not bring back one that already expired.
-    const work = this.#db.updateTable('app_sessions')
+    const work = this.#db
+      .updateTable('app_sessions')
       .set({ expires_at: expiresAt })
-      .where('sid', '=', sid).where('expires_at', '>', Date.now())
-      .execute().then(() => { this.#touches.remember(sid, expiresAt); });
+      .where('sid', '=', sid)
+      .where('expires_at', '>', Date.now())
+      .execute()
+      .then(() => {
+        this.#touches.remember(sid, expiresAt);
+      });
     this.#settle(work, callback);
   }
 
   override clear(callback?: (err?: unknown) => void): void {
     this.#touches.clear();
-    this.#settle(this.#db.deleteFrom('app_sessions').execute().then(() => undefined), callback);
+    this.#settle(
+      this.#db
+        .deleteFrom('app_sessions')
+        .execute()
+        .then(() => undefined),
+      callback,
+    );
   }
 
   override length(callback: (err: unknown, length?: number) => void): void {
-    const work = this.#db.selectFrom('app_sessions').select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+    const work = this.#db
+      .selectFrom('app_sessions')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
       .where('expires_at', '>', Date.now())
-      .executeTakeFirstOrThrow().then((row) => Number(row.n));
+      .executeTakeFirstOrThrow()
+      .then((row) => Number(row.n));
     this.#settle(work, callback);
   }
 
   override all(callback: (err: unknown, sessions?: { [sid: string]: SessionData } | null) => void): void {
-    const work = this.#db.selectFrom('app_sessions').select(['sid', 'sess'])
+    const work = this.#db
+      .selectFrom('app_sessions')
+      .select(['sid', 'sess'])
       .where('expires_at', '>', Date.now())
-      .execute().then((rows) => {
+      .execute()
+      .then((rows) => {
         const sessions: { [sid: string]: SessionData } = {};
         for (const row of rows) {
           const session = parseSession(row.sess);
@@ -121,14 +160,17 @@ export class KyselySessionStore extends Store implements SessionRevoker {
   async endSessions(selector: SessionSelector): Promise<number> {
     const now = Date.now();
     // The revocation first: a session saved between the two statements is then refused, or never read.
-    await this.#db.insertInto('app_session_revocations')
+    await this.#db
+      .insertInto('app_session_revocations')
       .values({ key: revocationKey(selector), revoked_at: now, expires_at: now + this.#revocationTtlMs })
       .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ revoked_at: eb.ref('excluded.revoked_at'), expires_at: eb.ref('excluded.expires_at') })))
       .execute();
-    const ended = await (('tenantSid' in selector)
+    const ended = await ('tenantSid' in selector
       ? this.#db.deleteFrom('app_sessions').where('tenant_sid', '=', selector.tenantSid)
-      : this.#db.deleteFrom('app_sessions').where('user_id', '=', selector.userId))
-      .returning('sid').execute();
+      : this.#db.deleteFrom('app_sessions').where('user_id', '=', selector.userId)
+    )
+      .returning('sid')
+      .execute();
     for (const { sid } of ended) this.#touches.remember(sid, undefined);
     return ended.length;
   }
@@ -160,9 +202,7 @@ export class KyselySessionStore extends Store implements SessionRevoker {
     // An expired or unreadable row is a missing session: the user gets a fresh one rather
     // than an error on every request until the cookie expires. Matching the row as read
     // keeps a concurrent set() of the same sid from being deleted.
-    await this.#db.deleteFrom('app_sessions')
-      .where('sid', '=', sid).where('expires_at', '=', Number(row.expires_at)).where('sess', '=', row.sess)
-      .execute();
+    await this.#db.deleteFrom('app_sessions').where('sid', '=', sid).where('expires_at', '=', Number(row.expires_at)).where('sess', '=', row.sess).execute();
     return null;
   }
 
@@ -179,18 +219,25 @@ export class KyselySessionStore extends Store implements SessionRevoker {
       this.#touches.remember(sid, undefined);
       return;
     }
-    await this.#db.insertInto('app_sessions')
+    await this.#db
+      .insertInto('app_sessions')
       .values({
-        sid, sess: JSON.stringify(session), expires_at: expiresAt,
-        user_id: owner.userId ?? null, tenant_sid: owner.tenantSid ?? null, signed_in_at: owner.signedInAt ?? null,
+        sid,
+        sess: JSON.stringify(session),
+        expires_at: expiresAt,
+        user_id: owner.userId ?? null,
+        tenant_sid: owner.tenantSid ?? null,
+        signed_in_at: owner.signedInAt ?? null,
       })
-      .onConflict((oc) => oc.column('sid').doUpdateSet((eb) => ({
-        sess: eb.ref('excluded.sess'),
-        expires_at: eb.ref('excluded.expires_at'),
-        user_id: eb.ref('excluded.user_id'),
-        tenant_sid: eb.ref('excluded.tenant_sid'),
-        signed_in_at: eb.ref('excluded.signed_in_at'),
-      })))
+      .onConflict((oc) =>
+        oc.column('sid').doUpdateSet((eb) => ({
+          sess: eb.ref('excluded.sess'),
+          expires_at: eb.ref('excluded.expires_at'),
+          user_id: eb.ref('excluded.user_id'),
+          tenant_sid: eb.ref('excluded.tenant_sid'),
+          signed_in_at: eb.ref('excluded.signed_in_at'),
+        })),
+      )
       .execute();
     this.#touches.remember(sid, expiresAt);
   }
@@ -202,8 +249,12 @@ export class KyselySessionStore extends Store implements SessionRevoker {
       ...(owner.tenantSid ? [revocationKey({ tenantSid: owner.tenantSid })] : []),
     ];
     if (keys.length === 0) return false;
-    const revoked = await this.#db.selectFrom('app_session_revocations').select('key')
-      .where('key', 'in', keys).where('revoked_at', '>=', owner.signedInAt ?? 0).executeTakeFirst();
+    const revoked = await this.#db
+      .selectFrom('app_session_revocations')
+      .select('key')
+      .where('key', 'in', keys)
+      .where('revoked_at', '>=', owner.signedInAt ?? 0)
+      .executeTakeFirst();
     return revoked !== undefined;
   }
 
@@ -238,7 +289,9 @@ export class KyselySessionStore extends Store implements SessionRevoker {
    */
   #settle<T>(work: Promise<T>, callback: Callback<T> | undefined): void {
     work.then(
-      (value) => { if (callback) process.nextTick(callback, null, value); },
+      (value) => {
+        if (callback) process.nextTick(callback, null, value);
+      },
       (err: unknown) => {
         if (callback) process.nextTick(callback, err);
         else this.#logger?.warn({ event: 'session_store_failed', err }, 'session store operation failed');
@@ -250,7 +303,7 @@ export class KyselySessionStore extends Store implements SessionRevoker {
 function parseSession(text: string): SessionData | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as SessionData : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as SessionData) : undefined;
   } catch {
     return undefined;
   }

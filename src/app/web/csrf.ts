@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { AccordError } from '../../platform/errors.ts';
+import { appError } from '../app-errors.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const TOKENS_KEPT = 10_000;
@@ -37,13 +37,13 @@ export function csrfProtection(appOrigin: string, secret: string): RequestHandle
     // only when the browser also vouches that the request is same-origin.
     const originOk = origin === undefined || origin === appOrigin || (origin === 'null' && site === 'same-origin');
     if (!originOk || (site !== undefined && !['same-origin', 'none'].includes(site))) {
-      return next(new AccordError('forbidden_origin'));
+      return next(appError('forbidden_origin'));
     }
     const expected = req.user ? Buffer.from(tokenOf(req.sessionID)) : undefined;
     const presented = (req.body as Record<string, unknown> | undefined)?._csrf;
     const actual = Buffer.from(typeof presented === 'string' ? presented : '');
     if (!expected || actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-      return next(new AccordError('csrf_invalid'));
+      return next(appError('csrf_invalid'));
     }
     next();
   };

@@ -1,4 +1,5 @@
 /** Small formatting helpers for pages: masked emails, sign-in method names, dates. */
+import { signInMethodName } from '../../platform/sign-in-methods.ts';
 
 const BULLET = '•';
 const MAX_BULLETS = 5;
@@ -48,47 +49,8 @@ export function maskEmail(email: string): string {
   return maskedDomain === '' ? maskedLocal : `${maskedLocal}@${maskedDomain}`;
 }
 
-// Keyed by lower-cased connection name or strategy. A Map, so names like "constructor"
-// never resolve to Object.prototype members.
-const LABELS = new Map<string, string>([
-  ['username-password-authentication', 'Email and password'],
-  ['auth0', 'Email and password'],
-  ['email', 'Email code'],
-  ['sms', 'Text message code'],
-  ['google-oauth2', 'Google'],
-  ['github', 'GitHub'],
-  ['demo-social', 'Demo social account'],
-  ['windowslive', 'Microsoft'],
-  ['apple', 'Apple'],
-  ['facebook', 'Facebook'],
-  ['linkedin', 'LinkedIn'],
-]);
-
-function titleCase(name: string): string {
-  return name
-    .split(/[\s_-]+/)
-    .filter((word) => word !== '')
-    .map((word) => word[0]!.toUpperCase() + word.slice(1))
-    .join(' ');
-}
-
-/**
- * Human words for a sign-in method. Precedence: a well-known connection name, then the
- * connection's display_name, then a well-known strategy, then the title-cased name.
- */
-export function connectionLabel(connection: { name: string; strategy?: string; display_name?: string } | string): string {
-  const conn = typeof connection === 'string' ? { name: connection } : connection;
-  if (conn === null || typeof conn !== 'object') return '';
-  const name = typeof conn.name === 'string' ? conn.name.trim() : '';
-  const known = LABELS.get(name.toLowerCase());
-  if (known) return known;
-  const displayName = 'display_name' in conn && typeof conn.display_name === 'string' ? conn.display_name.trim() : '';
-  if (displayName) return displayName;
-  const strategy = 'strategy' in conn && typeof conn.strategy === 'string' ? conn.strategy.trim().toLowerCase() : '';
-  const byStrategy = LABELS.get(strategy);
-  if (byStrategy) return byStrategy;
-  return titleCase(name);
-}
+/** Human words for a sign-in method: the one naming rule both halves use. */
+export const connectionLabel = signInMethodName;
 
 // en-GB long month names: Intl's formatter gives the same words but costs microseconds of ICU
 // work on every page.

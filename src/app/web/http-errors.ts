@@ -1,11 +1,17 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
-import { httpStatusOf, isAccordError } from '../../platform/errors.ts';
+import { AccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 
 const TITLES: Partial<Record<number, string>> = {
-  400: 'That did not work', 401: 'Please sign in', 403: 'Request refused', 404: 'Page not found',
-  409: 'Already linked elsewhere', 429: 'Too many attempts', 502: 'Something went wrong', 503: 'Try again in a moment',
+  400: 'That did not work',
+  401: 'Please sign in',
+  403: 'Request refused',
+  404: 'Page not found',
+  409: 'Already linked elsewhere',
+  429: 'Too many attempts',
+  502: 'Something went wrong',
+  503: 'Try again in a moment',
 };
 
 /** What a page says while the tenant, Redis or the app's database cannot be reached. */
@@ -20,12 +26,12 @@ export function errorPage(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let status = 500;
     let message = 'Something went wrong on our side. Nothing was changed; please try again.';
-    if (isDependencyError(err) && !isAccordError(err)) {
+    if (isDependencyError(err) && !(err instanceof AccordError)) {
       // Redis, the app database or the tenant is down or too slow; logged once per outage where it was noticed.
       status = 503;
       message = UNAVAILABLE_MESSAGE;
-    } else if (isAccordError(err)) {
-      status = httpStatusOf(err.code);
+    } else if (err instanceof AccordError) {
+      status = err.status;
       message = err.message;
       if (status >= 500) logger.warn({ code: err.code, details: err.details, path: req.path }, 'request failed');
     } else if (typeof (err as { status?: unknown })?.status === 'number' && (err as { status: number }).status < 500) {

@@ -15,9 +15,15 @@ const ENCODED_CONTROLS = /%(?:[01][0-9a-f]|7f)/i;
 const ENCODED_SECOND_SLASH = /^\/%(?:2f|5c)/i;
 
 function isSafePath(path: string): boolean {
-  return path.startsWith('/') && !path.startsWith('//') && !path.includes('\\')
-    && !UNSAFE_CHARS.test(path) && !ENCODED_CONTROLS.test(path) && !ENCODED_SECOND_SLASH.test(path)
-    && path.length <= MAX_LENGTH;
+  return (
+    path.startsWith('/') &&
+    !path.startsWith('//') &&
+    !path.includes('\\') &&
+    !UNSAFE_CHARS.test(path) &&
+    !ENCODED_CONTROLS.test(path) &&
+    !ENCODED_SECOND_SLASH.test(path) &&
+    path.length <= MAX_LENGTH
+  );
 }
 
 export function safeReturnTo(value: unknown, fallback = '/'): string {

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
 import type { Schema } from '../tenant-database.ts';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import { responseTypesForGrants } from '../oidc/response-types.ts';
 
@@ -15,14 +15,19 @@ export const USER_SCOPES = ['read:current_user', 'update:current_user_identities
 
 /** The Management API scopes a client can be granted (Auth0's names). */
 export const MANAGEMENT_SCOPES = [
-  'read:users', 'update:users', 'create:users', 'delete:users',
-  'read:logs', 'read:logs_users', 'read:connections',
+  'read:users',
+  'update:users',
+  'create:users',
+  'delete:users',
+  'read:logs',
+  'read:logs_users',
+  'read:connections',
   ...USER_SCOPES,
 ] as const;
 
 /** Auth0's grant names; `implicit` gives a client the implicit and hybrid response types (see response-types.ts). */
 export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'implicit', 'refresh_token'] as const;
-export type GrantType = typeof GRANT_TYPES[number];
+export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface ClientSummary {
   client_id: string;
@@ -128,23 +133,26 @@ function toSummary(row: Schema['clients']): ClientSummary {
 function validatedColumns(input: CreateClientInput) {
   const unknown = input.scopes.filter((s) => !(MANAGEMENT_SCOPES as readonly string[]).includes(s));
   if (unknown.length > 0) {
-    throw new AccordError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
+    throw tenantError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
   }
-  if (input.name.trim().length === 0) throw new AccordError('invalid_body', 'A client needs a name.');
+  if (input.name.trim().length === 0) throw tenantError('invalid_body', 'A client needs a name.');
   const uris = (list: string[] | undefined, what: string) => {
     for (const uri of list ?? []) {
       const problem = uriProblem(uri);
-      if (problem) throw new AccordError('invalid_body', `The ${what} "${uri}" ${problem}; give an absolute http(s) URL such as https://app.example.com/callback.`);
+      if (problem) throw tenantError('invalid_body', `The ${what} "${uri}" ${problem}; give an absolute http(s) URL such as https://app.example.com/callback.`);
     }
     return JSON.stringify([...new Set(list ?? [])]);
   };
   for (const origin of input.webOrigins ?? []) {
     const problem = originProblem(origin);
-    if (problem) throw new AccordError('invalid_body', `The web origin "${origin}" ${problem}.`);
+    if (problem) throw tenantError('invalid_body', `The web origin "${origin}" ${problem}.`);
   }
   const backchannelProblem = input.backchannelLogoutUri === undefined ? undefined : uriProblem(input.backchannelLogoutUri);
   if (backchannelProblem) {
-    throw new AccordError('invalid_body', `The back-channel logout URI "${input.backchannelLogoutUri}" ${backchannelProblem}; give an absolute http(s) URL such as https://app.example.com/backchannel-logout.`);
+    throw tenantError(
+      'invalid_body',
+      `The back-channel logout URI "${input.backchannelLogoutUri}" ${backchannelProblem}; give an absolute http(s) URL such as https://app.example.com/backchannel-logout.`,
+    );
   }
   return {
     name: input.name.trim(),
@@ -165,8 +173,9 @@ export class ClientRegistry {
 
   constructor(private readonly db: Kysely<Schema>) {
     this.#byId = prepareQuery(['clientId'], (p) => db.selectFrom('clients').selectAll().where('client_id', '=', p.clientId));
-    this.#backchannel = prepareQuery([], () => db.selectFrom('clients').select(['client_id', 'backchannel_logout_uri'])
-      .where('backchannel_logout_uri', 'is not', null).orderBy('client_id'));
+    this.#backchannel = prepareQuery([], () =>
+      db.selectFrom('clients').select(['client_id', 'backchannel_logout_uri']).where('backchannel_logout_uri', 'is not', null).orderBy('client_id'),
+    );
   }
 
   async #row(clientId: string) {
@@ -196,8 +205,13 @@ export class ClientRegistry {
    */
   async provision(input: CreateClientInput): Promise<ClientSummary & { client_secret: string }> {
     const columns = validatedColumns(input);
-    const existing = await this.db.selectFrom('clients').selectAll().where('name', '=', columns.name)
-      .orderBy('created_at').orderBy('client_id').executeTakeFirst();
+    const existing = await this.db
+      .selectFrom('clients')
+      .selectAll()
+      .where('name', '=', columns.name)
+      .orderBy('created_at')
+      .orderBy('client_id')
+      .executeTakeFirst();
     if (!existing) return this.create(input);
     const clientSecret = randomBytes(32).toString('base64url');
     const changes = { ...columns, secret_hash: hashClientSecret(clientSecret) };
@@ -228,8 +242,11 @@ export class ClientRegistry {
    */
   async isWebOrigin(origin: string): Promise<boolean> {
     // LIKE narrows the rows (its wildcards may match too much, never too little); the exact test is in JSON.
-    const rows = await this.db.selectFrom('clients').select('web_origins')
-      .where('web_origins', 'like', `%${JSON.stringify(origin)}%`).execute();
+    const rows = await this.db
+      .selectFrom('clients')
+      .select('web_origins')
+      .where('web_origins', 'like', `%${JSON.stringify(origin)}%`)
+      .execute();
     return rows.some((row) => (JSON.parse(row.web_origins) as string[]).includes(origin));
   }
 

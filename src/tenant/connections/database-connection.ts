@@ -2,9 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import type { Kysely } from 'kysely';
-import type { LoginRateLimits, TenantConfig } from '../../config.ts';
+import type { LoginRateLimits, TenantConfig } from '../tenant-config.ts';
 import type { Database, LoginTicketsTable, Schema } from '../tenant-database.ts';
-import { isAccordError } from '../../platform/errors.ts';
+import { isTenantError } from '../tenant-errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { Connection } from '../connections.ts';
@@ -58,15 +58,32 @@ function limitsOf(config: TenantConfig): LoginRateLimits {
 
 // ------------------------------------------------------------------ login tickets
 
-async function issueTicket(db: Kysely<Schema>, ticket: {
-  kind: TicketKind; connection: string; email: string; identity: string; ttlSeconds: number;
-}): Promise<string> {
+async function issueTicket(
+  db: Kysely<Schema>,
+  ticket: {
+    kind: TicketKind;
+    connection: string;
+    email: string;
+    identity: string;
+    ttlSeconds: number;
+  },
+): Promise<string> {
   const secret = randomBytes(32).toString('base64url');
-  await db.insertInto('login_tickets').values({
-    id: hashSecret(secret), kind: ticket.kind, connection: ticket.connection, email_normalized: normalizeEmail(ticket.email),
-    identity: ticket.identity, interaction_uid: null, attempts: 0, expires_at: epochSeconds() + ticket.ttlSeconds,
-    consumed_at: null, created_at: new Date().toISOString(),
-  }).execute();
+  await db
+    .insertInto('login_tickets')
+    .values({
+      id: hashSecret(secret),
+      kind: ticket.kind,
+      connection: ticket.connection,
+      email_normalized: normalizeEmail(ticket.email),
+      identity: ticket.identity,
+      interaction_uid: null,
+      attempts: 0,
+      expires_at: epochSeconds() + ticket.ttlSeconds,
+      consumed_at: null,
+      created_at: new Date().toISOString(),
+    })
+    .execute();
   return secret;
 }
 
@@ -83,8 +100,13 @@ async function findTicket(db: Kysely<Schema>, kind: TicketKind, secret: unknown)
 /** Consumes a ticket; false when another request consumed it first or it just expired. */
 async function consumeTicket(db: Kysely<Schema>, id: string): Promise<boolean> {
   const now = epochSeconds();
-  const result = await db.updateTable('login_tickets').set({ consumed_at: now })
-    .where('id', '=', id).where('consumed_at', 'is', null).where('expires_at', '>', now).executeTakeFirst();
+  const result = await db
+    .updateTable('login_tickets')
+    .set({ consumed_at: now })
+    .where('id', '=', id)
+    .where('consumed_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
 
@@ -96,7 +118,6 @@ function splitIdentity(identity: string | null): { provider: string; user_id: st
 
 // ------------------------------------------------------------------ mail
 
-
 function mailHtml(paragraphs: string[], link: { href: string; label: string }): string {
   const body = paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n');
   return `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5">
@@ -105,10 +126,20 @@ ${body}
 </body></html>`;
 }
 
-async function sendVerificationMail(config: TenantConfig, mailer: Mailer, db: Kysely<Schema>, connection: Connection,
-  email: string, identity: { provider: string; user_id: string }): Promise<void> {
+async function sendVerificationMail(
+  config: TenantConfig,
+  mailer: Mailer,
+  db: Kysely<Schema>,
+  connection: Connection,
+  email: string,
+  identity: { provider: string; user_id: string },
+): Promise<void> {
   const secret = await issueTicket(db, {
-    kind: 'verify_email', connection: connection.name, email, identity: `${identity.provider}|${identity.user_id}`, ttlSeconds: VERIFY_EMAIL_TTL_SECONDS,
+    kind: 'verify_email',
+    connection: connection.name,
+    email,
+    identity: `${identity.provider}|${identity.user_id}`,
+    ttlSeconds: VERIFY_EMAIL_TTL_SECONDS,
   });
   const href = `${config.url}/account/verify-email?token=${secret}`;
   const lines = [
@@ -123,11 +154,19 @@ async function sendVerificationMail(config: TenantConfig, mailer: Mailer, db: Ky
   });
 }
 
-async function sendResetMail(env: { config: TenantConfig; mailer: Mailer; directory: Directory; database: Database }, connection: Connection,
-  email: string, identity: { provider: string; user_id: string; owner_id: string }): Promise<void> {
+async function sendResetMail(
+  env: { config: TenantConfig; mailer: Mailer; directory: Directory; database: Database },
+  connection: Connection,
+  email: string,
+  identity: { provider: string; user_id: string; owner_id: string },
+): Promise<void> {
   const owner = await env.directory.getUser(identity.owner_id);
   const secret = await issueTicket(env.database.db, {
-    kind: 'reset_password', connection: connection.name, email, identity: `${identity.provider}|${identity.user_id}`, ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
+    kind: 'reset_password',
+    connection: connection.name,
+    email,
+    identity: `${identity.provider}|${identity.user_id}`,
+    ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
   });
   const href = `${env.config.url}/account/reset-password?token=${secret}`;
   const methods = owner.identities.map((i) => {
@@ -145,8 +184,10 @@ async function sendResetMail(env: { config: TenantConfig; mailer: Mailer; direct
     to: email,
     subject: `Reset your ${env.config.name} password`,
     text: `Choose a new password: ${href}\n\n${lines.join('\n\n')}\n\n${signIns}\n`,
-    html: mailHtml([...lines, 'This account signs in with:'], { href, label: 'Choose a new password' })
-      .replace('</body>', `<ul>${methods.map((m) => `<li>${escapeHtml(m.slice(2))}</li>`).join('')}</ul>\n</body>`),
+    html: mailHtml([...lines, 'This account signs in with:'], { href, label: 'Choose a new password' }).replace(
+      '</body>',
+      `<ul>${methods.map((m) => `<li>${escapeHtml(m.slice(2))}</li>`).join('')}</ul>\n</body>`,
+    ),
   });
 }
 
@@ -155,10 +196,19 @@ async function sendResetMail(env: { config: TenantConfig; mailer: Mailer; direct
  * forward, and the person signing up sees the same page as for a new address (OWASP's
  * advice against account enumeration).
  */
-async function sendAccountExistsMail(env: { config: TenantConfig; mailer: Mailer; database: Database }, connection: Connection,
-  email: string, identity: { provider: string; user_id: string }, signInUrl: string | undefined): Promise<void> {
+async function sendAccountExistsMail(
+  env: { config: TenantConfig; mailer: Mailer; database: Database },
+  connection: Connection,
+  email: string,
+  identity: { provider: string; user_id: string },
+  signInUrl: string | undefined,
+): Promise<void> {
   const secret = await issueTicket(env.database.db, {
-    kind: 'reset_password', connection: connection.name, email, identity: `${identity.provider}|${identity.user_id}`, ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
+    kind: 'reset_password',
+    connection: connection.name,
+    email,
+    identity: `${identity.provider}|${identity.user_id}`,
+    ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
   });
   const resetHref = `${env.config.url}/account/reset-password?token=${secret}`;
   const name = env.config.name;
@@ -193,7 +243,6 @@ function applicationOrigin(interaction: Interaction): string | undefined {
 }
 
 // ------------------------------------------------------------------ rate limits
-
 
 // ------------------------------------------------------------------ sign-in pages
 
@@ -232,7 +281,13 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
   // An unknown email costs the same argon2 verification as a known one.
   const dummyHash = hashPassword(randomBytes(18).toString('base64url'));
 
-  const loginPerIp = signInLimiter({ name: 'login-ip', database: env.database, limit: limits.loginPerIp, windowMs: limits.windowMs, message: `Too many sign-in attempts from your network. ${wait}` });
+  const loginPerIp = signInLimiter({
+    name: 'login-ip',
+    database: env.database,
+    limit: limits.loginPerIp,
+    windowMs: limits.windowMs,
+    message: `Too many sign-in attempts from your network. ${wait}`,
+  });
   const loginPerIpAndEmail = signInLimiter({
     name: 'login-ip-email',
     database: env.database,
@@ -242,8 +297,20 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     key: (req) => `${ipKeyGenerator(req.ip ?? '')}:${normalizeEmail(field(req.body, 'email') ?? '')}`,
     message: `Too many failed sign-in attempts for this account. ${wait} You can also reset your password.`,
   });
-  const signupPerIp = signInLimiter({ name: 'signup-ip', database: env.database, limit: limits.signupPerIp, windowMs: limits.windowMs, message: `Too many sign-ups from your network. ${wait}` });
-  const forgotPerIp = signInLimiter({ name: 'forgot-ip', database: env.database, limit: limits.forgotPerIp, windowMs: limits.windowMs, message: `Too many password-reset requests from your network. ${wait}` });
+  const signupPerIp = signInLimiter({
+    name: 'signup-ip',
+    database: env.database,
+    limit: limits.signupPerIp,
+    windowMs: limits.windowMs,
+    message: `Too many sign-ups from your network. ${wait}`,
+  });
+  const forgotPerIp = signInLimiter({
+    name: 'forgot-ip',
+    database: env.database,
+    limit: limits.forgotPerIp,
+    windowMs: limits.windowMs,
+    message: `Too many password-reset requests from your network. ${wait}`,
+  });
 
   const renderLogin = (res: Response, ctx: PageContext, locals: { email: string; error?: string }, status = 200) => {
     env.render(res, 'tenant/database/login', { title: 'Sign in', ...ctx, error: undefined, ...locals }, status);
@@ -267,14 +334,14 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     const identity = isPlausibleEmail(email) ? await env.directory.findIdentityByEmail(ctx.connection.name, email) : undefined;
     const passwordHash = identity ? await env.directory.passwordHashOf(identity.provider, identity.user_id) : undefined;
     // Always one argon2 verification, so timing says nothing about whether the email exists.
-    const matches = await verifyPassword(passwordHash ?? await dummyHash, password.slice(0, PASSWORD_RULES.maxLength * 4));
+    const matches = await verifyPassword(passwordHash ?? (await dummyHash), password.slice(0, PASSWORD_RULES.maxLength * 4));
     if (!identity || !passwordHash || !matches) {
       return renderLogin(res, ctx, { email, error: WRONG_CREDENTIALS }, 401);
     }
     try {
       await env.finish(req, res, { provider: identity.provider, user_id: identity.user_id }, ['pwd']);
     } catch (err) {
-      if (isAccordError(err, 'user_blocked')) return renderLogin(res, ctx, { email, error: err.message }, 403);
+      if (isTenantError(err, 'user_blocked')) return renderLogin(res, ctx, { email, error: err.message }, 403);
       throw err;
     }
   });
@@ -299,11 +366,11 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
       const user = await env.directory.createUser({ connection: ctx.connection.name, email, password, email_verified: false }, SYSTEM_ACTOR);
       created = user.identities[0]!;
     } catch (err) {
-      if (isAccordError(err, 'password_strength_error')) {
+      if (isTenantError(err, 'password_strength_error')) {
         return renderSignup(res, ctx, { email, error: `That password is too weak. ${PASSWORD_RULE_TEXT}` }, 400);
       }
-      if (isAccordError(err, 'invalid_body')) return renderSignup(res, ctx, { email, error: 'Enter a valid email address.' }, 400);
-      if (!isAccordError(err, 'user_exists') && !isAccordError(err, 'conflict')) throw err;
+      if (isTenantError(err, 'invalid_body')) return renderSignup(res, ctx, { email, error: 'Enter a valid email address.' }, 400);
+      if (!isTenantError(err, 'user_exists') && !isTenantError(err, 'conflict')) throw err;
     }
     const connection = ctx.connection;
     const signInUrl = applicationOrigin(res.locals.interaction as Interaction);
@@ -334,7 +401,12 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     env.csrf.verify(ctx.uid, field(req.body, '_csrf'));
     const email = field(req.body, 'email')?.trim();
     if (!email || !isPlausibleEmail(email)) {
-      return env.render(res, 'tenant/database/forgot', { title: 'Reset your password', ...ctx, email: email ?? '', error: 'Enter a valid email address.' }, 400);
+      return env.render(
+        res,
+        'tenant/database/forgot',
+        { title: 'Reset your password', ...ctx, email: email ?? '', error: 'Enter a valid email address.' },
+        400,
+      );
     }
     // The answer is the same, and as fast, whether or not the account exists: the mail goes out after it.
     const connection = ctx.connection;
@@ -385,9 +457,15 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     res.status(status).render(view, { tenantName: env.config.name, ...locals });
   };
   const message = (res: Response, status: number, title: string, text: string) => render(res, 'tenant/message', { title, message: text }, status);
-  const badLink = (res: Response, state: 'expired' | 'invalid', what: string) => (state === 'expired'
-    ? message(res, 410, 'This link has expired', `For your security, ${what} links work for a limited time. Ask for a new one from the sign-in page.`)
-    : message(res, 404, 'This link is not valid', `This ${what} link has already been used, or it was copied incompletely. Ask for a new one from the sign-in page if you still need it.`));
+  const badLink = (res: Response, state: 'expired' | 'invalid', what: string) =>
+    state === 'expired'
+      ? message(res, 410, 'This link has expired', `For your security, ${what} links work for a limited time. Ask for a new one from the sign-in page.`)
+      : message(
+          res,
+          404,
+          'This link is not valid',
+          `This ${what} link has already been used, or it was copied incompletely. Ask for a new one from the sign-in page if you still need it.`,
+        );
   const csrfKey = (ticketId: string) => `account:${ticketId}`;
   const tokenAttempts = signInLimiter({
     name: 'account-link-ip',
@@ -398,10 +476,15 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     refuse: (_req, res, _next, text) => message(res, 429, 'Too many attempts', text),
   });
 
-  router.use('/account', (_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  }, express.urlencoded({ extended: false, limit: '10kb' }), tokenAttempts);
+  router.use(
+    '/account',
+    (_req, res, next) => {
+      res.set('Cache-Control', 'no-store');
+      next();
+    },
+    express.urlencoded({ extended: false, limit: '10kb' }),
+    tokenAttempts,
+  );
 
   /** The ticket's identity, if the address it was mailed to is still that identity's. */
   const identityOf = async (ticket: LoginTicketsTable) => {
@@ -417,13 +500,28 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     if (!identity) return badLink(res, 'invalid', 'email-confirmation');
     if (!(await consumeTicket(db, found.ticket.id))) return badLink(res, 'invalid', 'email-confirmation');
     await env.directory.markEmailVerified(identity.provider, identity.user_id, SYSTEM_ACTOR);
-    message(res, 200, 'Email address confirmed', `Thank you: ${found.ticket.email_normalized} is confirmed. You can close this page and go back to the application.`);
+    message(
+      res,
+      200,
+      'Email address confirmed',
+      `Thank you: ${found.ticket.email_normalized} is confirmed. You can close this page and go back to the application.`,
+    );
   });
 
   const renderReset = (res: Response, ticket: LoginTicketsTable, token: string, error?: string, status = 200) => {
-    render(res, 'tenant/database/reset', {
-      title: 'Choose a new password', token, csrf: env.csrf.issue(csrfKey(ticket.id)), email: ticket.email_normalized, rules: PASSWORD_RULE_TEXT, error,
-    }, status);
+    render(
+      res,
+      'tenant/database/reset',
+      {
+        title: 'Choose a new password',
+        token,
+        csrf: env.csrf.issue(csrfKey(ticket.id)),
+        email: ticket.email_normalized,
+        rules: PASSWORD_RULE_TEXT,
+        error,
+      },
+      status,
+    );
   };
 
   router.get('/account/reset-password', async (req, res) => {
@@ -456,14 +554,24 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
     // read after the change, so an identity linked or unlinked meanwhile revokes its current user.
     const owner = await env.directory.findByIdentity(identity.provider, identity.user_id);
     if (owner) await env.accountSessions.end(owner.user_id);
-    await db.updateTable('login_tickets').set({ consumed_at: epochSeconds() })
-      .where('kind', '=', 'reset_password').where('identity', '=', ticket.identity).where('consumed_at', 'is', null).execute();
+    await db
+      .updateTable('login_tickets')
+      .set({ consumed_at: epochSeconds() })
+      .where('kind', '=', 'reset_password')
+      .where('identity', '=', ticket.identity)
+      .where('consumed_at', 'is', null)
+      .execute();
     env.logger.info({ user_id: owner?.user_id }, 'password reset; sessions and grants revoked');
-    message(res, 200, 'Password changed', 'Your new password is set, and this account was signed out everywhere. Go back to the application and sign in with it.');
+    message(
+      res,
+      200,
+      'Password changed',
+      'Your new password is set, and this account was signed out everywhere. Go back to the application and sign in with it.',
+    );
   });
 
   router.use('/account', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (isAccordError(err, 'too_many_requests')) return message(res, 429, 'Too many attempts', err.message);
+    if (isTenantError(err, 'too_many_requests')) return message(res, 429, 'Too many attempts', err.message);
     next(err);
   });
   return router;

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors, type Adapter, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { TenantConfig } from '../../config.ts';
+import type { TenantConfig } from '../tenant-config.ts';
 import type { Database } from '../tenant-database.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { ConnectionConfig } from '../connections.ts';
@@ -49,7 +49,9 @@ export function memoryAdapter() {
   };
   return class MemoryAdapter implements Adapter {
     constructor(private readonly model: string) {}
-    #key(id: string) { return `${this.model}:${id}`; }
+    #key(id: string) {
+      return `${this.model}:${id}`;
+    }
     #get(key: string | undefined): AdapterPayload | undefined {
       const entry = key === undefined ? undefined : store.get(key);
       if (!entry || (entry.expiresAt !== undefined && entry.expiresAt <= epochSeconds())) return undefined;
@@ -58,10 +60,17 @@ export function memoryAdapter() {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
       if (store.size > 10_000) sweep();
       store.set(this.#key(id), { payload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
-      if (payload.uid) store.set(`${this.model}:uid:${payload.uid}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
-      if (payload.userCode) store.set(`${this.model}:userCode:${payload.userCode}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
+      if (payload.uid)
+        store.set(`${this.model}:uid:${payload.uid}`, { payload: { id } as AdapterPayload, expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined });
+      if (payload.userCode)
+        store.set(`${this.model}:userCode:${payload.userCode}`, {
+          payload: { id } as AdapterPayload,
+          expiresAt: expiresIn ? epochSeconds() + expiresIn : undefined,
+        });
     }
-    async find(id: string) { return this.#get(this.#key(id)); }
+    async find(id: string) {
+      return this.#get(this.#key(id));
+    }
     async findByUid(uid: string) {
       const ref = this.#get(`${this.model}:uid:${uid}`) as { id?: string } | undefined;
       return ref?.id ? this.#get(this.#key(ref.id)) : undefined;
@@ -74,7 +83,9 @@ export function memoryAdapter() {
       const payload = this.#get(this.#key(id));
       if (payload) payload.consumed = epochSeconds();
     }
-    async destroy(id: string) { store.delete(this.#key(id)); }
+    async destroy(id: string) {
+      store.delete(this.#key(id));
+    }
     async revokeByGrantId(grantId: string) {
       for (const [key, entry] of store) if (entry.payload.grantId === grantId) store.delete(key);
     }
@@ -83,7 +94,10 @@ export function memoryAdapter() {
 
 /** The demo IdP's subject for an email: the same email is always the same demo account. */
 export function demoSubject(email: string): string {
-  return createHash('sha256').update(`accord-demo-idp:${normalizeEmail(email)}`).digest('hex').slice(0, 24);
+  return createHash('sha256')
+    .update(`accord-demo-idp:${normalizeEmail(email)}`)
+    .digest('hex')
+    .slice(0, 24);
 }
 
 /**
@@ -95,11 +109,15 @@ export function demoSubject(email: string): string {
 export async function createDemoIdp(options: { config: TenantConfig; database: Database }): Promise<DemoIdp> {
   const { config, database } = options;
   const issuer = `${config.url}${DEMO_IDP_PATH}`;
-  const secrets = JSON.parse(await loadOrCreate(database.db, 'demo_idp_keys', () => JSON.stringify({
-    signing: [newSigningKey()],
-    cookies: [randomBytes(32).toString('base64url')],
-    clientSecret: randomBytes(32).toString('base64url'),
-  } satisfies DemoIdpSecrets))) as DemoIdpSecrets;
+  const secrets = JSON.parse(
+    await loadOrCreate(database.db, 'demo_idp_keys', () =>
+      JSON.stringify({
+        signing: [newSigningKey()],
+        cookies: [randomBytes(32).toString('base64url')],
+        clientSecret: randomBytes(32).toString('base64url'),
+      } satisfies DemoIdpSecrets),
+    ),
+  ) as DemoIdpSecrets;
 
   const listed = config.connections.find((c) => c.name === DEMO_CONNECTION);
   const connection: ConnectionConfig = {
@@ -122,14 +140,16 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
 
   const configuration: Configuration = {
     adapter: memoryAdapter(),
-    clients: [{
-      client_id: connection.client_id,
-      client_secret: secrets.clientSecret,
-      redirect_uris: [`${config.url}/login/callback/${DEMO_CONNECTION}`],
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic',
-    }],
+    clients: [
+      {
+        client_id: connection.client_id,
+        client_secret: secrets.clientSecret,
+        redirect_uris: [`${config.url}/login/callback/${DEMO_CONNECTION}`],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
     jwks: { keys: secrets.signing },
     cookies: {
       keys: secrets.cookies,
@@ -170,7 +190,10 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
   provider.proxy = true;
 
   const render = (res: Response, locals: Record<string, unknown>, status = 200) => {
-    res.status(status).set('Cache-Control', 'no-store').render('demo-idp/login', { tenantName: 'Demo social', title: 'Sign in to Demo social', error: undefined, ...locals });
+    res
+      .status(status)
+      .set('Cache-Control', 'no-store')
+      .render('demo-idp/login', { tenantName: 'Demo social', title: 'Sign in to Demo social', error: undefined, ...locals });
   };
 
   const router = Router();
@@ -189,13 +212,22 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     const expected = Buffer.from(csrf(details.uid));
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return res.status(403).send('Please go back and try again.');
     if (body.action === 'cancel') {
-      return provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+      return provider.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
+        { mergeWithLastSubmission: false },
+      );
     }
     const email = typeof body.email === 'string' ? body.email.trim() : '';
     const name = typeof body.name === 'string' ? body.name.trim().slice(0, 200) : '';
     const emailVerified = body.email_verified === 'on';
     if (!isPlausibleEmail(email)) {
-      return render(res, { uid: details.uid, csrf: csrf(details.uid), email, name, emailVerified, error: 'Enter an email address, like ada@example.com.' }, 400);
+      return render(
+        res,
+        { uid: details.uid, csrf: csrf(details.uid), email, name, emailVerified, error: 'Enter an email address, like ada@example.com.' },
+        400,
+      );
     }
     const sub = demoSubject(email);
     accounts.set(sub, { sub, email, email_verified: emailVerified, name: name || email });
@@ -205,7 +237,8 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (!(err instanceof errors.SessionNotFound)) return next(err);
     res.status(400).set('Cache-Control', 'no-store').render('tenant/message', {
-      tenantName: 'Demo social', title: 'This sign-in has expired',
+      tenantName: 'Demo social',
+      title: 'This sign-in has expired',
       message: 'Sign-in pages are valid for a limited time and in the browser that opened them. Go back to the application and sign in again.',
     });
   });

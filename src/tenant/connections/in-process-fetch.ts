@@ -2,17 +2,30 @@ import { createServer, request, type RequestListener } from 'node:http';
 import { Duplex } from 'node:stream';
 
 /** A Fetch-compatible function, as openid-client's `customFetch` takes it. */
-export type InProcessFetch = (url: string, options: { method: string; headers: Record<string, string>; body?: unknown; signal?: AbortSignal | undefined }) => Promise<Response>;
+export type InProcessFetch = (
+  url: string,
+  options: { method: string; headers: Record<string, string>; body?: unknown; signal?: AbortSignal | undefined },
+) => Promise<Response>;
 
 /** Two connected in-memory streams: what one side writes, the other reads. */
 function duplexPair(): [Duplex, Duplex] {
   const sides: Duplex[] = [];
-  const side = (other: () => Duplex) => new Duplex({
-    read() {},
-    write(chunk, _encoding, callback) { other().push(chunk); callback(); },
-    final(callback) { other().push(null); callback(); },
-  });
-  sides.push(side(() => sides[1]!), side(() => sides[0]!));
+  const side = (other: () => Duplex) =>
+    new Duplex({
+      read() {},
+      write(chunk, _encoding, callback) {
+        other().push(chunk);
+        callback();
+      },
+      final(callback) {
+        other().push(null);
+        callback();
+      },
+    });
+  sides.push(
+    side(() => sides[1]!),
+    side(() => sides[0]!),
+  );
   return [sides[0]!, sides[1]!];
 }
 
@@ -59,20 +72,25 @@ export function inProcessFetch(handler: RequestListener, allowed: URL): InProces
     };
     try {
       return await new Promise<Response>((resolve, reject) => {
-        const req = request({
-          method: options.method, path: target.pathname + target.search, headers,
-          createConnection: () => clientSide as never,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', reject);
-          res.on('end', () => {
-            const status = res.statusCode ?? 500;
-            const payload = [204, 205, 304].includes(status) || options.method === 'HEAD' ? null : Buffer.concat(chunks);
-            resolve(new Response(payload, { status, statusText: res.statusMessage, headers: responseHeaders(res.rawHeaders) }));
-          });
-        });
+        const req = request(
+          {
+            method: options.method,
+            path: target.pathname + target.search,
+            headers,
+            createConnection: () => clientSide as never,
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('error', reject);
+            res.on('end', () => {
+              const status = res.statusCode ?? 500;
+              const payload = [204, 205, 304].includes(status) || options.method === 'HEAD' ? null : Buffer.concat(chunks);
+              resolve(new Response(payload, { status, statusText: res.statusMessage, headers: responseHeaders(res.rawHeaders) }));
+            });
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });

@@ -1,8 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import * as client from 'openid-client';
-import type { TenantConfig } from '../../config.ts';
-import { isAccordError } from '../../platform/errors.ts';
+import type { TenantConfig } from '../tenant-config.ts';
+import { isTenantError } from '../tenant-errors.ts';
 import { identityUserIdFor, type Connection, type ConnectionConfig, type ConnectionRegistry } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail } from '../directory/email.ts';
@@ -73,7 +73,9 @@ function upstreamConfiguration(connection: Connection): Promise<client.Configura
     },
   );
   configurations.set(connection, discovered);
-  discovered.catch(() => { if (configurations.get(connection) === discovered) configurations.delete(connection); });
+  discovered.catch(() => {
+    if (configurations.get(connection) === discovered) configurations.delete(connection);
+  });
   return discovered;
 }
 
@@ -105,7 +107,11 @@ class TransactionCookies {
     const sealed = Buffer.concat([cipher.update(JSON.stringify(transaction)), cipher.final()]);
     const value = [iv, cipher.getAuthTag(), sealed].map((b) => b.toString('base64url')).join('.');
     res.cookie(TRANSACTION_COOKIE, value, {
-      path: `/login/${uid}`, httpOnly: true, sameSite: 'lax', secure: this.#secure, maxAge: TRANSACTION_TTL_SECONDS * 1000,
+      path: `/login/${uid}`,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: this.#secure,
+      maxAge: TRANSACTION_TTL_SECONDS * 1000,
     });
   }
 
@@ -179,13 +185,20 @@ async function findOrCreateUser(env: LoginEnvironment, connection: Connection, p
   const identityUserId = identityUserIdFor(connection, profile.sub);
   if (await env.directory.findByIdentity(connection.provider, identityUserId)) return identityUserId;
   try {
-    await env.directory.createFederatedUser({
-      connection: connection.name, sub: profile.sub, email: profile.email, email_verified: profile.email_verified,
-      name: profile.name, picture: profile.picture,
-    }, SYSTEM_ACTOR);
+    await env.directory.createFederatedUser(
+      {
+        connection: connection.name,
+        sub: profile.sub,
+        email: profile.email,
+        email_verified: profile.email_verified,
+        name: profile.name,
+        picture: profile.picture,
+      },
+      SYSTEM_ACTOR,
+    );
   } catch (err) {
     // Two first sign-ins racing: the other one created it.
-    if (!isAccordError(err, 'user_exists')) throw err;
+    if (!isTenantError(err, 'user_exists')) throw err;
   }
   return identityUserId;
 }
@@ -216,26 +229,51 @@ function interactionMaxAge(interaction: Interaction): number | undefined {
 function upstreamErrorPage(env: LoginEnvironment, res: Response, connection: Connection, uid: string, error: string) {
   const back = { href: `/login/${uid}`, label: 'Choose another way to sign in' };
   if (error === 'access_denied') {
-    return env.render(res, 'tenant/message', { title: 'Sign-in cancelled', message: `${connection.displayName} did not sign you in: the sign-in was cancelled or refused there.`, link: back }, 400);
+    return env.render(
+      res,
+      'tenant/message',
+      { title: 'Sign-in cancelled', message: `${connection.displayName} did not sign you in: the sign-in was cancelled or refused there.`, link: back },
+      400,
+    );
   }
   if (error === 'login_required' || error === 'interaction_required' || error === 'consent_required') {
-    return env.render(res, 'tenant/message', { title: 'Sign-in needed', message: `${connection.displayName} needs you to sign in there first.`, link: back }, 400);
+    return env.render(
+      res,
+      'tenant/message',
+      { title: 'Sign-in needed', message: `${connection.displayName} needs you to sign in there first.`, link: back },
+      400,
+    );
   }
   if (error === 'stale') {
-    return env.render(res, 'tenant/message', {
-      title: 'A fresh sign-in is needed',
-      message: `${connection.displayName} did not ask you to sign in again: it used an earlier sign-in, so it cannot prove that it is you right now. Sign out of ${connection.displayName}, then try again, or choose another way to sign in.`,
-      link: back,
-    }, 400);
+    return env.render(
+      res,
+      'tenant/message',
+      {
+        title: 'A fresh sign-in is needed',
+        message: `${connection.displayName} did not ask you to sign in again: it used an earlier sign-in, so it cannot prove that it is you right now. Sign out of ${connection.displayName}, then try again, or choose another way to sign in.`,
+        link: back,
+      },
+      400,
+    );
   }
   if (error === 'missing') {
-    return env.render(res, 'tenant/message', {
-      title: 'A fresh sign-in is needed',
-      message: `${connection.displayName} did not say when you signed in, so it cannot prove that it is you right now. Choose another way to sign in.`,
-      link: back,
-    }, 400);
+    return env.render(
+      res,
+      'tenant/message',
+      {
+        title: 'A fresh sign-in is needed',
+        message: `${connection.displayName} did not say when you signed in, so it cannot prove that it is you right now. Choose another way to sign in.`,
+        link: back,
+      },
+      400,
+    );
   }
-  return env.render(res, 'tenant/message', { title: 'Sign-in failed', message: `${connection.displayName} could not sign you in. Try again, or choose another way to sign in.`, link: back }, 502);
+  return env.render(
+    res,
+    'tenant/message',
+    { title: 'Sign-in failed', message: `${connection.displayName} could not sign you in. Try again, or choose another way to sign in.`, link: back },
+    502,
+  );
 }
 
 /**
@@ -256,10 +294,16 @@ export const oidcConnection: ConnectionStrategy = {
         configuration = await upstreamConfiguration(connection);
       } catch (err) {
         env.logger.warn({ err: { message: (err as Error).message }, connection: connection.name }, 'upstream discovery failed');
-        return env.render(res, 'tenant/message', {
-          title: 'Sign-in unavailable', message: `${connection.displayName} cannot be reached right now. Try again later, or choose another way to sign in.`,
-          link: { href: `/login/${interaction.uid}`, label: 'Choose another way to sign in' },
-        }, 502);
+        return env.render(
+          res,
+          'tenant/message',
+          {
+            title: 'Sign-in unavailable',
+            message: `${connection.displayName} cannot be reached right now. Try again later, or choose another way to sign in.`,
+            link: { href: `/login/${interaction.uid}`, label: 'Choose another way to sign in' },
+          },
+          502,
+        );
       }
       const settings = connection.config as OidcConnectionConfig;
       const transaction: UpstreamTransaction = {
@@ -304,10 +348,15 @@ export const oidcConnection: ConnectionStrategy = {
       const transaction = transactions.take(req, res, interaction.uid);
       const query = new URL(req.originalUrl, 'http://tenant').searchParams;
       if (!transaction || transaction.connection !== connection.name || query.get('state') !== transaction.state) {
-        return env.render(res, 'tenant/message', {
-          title: 'This sign-in has expired',
-          message: `The answer from ${connection.displayName} does not belong to a sign-in in progress in this browser. Go back to the application and sign in again.`,
-        }, 400);
+        return env.render(
+          res,
+          'tenant/message',
+          {
+            title: 'This sign-in has expired',
+            message: `The answer from ${connection.displayName} does not belong to a sign-in in progress in this browser. Go back to the application and sign in again.`,
+          },
+          400,
+        );
       }
       const error = query.get('error');
       if (error) return upstreamErrorPage(env, res, connection, interaction.uid, error);
@@ -331,7 +380,10 @@ export const oidcConnection: ConnectionStrategy = {
       }
       const freshness = upstreamAuthTimeProblem(claims, transaction, Math.floor(Date.now() / 1000));
       if (freshness) {
-        env.logger.warn({ connection: connection.name, auth_time: claims.auth_time, max_age: transaction.maxAge, prompt_login: transaction.freshLogin === true }, 'upstream sign-in not fresh');
+        env.logger.warn(
+          { connection: connection.name, auth_time: claims.auth_time, max_age: transaction.maxAge, prompt_login: transaction.freshLogin === true },
+          'upstream sign-in not fresh',
+        );
         return upstreamErrorPage(env, res, connection, interaction.uid, freshness);
       }
 
@@ -361,7 +413,8 @@ export function upstreamCallbackRoutes(options: { config: TenantConfig; connecti
     const uid = state.slice(0, Math.max(0, state.indexOf('.')));
     if (!connection || connection.strategy !== 'oidc' || !UID_PATTERN.test(uid)) {
       return res.status(400).render('tenant/message', {
-        tenantName: options.config.name, title: 'This sign-in has expired',
+        tenantName: options.config.name,
+        title: 'This sign-in has expired',
         message: 'This answer from a sign-in provider does not belong to a sign-in in progress. Go back to the application and sign in again.',
       });
     }

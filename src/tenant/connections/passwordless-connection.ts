@@ -3,7 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { Kysely } from 'kysely';
 import type { Schema } from '../tenant-database.ts';
 import { epochSeconds } from '../../platform/time.ts';
-import { isAccordError } from '../../platform/errors.ts';
+import { isTenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
@@ -26,7 +26,6 @@ export const PASSWORDLESS_LIMITS = {
   guessesPerIp: 30,
 } as const;
 
-
 /**
  * What is stored for a code: its SHA-256 together with what it is bound to, so equal codes
  * of different people or attempts never collide and a stored hash says nothing by itself.
@@ -47,7 +46,6 @@ function parseEmail(value: unknown): string | undefined {
   const email = value.trim();
   return isPlausibleEmail(email) ? email : undefined;
 }
-
 
 /** The mail that carries a code: names the tenant, shows the code, says when it expires and what to do if unexpected. */
 export function codeMail(tenantName: string, to: string, code: string): MailMessage {
@@ -72,10 +70,7 @@ export function codeMail(tenantName: string, to: string, code: string): MailMess
   return { to, subject, text, html };
 }
 
-type CheckResult =
-  | { ok: true }
-  | { ok: false; reason: 'missing' | 'expired' | 'exhausted' }
-  | { ok: false; reason: 'wrong'; triesLeft: number };
+type CheckResult = { ok: true } | { ok: false; reason: 'missing' | 'expired' | 'exhausted' } | { ok: false; reason: 'wrong'; triesLeft: number };
 
 /** Single-use, hashed codes in login_tickets, bound to a connection, an email and an interaction. */
 class CodeTickets {
@@ -87,18 +82,35 @@ class CodeTickets {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const now = epochSeconds();
     await this.db.transaction().execute(async (trx) => {
-      const mine = trx.updateTable('login_tickets')
-        .where('kind', '=', TICKET_KIND).where('connection', '=', connection).where('email_normalized', '=', emailNormalized);
+      const mine = trx
+        .updateTable('login_tickets')
+        .where('kind', '=', TICKET_KIND)
+        .where('connection', '=', connection)
+        .where('email_normalized', '=', emailNormalized);
       await mine.set({ consumed_at: now }).where('interaction_uid', '=', uid).where('consumed_at', 'is', null).execute();
       // Housekeeping on the same index: this email's codes that expired a day ago or more.
-      await trx.deleteFrom('login_tickets')
-        .where('kind', '=', TICKET_KIND).where('connection', '=', connection).where('email_normalized', '=', emailNormalized)
-        .where('expires_at', '<', now - 86_400).execute();
-      await trx.insertInto('login_tickets').values({
-        id: codeHash(connection, uid, emailNormalized, code), kind: TICKET_KIND, connection, email_normalized: emailNormalized,
-        identity: null, interaction_uid: uid, attempts: 0, expires_at: now + CODE_TTL_SECONDS, consumed_at: null,
-        created_at: new Date().toISOString(),
-      }).execute();
+      await trx
+        .deleteFrom('login_tickets')
+        .where('kind', '=', TICKET_KIND)
+        .where('connection', '=', connection)
+        .where('email_normalized', '=', emailNormalized)
+        .where('expires_at', '<', now - 86_400)
+        .execute();
+      await trx
+        .insertInto('login_tickets')
+        .values({
+          id: codeHash(connection, uid, emailNormalized, code),
+          kind: TICKET_KIND,
+          connection,
+          email_normalized: emailNormalized,
+          identity: null,
+          interaction_uid: uid,
+          attempts: 0,
+          expires_at: now + CODE_TTL_SECONDS,
+          consumed_at: null,
+          created_at: new Date().toISOString(),
+        })
+        .execute();
     });
     return code;
   }
@@ -110,18 +122,31 @@ class CodeTickets {
    */
   async check(connection: string, uid: string, email: string, code: string): Promise<CheckResult> {
     const emailNormalized = normalizeEmail(email);
-    const ticket = await this.db.selectFrom('login_tickets').select(['id', 'attempts', 'expires_at'])
-      .where('kind', '=', TICKET_KIND).where('connection', '=', connection).where('email_normalized', '=', emailNormalized)
-      .where('interaction_uid', '=', uid).where('consumed_at', 'is', null)
-      .orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    const ticket = await this.db
+      .selectFrom('login_tickets')
+      .select(['id', 'attempts', 'expires_at'])
+      .where('kind', '=', TICKET_KIND)
+      .where('connection', '=', connection)
+      .where('email_normalized', '=', emailNormalized)
+      .where('interaction_uid', '=', uid)
+      .where('consumed_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!ticket) return { ok: false, reason: 'missing' };
     const now = epochSeconds();
     if (Number(ticket.expires_at) <= now) return { ok: false, reason: 'expired' };
     if (Number(ticket.attempts) >= MAX_CODE_ATTEMPTS) return { ok: false, reason: 'exhausted' };
 
-    const counted = await this.db.updateTable('login_tickets').set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', ticket.id).where('consumed_at', 'is', null).where('attempts', '<', MAX_CODE_ATTEMPTS).where('expires_at', '>', now)
-      .returning('attempts').executeTakeFirst();
+    const counted = await this.db
+      .updateTable('login_tickets')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', ticket.id)
+      .where('consumed_at', 'is', null)
+      .where('attempts', '<', MAX_CODE_ATTEMPTS)
+      .where('expires_at', '>', now)
+      .returning('attempts')
+      .executeTakeFirst();
     if (!counted) return { ok: false, reason: 'exhausted' };
 
     const expected = Buffer.from(ticket.id, 'hex');
@@ -130,12 +155,15 @@ class CodeTickets {
       const triesLeft = MAX_CODE_ATTEMPTS - Number(counted.attempts);
       return triesLeft > 0 ? { ok: false, reason: 'wrong', triesLeft } : { ok: false, reason: 'exhausted' };
     }
-    const consumed = await this.db.updateTable('login_tickets').set({ consumed_at: now })
-      .where('id', '=', ticket.id).where('consumed_at', 'is', null).executeTakeFirst();
+    const consumed = await this.db
+      .updateTable('login_tickets')
+      .set({ consumed_at: now })
+      .where('id', '=', ticket.id)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
     return Number(consumed.numUpdatedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
   }
 }
-
 
 /**
  * Passwordless email: the person proves control of an address with a 6-digit code mailed to
@@ -180,26 +208,51 @@ export const passwordlessConnection: ConnectionStrategy = {
 
     const renderEmailForm = (res: Response, email: string, error?: string, status = 200) => {
       const interaction = res.locals.interaction as Interaction;
-      env.render(res, 'tenant/passwordless/email', {
-        title: 'Sign in with an email code', action: base(res), csrf: env.csrf.issue(interaction.uid),
-        connection: res.locals.connection as Connection, email, error,
-        // The chooser sends a request that named its connection straight back here.
-        chooser: typeof interaction.params.connection === 'string' && interaction.params.connection ? undefined : `/login/${interaction.uid}`,
-        abort: `/login/${interaction.uid}/abort`,
-      }, status);
+      env.render(
+        res,
+        'tenant/passwordless/email',
+        {
+          title: 'Sign in with an email code',
+          action: base(res),
+          csrf: env.csrf.issue(interaction.uid),
+          connection: res.locals.connection as Connection,
+          email,
+          error,
+          // The chooser sends a request that named its connection straight back here.
+          chooser: typeof interaction.params.connection === 'string' && interaction.params.connection ? undefined : `/login/${interaction.uid}`,
+          abort: `/login/${interaction.uid}/abort`,
+        },
+        status,
+      );
     };
     const renderCodeForm = (res: Response, email: string, options: { error?: string; sent?: boolean; status?: number } = {}) => {
       const interaction = res.locals.interaction as Interaction;
-      env.render(res, 'tenant/passwordless/code', {
-        title: 'Enter your code', action: `${base(res)}/code`, resend: base(res), csrf: env.csrf.issue(interaction.uid),
-        email, error: options.error, sent: options.sent ?? false, minutes: CODE_TTL_SECONDS / 60, restart: base(res),
-      }, options.status ?? 200);
+      env.render(
+        res,
+        'tenant/passwordless/code',
+        {
+          title: 'Enter your code',
+          action: `${base(res)}/code`,
+          resend: base(res),
+          csrf: env.csrf.issue(interaction.uid),
+          email,
+          error: options.error,
+          sent: options.sent ?? false,
+          minutes: CODE_TTL_SECONDS / 60,
+          restart: base(res),
+        },
+        options.status ?? 200,
+      );
     };
 
     router.get('/', (req, res) => {
       const interaction = res.locals.interaction as Interaction;
-      const hint = typeof req.query.login_hint === 'string' ? req.query.login_hint
-        : typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '';
+      const hint =
+        typeof req.query.login_hint === 'string'
+          ? req.query.login_hint
+          : typeof interaction.params.login_hint === 'string'
+            ? interaction.params.login_hint
+            : '';
       renderEmailForm(res, hint.slice(0, 320));
     });
 
@@ -241,13 +294,26 @@ export const passwordlessConnection: ConnectionStrategy = {
       if (!result.ok) {
         switch (result.reason) {
           case 'wrong':
-            return renderCodeForm(res, email, { error: `That code is not right, ${result.triesLeft} ${result.triesLeft === 1 ? 'try' : 'tries'} left.`, status: 400 });
+            return renderCodeForm(res, email, {
+              error: `That code is not right, ${result.triesLeft} ${result.triesLeft === 1 ? 'try' : 'tries'} left.`,
+              status: 400,
+            });
           case 'expired':
-            return renderCodeForm(res, email, { error: `That code has expired: codes work for ${CODE_TTL_SECONDS / 60} minutes. Ask for a new one below.`, status: 400 });
+            return renderCodeForm(res, email, {
+              error: `That code has expired: codes work for ${CODE_TTL_SECONDS / 60} minutes. Ask for a new one below.`,
+              status: 400,
+            });
           case 'exhausted':
-            return renderCodeForm(res, email, { error: 'That code was entered wrong too many times and no longer works. Ask for a new one below.', status: 400 });
+            return renderCodeForm(res, email, {
+              error: 'That code was entered wrong too many times and no longer works. Ask for a new one below.',
+              status: 400,
+            });
           case 'missing':
-            return renderCodeForm(res, email, { error: 'There is no code waiting for this email in this sign-in: it was used already or replaced by a newer one. Use the newest email, or ask for a new code below.', status: 400 });
+            return renderCodeForm(res, email, {
+              error:
+                'There is no code waiting for this email in this sign-in: it was used already or replaced by a newer one. Use the newest email, or ask for a new code below.',
+              status: 400,
+            });
         }
       }
       const identity = await identityFor(env, connection, email);
@@ -274,7 +340,7 @@ async function identityFor(env: LoginEnvironment, connection: Connection, email:
     return { provider: main.provider, user_id: main.user_id };
   } catch (err) {
     // Created meanwhile (a parallel sign-in, the Management API): use that one.
-    if (!isAccordError(err, 'user_exists') && !isAccordError(err, 'conflict')) throw err;
+    if (!isTenantError(err, 'user_exists') && !isTenantError(err, 'conflict')) throw err;
     const created = await env.directory.findIdentityByEmail(connection.name, email);
     if (!created) throw err;
     await verifyIfNeeded(env, created);

@@ -16,9 +16,25 @@ export type UserWithIdentityRow = UserRow & {
 };
 
 const USER_COLUMNS = [
-  'user_id', 'connection', 'email', 'email_normalized', 'email_verified', 'name', 'given_name', 'family_name', 'nickname',
-  'picture', 'phone_number', 'phone_verified', 'blocked', 'user_metadata', 'app_metadata', 'created_at', 'updated_at',
-  'last_login', 'logins_count',
+  'user_id',
+  'connection',
+  'email',
+  'email_normalized',
+  'email_verified',
+  'name',
+  'given_name',
+  'family_name',
+  'nickname',
+  'picture',
+  'phone_number',
+  'phone_verified',
+  'blocked',
+  'user_metadata',
+  'app_metadata',
+  'created_at',
+  'updated_at',
+  'last_login',
+  'logins_count',
 ] as const satisfies readonly (keyof UserRow)[];
 
 /**
@@ -40,45 +56,86 @@ export function directoryQueries(database: Database) {
      * snapshot (never either side of a concurrent link), and one statement costs less than
      * users-then-identities (docs/performance.md).
      */
-    usersByEmail: prepareQuery(['email'], (p) => db.selectFrom('users')
-      .innerJoin('identities', 'identities.owner_id', 'users.user_id')
-      .selectAll('users')
-      .select([
-        'identities.provider as identity_provider', 'identities.user_id as identity_user_id',
-        'identities.connection as identity_connection', 'identities.is_social as identity_is_social',
-        'identities.is_main as identity_is_main', 'identities.profile_data as identity_profile_data',
-        'identities.connection_email as identity_connection_email', 'identities.linked_at as identity_linked_at',
-      ])
-      .where('users.email_normalized', '=', p.email)
-      .orderBy('users.created_at').orderBy('users.user_id')
-      .$castTo<UserWithIdentityRow>()),
+    usersByEmail: prepareQuery(['email'], (p) =>
+      db
+        .selectFrom('users')
+        .innerJoin('identities', 'identities.owner_id', 'users.user_id')
+        .selectAll('users')
+        .select([
+          'identities.provider as identity_provider',
+          'identities.user_id as identity_user_id',
+          'identities.connection as identity_connection',
+          'identities.is_social as identity_is_social',
+          'identities.is_main as identity_is_main',
+          'identities.profile_data as identity_profile_data',
+          'identities.connection_email as identity_connection_email',
+          'identities.linked_at as identity_linked_at',
+        ])
+        .where('users.email_normalized', '=', p.email)
+        .orderBy('users.created_at')
+        .orderBy('users.user_id')
+        .$castTo<UserWithIdentityRow>(),
+    ),
     user: prepareQuery(['userId'], (p) => db.selectFrom('users').selectAll().where('user_id', '=', p.userId)),
     lockUser: prepareQuery(['userId'], (p) => lockUsers([p.userId])),
     lockTwoUsers: prepareQuery(['first', 'second'], (p) => lockUsers([p.first, p.second])),
     identitiesOf: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').selectAll().where('owner_id', '=', p.ownerId)),
-    identityOwner: prepareQuery(['provider', 'userId'], (p) => db.selectFrom('identities').select(['owner_id', 'is_main'])
-      .where('provider', '=', p.provider).where('user_id', '=', p.userId)),
+    identityOwner: prepareQuery(['provider', 'userId'], (p) =>
+      db.selectFrom('identities').select(['owner_id', 'is_main']).where('provider', '=', p.provider).where('user_id', '=', p.userId),
+    ),
     /** Moves a secondary's main identity into the primary. */
-    linkIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'profileData', 'linkedAt'], (p) => db.updateTable('identities')
-      .set({ owner_id: p.to, is_main: 0, profile_data: p.profileData, linked_at: p.linkedAt })
-      .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.from)),
+    linkIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'profileData', 'linkedAt'], (p) =>
+      db
+        .updateTable('identities')
+        .set({ owner_id: p.to, is_main: 0, profile_data: p.profileData, linked_at: p.linkedAt })
+        .where('provider', '=', p.provider)
+        .where('user_id', '=', p.userId)
+        .where('owner_id', '=', p.from),
+    ),
     /** Makes a linked identity the main identity of the user recreated for it. */
-    detachIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'linkedAt'], (p) => db.updateTable('identities')
-      .set({ owner_id: p.to, is_main: 1, profile_data: null, linked_at: p.linkedAt })
-      .where('provider', '=', p.provider).where('user_id', '=', p.userId).where('owner_id', '=', p.from)),
+    detachIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'linkedAt'], (p) =>
+      db
+        .updateTable('identities')
+        .set({ owner_id: p.to, is_main: 1, profile_data: null, linked_at: p.linkedAt })
+        .where('provider', '=', p.provider)
+        .where('user_id', '=', p.userId)
+        .where('owner_id', '=', p.from),
+    ),
     insertUser: prepareQuery(USER_COLUMNS, (p) => db.insertInto('users').values(p)),
     deleteUser: prepareQuery(['userId'], (p) => db.deleteFrom('users').where('user_id', '=', p.userId)),
+    /** Counts a sign-in: run with the store's `write`, so on SQLite it shares the group commit. */
+    recordLogin: prepareQuery(['userId', 'at'], (p) =>
+      db
+        .updateTable('users')
+        .set((eb) => ({ last_login: p.at, logins_count: eb('logins_count', '+', 1) }))
+        .where('user_id', '=', p.userId),
+    ),
     touchUser: prepareQuery(['userId', 'date'], (p) => db.updateTable('users').set({ updated_at: p.date }).where('user_id', '=', p.userId)),
-    insertSnapshot: prepareQuery(['primaryId', 'provider', 'userId', 'snapshot', 'date'], (p) => db.insertInto('link_snapshots').values({
-      primary_id: p.primaryId, provider: p.provider, identity_user_id: p.userId, snapshot: p.snapshot, created_at: p.date,
-    })),
-    latestSnapshot: prepareQuery(['primaryId', 'provider', 'userId'], (p) => db.selectFrom('link_snapshots').select(['snapshot'])
-      .where('provider', '=', p.provider).where('identity_user_id', '=', p.userId).where('primary_id', '=', p.primaryId)
-      .orderBy('id', 'desc').limit(1)),
-    deleteSnapshots: prepareQuery(['primaryId', 'provider', 'userId'], (p) => db.deleteFrom('link_snapshots')
-      .where('provider', '=', p.provider).where('identity_user_id', '=', p.userId).where('primary_id', '=', p.primaryId)),
-    insertAuditEvent: prepareQuery(['log_id', 'date', 'type', 'description', 'actor', 'client_id', 'user_id', 'details'],
-      (p) => db.insertInto('audit_events').values(p)),
+    insertSnapshot: prepareQuery(['primaryId', 'provider', 'userId', 'snapshot', 'date'], (p) =>
+      db.insertInto('link_snapshots').values({
+        primary_id: p.primaryId,
+        provider: p.provider,
+        identity_user_id: p.userId,
+        snapshot: p.snapshot,
+        created_at: p.date,
+      }),
+    ),
+    latestSnapshot: prepareQuery(['primaryId', 'provider', 'userId'], (p) =>
+      db
+        .selectFrom('link_snapshots')
+        .select(['snapshot'])
+        .where('provider', '=', p.provider)
+        .where('identity_user_id', '=', p.userId)
+        .where('primary_id', '=', p.primaryId)
+        .orderBy('id', 'desc')
+        .limit(1),
+    ),
+    deleteSnapshots: prepareQuery(['primaryId', 'provider', 'userId'], (p) =>
+      db.deleteFrom('link_snapshots').where('provider', '=', p.provider).where('identity_user_id', '=', p.userId).where('primary_id', '=', p.primaryId),
+    ),
+    insertAuditEvent: prepareQuery(['log_id', 'date', 'type', 'description', 'actor', 'client_id', 'user_id', 'details'], (p) =>
+      db.insertInto('audit_events').values(p),
+    ),
   };
 }
 

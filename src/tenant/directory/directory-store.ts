@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Schema } from '../tenant-database.ts';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import { directoryQueries, type DirectoryQueries } from './directory-queries.ts';
 import { toProfile, type IdentityRow, type UserProfile, type UserRow } from './profile.ts';
@@ -20,6 +20,8 @@ export class DirectoryStore {
   readonly connections: ConnectionRegistry;
   readonly queries: DirectoryQueries;
   readonly #transact: Database['transact'];
+  /** One writing statement: on SQLite in the shared group commit (see TransactionBatcher), on PostgreSQL on its own. */
+  readonly write: Database['write'];
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.db = database.db;
@@ -28,11 +30,12 @@ export class DirectoryStore {
     this.connections = connections;
     this.queries = directoryQueries(database);
     this.#transact = database.transact;
+    this.write = database.write;
   }
 
   requireConnection(name: string): Connection {
     const connection = this.connections.byName(name);
-    if (!connection) throw new AccordError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);
+    if (!connection) throw tenantError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);
     return connection;
   }
 
@@ -40,23 +43,21 @@ export class DirectoryStore {
     try {
       return await this.#transact(work);
     } catch (err) {
-      if (isConcurrencyFailure(err)) throw new AccordError('conflict');
+      if (isConcurrencyFailure(err)) throw tenantError('conflict');
       throw err;
     }
   }
 
   async lockUser(trx: Db, userId: string): Promise<UserRow> {
     const row = (await this.lockUsers(trx, [userId])).get(userId);
-    if (!row) throw new AccordError('inexistent_user');
+    if (!row) throw tenantError('inexistent_user');
     return row;
   }
 
   /** Row locks on PostgreSQL, taken in id order so two transactions never deadlock; SQLite serializes writers already. */
   async lockUsers(trx: Db, userIds: [string] | [string, string]): Promise<Map<string, UserRow>> {
     const [first, second] = userIds;
-    const { rows } = await trx.executeQuery(second === undefined
-      ? this.queries.lockUser({ userId: first })
-      : this.queries.lockTwoUsers({ first, second }));
+    const { rows } = await trx.executeQuery(second === undefined ? this.queries.lockUser({ userId: first }) : this.queries.lockTwoUsers({ first, second }));
     return new Map(rows.map((r) => [r.user_id, r]));
   }
 
@@ -72,9 +73,18 @@ export class DirectoryStore {
 
   async withIdentities(db: Db, rows: UserRow[]): Promise<UserProfile[]> {
     if (rows.length === 0) return [];
-    const identities = rows.length === 1
-      ? await this.identityRowsOf(db, rows[0]!.user_id)
-      : await db.selectFrom('identities').selectAll().where('owner_id', 'in', rows.map((r) => r.user_id)).execute();
+    const identities =
+      rows.length === 1
+        ? await this.identityRowsOf(db, rows[0]!.user_id)
+        : await db
+            .selectFrom('identities')
+            .selectAll()
+            .where(
+              'owner_id',
+              'in',
+              rows.map((r) => r.user_id),
+            )
+            .execute();
     const byOwner = new Map<string, IdentityRow[]>();
     for (const identity of identities) {
       const list = byOwner.get(identity.owner_id);
@@ -93,6 +103,12 @@ export class DirectoryStore {
 /** Unique violations, deadlocks and serialization failures: another transaction got there first. */
 function isConcurrencyFailure(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === '40P01' || code === '40001'
-    || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_BUSY';
+  return (
+    code === '23505' ||
+    code === '40P01' ||
+    code === '40001' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_BUSY'
+  );
 }

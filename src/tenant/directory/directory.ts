@@ -6,9 +6,7 @@ import { DirectoryStore, type Db } from './directory-store.ts';
 import { Linking, type IdentityChange, type IdentityChangeListener, type SecondaryRef, type UnlinkOptions } from './linking.ts';
 import type { Identity, UserProfile } from './profile.ts';
 import { searchUsers, type ListUsersOptions } from './search.ts';
-import {
-  Users, type AccountChange, type AccountChangeListener, type CreateFederatedUserInput, type CreateUserInput, type UpdateUserInput,
-} from './users.ts';
+import { Users, type AccountChange, type AccountChangeListener, type CreateFederatedUserInput, type CreateUserInput, type UpdateUserInput } from './users.ts';
 
 export type { AccountChange, AccountChangeListener, CreateFederatedUserInput, CreateUserInput, UpdateUserInput } from './users.ts';
 export type { IdentityChange, IdentityChangeListener, SecondaryRef, UnlinkOptions } from './linking.ts';
@@ -83,8 +81,8 @@ export class Directory {
     return this.#credentials.markEmailVerified(provider, identityUserId, actor);
   }
 
-  recordLogin(userId: string): Promise<void> {
-    return this.#users.recordLogin(userId);
+  recordLogin(userId: string, at?: string): Promise<void> {
+    return this.#users.recordLogin(userId, at);
   }
 
   // ---------------------------------------------------------------- reads (users.ts, search.ts, audit.ts)

@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
@@ -6,9 +6,7 @@ import { normalizeEmail } from './email.ts';
 import { rootProfileData, splitUserId, toProfile, type Identity, type ProfileData, type UserProfile, type UserRow } from './profile.ts';
 import type { Users } from './users.ts';
 
-export type SecondaryRef =
-  | { userId: string }
-  | { provider: string; identityUserId: string; connectionId?: string | undefined };
+export type SecondaryRef = { userId: string } | { provider: string; identityUserId: string; connectionId?: string | undefined };
 
 export interface UnlinkOptions {
   /** Restore the secondary's metadata from its link snapshot (Auth0's default is none). */
@@ -81,24 +79,26 @@ export class Linking {
     const found = this.#store.dialect === 'postgres' ? await this.#resolveSecondary(this.#store.db, primaryId, secondary) : undefined;
     let change: IdentityChange | undefined;
     const identities = await this.#store.transaction(async (trx) => {
-      const secondaryId = found ?? await this.#resolveSecondary(trx, primaryId, secondary);
+      const secondaryId = found ?? (await this.#resolveSecondary(trx, primaryId, secondary));
       const locked = await this.#store.lockUsers(trx, [primaryId, secondaryId]);
       const primary = locked.get(primaryId);
-      if (!primary) throw new AccordError('inexistent_user');
+      if (!primary) throw tenantError('inexistent_user');
       // A concurrent link may have taken the secondary meanwhile.
-      if (found !== undefined && await this.#resolveSecondary(trx, primaryId, secondary) !== found) throw new AccordError('link_identity_in_use');
+      if (found !== undefined && (await this.#resolveSecondary(trx, primaryId, secondary)) !== found) throw tenantError('link_identity_in_use');
       const secondaryRow = locked.get(secondaryId);
-      if (!secondaryRow) throw new AccordError('link_secondary_not_found');
+      if (!secondaryRow) throw tenantError('link_secondary_not_found');
 
       const secondaryIdentities = await this.#store.identityRowsOf(trx, secondaryId);
       if (secondaryIdentities.length !== 1) {
-        throw new AccordError('link_secondary_has_identities',
-          'Unable to link with the secondary account: it has linked identities of its own. Unlink them first.');
+        throw tenantError(
+          'link_secondary_has_identities',
+          'Unable to link with the secondary account: it has linked identities of its own. Unlink them first.',
+        );
       }
       const identity = secondaryIdentities[0]!;
       if ('connectionId' in secondary && secondary.connectionId !== undefined) {
         const connection = this.#store.connections.byName(identity.connection);
-        if (connection?.id !== secondary.connectionId) throw new AccordError('link_secondary_not_found');
+        if (connection?.id !== secondary.connectionId) throw tenantError('link_secondary_not_found');
       }
 
       const date = now();
@@ -108,30 +108,53 @@ export class Linking {
       const last = primaryIdentities.reduce((latest, i) => (i.linked_at > latest ? i.linked_at : latest), '');
       const linkedAt = last >= date ? new Date(Date.parse(last) + 1).toISOString() : date;
       const profileData = rootProfileData(secondaryRow);
-      await trx.executeQuery(this.#store.queries.insertSnapshot({
-        primaryId, provider: identity.provider, userId: identity.user_id,
-        snapshot: JSON.stringify(toProfile(secondaryRow, secondaryIdentities)), date,
-      }));
+      await trx.executeQuery(
+        this.#store.queries.insertSnapshot({
+          primaryId,
+          provider: identity.provider,
+          userId: identity.user_id,
+          snapshot: JSON.stringify(toProfile(secondaryRow, secondaryIdentities)),
+          date,
+        }),
+      );
       const linkedIdentity = { ...identity, owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: linkedAt };
-      const moved = await trx.executeQuery(this.#store.queries.linkIdentity({
-        provider: identity.provider, userId: identity.user_id, from: secondaryId, to: primaryId,
-        profileData: linkedIdentity.profile_data, linkedAt,
-      }));
-      if (Number(moved.numAffectedRows) !== 1) throw new AccordError('link_identity_in_use');
+      const moved = await trx.executeQuery(
+        this.#store.queries.linkIdentity({
+          provider: identity.provider,
+          userId: identity.user_id,
+          from: secondaryId,
+          to: primaryId,
+          profileData: linkedIdentity.profile_data,
+          linkedAt,
+        }),
+      );
+      if (Number(moved.numAffectedRows) !== 1) throw tenantError('link_identity_in_use');
       await trx.executeQuery(this.#store.queries.deleteUser({ userId: secondaryId }));
       await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
-        type: 'identity.linked', date, userId: primaryId,
+        type: 'identity.linked',
+        date,
+        userId: primaryId,
         description: `Identity ${identity.provider}|${identity.user_id} linked`,
         details: {
-          primary_id: primaryId, secondary_id: secondaryId,
-          provider: identity.provider, identity_user_id: identity.user_id, connection: identity.connection,
+          primary_id: primaryId,
+          secondary_id: secondaryId,
+          provider: identity.provider,
+          identity_user_id: identity.user_id,
+          connection: identity.connection,
         },
       });
       const linked = toProfile({ ...primary, updated_at: date }, [...primaryIdentities, linkedIdentity]);
       change = {
-        type: 'identity.linked', primaryId, secondaryId, provider: identity.provider,
-        identityUserId: identity.user_id, connection: identity.connection, actor, date, primary: linked,
+        type: 'identity.linked',
+        primaryId,
+        secondaryId,
+        provider: identity.provider,
+        identityUserId: identity.user_id,
+        connection: identity.connection,
+        actor,
+        date,
+        primary: linked,
       };
       return linked.identities;
     });
@@ -146,8 +169,8 @@ export class Linking {
       const primary = await this.#store.lockUser(trx, primaryId);
       const primaryIdentities = await this.#store.identityRowsOf(trx, primaryId);
       const identity = primaryIdentities.find((i) => i.provider === provider && i.user_id === identityUserId);
-      if (!identity) throw new AccordError('inexistent_identity');
-      if (identity.is_main === 1) throw new AccordError('unlink_main_identity');
+      if (!identity) throw tenantError('inexistent_identity');
+      if (identity.is_main === 1) throw tenantError('unlink_main_identity');
 
       const data = (identity.profile_data ? JSON.parse(identity.profile_data) : {}) as ProfileData;
       const snapshotRow = (await trx.executeQuery(this.#store.queries.latestSnapshot({ primaryId, provider, userId: identityUserId }))).rows[0];
@@ -179,26 +202,49 @@ export class Linking {
         logins_count: 0,
       };
       await trx.executeQuery(this.#store.queries.insertUser(row));
-      const moved = await trx.executeQuery(this.#store.queries.detachIdentity({
-        provider, userId: identityUserId, from: primaryId, to: secondaryId, linkedAt: date,
-      }));
-      if (Number(moved.numAffectedRows) !== 1) throw new AccordError('inexistent_identity');
+      const moved = await trx.executeQuery(
+        this.#store.queries.detachIdentity({
+          provider,
+          userId: identityUserId,
+          from: primaryId,
+          to: secondaryId,
+          linkedAt: date,
+        }),
+      );
+      if (Number(moved.numAffectedRows) !== 1) throw tenantError('inexistent_identity');
       // The snapshot has served its purpose; keeping a copy of someone's profile has none.
       await trx.executeQuery(this.#store.queries.deleteSnapshots({ primaryId, provider, userId: identityUserId }));
       await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
-        type: 'identity.unlinked', date, userId: primaryId,
+        type: 'identity.unlinked',
+        date,
+        userId: primaryId,
         description: `Identity ${secondaryId} unlinked`,
         details: {
-          primary_id: primaryId, secondary_id: secondaryId, provider, identity_user_id: identityUserId,
-          connection: identity.connection, restored_metadata: restore,
+          primary_id: primaryId,
+          secondary_id: secondaryId,
+          provider,
+          identity_user_id: identityUserId,
+          connection: identity.connection,
+          restored_metadata: restore,
         },
       });
-      const remaining = toProfile({ ...primary, updated_at: date }, primaryIdentities.filter((i) => i !== identity));
+      const remaining = toProfile(
+        { ...primary, updated_at: date },
+        primaryIdentities.filter((i) => i !== identity),
+      );
       const detached = toProfile(row, [{ ...identity, owner_id: secondaryId, is_main: 1, profile_data: null, linked_at: date }]);
       change = {
-        type: 'identity.unlinked', primaryId, secondaryId, provider, identityUserId, connection: identity.connection, actor, date,
-        primary: remaining, detached,
+        type: 'identity.unlinked',
+        primaryId,
+        secondaryId,
+        provider,
+        identityUserId,
+        connection: identity.connection,
+        actor,
+        date,
+        primary: remaining,
+        detached,
       };
       return remaining.identities;
     });
@@ -211,18 +257,18 @@ export class Linking {
     let provider: string;
     let identityUserId: string;
     if ('userId' in ref) {
-      if (ref.userId === primaryId) throw new AccordError('link_self');
+      if (ref.userId === primaryId) throw tenantError('link_self');
       const split = splitUserId(ref.userId);
-      if (!split) throw new AccordError('link_secondary_not_found');
+      if (!split) throw tenantError('link_secondary_not_found');
       ({ provider, identityUserId } = split);
     } else {
       ({ provider, identityUserId } = ref);
     }
     const identity = (await db.executeQuery(this.#store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
-    if (!identity) throw new AccordError('link_secondary_not_found');
-    if (identity.owner_id === primaryId) throw new AccordError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
-    if (identity.is_main !== 1) throw new AccordError('link_identity_in_use');
-    if ('userId' in ref && identity.owner_id !== ref.userId) throw new AccordError('link_secondary_not_found');
+    if (!identity) throw tenantError('link_secondary_not_found');
+    if (identity.owner_id === primaryId) throw tenantError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
+    if (identity.is_main !== 1) throw tenantError('link_identity_in_use');
+    if ('userId' in ref && identity.owner_id !== ref.userId) throw tenantError('link_secondary_not_found');
     return identity.owner_id;
   }
 }

@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { nestingDepth } from '../../platform/json-nesting.ts';
 
 /**
@@ -16,8 +16,10 @@ type MetadataField = 'user_metadata' | 'app_metadata';
 export function checkMetadataDepth(field: MetadataField, value: Record<string, unknown> | undefined): void {
   if (value === undefined) return;
   if (nestingDepth(value, METADATA_LIMITS.maxDepth) > METADATA_LIMITS.maxDepth) {
-    throw new AccordError('metadata_too_deep',
-      `Payload validation error: ${field} nests objects and arrays more than ${METADATA_LIMITS.maxDepth} levels deep (the ${field} object itself is level 1).`);
+    throw tenantError(
+      'metadata_too_deep',
+      `Payload validation error: ${field} nests objects and arrays more than ${METADATA_LIMITS.maxDepth} levels deep (the ${field} object itself is level 1).`,
+    );
   }
 }
 
@@ -29,6 +31,8 @@ export function checkMetadataSize(field: MetadataField, json: string, previousJs
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes <= METADATA_LIMITS.maxBytes) return;
   if (previousJson !== undefined && bytes < Buffer.byteLength(previousJson, 'utf8')) return;
-  throw new AccordError('metadata_too_large',
-    `Payload validation error: ${field} would be ${bytes} bytes as JSON; at most ${METADATA_LIMITS.maxBytes} are allowed.`);
+  throw tenantError(
+    'metadata_too_large',
+    `Payload validation error: ${field} would be ${bytes} bytes as JSON; at most ${METADATA_LIMITS.maxBytes} are allowed.`,
+  );
 }

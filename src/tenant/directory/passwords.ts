@@ -1,5 +1,5 @@
 import { hash, verify } from '@node-rs/argon2';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 
 // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
 const PARAMS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -10,8 +10,10 @@ export const PASSWORD_RULES = { minLength: 8, maxLength: 256 } as const;
 export function checkPasswordStrength(password: string): void {
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(password)).length;
   if (password.length < PASSWORD_RULES.minLength || password.length > PASSWORD_RULES.maxLength || classes < 3) {
-    throw new AccordError('password_strength_error',
-      `PasswordStrengthError: Password is too weak. Use ${PASSWORD_RULES.minLength}–${PASSWORD_RULES.maxLength} characters with at least three of: lower case, upper case, digits, symbols.`);
+    throw tenantError(
+      'password_strength_error',
+      `PasswordStrengthError: Password is too weak. Use ${PASSWORD_RULES.minLength}–${PASSWORD_RULES.maxLength} characters with at least three of: lower case, upper case, digits, symbols.`,
+    );
   }
 }
 

@@ -13,7 +13,7 @@ export interface ListUsersOptions {
 }
 
 export const SORT_FIELDS = ['created_at', 'updated_at', 'last_login', 'email', 'name', 'user_id', 'logins_count'] as const;
-export type SortField = typeof SORT_FIELDS[number];
+export type SortField = (typeof SORT_FIELDS)[number];
 
 /** A page of the users a search (see user-search.ts) matches, and how many match in all. */
 export async function searchUsers(store: DirectoryStore, options: ListUsersOptions): Promise<{ users: UserProfile[]; total: number }> {
@@ -22,11 +22,20 @@ export async function searchUsers(store: DirectoryStore, options: ListUsersOptio
   const sort = options.sort ?? { field: 'created_at' as const, direction: 1 as const };
   const direction = sort.direction === 1 ? 'asc' : 'desc';
   const [rows, count] = await Promise.all([
-    store.reader.selectFrom('users').selectAll().where(filter)
-      .orderBy(sort.field, direction).orderBy('user_id', direction)
-      .limit(options.perPage).offset(options.page * options.perPage)
+    store.reader
+      .selectFrom('users')
+      .selectAll()
+      .where(filter)
+      .orderBy(sort.field, direction)
+      .orderBy('user_id', direction)
+      .limit(options.perPage)
+      .offset(options.page * options.perPage)
       .execute(),
-    store.reader.selectFrom('users').select((eb) => eb.fn.countAll<number | string>().as('n')).where(filter).executeTakeFirstOrThrow(),
+    store.reader
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where(filter)
+      .executeTakeFirstOrThrow(),
   ]);
   return { users: await store.withIdentities(store.reader, rows), total: Number(count.n) };
 }
@@ -38,9 +47,7 @@ function searchCondition(eb: ExpressionBuilder<Schema, 'users'>, clause: SearchC
   switch (clause.field) {
     case 'email': {
       const normalized = normalizeEmail(value);
-      condition = clause.prefix
-        ? sql<SqlBool>`${sql.ref('email_normalized')} like ${like(normalized)} escape '\\'`
-        : eb('email_normalized', '=', normalized);
+      condition = clause.prefix ? sql<SqlBool>`${sql.ref('email_normalized')} like ${like(normalized)} escape '\\'` : eb('email_normalized', '=', normalized);
       break;
     }
     case 'name':
@@ -61,12 +68,20 @@ function searchCondition(eb: ExpressionBuilder<Schema, 'users'>, clause: SearchC
     case 'identities.provider':
     case 'identities.user_id': {
       const column = clause.field.slice('identities.'.length) as 'connection' | 'provider' | 'user_id';
-      condition = eb.exists(eb.selectFrom('identities').select(sql.lit(1).as('one'))
-        .whereRef('identities.owner_id', '=', 'users.user_id').where(`identities.${column}`, '=', value));
+      condition = eb.exists(
+        eb
+          .selectFrom('identities')
+          .select(sql.lit(1).as('one'))
+          .whereRef('identities.owner_id', '=', 'users.user_id')
+          .where(`identities.${column}`, '=', value),
+      );
       break;
     }
   }
   if (!clause.negate) return condition;
   // NOT over a NULL column would drop the row; a user with no email is "not that email".
-  return eb.or([eb.not(condition), ...(clause.field === 'email' ? [eb('email_normalized', 'is', null)] : clause.field === 'name' ? [eb('name', 'is', null)] : [])]);
+  return eb.or([
+    eb.not(condition),
+    ...(clause.field === 'email' ? [eb('email_normalized', 'is', null)] : clause.field === 'name' ? [eb('name', 'is', null)] : []),
+  ]);
 }

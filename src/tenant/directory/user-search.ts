@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 
 /**
  * The subset of Auth0's Lucene user search that Accord supports:
@@ -6,11 +6,17 @@ import { AccordError } from '../../platform/errors.ts';
  * joined by AND (or plain whitespace, which means AND here). Values are data, never SQL.
  */
 export const SEARCH_FIELDS = [
-  'email', 'email_verified', 'user_id', 'name', 'blocked',
-  'identities.connection', 'identities.provider', 'identities.user_id',
+  'email',
+  'email_verified',
+  'user_id',
+  'name',
+  'blocked',
+  'identities.connection',
+  'identities.provider',
+  'identities.user_id',
 ] as const;
 
-export type SearchField = typeof SEARCH_FIELDS[number];
+export type SearchField = (typeof SEARCH_FIELDS)[number];
 
 export interface SearchClause {
   field: SearchField;
@@ -24,13 +30,15 @@ const BOOLEAN_FIELDS = new Set<SearchField>(['email_verified', 'blocked']);
 const PREFIX_FIELDS = new Set<SearchField>(['email', 'name']);
 
 function fail(message: string): never {
-  throw new AccordError('invalid_query_string', `Query validation error: ${message}`);
+  throw tenantError('invalid_query_string', `Query validation error: ${message}`);
 }
 
 export function parseUserSearch(q: string): SearchClause[] {
   const clauses: SearchClause[] = [];
   let i = 0;
-  const skipSpaces = () => { while (i < q.length && /\s/.test(q[i]!)) i++; };
+  const skipSpaces = () => {
+    while (i < q.length && /\s/.test(q[i]!)) i++;
+  };
 
   while (true) {
     skipSpaces();
@@ -45,8 +53,14 @@ export function parseUserSearch(q: string): SearchClause[] {
     }
 
     let negate = false;
-    if (q[i] === '-') { negate = true; i++; }
-    else if (q.startsWith('NOT ', i)) { negate = true; i += 4; skipSpaces(); }
+    if (q[i] === '-') {
+      negate = true;
+      i++;
+    } else if (q.startsWith('NOT ', i)) {
+      negate = true;
+      i += 4;
+      skipSpaces();
+    }
 
     const fieldMatch = /^[a-z_.]+(?=:)/.exec(q.slice(i));
     if (!fieldMatch) fail(`expected field:value at position ${i}.`);
@@ -64,14 +78,25 @@ export function parseUserSearch(q: string): SearchClause[] {
       let closed = false;
       while (i < q.length) {
         const ch = q[i]!;
-        if (ch === '\\' && i + 1 < q.length) { value += q[i + 1]; i += 2; continue; }
-        if (ch === '"') { closed = true; i++; break; }
+        if (ch === '\\' && i + 1 < q.length) {
+          value += q[i + 1];
+          i += 2;
+          continue;
+        }
+        if (ch === '"') {
+          closed = true;
+          i++;
+          break;
+        }
         value += ch;
         i++;
       }
       if (!closed) fail('unterminated quoted value.');
     } else {
-      while (i < q.length && !/[\s()]/.test(q[i]!)) { value += q[i]; i++; }
+      while (i < q.length && !/[\s()]/.test(q[i]!)) {
+        value += q[i];
+        i++;
+      }
     }
     if (q[i] === '(' || q[i] === ')') fail('grouping with parentheses is not supported.');
     if (value.length === 0) fail(`empty value for "${field}".`);

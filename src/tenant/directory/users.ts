@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { identityUserIdFor, type Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { strongPasswordHash, type Credentials } from './credentials.ts';
@@ -77,16 +77,18 @@ export class Users {
     this.#emitAccount = emitAccount;
   }
 
-  /** Counts a successful sign-in. */
-  async recordLogin(userId: string): Promise<void> {
-    await this.#store.db.updateTable('users')
-      .set((eb) => ({ last_login: now(), logins_count: eb('logins_count', '+', 1) }))
-      .where('user_id', '=', userId).execute();
+  /**
+   * Counts a successful sign-in at `at`. One statement in the writes' group commit rather than
+   * a commit of its own: under load, sign-ins share the commit (and its WAL write) with the
+   * sessions, codes and rate-limit counters written at the same moment.
+   */
+  async recordLogin(userId: string, at: string = now()): Promise<void> {
+    await this.#store.write(this.#store.queries.recordLogin({ userId, at }));
   }
 
   async getUser(userId: string): Promise<UserProfile> {
     const profile = await this.#store.findUser(userId);
-    if (!profile) throw new AccordError('inexistent_user');
+    if (!profile) throw tenantError('inexistent_user');
     return profile;
   }
 
@@ -106,9 +108,15 @@ export class Users {
         users.set(r.user_id, user);
       }
       user.identities.push({
-        provider: r.identity_provider, user_id: r.identity_user_id, owner_id: r.user_id, connection: r.identity_connection,
-        is_social: r.identity_is_social, is_main: r.identity_is_main, profile_data: r.identity_profile_data,
-        connection_email: r.identity_connection_email, linked_at: r.identity_linked_at,
+        provider: r.identity_provider,
+        user_id: r.identity_user_id,
+        owner_id: r.user_id,
+        connection: r.identity_connection,
+        is_social: r.identity_is_social,
+        is_main: r.identity_is_main,
+        profile_data: r.identity_profile_data,
+        connection_email: r.identity_connection_email,
+        linked_at: r.identity_linked_at,
       });
     }
     // As in DirectoryStore.withIdentities: a user without its main identity does not exist (never shown with `identities: []`).
@@ -117,8 +125,12 @@ export class Users {
 
   /** The user that owns an identity, whether as its main identity or a linked one. */
   async findByIdentity(provider: string, identityUserId: string): Promise<UserProfile | undefined> {
-    const identity = await this.#store.reader.selectFrom('identities').select('owner_id')
-      .where('provider', '=', provider).where('user_id', '=', identityUserId).executeTakeFirst();
+    const identity = await this.#store.reader
+      .selectFrom('identities')
+      .select('owner_id')
+      .where('provider', '=', provider)
+      .where('user_id', '=', identityUserId)
+      .executeTakeFirst();
     return identity ? this.#store.findUser(identity.owner_id) : undefined;
   }
 
@@ -126,15 +138,18 @@ export class Users {
   async createUser(input: CreateUserInput, actor: Actor): Promise<UserProfile> {
     const connection = this.#store.requireConnection(input.connection);
     if (connection.capabilities.createdBySignIn) {
-      throw new AccordError('operation_not_supported', `Users of the ${connection.name} connection are created when they first sign in; they cannot be created here.`);
+      throw tenantError(
+        'operation_not_supported',
+        `Users of the ${connection.name} connection are created when they first sign in; they cannot be created here.`,
+      );
     }
-    if (!input.email) throw new AccordError('invalid_body', 'Payload validation error: an email is required for this connection.');
+    if (!input.email) throw tenantError('invalid_body', 'Payload validation error: an email is required for this connection.');
     let passwordHash: string | undefined;
     if (connection.capabilities.holdsPasswords) {
-      if (input.password === undefined) throw new AccordError('password_required');
+      if (input.password === undefined) throw tenantError('password_required');
       passwordHash = await strongPasswordHash(input.password);
     } else if (input.password !== undefined) {
-      throw new AccordError('invalid_body', 'Payload validation error: passwordless users have no password.');
+      throw tenantError('invalid_body', 'Payload validation error: passwordless users have no password.');
     }
     return this.#insertUser(connection, newObjectId(), input, passwordHash, actor);
   }
@@ -142,14 +157,19 @@ export class Users {
   /** Creates the user for a first login through an upstream identity provider. */
   async createFederatedUser(input: CreateFederatedUserInput, actor: Actor): Promise<UserProfile> {
     const connection = this.#store.requireConnection(input.connection);
-    if (!connection.capabilities.createdBySignIn) throw new AccordError('operation_not_supported');
+    if (!connection.capabilities.createdBySignIn) throw tenantError('operation_not_supported');
     return this.#insertUser(connection, identityUserIdFor(connection, input.sub), input, undefined, actor);
   }
 
-  async #insertUser(connection: Connection, identityUserId: string, input: Omit<CreateUserInput, 'password'>,
-    passwordHash: string | undefined, actor: Actor): Promise<UserProfile> {
+  async #insertUser(
+    connection: Connection,
+    identityUserId: string,
+    input: Omit<CreateUserInput, 'password'>,
+    passwordHash: string | undefined,
+    actor: Actor,
+  ): Promise<UserProfile> {
     if (input.email !== undefined && !isPlausibleEmail(input.email)) {
-      throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
+      throw tenantError('invalid_body', 'Payload validation error: email is not a valid email address.');
     }
     checkMetadataDepth('user_metadata', input.user_metadata);
     checkMetadataDepth('app_metadata', input.app_metadata);
@@ -179,27 +199,42 @@ export class Users {
     checkMetadataSize('user_metadata', row.user_metadata);
     checkMetadataSize('app_metadata', row.app_metadata);
     const identity: IdentityRow = {
-      provider: connection.provider, user_id: identityUserId, owner_id: userId, connection: connection.name,
-      is_social: connection.isSocial ? 1 : 0, is_main: 1, profile_data: null,
-      connection_email: connection.capabilities.ownsEmailUniqueness ? row.email_normalized : null, linked_at: date,
+      provider: connection.provider,
+      user_id: identityUserId,
+      owner_id: userId,
+      connection: connection.name,
+      is_social: connection.isSocial ? 1 : 0,
+      is_main: 1,
+      profile_data: null,
+      connection_email: connection.capabilities.ownsEmailUniqueness ? row.email_normalized : null,
+      linked_at: date,
     };
     return this.#store.transaction(async (trx) => {
       if (connection.capabilities.ownsEmailUniqueness && row.email_normalized !== null) {
         // One identity per email within a database or passwordless connection, as Auth0 does,
         // counting identities linked into other users too.
         await this.#lockEmail(trx, connection.name, row.email_normalized);
-        if (await this.#emailTaken(trx, connection.name, row.email_normalized)) throw new AccordError('user_exists');
+        if (await this.#emailTaken(trx, connection.name, row.email_normalized)) throw tenantError('user_exists');
       }
-      const existing = await trx.selectFrom('identities').select('owner_id')
-        .where('provider', '=', identity.provider).where('user_id', '=', identity.user_id).executeTakeFirst();
-      if (existing) throw new AccordError('user_exists');
+      const existing = await trx
+        .selectFrom('identities')
+        .select('owner_id')
+        .where('provider', '=', identity.provider)
+        .where('user_id', '=', identity.user_id)
+        .executeTakeFirst();
+      if (existing) throw tenantError('user_exists');
       await trx.insertInto('users').values(row).execute();
       await trx.insertInto('identities').values(identity).execute();
       if (passwordHash !== undefined) {
-        await trx.insertInto('credentials').values({ provider: identity.provider, user_id: identity.user_id, password_hash: passwordHash, updated_at: date }).execute();
+        await trx
+          .insertInto('credentials')
+          .values({ provider: identity.provider, user_id: identity.user_id, password_hash: passwordHash, updated_at: date })
+          .execute();
       }
       await this.#audit.record(trx, actor, {
-        type: 'user.created', date, userId,
+        type: 'user.created',
+        date,
+        userId,
         description: `User created in connection ${connection.name}`,
         details: { user_id: userId, connection: connection.name },
       });
@@ -212,7 +247,7 @@ export class Users {
     checkMetadataDepth('app_metadata', patch.app_metadata);
     const passwordHash = patch.password !== undefined ? await strongPasswordHash(patch.password) : undefined;
     if (patch.email !== undefined && !isPlausibleEmail(patch.email)) {
-      throw new AccordError('invalid_body', 'Payload validation error: email is not a valid email address.');
+      throw tenantError('invalid_body', 'Payload validation error: email is not a valid email address.');
     }
     let blocked: AccountChange | undefined;
     const updated = await this.#store.transaction(async (trx) => {
@@ -225,7 +260,10 @@ export class Users {
 
       for (const key of PROFILE_KEYS) {
         const value = patch[key];
-        if (value !== undefined && value !== row[key]) { changes[key] = value; changed.push(key); }
+        if (value !== undefined && value !== row[key]) {
+          changes[key] = value;
+          changed.push(key);
+        }
       }
       const newEmail = patch.email !== undefined ? normalizeEmail(patch.email) : undefined;
       if (newEmail !== undefined && newEmail !== row.email_normalized) {
@@ -236,15 +274,22 @@ export class Users {
         if (connection?.capabilities.ownsEmailUniqueness) {
           await this.#lockEmail(trx, main.connection, newEmail);
           if (await this.#emailTaken(trx, main.connection, newEmail)) {
-            throw new AccordError('user_exists', 'Another account of this connection already has that email.');
+            throw tenantError('user_exists', 'Another account of this connection already has that email.');
           }
-          await trx.updateTable('identities').set({ connection_email: newEmail })
-            .where('provider', '=', main.provider).where('user_id', '=', main.user_id).execute();
+          await trx
+            .updateTable('identities')
+            .set({ connection_email: newEmail })
+            .where('provider', '=', main.provider)
+            .where('user_id', '=', main.user_id)
+            .execute();
         }
       }
       for (const key of ['email_verified', 'phone_verified', 'blocked'] as const) {
         const value = patch[key];
-        if (value !== undefined && (value ? 1 : 0) !== row[key]) { changes[key] = value ? 1 : 0; changed.push(key); }
+        if (value !== undefined && (value ? 1 : 0) !== row[key]) {
+          changes[key] = value ? 1 : 0;
+          changed.push(key);
+        }
       }
       for (const key of ['user_metadata', 'app_metadata'] as const) {
         const value = patch[key];
@@ -260,7 +305,7 @@ export class Users {
       if (passwordHash !== undefined) {
         const connection = this.#store.connections.byName(main.connection);
         if (!connection?.capabilities.holdsPasswords) {
-          throw new AccordError('operation_not_supported', 'Only users of a database connection have a password.');
+          throw tenantError('operation_not_supported', 'Only users of a database connection have a password.');
         }
         await this.#credentials.replacePasswordHash(trx, main.provider, main.user_id, passwordHash, date);
         changed.push('password');
@@ -268,9 +313,15 @@ export class Users {
       if (changed.length === 0 && Object.keys(changes).length === 0) return toProfile(row, identities);
 
       const next: UserRow = { ...row, ...changes, updated_at: date };
-      await trx.updateTable('users').set({ ...changes, updated_at: date }).where('user_id', '=', userId).execute();
+      await trx
+        .updateTable('users')
+        .set({ ...changes, updated_at: date })
+        .where('user_id', '=', userId)
+        .execute();
       await this.#audit.record(trx, actor, {
-        type: 'user.updated', date, userId,
+        type: 'user.updated',
+        date,
+        userId,
         description: `User updated: ${changed.join(', ')}`,
         details: { user_id: userId, changed },
       });
@@ -289,7 +340,9 @@ export class Users {
       await trx.deleteFrom('users').where('user_id', '=', userId).execute();
       await trx.deleteFrom('link_snapshots').where('primary_id', '=', userId).execute();
       await this.#audit.record(trx, actor, {
-        type: 'user.deleted', date, userId,
+        type: 'user.deleted',
+        date,
+        userId,
         description: 'User deleted',
         details: { user_id: userId, identities: identities.map((i) => `${i.provider}|${i.user_id}`) },
       });
@@ -299,8 +352,12 @@ export class Users {
 
   /** Whether an identity of `connection`, linked or not, is registered with this email. */
   async #emailTaken(trx: Db, connection: string, emailNormalized: string): Promise<boolean> {
-    const taken = await trx.selectFrom('identities').select('owner_id')
-      .where('connection', '=', connection).where('connection_email', '=', emailNormalized).executeTakeFirst();
+    const taken = await trx
+      .selectFrom('identities')
+      .select('owner_id')
+      .where('connection', '=', connection)
+      .where('connection_email', '=', emailNormalized)
+      .executeTakeFirst();
     return taken !== undefined;
   }
 
@@ -314,5 +371,4 @@ export class Users {
     if (this.#store.dialect !== 'postgres') return;
     await sql`select pg_advisory_xact_lock(hashtextextended(${`accord:email:${connection}:${emailNormalized}`}, 0))`.execute(trx);
   }
-
 }

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 
 /**
  * CSRF tokens for the sign-in forms: an HMAC of the interaction uid under the tenant's
@@ -17,7 +17,7 @@ export class CsrfTokens {
     const expected = Buffer.from(this.issue(uid));
     const actual = Buffer.from(typeof presented === 'string' ? presented : '');
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-      throw new AccordError('csrf_invalid');
+      throw tenantError('csrf_invalid');
     }
   }
 }

@@ -1,6 +1,6 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
-import { AccordError, isAccordError } from '../../platform/errors.ts';
+import { isTenantError, tenantError } from '../tenant-errors.ts';
 import { isDependencyError } from '../../platform/dependency-errors.ts';
 import { markUnavailable, UNAVAILABLE_PAGE } from '../final-error-handler.ts';
 import { USER_SCOPES } from '../clients/client-registry.ts';
@@ -17,12 +17,16 @@ const noStore = (_req: Request, res: Response, next: NextFunction) => {
 /** Words a person understands for the refusals a sign-in can end with. */
 function describe(err: unknown): { status: number; title: string; message: string } | undefined {
   if (err instanceof oidcErrors.SessionNotFound || err instanceof oidcErrors.InvalidRequest) {
-    return { status: 400, title: 'This sign-in has expired', message: 'Sign-in pages are valid for a limited time and in the browser that opened them. Go back to the application and sign in again.' };
+    return {
+      status: 400,
+      title: 'This sign-in has expired',
+      message: 'Sign-in pages are valid for a limited time and in the browser that opened them. Go back to the application and sign in again.',
+    };
   }
-  if (isAccordError(err, 'user_blocked')) return { status: 403, title: 'Account blocked', message: err.message };
-  if (isAccordError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
-  if (isAccordError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
-  if (isAccordError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
+  if (isTenantError(err, 'user_blocked')) return { status: 403, title: 'Account blocked', message: err.message };
+  if (isTenantError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
+  if (isTenantError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
+  if (isTenantError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
   if (isDependencyError(err)) return { status: 503, ...UNAVAILABLE_PAGE };
   return undefined;
 }
@@ -42,13 +46,17 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) throw new oidcErrors.SessionNotFound('interaction mismatch');
       return {
-        uid: details.uid, params: details.params, promptName: details.prompt.name, clientId: String(details.params.client_id),
-        grantId: details.grantId, sessionAccountId: details.session?.accountId,
+        uid: details.uid,
+        params: details.params,
+        promptName: details.prompt.name,
+        clientId: String(details.params.client_id),
+        grantId: details.grantId,
+        sessionAccountId: details.session?.accountId,
       };
     },
     async finish(req, res, identity, amr) {
       const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
-      const interaction = (res.locals.interaction as Interaction | undefined) ?? await env.interaction(req, res);
+      const interaction = (res.locals.interaction as Interaction | undefined) ?? (await env.interaction(req, res));
       const consent = await firstPartyGrant(provider, interaction, user.user_id);
       await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true }, ...consent }, { mergeWithLastSubmission: false });
     },
@@ -68,7 +76,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     if (interaction.promptName === 'consent') return grantFirstPartyConsent(provider, req, res);
     const requested = interaction.params.connection;
     if (typeof requested === 'string' && requested.length > 0) {
-      if (!base.connections.byName(requested)) throw new AccordError('inexistent_connection', `The sign-in method "${requested}" does not exist on this tenant.`);
+      if (!base.connections.byName(requested)) throw tenantError('inexistent_connection', `The sign-in method "${requested}" does not exist on this tenant.`);
       return res.redirect(303, `/login/${interaction.uid}/${encodeURIComponent(requested)}`);
     }
     env.render(res, 'tenant/choose-connection', {
@@ -81,14 +89,19 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
 
   router.get('/login/:uid/abort', async (req, res) => {
     await env.interaction(req, res);
-    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(
+      req,
+      res,
+      { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
+      { mergeWithLastSubmission: false },
+    );
   });
 
   const byStrategy = new Map(strategies.map((s) => [s.strategy, s.router(env)]));
   router.use('/login/:uid/:connection', async (req, res, next) => {
     const connection: Connection | undefined = base.connections.byName(req.params.connection!);
     const handler = connection ? byStrategy.get(connection.strategy) : undefined;
-    if (!connection || !handler) throw new AccordError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
+    if (!connection || !handler) throw tenantError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
     res.locals.connection = connection;
     res.locals.interaction = await env.interaction(req, res);
     handler(req, res, next);
@@ -114,7 +127,9 @@ const SIGN_IN_SCOPES = new Set(['openid', 'profile', 'email']);
  */
 async function firstPartyGrant(provider: Provider, interaction: Interaction, accountId: string): Promise<{ consent?: { grantId: string } }> {
   if (interaction.grantId && interaction.sessionAccountId === accountId) return {};
-  const scopes = String(interaction.params.scope ?? '').split(' ').filter((scope) => SIGN_IN_SCOPES.has(scope));
+  const scopes = String(interaction.params.scope ?? '')
+    .split(' ')
+    .filter((scope) => SIGN_IN_SCOPES.has(scope));
   if (!scopes.includes('openid')) return {};
   const grant = new provider.Grant({ accountId, clientId: interaction.clientId });
   grant.addOIDCScope(scopes.join(' '));
@@ -137,7 +152,12 @@ async function grantFirstPartyConsent(provider: Provider, req: Request, res: Res
   const resourceScopes = Object.entries(missing.missingResourceScopes ?? {});
   const machine = resourceScopes.flatMap(([, scopes]) => scopes).filter((scope) => !(USER_SCOPES as readonly string[]).includes(scope));
   if (machine.length > 0) {
-    await provider.interactionFinished(req, res, { error: 'invalid_scope', error_description: `A sign-in cannot grant ${machine.join(' ')}.` }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(
+      req,
+      res,
+      { error: 'invalid_scope', error_description: `A sign-in cannot grant ${machine.join(' ')}.` },
+      { mergeWithLastSubmission: false },
+    );
     return;
   }
   for (const [indicator, scopes] of resourceScopes) grant.addResourceScope(indicator, scopes.join(' '));

@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import type Provider from 'oidc-provider';
-import type { TenantConfig } from '../../config.ts';
+import type { TenantConfig } from '../tenant-config.ts';
 import type { Database } from '../tenant-database.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';

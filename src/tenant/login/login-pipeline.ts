@@ -1,4 +1,4 @@
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { SYSTEM_ACTOR } from '../directory/audit.ts';
 import type { Directory } from '../directory/directory.ts';
 import type { UserProfile } from '../directory/profile.ts';
@@ -20,8 +20,8 @@ export class LoginPipeline {
 
   async signIn(provider: string, identityUserId: string): Promise<SignInResult> {
     let user = await this.directory.findByIdentity(provider, identityUserId);
-    if (!user) throw new AccordError('inexistent_identity');
-    if (user.blocked) throw new AccordError('user_blocked');
+    if (!user) throw tenantError('inexistent_identity');
+    if (user.blocked) throw tenantError('user_blocked');
 
     let autoLinkedInto: string | undefined;
     const target = await this.directory.autoLinkTarget(user, provider, identityUserId);
@@ -29,9 +29,13 @@ export class LoginPipeline {
       await this.directory.link(target.user_id, { userId: user.user_id }, SYSTEM_ACTOR);
       autoLinkedInto = target.user_id;
       user = await this.directory.getUser(target.user_id);
-      if (user.blocked) throw new AccordError('user_blocked');
+      if (user.blocked) throw tenantError('user_blocked');
     }
-    await this.directory.recordLogin(user.user_id);
-    return { user: await this.directory.getUser(user.user_id), ...(autoLinkedInto ? { autoLinkedInto } : {}) };
+    const at = new Date().toISOString();
+    await this.directory.recordLogin(user.user_id, at);
+    // The user as this sign-in counted it, without reading the row back: the count is the
+    // database's (a sign-in elsewhere at the same moment may count too), the rest unchanged.
+    const counted: UserProfile = { ...user, last_login: at, logins_count: user.logins_count + 1 };
+    return { user: counted, ...(autoLinkedInto ? { autoLinkedInto } : {}) };
   }
 }

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type RateLimitRequestHandler } from 'express-rate-limit';
 import type { Database } from '../tenant-database.ts';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { DatabaseRateLimitStore, RateLimitCounters } from '../../platform/rate-limit-counters.ts';
 
 export interface SignInLimiterOptions {
@@ -27,7 +27,7 @@ export interface SignInLimiterOptions {
  * one tenant, it is counted in the database; on SQLite (one process) in memory.
  */
 export function signInLimiter(options: SignInLimiterOptions): RateLimitRequestHandler {
-  const refuse = options.refuse ?? ((_req, _res, next, message) => next(new AccordError('too_many_requests', message)));
+  const refuse = options.refuse ?? ((_req, _res, next, message) => next(tenantError('too_many_requests', message)));
   return rateLimit({
     windowMs: options.windowMs,
     limit: options.limit,
@@ -37,6 +37,8 @@ export function signInLimiter(options: SignInLimiterOptions): RateLimitRequestHa
     keyGenerator: options.key ?? ((req: Request) => ipKeyGenerator(req.ip ?? '')),
     ...(options.skip ? { skip: options.skip } : {}),
     handler: (req, res, next) => refuse(req, res, next, options.message),
-    ...(options.database.dialect === 'postgres' ? { store: new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'rate_limit_hits'), options.name) } : {}),
+    ...(options.database.dialect === 'postgres'
+      ? { store: new DatabaseRateLimitStore(new RateLimitCounters(options.database, 'rate_limit_hits'), options.name) }
+      : {}),
   });
 }

@@ -31,7 +31,10 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
 
   directory.onIdentityChange(async (change) => {
     const failed = (err: unknown, counts: { failed?: number; of?: number } = {}) => {
-      logger.error({ err, ...counts, type: change.type, user_id: change.primaryId, connection: change.connection }, 'could not send the identity change notification');
+      logger.error(
+        { err, ...counts, type: change.type, user_id: change.primaryId, connection: change.connection },
+        'could not send the identity change notification',
+      );
     };
     // Who to tell is the account as the change committed it (a later change must not
     // redirect the mail); sending happens in the background.
@@ -44,8 +47,12 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
     }
     if (mails.length === 0) return;
     const work = sendAll(options.mailer, mails)
-      .then((failures) => { if (failures.length > 0) failed(failures[0], { failed: failures.length, of: mails.length }); }, failed)
-      .finally(() => { pending.delete(work); });
+      .then((failures) => {
+        if (failures.length > 0) failed(failures[0], { failed: failures.length, of: mails.length });
+      }, failed)
+      .finally(() => {
+        pending.delete(work);
+      });
     pending.add(work);
   });
 
@@ -58,9 +65,10 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
 
 function notificationsFor(options: IdentityNotificationsOptions, change: IdentityChange): MailMessage[] {
   const { primary, detached } = change;
-  const identityEmail = change.type === 'identity.linked'
-    ? primary.identities.find((i) => i.provider === change.provider && i.user_id === change.identityUserId)?.profileData?.email
-    : detached?.email;
+  const identityEmail =
+    change.type === 'identity.linked'
+      ? primary.identities.find((i) => i.provider === change.provider && i.user_id === change.identityUserId)?.profileData?.email
+      : detached?.email;
   // An unlinked identity was part of the account until now: its owner hears of it too.
   // One message per address: no recipient learns the account's other addresses.
   return verifiedAddresses([primary, detached]).map((to) => identityChangeMail(options, change, identityEmail, to));
@@ -109,10 +117,13 @@ function describeActor(change: IdentityChange, tenantName: string): string {
     : `by ${tenantName}`;
 }
 
-
 /** The message: what changed (which sign-in method), when, by what, and what to do if it was not them. No secrets. */
-export function identityChangeMail(options: Pick<IdentityNotificationsOptions, 'connections' | 'tenantName'>, change: IdentityChange,
-  identityEmail: string | undefined, to: string): MailMessage {
+export function identityChangeMail(
+  options: Pick<IdentityNotificationsOptions, 'connections' | 'tenantName'>,
+  change: IdentityChange,
+  identityEmail: string | undefined,
+  to: string,
+): MailMessage {
   const tenant = options.tenantName;
   const connection = options.connections.byName(change.connection);
   const method = connection ? connection.displayName : change.connection;
@@ -122,9 +133,7 @@ export function identityChangeMail(options: Pick<IdentityNotificationsOptions, '
   const by = describeActor(change, tenant);
   const linked = change.type === 'identity.linked';
 
-  const subject = linked
-    ? `A sign-in method was linked to your ${tenant} account`
-    : `A sign-in method was removed from your ${tenant} account`;
+  const subject = linked ? `A sign-in method was linked to your ${tenant} account` : `A sign-in method was removed from your ${tenant} account`;
   const what = linked
     ? `The sign-in method ${methodLine}${identityEmail ? ` for ${identityEmail}` : ''} was linked to your ${tenant} account. Signing in with it now opens the same account.`
     : `The sign-in method ${methodLine}${identityEmail ? ` for ${identityEmail}` : ''} was unlinked from your ${tenant} account. Signing in with it now opens a separate account.`;

@@ -38,7 +38,10 @@ export class OutboxMailer implements Mailer {
   send(message: MailMessage): Promise<void> {
     return new Promise((stored, failed) => {
       this.#queue.push({ row: { ...message, created_at: new Date().toISOString() }, stored, failed });
-      if (this.#queue.length === 1) setImmediate(() => { void this.#store(); });
+      if (this.#queue.length === 1)
+        setImmediate(() => {
+          void this.#store();
+        });
     });
   }
 
@@ -46,7 +49,10 @@ export class OutboxMailer implements Mailer {
     const batch = this.#queue;
     this.#queue = [];
     try {
-      await this.db.insertInto('mail_outbox').values(batch.map((mail) => mail.row)).execute();
+      await this.db
+        .insertInto('mail_outbox')
+        .values(batch.map((mail) => mail.row))
+        .execute();
       for (const mail of batch) mail.stored();
     } catch (err) {
       for (const mail of batch) mail.failed(err);
@@ -54,15 +60,17 @@ export class OutboxMailer implements Mailer {
   }
 
   async list(limit = 100): Promise<StoredMail[]> {
-    return this.db.selectFrom('mail_outbox').select(['to', 'subject', 'text', 'html', 'created_at'])
-      .orderBy('id', 'desc').limit(limit).execute();
+    return this.db.selectFrom('mail_outbox').select(['to', 'subject', 'text', 'html', 'created_at']).orderBy('id', 'desc').limit(limit).execute();
   }
 }
 
 export class SmtpMailer implements Mailer {
   readonly transport = 'smtp' as const;
   readonly #transporter: Transporter;
-  constructor(smtpUrl: string, private readonly from: string) {
+  constructor(
+    smtpUrl: string,
+    private readonly from: string,
+  ) {
     this.#transporter = nodemailer.createTransport(smtpUrl);
   }
 

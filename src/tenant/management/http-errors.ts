@@ -2,9 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
-import { AccordError, httpStatusOf } from '../../platform/errors.ts';
+import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import type { Logger } from '../../platform/logger.ts';
-
 
 /** Auth0's error body: `{statusCode, error, message, errorCode}`. */
 export const auth0ErrorBody = z.object({
@@ -15,7 +15,7 @@ export const auth0ErrorBody = z.object({
 });
 
 export function sendAuth0Error(res: Response, err: AccordError): void {
-  const statusCode = httpStatusOf(err.code);
+  const statusCode = err.status;
   if (statusCode === 401) res.set('WWW-Authenticate', 'Bearer realm="api/v2"');
   if (statusCode === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   res.status(statusCode).json({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message: err.message, errorCode: err.code });
@@ -27,14 +27,14 @@ export function auth0ErrorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(err);
     if (err instanceof AccordError) return sendAuth0Error(res, err);
     // The database (or another dependency) is down or too slow: logged once per outage where it is noticed.
-    if (isDependencyError(err)) return sendAuth0Error(res, new AccordError('temporarily_unavailable'));
+    if (isDependencyError(err)) return sendAuth0Error(res, tenantError('temporarily_unavailable'));
     const e = err as { type?: string; status?: number } | null;
-    if (e?.type === 'entity.too.large') return sendAuth0Error(res, new AccordError('payload_too_large', 'Request body larger than 100 kB.'));
-    if (e?.type === 'entity.parse.failed') return sendAuth0Error(res, new AccordError('invalid_json', 'Invalid request payload JSON format'));
+    if (e?.type === 'entity.too.large') return sendAuth0Error(res, tenantError('payload_too_large', 'Request body larger than 100 kB.'));
+    if (e?.type === 'entity.parse.failed') return sendAuth0Error(res, tenantError('invalid_json', 'Invalid request payload JSON format'));
     if (e?.status && e.status >= 400 && e.status < 500) {
-      return sendAuth0Error(res, new AccordError('invalid_body', 'The request could not be read.'));
+      return sendAuth0Error(res, tenantError('invalid_body', 'The request could not be read.'));
     }
     logger.error({ err, method: req.method, path: req.path }, 'management api request failed');
-    return sendAuth0Error(res, new AccordError('internal_error'));
+    return sendAuth0Error(res, tenantError('internal_error'));
   };
 }

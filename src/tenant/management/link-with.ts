@@ -1,5 +1,5 @@
 import { createLocalJWKSet, decodeProtectedHeader, decodeJwt, jwtVerify } from 'jose';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { publicJwk, type SigningJwk } from '../oidc/keys.ts';
 import type { ManagementAuth } from './token-guard.ts';
 
@@ -17,20 +17,20 @@ export function linkWithVerifier(keys: SigningJwk[]) {
       alg = decodeProtectedHeader(idToken).alg;
       claims = decodeJwt(idToken);
     } catch {
-      throw new AccordError('link_with_invalid');
+      throw tenantError('link_with_invalid');
     }
-    if (alg !== 'RS256') throw new AccordError('link_with_alg');
+    if (alg !== 'RS256') throw tenantError('link_with_alg');
     // The tenant's issuer in either form: tokens issued before it took Auth0's trailing slash
     // stay valid until they expire (the token guard accepts both forms the same way).
     const issuers = [caller.issuer.replace(/\/+$/, ''), `${caller.issuer.replace(/\/+$/, '')}/`];
-    if (typeof claims.iss !== 'string' || !issuers.includes(claims.iss)) throw new AccordError('link_with_iss');
+    if (typeof claims.iss !== 'string' || !issuers.includes(claims.iss)) throw tenantError('link_with_iss');
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!caller.clientId || !aud.includes(caller.clientId)) throw new AccordError('link_with_aud');
+    if (!caller.clientId || !aud.includes(caller.clientId)) throw tenantError('link_with_aud');
     try {
       const { payload } = await jwtVerify(idToken, jwks, { algorithms: ['RS256'], issuer: issuers, audience: caller.clientId, requiredClaims: ['sub', 'exp'] });
       return payload.sub!;
     } catch {
-      throw new AccordError('link_with_invalid');
+      throw tenantError('link_with_invalid');
     }
   };
 }

@@ -2,14 +2,16 @@ import { z } from 'zod';
 import { auth0ErrorBody } from './http-errors.ts';
 import type { RouteDefinition } from './route-definition.ts';
 
-const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
-  z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
 
 function parametersOf(schema: z.ZodType | undefined, where: 'path' | 'query') {
   if (!schema) return [];
   const doc = jsonSchema(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
   return Object.entries(doc.properties ?? {}).map(([name, property]) => ({
-    name, in: where, required: where === 'path' || (doc.required ?? []).includes(name), schema: property,
+    name,
+    in: where,
+    required: where === 'path' || (doc.required ?? []).includes(name),
+    schema: property,
   }));
 }
 
@@ -31,7 +33,13 @@ export function buildOpenApiDocument(routes: RouteDefinition[], tenantUrl: strin
         [route.status]: route.response
           ? { description: 'Success', content: { 'application/json': { schema: jsonSchema(route.response, 'output') } } }
           : { description: 'Success, no content' },
-        400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse, 413: errorResponse, 429: errorResponse,
+        400: errorResponse,
+        401: errorResponse,
+        403: errorResponse,
+        404: errorResponse,
+        409: errorResponse,
+        413: errorResponse,
+        429: errorResponse,
       },
     };
   }

@@ -14,9 +14,7 @@ export interface RouteInput<P, Q, B> {
  * One Management API endpoint: method, path, scopes, input schemas and the handler, in one
  * place. The router and the OpenAPI document are both built from these definitions.
  */
-export interface RouteDefinition<
-  P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType,
-> {
+export interface RouteDefinition<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
   method: Method;
   /** Express-style path under /api/v2, e.g. `/users/:id`. */
   path: string;
@@ -34,8 +32,6 @@ export interface RouteDefinition<
   handle(input: RouteInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<unknown>;
 }
 
-export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
-  route: RouteDefinition<P, Q, B>,
-): RouteDefinition {
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(route: RouteDefinition<P, Q, B>): RouteDefinition {
   return route as unknown as RouteDefinition;
 }

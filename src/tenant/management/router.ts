@@ -2,7 +2,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { ipKeyGenerator } from 'express-rate-limit';
 import { FixedWindowLimiter, type RateLimitDecision, type WindowLimiter } from '../../platform/rate-limit.ts';
 import type { z } from 'zod';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { jsonBodyNestingGuard } from '../../platform/json-nesting.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { auth0ErrorHandler, sendAuth0Error } from './http-errors.ts';
@@ -12,17 +12,24 @@ import { managementTokenGuard, requireScopes } from './token-guard.ts';
 import type { SigningJwk } from '../oidc/keys.ts';
 
 function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => {
-    const where = issue.path.length > 0 ? issue.path.join('.') : '';
-    if (issue.code === 'unrecognized_keys') return `Additional properties not allowed: ${issue.keys.join(', ')}${where ? ` (in ${where})` : ''}`;
-    return where ? `${where}: ${issue.message}` : issue.message;
-  }).join('; ');
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : '';
+      if (issue.code === 'unrecognized_keys') return `Additional properties not allowed: ${issue.keys.join(', ')}${where ? ` (in ${where})` : ''}`;
+      return where ? `${where}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
 }
 
-function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, code: 'invalid_body' | 'invalid_query_string', label: string): z.output<T> | undefined {
+function parse<T extends z.ZodType>(
+  schema: T | undefined,
+  value: unknown,
+  code: 'invalid_body' | 'invalid_query_string',
+  label: string,
+): z.output<T> | undefined {
   if (!schema) return undefined;
   const result = schema.safeParse(value ?? {});
-  if (!result.success) throw new AccordError(code, `${label} validation error: ${describeIssues(result.error)}`);
+  if (!result.success) throw tenantError(code, `${label} validation error: ${describeIssues(result.error)}`);
   return result.data;
 }
 
@@ -42,9 +49,11 @@ export interface ManagementRouterOptions {
 export function managementRouter(options: ManagementRouterOptions): Router {
   const router = Router();
   const openapi = buildOpenApiDocument(options.routes, options.issuer);
-  router.get('/openapi.json', (_req, res) => { res.json(openapi); });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
 
-  const tooManyRequests = (res: Response) => sendAuth0Error(res, new AccordError('too_many_requests', 'Global limit has been reached'));
+  const tooManyRequests = (res: Response) => sendAuth0Error(res, tenantError('too_many_requests', 'Global limit has been reached'));
   const tokenGuard = managementTokenGuard({ issuer: options.issuer, audience: options.audience, keys: options.keys });
   // Per address, counting only requests that never authenticated: token guessing and floods
   // of bad tokens are throttled before they cost a signature check each. A token this
@@ -56,7 +65,9 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     if (tokenGuard.recognizes(req)) return next();
     const address = ipKeyGenerator(req.ip ?? '');
     if (unauthenticated.exhausted(address)) return tooManyRequests(res);
-    res.once('finish', () => { if (req.management === undefined) unauthenticated.hit(address); });
+    res.once('finish', () => {
+      if (req.management === undefined) unauthenticated.hit(address);
+    });
     next();
   });
   router.use(tokenGuard);
@@ -88,7 +99,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
       requireScopes(req.management!, route.scopes, route.selfScopes ?? [], pathUserId);
       const query = parse(route.query, req.query, 'invalid_query_string', 'Query');
       if (!route.query && Object.keys(req.query as object).length > 0) {
-        throw new AccordError('invalid_query_string', `Query validation error: Additional properties not allowed: ${Object.keys(req.query as object).join(', ')}`);
+        throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${Object.keys(req.query as object).join(', ')}`);
       }
       const body = parse(route.body, req.body, 'invalid_body', 'Payload');
       const result = await route.handle({ params, query, body, auth: req.management! });
@@ -103,7 +114,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
       res.end(JSON.stringify(result));
     });
   }
-  router.use((_req, res) => sendAuth0Error(res, new AccordError('not_found', 'Not Found: no such Management API endpoint.')));
+  router.use((_req, res) => sendAuth0Error(res, tenantError('not_found', 'Not Found: no such Management API endpoint.')));
   router.use(auth0ErrorHandler(options.logger));
   return router;
 }

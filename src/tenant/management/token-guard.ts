@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { NextFunction, Request, Response } from 'express';
-import { AccordError } from '../../platform/errors.ts';
+import { tenantError } from '../tenant-errors.ts';
 import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Actor } from '../directory/audit.ts';
 import { publicJwk, type SigningJwk } from '../oidc/keys.ts';
@@ -40,10 +40,11 @@ export function managementTokenGuard(options: { issuer: string; audience: string
   const guard = async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer ([A-Za-z0-9_.~+/-]+=*)$/.exec(header) : null;
-    if (!match) throw new AccordError('invalid_token', 'Missing or malformed Authorization header; send "Bearer <access token>".');
+    if (!match) throw tenantError('invalid_token', 'Missing or malformed Authorization header; send "Bearer <access token>".');
     const token = match[1]!;
     let claims = verified.get(token);
-    if (claims && claims.exp <= Math.floor(Date.now() / 1000)) { // jose's rule: expired at exp, no leeway
+    if (claims && claims.exp <= Math.floor(Date.now() / 1000)) {
+      // jose's rule: expired at exp, no leeway
       verified.delete(token);
       claims = undefined;
     }
@@ -56,7 +57,7 @@ export function managementTokenGuard(options: { issuer: string; audience: string
           requiredClaims: ['sub', 'exp'],
         }));
       } catch {
-        throw new AccordError('invalid_token');
+        throw tenantError('invalid_token');
       }
       if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
       verified.set(token, Object.freeze(claims)); // shared by every request that presents this token
@@ -94,7 +95,7 @@ export function requireScopes(auth: ManagementAuth, scopes: readonly string[], s
   const self = selfScopes.filter((s) => auth.scopes.has(s));
   if (self.length > 0 && pathUserId !== undefined) {
     if (pathUserId === auth.sub) return;
-    throw new AccordError('subject_mismatch');
+    throw tenantError('subject_mismatch');
   }
-  throw new AccordError('insufficient_scope', `Insufficient scope, expected any of: ${[...scopes, ...selfScopes].join(',')}`);
+  throw tenantError('insufficient_scope', `Insufficient scope, expected any of: ${[...scopes, ...selfScopes].join(',')}`);
 }

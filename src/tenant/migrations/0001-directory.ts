@@ -4,7 +4,8 @@ import { autoIdTable } from '../../platform/migrations.ts';
 
 export const createDirectoryTables = (dialect: Dialect): Migration => ({
   async up(db: Kysely<any>) {
-    await db.schema.createTable('users')
+    await db.schema
+      .createTable('users')
       .addColumn('user_id', 'text', (c) => c.primaryKey())
       .addColumn('connection', 'text', (c) => c.notNull())
       .addColumn('email', 'text')
@@ -28,7 +29,8 @@ export const createDirectoryTables = (dialect: Dialect): Migration => ({
     await db.schema.createIndex('users_email_normalized').on('users').column('email_normalized').execute();
     await db.schema.createIndex('users_created_at').on('users').columns(['created_at', 'user_id']).execute();
 
-    await db.schema.createTable('identities')
+    await db.schema
+      .createTable('identities')
       .addColumn('provider', 'text', (c) => c.notNull())
       .addColumn('user_id', 'text', (c) => c.notNull())
       .addColumn('owner_id', 'text', (c) => c.notNull().references('users.user_id').onDelete('cascade'))
@@ -43,10 +45,10 @@ export const createDirectoryTables = (dialect: Dialect): Migration => ({
     await db.schema.createIndex('identities_owner').on('identities').column('owner_id').execute();
     await db.schema.createIndex('identities_connection_email').on('identities').columns(['connection', 'connection_email']).unique().execute();
     // Every user owns exactly one main identity: enforced by the database, not only by code.
-    await db.schema.createIndex('identities_one_main').on('identities').column('owner_id').unique()
-      .where(sql.ref('is_main'), '=', 1).execute();
+    await db.schema.createIndex('identities_one_main').on('identities').column('owner_id').unique().where(sql.ref('is_main'), '=', 1).execute();
 
-    await db.schema.createTable('credentials')
+    await db.schema
+      .createTable('credentials')
       .addColumn('provider', 'text', (c) => c.notNull())
       .addColumn('user_id', 'text', (c) => c.notNull())
       .addColumn('password_hash', 'text', (c) => c.notNull())

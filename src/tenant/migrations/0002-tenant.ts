@@ -2,7 +2,8 @@ import type { Kysely, Migration } from 'kysely';
 
 export const createTenantTables: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('clients')
+    await db.schema
+      .createTable('clients')
       .addColumn('client_id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('secret_hash', 'text')
@@ -13,7 +14,8 @@ export const createTenantTables: Migration = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
 
-    await db.schema.createTable('oidc_payloads')
+    await db.schema
+      .createTable('oidc_payloads')
       .addColumn('model', 'text', (c) => c.notNull())
       .addColumn('id', 'text', (c) => c.notNull())
       .addColumn('payload', 'text', (c) => c.notNull())
@@ -28,7 +30,8 @@ export const createTenantTables: Migration = {
     await db.schema.createIndex('oidc_payloads_uid').on('oidc_payloads').column('uid').execute();
     await db.schema.createIndex('oidc_payloads_user_code').on('oidc_payloads').column('user_code').execute();
 
-    await db.schema.createTable('tenant_secrets')
+    await db.schema
+      .createTable('tenant_secrets')
       .addColumn('name', 'text', (c) => c.primaryKey())
       .addColumn('value', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())

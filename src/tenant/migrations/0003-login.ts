@@ -11,7 +11,8 @@ export const createLoginTables = (dialect: Dialect): Migration => ({
       .addColumn('html', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
-    await db.schema.createTable('login_tickets')
+    await db.schema
+      .createTable('login_tickets')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('kind', 'text', (c) => c.notNull())
       .addColumn('connection', 'text', (c) => c.notNull())

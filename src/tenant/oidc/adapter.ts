@@ -7,23 +7,34 @@ import type { ClientRegistry } from '../clients/client-registry.ts';
 
 /** oidc-provider's statements, compiled once (see prepareQuery); the model is a parameter. */
 function adapterQueries(db: Kysely<Schema>) {
-  const findBy = (column: 'id' | 'uid' | 'user_code') => prepareQuery(['model', 'value'], (p) => db.selectFrom('oidc_payloads')
-    .select(['payload', 'expires_at', 'consumed_at']).where('model', '=', p.model).where(column, '=', p.value).limit(1));
+  const findBy = (column: 'id' | 'uid' | 'user_code') =>
+    prepareQuery(['model', 'value'], (p) =>
+      db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', p.model).where(column, '=', p.value).limit(1),
+    );
   return {
-    upsert: prepareQuery(['model', 'id', 'payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at'], (p) => db.insertInto('oidc_payloads')
-      .values({ ...p, consumed_at: null })
-      .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet((eb) => ({
-        payload: eb.ref('excluded.payload'), grant_id: eb.ref('excluded.grant_id'), user_code: eb.ref('excluded.user_code'),
-        uid: eb.ref('excluded.uid'), account_id: eb.ref('excluded.account_id'), expires_at: eb.ref('excluded.expires_at'),
-      })))),
+    upsert: prepareQuery(['model', 'id', 'payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at'], (p) =>
+      db
+        .insertInto('oidc_payloads')
+        .values({ ...p, consumed_at: null })
+        .onConflict((oc) =>
+          oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+            payload: eb.ref('excluded.payload'),
+            grant_id: eb.ref('excluded.grant_id'),
+            user_code: eb.ref('excluded.user_code'),
+            uid: eb.ref('excluded.uid'),
+            account_id: eb.ref('excluded.account_id'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        ),
+    ),
     findById: findBy('id'),
     findByUid: findBy('uid'),
     findByUserCode: findBy('user_code'),
-    consume: prepareQuery(['model', 'id', 'at'], (p) => db.updateTable('oidc_payloads').set({ consumed_at: p.at })
-      .where('model', '=', p.model).where('id', '=', p.id)),
+    consume: prepareQuery(['model', 'id', 'at'], (p) =>
+      db.updateTable('oidc_payloads').set({ consumed_at: p.at }).where('model', '=', p.model).where('id', '=', p.id),
+    ),
     destroy: prepareQuery(['model', 'id'], (p) => db.deleteFrom('oidc_payloads').where('model', '=', p.model).where('id', '=', p.id)),
-    revokeByGrantId: prepareQuery(['model', 'grantId'], (p) => db.deleteFrom('oidc_payloads')
-      .where('model', '=', p.model).where('grant_id', '=', p.grantId)),
+    revokeByGrantId: prepareQuery(['model', 'grantId'], (p) => db.deleteFrom('oidc_payloads').where('model', '=', p.model).where('grant_id', '=', p.grantId)),
   };
 }
 
@@ -39,16 +50,18 @@ export function createAdapterFactory(database: Database, clients: ClientRegistry
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      await database.write(queries.upsert({
-        model: this.model,
-        id,
-        payload: JSON.stringify(payload),
-        grant_id: payload.grantId ?? null,
-        user_code: payload.userCode ?? null,
-        uid: payload.uid ?? null,
-        account_id: payload.accountId ?? null,
-        expires_at: expiresIn ? epochSeconds() + expiresIn : null,
-      }));
+      await database.write(
+        queries.upsert({
+          model: this.model,
+          id,
+          payload: JSON.stringify(payload),
+          grant_id: payload.grantId ?? null,
+          user_code: payload.userCode ?? null,
+          uid: payload.uid ?? null,
+          account_id: payload.accountId ?? null,
+          expires_at: expiresIn ? epochSeconds() + expiresIn : null,
+        }),
+      );
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

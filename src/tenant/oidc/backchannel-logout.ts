@@ -73,10 +73,12 @@ export class BackchannelLogout {
    * the clients of its live tenant sessions: an app session may outlive the tenant's.
    */
   accountEnded(sub: string): void {
-    this.#track((async () => {
-      const clients = await this.#options.clients.backchannelClients();
-      await Promise.all(clients.map((client) => this.#deliver(client, { sub })));
-    })());
+    this.#track(
+      (async () => {
+        const clients = await this.#options.clients.backchannelClients();
+        await Promise.all(clients.map((client) => this.#deliver(client, { sub })));
+      })(),
+    );
   }
 
   /** Resolves once every delivery started so far has succeeded or given up. */
@@ -90,9 +92,13 @@ export class BackchannelLogout {
   }
 
   #track(work: Promise<void>): void {
-    const tracked = work.catch((err: unknown) => {
-      this.#options.logger.warn({ event: 'backchannel_logout_failed', err: (err as Error)?.message }, 'could not send back-channel logout tokens');
-    }).finally(() => { this.#pending.delete(tracked); });
+    const tracked = work
+      .catch((err: unknown) => {
+        this.#options.logger.warn({ event: 'backchannel_logout_failed', err: (err as Error)?.message }, 'could not send back-channel logout tokens');
+      })
+      .finally(() => {
+        this.#pending.delete(tracked);
+      });
     this.#pending.add(tracked);
   }
 
@@ -129,9 +135,16 @@ export class BackchannelLogout {
       }
       if (!transient(status)) break;
     }
-    this.#options.logger.warn({
-      event: 'backchannel_logout_failed', client_id: client.client_id, endpoint, user_id: subject.sub, reason: failure,
-    }, 'a client was not told that sessions ended');
+    this.#options.logger.warn(
+      {
+        event: 'backchannel_logout_failed',
+        client_id: client.client_id,
+        endpoint,
+        user_id: subject.sub,
+        reason: failure,
+      },
+      'a client was not told that sessions ended',
+    );
   }
 
   async #token(clientId: string, subject: { sub: string; sid?: string }): Promise<string> {

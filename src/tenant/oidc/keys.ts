@@ -29,8 +29,11 @@ export interface TenantKeys {
 export async function loadOrCreate(db: Kysely<Schema>, name: string, create: () => string): Promise<string> {
   const existing = await db.selectFrom('tenant_secrets').select('value').where('name', '=', name).executeTakeFirst();
   if (existing) return existing.value;
-  await db.insertInto('tenant_secrets').values({ name, value: create(), created_at: new Date().toISOString() })
-    .onConflict((oc) => oc.column('name').doNothing()).execute();
+  await db
+    .insertInto('tenant_secrets')
+    .values({ name, value: create(), created_at: new Date().toISOString() })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
   const stored = await db.selectFrom('tenant_secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow();
   return stored.value;
 }

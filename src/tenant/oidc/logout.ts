@@ -53,12 +53,17 @@ function refuse(res: Response, message: string): void {
 /** Where a logout that names no client returns to, between its request and its confirmation. */
 const TENANT_RETURN_COOKIE = 'tenant_logout_return';
 
-interface TenantReturn { uri: string; state?: string | undefined }
+interface TenantReturn {
+  uri: string;
+  state?: string | undefined;
+}
 
 function notAllowedMessage(what: string): string {
-  return `The ${what} address is not one of this tenant's Allowed Logout URLs, so you were not signed out. `
-    + 'Its developers need to add that exact address to ALLOWED_LOGOUT_URLS (or allowed_logout_urls in TENANT_CONFIG), '
-    + 'or name their application with client_id.';
+  return (
+    `The ${what} address is not one of this tenant's Allowed Logout URLs, so you were not signed out. ` +
+    'Its developers need to add that exact address to ALLOWED_LOGOUT_URLS (or allowed_logout_urls in TENANT_CONFIG), ' +
+    'or name their application with client_id.'
+  );
 }
 
 /**
@@ -76,10 +81,17 @@ export function tenantLogoutUrls(allowedLogoutUrls: readonly string[], secureCoo
       const { client_id: clientId, id_token_hint: hint, post_logout_redirect_uri: uri, state } = req.query;
       if (clientId !== undefined || hint !== undefined || uri === undefined) {
         res.clearCookie(TENANT_RETURN_COOKIE, cookie);
-        return next();
+        next();
+        return;
       }
-      if (typeof uri !== 'string' || (state !== undefined && typeof state !== 'string')) return refuse(res, 'The post_logout_redirect_uri and state parameters must appear once.');
-      if (!allowedLogoutUrls.includes(uri)) return refuse(res, notAllowedMessage('post_logout_redirect_uri'));
+      if (typeof uri !== 'string' || (state !== undefined && typeof state !== 'string')) {
+        refuse(res, 'The post_logout_redirect_uri and state parameters must appear once.');
+        return;
+      }
+      if (!allowedLogoutUrls.includes(uri)) {
+        refuse(res, notAllowedMessage('post_logout_redirect_uri'));
+        return;
+      }
       const value: TenantReturn = { uri, state };
       res.cookie(TENANT_RETURN_COOKIE, Buffer.from(JSON.stringify(value)).toString('base64url'), { ...cookie, maxAge: 3_600_000 });
       next();
@@ -123,12 +135,19 @@ export function auth0LogoutRoute(clients: ClientRegistry, allowedLogoutUrls: rea
     const query = new URLSearchParams();
     if (clientId) {
       const client = await clients.get(clientId);
-      if (!client) return refuse(res, 'The application that sent you here is not registered with this tenant, so it cannot sign you out. Go back to it and contact its support.');
+      if (!client)
+        return refuse(
+          res,
+          'The application that sent you here is not registered with this tenant, so it cannot sign you out. Go back to it and contact its support.',
+        );
       query.set('client_id', client.client_id);
       if (returnTo !== undefined) {
         if (!client.post_logout_redirect_uris.includes(returnTo)) {
-          return refuse(res, `${client.name} asked to send you back to an address it has not registered for signing out, so you were not signed out. `
-            + 'Its developers need to add that exact address (returnTo) to the logout URIs of the client.');
+          return refuse(
+            res,
+            `${client.name} asked to send you back to an address it has not registered for signing out, so you were not signed out. ` +
+              'Its developers need to add that exact address (returnTo) to the logout URIs of the client.',
+          );
         }
         query.set('post_logout_redirect_uri', returnTo);
       }

@@ -11,11 +11,16 @@ export class OidcPayloadPruner {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
 
-  constructor(private readonly database: Database, private readonly logger: Logger) {}
+  constructor(
+    private readonly database: Database,
+    private readonly logger: Logger,
+  ) {}
 
   start(intervalMs: number): void {
     void this.#prunePeriodically();
-    this.#timer = setInterval(() => { void this.#prunePeriodically(); }, intervalMs);
+    this.#timer = setInterval(() => {
+      void this.#prunePeriodically();
+    }, intervalMs);
     this.#timer.unref();
   }
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { TenantConfig } from '../../config.ts';
+import type { TenantConfig } from '../tenant-config.ts';
 import type { Database } from '../tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
 import { UNAVAILABLE_PAGE } from '../final-error-handler.ts';
@@ -37,7 +37,9 @@ export function managementAudience(tenantUrl: string): string {
 function managementScopesFor(ctx: KoaContextWithOIDC, client: { metadata(): Record<string, unknown> }): readonly string[] {
   const forTheClient = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
   if (!forTheClient) return USER_SCOPES;
-  return String(client.metadata().management_scopes ?? '').split(' ').filter((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s));
+  return String(client.metadata().management_scopes ?? '')
+    .split(' ')
+    .filter((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s));
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -52,7 +54,11 @@ function allowLoopbackImplicitCallbacks(provider: Provider, env: TenantConfig['e
   if (env === 'production') return;
   const schema = (provider.Client as unknown as { Schema: { prototype: { invalidate(message: string, code?: string): void } } }).Schema.prototype;
   const invalidate = schema.invalidate;
-  schema.invalidate = function invalidateUnlessLoopback(this: { redirect_uris?: string[]; post_logout_redirect_uris?: string[] }, message: string, code?: string) {
+  schema.invalidate = function invalidateUnlessLoopback(
+    this: { redirect_uris?: string[]; post_logout_redirect_uris?: string[] },
+    message: string,
+    code?: string,
+  ) {
     if (code === 'implicit-force-https' || code === 'implicit-forbid-localhost') {
       const uris = [...(this.redirect_uris ?? []), ...(this.post_logout_redirect_uris ?? [])].map((uri) => new URL(uri));
       const onlyLoopback = uris.filter((u) => u.protocol === 'http:' || u.hostname === 'localhost').every((u) => LOOPBACK_HOSTS.has(u.hostname));
@@ -128,8 +134,8 @@ export function createOidcProvider(options: {
         // Auth0 clients name the API with `audience`, not RFC 8707's `resource`. Only a
         // client-credentials request defaults to the Management API: a user's sign-in without an
         // audience gets an access token for /userinfo, as at Auth0.
-        defaultResource: (ctx) => (ctx.oidc.body?.audience as string | undefined)
-          ?? (ctx.oidc.body?.grant_type === 'client_credentials' ? audience : undefined),
+        defaultResource: (ctx) =>
+          (ctx.oidc.body?.audience as string | undefined) ?? (ctx.oidc.body?.grant_type === 'client_credentials' ? audience : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: async (ctx, resourceIndicator, client) => {
           if (resourceIndicator !== audience) throw new errors.InvalidTarget(`unknown audience; the Management API is ${audience}`);
@@ -166,9 +172,15 @@ export function createOidcProvider(options: {
       return {
         accountId: user.user_id,
         claims: () => ({
-          sub: user.user_id, email: user.email, email_verified: user.email_verified, name: user.name,
-          given_name: user.given_name, family_name: user.family_name, nickname: user.nickname,
-          picture: user.picture, updated_at: Math.floor(Date.parse(user.updated_at) / 1000),
+          sub: user.user_id,
+          email: user.email,
+          email_verified: user.email_verified,
+          name: user.name,
+          given_name: user.given_name,
+          family_name: user.family_name,
+          nickname: user.nickname,
+          picture: user.picture,
+          updated_at: Math.floor(Date.parse(user.updated_at) / 1000),
         }),
       };
     },
@@ -181,9 +193,10 @@ export function createOidcProvider(options: {
       const page = unavailable
         ? { error: 'temporarily_unavailable', description: UNAVAILABLE_PAGE.message, title: UNAVAILABLE_PAGE.title }
         : {
-          error: String(out.error), description: String(out.error_description ?? out.error),
-          title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
-        };
+            error: String(out.error),
+            description: String(out.error_description ?? out.error),
+            title: ctx.oidc?.route?.startsWith('end_session') ? 'We could not sign you out' : undefined,
+          };
       try {
         ctx.body = await ejs.renderFile(errorView, { tenantName: config.name, ...page });
         ctx.type = 'html';
@@ -207,7 +220,11 @@ export function createOidcProvider(options: {
   // oidc-provider sends a sign-out's logout tokens itself, once, while the browser waits (and
   // refuses private addresses, where an app next to its tenant lives). They go through the
   // tenant's one delivery instead: in the background, with retries.
-  provider.Client.prototype.backchannelLogout = async function sendThroughTenant(this: { clientId: string; backchannelLogoutUri?: string }, sub: string, sid: string) {
+  provider.Client.prototype.backchannelLogout = async function sendThroughTenant(
+    this: { clientId: string; backchannelLogoutUri?: string },
+    sub: string,
+    sid: string,
+  ) {
     if (this.backchannelLogoutUri) backchannelLogout.sessionEnded({ client_id: this.clientId, backchannel_logout_uri: this.backchannelLogoutUri }, sub, sid);
   };
   return provider;

@@ -21,11 +21,7 @@ export function publishAtTenantUrl(tenantUrl: string) {
 }
 
 /** The public documents relying parties fetch and may cache: discovery (both names) and the keys. */
-const PUBLIC_METADATA_PATHS = new Set([
-  '/.well-known/openid-configuration',
-  '/.well-known/oauth-authorization-server',
-  '/.well-known/jwks.json',
-]);
+const PUBLIC_METADATA_PATHS = new Set(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/jwks.json']);
 
 /**
  * How long a cache may keep the discovery document and the keys (oidc-provider sets no

@@ -37,11 +37,15 @@ export function refuseBareToken() {
   return (req: Request, res: Response, next: NextFunction) => {
     const responseType = req.query.response_type;
     if (req.method !== 'GET' || typeof responseType !== 'string' || normalized(responseType) !== 'token') return next();
-    res.status(400).set('Cache-Control', 'no-store').render('tenant/error', {
-      error: 'unsupported_response_type',
-      description: 'response_type=token is not supported: OpenID Connect does not define a bare "token" response type. '
-        + 'Ask for "id_token token" (implicit), "code id_token" (hybrid) or "code" (recommended).',
-      title: undefined,
-    });
+    res
+      .status(400)
+      .set('Cache-Control', 'no-store')
+      .render('tenant/error', {
+        error: 'unsupported_response_type',
+        description:
+          'response_type=token is not supported: OpenID Connect does not define a bare "token" response type. ' +
+          'Ask for "id_token token" (implicit), "code id_token" (hybrid) or "code" (recommended).',
+        title: undefined,
+      });
   };
 }

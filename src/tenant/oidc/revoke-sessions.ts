@@ -14,8 +14,7 @@ export async function revokeAccountSessions(db: Kysely<Schema>, accountId: strin
   const holdsAny = await db.selectFrom('oidc_payloads').select('id').where('account_id', '=', accountId).limit(1).executeTakeFirst();
   if (!holdsAny) return 0;
   return db.transaction().execute(async (trx) => {
-    const grants = await trx.selectFrom('oidc_payloads').select(['model', 'id', 'grant_id'])
-      .where('account_id', '=', accountId).execute();
+    const grants = await trx.selectFrom('oidc_payloads').select(['model', 'id', 'grant_id']).where('account_id', '=', accountId).execute();
     const grantIds = [...new Set(grants.flatMap((row) => (row.model === 'Grant' ? [row.id] : row.grant_id ? [row.grant_id] : [])))];
     const owned = await trx.deleteFrom('oidc_payloads').where('account_id', '=', accountId).executeTakeFirst();
     let deleted = Number(owned.numDeletedRows);
@@ -35,7 +34,10 @@ export async function revokeAccountSessions(db: Kysely<Schema>, accountId: strin
  * the tenant's (3 days idle at the tenant, a rolling session at the app).
  */
 export class AccountSessions {
-  constructor(private readonly db: Kysely<Schema>, private readonly backchannel: Pick<BackchannelLogout, 'accountEnded'>) {}
+  constructor(
+    private readonly db: Kysely<Schema>,
+    private readonly backchannel: Pick<BackchannelLogout, 'accountEnded'>,
+  ) {}
 
   async end(accountId: string): Promise<number> {
     const revoked = await revokeAccountSessions(this.db, accountId);

@@ -1,7 +1,7 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
-import { ERROR_CODES, isAccordError } from '../../platform/errors.ts';
+import { isTenantError, tenantErrors } from '../tenant-errors.ts';
 import { jsonBodyNestingGuard } from '../../platform/json-nesting.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
@@ -36,7 +36,7 @@ export function auth0TokenRequest(clients: ClientRegistry, provider: (req: Incom
         if (!err) return next();
         const e = err as { status?: number; type?: string };
         if (e.type === 'entity.too.large') return oauthError(res, 413, 'invalid_request', 'The request body is too large.');
-        if (isAccordError(err, 'json_too_deep')) return oauthError(res, 400, 'invalid_request', err.message);
+        if (isTenantError(err, 'json_too_deep')) return oauthError(res, 400, 'invalid_request', err.message);
         return oauthError(res, 400, 'invalid_request', 'The request body is not valid JSON or form data.');
       });
     },
@@ -58,7 +58,7 @@ export function auth0TokenRequest(clients: ClientRegistry, provider: (req: Incom
         } catch (err) {
           if (!isDependencyError(err)) throw err;
           res.set('Retry-After', String(RETRY_AFTER_SECONDS));
-          return oauthError(res, 503, 'temporarily_unavailable', ERROR_CODES.temporarily_unavailable);
+          return oauthError(res, 503, 'temporarily_unavailable', tenantErrors.definitions.temporarily_unavailable.message);
         }
         if (client && client.scopes.length > 0) body.scope = client.scopes.join(' ');
       }

@@ -27,7 +27,7 @@ export function webOriginPreflight(clients: ClientRegistry) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const origin = req.headers.origin;
     const preflight = req.method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method'] !== undefined;
-    if (!preflight || !CLIENT_CORS_PATHS.has(req.path) || await clients.isWebOrigin(origin)) return next();
+    if (!preflight || !CLIENT_CORS_PATHS.has(req.path) || (await clients.isWebOrigin(origin))) return next();
     res.vary('Origin').status(403).set('Cache-Control', 'no-store').end();
   };
 }

@@ -1,41 +1,41 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { PostgresTimeouts } from './platform/postgres-pool.ts';
-import { trustProxySetting, type TrustProxy } from './platform/trust-proxy.ts';
-import { uriProblem } from './tenant/clients/client-registry.ts';
-import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './tenant/connections.ts';
+import { ConfigError, databaseTimeoutsOf, formatIssues, parseEnv, sharedEnvFields, withoutTrailingSlash } from '../platform/env.ts';
+import type { PostgresTimeouts } from '../platform/postgres-pool.ts';
+import type { TrustProxy } from '../platform/trust-proxy.ts';
+import { uriProblem } from './clients/client-registry.ts';
+import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './connections.ts';
 
 const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().min(1).default('127.0.0.1'),
+  ...sharedEnvFields,
   TENANT_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   TENANT_URL: z.url().optional(),
   TENANT_NAME: z.string().min(1).default('Accord'),
   TENANT_CONFIG: z.string().optional(),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL').optional(),
-  DATA_DIR: z.string().default('var'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MANAGEMENT_TOKEN_TTL: z.coerce.number().int().min(60).max(2_592_000).default(86_400),
   MANAGEMENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(3_000),
   MAIL_TRANSPORT: z.enum(['outbox', 'smtp']).optional(),
-  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'SMTP_URL must be an smtp:// or smtps:// URL')
+    .optional(),
   MAIL_FROM: z.string().min(3).optional(),
   DEMO_IDP: z.enum(['on', 'off']).optional(),
-  TRUST_PROXY: trustProxySetting,
-  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
-  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   ALLOWED_LOGOUT_URLS: z.string().optional(),
 });
 
 /** An absolute http(s) URL without a fragment: where a browser may be sent after sign-out. */
 const logoutUrl = z.string().refine((uri) => uriProblem(uri) === undefined, { message: 'must be an absolute http(s) URL without a fragment' });
 
-const tenantFileSchema = z.object({
-  name: z.string().min(1).optional(),
-  connections: connectionsConfigSchema.optional(),
-  allowed_logout_urls: z.array(logoutUrl).optional(),
-}).strict();
+const tenantFileSchema = z
+  .object({
+    name: z.string().min(1).optional(),
+    connections: connectionsConfigSchema.optional(),
+    allowed_logout_urls: z.array(logoutUrl).optional(),
+  })
+  .strict();
 
 export interface TenantConfig {
   env: 'development' | 'production' | 'test';
@@ -82,17 +82,9 @@ export interface LoginRateLimits {
   forgotPerIp: number;
 }
 
-export class ConfigError extends Error {}
-
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}
-
 /** Reads env (and the optional tenant config file) once, validating everything. */
 export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(`Invalid environment: ${formatIssues(parsed.error)}`);
-  const e = parsed.data;
+  const e = parseEnv(envSchema, env);
 
   let file: z.infer<typeof tenantFileSchema> = {};
   if (e.TENANT_CONFIG) {
@@ -109,16 +101,19 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     file = f.data;
   }
 
-  const url = (e.TENANT_URL ?? `http://localhost:${e.TENANT_PORT}`).replace(/\/+$/, '');
+  const url = withoutTrailingSlash(e.TENANT_URL ?? `http://localhost:${e.TENANT_PORT}`);
   const production = e.NODE_ENV === 'production';
   const transport = e.MAIL_TRANSPORT ?? (e.SMTP_URL || production ? 'smtp' : 'outbox');
   if (transport === 'smtp' && !e.SMTP_URL) {
-    throw new ConfigError('SMTP_URL is required to send mail (NODE_ENV=production or MAIL_TRANSPORT=smtp); MAIL_TRANSPORT=outbox keeps mail in the database instead.');
+    throw new ConfigError(
+      'SMTP_URL is required to send mail (NODE_ENV=production or MAIL_TRANSPORT=smtp); MAIL_TRANSPORT=outbox keeps mail in the database instead.',
+    );
   }
   const name = file.name ?? e.TENANT_NAME;
   const envLogoutUrls = (e.ALLOWED_LOGOUT_URLS ?? '').split(/[\s,]+/).filter(Boolean);
   for (const uri of envLogoutUrls) {
-    if (!logoutUrl.safeParse(uri).success) throw new ConfigError(`Invalid environment: ALLOWED_LOGOUT_URLS: "${uri}" must be an absolute http(s) URL without a fragment`);
+    if (!logoutUrl.safeParse(uri).success)
+      throw new ConfigError(`Invalid environment: ALLOWED_LOGOUT_URLS: "${uri}" must be an absolute http(s) URL without a fragment`);
   }
   return {
     env: e.NODE_ENV,
@@ -136,7 +131,7 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     mail: { transport, smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `"${name}" <no-reply@${new URL(url).hostname}>` },
     demoIdp: e.DEMO_IDP ? e.DEMO_IDP === 'on' : !production,
     trustProxy: e.TRUST_PROXY,
-    databaseTimeouts: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS },
+    databaseTimeouts: databaseTimeoutsOf(e),
     allowedLogoutUrls: [...new Set([...(file.allowed_logout_urls ?? []), ...envLogoutUrls])],
   };
 }
