@@ -8,8 +8,11 @@
  * does for `npm start` — a code-flow web client with `/callback` and `/link/callback`, and a
  * client-credentials client with APP_MANAGEMENT_SCOPES — but under names of its own per app:
  * `provision` rotates the secret of a same-named client, so wireEmbeddedApp called twice
- * would leave the first app with a dead secret. Prints one line
- * `READY {"url","wirings":[EmbeddedTenantWiring…]}` (in the order of the URLs).
+ * would leave the first app with a dead secret. With APP_BENCH_PEER_URL it registers the peer
+ * (bench/peer-sample-server.ts) as Auth0's linking sample is registered: one client with the
+ * implicit grant (its sign-in) and client credentials (its Management API calls). Prints one
+ * line `READY {"url","wirings":[EmbeddedTenantWiring…],"peer"?:{clientId,clientSecret}}` (the
+ * wirings in the order of the URLs).
  */
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import { APP_MANAGEMENT_SCOPES } from '../src/embedded-wiring.ts';
@@ -49,9 +52,23 @@ for (const [index, appUrl] of appUrls.entries()) {
   });
 }
 
+const peerUrl = process.env.APP_BENCH_PEER_URL;
+let peer: { clientId: string; clientSecret: string } | undefined;
+if (peerUrl) {
+  if (new URL(peerUrl).hostname !== '127.0.0.1') throw new Error(`the peer URL must be on 127.0.0.1: ${peerUrl}`);
+  const client = await tenant.clients.provision({
+    name: 'Auth0 linking sample (bench peer)',
+    grantTypes: ['implicit', 'client_credentials'],
+    scopes: ['read:users'],
+    redirectUris: [`${peerUrl}/callback`],
+    postLogoutRedirectUris: [peerUrl],
+  });
+  peer = { clientId: client.client_id, clientSecret: client.client_secret };
+}
+
 server.on('request', tenant.app);
 server.keepAliveTimeout = 60_000;
-process.stdout.write(`READY ${JSON.stringify({ url, wirings })}\n`);
+process.stdout.write(`READY ${JSON.stringify({ url, wirings, peer })}\n`);
 
 // The parent holds our stdin: when it goes away without a signal, do not outlive it.
 stopWithParent({ server, tenant, dataDir, onStdinEnd: true });

@@ -36,7 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import { decodeJwt } from 'jose';
-import { CookieJar } from './support.ts';
+import { CookieJar, printTargets, recordTarget } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token,floor) are for profiling only. */
@@ -45,7 +45,15 @@ const PHASES = new Set((process.env.LOGIN_BENCH_PHASES ?? 'demo-social,passwordl
 const PHASE_MS = 10_000;
 const WARMUP_MS = 1_500;
 const TOKEN_SECONDS = 8;
-const TARGET_LOGINS_PER_SECOND = 200;
+/**
+ * Issue 14's targets, against the floor with the tenant's database storage measured in the
+ * same run: passwordless ≥ 0.60 of it; demo-social, which runs two OpenID Providers per
+ * sign-in (the tenant's and the demo IdP's), ≥ 0.70 of half of it.
+ */
+const TARGETS: Record<string, { ratio: number; providers: number }> = {
+  passwordless: { ratio: 0.6, providers: 1 },
+  'demo-social': { ratio: 0.7, providers: 2 },
+};
 /** Hard bounds besides the deadline. */
 const MAX_LOGINS_PER_CLIENT = 10_000;
 const MAX_FAILURES = 200;
@@ -522,17 +530,36 @@ export async function benchLogins(): Promise<BenchResult[]> {
   lastDetails = { phases: [...phases, ...floors], token };
 
   const results: BenchResult[] = [];
-  const target = `≥ ${TARGET_LOGINS_PER_SECOND}`;
   const rateOf = (result: PhaseResult) => result.logins / result.seconds;
+  const databaseFloor = floors.find((f) => f.name === floorName('database'))?.result;
   for (const { name, result } of phases) {
     const rate = rateOf(result);
     const sorted = [...result.latencies].sort((a, b) => a - b);
+    const goal = TARGETS[name]!;
+    const floorRate = databaseFloor ? rateOf(databaseFloor) / goal.providers : undefined;
+    const ratio = floorRate === undefined ? undefined : rate / floorRate;
+    const cpu = cpuMsPerLogin(result);
+    const floorCpu = databaseFloor ? cpuMsPerLogin(databaseFloor) : undefined;
+    const cpuRatio = cpu !== undefined && floorCpu !== undefined ? (floorCpu * goal.providers) / cpu : undefined;
+    const pass = ratio !== undefined && ratio >= goal.ratio && result.failures === 0;
+    const target = `≥ ${goal.ratio.toFixed(2)} of the floor${goal.providers > 1 ? ` ÷ ${goal.providers}` : ''}`;
+    recordTarget({
+      name: `${name} sign-ins/s (${CLIENTS} clients)`,
+      measured: `${rate.toFixed(1)}/s, ${cpuPerLogin(result)} ms tenant CPU each`,
+      floor: databaseFloor
+        ? `oidc-provider alone, database storage: ${rateOf(databaseFloor).toFixed(1)}/s, ${cpuPerLogin(databaseFloor)} ms${goal.providers > 1 ? ` (÷ ${goal.providers} providers: ${floorRate!.toFixed(1)}/s)` : ''}`
+        : 'not measured (LOGIN_BENCH_PHASES without floor)',
+      ratio,
+      cpuRatio,
+      target,
+      pass,
+    });
     results.push(
       {
         name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`,
         value: rate.toFixed(1),
         target,
-        pass: rate >= TARGET_LOGINS_PER_SECOND && result.failures === 0,
+        pass,
       },
       { name: `${name}: one login, median ms`, value: percentile(sorted, 50).toFixed(1) },
       { name: `${name}: one login, p99 ms`, value: percentile(sorted, 99).toFixed(1) },
@@ -543,7 +570,7 @@ export async function benchLogins(): Promise<BenchResult[]> {
   }
   if (PHASES.has('token'))
     results.push({ name: `token endpoint alone (client_credentials, ${CLIENTS} connections, ${TOKEN_SECONDS} s): req/s`, value: token.rps.toFixed(1) });
-  // Not targets: the most a sign-in built on oidc-provider reaches here, next to the 200/s asked for.
+  // The floors themselves: the most a sign-in built on oidc-provider reaches here.
   for (const { name, result } of floors) {
     results.push(
       {
@@ -560,8 +587,12 @@ export async function benchLogins(): Promise<BenchResult[]> {
 const floorName = (storage: string) => `floor: oidc-provider alone, ${storage === 'memory' ? 'its in-memory storage' : "the tenant's database storage"}`;
 
 /** Server CPU milliseconds per completed login. */
+function cpuMsPerLogin(result: PhaseResult): number | undefined {
+  return result.serverCpu === undefined || result.logins === 0 ? undefined : (result.serverCpu * result.seconds * 1000) / result.logins;
+}
+
 function cpuPerLogin(result: PhaseResult): string {
-  return result.serverCpu === undefined || result.logins === 0 ? 'n/a' : ((result.serverCpu * result.seconds * 1000) / result.logins).toFixed(2);
+  return cpuMsPerLogin(result)?.toFixed(2) ?? 'n/a';
 }
 
 function printDetails(details: LoginBenchDetails) {
@@ -587,4 +618,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.log(`${r.name.padEnd(width)}  ${r.value.padStart(9)}${verdict}`);
   }
   if (lastDetails) printDetails(lastDetails);
+  console.log('');
+  printTargets(console.log);
 }

@@ -271,3 +271,42 @@ export function stopWithParent(options: { server: Server; tenant: { close(): Pro
     process.stdin.resume();
   }
 }
+
+/**
+ * One target of issue 14 (performance relative to the floors of the packages Accord stands
+ * on), as measured in this run: the figure, the floor it is compared with, the ratio by
+ * throughput and, where both sides were measured, by CPU time per unit of work (less noisy on
+ * a shared machine: other processes slow a server's throughput but hardly its CPU per request).
+ * `pass` judges the throughput ratio (or the absolute figure where the target has no floor).
+ */
+export interface TargetRow {
+  name: string;
+  measured: string;
+  floor: string;
+  ratio?: number | undefined;
+  cpuRatio?: number | undefined;
+  target: string;
+  pass: boolean;
+}
+
+const targetRows: TargetRow[] = [];
+
+/** Records a target's row for printTargets (the benches call it as they measure). */
+export function recordTarget(row: TargetRow): void {
+  targetRows.push(row);
+}
+
+/** The rows recorded so far (bench/run.ts prints them at the end of a run). */
+export function recordedTargets(): readonly TargetRow[] {
+  return targetRows;
+}
+
+/** The targets as a Markdown table, PASS/FAIL beside each floor and ratio. */
+export function printTargets(log: (line: string) => void): void {
+  if (targetRows.length === 0) return;
+  const ratio = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? '—' : r.toFixed(2));
+  log('| Target | Measured | Floor in the same run | Ratio | Ratio by CPU | Target | Result |');
+  log('|---|---|---|---|---|---|---|');
+  for (const r of targetRows)
+    log(`| ${r.name} | ${r.measured} | ${r.floor} | ${ratio(r.ratio)} | ${ratio(r.cpuRatio)} | ${r.target} | ${r.pass ? 'PASS' : 'FAIL'} |`);
+}

@@ -34,9 +34,15 @@ export class CandidateFinder {
     private readonly keptSeparate: KeptSeparate,
   ) {}
 
-  /** `kept`: the candidates the user keeps separate, when the caller has read them already. */
+  /**
+   * `kept`: the candidates the user keeps separate, when the caller has read them already.
+   * Otherwise they are read only when there are candidates to filter: most people have none,
+   * and the read would cost every sign-in and page a database query for nothing.
+   */
   async find(user: SessionUser, kept?: ReadonlySet<string>, options: ReadOptions = {}): Promise<Candidate[]> {
-    const [candidates, keptIds] = await Promise.all([this.findAll(user, options), kept ?? this.keptSeparate.candidatesKeptBy(user.user_id)]);
+    const candidates = await this.findAll(user, options);
+    if (candidates.length === 0) return candidates;
+    const keptIds = kept ?? (await this.keptSeparate.candidatesKeptBy(user.user_id));
     return candidates.filter((c) => !keptIds.has(c.user_id));
   }
 

@@ -53,7 +53,9 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       }
       await refuseIfBlocked(req, res, user);
       const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
-      const [kept, accounts, logs] = await Promise.all([keptSeparate.list(me.user_id), finder.findAll(me), logsRead]);
+      // The kept-separate choices matter only beside candidates: without any, none is read.
+      const keptRead = finder.findAll(me).then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
+      const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead]);
       const keptIds = new Set(kept.map((k) => k.candidate_id));
       const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
       // A choice is shown only while its account is still a candidate: nothing of an account

@@ -103,6 +103,13 @@ export function directoryQueries(database: Database) {
     ),
     insertUser: prepareQuery(USER_COLUMNS, (p) => db.insertInto('users').values(p)),
     deleteUser: prepareQuery(['userId'], (p) => db.deleteFrom('users').where('user_id', '=', p.userId)),
+    /** Counts a sign-in: run with the store's `write`, so on SQLite it shares the group commit. */
+    recordLogin: prepareQuery(['userId', 'at'], (p) =>
+      db
+        .updateTable('users')
+        .set((eb) => ({ last_login: p.at, logins_count: eb('logins_count', '+', 1) }))
+        .where('user_id', '=', p.userId),
+    ),
     touchUser: prepareQuery(['userId', 'date'], (p) => db.updateTable('users').set({ updated_at: p.date }).where('user_id', '=', p.userId)),
     insertSnapshot: prepareQuery(['primaryId', 'provider', 'userId', 'snapshot', 'date'], (p) =>
       db.insertInto('link_snapshots').values({

@@ -20,6 +20,8 @@ export class DirectoryStore {
   readonly connections: ConnectionRegistry;
   readonly queries: DirectoryQueries;
   readonly #transact: Database['transact'];
+  /** One writing statement: on SQLite in the shared group commit (see TransactionBatcher), on PostgreSQL on its own. */
+  readonly write: Database['write'];
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.db = database.db;
@@ -28,6 +30,7 @@ export class DirectoryStore {
     this.connections = connections;
     this.queries = directoryQueries(database);
     this.#transact = database.transact;
+    this.write = database.write;
   }
 
   requireConnection(name: string): Connection {

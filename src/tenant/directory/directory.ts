@@ -81,8 +81,8 @@ export class Directory {
     return this.#credentials.markEmailVerified(provider, identityUserId, actor);
   }
 
-  recordLogin(userId: string): Promise<void> {
-    return this.#users.recordLogin(userId);
+  recordLogin(userId: string, at?: string): Promise<void> {
+    return this.#users.recordLogin(userId, at);
   }
 
   // ---------------------------------------------------------------- reads (users.ts, search.ts, audit.ts)

@@ -77,13 +77,13 @@ export class Users {
     this.#emitAccount = emitAccount;
   }
 
-  /** Counts a successful sign-in. */
-  async recordLogin(userId: string): Promise<void> {
-    await this.#store.db
-      .updateTable('users')
-      .set((eb) => ({ last_login: now(), logins_count: eb('logins_count', '+', 1) }))
-      .where('user_id', '=', userId)
-      .execute();
+  /**
+   * Counts a successful sign-in at `at`. One statement in the writes' group commit rather than
+   * a commit of its own: under load, sign-ins share the commit (and its WAL write) with the
+   * sessions, codes and rate-limit counters written at the same moment.
+   */
+  async recordLogin(userId: string, at: string = now()): Promise<void> {
+    await this.#store.write(this.#store.queries.recordLogin({ userId, at }));
   }
 
   async getUser(userId: string): Promise<UserProfile> {

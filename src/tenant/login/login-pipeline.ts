@@ -31,7 +31,11 @@ export class LoginPipeline {
       user = await this.directory.getUser(target.user_id);
       if (user.blocked) throw tenantError('user_blocked');
     }
-    await this.directory.recordLogin(user.user_id);
-    return { user: await this.directory.getUser(user.user_id), ...(autoLinkedInto ? { autoLinkedInto } : {}) };
+    const at = new Date().toISOString();
+    await this.directory.recordLogin(user.user_id, at);
+    // The user as this sign-in counted it, without reading the row back: the count is the
+    // database's (a sign-in elsewhere at the same moment may count too), the rest unchanged.
+    const counted: UserProfile = { ...user, last_login: at, logins_count: user.logins_count + 1 };
+    return { user: counted, ...(autoLinkedInto ? { autoLinkedInto } : {}) };
   }
 }
