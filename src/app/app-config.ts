@@ -47,6 +47,8 @@ export interface AppConfig {
   trustProxy: TrustProxy;
   /** The app database's PostgreSQL timeouts, in milliseconds. */
   databaseTimeouts?: PostgresTimeouts | undefined;
+  /** Milliseconds the app waits for the tenant (its OpenID endpoints, the Management API) before a 503. */
+  tenantTimeoutMs: number;
   /** Redis: opening the connection, and waiting for one command's answer, in milliseconds. */
   redisTimeouts?: { connectTimeoutMs: number; commandTimeoutMs: number } | undefined;
   /** What is accepted outside production but would be refused in it: logged at start. */
@@ -94,6 +96,7 @@ const envSchema = z.object({
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).max(600_000).default(2_000),
   MANAGEMENT_CACHE_TTL: z.coerce.number().min(0).max(300).default(5),
+  TENANT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
 });
 
 /** The tenant and credentials the composition root provisions when the app runs with the embedded tenant. */
@@ -199,6 +202,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     trustProxy: e.TRUST_PROXY,
     databaseTimeouts: databaseTimeoutsOf(e),
     redisTimeouts: { connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    tenantTimeoutMs: e.TENANT_TIMEOUT_MS,
     managementCacheTtlMs: e.MANAGEMENT_CACHE_TTL * 1000,
     warnings,
   };

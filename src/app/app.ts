@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import { Passport } from 'passport';
+import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { AppConfig } from './app-config.ts';
 import { openAppDatabase, type AppDatabase } from './app-database.ts';
@@ -30,6 +31,8 @@ export interface AccordApp {
   app: Express;
   config: AppConfig;
   management: ManagementClient;
+  /** What /readyz says besides its dependencies: `drain()` at shutdown turns it false. */
+  readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -99,9 +102,17 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.set('view cache', config.env !== 'development');
   app.locals.appName = config.name;
   app.use(securityHeaders(new URL(config.issuer).origin));
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  const readiness = new Readiness();
+  app.use(
+    healthRoutes({
+      readiness,
+      checks: {
+        database: databaseAnswers(database),
+        ...(sessions.pingRedis ? { redis: sessions.pingRedis } : {}),
+        tenant: tenantAnswers(config.issuer, config.tenantTimeoutMs),
+      },
+    }),
+  );
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
   app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
@@ -188,9 +199,19 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     app,
     config,
     management,
+    readiness,
     async close() {
       await sessions.close();
       if (!options.database) await database.close();
     },
+  };
+}
+
+/** The tenant answers its discovery document (as it does for Auth0: the issuer's own URL). */
+function tenantAnswers(issuer: string, timeoutMs: number): () => Promise<void> {
+  return async () => {
+    const res = await fetch(`${issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`the tenant answered ${res.status}`);
   };
 }

@@ -6,6 +6,7 @@ import type { TenantConfig } from './tenant-config.ts';
 import { openTenantDatabase, type Database } from './tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
 import { tenantErrors } from './tenant-errors.ts';
+import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { avatarRoute, withProfileDefaults } from './avatars.ts';
@@ -51,6 +52,8 @@ export interface Tenant {
   mailer: Mailer;
   /** Sends back-channel logout tokens; `settled()` waits for the deliveries under way. */
   backchannelLogout: BackchannelLogout;
+  /** What /readyz says besides its database: `drain()` at shutdown turns it false. */
+  readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -133,9 +136,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     });
   }
 
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  const readiness = new Readiness();
+  app.use(healthRoutes({ readiness, checks: { database: databaseAnswers(database) } }));
   app.use(avatarRoute());
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
@@ -212,6 +214,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     provider,
     mailer,
     backchannelLogout,
+    readiness,
     close: async () => {
       pruner.stop();
       await managementLimit.close();

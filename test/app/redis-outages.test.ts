@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import supertest from 'supertest';
 import { startTestAccord, startSignIn, signUpAndSignIn, DATABASE_CONNECTION, type TestAccord } from '../helpers/accord.ts';
 import { testAppDatabases, testRedis } from '../helpers/app-databases.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -80,12 +81,17 @@ describe('Redis cut under the app', { skip: redis.url === undefined ? redis.reas
         assertNothingInternal(page.text);
       }
 
+      const readyz = await supertest(accord.app.app).get('/readyz');
+      assert.equal(readyz.status, 503);
+      assert.equal(readyz.body.checks.redis, 'unavailable');
+
       proxy.set('forward');
       const restored = Date.now();
       let again = await b.open(`${accord.appUrl}/profile`);
       while (again.status !== 200 && Date.now() - restored < 1_000) again = await b.open(`${accord.appUrl}/profile`);
       assert.equal(again.status, 200, `the app answers again within a second of Redis coming back, signed in: ${again.status}`);
       assert.match(again.text, new RegExp(email), 'the same session');
+      assert.equal((await supertest(accord.app.app).get('/readyz')).status, 200);
     });
   }
 });

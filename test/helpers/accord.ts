@@ -14,6 +14,7 @@ import { adminApi, type AdminApi } from './admin-api.ts';
 import type { OpenedAppDatabase, TestAppDatabase } from './app-databases.ts';
 import type { TestDatabase } from './databases.ts';
 import { freePort } from './processes.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 import { testConfig } from './tenant.ts';
 import { WebBrowser, type Page } from './web-browser.ts';
 
@@ -29,6 +30,8 @@ export interface TestAccord {
   appUrl: string;
   app: AccordApp;
   appConfig: AppConfig;
+  /** With `tenantProxy`: the proxy the tenant is reached through, to cut it. */
+  tenantProxy?: TcpProxy;
   /** The app's own database (sessions, unless in Redis). */
   appDatabase: OpenedAppDatabase['database'];
   browser(): WebBrowser;
@@ -62,11 +65,14 @@ export async function startTestAccord(options: {
   listen?: boolean;
   /** With REDIS_URL in `env`: the app's REDIS_PREFIX, whose keys are deleted at close. */
   redisKeyPrefix?: string;
+  /** Reach the tenant (its URL, the issuer) through a TCP proxy the test controls. */
+  tenantProxy?: boolean;
 }): Promise<TestAccord> {
   const port = await freePort();
   const appPort = options.listen ? await freePort() : undefined;
   const appUrl = appPort ? `http://127.0.0.1:${appPort}` : APP_URL;
-  const tenantUrl = `http://127.0.0.1:${port}`;
+  const tenantProxy = options.tenantProxy ? await startTcpProxy({ host: '127.0.0.1', port }) : undefined;
+  const tenantUrl = `http://127.0.0.1:${tenantProxy?.port ?? port}`;
   const tenant = await createTenant({
     config: testConfig({ url: tenantUrl, port, ...options.tenant }),
     logger: options.logger?.child({ half: 'tenant' }) ?? createLogger('silent'),
@@ -113,6 +119,7 @@ export async function startTestAccord(options: {
     tenant,
     tenantUrl,
     appUrl,
+    ...(tenantProxy ? { tenantProxy } : {}),
     app,
     appConfig,
     appDatabase: options.appDatabase,
@@ -138,6 +145,7 @@ export async function startTestAccord(options: {
           s.close(() => resolve());
         });
       }
+      await tenantProxy?.close();
       await app.close();
       await tenant.close();
       if (options.redisKeyPrefix && appConfig.redisUrl) {

@@ -203,6 +203,10 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       assert.ok(loginPage.headers['retry-after']);
       assertNothingInternal(loginPage.text);
 
+      const readyz = await timed(() => t.request.get('/readyz'));
+      assert.equal(readyz.status, 503);
+      assert.deepEqual(readyz.body, { status: 'unavailable', checks: { database: 'unavailable' } });
+
       proxy.set('forward');
       const restored = Date.now();
       let res = await getUser();

@@ -34,8 +34,8 @@ export interface SessionStoreHandle {
   claims: OnceClaims;
   /** The Redis client the sessions live in, when they do: the app's shared rate limits count there too. */
   redis?: RedisClient;
-  /** With Redis: whether it answers a PING now (readiness). */
-  pingRedis?: () => Promise<boolean>;
+  /** With Redis: resolves if it answers a PING now (readiness). */
+  pingRedis?: () => Promise<void>;
   /** With Redis: whether the client is connected now. */
   redisConnected?: () => boolean;
   /** Quits the Redis client or stops the prune timers; the app database is the caller's to close. */

@@ -25,8 +25,8 @@ export interface BoundedRedis {
   client: RedisClient;
   /** Whether the client is connected now (false while Redis is down and it reconnects). */
   connected(): boolean;
-  /** Whether Redis answers a PING now (readiness). */
-  ping(): Promise<boolean>;
+  /** Resolves if Redis answers a PING now, within the command timeout (readiness). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -162,12 +162,7 @@ export async function connectRedis(options: {
     client,
     connected: () => current.isReady,
     async ping() {
-      try {
-        await client.ping();
-        return true;
-      } catch {
-        return false;
-      }
+      await client.ping();
     },
     async close() {
       closed = true;
