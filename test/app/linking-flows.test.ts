@@ -230,7 +230,7 @@ for (const [index, db] of databases.entries()) {
       page = await b.submit('/link/start', {}, { where: { candidate: password.user_id } });
       assert.match(page.url, /\/login\/[^/]+\/Username-Password-Authentication$/, 'the tenant asks for the other account');
       assert.match(page.text, new RegExp(`name="email"[^>]*value="${escapeRe(email)}"`), 'pre-filled from login_hint');
-      assert.match(page.text, /confirm that this account is yours: sign in to it once more/, 'the tenant says why it asks again');
+      assert.match(page.text, /To link this account to Accord app, sign in to it once more: that proves it is yours/, 'the tenant says why it asks again');
       const authorize = new URL(
         [...b.history]
           .reverse()

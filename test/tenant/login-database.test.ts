@@ -313,7 +313,7 @@ for (const db of testDatabases()) {
       assert.equal(await mailTo(t, unknownEmail, /./, 200), undefined);
       // The mail lists every way into the account.
       assert.match(mail.text, /Email and password/);
-      assert.match(mail.text, /google-oauth2/);
+      assert.match(mail.text, /- Google/);
       const link = linkIn(mail, '/account/reset-password');
 
       const resetBrowser = browser(t.tenant);
