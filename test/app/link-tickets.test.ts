@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sessionUserFromClaims, type SessionUser } from '../../src/app/auth/tenant-oidc.ts';
+import { ClientError } from 'openid-client';
+import { signInFailure } from '../../src/app/linking/link-callback.ts';
 import { checkProof, issueTicket, type LinkTicket } from '../../src/app/linking/link-tickets.ts';
 import { AccordError } from '../../src/platform/errors.ts';
 import type { AppErrorCode } from '../../src/app/app-errors.ts';
@@ -108,5 +110,19 @@ describe('link tickets', () => {
     assert.doesNotThrow(check({ ticket: open, other: signedInAs('google-oauth2|new', NOW - 10) }));
     // Suggested: the current account is not the candidate, so it is the wrong account.
     assert.throws(check({ other: signedInAs(CURRENT, NOW - 10) }), refusedWith('link_wrong_account'));
+  });
+});
+
+// openid-client's own error class, as the link strategy passes it on.
+describe("the other account's sign-in refused by openid-client", () => {
+  it('is stale when an id_token time check failed (auth_time older than max_age), by its code, whatever the message says', () => {
+    const tooOld = Object.assign(new ClientError('JWT timestamp claim value failed validation'), { code: 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' });
+    assert.ok(refusedWith('link_login_stale')(signInFailure(tooOld)));
+  });
+
+  it('is not verifiable for any other code, even one whose message names auth_time', () => {
+    const missing = Object.assign(new ClientError('JWT "auth_time" (authentication time) claim missing'), { code: 'OAUTH_INVALID_RESPONSE' });
+    assert.ok(refusedWith('link_proof_invalid')(signInFailure(missing)));
+    assert.ok(refusedWith('link_proof_invalid')(signInFailure(new Error('max_age elapsed'))));
   });
 });

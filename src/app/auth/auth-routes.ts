@@ -1,7 +1,7 @@
 import type { AuthenticateOptions } from 'passport';
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { appError } from '../app-errors.ts';
-import { epochSeconds } from '../../platform/time.ts';
+import { redirectAfterSave } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
 import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type TenantOidc } from './tenant-oidc.ts';
 
@@ -10,24 +10,6 @@ import { LOGIN_STRATEGY, type AppPassport, type TenantAuthenticateOptions, type 
  * Auth0's default maximum session lifetime (30 days), so it never forces a re-login itself.
  */
 const LOGIN_MAX_AGE = 30 * 86_400;
-
-/** Whether the user entered credentials at the tenant recently enough for a sensitive change (link, unlink). */
-export function isRecentSignIn(user: Express.User, maxAgeSeconds: number): boolean {
-  return epochSeconds() - user.auth_time <= maxAgeSeconds;
-}
-
-/** Pages that need a signed-in user send others to sign in, and come back afterwards. */
-export function requireUser(req: Request, res: Response, next: NextFunction): void {
-  if (req.user) {
-    next();
-    return;
-  }
-  if (req.method === 'GET') {
-    res.redirect(303, `/login?returnTo=${encodeURIComponent(req.originalUrl)}`);
-    return;
-  }
-  next(appError('sign_in_required'));
-}
 
 /** Sign-in at the tenant (code flow, PKCE, state, nonce) and sign-out at both. */
 export interface AuthRoutesOptions {
@@ -88,7 +70,7 @@ export function authRoutes(options: AuthRoutesOptions): Router {
         if (flash) req.session.flash = flash;
         if (pendingLinkStart) req.session.pendingLinkStart = pendingLinkStart;
         options.onSignIn?.(req, user);
-        req.session.save(() => res.redirect(303, returnTo));
+        redirectAfterSave(req, res, next, returnTo);
       });
     })(req, res, next);
   });

@@ -1,5 +1,6 @@
 import { appError, isAppError } from '../app-errors.ts';
 import type { Auth0User, ManagementClient } from '../management-client.ts';
+import { canBeSecondary } from './link-policy.ts';
 import { metadataChanges, type MergeStrategy, type Metadata } from './merge-strategies.ts';
 
 export interface LinkPlan {
@@ -50,11 +51,6 @@ export class AccountLinker {
     private readonly mergeStrategy: MergeStrategy,
   ) {}
 
-  /** Which account can be the secondary: one that has no other identities linked to it. */
-  static canBeSecondary(user: Auth0User): boolean {
-    return user.identities.length === 1;
-  }
-
   async plan(primaryId: string, secondaryId: string): Promise<LinkPlan> {
     if (primaryId === secondaryId) throw appError('link_already_linked');
     // Fresh reads: what is merged and linked must be the accounts as they are now.
@@ -74,7 +70,7 @@ export class AccountLinker {
 
   /** The plan for two accounts already read. */
   planOf(primary: Auth0User, secondary: Auth0User): LinkPlan {
-    if (!AccountLinker.canBeSecondary(secondary))
+    if (!canBeSecondary(secondary))
       throw appError(
         'link_secondary_has_identities',
         'The account that would be merged in already has other accounts linked to it. Keep it as the primary account instead.',

@@ -5,18 +5,20 @@ import { z } from 'zod';
 import { appError, isAppError } from '../app-errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { activeUser } from '../auth/active-user.ts';
-import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
 import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
 import type { ManagementClient } from '../management-client.ts';
 import type { OnceClaims } from '../sessions/once-claims.ts';
+import { appRoute, isRecentSignIn } from '../web/app-route.ts';
 import { connectionLabel, describeAccount } from '../web/display.ts';
-import { redirectAfterSave } from '../web/redirect.ts';
+import { redirectAfterSave, saveSession } from '../web/redirect.ts';
 import { safeReturnTo } from '../web/return-to.ts';
-import { AccountLinker } from './account-linker.ts';
+import type { AccountLinker } from './account-linker.ts';
 import { linkAttemptLimiter } from './link-attempt-limit.ts';
+import { linkCallback } from './link-callback.ts';
+import { choosePrimary } from './link-policy.ts';
 import { toCandidate, type CandidateFinder } from './candidates.ts';
 import type { KeptSeparate } from './kept-separate.ts';
-import { checkProof, issueTicket, type LinkProof, type PendingLinkStart } from './link-tickets.ts';
+import { issueTicket, type LinkProof, type PendingLinkStart } from './link-tickets.ts';
 
 export interface LinkingRoutesOptions {
   passport: AppPassport;
@@ -43,20 +45,18 @@ const candidateForm = z.object({ candidate: z.string().min(1).max(512), returnTo
 const startForm = z.union([z.object({ candidate: z.string().min(1).max(512) }), z.object({ connection: z.string().regex(/^[\w.-]{1,128}$/) })]);
 const confirmForm = z.object({ primary: z.enum(['current', 'other']) });
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body);
-  if (!result.success) throw appError('invalid_body', 'The form was incomplete or not valid. Go back and try again.');
-  return result.data;
-}
+/** What the start form asked for, without anything else the form carried. */
+const startOf = (form: z.infer<typeof startForm>): PendingLinkStart['start'] =>
+  'candidate' in form ? { candidate: form.candidate } : { connection: form.connection };
 
 function flash(req: Request, kind: 'success' | 'info' | 'error', text: string): void {
   req.session.flash = { kind, text };
 }
 
 /** The proof of the current link, if it belongs to this session's user and is still fresh. */
-function currentProof(req: Request): LinkProof {
+function currentProof(req: Request, user: Express.User): LinkProof {
   const proof = req.session.linkProof;
-  if (!proof || !req.user || proof.currentId !== req.user.user_id || epochSeconds() - proof.provenAt > PROOF_TTL) {
+  if (!proof || proof.currentId !== user.user_id || epochSeconds() - proof.provenAt > PROOF_TTL) {
     throw appError('link_not_in_progress');
   }
   return proof;
@@ -68,47 +68,56 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
   const router = Router();
   const attempts = linkAttemptLimiter({ limit: options.linkAttemptsPer15Min, store: options.linkAttemptStore });
 
-  router.get('/suggestions', requireUser, async (req, res) => {
-    const returnTo = safeReturnTo(req.query.returnTo, '/profile');
-    const candidates = await finder.find(req.user!);
-    if (candidates.length === 0) return res.redirect(303, returnTo);
-    res.render('app/suggestions', { title: 'Link these accounts?', candidates: candidates.map(describeAccount), returnTo, email: req.user!.email });
-  });
+  router.get(
+    '/suggestions',
+    appRoute({}, async ({ req, res, user }) => {
+      const returnTo = safeReturnTo(req.query.returnTo, '/profile');
+      const candidates = await finder.find(user);
+      if (candidates.length === 0) return res.redirect(303, returnTo);
+      res.render('app/suggestions', { title: 'Link these accounts?', candidates: candidates.map(describeAccount), returnTo, email: user.email });
+    }),
+  );
 
-  router.post('/keep-separate', requireUser, async (req, res, next) => {
-    const form = parse(candidateForm, req.body);
-    // Only a current candidate of this user, read fresh: a choice about any other account
-    // would store its id and let the profile show that account (docs/security.md case 34).
-    const candidates = await finder.findAll(req.user!, { fresh: true });
-    if (!candidates.some((c) => c.user_id === form.candidate)) {
-      throw appError(
-        'link_candidate_unknown',
-        'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.',
-      );
-    }
-    await keptSeparate.keep(req.user!.user_id, form.candidate);
-    flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
-    redirectAfterSave(req, res, next, safeReturnTo(form.returnTo, '/profile'));
-  });
+  router.post(
+    '/keep-separate',
+    appRoute({ form: candidateForm }, async ({ req, res, next, user, form }) => {
+      // Only a current candidate of this user, read fresh: a choice about any other account
+      // would store its id and let the profile show that account (docs/security.md case 34).
+      const candidates = await finder.findAll(user, { fresh: true });
+      if (!candidates.some((c) => c.user_id === form.candidate)) {
+        throw appError(
+          'link_candidate_unknown',
+          'That account is not one of the accounts we suggested linking, so there is nothing to keep separate. Nothing was changed.',
+        );
+      }
+      await keptSeparate.keep(user.user_id, form.candidate);
+      flash(req, 'info', 'We will not suggest linking that account again. You can change this on your profile.');
+      redirectAfterSave(req, res, next, safeReturnTo(form.returnTo, '/profile'));
+    }),
+  );
 
-  router.post('/suggest-again', requireUser, async (req, res, next) => {
-    const form = parse(candidateForm, req.body);
-    await keptSeparate.undo(req.user!.user_id, form.candidate);
-    flash(req, 'info', 'That account will be suggested for linking again.');
-    redirectAfterSave(req, res, next, '/profile');
-  });
+  router.post(
+    '/suggest-again',
+    appRoute({ form: candidateForm }, async ({ req, res, next, user, form }) => {
+      await keptSeparate.undo(user.user_id, form.candidate);
+      flash(req, 'info', 'That account will be suggested for linking again.');
+      redirectAfterSave(req, res, next, '/profile');
+    }),
+  );
 
-  router.get('/new', requireUser, async (_req, res) => {
-    const connections = await management.connections();
-    res.render('app/link-new', {
-      title: 'Link another account',
-      connections: connections.map((c) => ({ name: c.name, label: connectionLabel(c) })),
-    });
-  });
+  router.get(
+    '/new',
+    appRoute({}, async ({ res }) => {
+      const connections = await management.connections();
+      res.render('app/link-new', {
+        title: 'Link another account',
+        connections: connections.map((c) => ({ name: c.name, label: connectionLabel(c) })),
+      });
+    }),
+  );
 
   /** A single-use ticket in the session for what the person chose; the fresh sign-in to the other account follows. */
-  const issueLinkTicket = async (req: Request, start: PendingLinkStart['start']) => {
-    const user = req.user!;
+  const issueLinkTicket = async (req: Request, user: Express.User, start: PendingLinkStart['start']) => {
     const now = epochSeconds();
     if ('candidate' in start) {
       const candidate = await finder.findOne(user, start.candidate);
@@ -136,175 +145,145 @@ export function linkingRoutes(options: LinkingRoutesOptions): Router {
     // session this one came from (oidc-provider, and Auth0, replace it): its back-channel logout
     // names that session. From here the app session follows its user only (every logout that
     // ends the user's sessions still ends it), not a tenant session the link itself replaces.
-    delete req.user!.sid;
+    delete user.sid;
   };
 
   // Starting a link needs a recent sign-in of the current account (as unlinking does): a session
   // that outlived its owner's control must not add a way in. Otherwise the person signs in
   // again first and the link continues at /link/resume.
-  router.post('/start', requireUser, attempts, async (req, res, next) => {
-    const form = parse(startForm, req.body);
-    await activeUser(req, res, management);
-    const start = 'candidate' in form ? { candidate: form.candidate } : { connection: form.connection };
-    if (!isRecentSignIn(req.user!, options.recentLoginMaxAge)) {
-      // No message: the tenant's page asks for the sign-in, and the next app page is the link's own.
-      req.session.pendingLinkStart = { userId: req.user!.user_id, start, createdAt: epochSeconds() };
-      return redirectAfterSave(req, res, next, `/login?fresh=1&returnTo=${encodeURIComponent('/link/resume')}`);
-    }
-    await issueLinkTicket(req, start);
-    redirectAfterSave(req, res, next, '/link/authorize');
-  });
+  router.post(
+    '/start',
+    attempts,
+    appRoute(
+      {
+        form: startForm,
+        activeUser: management,
+        recentLogin: {
+          maxAge: options.recentLoginMaxAge,
+          // No message: the tenant's page asks for the sign-in, and the next app page is the link's own.
+          stale: ({ req, res, next, user, form }) => {
+            req.session.pendingLinkStart = { userId: user.user_id, start: startOf(form), createdAt: epochSeconds() };
+            redirectAfterSave(req, res, next, `/login?fresh=1&returnTo=${encodeURIComponent('/link/resume')}`);
+          },
+        },
+      },
+      async ({ req, res, next, user, form }) => {
+        await issueLinkTicket(req, user, startOf(form));
+        redirectAfterSave(req, res, next, '/link/authorize');
+      },
+    ),
+  );
 
   // After the fresh sign-in a stale /link/start asked for: the link it kept goes on, once.
-  router.get('/resume', requireUser, async (req, res, next) => {
-    const pending = req.session.pendingLinkStart;
-    delete req.session.pendingLinkStart;
-    if (!pending || pending.userId !== req.user!.user_id || epochSeconds() - pending.createdAt > PENDING_START_TTL) {
-      flash(req, 'info', 'The link you started has expired, or was started by another sign-in, so nothing was linked. Start it again if you still want to.');
-      return redirectAfterSave(req, res, next, '/profile');
-    }
-    if (!isRecentSignIn(req.user!, options.recentLoginMaxAge)) {
-      await new Promise<void>((resolve) => req.session.save(() => resolve()));
-      throw appError(
-        'recent_login_required',
-        'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.',
-      );
-    }
-    await activeUser(req, res, management);
-    await issueLinkTicket(req, pending.start);
-    redirectAfterSave(req, res, next, '/link/authorize');
-  });
+  router.get(
+    '/resume',
+    appRoute({}, async ({ req, res, next, user }) => {
+      const pending = req.session.pendingLinkStart;
+      delete req.session.pendingLinkStart;
+      if (!pending || pending.userId !== user.user_id || epochSeconds() - pending.createdAt > PENDING_START_TTL) {
+        flash(req, 'info', 'The link you started has expired, or was started by another sign-in, so nothing was linked. Start it again if you still want to.');
+        return redirectAfterSave(req, res, next, '/profile');
+      }
+      if (!isRecentSignIn(user, options.recentLoginMaxAge)) {
+        await saveSession(req);
+        throw appError(
+          'recent_login_required',
+          'That sign-in was not recent enough to start a link, so nothing was linked. Start the link again and sign in when asked.',
+        );
+      }
+      await activeUser(req, res, management);
+      await issueLinkTicket(req, user, pending.start);
+      redirectAfterSave(req, res, next, '/link/authorize');
+    }),
+  );
 
   // The strategy starts an authorization request only on a GET; the ticket says what to ask for.
-  router.get('/authorize', requireUser, (req, res, next) => {
-    const ticket = req.session.linkTicket;
-    if (!ticket || ticket.currentId !== req.user!.user_id) return next(appError('link_not_in_progress'));
-    const linkOptions: TenantAuthenticateOptions = {
-      connection: ticket.connection,
-      prompt: 'login',
-      maxAge: options.linkMaxAge,
-      ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
-    };
-    passport.authenticate(LINK_STRATEGY, linkOptions as AuthenticateOptions)(req, res, next);
-  });
+  router.get(
+    '/authorize',
+    appRoute({}, ({ req, res, next, user }) => {
+      const ticket = req.session.linkTicket;
+      if (!ticket || ticket.currentId !== user.user_id) throw appError('link_not_in_progress');
+      const linkOptions: TenantAuthenticateOptions = {
+        connection: ticket.connection,
+        prompt: 'login',
+        maxAge: options.linkMaxAge,
+        ...(ticket.loginHint ? { loginHint: ticket.loginHint } : {}),
+      };
+      passport.authenticate(LINK_STRATEGY, linkOptions as AuthenticateOptions)(req, res, next);
+    }),
+  );
 
-  // The other account's sign-in comes back here. It never replaces the session's user.
-  router.get('/callback', attempts, (req, res, next) => {
-    const ticket = req.session.linkTicket;
-    delete req.session.linkTicket;
-    // Without a ticket of this user there is nothing to complete. Refused here, before the
-    // strategy: on a GET without `code` it would start a new sign-in (without prompt=login or
-    // max_age) instead of answering, and with one it would redeem a code nobody can use.
-    if (!ticket || !req.user || ticket.currentId !== req.user.user_id) return next(appError('link_not_in_progress'));
-    if (typeof req.query.code !== 'string' && typeof req.query.error !== 'string') return next(appError('link_not_in_progress'));
-    // A ticket older than max_age: the proof took too long. Said before the code exchange,
-    // which would otherwise fail on the expired code with a vaguer "could not be verified".
-    if (typeof req.query.code === 'string' && epochSeconds() - ticket.issuedAt > options.linkMaxAge) return next(appError('link_login_stale'));
-    const currentId = req.user.user_id;
-    // Blocked or deleted since the link started: signed out, and the code is never redeemed.
-    activeUser(req, res, management)
-      .then(() =>
-        passport.authenticate(LINK_STRATEGY, (err: unknown, other: Express.User | false, info: { message?: string } | undefined) => {
-          (async () => {
-            if (err) {
-              const text = err instanceof Error ? `${err.message} ${String((err as { code?: unknown }).code ?? '')}` : '';
-              throw appError(/auth_time|max_age|elapsed|TIMESTAMP/i.test(text) ? 'link_login_stale' : 'link_proof_invalid');
-            }
-            if (!other) {
-              if (info?.message && !/verify authorization request state/.test(info.message)) {
-                flash(req, 'info', 'You did not finish signing in to the other account, so nothing was linked.');
-                return redirectAfterSave(req, res, next, '/profile');
-              }
-              throw appError('link_not_in_progress');
-            }
-            const now = epochSeconds();
-            checkProof({ ticket, currentId, other, now, maxAge: options.linkMaxAge });
-            if (ticket.mode === 'suggested') {
-              // Both emails must still be verified now, not only when the suggestion was made.
-              const [current, candidate] = await Promise.all([
-                management.getUser(currentId, { fresh: true }),
-                management.getUser(other.user_id, { fresh: true }),
-              ]);
-              if (current.email_verified !== true || candidate.email_verified !== true) throw appError('link_email_unverified');
-            }
-            req.session.linkProof = { ticketId: ticket.id, currentId, other, provenAt: now, mode: ticket.mode };
-            req.session.save(() => res.redirect(303, '/link/preview'));
-          })().catch(next);
-        })(req, res, next),
-      )
-      .catch(next);
-  });
+  // The other account's sign-in comes back here (link-callback.ts: the proof, step by step).
+  router.get('/callback', attempts, linkCallback({ passport, management, linkMaxAge: options.linkMaxAge }));
 
-  router.get('/preview', requireUser, async (req, res) => {
-    const proof = currentProof(req);
-    const [current, other] = await Promise.all([
-      management.getUser(proof.currentId, { fresh: true }),
-      management.getUser(proof.other.user_id, { fresh: true }),
-    ]);
-    const canKeepCurrent = AccountLinker.canBeSecondary(other);
-    const canKeepOther = AccountLinker.canBeSecondary(current);
-    if (!canKeepCurrent && !canKeepOther)
-      throw appError(
-        'link_secondary_has_identities',
-        'Both accounts already have other accounts linked to them, so they cannot be merged. Unlink from one of them first.',
-      );
-    const asked = req.query.primary === 'other' ? 'other' : 'current';
-    const primaryChoice = asked === 'current' ? (canKeepCurrent ? 'current' : 'other') : canKeepOther ? 'other' : 'current';
-    const plan = primaryChoice === 'current' ? linker.planOf(current, other) : linker.planOf(other, current);
-    const describe = (u: typeof current) => describeAccount(toCandidate(u));
-    res.render('app/preview', {
-      title: 'Review and link',
-      primaryChoice,
-      canSwitch: canKeepCurrent && canKeepOther,
-      current: describe(current),
-      other: describe(other),
-      merged: plan.merged,
-      changes: plan.changes,
-    });
-  });
+  router.get(
+    '/preview',
+    appRoute({}, async ({ req, res, user }) => {
+      const proof = currentProof(req, user);
+      const [current, other] = await Promise.all([
+        management.getUser(proof.currentId, { fresh: true }),
+        management.getUser(proof.other.user_id, { fresh: true }),
+      ]);
+      const { primary: primaryChoice, canSwitch } = choosePrimary(req.query.primary === 'other' ? 'other' : 'current', current, other);
+      const plan = primaryChoice === 'current' ? linker.planOf(current, other) : linker.planOf(other, current);
+      const describe = (u: typeof current) => describeAccount(toCandidate(u));
+      res.render('app/preview', {
+        title: 'Review and link',
+        primaryChoice,
+        canSwitch,
+        current: describe(current),
+        other: describe(other),
+        merged: plan.merged,
+        changes: plan.changes,
+      });
+    }),
+  );
 
-  router.post('/confirm', requireUser, async (req, res, next) => {
-    const form = parse(confirmForm, req.body);
-    await activeUser(req, res, management);
-    const proof = currentProof(req);
-    // Single use, atomically: concurrent confirms (a double click, two tabs) all read the proof
-    // from the session before any removes it, so one claim in the shared store decides which
-    // one acts. The others change nothing, not even the session.
-    const claimKey = `link-proof:${proof.ticketId}`;
-    if (!(await claims.claim(claimKey, PROOF_TTL))) throw appError('link_confirm_taken');
-    delete req.session.linkProof;
-    // The primary is one of the two proven accounts, chosen by role, never by an id from the form.
-    const keepOther = form.primary === 'other';
-    const primaryId = keepOther ? proof.other.user_id : proof.currentId;
-    const secondaryId = keepOther ? proof.currentId : proof.other.user_id;
-    try {
-      await linker.link(primaryId, secondaryId, { requireVerifiedEmails: proof.mode === 'suggested' });
-    } catch (err) {
-      // Refused before anything changed: the person may try again with the same proof.
-      if (isAppError(err) && err.code !== 'link_failed' && err.code !== 'link_confirm_taken') {
-        req.session.linkProof = proof;
-        await claims.release(claimKey);
+  router.post(
+    '/confirm',
+    appRoute({ form: confirmForm, activeUser: management }, async ({ req, res, user, form }) => {
+      const proof = currentProof(req, user);
+      // Single use, atomically: concurrent confirms (a double click, two tabs) all read the proof
+      // from the session before any removes it, so one claim in the shared store decides which
+      // one acts. The others change nothing, not even the session.
+      const claimKey = `link-proof:${proof.ticketId}`;
+      if (!(await claims.claim(claimKey, PROOF_TTL))) throw appError('link_confirm_taken');
+      delete req.session.linkProof;
+      // The primary is one of the two proven accounts, chosen by role, never by an id from the form.
+      const keepOther = form.primary === 'other';
+      const primaryId = keepOther ? proof.other.user_id : proof.currentId;
+      const secondaryId = keepOther ? proof.currentId : proof.other.user_id;
+      try {
+        await linker.link(primaryId, secondaryId, { requireVerifiedEmails: proof.mode === 'suggested' });
+      } catch (err) {
+        // Refused before anything changed: the person may try again with the same proof.
+        if (isAppError(err) && err.code !== 'link_failed' && err.code !== 'link_confirm_taken') {
+          req.session.linkProof = proof;
+          await claims.release(claimKey);
+        }
+        throw err;
       }
-      throw err;
-    }
-    const signedIn: Express.User = keepOther ? proof.other : req.user!;
-    const message = keepOther
-      ? 'Accounts linked. You are now signed in to the account you chose to keep; both sign-in methods lead to it.'
-      : 'Accounts linked. Both sign-in methods now lead to this account.';
-    // A new session id after a link, whichever account stays.
-    req.logIn(signedIn, (err) => {
-      if (err) return next(err);
+      const signedIn: Express.User = keepOther ? proof.other : user;
+      const message = keepOther
+        ? 'Accounts linked. You are now signed in to the account you chose to keep; both sign-in methods lead to it.'
+        : 'Accounts linked. Both sign-in methods now lead to this account.';
+      // A new session id after a link, whichever account stays.
+      await new Promise<void>((resolve, reject) => req.logIn(signedIn, (err) => (err ? reject(err) : resolve())));
       flash(req, 'success', message);
-      req.session.save(() => res.redirect(303, '/profile'));
-    });
-  });
+      await saveSession(req);
+      res.redirect(303, '/profile');
+    }),
+  );
 
-  router.post('/cancel', requireUser, (req, res, next) => {
-    delete req.session.linkProof;
-    delete req.session.linkTicket;
-    flash(req, 'info', 'Nothing was linked.');
-    redirectAfterSave(req, res, next, '/profile');
-  });
+  router.post(
+    '/cancel',
+    appRoute({}, ({ req, res, next }) => {
+      delete req.session.linkProof;
+      delete req.session.linkTicket;
+      flash(req, 'info', 'Nothing was linked.');
+      redirectAfterSave(req, res, next, '/profile');
+    }),
+  );
 
   return router;
 }

@@ -1,13 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { appError, isAppError } from '../app-errors.ts';
-import { activeUser, refuseIfBlocked } from '../auth/active-user.ts';
-import { isRecentSignIn, requireUser } from '../auth/auth-routes.ts';
+import { refuseIfBlocked } from '../auth/active-user.ts';
 import type { CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
 import type { Auth0LogEvent, Auth0User, ManagementClient } from '../management-client.ts';
 import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
-import { redirectAfterSave } from '../web/redirect.ts';
+import { appRoute, isRecentSignIn } from '../web/app-route.ts';
+import { redirectAfterSave, saveSession } from '../web/redirect.ts';
 
 export interface ProfileRoutesOptions {
   management: ManagementClient;
@@ -37,75 +37,88 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
   const { management, finder, keptSeparate } = options;
   const router = Router();
 
-  router.get('/profile', requireUser, async (req, res) => {
-    const me = req.user!;
-    let user: Auth0User;
-    try {
-      user = await management.getUser(me.user_id);
-    } catch (err) {
-      // The account was merged into another one (from another browser): this session is over.
-      if (isAppError(err, 'inexistent_user')) {
-        req.logOut(() => res.redirect(303, '/?ended=1'));
-        return;
+  router.get(
+    '/profile',
+    appRoute({}, async ({ req, res, user: me }) => {
+      let user: Auth0User;
+      try {
+        user = await management.getUser(me.user_id);
+      } catch (err) {
+        // The account was merged into another one (from another browser): this session is over.
+        if (isAppError(err, 'inexistent_user')) {
+          req.logOut(() => res.redirect(303, '/?ended=1'));
+          return;
+        }
+        throw err;
       }
-      throw err;
-    }
-    await refuseIfBlocked(req, res, user);
-    const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
-    // The kept-separate choices matter only beside candidates: without any, none is read.
-    const keptRead = finder.findAll(me).then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
-    const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead]);
-    const keptIds = new Set(kept.map((k) => k.candidate_id));
-    const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
-    // A choice is shown only while its account is still a candidate: nothing of an account
-    // that no longer is one (deleted, linked, its email changed or unverified) or never was.
-    const keptAccounts = kept.flatMap((k) => {
-      const account = accounts.find((a) => a.user_id === k.candidate_id);
-      return account ? [{ candidate_id: k.candidate_id, since: formatDate(k.created_at), ...describeAccount(account) }] : [];
-    });
-    res.render('app/profile', {
-      title: 'Your profile',
-      user,
-      identities: user.identities.map((identity, index) => ({
-        ...identity,
-        main: index === 0,
-        method: connectionLabel(identity.connection),
-        email: (index === 0 ? user.email : identity.profileData?.email) ?? '',
-      })),
-      recentLogin: isRecentSignIn(me, options.recentLoginMaxAge),
-      candidates: candidates.map(describeAccount),
-      kept: keptAccounts,
-      history: logs ? linkingHistory(logs) : undefined,
-      restoreMetadata: options.restoreMetadataOnUnlink,
-      created: formatDate(user.created_at),
-    });
-  });
+      await refuseIfBlocked(req, res, user);
+      const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
+      // The kept-separate choices matter only beside candidates: without any, none is read.
+      const keptRead = finder.findAll(me).then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
+      const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead]);
+      const keptIds = new Set(kept.map((k) => k.candidate_id));
+      const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
+      // A choice is shown only while its account is still a candidate: nothing of an account
+      // that no longer is one (deleted, linked, its email changed or unverified) or never was.
+      const keptAccounts = kept.flatMap((k) => {
+        const account = accounts.find((a) => a.user_id === k.candidate_id);
+        return account ? [{ candidate_id: k.candidate_id, since: formatDate(k.created_at), ...describeAccount(account) }] : [];
+      });
+      res.render('app/profile', {
+        title: 'Your profile',
+        user,
+        identities: user.identities.map((identity, index) => ({
+          ...identity,
+          main: index === 0,
+          method: connectionLabel(identity.connection),
+          email: (index === 0 ? user.email : identity.profileData?.email) ?? '',
+        })),
+        recentLogin: isRecentSignIn(me, options.recentLoginMaxAge),
+        candidates: candidates.map(describeAccount),
+        kept: keptAccounts,
+        history: logs ? linkingHistory(logs) : undefined,
+        restoreMetadata: options.restoreMetadataOnUnlink,
+        created: formatDate(user.created_at),
+      });
+    }),
+  );
 
-  router.post('/profile/unlink', requireUser, async (req, res, next) => {
-    const parsed = unlinkForm.safeParse(req.body);
-    if (!parsed.success) throw appError('invalid_body', 'Choose an account to unlink.');
-    // The user is always the session's, as the tenant has it now; the form only names one of its own identities.
-    const user = await activeUser(req, res, management);
-    const me = req.user!;
-    if (!isRecentSignIn(me, options.recentLoginMaxAge)) {
-      req.session.flash = { kind: 'info', text: 'For your security, sign in again to confirm it is you, then choose Unlink again.' };
-      return redirectAfterSave(req, res, next, '/login?fresh=1&returnTo=%2Fprofile');
-    }
-    const index = user.identities.findIndex((i) => i.provider === parsed.data.provider && i.user_id === parsed.data.user_id);
-    if (index === -1) throw appError('inexistent_identity', 'That account is not linked to your profile.');
-    if (index === 0)
-      throw appError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
-    const identity = user.identities[index]!;
-    await management.unlinkIdentity(me.user_id, identity.provider, identity.user_id, { restoreMetadata: options.restoreMetadataOnUnlink });
-    const label = connectionLabel(identity.connection);
-    // A new session id after an unlink too.
-    await new Promise<void>((resolve, reject) => req.logIn(me, (err) => (err ? reject(err) : resolve())));
-    req.session.flash = {
-      kind: 'success',
-      text: `Unlinked. Your ${label} sign-in is a separate account again${options.restoreMetadataOnUnlink ? ', with the profile information it had when it was linked' : ', without any profile information'}. Signing in with it no longer opens this profile.`,
-    };
-    req.session.save(() => res.redirect(303, '/profile'));
-  });
+  router.post(
+    '/profile/unlink',
+    appRoute(
+      {
+        form: unlinkForm,
+        formError: 'Choose an account to unlink.',
+        // The user is always the session's, as the tenant has it now; the form only names one of its own identities.
+        activeUser: management,
+        recentLogin: {
+          maxAge: options.recentLoginMaxAge,
+          stale: ({ req, res, next }) => {
+            req.session.flash = { kind: 'info', text: 'For your security, sign in again to confirm it is you, then choose Unlink again.' };
+            redirectAfterSave(req, res, next, '/login?fresh=1&returnTo=%2Fprofile');
+          },
+        },
+      },
+      async ({ req, res, user: me, form, account }) => {
+        const identities = account?.identities ?? [];
+        const index = identities.findIndex((i) => i.provider === form.provider && i.user_id === form.user_id);
+        const identity = identities[index];
+        if (!identity) throw appError('inexistent_identity', 'That account is not linked to your profile.');
+        if (index === 0)
+          throw appError('unlink_main_identity', 'This is the account your profile belongs to, so it cannot be unlinked. Unlink the others instead.');
+        await management.unlinkIdentity(me.user_id, identity.provider, identity.user_id, { restoreMetadata: options.restoreMetadataOnUnlink });
+        const label = connectionLabel(identity.connection);
+        // A new session id after an unlink too.
+        await new Promise<void>((resolve, reject) => req.logIn(me, (err) => (err ? reject(err) : resolve())));
+        req.session.flash = {
+          kind: 'success',
+          text: `Unlinked. Your ${label} sign-in is a separate account again${options.restoreMetadataOnUnlink ? ', with the profile information it had when it was linked' : ', without any profile information'}. Signing in with it no longer opens this profile.`,
+        };
+        await saveSession(req);
+        res.redirect(303, '/profile');
+      },
+    ),
+  );
 
   return router;
 }
