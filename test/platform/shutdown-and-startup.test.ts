@@ -64,7 +64,10 @@ describe('shutdown and start-up of a process', () => {
       for (const agent of agents) agent.destroy();
 
       assert.deepEqual(errors, [], 'no request failed: no reset, no refused connection');
-      assert.ok(statuses.every((s) => s === 200 || s === 503), `answers: ${[...new Set(statuses)].join(', ')}`);
+      assert.ok(
+        statuses.every((s) => s === 200 || s === 503),
+        `answers: ${[...new Set(statuses)].join(', ')}`,
+      );
       assert.ok(draining, '/readyz said draining after the signal, up to the last answer');
       assert.equal(await accord.exited, 0, accord.output());
       assert.match(accord.output(), /"msg":"stopped"/);
