@@ -46,7 +46,7 @@ import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import type { BenchResult } from './logins.ts';
-import { CookieJar, cpuSeconds, freePort, printTargets, recordTarget } from './support.ts';
+import { CookieJar, cpuSeconds, freePort, holdPort, printTargets, recordTarget } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -515,8 +515,9 @@ export async function benchApp(): Promise<BenchResult[]> {
     // ---- processes: the tenant first (it registers both apps), then both apps at once.
     const ports = [await freePort(), await freePort()];
     const appUrls = ports.map((p) => `http://127.0.0.1:${p}`);
-    const peerPort = await freePort();
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    // Held until the peer starts: the tenant, listening on port 0 meanwhile, must not take it.
+    const peerPort = await holdPort();
+    const peerUrl = `http://127.0.0.1:${peerPort.port}`;
     const tenantChild = await start('tenant', 'app-tenant-server.ts', {
       LOG_LEVEL: 'silent',
       APP_BENCH_APP_URLS: appUrls.join(','),
@@ -697,8 +698,9 @@ export async function benchApp(): Promise<BenchResult[]> {
     await cannon({ ...floorOptions, duration: WARMUP_SECONDS }, {});
     const floor = await cannon({ ...floorOptions, duration: PAGE_SECONDS }, { floor: floorPage.child.pid });
     // The peer: Auth0's linking sample's signed-in page against the same tenant, a person of its own.
+    await peerPort.release();
     const peerChild = await start('peer', 'peer-sample-server.ts', {
-      PEER_PORT: String(peerPort),
+      PEER_PORT: String(peerPort.port),
       ISSUER_BASE_URL: tenantOrigin,
       BASE_URL: peerUrl,
       CLIENT_ID: peerClient.clientId,

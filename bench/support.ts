@@ -185,6 +185,21 @@ export async function postgresSchema(url: string, label: string): Promise<{ sche
   };
 }
 
+/**
+ * A port of 127.0.0.1 held open until `release`: for a server started later whose address
+ * another server must know first, so that no server listening on port 0 meanwhile takes it.
+ */
+export function holdPort(): Promise<{ port: number; release(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      resolve({ port, release: () => new Promise<void>((done) => s.close(() => done())) });
+    });
+  });
+}
+
 /** A port of 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
