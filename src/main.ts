@@ -1,20 +1,38 @@
 import 'dotenv/config';
-import type { Server } from 'node:http';
+import type { RequestListener } from 'node:http';
 import { loadAppConfig, usesExternalTenant } from './app/app-config.ts';
-import { createApp, type AccordApp } from './app/app.ts';
+import { createApp } from './app/app.ts';
 import { ConfigError } from './platform/env.ts';
 import { loadTenantConfig, type TenantConfig } from './tenant/tenant-config.ts';
 import { wireEmbeddedApp } from './embedded-wiring.ts';
+import { DrainableServer } from './platform/http-drain.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createTenant, type Tenant } from './tenant/tenant.ts';
 
 type Role = 'all' | 'tenant' | 'app';
 
-function listen(app: { listen: AccordApp['app']['listen'] }, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, () => resolve(server));
-    server.once('error', reject);
-  });
+/** Listens, or says in words why it cannot (a port in use is a failed start, not a running process). */
+async function listen(handler: RequestListener, port: number, host: string, half: string): Promise<DrainableServer> {
+  const server = new DrainableServer(handler);
+  try {
+    await server.listen(port, host);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EADDRINUSE') throw new Error(`the ${half}'s port ${port} on ${host} is already in use (another process listens there).`);
+    if (code === 'EACCES') throw new Error(`the ${half} may not listen on port ${port} on ${host} (permission denied).`);
+    if (code === 'EADDRNOTAVAIL') throw new Error(`the ${half} cannot listen on ${host}: not an address of this machine (HOST).`);
+    throw err;
+  }
+  return server;
+}
+
+/** SHUTDOWN_TIMEOUT_MS: how long a shutdown may wait for requests under way (default 10 s). */
+function shutdownTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const value = env.SHUTDOWN_TIMEOUT_MS ?? '10000';
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || ms < 100 || ms > 600_000)
+    throw new ConfigError(`Invalid environment: SHUTDOWN_TIMEOUT_MS: a number of milliseconds from 100 to 600000, not "${value}"`);
+  return ms;
 }
 
 function tenantLines(tenant: Tenant, config: TenantConfig): string[] {
@@ -42,7 +60,9 @@ async function main(): Promise<void> {
 
   const tenantConfig = role === 'app' ? undefined : loadTenantConfig();
   const logger: Logger = createLogger(tenantConfig?.logLevel ?? process.env.LOG_LEVEL ?? 'info');
-  const servers: Server[] = [];
+  const shutdownMs = shutdownTimeoutMs(process.env);
+  const servers: DrainableServer[] = [];
+  const readiness: { drain(): void }[] = [];
   const closers: (() => Promise<void>)[] = [];
   const lines: string[] = [];
 
@@ -50,7 +70,8 @@ async function main(): Promise<void> {
   if (tenantConfig) {
     tenant = await createTenant({ config: tenantConfig, logger });
     closers.push(() => tenant!.close());
-    servers.push(await listen(tenant.app, tenantConfig.port, tenantConfig.host));
+    readiness.push(tenant.readiness);
+    servers.push(await listen(tenant.app, tenantConfig.port, tenantConfig.host, 'tenant'));
     lines.push(...tenantLines(tenant, tenantConfig));
   }
   if (role !== 'tenant') {
@@ -59,7 +80,8 @@ async function main(): Promise<void> {
     const config = loadAppConfig(process.env, wiring);
     const app = await createApp({ config, logger });
     closers.unshift(() => app.close());
-    servers.push(await listen(app.app, config.port, config.host));
+    readiness.push(app.readiness);
+    servers.push(await listen(app.app, config.port, config.host, 'app'));
     lines.unshift(
       `Accord app is running: ${config.url}/  (tenant: ${config.issuer}${wiring ? ', embedded; app clients provisioned' : ''})`,
       ...(lines.length ? [''] : []),
@@ -69,27 +91,32 @@ async function main(): Promise<void> {
   logger.info({ role }, 'accord listening');
 
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    // Stop accepting, let in-flight requests finish, then close the databases.
-    let open = servers.length;
-    for (const server of servers) {
-      server.close(async () => {
-        if (--open > 0) return;
-        for (const close of closers) await close();
-        logger.info('stopped');
-        process.exit(0);
-      });
-      server.closeIdleConnections();
-    }
+    // Load balancers see /readyz fail; no new connection is accepted; requests under way finish
+    // and keep-alive connections close (see DrainableServer); then the databases close.
+    for (const half of readiness) half.drain();
     setTimeout(() => {
-      for (const server of servers) server.closeAllConnections();
-    }, 10_000).unref();
+      logger.error({ timeoutMs: shutdownMs }, 'requests still under way at SHUTDOWN_TIMEOUT_MS: exiting');
+      process.exit(1);
+    }, shutdownMs).unref();
+    try {
+      await Promise.all(servers.map((server) => server.drain()));
+      for (const close of closers) await close();
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+    logger.info('stopped');
+    process.exit(0);
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {

@@ -3,56 +3,26 @@ import { z } from 'zod';
 import { AccordError } from '../platform/errors.ts';
 import { appError, appErrors } from './app-errors.ts';
 import { jsonNestsDeeperThan, MAX_JSON_NESTING } from '../platform/json-nesting.ts';
+import {
+  connectionSchema,
+  errorBodySchema,
+  logsSchema,
+  tokenSchema,
+  userSchema,
+  identitySchema,
+  type Auth0Connection,
+  type Auth0Identity,
+  type Auth0LogEvent,
+  type Auth0User,
+} from './management-schemas.ts';
+
+export type { Auth0Connection, Auth0Identity, Auth0LogEvent, Auth0User } from './management-schemas.ts';
 
 /**
  * The app's client for the Auth0 Management API v2 (Accord's own tenant or a real Auth0
  * tenant). It speaks only HTTP: the app never imports the tenant's code, so it works
  * unchanged against either.
  */
-
-export interface Auth0Identity {
-  provider: string;
-  user_id: string;
-  connection: string;
-  isSocial: boolean;
-  profileData?: Record<string, unknown>;
-}
-
-export interface Auth0User {
-  user_id: string;
-  email?: string;
-  email_verified?: boolean;
-  name?: string;
-  nickname?: string;
-  picture?: string;
-  identities: Auth0Identity[];
-  user_metadata?: Record<string, unknown>;
-  app_metadata?: Record<string, unknown>;
-  created_at: string;
-  updated_at: string;
-  last_login?: string;
-  logins_count?: number;
-  blocked?: boolean;
-  [k: string]: unknown;
-}
-
-export interface Auth0LogEvent {
-  log_id: string;
-  date: string;
-  type: string;
-  description?: string;
-  user_id?: string;
-  details?: Record<string, unknown>;
-  [k: string]: unknown;
-}
-
-export interface Auth0Connection {
-  id: string;
-  name: string;
-  display_name?: string;
-  strategy: string;
-  [k: string]: unknown;
-}
 
 export interface ManagementClientOptions {
   /** Issuer base URL without trailing slash, e.g. https://example.eu.auth0.com or http://localhost:4000 */
@@ -89,73 +59,6 @@ export interface ReadOptions {
 
 /** Bounds the read cache; the oldest entries go first. */
 const READ_CACHE_MAX = 10_000;
-
-// ------------------------------------------------------------------ response shapes
-// Minimal checks: only what the app relies on, so a surprising body becomes a
-// management_error instead of a TypeError deep inside the app. Unknown fields pass through.
-
-/** Optional fields: Auth0 omits them, Accord's tenant sometimes sends null; both mean "absent". */
-const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
-const record = z.record(z.string(), z.unknown());
-
-const identitySchema = z.looseObject({
-  provider: z.string(),
-  // Some social providers (e.g. GitHub) give numeric ids; the app compares strings.
-  user_id: z.union([z.string(), z.number()]).transform(String),
-  connection: z.string(),
-  isSocial: z.boolean(),
-  profileData: optional(record),
-});
-
-const userSchema = z.looseObject({
-  user_id: z.string().min(1),
-  email: optional(z.string()),
-  email_verified: optional(z.boolean()),
-  name: optional(z.string()),
-  nickname: optional(z.string()),
-  picture: optional(z.string()),
-  identities: z.array(identitySchema),
-  user_metadata: optional(record),
-  app_metadata: optional(record),
-  created_at: z.string(),
-  updated_at: z.string(),
-  last_login: optional(z.string()),
-  logins_count: optional(z.number()),
-  blocked: optional(z.boolean()),
-});
-
-const logEventSchema = z.looseObject({
-  log_id: z.string(),
-  date: z.string(),
-  type: z.string(),
-  description: optional(z.string()),
-  user_id: optional(z.string()),
-  details: optional(record),
-});
-
-const connectionSchema = z.looseObject({
-  id: z.string(),
-  name: z.string(),
-  display_name: optional(z.string()),
-  strategy: z.string(),
-});
-
-// Auth0 answers an array, or `{logs: [...]}` when include_totals is on; accept both.
-const logsSchema = z.union([z.array(logEventSchema), z.looseObject({ logs: z.array(logEventSchema) }).transform((p) => p.logs)]);
-
-const tokenSchema = z.looseObject({
-  access_token: z.string().min(1),
-  expires_in: z.number().positive(),
-});
-
-/** Auth0's error body (`statusCode, error, message, errorCode`), or an OAuth error from /oauth/token. */
-const errorBodySchema = z.looseObject({
-  statusCode: z.number().optional().catch(undefined),
-  error: z.string().optional().catch(undefined),
-  message: z.string().optional().catch(undefined),
-  errorCode: z.string().optional().catch(undefined),
-  error_description: z.string().optional().catch(undefined),
-});
 
 // ------------------------------------------------------------------ client
 

@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+
+/**
+ * How long a keep-alive connection must stay idle, once draining, before it is closed. A client
+ * may be sending its next request on it right now; closing at once would reset that request,
+ * which then answers nothing. A request that comes in time is served, with `Connection: close`.
+ */
+const IDLE_GRACE_MS = 1_000;
+
+/**
+ * An HTTP server that can stop without dropping a request. `drain()` stops accepting
+ * connections; every response from then on says `Connection: close` (so a client does not send
+ * another on that connection), a connection is closed once it has been idle for IDLE_GRACE_MS,
+ * and requests under way finish. Resolves when the last connection has closed.
+ */
+export class DrainableServer {
+  readonly server: Server;
+  #draining = false;
+  /** Requests under way, per connection. */
+  readonly #busy = new Map<Socket, number>();
+  readonly #open = new Set<ServerResponse>();
+
+  constructor(handler: RequestListener) {
+    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket;
+      this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
+      this.#open.add(res);
+      if (this.#draining) res.setHeader('Connection', 'close');
+      res.once('close', () => {
+        this.#open.delete(res);
+        const left = (this.#busy.get(socket) ?? 1) - 1;
+        this.#busy.set(socket, left);
+        if (left === 0 && this.#draining) this.#closeWhenIdle(socket);
+      });
+      handler(req, res);
+    });
+    this.server.on('connection', (socket: Socket) => {
+      this.#busy.set(socket, 0);
+      socket.once('close', () => this.#busy.delete(socket));
+    });
+  }
+
+  /** Listens; a failure (the port in use, an address that is not this machine's) rejects. */
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  drain(): Promise<void> {
+    this.#draining = true;
+    for (const res of this.#open) if (!res.headersSent) res.setHeader('Connection', 'close');
+    for (const [socket, busy] of this.#busy) if (busy === 0) this.#closeWhenIdle(socket);
+    // net.Server's close: http.Server's would also close idle keep-alive connections at once.
+    return new Promise((resolve) => NetServer.prototype.close.call(this.server, () => resolve()));
+  }
+
+  #closeWhenIdle(socket: Socket): void {
+    setTimeout(() => {
+      if (this.#busy.get(socket) === 0) socket.end();
+    }, IDLE_GRACE_MS).unref();
+  }
+}
