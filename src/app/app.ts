@@ -70,6 +70,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     audience: config.management.audience,
     clientId: config.management.clientId,
     clientSecret: config.management.clientSecret,
+    timeoutMs: config.tenantTimeoutMs,
     readCacheTtlMs: config.managementCacheTtlMs,
   });
   const oidc = await connectToTenant({
@@ -78,6 +79,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     clientId: config.clientId,
     clientSecret: config.clientSecret,
     clientAuthMethod: config.clientAuthMethod,
+    timeoutMs: config.tenantTimeoutMs,
   });
   const logoutTokens = new LogoutTokenVerifier({ ...oidc.logoutTokens, clientId: config.clientId, claims: sessions.claims });
   const keptSeparate = new KeptSeparate(database.db);

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import supertest from 'supertest';
-import { startTestAccord, type TestAccord } from '../helpers/accord.ts';
+import { DATABASE_CONNECTION, signUpAndSignIn, startSignIn, startTestAccord, type TestAccord } from '../helpers/accord.ts';
+import { uniqueEmail } from '../helpers/unique-email.ts';
 import { testAppDatabases } from '../helpers/app-databases.ts';
 import { testDatabases } from '../helpers/databases.ts';
 
@@ -46,8 +47,17 @@ for (const [i, db] of testDatabases().entries()) {
       assert.equal(ready.status, 200, ready.text);
       assert.deepEqual(ready.body, { status: 'ready', checks: { database: 'ok', tenant: 'ok' } });
 
+      const b = accord.browser();
+      await startSignIn(b, DATABASE_CONNECTION, accord.appUrl);
+      await signUpAndSignIn(b, uniqueEmail('tenant-cut'));
+      assert.equal((await b.open(`${accord.appUrl}/profile`)).status, 200);
+
       accord.tenantProxy!.set('refuse');
       context.after(() => accord.tenantProxy!.set('forward'));
+      const profile = await b.open(`${accord.appUrl}/profile`);
+      assert.equal(profile.status, 503, 'the profile, which reads the user from the tenant, is the unavailable page');
+      assert.equal(profile.headers['retry-after'], '30');
+      assert.match(profile.text, /not reachable right now/);
       const cut = await app.get('/readyz');
       assert.equal(cut.status, 503);
       assert.deepEqual(cut.body, { status: 'unavailable', checks: { database: 'ok', tenant: 'unavailable' } });

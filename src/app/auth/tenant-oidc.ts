@@ -89,13 +89,17 @@ export async function connectToTenant(options: {
   clientSecret: string;
   clientAuthMethod: ClientAuthMethod;
   attempts?: number;
+  /** Milliseconds each request to the tenant may take (TENANT_TIMEOUT_MS); default 5000. */
+  timeoutMs?: number;
 }): Promise<TenantOidc> {
   const issuerUrl = new URL(options.issuer);
   const auth =
     options.clientAuthMethod === 'client_secret_post' ? client.ClientSecretPost(options.clientSecret) : client.ClientSecretBasic(options.clientSecret);
   // Plain http only for a tenant on this machine (development and tests).
   const local = issuerUrl.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname);
-  const discoveryOptions: client.DiscoveryRequestOptions = local ? { execute: [client.allowInsecureRequests] } : {};
+  // In seconds; kept for every later request of the configuration (token, userinfo).
+  const timeout = Math.ceil((options.timeoutMs ?? 5_000) / 1000);
+  const discoveryOptions: client.DiscoveryRequestOptions = local ? { execute: [client.allowInsecureRequests], timeout } : { timeout };
   let configuration: client.Configuration | undefined;
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; !configuration; attempt++) {
