@@ -295,6 +295,12 @@ export class ClientRegistry {
     return rows.some((row) => (JSON.parse(row.web_origins) as string[]).includes(origin));
   }
 
+  /** A client's web origins; none for an unknown client. */
+  async webOriginsOf(clientId: string): Promise<readonly string[]> {
+    const row = await this.#row(clientId);
+    return row ? (JSON.parse(row.web_origins) as string[]) : [];
+  }
+
   /** The client as oidc-provider reads it; `client_secret` holds the hash (see compareClientSecret). */
   async asOidcMetadata(clientId: string): Promise<AdapterPayload | undefined> {
     const row = await this.#row(clientId);
