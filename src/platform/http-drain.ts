@@ -8,6 +8,12 @@ import { Server as NetServer, type Socket } from 'node:net';
  */
 const IDLE_GRACE_MS = 1_000;
 
+/** Until the process has started, every request is told to come back in a moment. */
+const starting: RequestListener = (_req, res) => {
+  res.writeHead(503, { 'Retry-After': '1', 'Cache-Control': 'no-store', 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+  res.end('Starting: try again in a moment.\n');
+};
+
 /**
  * An HTTP server that can stop without dropping a request. `drain()` stops accepting
  * connections; every response from then on says `Connection: close` (so a client does not send
@@ -20,8 +26,11 @@ export class DrainableServer {
   /** Requests under way, per connection. */
   readonly #busy = new Map<Socket, number>();
   readonly #open = new Set<ServerResponse>();
+  #handler: RequestListener;
 
-  constructor(handler: RequestListener) {
+  /** Without `handler`, requests are answered 503 until serve() gives one. */
+  constructor(handler: RequestListener = starting) {
+    this.#handler = handler;
     this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
       this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
@@ -33,7 +42,7 @@ export class DrainableServer {
         this.#busy.set(socket, left);
         if (left === 0 && this.#draining) this.#closeWhenIdle(socket);
       });
-      handler(req, res);
+      this.#handler(req, res);
     });
     this.server.on('connection', (socket: Socket) => {
       this.#busy.set(socket, 0);
@@ -50,6 +59,11 @@ export class DrainableServer {
         resolve();
       });
     });
+  }
+
+  /** Hands the requests from now on to `handler` (the process has started). */
+  serve(handler: RequestListener): void {
+    this.#handler = handler;
   }
 
   drain(): Promise<void> {
