@@ -1,16 +1,17 @@
 import 'dotenv/config';
-import { appListenAddress, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
+import { appListenAddress, appUrlOf, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
 import { ConfigError } from './platform/env.ts';
 import { loadTenantConfig, type TenantConfig } from './tenant/tenant-config.ts';
 import { DrainableServer } from './platform/http-drain.ts';
+import type { TlsCredentials } from './platform/tls.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import type { Tenant } from './tenant/tenant.ts';
 
 type Role = 'all' | 'tenant' | 'app';
 
 /** Listens, or says in words why it cannot (a port in use is a failed start, not a running process). */
-async function listen(port: number, host: string, half: string): Promise<DrainableServer> {
-  const server = new DrainableServer();
+async function listen(port: number, host: string, half: string, tls: TlsCredentials | undefined): Promise<DrainableServer> {
+  const server = new DrainableServer(undefined, tls);
   try {
     await server.listen(port, host);
   } catch (err) {
@@ -62,8 +63,8 @@ async function main(): Promise<void> {
   // The ports are taken first, before the halves' modules load and their databases are opened
   // and migrated: a port in use ends the start within moments. Until a half has started, its
   // port answers 503 (its /readyz too).
-  const tenantServer = tenantConfig ? await listen(tenantConfig.port, tenantConfig.host, 'tenant') : undefined;
-  const appServer = appAddress ? await listen(appAddress.port, appAddress.host, 'app') : undefined;
+  const tenantServer = tenantConfig ? await listen(tenantConfig.port, tenantConfig.host, 'tenant', tenantConfig.tls) : undefined;
+  const appServer = appAddress ? await listen(appAddress.port, appAddress.host, 'app', appAddress.tls) : undefined;
   const servers = [tenantServer, appServer].filter((server) => server !== undefined);
   const readiness: { drain(): void }[] = [];
   const closers: (() => Promise<void>)[] = [];
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
     lines.push(...tenantLines(tenant, tenantConfig));
   }
   if (appServer) {
-    const appUrl = (process.env.APP_URL ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
+    const appUrl = appUrlOf(process.env);
     const { wireEmbeddedApp } = await import('./embedded-wiring.ts');
     const wiring = tenant && role === 'all' ? await wireEmbeddedApp(tenant, appUrl) : undefined;
     const config = loadAppConfig(process.env, wiring);

@@ -104,6 +104,7 @@ const PAGES_OF_THE_PRODUCT = [
   'Link another account · Accord',
   'You signed in to a different account · Accord',
   'Sign in · Accord Test',
+  "Confirm it's you to link this account to Accord app · Accord Test",
   'Create your account · Accord Test',
   'Check your email · Accord Test',
   'Development outbox · Accord Test',
@@ -193,6 +194,11 @@ browserJourneys('Accord in Chromium', (journey, audited) => {
     const before = await accountsOf(accord, email);
     const other = await accountsOf(accord, otherEmail);
     await person.press({ role: 'button', name: 'Link Email and password account' }, pages.connection(DATABASE_CONNECTION));
+    // The proof page offers only the account being proven (read-only). A changed form (an old
+    // page, an extension, the developer tools) can still send another account: the app refuses it.
+    const field = person.locate({ label: 'Email address' });
+    assert.equal(await field.getAttribute('readonly'), '');
+    await field.evaluate((input) => input.removeAttribute('readonly'));
     await person.type('Email address', otherEmail);
     await person.type('Password', PASSWORD);
     await person.press({ role: 'button', name: 'Sign in' }, pages.linkCallback);
