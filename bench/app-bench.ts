@@ -33,8 +33,8 @@
  *
  * `npx tsx bench/app-bench.ts` prints the details and a summary table; benchApp() returns
  * the rows for bench/run.ts. BENCH_QUICK=1 shortens the phases (not for reported figures).
- * APP_BENCH_NODE_ARGS adds node flags to both app processes, e.g.
- * "--cpu-prof --cpu-prof-dir=/tmp/app-prof" to see where an app's CPU goes.
+ * APP_BENCH_NODE_ARGS adds node flags to both app processes and the floor page, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/app-prof" to see where an app's CPU goes beside the floor's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -674,10 +674,15 @@ export async function benchApp(): Promise<BenchResult[]> {
     const pageFile = join(dataDir, 'profile.html');
     writeFileSync(pageFile, page.text);
     const barePage = await start('bare page', 'app-bare-page.ts', { BARE_PAGE_FILE: pageFile });
-    const floorPage = await start('floor page', 'app-floor-page.ts', {
-      BARE_PAGE_FILE: pageFile,
-      FLOOR_SESSION_USER: JSON.stringify(sessionUser(join(dataDir, 'app-0', 'app.sqlite'), sid)),
-    });
+    const floorPage = await start(
+      'floor page',
+      'app-floor-page.ts',
+      {
+        BARE_PAGE_FILE: pageFile,
+        FLOOR_SESSION_USER: JSON.stringify(sessionUser(join(dataDir, 'app-0', 'app.sqlite'), sid)),
+      },
+      nodeArgs,
+    );
     const floorUrl = `http://127.0.0.1:${floorPage.ready}`;
     const floorSignIn = await fetch(`${floorUrl}/floor/sign-in`, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     const floorCookie = floorSignIn.headers

@@ -1,19 +1,20 @@
 import 'dotenv/config';
 import type { RequestListener } from 'node:http';
-import { loadAppConfig, usesExternalTenant } from './app/app-config.ts';
+import { appUrlOf, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
 import { createApp } from './app/app.ts';
 import { ConfigError } from './platform/env.ts';
 import { loadTenantConfig, type TenantConfig } from './tenant/tenant-config.ts';
 import { wireEmbeddedApp } from './embedded-wiring.ts';
 import { DrainableServer } from './platform/http-drain.ts';
+import type { TlsCredentials } from './platform/tls.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createTenant, type Tenant } from './tenant/tenant.ts';
 
 type Role = 'all' | 'tenant' | 'app';
 
 /** Listens, or says in words why it cannot (a port in use is a failed start, not a running process). */
-async function listen(handler: RequestListener, port: number, host: string, half: string): Promise<DrainableServer> {
-  const server = new DrainableServer(handler);
+async function listen(handler: RequestListener, port: number, host: string, half: string, tls: TlsCredentials | undefined): Promise<DrainableServer> {
+  const server = new DrainableServer(handler, tls);
   try {
     await server.listen(port, host);
   } catch (err) {
@@ -71,17 +72,17 @@ async function main(): Promise<void> {
     tenant = await createTenant({ config: tenantConfig, logger });
     closers.push(() => tenant!.close());
     readiness.push(tenant.readiness);
-    servers.push(await listen(tenant.app, tenantConfig.port, tenantConfig.host, 'tenant'));
+    servers.push(await listen(tenant.app, tenantConfig.port, tenantConfig.host, 'tenant', tenantConfig.tls));
     lines.push(...tenantLines(tenant, tenantConfig));
   }
   if (role !== 'tenant') {
-    const appUrl = (process.env.APP_URL ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
+    const appUrl = appUrlOf(process.env);
     const wiring = tenant && role === 'all' ? await wireEmbeddedApp(tenant, appUrl) : undefined;
     const config = loadAppConfig(process.env, wiring);
     const app = await createApp({ config, logger });
     closers.unshift(() => app.close());
     readiness.push(app.readiness);
-    servers.push(await listen(app.app, config.port, config.host, 'app'));
+    servers.push(await listen(app.app, config.port, config.host, 'app', config.tls));
     lines.unshift(
       `Accord app is running: ${config.url}/  (tenant: ${config.issuer}${wiring ? ', embedded; app clients provisioned' : ''})`,
       ...(lines.length ? [''] : []),

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { booleanSetting, ConfigError, databaseTimeoutsOf, parseEnv, postgresUrl, sharedEnvFields, withoutTrailingSlash } from '../platform/env.ts';
 import type { PostgresTimeouts } from '../platform/postgres-pool.ts';
+import { loadTlsCredentials, localUrl, requireHttpsWithTls, type TlsCredentials } from '../platform/tls.ts';
 import type { TrustProxy } from '../platform/trust-proxy.ts';
 import { MIN_SESSION_SECRET_LENGTH, SESSION_SECRET_ADVICE, sessionSecretWeakness } from './session-secret.ts';
 
@@ -49,6 +50,8 @@ export interface AppConfig {
   databaseTimeouts?: PostgresTimeouts | undefined;
   /** Milliseconds the app waits for the tenant (its OpenID endpoints, the Management API) before a 503. */
   tenantTimeoutMs: number;
+  /** TLS_CERT_FILE and TLS_KEY_FILE: the app serves https itself; unset, plain http (or https at a proxy). */
+  tls?: TlsCredentials | undefined;
   /** Redis: opening the connection, and waiting for one command's answer, in milliseconds. */
   redisTimeouts?: { connectTimeoutMs: number; commandTimeoutMs: number } | undefined;
   /** What is accepted outside production but would be refused in it: logged at start. */
@@ -106,6 +109,15 @@ export interface EmbeddedTenantWiring {
   clientSecret: string;
   managementClientId: string;
   managementClientSecret: string;
+}
+
+/**
+ * The app's public URL before its settings are read in full (the composition root registers the
+ * app's callbacks at the embedded tenant with it): APP_URL, or localhost on PORT, https when
+ * TLS_CERT_FILE is set. loadAppConfig checks the settings themselves.
+ */
+export function appUrlOf(env: NodeJS.ProcessEnv = process.env): string {
+  return withoutTrailingSlash(env.APP_URL ?? `${env.TLS_CERT_FILE ? 'https' : 'http'}://localhost:${env.PORT ?? 3000}`);
 }
 
 /** True when the environment names an external tenant (Auth0 or any compatible issuer). */
@@ -169,7 +181,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
   const warnings = weakness ? [`SESSION_SECRET is too weak (${weakness}); it would be refused with NODE_ENV=production. ${SESSION_SECRET_ADVICE}`] : [];
 
   const issuer = withoutTrailingSlash(wiring.issuer);
-  const url = withoutTrailingSlash(e.APP_URL ?? `http://localhost:${e.PORT}`);
+  const tls = loadTlsCredentials(e.TLS_CERT_FILE, e.TLS_KEY_FILE);
+  const url = withoutTrailingSlash(e.APP_URL ?? localUrl(e.PORT, tls));
+  requireHttpsWithTls('APP_URL', url, tls);
   const dataDir = resolve(e.DATA_DIR);
   return {
     env: e.NODE_ENV,
@@ -203,6 +217,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, embedded?: E
     databaseTimeouts: databaseTimeoutsOf(e),
     redisTimeouts: { connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     tenantTimeoutMs: e.TENANT_TIMEOUT_MS,
+    tls,
     managementCacheTtlMs: e.MANAGEMENT_CACHE_TTL * 1000,
     warnings,
   };

@@ -17,7 +17,7 @@ import { KeptSeparate } from './linking/kept-separate.ts';
 import { linkAttemptStore } from './linking/link-attempt-limit.ts';
 import { linkingRoutes } from './linking/linking-routes.ts';
 import { loadMergeStrategy } from './linking/merge-strategies.ts';
-import { ManagementClient } from './management-client.ts';
+import { ManagementClient } from './management/management-client.ts';
 import { profileRoutes } from './profile/profile-routes.ts';
 import { createSessionStore } from './sessions/create-session-store.ts';
 import { sessionMiddleware, whileRedisConnected } from './sessions/session-middleware.ts';

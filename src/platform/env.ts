@@ -22,6 +22,9 @@ export const sharedEnvFields = {
   TRUST_PROXY: trustProxySetting,
   DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /** PEM certificate (chain) and key: the half serves https itself (see tls.ts). */
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
 };
 
 /** Zod's issues as one line: `NAME: what is wrong; …`. */

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { Server as NetServer, type Socket } from 'node:net';
+import type { TlsCredentials } from './tls.ts';
 
 /**
  * How long a keep-alive connection must stay idle, once draining, before it is closed. A client
@@ -21,8 +23,9 @@ export class DrainableServer {
   readonly #busy = new Map<Socket, number>();
   readonly #open = new Set<ServerResponse>();
 
-  constructor(handler: RequestListener) {
-    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  /** With `tls`, an https server (requests arrive on the TLS socket, which is what is tracked). */
+  constructor(handler: RequestListener, tls?: TlsCredentials) {
+    const serve = (req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
       this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
       this.#open.add(res);
@@ -34,8 +37,9 @@ export class DrainableServer {
         if (left === 0 && this.#draining) this.#closeWhenIdle(socket);
       });
       handler(req, res);
-    });
-    this.server.on('connection', (socket: Socket) => {
+    };
+    this.server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
+    this.server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.#busy.set(socket, 0);
       socket.once('close', () => this.#busy.delete(socket));
     });

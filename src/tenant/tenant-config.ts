@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, databaseTimeoutsOf, formatIssues, parseEnv, sharedEnvFields, withoutTrailingSlash } from '../platform/env.ts';
 import type { PostgresTimeouts } from '../platform/postgres-pool.ts';
+import { loadTlsCredentials, localUrl, requireHttpsWithTls, type TlsCredentials } from '../platform/tls.ts';
 import type { TrustProxy } from '../platform/trust-proxy.ts';
 import { uriProblem } from './clients/client-registry.ts';
 import { connectionsConfigSchema, defaultConnections, type ConnectionConfig } from './connections.ts';
@@ -66,6 +67,8 @@ export interface TenantConfig {
   allowedLogoutUrls?: readonly string[] | undefined;
   /** PostgreSQL's connect (and pool-wait) and statement timeouts, in milliseconds. */
   databaseTimeouts?: PostgresTimeouts | undefined;
+  /** TLS_CERT_FILE and TLS_KEY_FILE: the tenant serves https itself; unset, plain http (or https at a proxy). */
+  tls?: TlsCredentials | undefined;
   /** The database connection's sign-in rate limits (shared by every process on PostgreSQL); unset fields take the defaults in README. */
   loginRateLimits?: Partial<LoginRateLimits> | undefined;
 }
@@ -101,7 +104,9 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     file = f.data;
   }
 
-  const url = withoutTrailingSlash(e.TENANT_URL ?? `http://localhost:${e.TENANT_PORT}`);
+  const tls = loadTlsCredentials(e.TLS_CERT_FILE, e.TLS_KEY_FILE);
+  const url = withoutTrailingSlash(e.TENANT_URL ?? localUrl(e.TENANT_PORT, tls));
+  requireHttpsWithTls('TENANT_URL', url, tls);
   const production = e.NODE_ENV === 'production';
   const transport = e.MAIL_TRANSPORT ?? (e.SMTP_URL || production ? 'smtp' : 'outbox');
   if (transport === 'smtp' && !e.SMTP_URL) {
@@ -132,6 +137,7 @@ export function loadTenantConfig(env: NodeJS.ProcessEnv = process.env): TenantCo
     demoIdp: e.DEMO_IDP ? e.DEMO_IDP === 'on' : !production,
     trustProxy: e.TRUST_PROXY,
     databaseTimeouts: databaseTimeoutsOf(e),
+    tls,
     allowedLogoutUrls: [...new Set([...(file.allowed_logout_urls ?? []), ...envLogoutUrls])],
   };
 }

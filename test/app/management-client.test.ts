@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { ManagementClient, type ManagementClientOptions } from '../../src/app/management-client.ts';
+import { ManagementClient, type ManagementClientOptions } from '../../src/app/management/management-client.ts';
 import { AccordError } from '../../src/platform/errors.ts';
 import type { AppErrorCode } from '../../src/app/app-errors.ts';
 

@@ -21,9 +21,12 @@ export class WebBrowser {
   /** Every URL visited, for asserting where the flow went. */
   readonly history: string[] = [];
 
-  /** Each origin is an in-process app, or the URL of a server that listens (its own Host then matches). */
-  constructor(origins: Record<string, Express | string>) {
-    for (const [origin, app] of Object.entries(origins)) this.agents.set(origin, supertest.agent(app));
+  /**
+   * Each origin is an in-process app, or the URL of a server that listens (its own Host then
+   * matches). `ca`: the PEM certificate of the CA that https origins' certificates chain to.
+   */
+  constructor(origins: Record<string, Express | string>, options: { ca?: string } = {}) {
+    for (const [origin, app] of Object.entries(origins)) this.agents.set(origin, supertest.agent(app, options.ca ? { ca: options.ca } : {}));
   }
 
   private agentFor(url: URL) {

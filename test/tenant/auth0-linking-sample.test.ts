@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { auth, requiresAuth } from 'express-openid-connect-v1';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
-import { DEMO_CONNECTION } from '../../src/tenant/connections/demo-idp.ts';
+import { DEMO_CONNECTION } from '../../src/tenant/connections/oidc/demo-idp.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { DATABASE_CONNECTION, enterDemoIdentity, enterPassword, PASSWORD } from '../helpers/accord.ts';
 import { freePort } from '../helpers/processes.ts';

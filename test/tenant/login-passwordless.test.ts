@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
-import { MAX_CODE_ATTEMPTS, PASSWORDLESS_LIMITS } from '../../src/tenant/connections/passwordless-connection.ts';
+import { MAX_CODE_ATTEMPTS, PASSWORDLESS_LIMITS } from '../../src/tenant/connections/passwordless/passwordless-connection.ts';
 import type { StoredMail } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import {

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
-import { demoSubject } from '../../src/tenant/connections/demo-idp.ts';
+import { demoSubject } from '../../src/tenant/connections/oidc/demo-idp.ts';
 import { testDatabases } from '../helpers/databases.ts';
 import { browser, csrfOf, registerRelyingParty, RP_REDIRECT_URI, type RelyingParty } from '../helpers/login-flow.ts';
 import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';

@@ -146,12 +146,30 @@ for (const db of testDatabases()) {
       assert.ok(token.body.id_token);
     });
 
-    it("still requires PKCE for a confidential client's plain code flow", async () => {
+    it("requires PKCE for a confidential client's plain code flow unless it is an OpenID request with a nonce (as passport-auth0 sends)", async () => {
       const client = await implicitClient();
       const { email } = await signedInUser();
-      const { params } = await answerOf(browser(t.tenant), request(client.client_id, 'code'), email);
-      assert.equal(params.get('error'), 'invalid_request');
-      assert.match(params.get('error_description')!, /PKCE/);
+      const agent = browser(t.tenant);
+      for (const extra of [{ nonce: '' }, { scope: 'profile email', nonce: '' }]) {
+        const { params } = await answerOf(agent, { ...request(client.client_id, 'code'), ...extra }, email);
+        assert.equal(params.get('error'), 'invalid_request', JSON.stringify(extra));
+        assert.match(params.get('error_description')!, /PKCE/);
+      }
+      const { params } = await answerOf(agent, request(client.client_id, 'code'), email);
+      assert.ok(params.get('code'), params.get('error_description') ?? '');
+      const exchange = (code: string, more: Record<string, string> = {}) =>
+        t.request
+          .post('/oauth/token')
+          .type('form')
+          .send({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, client_id: client.client_id, client_secret: client.client_secret, ...more });
+      // A verifier for a code that was issued without a challenge is a downgrade: refused.
+      const downgraded = await exchange(params.get('code')!, { code_verifier: randomBytes(32).toString('base64url') });
+      assert.equal(downgraded.status, 400, JSON.stringify(downgraded.body));
+      const second = request(client.client_id, 'code');
+      const again = await answerOf(agent, second, email);
+      const token = await exchange(again.params.get('code')!);
+      assert.equal(token.status, 200, JSON.stringify(token.body));
+      assert.equal(decodeJwt(token.body.id_token).nonce, second.nonce, 'the id_token carries the nonce the client checks');
     });
 
     it('posts the answer to the callback with response_mode=form_post, as express-openid-connect 1.x asks', async () => {

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { appError, isAppError } from '../app-errors.ts';
-import type { Auth0User, ManagementClient } from '../management-client.ts';
+import type { Auth0User, ManagementClient } from '../management/management-client.ts';
 import { SESSION_COOKIE } from '../sessions/session-middleware.ts';
 
 const BLOCKED = 'Your account is blocked, so you were signed out and nothing was changed. Contact the administrator if you think this is a mistake.';

@@ -1,5 +1,5 @@
 import { appError, isAppError } from '../app-errors.ts';
-import type { Auth0User, ManagementClient } from '../management-client.ts';
+import type { Auth0User, ManagementClient } from '../management/management-client.ts';
 import { canBeSecondary } from './link-policy.ts';
 import { metadataChanges, type MergeStrategy, type Metadata } from './merge-strategies.ts';
 

@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
-import type { Auth0User, ManagementClient, ReadOptions } from '../management-client.ts';
+import type { Auth0User, ManagementClient, ReadOptions } from '../management/management-client.ts';
 import type { KeptSeparate } from './kept-separate.ts';
 
 /** Another account that may belong to the same person. Never carries its metadata. */

@@ -3,7 +3,7 @@ import { epochSeconds } from '../../platform/time.ts';
 import { appError } from '../app-errors.ts';
 import { activeUser } from '../auth/active-user.ts';
 import { LINK_STRATEGY, type AppPassport } from '../auth/tenant-oidc.ts';
-import type { ManagementClient } from '../management-client.ts';
+import type { ManagementClient } from '../management/management-client.ts';
 import { redirectAfterSave, saveSession } from '../web/redirect.ts';
 import { linkGone, withLinkAgain } from './link-expired.ts';
 import { checkProof, type LinkTicket } from './link-tickets.ts';

@@ -1,5 +1,5 @@
 import { appError } from '../app-errors.ts';
-import type { Auth0User } from '../management-client.ts';
+import type { Auth0User } from '../management/management-client.ts';
 
 /**
  * The app's linking policy: which of two proven accounts may be merged into the other. The

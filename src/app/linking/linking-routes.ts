@@ -6,7 +6,7 @@ import { appError, isAppError } from '../app-errors.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { activeUser } from '../auth/active-user.ts';
 import { LINK_STRATEGY, type AppPassport, type TenantAuthenticateOptions } from '../auth/tenant-oidc.ts';
-import type { ManagementClient } from '../management-client.ts';
+import type { ManagementClient } from '../management/management-client.ts';
 import type { OnceClaims } from '../sessions/once-claims.ts';
 import { appRoute, isRecentSignIn } from '../web/app-route.ts';
 import { connectionLabel, describeAccount, describeProvenAccount } from '../web/display.ts';

@@ -4,7 +4,7 @@ import { appError, isAppError } from '../app-errors.ts';
 import { refuseIfBlocked } from '../auth/active-user.ts';
 import type { CandidateFinder } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
-import type { Auth0LogEvent, Auth0User, ManagementClient } from '../management-client.ts';
+import type { Auth0LogEvent, Auth0User, ManagementClient } from '../management/management-client.ts';
 import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
 import { appRoute, isRecentSignIn } from '../web/app-route.ts';
 import { redirectAfterSave, saveSession } from '../web/redirect.ts';

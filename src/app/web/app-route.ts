@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { epochSeconds } from '../../platform/time.ts';
 import { appError } from '../app-errors.ts';
 import { activeUser } from '../auth/active-user.ts';
-import type { Auth0User, ManagementClient } from '../management-client.ts';
+import type { Auth0User, ManagementClient } from '../management/management-client.ts';
 
 /** Whether the user entered credentials at the tenant recently enough for a sensitive change (link, unlink). */
 export function isRecentSignIn(user: Express.User, maxAgeSeconds: number): boolean {

@@ -3,7 +3,7 @@ import type { ConnectionRegistry } from '../connections.ts';
 import type { Directory, IdentityChange } from '../directory/directory.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import type { UserProfile } from '../directory/profile.ts';
-import { escapeHtml } from './mail-html.ts';
+import { renderMail } from './mail-templates.ts';
 import type { Mailer, MailMessage } from './mailer.ts';
 
 export interface IdentityNotificationsOptions {
@@ -134,29 +134,9 @@ export function identityChangeMail(
   const linked = change.type === 'identity.linked';
 
   const subject = linked ? `A sign-in method was linked to your ${tenant} account` : `A sign-in method was removed from your ${tenant} account`;
-  const what = linked
-    ? `The sign-in method ${methodLine}${identityEmail ? ` for ${identityEmail}` : ''} was linked to your ${tenant} account. Signing in with it now opens the same account.`
-    : `The sign-in method ${methodLine}${identityEmail ? ` for ${identityEmail}` : ''} was unlinked from your ${tenant} account. Signing in with it now opens a separate account.`;
-  const notYou = linked
-    ? `If this was not you, someone else may be able to sign in to your account. Contact the administrator of ${tenant} right away and ask them to unlink it; change the password of your email account and of any account linked to ${tenant}.`
-    : `If this was not you, contact the administrator of ${tenant} right away: someone may have access to your account. Change the password of your email account and of any account linked to ${tenant}.`;
-  const text = [
-    what,
-    '',
-    `When: ${whenText}`,
-    `How: ${by}`,
-    '',
-    'If this was you, there is nothing to do.',
-    notYou,
-    '',
-    `This message went to every verified email address of your ${tenant} account.`,
-  ].join('\n');
-  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1b1f24">
-<p>${escapeHtml(what)}</p>
-<p><strong>When:</strong> ${escapeHtml(whenText)}<br><strong>How:</strong> ${escapeHtml(by)}</p>
-<p>If this was you, there is nothing to do.</p>
-<p><strong>${escapeHtml(notYou)}</strong></p>
-<p style="color:#5b6573">This message went to every verified email address of your ${escapeHtml(tenant)} account.</p>
-</body></html>`;
-  return { to, subject, text, html };
+  return renderMail(
+    'identity-changed',
+    { to, subject },
+    { tenant, linked, method: methodLine, forEmail: identityEmail ? ` for ${identityEmail}` : '', when: whenText, by },
+  );
 }

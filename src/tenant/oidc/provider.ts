@@ -15,6 +15,11 @@ import { END_SESSION_PATH, logoutPages } from './logout.ts';
 import { RESPONSE_TYPES } from './response-types.ts';
 import { clientBasedCORS } from './web-origins.ts';
 
+/** An OpenID authorization request (scope `openid`) that carries a nonce. */
+function openIdWithNonce(params: Record<string, unknown>): boolean {
+  return typeof params.nonce === 'string' && params.nonce.length > 0 && typeof params.scope === 'string' && params.scope.split(' ').includes('openid');
+}
+
 /**
  * The tenant's OpenID issuer: its URL with a trailing slash, as Auth0's `https://TENANT.auth0.com/`
  * (Auth0's SDKs compare `iss` with exactly that). Endpoints are still built on the URL without it.
@@ -113,11 +118,18 @@ export function createOidcProvider(options: {
     conformIdTokenClaims: false,
     // Auth0's `connection` parameter picks the sign-in method.
     extraParams: ['connection'],
-    // Public clients always; a confidential client's plain code flow too. Its hybrid flows (as
-    // express-openid-connect 1.x asks for them) go without: the id_token's nonce and c_hash
-    // bind the code to the browser that asked for it.
-    pkce: { required: (ctx, client) => client.clientAuthMethod === 'none' || ctx.oidc.params?.response_type === 'code' },
+    // Public clients always. A confidential client's plain code flow too, unless it is an
+    // OpenID request with a nonce: the id_token the client redeems the code for (with its
+    // secret) carries that nonce, which binds the code to the browser that asked for it (RFC
+    // 9700 2.1.1); Auth0's regular web app SDKs (passport-auth0) sign in so, without PKCE. Its
+    // hybrid flows (express-openid-connect 1.x) go without likewise: nonce and c_hash.
+    pkce: {
+      required: (ctx, client) => client.clientAuthMethod === 'none' || (ctx.oidc.params?.response_type === 'code' && !openIdWithNonce(ctx.oidc.params)),
+    },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    // As Auth0's /userinfo: `?access_token=` too, which passport-auth0 sends (through node-oauth's
+    // GET). The tenant logs paths only, never query strings.
+    acceptQueryParamAccessTokens: true,
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

@@ -1,13 +1,13 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors, type Adapter, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { TenantConfig } from '../tenant-config.ts';
-import type { Database } from '../tenant-database.ts';
-import { epochSeconds } from '../../platform/time.ts';
-import type { ConnectionConfig } from '../connections.ts';
-import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
-import { loadOrCreate, newSigningKey, type SigningJwk } from '../oidc/keys.ts';
-import { pauseContextWhenIdle } from '../oidc/request-context.ts';
+import type { TenantConfig } from '../../tenant-config.ts';
+import type { Database } from '../../tenant-database.ts';
+import { epochSeconds } from '../../../platform/time.ts';
+import type { ConnectionConfig } from '../../connections.ts';
+import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
+import { loadOrCreate, newSigningKey, type SigningJwk } from '../../oidc/keys.ts';
+import { pauseContextWhenIdle } from '../../oidc/request-context.ts';
 import { inProcessFetch, type InProcessFetch } from './in-process-fetch.ts';
 
 export const DEMO_IDP_PATH = '/demo-idp';

@@ -1,22 +1,18 @@
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import type { Kysely } from 'kysely';
-import type { Schema } from '../tenant-database.ts';
-import { epochSeconds } from '../../platform/time.ts';
-import { isTenantError } from '../tenant-errors.ts';
-import type { Connection } from '../connections.ts';
-import { SYSTEM_ACTOR } from '../directory/audit.ts';
-import { isPlausibleEmail, normalizeEmail } from '../directory/email.ts';
-import { type ConnectionStrategy, type Interaction, type LoginEnvironment, proofOf, proofTitle } from '../login/login-environment.ts';
-import { signInLimiter } from '../login/sign-in-limiter.ts';
-import { escapeHtml } from '../mail/mail-html.ts';
-import type { MailMessage } from '../mail/mailer.ts';
+import { isTenantError } from '../../tenant-errors.ts';
+import type { Connection } from '../../connections.ts';
+import { SYSTEM_ACTOR } from '../../directory/audit.ts';
+import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
+import { type ConnectionStrategy, type Interaction, type LoginEnvironment, proofOf, proofTitle } from '../../login/login-environment.ts';
+import { signInLimiter } from '../../login/sign-in-limiter.ts';
+import { LoginTickets } from '../../login/login-tickets.ts';
+import { renderMail } from '../../mail/mail-templates.ts';
+import type { MailMessage } from '../../mail/mailer.ts';
 
 /** How long a mailed code stays valid. */
 export const CODE_TTL_SECONDS = 10 * 60;
 /** Guesses allowed per code, the right one included; after that a new code is needed. */
 export const MAX_CODE_ATTEMPTS = 5;
-const TICKET_KIND = 'email_code';
 
 /** Rate limits: code sends per address and per email, code guesses per address. */
 export const PASSWORDLESS_LIMITS = {
@@ -25,14 +21,6 @@ export const PASSWORDLESS_LIMITS = {
   sendsPerEmail: 5,
   guessesPerIp: 30,
 } as const;
-
-/**
- * What is stored for a code: its SHA-256 together with what it is bound to, so equal codes
- * of different people or attempts never collide and a stored hash says nothing by itself.
- */
-function codeHash(connection: string, uid: string, emailNormalized: string, code: string): string {
-  return createHash('sha256').update(`${TICKET_KIND}\0${connection}\0${uid}\0${emailNormalized}\0${code}`).digest('hex');
-}
 
 /** Accepts "123456", "123 456" or "123-456"; anything else is not a code. */
 function parseCode(value: unknown): string | undefined {
@@ -49,120 +37,7 @@ function parseEmail(value: unknown): string | undefined {
 
 /** The mail that carries a code: names the tenant, shows the code, says when it expires and what to do if unexpected. */
 export function codeMail(tenantName: string, to: string, code: string): MailMessage {
-  const minutes = CODE_TTL_SECONDS / 60;
-  const subject = `Your sign-in code for ${tenantName}`;
-  const text = [
-    `Your code to sign in to ${tenantName} is:`,
-    '',
-    `    ${code}`,
-    '',
-    `Enter it on the sign-in page. It expires in ${minutes} minutes and works only once, only in the browser where you asked for it.`,
-    '',
-    `If you did not try to sign in to ${tenantName}, you can ignore this message: nobody can sign in with your email without this code. Do not share it with anyone; ${tenantName} will never ask you for it.`,
-  ].join('\n');
-  const name = escapeHtml(tenantName);
-  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1b1f24">
-<p>Your code to sign in to <strong>${name}</strong> is:</p>
-<p style="font-size:2rem;font-weight:700;letter-spacing:.3em;font-family:ui-monospace,monospace;margin:1rem 0">${code}</p>
-<p>Enter it on the sign-in page. It expires in ${minutes} minutes and works only once, only in the browser where you asked for it.</p>
-<p style="color:#5b6573">If you did not try to sign in to ${name}, you can ignore this message: nobody can sign in with your email without this code. Do not share it with anyone; ${name} will never ask you for it.</p>
-</body></html>`;
-  return { to, subject, text, html };
-}
-
-type CheckResult = { ok: true } | { ok: false; reason: 'missing' | 'expired' | 'exhausted' } | { ok: false; reason: 'wrong'; triesLeft: number };
-
-/** Single-use, hashed codes in login_tickets, bound to a connection, an email and an interaction. */
-class CodeTickets {
-  constructor(private readonly db: Kysely<Schema>) {}
-
-  /** Issues a new code; earlier codes for this email in this interaction stop working. */
-  async issue(connection: string, uid: string, email: string): Promise<string> {
-    const emailNormalized = normalizeEmail(email);
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    const now = epochSeconds();
-    await this.db.transaction().execute(async (trx) => {
-      const mine = trx
-        .updateTable('login_tickets')
-        .where('kind', '=', TICKET_KIND)
-        .where('connection', '=', connection)
-        .where('email_normalized', '=', emailNormalized);
-      await mine.set({ consumed_at: now }).where('interaction_uid', '=', uid).where('consumed_at', 'is', null).execute();
-      // Housekeeping on the same index: this email's codes that expired a day ago or more.
-      await trx
-        .deleteFrom('login_tickets')
-        .where('kind', '=', TICKET_KIND)
-        .where('connection', '=', connection)
-        .where('email_normalized', '=', emailNormalized)
-        .where('expires_at', '<', now - 86_400)
-        .execute();
-      await trx
-        .insertInto('login_tickets')
-        .values({
-          id: codeHash(connection, uid, emailNormalized, code),
-          kind: TICKET_KIND,
-          connection,
-          email_normalized: emailNormalized,
-          identity: null,
-          interaction_uid: uid,
-          attempts: 0,
-          expires_at: now + CODE_TTL_SECONDS,
-          consumed_at: null,
-          created_at: new Date().toISOString(),
-        })
-        .execute();
-    });
-    return code;
-  }
-
-  /**
-   * Checks a guess against the live code for this email and interaction. Every guess is
-   * counted before it is compared (atomically, so parallel guesses cannot exceed the limit),
-   * and a right guess consumes the code in a conditional update (so it works once).
-   */
-  async check(connection: string, uid: string, email: string, code: string): Promise<CheckResult> {
-    const emailNormalized = normalizeEmail(email);
-    const ticket = await this.db
-      .selectFrom('login_tickets')
-      .select(['id', 'attempts', 'expires_at'])
-      .where('kind', '=', TICKET_KIND)
-      .where('connection', '=', connection)
-      .where('email_normalized', '=', emailNormalized)
-      .where('interaction_uid', '=', uid)
-      .where('consumed_at', 'is', null)
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    if (!ticket) return { ok: false, reason: 'missing' };
-    const now = epochSeconds();
-    if (Number(ticket.expires_at) <= now) return { ok: false, reason: 'expired' };
-    if (Number(ticket.attempts) >= MAX_CODE_ATTEMPTS) return { ok: false, reason: 'exhausted' };
-
-    const counted = await this.db
-      .updateTable('login_tickets')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', ticket.id)
-      .where('consumed_at', 'is', null)
-      .where('attempts', '<', MAX_CODE_ATTEMPTS)
-      .where('expires_at', '>', now)
-      .returning('attempts')
-      .executeTakeFirst();
-    if (!counted) return { ok: false, reason: 'exhausted' };
-
-    const expected = Buffer.from(ticket.id, 'hex');
-    const actual = Buffer.from(codeHash(connection, uid, emailNormalized, code), 'hex');
-    if (!timingSafeEqual(actual, expected)) {
-      const triesLeft = MAX_CODE_ATTEMPTS - Number(counted.attempts);
-      return triesLeft > 0 ? { ok: false, reason: 'wrong', triesLeft } : { ok: false, reason: 'exhausted' };
-    }
-    const consumed = await this.db
-      .updateTable('login_tickets')
-      .set({ consumed_at: now })
-      .where('id', '=', ticket.id)
-      .where('consumed_at', 'is', null)
-      .executeTakeFirst();
-    return Number(consumed.numUpdatedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
-  }
+  return renderMail('sign-in-code', { to, subject: `Your sign-in code for ${tenantName}` }, { tenant: tenantName, code, minutes: CODE_TTL_SECONDS / 60 });
 }
 
 /**
@@ -174,7 +49,7 @@ export const passwordlessConnection: ConnectionStrategy = {
   strategy: 'email',
   router(env: LoginEnvironment): Router {
     const router = Router({ mergeParams: true });
-    const tickets = new CodeTickets(env.database.db);
+    const tickets = new LoginTickets(env.database.db);
     const base = (res: Response) => `/login/${(res.locals.interaction as Interaction).uid}/${encodeURIComponent((res.locals.connection as Connection).name)}`;
 
     const checkCsrf = (req: Request, res: Response, next: NextFunction) => {
@@ -264,7 +139,7 @@ export const passwordlessConnection: ConnectionStrategy = {
       }
       const interaction = res.locals.interaction as Interaction;
       const connection = res.locals.connection as Connection;
-      const code = await tickets.issue(connection.name, interaction.uid, email);
+      const code = await tickets.issueCode(connection.name, interaction.uid, email, CODE_TTL_SECONDS);
       // The same answer whether or not an account exists: the first right code creates one.
       try {
         await env.mailer.send(codeMail(env.config.name, email, code));
@@ -290,7 +165,7 @@ export const passwordlessConnection: ConnectionStrategy = {
 
       const interaction = res.locals.interaction as Interaction;
       const connection = res.locals.connection as Connection;
-      const result = await tickets.check(connection.name, interaction.uid, email, code);
+      const result = await tickets.checkCode(connection.name, interaction.uid, email, code, MAX_CODE_ATTEMPTS);
       if (!result.ok) {
         switch (result.reason) {
           case 'wrong':

@@ -1,13 +1,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import * as client from 'openid-client';
-import type { TenantConfig } from '../tenant-config.ts';
-import { isTenantError } from '../tenant-errors.ts';
-import { identityUserIdFor, type Connection, type ConnectionConfig, type ConnectionRegistry } from '../connections.ts';
-import { SYSTEM_ACTOR } from '../directory/audit.ts';
-import { isPlausibleEmail } from '../directory/email.ts';
-import type { CsrfTokens } from '../login/csrf.ts';
-import type { ConnectionStrategy, Interaction, LoginEnvironment } from '../login/login-environment.ts';
+import type { TenantConfig } from '../../tenant-config.ts';
+import { isTenantError } from '../../tenant-errors.ts';
+import { identityUserIdFor, type Connection, type ConnectionConfig, type ConnectionRegistry } from '../../connections.ts';
+import { SYSTEM_ACTOR } from '../../directory/audit.ts';
+import { isPlausibleEmail } from '../../directory/email.ts';
+import type { CsrfTokens } from '../../login/csrf.ts';
+import type { ConnectionStrategy, Interaction, LoginEnvironment } from '../../login/login-environment.ts';
 import type { InProcessFetch } from './in-process-fetch.ts';
 
 type OidcConnectionConfig = Extract<ConnectionConfig, { strategy: 'oidc' }>;
