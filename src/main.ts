@@ -1,20 +1,17 @@
 import 'dotenv/config';
-import type { RequestListener } from 'node:http';
-import { appUrlOf, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
-import { createApp } from './app/app.ts';
+import { appListenAddress, appUrlOf, loadAppConfig, usesExternalTenant } from './app/app-config.ts';
 import { ConfigError } from './platform/env.ts';
 import { loadTenantConfig, type TenantConfig } from './tenant/tenant-config.ts';
-import { wireEmbeddedApp } from './embedded-wiring.ts';
 import { DrainableServer } from './platform/http-drain.ts';
 import type { TlsCredentials } from './platform/tls.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
-import { createTenant, type Tenant } from './tenant/tenant.ts';
+import type { Tenant } from './tenant/tenant.ts';
 
 type Role = 'all' | 'tenant' | 'app';
 
 /** Listens, or says in words why it cannot (a port in use is a failed start, not a running process). */
-async function listen(handler: RequestListener, port: number, host: string, half: string, tls: TlsCredentials | undefined): Promise<DrainableServer> {
-  const server = new DrainableServer(handler, tls);
+async function listen(port: number, host: string, half: string, tls: TlsCredentials | undefined): Promise<DrainableServer> {
+  const server = new DrainableServer(undefined, tls);
   try {
     await server.listen(port, host);
   } catch (err) {
@@ -60,29 +57,38 @@ async function main(): Promise<void> {
     throw new ConfigError('ISSUER_BASE_URL/AUTH0_DOMAIN is set: run the app alone (npm start app), or unset it to use the embedded tenant.');
 
   const tenantConfig = role === 'app' ? undefined : loadTenantConfig();
+  const appAddress = role === 'tenant' ? undefined : appListenAddress();
   const logger: Logger = createLogger(tenantConfig?.logLevel ?? process.env.LOG_LEVEL ?? 'info');
   const shutdownMs = shutdownTimeoutMs(process.env);
-  const servers: DrainableServer[] = [];
+  // The ports are taken first, before the halves' modules load and their databases are opened
+  // and migrated: a port in use ends the start within moments. Until a half has started, its
+  // port answers 503 (its /readyz too).
+  const tenantServer = tenantConfig ? await listen(tenantConfig.port, tenantConfig.host, 'tenant', tenantConfig.tls) : undefined;
+  const appServer = appAddress ? await listen(appAddress.port, appAddress.host, 'app', appAddress.tls) : undefined;
+  const servers = [tenantServer, appServer].filter((server) => server !== undefined);
   const readiness: { drain(): void }[] = [];
   const closers: (() => Promise<void>)[] = [];
   const lines: string[] = [];
 
   let tenant: Tenant | undefined;
-  if (tenantConfig) {
+  if (tenantConfig && tenantServer) {
+    const { createTenant } = await import('./tenant/tenant.ts');
     tenant = await createTenant({ config: tenantConfig, logger });
     closers.push(() => tenant!.close());
     readiness.push(tenant.readiness);
-    servers.push(await listen(tenant.app, tenantConfig.port, tenantConfig.host, 'tenant', tenantConfig.tls));
+    tenantServer.serve(tenant.app);
     lines.push(...tenantLines(tenant, tenantConfig));
   }
-  if (role !== 'tenant') {
+  if (appServer) {
     const appUrl = appUrlOf(process.env);
+    const { wireEmbeddedApp } = await import('./embedded-wiring.ts');
     const wiring = tenant && role === 'all' ? await wireEmbeddedApp(tenant, appUrl) : undefined;
     const config = loadAppConfig(process.env, wiring);
+    const { createApp } = await import('./app/app.ts');
     const app = await createApp({ config, logger });
     closers.unshift(() => app.close());
     readiness.push(app.readiness);
-    servers.push(await listen(app.app, config.port, config.host, 'app', config.tls));
+    appServer.serve(app.app);
     lines.unshift(
       `Accord app is running: ${config.url}/  (tenant: ${config.issuer}${wiring ? ', embedded; app clients provisioned' : ''})`,
       ...(lines.length ? [''] : []),

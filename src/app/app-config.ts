@@ -147,6 +147,15 @@ function developmentSessionSecret(dataDir: string): string {
 }
 
 /**
+ * Where the app listens, read before anything starts (the port is taken first, so a port in use
+ * ends the start at once); validates every app setting on the way, as loadAppConfig will.
+ */
+export function appListenAddress(env: NodeJS.ProcessEnv = process.env): { host: string; port: number; tls: TlsCredentials | undefined } {
+  const e = parseEnv(envSchema, env, AppConfigError);
+  return { host: e.HOST, port: e.PORT, tls: loadTlsCredentials(e.TLS_CERT_FILE, e.TLS_KEY_FILE) };
+}
+
+/**
  * Reads the app's environment once. With ISSUER_BASE_URL or AUTH0_DOMAIN the app needs its
  * client and management credentials from the environment; otherwise `embedded` supplies them.
  */

@@ -10,6 +10,12 @@ import type { TlsCredentials } from './tls.ts';
  */
 const IDLE_GRACE_MS = 1_000;
 
+/** Until the process has started, every request is told to come back in a moment. */
+const starting: RequestListener = (_req, res) => {
+  res.writeHead(503, { 'Retry-After': '1', 'Cache-Control': 'no-store', 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+  res.end('Starting: try again in a moment.\n');
+};
+
 /**
  * An HTTP server that can stop without dropping a request. `drain()` stops accepting
  * connections; every response from then on says `Connection: close` (so a client does not send
@@ -22,9 +28,14 @@ export class DrainableServer {
   /** Requests under way, per connection. */
   readonly #busy = new Map<Socket, number>();
   readonly #open = new Set<ServerResponse>();
+  #handler: RequestListener;
 
-  /** With `tls`, an https server (requests arrive on the TLS socket, which is what is tracked). */
-  constructor(handler: RequestListener, tls?: TlsCredentials) {
+  /**
+   * With `tls`, an https server (requests arrive on the TLS socket, which is what is tracked).
+   * Without `handler`, requests are answered 503 until serve() gives one.
+   */
+  constructor(handler: RequestListener = starting, tls?: TlsCredentials) {
+    this.#handler = handler;
     const serve = (req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
       this.#busy.set(socket, (this.#busy.get(socket) ?? 0) + 1);
@@ -36,7 +47,7 @@ export class DrainableServer {
         this.#busy.set(socket, left);
         if (left === 0 && this.#draining) this.#closeWhenIdle(socket);
       });
-      handler(req, res);
+      this.#handler(req, res);
     };
     this.server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
     this.server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
@@ -54,6 +65,11 @@ export class DrainableServer {
         resolve();
       });
     });
+  }
+
+  /** Hands the requests from now on to `handler` (the process has started). */
+  serve(handler: RequestListener): void {
+    this.#handler = handler;
   }
 
   drain(): Promise<void> {

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { migrateTenant } from '../../src/tenant/migrations/tenant-migrations.ts';
 import { openTenantDatabase, type Database } from '../../src/tenant/tenant-database.ts';
-import { authorize, browser, registerRelyingParty } from '../helpers/login-flow.ts';
+import { authorize, browser, csrfOf, registerRelyingParty } from '../helpers/login-flow.ts';
 import { api, createEmailUser } from '../helpers/management.ts';
 import { startTcpProxy, type ProxyMode, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { startTestTenant, TEST_AUDIENCE, type TestTenant } from '../helpers/tenant.ts';
@@ -140,6 +140,11 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
     it(`answers 503 within the bound on every kind of route while PostgreSQL is cut (${mode}), and recovers within a second`, async (context) => {
       const token = await t.token();
       const user = await createEmailUser(t);
+      const password = 'Correct-horse-9';
+      const withPassword = await t.tenant.directory.createUser(
+        { connection: 'Username-Password-Authentication', email: `pw-${randomBytes(4).toString('hex')}@example.com`, password },
+        { id: 'test' },
+      );
       const rp = await registerRelyingParty(t.tenant);
       const machine = await t.tenant.clients.create({
         name: `m2m-${randomBytes(3).toString('hex')}`,
@@ -148,6 +153,11 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       });
       const signingIn = browser(t.tenant);
       const started = await authorize(signingIn, rp);
+      // A password page opened before the outage and submitted during it.
+      const passwordForm = `${started.loginPath}/Username-Password-Authentication`;
+      const passwordPage = await signingIn.get(passwordForm);
+      assert.equal(passwordPage.status, 200, passwordPage.text.slice(0, 300));
+      const signInForm = { _csrf: csrfOf(passwordPage.text), email: withPassword.email!, password };
       const getUser = () => api(t, token).get(`/users/${encodeURIComponent(user.user_id)}`);
       assert.equal((await getUser()).status, 200);
 
@@ -203,6 +213,12 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       assert.ok(loginPage.headers['retry-after']);
       assertNothingInternal(loginPage.text);
 
+      const submitted = await timed(() => signingIn.post(passwordForm).type('form').send(signInForm));
+      assert.equal(submitted.status, 503, submitted.text.slice(0, 300));
+      assert.match(submitted.text, /Sign-in is unavailable/);
+      assert.ok(submitted.headers['retry-after']);
+      assertNothingInternal(submitted.text);
+
       const readyz = await timed(() => t.request.get('/readyz'));
       assert.equal(readyz.status, 503);
       assert.deepEqual(readyz.body, { status: 'unavailable', checks: { database: 'unavailable' } });
@@ -213,6 +229,8 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       while (res.status !== 200 && Date.now() - restored < 1_000) res = await getUser();
       assert.equal(res.status, 200, `answers again within a second of PostgreSQL coming back: ${res.status}`);
       assert.equal((await signingIn.get(started.loginPath)).status, 200, 'the sign-in opened before the outage goes on');
+      const resubmitted = await signingIn.post(passwordForm).type('form').send(signInForm);
+      assert.equal(resubmitted.status, 303, `the same form, sent again, signs in: ${resubmitted.text.slice(0, 300)}`);
     });
   }
 });

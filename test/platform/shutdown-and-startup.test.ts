@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DrainableServer } from '../../src/platform/http-drain.ts';
 import { childEnv, freePort, startAccord } from '../helpers/processes.ts';
 
 /** One GET on `agent`'s connection: its status and whether the server asked to close the connection. */
@@ -76,12 +77,26 @@ describe('shutdown and start-up of a process', () => {
     }
   });
 
-  it('a port already in use: a non-zero exit, saying so, before anything listens', async () => {
+  it('a port already in use: a non-zero exit, saying so, before the database is even asked', async () => {
     const taken: Server = createServer();
     const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)));
+    // A database that accepts connections and never answers, with a connect timeout of ten
+    // minutes: a start that opened it before taking its port would wait that long.
+    const silent: Server = createServer((socket) => socket.on('error', () => {}));
+    const silentPort = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)));
     try {
       await assert.rejects(
-        startAccord(childEnv({ DATA_DIR: dir, TENANT_PORT: String(port), TENANT_URL: `http://127.0.0.1:${port}` }), ['tenant'], 60_000),
+        startAccord(
+          childEnv({
+            DATA_DIR: dir,
+            TENANT_PORT: String(port),
+            TENANT_URL: `http://127.0.0.1:${port}`,
+            DATABASE_URL: `postgres://postgres@127.0.0.1:${silentPort}/accord`,
+            DB_CONNECT_TIMEOUT_MS: '600000',
+          }),
+          ['tenant'],
+          20_000,
+        ),
         (err: Error) => {
           assert.match(err.message, /exited with 1 before listening/);
           assert.match(err.message, /accord: failed to start: the tenant's port \d+ on 127\.0\.0\.1 is already in use/);
@@ -90,6 +105,39 @@ describe('shutdown and start-up of a process', () => {
       );
     } finally {
       await new Promise((resolve) => taken.close(resolve));
+      silent.close();
     }
+  });
+
+  it('a port taken before its half has started answers 503 with Retry-After, then the half once it serves', async () => {
+    const server = new DrainableServer();
+    const port = await freePort();
+    await server.listen(port, '127.0.0.1');
+    try {
+      const starting = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(starting.status, 503);
+      assert.equal(starting.headers.get('retry-after'), '1');
+      assert.equal(await starting.text(), 'Starting: try again in a moment.\n');
+      server.serve((_req, res) => res.end('served'));
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/readyz`)).text(), 'served');
+    } finally {
+      await server.drain();
+    }
+  });
+
+  it('a database that cannot be reached: a non-zero exit saying what to check', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      startAccord(
+        childEnv({ DATA_DIR: dir, TENANT_PORT: String(port), TENANT_URL: `http://127.0.0.1:${port}`, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/accord' }),
+        ['tenant'],
+        20_000,
+      ),
+      (err: Error) => {
+        assert.match(err.message, /exited with 1 before listening/);
+        assert.match(err.message, /accord: failed to start: the database could not be reached \(connect ECONNREFUSED 127\.0\.0\.1:1\)\. Check DATABASE_URL/);
+        return true;
+      },
+    );
   });
 });
