@@ -109,6 +109,31 @@ describe('https on one machine', { skip: unavailable }, () => {
     });
   });
 
+  it('without the CA in NODE_EXTRA_CA_CERTS the app cannot trust its tenant: a failed start that says what to set', async () => {
+    const [tenantPort, appPort] = [await freePort(), await freePort()];
+    await assert.rejects(
+      startAccord(
+        childEnv({
+          DATA_DIR: join(dir, 'untrusted'),
+          TENANT_PORT: String(tenantPort),
+          PORT: String(appPort),
+          TENANT_URL: `https://127.0.0.1:${tenantPort}`,
+          APP_URL: `https://127.0.0.1:${appPort}`,
+          TLS_CERT_FILE: cert.certFile,
+          TLS_KEY_FILE: cert.keyFile,
+        }),
+        [],
+        60_000,
+      ),
+      (err: Error) => {
+        assert.match(err.message, /exited with 1 before listening/);
+        assert.match(err.message, /Cannot read the tenant's OpenID configuration at https:\/\/127\.0\.0\.1:\d+\/: fetch failed: .*certificate/);
+        assert.match(err.message, /The app does not trust the tenant's certificate: start it with NODE_EXTRA_CA_CERTS/);
+        return true;
+      },
+    );
+  });
+
   describe('npm start with both halves on https', () => {
     let accord: Awaited<ReturnType<typeof startAccord>>;
     let tenantUrl: string;

@@ -229,9 +229,14 @@ for (const db of testDatabases()) {
     it('signing up with an address that has an account costs the same password hashing as a new one (docs/security.md case 39)', async () => {
       const taken = uniqueEmail('timing');
       await t.tenant.directory.createUser({ connection: CONNECTION, email: taken, password: PASSWORD }, SYSTEM_ACTOR);
-      const started = performance.now();
-      await hashPassword('Another-pass-2');
-      const oneHash = performance.now() - started;
+      // The fastest of three hashes: a busy machine only ever makes a measurement longer, so the
+      // minimum is what one hash costs here, and a skipped hash stays far below half of it.
+      let oneHash = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        await hashPassword('Another-pass-2');
+        oneHash = Math.min(oneHash, performance.now() - started);
+      }
       const agent = browser(t.tenant);
       const { base, csrf } = await openPage(agent, rp, '/signup');
       const before = performance.now();

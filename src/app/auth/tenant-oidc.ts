@@ -81,6 +81,33 @@ export interface TenantOidc {
 export const LOGIN_STRATEGY = 'accord-login';
 export const LINK_STRATEGY = 'accord-link';
 
+/** Node's codes for a server certificate that does not chain to a trusted CA. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
+
+/**
+ * Why a request to the tenant failed, with its causes (fetch itself says only "fetch failed"),
+ * and what to do when the tenant's certificate is one the app does not trust.
+ */
+function reasonOf(err: unknown): string {
+  const messages: string[] = [];
+  let untrusted = false;
+  for (let e = err as { message?: unknown; code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.message === 'string' && e.message) messages.push(e.message);
+    if (typeof e.code === 'string' && UNTRUSTED_CERTIFICATE.has(e.code)) untrusted = true;
+  }
+  const reason = messages.join(': ') || String(err);
+  return untrusted
+    ? `${reason}. The app does not trust the tenant's certificate: start it with NODE_EXTRA_CA_CERTS set to the PEM file of the CA that signed it (README "HTTPS on one machine")`
+    : reason;
+}
+
 /** Discovers the tenant (retrying while it starts) and builds both strategies. */
 export async function connectToTenant(options: {
   issuer: string;
@@ -106,7 +133,7 @@ export async function connectToTenant(options: {
     try {
       configuration = await client.discovery(issuerUrl, options.clientId, undefined, auth, discoveryOptions);
     } catch (err) {
-      if (attempt >= attempts) throw new Error(`Cannot read the tenant's OpenID configuration at ${issuerUrl.href}: ${(err as Error).message}`);
+      if (attempt >= attempts) throw new Error(`Cannot read the tenant's OpenID configuration at ${issuerUrl.href}: ${reasonOf(err)}`);
       await new Promise((r) => setTimeout(r, 250 * attempt));
     }
   }
