@@ -7,9 +7,10 @@ import { openTenantDatabase, type Database } from './tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
 import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
+import { onlyUnder } from '../platform/only-under.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
-import { avatarRoute, withProfileDefaults } from './avatars.ts';
+import { AVATARS_PATH, avatarRoute, withProfileDefaults } from './avatars.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { databaseAccountRoutes } from './connections/database/account-routes.ts';
@@ -138,8 +139,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   const readiness = new Readiness();
-  app.use(healthRoutes({ readiness, checks: { database: databaseAnswers(database) } }));
-  app.use(avatarRoute());
+  // Each router at the root is entered only for its own paths (onlyUnder): most requests are oidc-provider's.
+  app.use(onlyUnder(['/healthz', '/readyz'], healthRoutes({ readiness, checks: { database: databaseAnswers(database) } })));
+  app.use(onlyUnder([AVATARS_PATH], avatarRoute()));
   app.use(cacheablePublicMetadata());
   const oidc = pauseContextWhenIdle(provider.callback());
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
@@ -178,28 +180,36 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // Mounted at /css only: serve-static stat()s the path of every request it sees, a
   // file-system miss in front of every sign-in page.
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
-  if (mailer instanceof OutboxMailer) app.use(devMailRoutes(mailer));
-  app.use(databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, clients, csrf: new CsrfTokens(keys.cookies[0]!) }));
+  if (mailer instanceof OutboxMailer) app.use(onlyUnder(['/dev/mail', '/dev/mail.json'], devMailRoutes(mailer)));
+  app.use(
+    onlyUnder(
+      ['/account'],
+      databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, clients, csrf: new CsrfTokens(keys.cookies[0]!) }),
+    ),
+  );
   if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
-  app.use(upstreamCallbackRoutes({ config, connections }));
-  app.use(auth0LogoutRoute(clients, config.allowedLogoutUrls));
+  app.use(onlyUnder(['/login/callback'], upstreamCallbackRoutes({ config, connections })));
+  app.use(onlyUnder(['/v2/logout'], auth0LogoutRoute(clients, config.allowedLogoutUrls)));
   app.get(END_SESSION_PATH, tenantLogout.remember);
   app.use('/authorize', refuseBareToken());
   app.use(webOriginPreflight(clients));
   app.use(
-    interactionRouter(
-      {
-        config,
-        database,
-        provider,
-        directory,
-        connections,
-        mailer,
-        logger,
-        pipeline: new LoginPipeline(directory),
-        csrf: new CsrfTokens(keys.cookies[0]!),
-      },
-      STRATEGIES,
+    onlyUnder(
+      ['/login'],
+      interactionRouter(
+        {
+          config,
+          database,
+          provider,
+          directory,
+          connections,
+          mailer,
+          logger,
+          pipeline: new LoginPipeline(directory),
+          csrf: new CsrfTokens(keys.cookies[0]!),
+        },
+        STRATEGIES,
+      ),
     ),
   );
   app.use(oidc);
