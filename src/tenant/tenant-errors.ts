@@ -15,6 +15,8 @@ export const tenantErrors = errorsOf({
   inexistent_user: { status: 404, message: 'The user does not exist.' },
   inexistent_identity: { status: 404, message: 'The identity does not exist on this user.' },
   inexistent_connection: { status: 400, message: 'The connection does not exist.' },
+  /** A sign-in page's address names a connection the tenant does not have (the API's is inexistent_connection). */
+  unknown_sign_in_method: { status: 404, message: 'This sign-in method does not exist on this tenant.' },
   operation_not_supported: { status: 400, message: 'This connection does not support the operation.' },
   user_exists: { status: 409, message: 'The user already exists.' },
   password_required: { status: 400, message: 'A password is required for a database connection.' },

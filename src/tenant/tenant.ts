@@ -38,7 +38,7 @@ import { CsrfTokens } from './login/csrf.ts';
 import { interactionRouter } from './login/interaction-router.ts';
 import type { ConnectionStrategy } from './login/login-environment.ts';
 import { LoginPipeline } from './login/login-pipeline.ts';
-import { finalErrorHandler } from './final-error-handler.ts';
+import { finalErrorHandler } from './error-pages.ts';
 import { devMailRoutes } from './mail/dev-mail-routes.ts';
 import { subscribeIdentityNotifications } from './mail/identity-notifications.ts';
 import { OutboxMailer, SmtpMailer, type Mailer } from './mail/mailer.ts';

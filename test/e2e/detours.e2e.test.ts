@@ -5,6 +5,7 @@
  * fail on the pages as they were before that issue. Every page is checked by axe.
  */
 import assert from 'node:assert/strict';
+import { it } from 'node:test';
 import { createVerifiedPasswordAccount, DATABASE_CONNECTION, PASSWORD, type TestAccord } from '../helpers/accord.ts';
 import type { Person } from '../helpers/chromium.ts';
 import {
@@ -37,7 +38,42 @@ async function twoAccounts(person: Person, accord: TestAccord, name: string): Pr
   return email;
 }
 
-browserJourneys('Detours in Chromium', (journey) => {
+// The detours' pages by title that no happy journey lands on: the last test checks that the
+// detours landed on each (and so axe checked it).
+const PAGES_OF_THE_DETOURS = ['Sign out of Accord Test? · Accord Test'];
+
+browserJourneys('Detours in Chromium', (journey, audited) => {
+  journey(
+    'D5. sign-out in one click from the app; a sign-out another site starts asks first, and its way back keeps the person signed in (item 4)',
+    async (accord, newPerson) => {
+      const pages = sitemap(accord);
+      const person = await newPerson();
+      const email = uniqueEmail('rosalind');
+      await createVerifiedPasswordAccount(accord, email);
+      await signInWithPassword(person, accord, email, pages.profile);
+      await signOut(person, accord, 'at once');
+
+      // A link on any page (logout CSRF, docs/security.md case 44): no id_token_hint, so the tenant asks.
+      await signInWithPassword(person, accord, email, pages.profile);
+      const fromElsewhere = `${accord.tenantUrl}/v2/logout?client_id=${encodeURIComponent(accord.appConfig.clientId)}&returnTo=${encodeURIComponent(pages.home)}`;
+      const question = new RegExp(`^${escapeRe(accord.tenantUrl)}/oidc/logout\\?`);
+      await person.open(fromElsewhere, question);
+      assert.equal(await person.heading(), 'Sign out of Accord Test?');
+      assert.match(await person.mainText(), new RegExp(`Accord app asked to sign you out\\. Signed in as ${escapeRe(email)}\\.`));
+      await person.press({ role: 'link', name: 'Stay signed in and go back to Accord app' }, pages.profile);
+      assert.equal(await person.heading(), email, 'still signed in at the app');
+
+      await person.open(fromElsewhere, question);
+      // Back at the app, which hears of it by back-channel logout, in the background: the app's
+      // page may come before (the profile) or after (the start page, or its way to sign in).
+      const back = new RegExp(`^${escapeRe(accord.appUrl)}/(profile)?$|${pages.chooser.source}`);
+      await person.press({ role: 'button', name: 'Sign out' }, back);
+      await accord.tenant.backchannelLogout.settled();
+      await person.open(pages.home);
+      assert.equal(await person.page.getByRole('button', { name: 'Sign out' }).count(), 0, 'signed out of the app too');
+      await person.press({ role: 'link', name: 'Sign in' }, pages.chooser);
+    },
+  );
   journey(
     'D4. the confirmation page leads back to the app; the proof page offers only the account being proven and says why; the preview shows both full addresses (items 3, 5, 6, 8)',
     async (accord, newPerson) => {
@@ -149,4 +185,9 @@ browserJourneys('Detours in Chromium', (journey) => {
       );
     },
   );
+
+  it('the detours landed on every page no happy journey shows, and axe checked each', () => {
+    const missing = PAGES_OF_THE_DETOURS.filter((title) => !audited.has(title));
+    assert.deepEqual(missing, [], `pages no detour landed on (checked: ${[...audited.keys()].join(', ')})`);
+  });
 });

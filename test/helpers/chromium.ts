@@ -72,6 +72,12 @@ export async function saveArtifacts(context: BrowserContext, name: string): Prom
   return saved;
 }
 
+/**
+ * Where an action lands: a URL pattern, or (where one URL serves pages that go on by
+ * themselves) a wait that returns once the page has settled where it will stay.
+ */
+export type Landing = RegExp | string | ((page: Page) => Promise<void>);
+
 export type Target = { role: 'button' | 'link' | 'checkbox'; name: string | RegExp } | { label: string };
 
 /**
@@ -128,7 +134,7 @@ export class Person {
   }
 
   /** Clicks (or, by keyboard, reaches and presses) a link or button, and waits to land on `expect`. */
-  async press(target: Target, expect: RegExp | string): Promise<void> {
+  async press(target: Target, expect: Landing): Promise<void> {
     const navigated = this.page.waitForEvent('framenavigated', { predicate: (f) => f === this.page.mainFrame() });
     // If the action itself fails, that is the error to report, not this wait's later timeout.
     navigated.catch(() => {});
@@ -193,8 +199,13 @@ export class Person {
     assert.ok(indicator.outline || indicator.shadow, `${JSON.stringify(target)} on ${this.url} has the focus but shows no focus indicator`);
   }
 
-  private async landed(expect: RegExp | string): Promise<void> {
-    await this.page.waitForURL(expect, { waitUntil: 'load' });
+  private async landed(expect: Landing): Promise<void> {
+    if (typeof expect === 'function') {
+      await expect(this.page);
+      await this.page.waitForLoadState('load');
+    } else {
+      await this.page.waitForURL(expect, { waitUntil: 'load' });
+    }
     const title = await this.page.title();
     const violations = await axeViolations(this.page);
     this.audited.push({ title, url: this.url });

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { importJWK, SignJWT } from 'jose';
 import { isTenantError } from '../../src/tenant/tenant-errors.ts';
 import { testDatabases } from '../helpers/databases.ts';
+import { formsOf } from '../helpers/html-forms.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import {
   authorize,
@@ -24,6 +27,15 @@ import { startTestTenant, TEST_AUDIENCE, type TestTenant } from '../helpers/tena
 const CONNECTION = 'Username-Password-Authentication';
 const PASSWORD = 'Correct-horse-9';
 const LOGOUT_URI = 'http://127.0.0.1:3999/signed-out';
+
+/** The header and claims of a JWT, unverified. */
+function decodeJwt(jwt: string): { header: { alg: string; kid?: string }; payload: { iat: number; exp: number } & Record<string, unknown> } {
+  const [header, payload] = jwt
+    .split('.')
+    .slice(0, 2)
+    .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
+  return { header, payload };
+}
 
 /** Signs a new user up through the database connection in `agent`, then in, leaving a tenant session behind. */
 async function signUp(t: TestTenant, rp: RelyingParty, agent: Browser): Promise<Tokens> {
@@ -98,30 +110,86 @@ for (const db of testDatabases()) {
       assert.equal(new URL(res.body.end_session_endpoint).pathname, '/oidc/logout');
     });
 
-    it('asks to confirm without any script, then ends the tenant session and returns to the registered URI', async () => {
+    it("ends the session at once on the application's own request (its id_token_hint of this session, a registered return address) and returns", async () => {
       const agent = browser(t.tenant);
       const tokens = await signUp(t, rp, agent);
       assert.ok((await authorizeAgain(agent, rp)).get('code'), 'signed in: /authorize answers without a page');
 
       const page = await agent.get('/oidc/logout').query({ id_token_hint: tokens.id_token, post_logout_redirect_uri: LOGOUT_URI, state: 'bye' });
       assert.equal(page.status, 200, page.text.slice(0, 300));
-      assert.match(page.text, /Sign out of Accord Test\?/);
-      assert.ok(page.text.includes(`${(await t.tenant.clients.get(rp.clientId))!.name} asked to sign you out`), 'names the client');
-      assert.ok(page.text.includes(String(tokens.claims.email)), 'names the account');
-      assert.match(page.text, /<button type="submit" form="op\.logoutForm" name="logout" value="yes"[^>]*>Sign out<\/button>/);
-      assert.doesNotMatch(page.text, /<script/i, 'no script: the page works without JavaScript and under the CSP');
-      assert.match(page.text, /href="\/css\/tenant\.css"/);
-      assert.doesNotMatch(String(page.headers['content-security-policy']), /script-src[^;]*unsafe-inline/);
-      const { action, xsrf } = logoutForm(page.text);
-      assert.equal(action, '/oidc/logout/confirm');
+      assert.doesNotMatch(page.text, /Sign out of Accord Test\?/, 'no question');
+      assert.match(page.text, /<h1 id="page-title">Signing you out<\/h1>/);
+      // The page submits itself: its one script is allowed by its hash, not by 'unsafe-inline'.
+      const script = /<script>([^<]*)<\/script>/.exec(page.text)?.[1];
+      assert.equal(script, 'document.forms[0].submit();');
+      const policy = String(page.headers['content-security-policy']);
+      assert.ok(policy.includes(`'sha256-${createHash('sha256').update(script).digest('base64')}'`), policy);
+      assert.doesNotMatch(policy, /script-src[^;]*unsafe-inline/);
+      assert.match(page.text, /<noscript><button type="submit" form="op\.logoutForm"[^>]*>Continue<\/button><\/noscript>/, 'a button without scripts');
+      const form = formsOf(page.text)[0]!;
+      assert.equal(new URL(form.action).pathname, '/oidc/logout/confirm');
+      assert.equal(form.fields.logout, 'yes', 'the whole tenant session ends');
 
-      const confirmed = await agent.post(action).type('form').send({ xsrf, logout: 'yes' });
+      const confirmed = await agent.post(new URL(form.action).pathname).type('form').send(form.fields);
       assert.equal(confirmed.status, 303, confirmed.text.slice(0, 300));
       assert.equal(confirmed.headers.location, `${LOGOUT_URI}?state=bye`);
-
       await assertSignedOut(agent, rp);
       const userinfo = await t.request.get('/userinfo').set('Authorization', `Bearer ${tokens.access_token}`);
       assert.equal(userinfo.status, 401, 'the grant and its tokens ended with the session');
+    });
+
+    it('asks first when the request cannot be trusted (docs/security.md case 44), without any script, with a way back that changes nothing', async () => {
+      const agent = browser(t.tenant);
+      const tokens = await signUp(t, rp, agent);
+      const someoneElse = await signUp(t, rp, browser(t.tenant));
+      const clientName = (await t.tenant.clients.get(rp.clientId))!.name;
+      for (const [why, query] of [
+        ['no id_token_hint (a link on any page can send this)', { client_id: rp.clientId, post_logout_redirect_uri: LOGOUT_URI }],
+        ["another account's id_token_hint", { id_token_hint: someoneElse.id_token, post_logout_redirect_uri: LOGOUT_URI }],
+        ['no return address', { id_token_hint: tokens.id_token }],
+      ] as const) {
+        const page = await agent.get('/oidc/logout').query(query);
+        assert.equal(page.status, 200, `${why}: ${page.text.slice(0, 300)}`);
+        assert.match(page.text, /Sign out of Accord Test\?/, why);
+        assert.ok(page.text.includes(`${clientName} asked to sign you out`), `${why}: names the client`);
+        assert.ok(page.text.includes(String(tokens.claims.email)), `${why}: names the account signed in here`);
+        assert.match(page.text, /<button type="submit" form="op\.logoutForm" name="logout" value="yes"[^>]*>Sign out<\/button>/);
+        assert.ok(page.text.includes(`<a class="button secondary" href="${LOGOUT_URI}">Stay signed in and go back to ${clientName}</a>`), `${why}: a way back`);
+        assert.doesNotMatch(page.text, /<script/i, `${why}: no script: the page works without JavaScript and under the CSP`);
+        assert.match(page.text, /href="\/css\/tenant\.css"/);
+        assert.doesNotMatch(String(page.headers['content-security-policy']), /script-src[^;]*unsafe-inline/);
+        assert.ok((await authorizeAgain(agent, rp)).get('code'), `${why}: still signed in, until the person says so`);
+      }
+
+      const tampered = `${tokens.id_token.slice(0, -4)}AAAA`;
+      const refused = await agent.get('/oidc/logout').query({ id_token_hint: tampered, post_logout_redirect_uri: LOGOUT_URI }).set('Accept', 'text/html');
+      assert.equal(refused.status, 400, 'a hint whose signature does not verify is refused');
+      assert.match(refused.text, /We could not sign you out/);
+      assert.ok((await authorizeAgain(agent, rp)).get('code'), 'still signed in');
+
+      const page = await agent.get('/oidc/logout').query({ client_id: rp.clientId, post_logout_redirect_uri: LOGOUT_URI, state: 'bye' });
+      const { action, xsrf } = logoutForm(page.text);
+      assert.equal(action, '/oidc/logout/confirm');
+      const confirmed = await agent.post(action).type('form').send({ xsrf, logout: 'yes' });
+      assert.equal(confirmed.status, 303, confirmed.text.slice(0, 300));
+      assert.equal(confirmed.headers.location, `${LOGOUT_URI}?state=bye`);
+      await assertSignedOut(agent, rp);
+    });
+
+    it("asks when a hint without sid was issued before this session's sign-in (an earlier session's token)", async () => {
+      const agent = browser(t.tenant);
+      const tokens = await signUp(t, rp, agent);
+      const { header, payload } = decodeJwt(tokens.id_token);
+      // The same token as the tenant would have issued it an hour ago, signed with its key.
+      const key = t.tenant.keys.signing[0]!;
+      const earlier = await new SignJWT({ ...payload, iat: payload.iat - 3600, exp: payload.exp - 3600 })
+        .setProtectedHeader(header)
+        .sign(await importJWK(key, 'RS256'));
+      const asked = await agent.get('/oidc/logout').query({ id_token_hint: earlier, post_logout_redirect_uri: LOGOUT_URI });
+      assert.equal(asked.status, 200, asked.text.slice(0, 300));
+      assert.match(asked.text, /Sign out of Accord Test\?/);
+      const atOnce = await agent.get('/oidc/logout').query({ id_token_hint: tokens.id_token, post_logout_redirect_uri: LOGOUT_URI });
+      assert.match(atOnce.text, /Signing you out/, "this session's own token");
     });
 
     it('refuses a post_logout_redirect_uri the client did not register, in words', async () => {

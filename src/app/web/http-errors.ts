@@ -2,25 +2,28 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
 import { AccordError } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { appError } from '../app-errors.ts';
 import { backPath, errorPageContent, type LinkAgain } from './error-pages.ts';
 
 /** What a page says while the tenant, Redis or the app's database cannot be reached. */
 export const UNAVAILABLE_MESSAGE = 'Sign-in is unavailable right now. Nothing was lost: try again in a minute.';
 
 export const notFound: RequestHandler = (req, res) => {
-  const page = errorPageContent(
-    { code: 'not_found', status: 404, message: 'There is no page at this address.' },
-    {
-      signedIn: Boolean(req.user),
-      back: undefined,
-      again: undefined,
-      retry: undefined,
-    },
-  );
-  res.status(404).render('app/error', { ...page, code: 'not_found' });
+  const error = appError('not_found', 'There is no page at this address.');
+  const page = errorPageContent(error, {
+    signedIn: Boolean(req.user),
+    back: undefined,
+    again: undefined,
+    retry: undefined,
+  });
+  res.status(error.status).render('app/error', { ...page, code: error.code });
 };
 
-/** Renders every error as a page in words; never a stack trace. Unexpected errors are logged. */
+/**
+ * The app's one mapping from an error to a page in words: the status from the error table
+ * (app-errors.ts), the heading and the ways on from error-pages.ts; never a stack trace.
+ * Unexpected errors are logged.
+ */
 export function errorPage(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let status = 500;

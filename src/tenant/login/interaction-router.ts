@@ -1,8 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
-import { isTenantError, tenantError } from '../tenant-errors.ts';
-import { isDependencyError } from '../../platform/dependency-errors.ts';
-import { markUnavailable, UNAVAILABLE_PAGE } from '../final-error-handler.ts';
+import { tenantError } from '../tenant-errors.ts';
+import { markUnavailable, tenantErrorPage } from '../error-pages.ts';
 import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Connection } from '../connections.ts';
 import { type ConnectionStrategy, type Interaction, type LinkProof, type LoginEnvironment, proofOf } from './login-environment.ts';
@@ -13,23 +12,6 @@ const noStore = (_req: Request, res: Response, next: NextFunction) => {
   res.set('Cache-Control', 'no-store');
   next();
 };
-
-/** Words a person understands for the refusals a sign-in can end with. */
-function describe(err: unknown): { status: number; title: string; message: string } | undefined {
-  if (err instanceof oidcErrors.SessionNotFound || err instanceof oidcErrors.InvalidRequest) {
-    return {
-      status: 400,
-      title: 'This sign-in has expired',
-      message: 'Sign-in pages are valid for a limited time and in the browser that opened them. Go back to the application and sign in again.',
-    };
-  }
-  if (isTenantError(err, 'user_blocked')) return { status: 403, title: 'Account blocked', message: err.message };
-  if (isTenantError(err, 'csrf_invalid')) return { status: 403, title: 'Please try again', message: err.message };
-  if (isTenantError(err, 'inexistent_connection')) return { status: 404, title: 'Unknown sign-in method', message: err.message };
-  if (isTenantError(err, 'too_many_requests')) return { status: 429, title: 'Too many attempts', message: err.message };
-  if (isDependencyError(err)) return { status: 503, ...UNAVAILABLE_PAGE };
-  return undefined;
-}
 
 /**
  * The tenant's universal login: `/login/:uid` chooses a connection (or goes straight to the
@@ -72,7 +54,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     if (interaction.promptName === 'consent') return grantFirstPartyConsent(provider, req, res);
     const requested = interaction.params.connection;
     if (typeof requested === 'string' && requested.length > 0) {
-      if (!base.connections.byName(requested)) throw tenantError('inexistent_connection', `The sign-in method "${requested}" does not exist on this tenant.`);
+      if (!base.connections.byName(requested)) throw tenantError('unknown_sign_in_method', `The sign-in method "${requested}" does not exist on this tenant.`);
       return res.redirect(303, `/login/${interaction.uid}/${encodeURIComponent(requested)}`);
     }
     env.render(res, 'tenant/choose-connection', {
@@ -97,7 +79,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
   router.use('/login/:uid/:connection', async (req, res, next) => {
     const connection: Connection | undefined = base.connections.byName(req.params.connection!);
     const handler = connection ? byStrategy.get(connection.strategy) : undefined;
-    if (!connection || !handler) throw tenantError('inexistent_connection', 'This sign-in method does not exist on this tenant.');
+    if (!connection || !handler) throw tenantError('unknown_sign_in_method');
     res.locals.connection = connection;
     const interaction = await env.interaction(req, res);
     res.locals.interaction = interaction;
@@ -110,7 +92,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
   });
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const page = describe(err);
+    const page = tenantErrorPage(err);
     if (!page) return next(err);
     if (page.status === 503) markUnavailable(res);
     env.render(res, 'tenant/message', { title: page.title, message: page.message }, page.status);

@@ -4,7 +4,7 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { TenantConfig } from '../tenant-config.ts';
 import type { Database } from '../tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependency-errors.ts';
-import { UNAVAILABLE_PAGE } from '../final-error-handler.ts';
+import { UNAVAILABLE_PAGE } from '../error-pages.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
 import { withProfileDefaults } from '../avatars.ts';
@@ -137,7 +137,7 @@ export function createOidcProvider(options: {
       // Auth0's `response_mode=web_message` (a popup's or iframe's answer by postMessage).
       webMessageResponseMode: { enabled: true, ack: 'individual-draft-01' },
       // Clients register post_logout_redirect_uris (ClientRegistry); Auth0's /v2/logout hands over here.
-      rpInitiatedLogout: { enabled: true, ...logoutPages({ tenantName: config.name, directory }) },
+      rpInitiatedLogout: { enabled: true, ...logoutPages({ tenantName: config.name, directory, allowedLogoutUrls: config.allowedLogoutUrls ?? [] }) },
       // Clients register a backchannel_logout_uri (ClientRegistry); sign-out tells each client of
       // the ended session (below), and the tenant's own revocations tell every client (AccountSessions).
       backchannelLogout: { enabled: true },

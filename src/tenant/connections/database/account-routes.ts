@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { TenantConfig } from '../../tenant-config.ts';
 import type { Database, LoginTicketsTable } from '../../tenant-database.ts';
-import { isTenantError } from '../../tenant-errors.ts';
+import { markUnavailable, tenantErrorPage } from '../../error-pages.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { SYSTEM_ACTOR } from '../../directory/audit.ts';
 import type { Directory } from '../../directory/directory.ts';
@@ -158,8 +158,10 @@ export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
   });
 
   router.use('/account', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (isTenantError(err, 'too_many_requests')) return message(res, 429, 'Too many attempts', err.message);
-    next(err);
+    const page = tenantErrorPage(err);
+    if (!page) return next(err);
+    if (page.status === 503) markUnavailable(res);
+    message(res, page.status, page.title, page.message);
   });
   return router;
 }
