@@ -9,9 +9,11 @@ export interface TcpProxy {
    * forward: pass bytes both ways. refuse: close every connection, open ones and new ones, at
    * once (a dependency that is down). blackhole: accept connections and forward nothing (a
    * network that swallows packets). Going back to forward drops the connections the black hole
-   * swallowed bytes of, as a partition that ends leaves them broken.
+   * swallowed bytes of, as a partition that ends leaves them broken; with `keepSwallowed` it
+   * leaves them open and silent, as a proxy that discarded their bytes would, so only the
+   * client's own timeouts can end them.
    */
-  set(mode: ProxyMode): void;
+  set(mode: ProxyMode, options?: { keepSwallowed?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -51,10 +53,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
   return {
     port: (server.address() as AddressInfo).port,
-    set(next) {
+    set(next, options = {}) {
       mode = next;
       for (const pair of pairs) {
-        if (next === 'refuse' || (next === 'forward' && pair.swallowed)) {
+        if (next === 'refuse' || (next === 'forward' && pair.swallowed && !options.keepSwallowed)) {
           pair.client.destroy();
           pair.upstream?.destroy();
         }

@@ -14,6 +14,13 @@ export const DEFAULT_REDIS_TIMEOUTS: RedisTimeouts = { connectTimeoutMs: 5_000, 
 
 /** The longest pause between two reconnection attempts: Redis back is noticed within it. */
 const MAX_RECONNECT_DELAY_MS = 500;
+/**
+ * How long one reconnection attempt may take, connection and handshake, once the app has
+ * started (at most REDIS_CONNECT_TIMEOUT_MS). An attempt made into a network that swallows
+ * packets never finishes; waiting the whole connect timeout on it would keep the app from
+ * noticing that Redis is back for that long. Redis answers a handshake in milliseconds.
+ */
+const RECONNECT_ATTEMPT_MS = 500;
 
 /** A command Redis did not answer in time: a dependency that is down (ETIMEDOUT, so a 503). */
 export class RedisCommandTimeoutError extends Error {
@@ -48,7 +55,8 @@ function shown(url: string): string {
  * - commands are refused at once while the client is not connected (no offline queue);
  * - every command fails after `commandTimeoutMs`, and a connection that let one go unanswered
  *   is replaced, not reused: what was sent on it may never be answered;
- * - a connection whose handshake does not finish within `connectTimeoutMs` is replaced too;
+ * - a reconnection attempt that has not finished within RECONNECT_ATTEMPT_MS is given up for a
+ *   new one, so Redis back is noticed within a second however the outage left the last attempt;
  * - reconnection attempts never stop, at most MAX_RECONNECT_DELAY_MS apart.
  * Outages are logged once each. Rejects, with a message that says what to check, when Redis
  * cannot be reached within `connectTimeoutMs` at start: the app must not start without it.
@@ -61,7 +69,9 @@ export async function connectRedis(options: {
   const timeouts = { ...DEFAULT_REDIS_TIMEOUTS, ...options.timeouts };
   const outage = new OutageLog(options.logger, 'Redis');
   let closed = false;
-  let handshake: NodeJS.Timeout | undefined;
+  /** Bounds the reconnection attempt under way (none at start: the start has its own bound). */
+  let attempt: NodeJS.Timeout | undefined;
+  const attemptMs = Math.min(timeouts.connectTimeoutMs, RECONNECT_ATTEMPT_MS);
 
   const open = (): RedisClient => {
     const client = createClient({
@@ -75,17 +85,20 @@ export async function connectRedis(options: {
     // node-redis emits 'error' on every failed (re)connect; unhandled, it would end the process.
     client.on('error', (err: unknown) => outage.failed(err));
     client.on('ready', () => {
-      clearTimeout(handshake);
+      clearTimeout(attempt);
       outage.succeeded();
     });
-    client.on('connect', () => {
-      clearTimeout(handshake);
-      handshake = setTimeout(() => {
-        if (client === current && !client.isReady) replace(new RedisCommandTimeoutError('the Redis handshake was not answered'));
-      }, timeouts.connectTimeoutMs);
-      handshake.unref();
-    });
+    client.on('reconnecting', () => watch(client));
     return client;
+  };
+
+  /** Gives up `client`'s attempt to connect if it has not finished within attemptMs. */
+  const watch = (client: RedisClient): void => {
+    clearTimeout(attempt);
+    attempt = setTimeout(() => {
+      if (client === current && !client.isReady) replace(new RedisCommandTimeoutError('a Redis connection attempt was not answered'));
+    }, attemptMs);
+    attempt.unref();
   };
 
   let current = open();
@@ -95,6 +108,7 @@ export async function connectRedis(options: {
     const lost = current;
     current = open();
     lost.destroy();
+    watch(current);
     current.connect().catch(() => {});
   };
 
@@ -117,7 +131,7 @@ export async function connectRedis(options: {
     ]);
   } catch (err) {
     closed = true;
-    clearTimeout(handshake);
+    clearTimeout(attempt);
     current.destroy();
     first.catch(() => {});
     throw err;
@@ -166,7 +180,7 @@ export async function connectRedis(options: {
     },
     async close() {
       closed = true;
-      clearTimeout(handshake);
+      clearTimeout(attempt);
       if (!current.isOpen) return;
       // close() lets pending commands finish; a client still connecting has none worth waiting for.
       if (current.isReady) await current.close();
