@@ -17,6 +17,7 @@ import { loadAppConfig } from '../../src/app/app-config.ts';
 import { ConfigError } from '../../src/platform/env.ts';
 import { loadTenantConfig } from '../../src/tenant/tenant-config.ts';
 import { enterDemoIdentity, startSignIn } from '../helpers/accord.ts';
+import { browserTestsUnavailable, launchChromium } from '../helpers/chromium.ts';
 import { childEnv, freePort, startAccord } from '../helpers/processes.ts';
 import { makeTestCertificate, tlsTestsUnavailable, type TestCertificate } from '../helpers/tls.ts';
 import { WebBrowser } from '../helpers/web-browser.ts';
@@ -205,6 +206,31 @@ describe('https on one machine', { skip: unavailable }, () => {
       const profile = await b.open(`${appUrl}/profile`, { follow: false });
       assert.equal(profile.status, 200, 'signed in: the profile answers');
       assert.match(profile.text, /tls-person@example\.com/);
+    });
+
+    it("Chromium, trusting the test certificate, signs in to the app over https; both halves' cookies are Secure", {
+      skip: browserTestsUnavailable(),
+    }, async () => {
+      const chromium = await launchChromium({ trustSpki: cert.spki });
+      try {
+        const context = await chromium.newContext();
+        const page = await context.newPage();
+        await page.goto(`${appUrl}/login?connection=demo-social`);
+        await page.waitForURL(new RegExp(`^${tenantUrl}/demo-idp/`));
+        await page.fill('input[name=email]', 'tls-chromium@example.com');
+        await page.fill('input[name=name]', 'Chromium Person');
+        await page.check('input[name=email_verified]');
+        await page.click('button[value=login]');
+        await page.waitForURL(new RegExp(`^${appUrl}/`));
+        await page.goto(`${appUrl}/profile`);
+        assert.equal(page.url(), `${appUrl}/profile`, 'signed in: the profile answers');
+        assert.match(await page.content(), /tls-chromium@example\.com/);
+        const cookies = await context.cookies([appUrl, tenantUrl]);
+        assert.ok(cookies.some((c) => c.name === 'accord.sid'));
+        for (const c of cookies) assert.equal(c.secure, true, `${c.name} on ${c.domain}`);
+      } finally {
+        await chromium.close();
+      }
     });
 
     it('SIGTERM: the https servers drain and the process exits 0, even with a TCP connection that never began its handshake', async () => {
