@@ -178,6 +178,13 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
       frameguard: { action: 'deny' },
     }),
   );
+  // A sign-in in a popup (Auth0's loginWithPopup) answers its opener by postMessage: the
+  // sign-in's pages must not cut the popup off from it, as Cross-Origin-Opener-Policy:
+  // same-origin does. Every other page keeps it.
+  app.use(['/authorize', '/login'], (_req, res, next) => {
+    res.removeHeader('Cross-Origin-Opener-Policy');
+    next();
+  });
   // Mounted at /css only: serve-static stat()s the path of every request it sees, a
   // file-system miss in front of every sign-in page.
   app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));

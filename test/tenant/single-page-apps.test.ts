@@ -91,6 +91,8 @@ for (const db of testDatabases()) {
       assert.equal(start.status, 303, start.text.slice(0, 300));
       const loginPath = new URL(start.headers.location!, 'http://tenant').pathname;
       const page = await agent.get(`${loginPath}/${CONNECTION}`);
+      // A popup sign-in (loginWithPopup) answers its opener: these pages must not cut it off.
+      assert.equal(page.headers['cross-origin-opener-policy'], undefined);
       const posted = await agent
         .post(`${loginPath}/${CONNECTION}`)
         .type('form')
