@@ -1,7 +1,7 @@
 /**
  * The boundaries between Accord's parts (`npm run check:boundaries`, run by `npm test`). The two
  * halves talk over HTTP only, as the app would to Auth0; the platform serves both and knows neither;
- * the directory is the tenant's domain and knows nothing of HTTP. src/main.ts, src/cli.ts and
+ * the directory is the tenant's domain and knows nothing of HTTP. src/main.ts, src/cli.ts (with cli-commands.ts) and
  * src/embedded-wiring.ts are the wiring at the top and may import both halves.
  */
 module.exports = {

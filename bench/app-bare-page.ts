@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { stopWithParent } from './support.ts';
 
 const file = process.env.BARE_PAGE_FILE;
 if (!file) throw new Error('BARE_PAGE_FILE is not set');
@@ -22,12 +23,4 @@ const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
 });
 server.keepAliveTimeout = 60_000;
-const stop = () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// The parent holds our stdin: when it goes away without a signal, do not outlive it.
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent(server, { onStdinEnd: true });

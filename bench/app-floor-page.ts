@@ -11,7 +11,7 @@
  * page for a signed-in session, 401 otherwise. Listens on a free port on 127.0.0.1 and prints
  * `READY <port>`.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { migrateApp } from '../src/app/migrations/app-migrations.ts';
 import { sessionMiddleware } from '../src/app/sessions/session-middleware.ts';
 import { KyselySessionStore } from '../src/app/sessions/session-store.ts';
 import { securityHeaders } from '../src/app/web/security-headers.ts';
+import { stopWithParent } from './support.ts';
 
 const file = process.env.BARE_PAGE_FILE;
 const user = JSON.parse(process.env.FLOOR_SESSION_USER ?? 'null') as Express.User | null;
@@ -59,17 +60,4 @@ const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`);
 });
 server.keepAliveTimeout = 60_000;
-const stop = () => {
-  server.closeAllConnections();
-  server.close(() => {
-    void database.close().finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(0);
-    });
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// The parent holds our stdin: when it goes away without a signal, do not outlive it.
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent(server, { close: () => database.close(), dataDir, onStdinEnd: true });

@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import { loadAppConfig, type EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import { createApp } from '../src/app/app.ts';
 import { createLogger } from '../src/platform/logger.ts';
+import { stopWithParent } from './support.ts';
 
 const wiring = JSON.parse(process.env.APP_BENCH_WIRING ?? 'null') as EmbeddedTenantWiring | null;
 if (!wiring) throw new Error('APP_BENCH_WIRING is not set');
@@ -26,17 +27,4 @@ const server = await new Promise<Server>((resolve, reject) => {
 server.keepAliveTimeout = 60_000;
 process.stdout.write(`READY ${config.url}\n`);
 
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  server.closeAllConnections();
-  server.close(() => {
-    void app.close().finally(() => process.exit(0));
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// The parent holds our stdin: when it goes away without a signal, do not outlive it.
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent(server, { close: () => app.close(), onStdinEnd: true });

@@ -70,5 +70,4 @@ server.on('request', tenant.app);
 server.keepAliveTimeout = 60_000;
 process.stdout.write(`READY ${JSON.stringify({ url, wirings, peer })}\n`);
 
-// The parent holds our stdin: when it goes away without a signal, do not outlive it.
-stopWithParent({ server, tenant, dataDir, onStdinEnd: true });
+stopWithParent(server, { close: () => tenant.close(), dataDir, onStdinEnd: true });

@@ -34,4 +34,4 @@ process.stdout.write(
 );
 
 // Spawned by bench/logins.ts: when the parent goes away without a signal, do not outlive it.
-stopWithParent({ server, tenant, dataDir, onStdinEnd: process.env.LOGIN_BENCH_PARENT_PIPE === '1' });
+stopWithParent(server, { close: () => tenant.close(), dataDir, onStdinEnd: process.env.LOGIN_BENCH_PARENT_PIPE === '1' });

@@ -13,7 +13,7 @@
  * prints `READY {"url","rp":{…}}`.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ import { openTenantDatabase } from '../src/tenant/tenant-database.ts';
 import { migrateTenant } from '../src/tenant/migrations/tenant-migrations.ts';
 import type { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { createAdapterFactory } from '../src/tenant/oidc/adapter.ts';
-import { BENCH_REDIRECT_URI } from './support.ts';
+import { BENCH_REDIRECT_URI, stopWithParent } from './support.ts';
 
 const storage = process.env.FLOOR_STORAGE ?? 'memory';
 if (storage !== 'memory' && storage !== 'database') throw new Error(`FLOOR_STORAGE must be memory or database, not ${storage}`);
@@ -99,17 +99,5 @@ server.on('request', (req, res) => {
 server.keepAliveTimeout = 60_000;
 process.stdout.write(`READY ${JSON.stringify({ url, rp })}\n`);
 
-const stop = () => {
-  server.closeAllConnections();
-  server.close(() => {
-    void Promise.resolve(database?.close()).finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(0);
-    });
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// Spawned by bench/logins.ts, which holds our stdin: when it goes away without a signal, do not outlive it.
-process.stdin.on('end', stop);
-process.stdin.resume();
+// Spawned by bench/logins.ts, which holds our stdin.
+stopWithParent(server, { close: () => database?.close(), dataDir, onStdinEnd: true });

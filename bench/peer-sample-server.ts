@@ -27,6 +27,7 @@
 import type { Server } from 'node:http';
 import express from 'express';
 import expressOpenIdConnect from 'express-openid-connect-v1';
+import { stopWithParent } from './support.ts';
 
 const { auth, requiresAuth } = expressOpenIdConnect as unknown as {
   auth(params: Record<string, unknown>): express.RequestHandler;
@@ -163,12 +164,4 @@ const server = await new Promise<Server>((resolve, reject) => {
 server.keepAliveTimeout = 60_000;
 process.stdout.write(`READY ${baseUrl}\n`);
 
-const stop = () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-// The parent holds our stdin: when it goes away without a signal, do not outlive it.
-process.stdin.on('end', stop);
-process.stdin.resume();
+stopWithParent(server, { onStdinEnd: true });

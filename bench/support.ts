@@ -263,18 +263,19 @@ function benchTenantConfig(options: { port: number; url: string; dataDir: string
 }
 
 /**
- * Stops a bench tenant on SIGTERM/SIGINT (and, with `onStdinEnd`, when the parent that holds
- * its stdin goes away): connections closed, the tenant closed, its data directory removed.
+ * Stops a bench server on SIGTERM/SIGINT (and, with `onStdinEnd`, when the parent that holds
+ * its stdin goes away without a signal, so it never outlives the bench): connections closed,
+ * then what `close` closes (a tenant, a database), then its data directory removed.
  */
-export function stopWithParent(options: { server: Server; tenant: { close(): Promise<void> }; dataDir: string; onStdinEnd: boolean }): void {
+export function stopWithParent(server: Server, options: { close?: () => unknown; dataDir?: string; onStdinEnd?: boolean } = {}): void {
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    options.server.closeAllConnections();
-    options.server.close(() => {
-      void options.tenant.close().finally(() => {
-        rmSync(options.dataDir, { recursive: true, force: true });
+    server.closeAllConnections();
+    server.close(() => {
+      void Promise.resolve(options.close?.()).finally(() => {
+        if (options.dataDir) rmSync(options.dataDir, { recursive: true, force: true });
         process.exit(0);
       });
     });

@@ -3,12 +3,13 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import { Passport } from 'passport';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
+import { onlyUnder } from '../platform/only-under.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { AppConfig } from './app-config.ts';
 import { openAppDatabase, type AppDatabase } from './app-database.ts';
 import { migrateApp } from './migrations/app-migrations.ts';
 import { authRoutes } from './auth/auth-routes.ts';
-import { backchannelLogoutRoute } from './auth/backchannel-logout-route.ts';
+import { BACKCHANNEL_LOGOUT_PATH, backchannelLogoutRoute } from './auth/backchannel-logout-route.ts';
 import { LogoutTokenVerifier } from './auth/logout-tokens.ts';
 import { connectToTenant } from './auth/tenant-oidc.ts';
 import { AccountLinker } from './linking/account-linker.ts';
@@ -105,15 +106,19 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.locals.appName = config.name;
   app.use(securityHeaders(new URL(config.issuer).origin));
   const readiness = new Readiness();
+  // Each router at the root is entered only for its own paths (onlyUnder), not walked by every page.
   app.use(
-    healthRoutes({
-      readiness,
-      checks: {
-        database: databaseAnswers(database),
-        ...(sessions.pingRedis ? { redis: sessions.pingRedis } : {}),
-        tenant: tenantAnswers(config.issuer, config.tenantTimeoutMs),
-      },
-    }),
+    onlyUnder(
+      ['/healthz', '/readyz'],
+      healthRoutes({
+        readiness,
+        checks: {
+          database: databaseAnswers(database),
+          ...(sessions.pingRedis ? { redis: sessions.pingRedis } : {}),
+          tenant: tenantAnswers(config.issuer, config.tenantTimeoutMs),
+        },
+      }),
+    ),
   );
   // Mounted at /css only: a static lookup in front of every page costs a file-system miss each time.
   app.use('/css', express.static(join(publicDir, 'css'), { index: false, maxAge: '1h' }));
@@ -121,7 +126,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // Server to server, before the session and the browser's CSRF check: the tenant has neither a
   // cookie nor a form token, and its signed logout token is the proof.
   if (sessions.redisConnected) app.use(whileRedisConnected(sessions.redisConnected));
-  app.use(backchannelLogoutRoute({ verifier: logoutTokens, sessions: sessions.store, claims: sessions.claims, logger }));
+  app.use(onlyUnder([BACKCHANNEL_LOGOUT_PATH], backchannelLogoutRoute({ verifier: logoutTokens, sessions: sessions.store, claims: sessions.claims, logger })));
   app.use(
     sessionMiddleware({
       secret: config.sessionSecret,
@@ -155,17 +160,20 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   });
 
   app.use(
-    authRoutes({
-      passport,
-      oidc,
-      appUrl: config.url,
-      recentLoginMaxAge: config.recentLoginMaxAge,
-      onSignIn: config.suggestions
-        ? (req) => {
-            req.session.suggestions = 'pending';
-          }
-        : undefined,
-    }),
+    onlyUnder(
+      ['/login', '/callback', '/logout'],
+      authRoutes({
+        passport,
+        oidc,
+        appUrl: config.url,
+        recentLoginMaxAge: config.recentLoginMaxAge,
+        onSignIn: config.suggestions
+          ? (req) => {
+              req.session.suggestions = 'pending';
+            }
+          : undefined,
+      }),
+    ),
   );
   if (config.suggestions) app.use(suggestLinking(finder, logger));
   app.get('/', (req, res) => {
@@ -192,7 +200,10 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
     }),
   );
   app.use(
-    profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }),
+    onlyUnder(
+      ['/profile'],
+      profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }),
+    ),
   );
   app.use(notFound);
   app.use(errorPage(logger));

@@ -28,6 +28,8 @@ export class DrainableServer {
   /** Requests under way, per connection. */
   readonly #busy = new Map<Socket, number>();
   readonly #open = new Set<ServerResponse>();
+  /** https: every TCP connection, for drain() to close those on which the client has sent nothing. */
+  readonly #tcp = new Set<Socket>();
   #handler: RequestListener;
 
   /**
@@ -54,6 +56,13 @@ export class DrainableServer {
       this.#busy.set(socket, 0);
       socket.once('close', () => this.#busy.delete(socket));
     });
+    if (tls) {
+      // The TCP connections under the TLS ones: the tracking above sees none before its handshake.
+      this.server.on('connection', (socket: Socket) => {
+        this.#tcp.add(socket);
+        socket.once('close', () => this.#tcp.delete(socket));
+      });
+    }
   }
 
   /** Listens; a failure (the port in use, an address that is not this machine's) rejects. */
@@ -76,6 +85,15 @@ export class DrainableServer {
     this.#draining = true;
     for (const res of this.#open) if (!res.headersSent) res.setHeader('Connection', 'close');
     for (const [socket, busy] of this.#busy) if (busy === 0) this.#closeWhenIdle(socket);
+    // A TCP connection that has not begun its TLS handshake (a load balancer's port check, a
+    // browser's preconnect) would hold the drain until the handshake times out (two minutes):
+    // like an idle connection, it is closed after the grace period. Once a byte has come, the
+    // handshake is under way and the connection is left to finish as any other.
+    for (const socket of this.#tcp) {
+      setTimeout(() => {
+        if (socket.bytesRead === 0) socket.destroy();
+      }, IDLE_GRACE_MS).unref();
+    }
     // net.Server's close: http.Server's would also close idle keep-alive connections at once.
     return new Promise((resolve) => NetServer.prototype.close.call(this.server, () => resolve()));
   }

@@ -25,8 +25,10 @@ export function browserTestsUnavailable(): string | undefined {
   }
 }
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+/** `trustSpki`: the SPKI SHA-256 of a test certificate's key (tls.ts) that Chromium accepts for https, as if a trusted CA had signed it. */
+export function launchChromium(options: { trustSpki?: string } = {}): Promise<Browser> {
+  const trust = options.trustSpki ? [`--ignore-certificate-errors-spki-list=${options.trustSpki}`] : [];
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...trust] });
 }
 
 export interface AxeViolation {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,6 +11,8 @@ export interface TestCertificate {
   /** The server's certificate and key: TLS_CERT_FILE and TLS_KEY_FILE. */
   certFile: string;
   keyFile: string;
+  /** The server key's SPKI SHA-256, for Chromium's --ignore-certificate-errors-spki-list: it trusts that key and no other. */
+  spki: string;
 }
 
 /** Why certificates cannot be made here, or undefined when openssl is on the PATH. */
@@ -49,5 +52,12 @@ export function makeTestCertificate(dir: string): TestCertificate {
     '-out',
     at('server.pem'),
   );
-  return { caFile: at('ca.pem'), ca: readFileSync(at('ca.pem'), 'utf8'), certFile: at('server.pem'), keyFile: at('server.key') };
+  const spki = new X509Certificate(readFileSync(at('server.pem'))).publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    caFile: at('ca.pem'),
+    ca: readFileSync(at('ca.pem'), 'utf8'),
+    certFile: at('server.pem'),
+    keyFile: at('server.key'),
+    spki: createHash('sha256').update(spki).digest('base64'),
+  };
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +17,7 @@ import { loadAppConfig } from '../../src/app/app-config.ts';
 import { ConfigError } from '../../src/platform/env.ts';
 import { loadTenantConfig } from '../../src/tenant/tenant-config.ts';
 import { enterDemoIdentity, startSignIn } from '../helpers/accord.ts';
+import { browserTestsUnavailable, launchChromium } from '../helpers/chromium.ts';
 import { childEnv, freePort, startAccord } from '../helpers/processes.ts';
 import { makeTestCertificate, tlsTestsUnavailable, type TestCertificate } from '../helpers/tls.ts';
 import { WebBrowser } from '../helpers/web-browser.ts';
@@ -206,10 +208,39 @@ describe('https on one machine', { skip: unavailable }, () => {
       assert.match(profile.text, /tls-person@example\.com/);
     });
 
-    it('SIGTERM: the https servers drain and the process exits 0', async () => {
+    it("Chromium, trusting the test certificate, signs in to the app over https; both halves' cookies are Secure", {
+      skip: browserTestsUnavailable(),
+    }, async () => {
+      const chromium = await launchChromium({ trustSpki: cert.spki });
+      try {
+        const context = await chromium.newContext();
+        const page = await context.newPage();
+        await page.goto(`${appUrl}/login?connection=demo-social`);
+        await page.waitForURL(new RegExp(`^${tenantUrl}/demo-idp/`));
+        await page.fill('input[name=email]', 'tls-chromium@example.com');
+        await page.fill('input[name=name]', 'Chromium Person');
+        await page.check('input[name=email_verified]');
+        await page.click('button[value=login]');
+        await page.waitForURL(new RegExp(`^${appUrl}/`));
+        await page.goto(`${appUrl}/profile`);
+        assert.equal(page.url(), `${appUrl}/profile`, 'signed in: the profile answers');
+        assert.match(await page.content(), /tls-chromium@example\.com/);
+        const cookies = await context.cookies([appUrl, tenantUrl]);
+        assert.ok(cookies.some((c) => c.name === 'accord.sid'));
+        for (const c of cookies) assert.equal(c.secure, true, `${c.name} on ${c.domain}`);
+      } finally {
+        await chromium.close();
+      }
+    });
+
+    it('SIGTERM: the https servers drain and the process exits 0, even with a TCP connection that never began its handshake', async () => {
+      // As a load balancer's port check leaves one: it must not hold the drain until the handshake times out.
+      const silent = [tenantUrl, appUrl].map((url) => connect(Number(new URL(url).port), '127.0.0.1'));
+      await Promise.all(silent.map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
       accord.child.kill('SIGTERM');
       assert.equal(await accord.exited, 0, accord.output());
       assert.match(accord.output(), /"msg":"stopped"/);
+      for (const socket of silent) socket.destroy();
     });
   });
 });

@@ -12,6 +12,7 @@ import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { Directory } from '../../src/tenant/directory/directory.ts';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/tenant/oidc/backchannel-logout.ts';
 import { loadTenantKeys, publicJwk } from '../../src/tenant/oidc/keys.ts';
+import { accordCli } from '../helpers/cli.ts';
 import { childEnv, freePort, runCli, startAccord } from '../helpers/processes.ts';
 
 describe('the accord CLI', () => {
@@ -20,7 +21,7 @@ describe('the accord CLI', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('migrates, then reports nothing left to apply', async () => {
-    const first = await runCli(['migrate'], env);
+    const first = await accordCli(['migrate'], env);
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(JSON.parse(first.stdout), {
       database: 'sqlite',
@@ -35,19 +36,29 @@ describe('the accord CLI', () => {
         '0008_client_web_origins',
       ],
     });
-    const second = await runCli(['migrate'], env);
+    const second = await accordCli(['migrate'], env);
     assert.deepEqual(JSON.parse(second.stdout).applied, []);
   });
 
+  it('runs as its own process (src/cli.ts, the one spawned run): JSON on stdout and exit 0; a usage error on stderr and exit 2', async () => {
+    const list = await runCli(['clients', 'list'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout), []);
+    const unknown = await runCli(['frobnicate'], env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^accord: unknown command "frobnicate"\n\nUsage: accord <command>/);
+    assert.equal(unknown.stdout, '');
+  });
+
   it('creates a client, prints its secret once and stores only a hash', async () => {
-    const res = await runCli(['clients', 'create', '--name', 'Backend', '--grant', 'client_credentials', '--scopes', 'read:users update:users'], env);
+    const res = await accordCli(['clients', 'create', '--name', 'Backend', '--grant', 'client_credentials', '--scopes', 'read:users update:users'], env);
     assert.equal(res.code, 0, res.stderr);
     const created = JSON.parse(res.stdout);
     assert.match(created.client_id, /^[A-Za-z0-9]{32}$/);
     assert.ok(created.client_secret.length >= 40);
     assert.deepEqual(created.scopes, ['read:users', 'update:users']);
 
-    const list = await runCli(['clients', 'list'], env);
+    const list = await accordCli(['clients', 'list'], env);
     assert.equal(list.code, 0);
     const clients = JSON.parse(list.stdout);
     assert.equal(clients.length, 1);
@@ -61,26 +72,26 @@ describe('the accord CLI', () => {
   });
 
   it('refuses unknown scopes, grants and commands with a clear message', async () => {
-    const scope = await runCli(['clients', 'create', '--name', 'x', '--scopes', 'read:everything'], env);
+    const scope = await accordCli(['clients', 'create', '--name', 'x', '--scopes', 'read:everything'], env);
     assert.equal(scope.code, 1);
     assert.match(scope.stderr, /Unknown scopes: read:everything/);
-    const grant = await runCli(['clients', 'create', '--name', 'x', '--grant', 'password'], env);
+    const grant = await accordCli(['clients', 'create', '--name', 'x', '--grant', 'password'], env);
     assert.equal(grant.code, 2);
     assert.match(grant.stderr, /unknown grant "password"/);
-    const noRedirect = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code'], env);
+    const noRedirect = await accordCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code'], env);
     assert.equal(noRedirect.code, 2);
     assert.match(noRedirect.stderr, /needs at least one --redirect-uri/);
-    const badRedirect = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'javascript:alert(1)'], env);
+    const badRedirect = await accordCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'javascript:alert(1)'], env);
     assert.equal(badRedirect.code, 2);
-    const command = await runCli(['frobnicate'], env);
+    const command = await accordCli(['frobnicate'], env);
     assert.equal(command.code, 2);
     assert.match(command.stderr, /unknown command/);
-    const missing = await runCli(['users', 'get'], env);
+    const missing = await accordCli(['users', 'get'], env);
     assert.equal(missing.code, 2);
   });
 
   it('registers web origins (--web-origin, repeatable), shows them like the redirect URIs, and refuses what is not an origin (docs/security.md case 37)', async () => {
-    const res = await runCli(
+    const res = await accordCli(
       [
         'clients',
         'create',
@@ -101,7 +112,7 @@ describe('the accord CLI', () => {
     const created = JSON.parse(res.stdout);
     assert.deepEqual(created.web_origins, ['https://app.example.com', 'http://localhost:5173']);
     const listed = (
-      JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; web_origins: string[]; redirect_uris: string[] }[]
+      JSON.parse((await accordCli(['clients', 'list'], env)).stdout) as { client_id: string; web_origins: string[]; redirect_uris: string[] }[]
     ).find((client) => client.client_id === created.client_id);
     assert.deepEqual(listed?.web_origins, ['https://app.example.com', 'http://localhost:5173']);
     assert.deepEqual(listed?.redirect_uris, ['https://app.example.com/callback']);
@@ -112,7 +123,7 @@ describe('the accord CLI', () => {
       ['ftp://files.example.com', /must use http or https/],
       ['app.example.com', /is not an origin such as/],
     ] as const) {
-      const refused = await runCli(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--web-origin', origin], env);
+      const refused = await accordCli(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--web-origin', origin], env);
       assert.equal(refused.code, 2, origin);
       assert.match(refused.stderr, message, origin);
     }
@@ -133,7 +144,7 @@ describe('the accord CLI', () => {
     await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', () => resolve()));
     const uri = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/backchannel-logout`;
     try {
-      const bad = await runCli(
+      const bad = await accordCli(
         [
           'clients',
           'create',
@@ -150,7 +161,7 @@ describe('the accord CLI', () => {
       );
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--backchannel-logout-uri must be an absolute http\(s\) URL/);
-      const res = await runCli(
+      const res = await accordCli(
         [
           'clients',
           'create',
@@ -168,7 +179,7 @@ describe('the accord CLI', () => {
       assert.equal(res.code, 0, res.stderr);
       const created = JSON.parse(res.stdout);
       assert.equal(created.backchannel_logout_uri, uri);
-      const listed = JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; backchannel_logout_uri: string | null }[];
+      const listed = JSON.parse((await accordCli(['clients', 'list'], env)).stdout) as { client_id: string; backchannel_logout_uri: string | null }[];
       assert.equal(listed.find((c) => c.client_id === created.client_id)?.backchannel_logout_uri, uri);
       assert.ok(
         listed.some((c) => c.backchannel_logout_uri === null),
@@ -184,7 +195,7 @@ describe('the accord CLI', () => {
       const jwks = createLocalJWKSet({ keys: (await loadTenantKeys(database.db)).signing.map(publicJwk) });
       await database.close();
 
-      const blocked = await runCli(['users', 'block', user.user_id], env);
+      const blocked = await accordCli(['users', 'block', user.user_id], env);
       assert.equal(blocked.code, 0, blocked.stderr);
       assert.equal(JSON.parse(blocked.stdout).blocked, true);
       assert.equal(received.length, 1, 'delivered before the command returned');
@@ -192,21 +203,21 @@ describe('the accord CLI', () => {
       assert.equal(payload.sub, user.user_id);
       assert.deepEqual(payload.events, { [BACKCHANNEL_LOGOUT_EVENT]: {} });
 
-      const deleted = await runCli(['users', 'delete', user.user_id], env);
+      const deleted = await accordCli(['users', 'delete', user.user_id], env);
       assert.equal(deleted.code, 0, deleted.stderr);
       assert.equal(received.length, 2);
       assert.equal((await jwtVerify(received[1]!, jwks, { audience: created.client_id })).payload.sub, user.user_id);
-      assert.equal((await runCli(['users', 'get', user.user_id], env)).code, 1);
+      assert.equal((await accordCli(['users', 'get', user.user_id], env)).code, 1);
     } finally {
       endpoint.close();
     }
   });
 
   it('lists and gets users', async () => {
-    const list = await runCli(['users', 'list'], env);
+    const list = await accordCli(['users', 'list'], env);
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(JSON.parse(list.stdout), { users: [], total: 0 });
-    const get = await runCli(['users', 'get', 'auth0|nobody'], env);
+    const get = await accordCli(['users', 'get', 'auth0|nobody'], env);
     assert.equal(get.code, 1);
     assert.match(get.stderr, /The user does not exist/);
   });
@@ -225,7 +236,7 @@ describe('npm start (src/main.ts)', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('serves the Management API end to end, logs no secrets and stops cleanly on SIGTERM', async () => {
-    const created = JSON.parse((await runCli(['clients', 'create', '--name', 'e2e', '--scopes', 'read:users create:users'], env)).stdout);
+    const created = JSON.parse((await accordCli(['clients', 'create', '--name', 'e2e', '--scopes', 'read:users create:users'], env)).stdout);
     const accord = await startAccord(env);
     try {
       const base = `http://127.0.0.1:${port}`;

@@ -21,7 +21,8 @@ import {
   RP_REDIRECT_URI,
   type Tokens,
 } from '../helpers/login-flow.ts';
-import { childEnv, runCli } from '../helpers/processes.ts';
+import { accordCli } from '../helpers/cli.ts';
+import { childEnv } from '../helpers/processes.ts';
 import { startTestTenant, TEST_AUDIENCE, type TestTenant } from '../helpers/tenant.ts';
 
 const CONNECTION = 'Username-Password-Authentication';
@@ -383,24 +384,24 @@ describe('accord clients create --logout-uri', () => {
   it('registers logout URIs, and refuses ones that are not absolute http(s) URLs with a clear message', async () => {
     const base = ['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'http://localhost:3000/callback'];
     for (const bad of ['javascript:alert(1)', '/signed-out', 'https://app.example/#x']) {
-      const res = await runCli([...base, '--logout-uri', bad], env);
+      const res = await accordCli([...base, '--logout-uri', bad], env);
       assert.equal(res.code, 2, res.stderr);
       assert.ok(res.stderr.includes(`--logout-uri must be an absolute http(s) URL; "${bad}"`), res.stderr);
     }
-    const badRedirect = await runCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'callback'], env);
+    const badRedirect = await accordCli(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'callback'], env);
     assert.equal(badRedirect.code, 2);
     assert.match(badRedirect.stderr, /--redirect-uri must be an absolute http\(s\) URL; "callback" is not an absolute URL/);
 
-    const res = await runCli([...base, '--logout-uri', 'http://localhost:3000/', '--logout-uri', 'http://localhost:3000/bye'], env);
+    const res = await accordCli([...base, '--logout-uri', 'http://localhost:3000/', '--logout-uri', 'http://localhost:3000/bye'], env);
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual(JSON.parse(res.stdout).post_logout_redirect_uris, ['http://localhost:3000/', 'http://localhost:3000/bye']);
-    const list = JSON.parse((await runCli(['clients', 'list'], env)).stdout);
+    const list = JSON.parse((await accordCli(['clients', 'list'], env)).stdout);
     assert.deepEqual(
       list.map((c: { post_logout_redirect_uris: string[] }) => c.post_logout_redirect_uris),
       [['http://localhost:3000/', 'http://localhost:3000/bye']],
     );
 
-    const help = await runCli(['--help'], env);
+    const help = await accordCli(['--help'], env);
     assert.match(help.stdout, /\[--logout-uri URL\]\.\.\./);
   });
 });

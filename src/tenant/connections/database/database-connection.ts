@@ -8,7 +8,7 @@ import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
 import { hashPassword, PASSWORD_RULES, verifyPassword } from '../../directory/passwords.ts';
 import { type ConnectionStrategy, type Interaction, type LoginEnvironment, proofOf, proofTitle } from '../../login/login-environment.ts';
 import { LoginTickets } from '../../login/login-tickets.ts';
-import { signInLimiter } from '../../login/sign-in-limiter.ts';
+import { type SignInLimiterOptions, signInLimiter } from '../../login/sign-in-limiter.ts';
 import { sendAccountExistsMail, sendResetMail, sendVerificationMail } from './database-mails.ts';
 import { field, limitsOf, originOf, PASSWORD_RULE_TEXT } from './database-settings.ts';
 
@@ -64,36 +64,21 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
   // An unknown email costs the same argon2 verification as a known one.
   const dummyHash = hashPassword(randomBytes(18).toString('base64url'));
 
-  const loginPerIp = signInLimiter({
-    name: 'login-ip',
-    database: env.database,
-    limit: limits.loginPerIp,
-    windowMs: limits.windowMs,
-    message: `Too many sign-in attempts from your network. ${wait}`,
-  });
-  const loginPerIpAndEmail = signInLimiter({
-    name: 'login-ip-email',
-    database: env.database,
-    limit: limits.loginPerIpAndEmail,
-    windowMs: limits.windowMs,
-    failuresOnly: true,
-    key: (req) => `${ipKeyGenerator(req.ip ?? '')}:${normalizeEmail(field(req.body, 'email') ?? '')}`,
-    message: `Too many failed sign-in attempts for this account. ${wait} You can also reset your password.`,
-  });
-  const signupPerIp = signInLimiter({
-    name: 'signup-ip',
-    database: env.database,
-    limit: limits.signupPerIp,
-    windowMs: limits.windowMs,
-    message: `Too many sign-ups from your network. ${wait}`,
-  });
-  const forgotPerIp = signInLimiter({
-    name: 'forgot-ip',
-    database: env.database,
-    limit: limits.forgotPerIp,
-    windowMs: limits.windowMs,
-    message: `Too many password-reset requests from your network. ${wait}`,
-  });
+  /** One of the connection's limits, over its window, per address unless `key` says otherwise. */
+  const limiter = (name: string, limit: number, message: string, options: Pick<SignInLimiterOptions, 'failuresOnly' | 'key'> = {}) =>
+    signInLimiter({ name, database: env.database, limit, windowMs: limits.windowMs, message, ...options });
+  const loginPerIp = limiter('login-ip', limits.loginPerIp, `Too many sign-in attempts from your network. ${wait}`);
+  const loginPerIpAndEmail = limiter(
+    'login-ip-email',
+    limits.loginPerIpAndEmail,
+    `Too many failed sign-in attempts for this account. ${wait} You can also reset your password.`,
+    {
+      failuresOnly: true,
+      key: (req) => `${ipKeyGenerator(req.ip ?? '')}:${normalizeEmail(field(req.body, 'email') ?? '')}`,
+    },
+  );
+  const signupPerIp = limiter('signup-ip', limits.signupPerIp, `Too many sign-ups from your network. ${wait}`);
+  const forgotPerIp = limiter('forgot-ip', limits.forgotPerIp, `Too many password-reset requests from your network. ${wait}`);
 
   const renderLogin = (res: Response, ctx: PageContext, locals: { email: string; error?: string }, status = 200) => {
     const proof = proofOf(res);

@@ -1,6 +1,6 @@
 import type { TenantConfig } from '../../tenant-config.ts';
 import type { Directory } from '../../directory/directory.ts';
-import type { LoginTickets } from '../../login/login-tickets.ts';
+import type { LinkKind, LoginTickets } from '../../login/login-tickets.ts';
 import { renderMail } from '../../mail/mail-templates.ts';
 import type { Mailer } from '../../mail/mailer.ts';
 import type { Connection } from '../../connections.ts';
@@ -16,6 +16,24 @@ export interface MailEnvironment {
 
 type IdentityRef = { provider: string; user_id: string };
 
+const LINKS: Record<LinkKind, { path: string; ttlSeconds: number }> = {
+  verify_email: { path: '/account/verify-email', ttlSeconds: VERIFY_EMAIL_TTL_SECONDS },
+  reset_password: { path: '/account/reset-password', ttlSeconds: RESET_PASSWORD_TTL_SECONDS },
+};
+
+/** A new single-use link of `kind` for the identity, as its mail carries it (account-routes.ts opens it). */
+async function mailedLink(env: MailEnvironment, kind: LinkKind, connection: Connection, email: string, identity: IdentityRef): Promise<string> {
+  const link = LINKS[kind];
+  const secret = await env.tickets.issueLink({
+    kind,
+    connection: connection.name,
+    email,
+    identity: `${identity.provider}|${identity.user_id}`,
+    ttlSeconds: link.ttlSeconds,
+  });
+  return `${env.config.url}${link.path}?token=${secret}`;
+}
+
 export async function sendVerificationMail(
   env: MailEnvironment,
   connection: Connection,
@@ -23,16 +41,9 @@ export async function sendVerificationMail(
   identity: IdentityRef,
   clientId: string | undefined,
 ): Promise<void> {
-  const secret = await env.tickets.issueLink({
-    kind: 'verify_email',
-    connection: connection.name,
-    email,
-    identity: `${identity.provider}|${identity.user_id}`,
-    ttlSeconds: VERIFY_EMAIL_TTL_SECONDS,
-  });
   // The application that started the sign-up: the confirmation page links back to it (only ever
   // to a registered client's own address, whatever the link says).
-  const href = `${env.config.url}/account/verify-email?token=${secret}${clientId ? `&client_id=${encodeURIComponent(clientId)}` : ''}`;
+  const href = `${await mailedLink(env, 'verify_email', connection, email, identity)}${clientId ? `&client_id=${encodeURIComponent(clientId)}` : ''}`;
   await env.mailer.send(
     renderMail('verify-email', { to: email, subject: `Confirm your email address for ${env.config.name}` }, { tenant: env.config.name, href }),
   );
@@ -45,14 +56,7 @@ export async function sendResetMail(
   identity: IdentityRef & { owner_id: string },
 ): Promise<void> {
   const owner = await env.directory.getUser(identity.owner_id);
-  const secret = await env.tickets.issueLink({
-    kind: 'reset_password',
-    connection: connection.name,
-    email,
-    identity: `${identity.provider}|${identity.user_id}`,
-    ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
-  });
-  const href = `${env.config.url}/account/reset-password?token=${secret}`;
+  const href = await mailedLink(env, 'reset_password', connection, email, identity);
   const methods = owner.identities.map((i) => {
     const name = env.directory.connections.byName(i.connection)?.displayName ?? i.connection;
     const address = i.profileData ? i.profileData.email : owner.email;
@@ -75,14 +79,7 @@ export async function sendAccountExistsMail(
   identity: IdentityRef,
   signInUrl: string | undefined,
 ): Promise<void> {
-  const secret = await env.tickets.issueLink({
-    kind: 'reset_password',
-    connection: connection.name,
-    email,
-    identity: `${identity.provider}|${identity.user_id}`,
-    ttlSeconds: RESET_PASSWORD_TTL_SECONDS,
-  });
-  const resetHref = `${env.config.url}/account/reset-password?token=${secret}`;
+  const resetHref = await mailedLink(env, 'reset_password', connection, email, identity);
   const name = env.config.name;
   await env.mailer.send(
     renderMail('account-exists', { to: email, subject: `Someone tried to sign up to ${name} with your email address` }, { tenant: name, signInUrl, resetHref }),

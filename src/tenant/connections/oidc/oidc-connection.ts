@@ -227,53 +227,38 @@ function interactionMaxAge(interaction: Interaction): number | undefined {
 }
 
 function upstreamErrorPage(env: LoginEnvironment, res: Response, connection: Connection, uid: string, error: string) {
-  const back = { href: `/login/${uid}`, label: 'Choose another way to sign in' };
-  if (error === 'access_denied') {
-    return env.render(
-      res,
-      'tenant/message',
-      { title: 'Sign-in cancelled', message: `${connection.displayName} did not sign you in: the sign-in was cancelled or refused there.`, link: back },
-      400,
-    );
-  }
-  if (error === 'login_required' || error === 'interaction_required' || error === 'consent_required') {
-    return env.render(
-      res,
-      'tenant/message',
-      { title: 'Sign-in needed', message: `${connection.displayName} needs you to sign in there first.`, link: back },
-      400,
-    );
-  }
-  if (error === 'stale') {
-    return env.render(
-      res,
-      'tenant/message',
-      {
-        title: 'A fresh sign-in is needed',
-        message: `${connection.displayName} did not ask you to sign in again: it used an earlier sign-in, so it cannot prove that it is you right now. Sign out of ${connection.displayName}, then try again, or choose another way to sign in.`,
-        link: back,
-      },
-      400,
-    );
-  }
-  if (error === 'missing') {
-    return env.render(
-      res,
-      'tenant/message',
-      {
-        title: 'A fresh sign-in is needed',
-        message: `${connection.displayName} did not say when you signed in, so it cannot prove that it is you right now. Choose another way to sign in.`,
-        link: back,
-      },
-      400,
-    );
-  }
-  return env.render(
+  const page = upstreamRefusal(error, connection.displayName);
+  env.render(
     res,
     'tenant/message',
-    { title: 'Sign-in failed', message: `${connection.displayName} could not sign you in. Try again, or choose another way to sign in.`, link: back },
-    502,
+    { title: page.title, message: page.message, link: { href: `/login/${uid}`, label: 'Choose another way to sign in' } },
+    page.status,
   );
+}
+
+/** What a person reads when the upstream (named `name`) did not sign them in, by the error it gave. */
+function upstreamRefusal(error: string, name: string): { status: number; title: string; message: string } {
+  if (error === 'access_denied') {
+    return { status: 400, title: 'Sign-in cancelled', message: `${name} did not sign you in: the sign-in was cancelled or refused there.` };
+  }
+  if (error === 'login_required' || error === 'interaction_required' || error === 'consent_required') {
+    return { status: 400, title: 'Sign-in needed', message: `${name} needs you to sign in there first.` };
+  }
+  if (error === 'stale') {
+    return {
+      status: 400,
+      title: 'A fresh sign-in is needed',
+      message: `${name} did not ask you to sign in again: it used an earlier sign-in, so it cannot prove that it is you right now. Sign out of ${name}, then try again, or choose another way to sign in.`,
+    };
+  }
+  if (error === 'missing') {
+    return {
+      status: 400,
+      title: 'A fresh sign-in is needed',
+      message: `${name} did not say when you signed in, so it cannot prove that it is you right now. Choose another way to sign in.`,
+    };
+  }
+  return { status: 502, title: 'Sign-in failed', message: `${name} could not sign you in. Try again, or choose another way to sign in.` };
 }
 
 /**
