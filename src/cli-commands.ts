@@ -16,9 +16,13 @@ const USAGE = `Usage: accord <command> [options]
 
 Commands:
   migrate                                   bring the database schema up to date
-  clients create --name N [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
+  clients create --name N [--spa] [--grant G]... [--scopes "s1 s2"] [--redirect-uri URL]... [--logout-uri URL]...
                  [--web-origin ORIGIN]... [--backchannel-logout-uri URL]
                                             create a client; prints {client_id, client_secret} once
+                                            (--spa: a single-page app, i.e. a public client with no
+                                            secret that must use PKCE, grants authorization_code and
+                                            refresh_token by default, refresh tokens rotated; its
+                                            pages' origin goes in --web-origin)
                                             (authorization_code and implicit need at least one
                                             --redirect-uri; implicit: the id_token and hybrid
                                             response types, as Auth0's Implicit grant;
@@ -80,6 +84,7 @@ async function run(argv: string[], io: CliIo): Promise<void> {
     allowPositionals: true,
     options: {
       name: { type: 'string' },
+      spa: { type: 'boolean' },
       grant: { type: 'string', multiple: true },
       scopes: { type: 'string' },
       q: { type: 'string' },
@@ -129,7 +134,8 @@ async function run(argv: string[], io: CliIo): Promise<void> {
     switch (command) {
       case 'clients create': {
         if (!values.name) throw new UsageError('clients create needs --name');
-        const grants = (values.grant ?? ['client_credentials']).flatMap((g) => g.split(/[\s,]+/)).filter(Boolean);
+        const defaultGrants = values.spa ? ['authorization_code', 'refresh_token'] : ['client_credentials'];
+        const grants = (values.grant ?? defaultGrants).flatMap((g) => g.split(/[\s,]+/)).filter(Boolean);
         const unknownGrant = grants.find((g) => !(GRANT_TYPES as readonly string[]).includes(g));
         if (unknownGrant) throw new UsageError(`unknown grant "${unknownGrant}"; known: ${GRANT_TYPES.join(', ')}`);
         const scopes = (values.scopes ?? '').split(/[\s,]+/).filter(Boolean);
@@ -157,6 +163,7 @@ async function run(argv: string[], io: CliIo): Promise<void> {
         }
         const created = await clients.create({
           name: values.name,
+          spa: values.spa === true,
           grantTypes: grants as GrantType[],
           scopes,
           redirectUris,
@@ -166,8 +173,10 @@ async function run(argv: string[], io: CliIo): Promise<void> {
         });
         print({
           client_id: created.client_id,
-          client_secret: created.client_secret,
+          ...(created.client_secret === undefined ? {} : { client_secret: created.client_secret }),
           name: created.name,
+          app_type: created.app_type,
+          token_endpoint_auth_method: created.token_endpoint_auth_method,
           grant_types: created.grant_types,
           scopes: created.scopes,
           redirect_uris: created.redirect_uris,

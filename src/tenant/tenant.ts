@@ -168,6 +168,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
       keys: keys.signing,
       rateLimitPerMinute: config.managementRateLimitPerMinute,
       perClient: managementLimit.limiter,
+      webOrigins: clients,
       logger,
     }),
   );

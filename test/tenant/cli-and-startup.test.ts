@@ -90,6 +90,32 @@ describe('the accord CLI', () => {
     assert.equal(missing.code, 2);
   });
 
+  it('creates a single-page app with --spa: a public client, no secret printed or stored', async () => {
+    const args = ['clients', 'create', '--name', 'SPA', '--spa', '--redirect-uri', 'https://spa.example.com/', '--web-origin', 'https://spa.example.com'];
+    const res = await runCli(args, env);
+    assert.equal(res.code, 0, res.stderr);
+    const created = JSON.parse(res.stdout);
+    assert.equal(created.client_secret, undefined);
+    assert.equal(created.app_type, 'spa');
+    assert.equal(created.token_endpoint_auth_method, 'none');
+    assert.deepEqual(created.grant_types, ['authorization_code', 'refresh_token']);
+    const listed = (JSON.parse((await runCli(['clients', 'list'], env)).stdout) as { client_id: string; app_type: string }[]).find(
+      (client) => client.client_id === created.client_id,
+    );
+    assert.equal(listed?.app_type, 'spa');
+    const database = openTenantDatabase({ sqliteFile: join(dir, 'accord.sqlite') });
+    const row = await database.db.selectFrom('clients').select('secret_hash').where('client_id', '=', created.client_id).executeTakeFirstOrThrow();
+    await database.close();
+    assert.equal(row.secret_hash, null);
+
+    const machine = await runCli([...args, '--grant', 'client_credentials'], env);
+    assert.equal(machine.code, 1);
+    assert.match(machine.stderr, /single-page app has no secret/);
+    const noCallback = await runCli(['clients', 'create', '--name', 'SPA', '--spa'], env);
+    assert.equal(noCallback.code, 2);
+    assert.match(noCallback.stderr, /needs at least one --redirect-uri/);
+  });
+
   it('registers web origins (--web-origin, repeatable), shows them like the redirect URIs, and refuses what is not an origin (docs/security.md case 37)', async () => {
     const res = await accordCli(
       [

@@ -353,6 +353,8 @@ for (const db of testDatabases()) {
       assert.deepEqual(stored[0], {
         client_id: first.client_id,
         name,
+        app_type: 'regular_web',
+        token_endpoint_auth_method: 'client_secret_basic',
         grant_types: ['authorization_code', 'client_credentials'],
         scopes: ['read:users', 'update:users'],
         redirect_uris: ['http://localhost:3001/callback'],

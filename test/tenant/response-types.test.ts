@@ -57,12 +57,13 @@ for (const db of testDatabases()) {
     });
 
     /** A regular web app created with Auth0's `implicit` grant beside the code grant, on http://localhost. */
-    async function implicitClient() {
+    async function implicitClient(webOrigins: string[] = []) {
       return t.tenant.clients.create({
         name: `implicit-${randomBytes(3).toString('hex')}`,
         grantTypes: ['authorization_code', 'implicit'],
         scopes: [],
         redirectUris: [CALLBACK],
+        webOrigins,
       });
     }
 
@@ -182,8 +183,8 @@ for (const db of testDatabases()) {
       assert.equal(decodeJwt(params.get('id_token')!).nonce, query.nonce);
     });
 
-    it('answers by postMessage with response_mode=web_message', async () => {
-      const client = await implicitClient();
+    it("answers by postMessage with response_mode=web_message, only to the client's Allowed Web Origins", async () => {
+      const client = await implicitClient([new URL(CALLBACK).origin]);
       const { email } = await signedInUser();
       const agent = browser(t.tenant);
       await answerOf(agent, request(client.client_id, 'id_token'), email);
@@ -192,6 +193,16 @@ for (const db of testDatabases()) {
       assert.match(res.text, /authorization_response/);
       assert.match(res.text, /postMessage/);
       assert.ok(res.text.includes(JSON.stringify(CALLBACK)));
+
+      // The same callback, registered, but its origin is not a web origin of this client: a page says why, nothing is posted.
+      const other = await implicitClient(['https://elsewhere.example']);
+      await answerOf(agent, request(other.client_id, 'id_token'), email);
+      for (const extra of [{ prompt: 'none' }, {}] as Record<string, string>[]) {
+        const refused = await agent.get('/authorize').query(request(other.client_id, 'id_token', { response_mode: 'web_message', ...extra }));
+        assert.equal(refused.status, 400, refused.text.slice(0, 300));
+        assert.doesNotMatch(refused.text, /postMessage/);
+        assert.match(refused.text, /Allowed Web Origins/);
+      }
     });
 
     it('refuses a bare token with unsupported_response_type and says why', async () => {

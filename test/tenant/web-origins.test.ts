@@ -24,7 +24,7 @@ function assertNoCorsGrant(res: supertest.Response, what: string): void {
 }
 
 for (const db of testDatabases()) {
-  describe(`CORS only for a client's registered web origins (docs/security.md case 37) [${db.label}]`, () => {
+  describe(`CORS only for a client's registered web origins, /api/v2 included (docs/security.md case 37) [${db.label}]`, () => {
     let t: TestTenant;
     let spa: RelyingParty;
     let other: RelyingParty;
@@ -130,13 +130,41 @@ for (const db of testDatabases()) {
       }
     });
 
-    it('grants no CORS at all on /api/v2', async () => {
+    it("answers /api/v2 with CORS only for registered web origins: preflights for any client's, calls for the token's client's", async () => {
       await ready();
-      for (const origin of [EVIL_ORIGIN, APP_ORIGIN]) {
-        assertNoCorsGrant(await preflight(t, '/api/v2/users', origin), `preflight from ${origin}`);
-        const token = (await clientCredentials(spa, APP_ORIGIN)).body.access_token as string;
-        assertNoCorsGrant(await t.request.get('/api/v2/users').set('Authorization', `Bearer ${token}`).set('Origin', origin), `GET from ${origin}`);
+      const refused = await preflight(t, '/api/v2/users', EVIL_ORIGIN).set('Access-Control-Request-Method', 'PATCH');
+      assert.equal(refused.status, 403);
+      assertNoCorsGrant(refused, 'preflight from an unregistered origin');
+      const granted = await preflight(t, '/api/v2/users/x/identities', APP_ORIGIN).set('Access-Control-Request-Headers', 'authorization, content-type');
+      assert.equal(granted.status, 204);
+      assert.equal(granted.headers['access-control-allow-origin'], APP_ORIGIN);
+      assert.match(granted.headers['access-control-allow-methods'] ?? '', /PATCH/);
+      assert.match(granted.headers['access-control-allow-headers'] ?? '', /Authorization/);
+      assert.match(granted.headers.vary ?? '', /Origin/);
+
+      const ownToken = (await clientCredentials(spa, APP_ORIGIN)).body.access_token as string;
+      const otherToken = (
+        await t.request
+          .post('/oauth/token')
+          .type('form')
+          .send({ grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret, audience: TEST_AUDIENCE })
+      ).body.access_token as string;
+      const call = (token: string, origin: string) => t.request.get('/api/v2/users').set('Authorization', `Bearer ${token}`).set('Origin', origin);
+      const allowed = await call(ownToken, APP_ORIGIN);
+      assert.equal(allowed.status, 200);
+      assert.equal(allowed.headers['access-control-allow-origin'], APP_ORIGIN);
+      assert.match(allowed.headers['access-control-expose-headers'] ?? '', /x-ratelimit-remaining/);
+      // Another origin, or a token of a client that did not register this origin: answered (the
+      // token is valid) but not readable by the page.
+      for (const [token, origin, what] of [
+        [ownToken, EVIL_ORIGIN, 'unregistered origin'],
+        [ownToken, REDIRECT_ORIGIN, "the redirect URI's origin"],
+        [otherToken, APP_ORIGIN, "another client's token"],
+      ] as const) {
+        assertNoCorsGrant(await call(token, origin), what);
       }
+      // No token, no client: nothing to grant.
+      assertNoCorsGrant(await t.request.get('/api/v2/users').set('Origin', APP_ORIGIN), 'no token');
     });
   });
 }

@@ -29,9 +29,18 @@ export const MANAGEMENT_SCOPES = [
 export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'implicit', 'refresh_token'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
+/**
+ * Auth0's application types, as its dashboard names them: a single-page app is a public client
+ * (no secret: `token_endpoint_auth_method: none`, PKCE required); a regular web app signs people
+ * in with a secret; a machine-to-machine app only asks for client-credentials tokens.
+ */
+export type AppType = 'spa' | 'regular_web' | 'non_interactive';
+
 export interface ClientSummary {
   client_id: string;
   name: string;
+  app_type: AppType;
+  token_endpoint_auth_method: 'client_secret_basic' | 'none';
   grant_types: GrantType[];
   scopes: string[];
   redirect_uris: string[];
@@ -44,6 +53,8 @@ export interface ClientSummary {
 
 export interface CreateClientInput {
   name: string;
+  /** A single-page app: a public client with no secret (Auth0's "Single Page Application"). */
+  spa?: boolean;
   grantTypes: GrantType[];
   scopes: string[];
   redirectUris?: string[];
@@ -115,11 +126,19 @@ function alphanumeric(length: number): string {
   return out;
 }
 
+function appTypeOf(publicClient: boolean, grants: readonly GrantType[]): AppType {
+  if (publicClient) return 'spa';
+  return grants.includes('authorization_code') || grants.includes('implicit') ? 'regular_web' : 'non_interactive';
+}
+
 function toSummary(row: Schema['clients']): ClientSummary {
+  const grants = JSON.parse(row.grant_types) as GrantType[];
   return {
     client_id: row.client_id,
     name: row.name,
-    grant_types: JSON.parse(row.grant_types) as GrantType[],
+    app_type: appTypeOf(row.secret_hash === null, grants),
+    token_endpoint_auth_method: row.secret_hash === null ? 'none' : 'client_secret_basic',
+    grant_types: grants,
     scopes: row.scopes.split(' ').filter(Boolean),
     redirect_uris: JSON.parse(row.redirect_uris) as string[],
     post_logout_redirect_uris: JSON.parse(row.post_logout_redirect_uris) as string[],
@@ -136,6 +155,23 @@ function validatedColumns(input: CreateClientInput) {
     throw tenantError('invalid_body', `Unknown scopes: ${unknown.join(', ')}. Known: ${MANAGEMENT_SCOPES.join(', ')}.`);
   }
   if (input.name.trim().length === 0) throw tenantError('invalid_body', 'A client needs a name.');
+  if (input.spa) {
+    // A public client cannot prove who it is at the token endpoint: no grant that rests on that.
+    if (input.grantTypes.includes('client_credentials')) {
+      throw tenantError(
+        'invalid_body',
+        'A single-page app has no secret, so it cannot use the client_credentials grant; create a machine-to-machine client for that.',
+      );
+    }
+    if (input.scopes.length > 0) {
+      throw tenantError(
+        'invalid_body',
+        'A single-page app cannot be granted Management API scopes; its users get their own scopes (read:current_user…) when they sign in.',
+      );
+    }
+    if (!input.grantTypes.includes('authorization_code')) throw tenantError('invalid_body', 'A single-page app needs the authorization_code grant.');
+    if ((input.redirectUris ?? []).length === 0) throw tenantError('invalid_body', 'A single-page app needs at least one callback URL (redirect URI).');
+  }
   const uris = (list: string[] | undefined, what: string) => {
     for (const uri of list ?? []) {
       const problem = uriProblem(uri);
@@ -182,14 +218,23 @@ export class ClientRegistry {
     return (await this.db.executeQuery(this.#byId({ clientId }))).rows[0];
   }
 
-  /** Creates a client; the secret is shown once, here, and stored only as a hash. */
-  async create(input: CreateClientInput): Promise<ClientSummary & { client_secret: string }> {
+  /**
+   * Creates a client; the secret is shown once, here, and stored only as a hash. A single-page
+   * app gets none (`client_secret` is undefined).
+   */
+  create(input: CreateClientInput & { spa: true }): Promise<ClientSummary & { client_secret: undefined }>;
+  create(input: CreateClientInput & { spa?: false }): Promise<ClientSummary & { client_secret: string }>;
+  create(input: CreateClientInput): Promise<ClientSummary & { client_secret: string | undefined }>;
+  async create(input: CreateClientInput): Promise<ClientSummary & { client_secret: string | undefined }> {
+    return this.#insert(input, input.spa ? undefined : randomBytes(32).toString('base64url'));
+  }
+
+  async #insert<Secret extends string | undefined>(input: CreateClientInput, clientSecret: Secret): Promise<ClientSummary & { client_secret: Secret }> {
     const columns = validatedColumns(input);
-    const clientSecret = randomBytes(32).toString('base64url');
     const row = {
       client_id: alphanumeric(32),
       ...columns,
-      secret_hash: hashClientSecret(clientSecret),
+      secret_hash: clientSecret === undefined ? null : hashClientSecret(clientSecret),
       first_party: 1,
       created_at: new Date().toISOString(),
     };
@@ -203,7 +248,7 @@ export class ClientRegistry {
    * existing one cannot be handed out again; the old one stops working). Creates the client
    * if no client has this name; if several do, the oldest is the one kept up to date.
    */
-  async provision(input: CreateClientInput): Promise<ClientSummary & { client_secret: string }> {
+  async provision(input: Omit<CreateClientInput, 'spa'>): Promise<ClientSummary & { client_secret: string }> {
     const columns = validatedColumns(input);
     const existing = await this.db
       .selectFrom('clients')
@@ -212,8 +257,8 @@ export class ClientRegistry {
       .orderBy('created_at')
       .orderBy('client_id')
       .executeTakeFirst();
-    if (!existing) return this.create(input);
     const clientSecret = randomBytes(32).toString('base64url');
+    if (!existing) return this.#insert(input, clientSecret);
     const changes = { ...columns, secret_hash: hashClientSecret(clientSecret) };
     await this.db.updateTable('clients').set(changes).where('client_id', '=', existing.client_id).execute();
     return { ...toSummary({ ...existing, ...changes }), client_secret: clientSecret };
@@ -248,6 +293,12 @@ export class ClientRegistry {
       .where('web_origins', 'like', `%${JSON.stringify(origin)}%`)
       .execute();
     return rows.some((row) => (JSON.parse(row.web_origins) as string[]).includes(origin));
+  }
+
+  /** A client's web origins; none for an unknown client. */
+  async webOriginsOf(clientId: string): Promise<readonly string[]> {
+    const row = await this.#row(clientId);
+    return row ? (JSON.parse(row.web_origins) as string[]) : [];
   }
 
   /** The client as oidc-provider reads it; `client_secret` holds the hash (see compareClientSecret). */

@@ -2,9 +2,8 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import Provider, { errors as oidcErrors } from 'oidc-provider';
 import { tenantError } from '../tenant-errors.ts';
 import { markUnavailable, tenantErrorPage } from '../error-pages.ts';
-import { USER_SCOPES } from '../clients/client-registry.ts';
 import type { Connection } from '../connections.ts';
-import { type ConnectionStrategy, type Interaction, type LinkProof, type LoginEnvironment, proofOf } from './login-environment.ts';
+import { type ConnectionStrategy, type LinkProof, type LoginEnvironment, proofOf } from './login-environment.ts';
 
 type EnvWithoutHelpers = Omit<LoginEnvironment, 'interaction' | 'finish' | 'render'>;
 
@@ -32,15 +31,12 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
         params: details.params,
         promptName: details.prompt.name,
         clientId: String(details.params.client_id),
-        grantId: details.grantId,
-        sessionAccountId: details.session?.accountId,
       };
     },
     async finish(req, res, identity, amr) {
       const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
-      const interaction = (res.locals.interaction as Interaction | undefined) ?? (await env.interaction(req, res));
-      const consent = await firstPartyGrant(provider, interaction, user.user_id);
-      await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true }, ...consent }, { mergeWithLastSubmission: false });
+      // No consent here: the grant is made when the authorization resumes (loadFirstPartyGrant).
+      await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true } }, { mergeWithLastSubmission: false });
     },
     render(res, view, locals, status = 200) {
       res.status(status).render(view, { tenantName: base.config.name, proof: proofOf(res), ...locals });
@@ -100,51 +96,10 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
   return router;
 }
 
-const SIGN_IN_SCOPES = new Set(['openid', 'profile', 'email']);
-
 /**
- * Accord's clients are first-party, so a sign-in grants them what they asked for at once,
- * rather than in a consent step of its own (one more resume of the authorization and one more
- * visit here per sign-in). A browser signed in to the same account keeps its grant. Anything
- * this does not cover (offline_access, the claims parameter, an API's scopes) still goes
- * through the consent step below, which grants exactly what oidc-provider finds missing.
+ * A consent step, which a first-party client meets only when it asks for one (`prompt=consent`):
+ * the grant already holds what the request asks (loadFirstPartyGrant), so it is given at once.
  */
-async function firstPartyGrant(provider: Provider, interaction: Interaction, accountId: string): Promise<{ consent?: { grantId: string } }> {
-  if (interaction.grantId && interaction.sessionAccountId === accountId) return {};
-  const scopes = String(interaction.params.scope ?? '')
-    .split(' ')
-    .filter((scope) => SIGN_IN_SCOPES.has(scope));
-  if (!scopes.includes('openid')) return {};
-  const grant = new provider.Grant({ accountId, clientId: interaction.clientId });
-  grant.addOIDCScope(scopes.join(' '));
-  return { consent: { grantId: await grant.save() } };
-}
-
-/** Accord's clients are first-party: the grant covers what they asked for, with no consent page. */
 async function grantFirstPartyConsent(provider: Provider, req: Request, res: Response): Promise<void> {
-  const details = await provider.interactionDetails(req, res);
-  const { prompt, params, session } = details;
-  const grant = details.grantId
-    ? (await provider.Grant.find(details.grantId))!
-    : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
-  const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-  // A sign-in grants a person's own scopes of the Management API (the only resource server), never
-  // what the client may do as a machine: the provider offers a person no others, and should it
-  // ever report one missing, the sign-in is refused rather than granted it.
-  const resourceScopes = Object.entries(missing.missingResourceScopes ?? {});
-  const machine = resourceScopes.flatMap(([, scopes]) => scopes).filter((scope) => !(USER_SCOPES as readonly string[]).includes(scope));
-  if (machine.length > 0) {
-    await provider.interactionFinished(
-      req,
-      res,
-      { error: 'invalid_scope', error_description: `A sign-in cannot grant ${machine.join(' ')}.` },
-      { mergeWithLastSubmission: false },
-    );
-    return;
-  }
-  for (const [indicator, scopes] of resourceScopes) grant.addResourceScope(indicator, scopes.join(' '));
-  const grantId = await grant.save();
-  await provider.interactionFinished(req, res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+  await provider.interactionFinished(req, res, { consent: {} }, { mergeWithLastSubmission: true });
 }

@@ -16,9 +16,6 @@ export interface Interaction {
   params: Record<string, unknown>;
   promptName: string;
   clientId: string;
-  /** The grant the browser's session holds for this client, and the account it is signed in as. */
-  grantId: string | undefined;
-  sessionAccountId: string | undefined;
 }
 
 /**

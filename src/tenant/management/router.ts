@@ -9,6 +9,7 @@ import { auth0ErrorHandler, sendAuth0Error } from './http-errors.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import type { RouteDefinition } from './route-definition.ts';
 import { managementTokenGuard, requireScopes } from './token-guard.ts';
+import { managementCors, managementPreflight, type WebOrigins } from './cors.ts';
 import type { SigningJwk } from '../oidc/keys.ts';
 
 function describeIssues(error: z.ZodError): string {
@@ -42,6 +43,8 @@ export interface ManagementRouterOptions {
   rateLimitPerMinute: number;
   /** Counts each client's requests: shared by every tenant process on PostgreSQL (see managementRateLimiter). */
   perClient: WindowLimiter;
+  /** Which browser pages may call the API (CORS): the clients' web origins. */
+  webOrigins: WebOrigins;
   logger: Logger;
 }
 
@@ -70,7 +73,11 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     });
     next();
   });
+  // Preflights carry no token: counted above as unauthenticated requests, like any other.
+  router.use(managementPreflight(options.webOrigins));
   router.use(tokenGuard);
+  // Before the rate limit, so that a page can read its 429 too.
+  router.use(managementCors(options.webOrigins));
   // Per client, with Auth0's x-ratelimit-* headers. The limiter answers at once unless it must
   // ask the shared counter, so most calls pay no promise for it.
   const { perClient } = options;

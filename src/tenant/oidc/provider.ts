@@ -11,6 +11,7 @@ import { withProfileDefaults } from '../avatars.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 import type { TenantKeys } from './keys.ts';
+import { auth0AuthorizationRules, loadFirstPartyGrant } from './first-party.ts';
 import { END_SESSION_PATH, logoutPages } from './logout.ts';
 import { RESPONSE_TYPES } from './response-types.ts';
 import { clientBasedCORS } from './web-origins.ts';
@@ -90,11 +91,20 @@ export function createOidcProvider(options: {
 }): Provider {
   const { config, database, keys, clients, directory, backchannelLogout } = options;
   const audience = managementAudience(config.url);
+  const crossSiteCookies = config.url.startsWith('https:');
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(database, clients),
     jwks: { keys: keys.signing },
-    cookies: { keys: keys.cookies },
+    // Over https the session and interaction cookies are `SameSite=None; Secure`, as Auth0's: a
+    // single-page app's silent sign-in runs the tenant in a hidden cross-site iframe, which
+    // carries no Lax cookie. Browsers refuse None without Secure, so plain http keeps Lax. The
+    // tenant's forms do not rest on SameSite: each carries its own CSRF token.
+    cookies: {
+      keys: keys.cookies,
+      long: { httpOnly: true, sameSite: crossSiteCookies ? 'none' : 'lax' },
+      short: { httpOnly: true, sameSite: crossSiteCookies ? 'none' : 'lax' },
+    },
     routes: {
       authorization: '/authorize',
       token: '/oauth/token',
@@ -116,8 +126,12 @@ export function createOidcProvider(options: {
     // As Auth0: the id_token carries the profile and email claims the scopes asked for, even
     // when an access token for /userinfo is issued alongside it.
     conformIdTokenClaims: false,
-    // Auth0's `connection` parameter picks the sign-in method.
-    extraParams: ['connection'],
+    // Auth0's `connection` parameter picks the sign-in method; its `audience` names the API of
+    // the access token (defaultResource below). audience's validator carries the Auth0 rules of
+    // every authorization request (first-party.ts).
+    extraParams: { connection: null, audience: auth0AuthorizationRules },
+    // Accord's clients are first-party: no consent step (first-party.ts).
+    loadExistingGrant: loadFirstPartyGrant,
     // Public clients always. A confidential client's plain code flow too, unless it is an
     // OpenID request with a nonce: the id_token the client redeems the code for (with its
     // secret) carries that nonce, which binds the code to the browser that asked for it (RFC
@@ -143,11 +157,14 @@ export function createOidcProvider(options: {
       backchannelLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // Auth0 clients name the API with `audience`, not RFC 8707's `resource`. Only a
-        // client-credentials request defaults to the Management API: a user's sign-in without an
-        // audience gets an access token for /userinfo, as at Auth0.
+        // Auth0 clients name the API with `audience`, not RFC 8707's `resource`: at /authorize (an
+        // extra parameter there) and at the token endpoint. Only a client-credentials request
+        // defaults to the Management API: a user's sign-in without an audience gets an access
+        // token for /userinfo, as at Auth0.
         defaultResource: (ctx) =>
-          (ctx.oidc.body?.audience as string | undefined) ?? (ctx.oidc.body?.grant_type === 'client_credentials' ? audience : undefined),
+          (ctx.oidc.params?.audience as string | undefined) ??
+          (ctx.oidc.body?.audience as string | undefined) ??
+          (ctx.oidc.body?.grant_type === 'client_credentials' ? audience : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: async (ctx, resourceIndicator, client) => {
           if (resourceIndicator !== audience) throw new errors.InvalidTarget(`unknown audience; the Management API is ${audience}`);
