@@ -106,7 +106,8 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.locals.appName = config.name;
   app.use(securityHeaders(new URL(config.issuer).origin));
   const readiness = new Readiness();
-  // Each router at the root is entered only for its own paths (onlyUnder), not walked by every page.
+  // Each router at the root is entered only for its own paths (onlyUnder), not walked by every
+  // page. A route added to one of these routers must sit under the prefixes given here.
   app.use(
     onlyUnder(
       ['/healthz', '/readyz'],

@@ -7,7 +7,7 @@ type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
  * it; every other request passes straight on. Express enters each router mounted at the root on
  * every request and walks all its layers: in front of oidc-provider the tenant has seven such
  * routers, whose walk was 5% of a sign-in's CPU (docs/performance.md), and the app's pages
- * walked four. Matched as Express matches a route by default: case-insensitively, a trailing
+ * walked up to four. Matched as Express matches a route by default: case-insensitively, a trailing
  * slash allowed.
  */
 export function onlyUnder(prefixes: readonly string[], handler: Handler): Handler {

@@ -139,7 +139,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   }
 
   const readiness = new Readiness();
-  // Each router at the root is entered only for its own paths (onlyUnder): most requests are oidc-provider's.
+  // Each router at the root is entered only for its own paths (onlyUnder): most requests are
+  // oidc-provider's. A route added to one of these routers must sit under the prefixes given here.
   app.use(onlyUnder(['/healthz', '/readyz'], healthRoutes({ readiness, checks: { database: databaseAnswers(database) } })));
   app.use(onlyUnder([AVATARS_PATH], avatarRoute()));
   app.use(cacheablePublicMetadata());

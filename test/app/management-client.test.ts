@@ -134,7 +134,7 @@ function assertNoSecrets(err: AccordError): void {
 const bearer = (r: Recorded) => r.headers.authorization;
 
 describe('ManagementClient: token', () => {
-  it('requests a client-credentials token with a JSON body and caches it across calls', async () => {
+  it('requests a client-credentials token with a form body and caches it across calls', async () => {
     const s = await tenant((req, res) => {
       if (req.url === '/api/v2/connections') return send(res, 200, [{ id: 'con_1', name: 'email', strategy: 'email' }]);
       return send(res, 200, user('auth0|1'));
@@ -149,8 +149,9 @@ describe('ManagementClient: token', () => {
       assert.equal(s.tokenRequests().length, 1);
       const [tokenReq] = s.tokenRequests();
       assert.equal(tokenReq!.method, 'POST');
-      assert.match(String(tokenReq!.headers['content-type']), /^application\/json/);
-      assert.deepEqual(JSON.parse(tokenReq!.body), {
+      // openid-client's client-credentials grant: a form body (RFC 6749), the secret in it (client_secret_post).
+      assert.match(String(tokenReq!.headers['content-type']), /^application\/x-www-form-urlencoded/);
+      assert.deepEqual(Object.fromEntries(new URLSearchParams(tokenReq!.body)), {
         grant_type: 'client_credentials',
         client_id: CLIENT_ID,
         client_secret: SECRET,
@@ -171,7 +172,7 @@ describe('ManagementClient: token', () => {
     });
     try {
       await client(s, { audience: 'https://tenant.example/api/v2/', tokenEndpoint: `${s.url}/custom/token` }).getUser('auth0|1');
-      assert.equal(JSON.parse(s.requests[0]!.body).audience, 'https://tenant.example/api/v2/');
+      assert.equal(new URLSearchParams(s.requests[0]!.body).get('audience'), 'https://tenant.example/api/v2/');
       assert.equal(s.requests[0]!.url, '/custom/token');
     } finally {
       await s.close();
@@ -657,8 +658,8 @@ describe('ManagementClient: requests and errors', () => {
   it('never puts the client secret or the token in errors, even when the server echoes them', async () => {
     const s = await stub((req, res) => {
       if (req.url === '/oauth/token') {
-        const sent = JSON.parse(req.body) as { client_secret: string };
-        return send(res, 401, { error: 'access_denied', error_description: `Wrong secret ${sent.client_secret} for ${CLIENT_ID}` });
+        const sent = new URLSearchParams(req.body).get('client_secret');
+        return send(res, 401, { error: 'access_denied', error_description: `Wrong secret ${sent} for ${CLIENT_ID}` });
       }
       return send(res, 500, {});
     });

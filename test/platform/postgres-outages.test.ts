@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { pino } from 'pino';
+import { createPostgresPool, DEFAULT_POSTGRES_TIMEOUTS } from '../../src/platform/postgres-pool.ts';
 import { migrateTenant } from '../../src/tenant/migrations/tenant-migrations.ts';
 import { openTenantDatabase, type Database } from '../../src/tenant/tenant-database.ts';
 import { authorize, browser, csrfOf, registerRelyingParty } from '../helpers/login-flow.ts';
@@ -233,4 +234,43 @@ describe('PostgreSQL refused or black-holed behind a proxy', { skip: postgres ? 
       assert.equal(resubmitted.status, 303, `the same form, sent again, signs in: ${resubmitted.text.slice(0, 300)}`);
     });
   }
+});
+
+describe('PostgreSQL back after a black hole that left its connections open', { skip: postgres ? false : 'DATABASE_URL is not set' }, () => {
+  it('answers again within a second, long before the connections left silent reach their timeouts', async () => {
+    const target = new URL(url!);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(url!);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    // The default timeouts: a silent statement holds its connection for 11 s, a silent connection attempt 5 s.
+    const pool = createPostgresPool({ connectionString: viaProxy.toString(), max: 4, timeouts: DEFAULT_POSTGRES_TIMEOUTS });
+    try {
+      await Promise.all(Array.from({ length: 4 }, () => pool.query('select 1')));
+      // The statements cut off below have the same text as the last ones each connection ran.
+      await new Promise((r) => setTimeout(r, 400));
+      proxy.set('blackhole');
+      // More statements than connections: four on connections whose bytes are swallowed, four
+      // waiting for one, and connection attempts into the black hole as those fail.
+      const caught = Array.from({ length: 8 }, () =>
+        pool.query('select 1').then(
+          () => 'answered',
+          () => 'failed',
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 1_500));
+      proxy.set('forward', { keepSwallowed: true });
+      const restored = Date.now();
+      const answered = await Promise.race([
+        pool.query<{ one: number }>('select 1 as one').then((res) => res.rows[0]!.one),
+        new Promise((r) => setTimeout(() => r('no answer within a second and a half'), 1_500)),
+      ]);
+      assert.equal(answered, 1, `a statement after PostgreSQL came back: ${String(answered)}`);
+      assert.ok(Date.now() - restored < 1_500);
+      assert.ok((await Promise.all(caught)).every((outcome) => outcome === 'answered' || outcome === 'failed'));
+    } finally {
+      await pool.end();
+      await proxy.close();
+    }
+  });
 });

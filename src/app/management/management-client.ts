@@ -86,6 +86,7 @@ export class ManagementClient {
     });
     this.#token = new ClientCredentialsToken({
       transport: this.#transport,
+      issuer,
       tokenEndpoint: options.tokenEndpoint ?? `${issuer}/oauth/token`,
       audience: options.audience ?? `${issuer}/api/v2/`,
       clientId: options.clientId,
