@@ -46,7 +46,7 @@ import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import type { BenchResult } from './logins.ts';
-import { CookieJar, cpuSeconds, freePort, holdPort, printTargets, recordTarget } from './support.ts';
+import { CookieJar, cpuSeconds, freePort, holdPort, printTargets, recordTarget, serverEnv } from './support.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -104,19 +104,9 @@ process.on('exit', () => {
  */
 function start(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
   // The apps must reach the bench tenant, with SQLite sessions: no external tenant, Postgres or Redis from the caller's shell.
-  const {
-    ISSUER_BASE_URL: _a,
-    AUTH0_DOMAIN: _b,
-    DATABASE_URL: _c,
-    APP_DATABASE_URL: _d,
-    REDIS_URL: _e,
-    TENANT_URL: _f,
-    TENANT_CONFIG: _g,
-    ...base
-  } = process.env;
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench', script)], {
     cwd: ROOT,
-    env: { ...base, NODE_ENV: 'production', ...env },
+    env: serverEnv({ NODE_ENV: 'production', ...env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';

@@ -98,14 +98,11 @@ export function killServers(): void {
 }
 
 /**
- * Spawns `node --import tsx bench/<script>` with the bench's environment plus `env`, and
- * resolves with the child and the rest of its `READY …` line. BENCH_NODE_ARGS adds node flags,
- * e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" (profiling only).
+ * The environment of a server the bench starts: the bench's own, plus `env`. Only what `env`
+ * says may point a server at a database, a Redis or a tenant: DATABASE_URL in the bench's own
+ * environment is for the PostgreSQL phases, not for every server.
  */
-export function startServer(script: string, env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<ChildProcess & { ready: string }> {
-  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // Only what `env` says may point a server at a database, a Redis or a tenant: DATABASE_URL in
-  // the bench's own environment is for the PostgreSQL phases, not for every server.
+export function serverEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const {
     DATABASE_URL: _a,
     APP_DATABASE_URL: _b,
@@ -117,10 +114,20 @@ export function startServer(script: string, env: Record<string, string>, options
     AUTH0_DOMAIN: _h,
     ...inherited
   } = process.env;
+  return { ...inherited, ...env };
+}
+
+/**
+ * Spawns `node --import tsx bench/<script>` with the bench's environment plus `env`, and
+ * resolves with the child and the rest of its `READY …` line. BENCH_NODE_ARGS adds node flags,
+ * e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" (profiling only).
+ */
+export function startServer(script: string, env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<ChildProcess & { ready: string }> {
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(ROOT, 'bench', script)], {
     // stdin is a pipe this process holds: a server that watches it ends with the bench even when the bench dies unannounced.
     cwd: ROOT,
-    env: { ...inherited, ...env },
+    env: serverEnv(env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   servers.add(child);
