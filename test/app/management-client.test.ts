@@ -409,7 +409,7 @@ describe('ManagementClient: retries', () => {
     assert.equal(err.details?.status, undefined);
   });
 
-  it('a request that outlives timeoutMs is management_unavailable (cause: timeout)', async () => {
+  it('timeoutMs bounds the whole exchange: a request that outlives it is management_unavailable (cause: timeout), not retried past it', async () => {
     const s = await stub((req, res) => {
       if (req.url === '/oauth/token') return issueToken(res, 1);
       // Never answers; close() destroys the socket.
@@ -418,8 +418,28 @@ describe('ManagementClient: retries', () => {
       const started = Date.now();
       const err = await rejectsWith(client(s, { timeoutMs: 100, retries: 1 }).getUser('auth0|1'), 'management_unavailable');
       assert.equal(err.details?.cause, 'timeout');
-      assert.equal(s.apiRequests().length, 2);
+      assert.equal(s.apiRequests().length, 1, 'no time was left for a retry');
       assert.ok(Date.now() - started < 2000);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a tenant answering 503 with Retry-After longer than what timeoutMs leaves: answered at once, not waited for', async () => {
+    const s = await tenant((_req, res) =>
+      send(
+        res,
+        503,
+        { statusCode: 503, error: 'Service Unavailable', message: 'Try again in a minute.', errorCode: 'temporarily_unavailable' },
+        { 'retry-after': '30' },
+      ),
+    );
+    try {
+      const started = Date.now();
+      const err = await rejectsWith(client(s, { timeoutMs: 1_000, retries: 3, maxDelayMs: 5_000 }).getUser('auth0|1'), 'management_unavailable');
+      assert.equal(err.details?.status, 503);
+      assert.equal(s.apiRequests().length, 1, 'a retry 5 s later would not fit in 1 s');
+      assert.ok(Date.now() - started < 1_000, `answered after ${Date.now() - started} ms`);
     } finally {
       await s.close();
     }

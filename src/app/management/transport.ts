@@ -44,20 +44,29 @@ export class Transport {
     this.#options = options;
   }
 
-  /** One request with retries for 429, 5xx and network errors; returns the last reply, or throws management_unavailable. */
+  /**
+   * One request with retries for 429, 5xx and network errors; returns the last reply, or throws
+   * management_unavailable. `timeoutMs` bounds the whole exchange, retries and waits included: a
+   * page never waits on the tenant longer than TENANT_TIMEOUT_MS, so a retry (or a server's
+   * Retry-After) that would not fit in what is left is not made, and the last answer stands.
+   */
   async exchange(method: Method, url: string, headers: Record<string, string>, body: string | undefined, idempotent: boolean): Promise<Reply> {
+    const deadline = performance.now() + this.#options.timeoutMs;
+    const fits = (waitMs: number) => performance.now() + waitMs < deadline;
     for (let attempt = 0; ; attempt++) {
       const canRetry = attempt < this.#options.retries;
       let reply: Reply;
       try {
+        const left = Math.max(1, Math.ceil(deadline - performance.now()));
         // redirect: 'manual' so the bearer token is never replayed to wherever a redirect points.
-        const res = await this.#options.fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.#options.timeoutMs) });
+        const res = await this.#options.fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(left) });
         // Read the body inside the try: a timeout or reset mid-body is a network failure too.
         reply = { status: res.status, headers: res.headers, text: await res.text() };
       } catch (err) {
         const cause = networkCause(err);
-        if (canRetry && (idempotent || NOT_SENT.has(cause))) {
-          await sleep(this.#backoff(attempt));
+        const wait = this.#backoff(attempt);
+        if (canRetry && (idempotent || NOT_SENT.has(cause)) && fits(wait)) {
+          await sleep(wait);
           continue;
         }
         throw appError('management_unavailable', appErrors.definitions.management_unavailable.message, { status: undefined, cause, attempts: attempt + 1 });
@@ -65,8 +74,11 @@ export class Transport {
       // 429 means the server did nothing, so it is safe to retry even a POST; a 5xx might not be.
       const transient = reply.status === 429 || reply.status >= 500;
       if (transient && canRetry && (idempotent || reply.status === 429)) {
-        await sleep(this.#retryDelay(reply.headers, attempt));
-        continue;
+        const wait = this.#retryDelay(reply.headers, attempt);
+        if (fits(wait)) {
+          await sleep(wait);
+          continue;
+        }
       }
       return reply;
     }
