@@ -234,6 +234,7 @@ for (const db of testDatabases()) {
       const refusal = webMessageOf(page.text);
       assert.equal(refusal.redirect_uri, RP_REDIRECT_URI);
       assert.equal(refusal.response.error, 'login_required');
+      assert.equal(refusal.response.error_description, 'Login required', "Auth0's words");
       assert.equal(refusal.response.state, byMessage.query.state);
       assert.equal(refusal.response.code, undefined);
       // The page may be framed (it answers a hidden iframe) but names no frame-ancestors.
@@ -243,6 +244,7 @@ for (const db of testDatabases()) {
       const redirect = await stranger.get('/authorize').query(byQuery.query);
       const answer = new URL(redirect.headers.location!).searchParams;
       assert.equal(answer.get('error'), 'login_required');
+      assert.equal(answer.get('error_description'), 'Login required');
       assert.equal(answer.get('state'), byQuery.query.state);
 
       const person = browser(t.tenant);

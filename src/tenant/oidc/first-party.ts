@@ -1,4 +1,4 @@
-import { errors, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, interactionPolicy, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import { USER_SCOPES } from '../clients/client-registry.ts';
 
 function rawScope(ctx: KoaContextWithOIDC): string {
@@ -95,4 +95,23 @@ export async function loadFirstPartyGrant(ctx: KoaContextWithOIDC): Promise<Gran
   }
   if (changed) await grant.save();
   return grant;
+}
+
+/**
+ * oidc-provider's prompts, answering a silent request (`prompt=none`) that needs one in Auth0's
+ * words: `login_required` with "Login required", `consent_required` with "Consent required"
+ * (oidc-provider's descriptions say why in its own terms). A check with an error of its own
+ * (a native client's `interaction_required`) keeps its words.
+ */
+export function auth0Prompts(): ReturnType<typeof interactionPolicy.base> {
+  const policy = interactionPolicy.base();
+  const words: Record<string, string> = { login: 'Login required', consent: 'Consent required' };
+  for (const prompt of policy) {
+    const description = words[prompt.name];
+    if (!description) continue;
+    for (const check of prompt.checks) {
+      if (check.error === undefined || check.error === `${prompt.name}_required`) check.description = description;
+    }
+  }
+  return policy;
 }

@@ -11,7 +11,7 @@ import { withProfileDefaults } from '../avatars.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 import type { TenantKeys } from './keys.ts';
-import { auth0AuthorizationRules, loadFirstPartyGrant } from './first-party.ts';
+import { auth0AuthorizationRules, auth0Prompts, loadFirstPartyGrant } from './first-party.ts';
 import { END_SESSION_PATH, logoutPages } from './logout.ts';
 import { RESPONSE_TYPES } from './response-types.ts';
 import { clientBasedCORS } from './web-origins.ts';
@@ -193,7 +193,7 @@ export function createOidcProvider(options: {
       RefreshToken: 30 * 86_400,
     },
     extraTokenClaims: (_ctx, token) => ({ azp: token.clientId, gty: token.kind === 'ClientCredentials' ? 'client-credentials' : undefined }),
-    interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}`, policy: auth0Prompts() },
     findAccount: async (_ctx, sub) => {
       const found = await directory.findUser(sub);
       if (!found) return undefined;
