@@ -98,20 +98,15 @@ export async function loadFirstPartyGrant(ctx: KoaContextWithOIDC): Promise<Gran
 }
 
 /**
- * oidc-provider's prompts, answering a silent request (`prompt=none`) that needs one in Auth0's
- * words: `login_required` with "Login required", `consent_required` with "Consent required"
- * (oidc-provider's descriptions say why in its own terms). A check with an error of its own
- * (a native client's `interaction_required`) keeps its words.
+ * oidc-provider's prompts, answering a silent request (`prompt=none`) that needs a sign-in in
+ * Auth0's words: `login_required` with "Login required" (oidc-provider's descriptions say why in
+ * its own terms). Consent is never asked of a first-party client (loadFirstPartyGrant), so its
+ * prompt keeps oidc-provider's words.
  */
 export function auth0Prompts(): ReturnType<typeof interactionPolicy.base> {
   const policy = interactionPolicy.base();
-  const words: Record<string, string> = { login: 'Login required', consent: 'Consent required' };
-  for (const prompt of policy) {
-    const description = words[prompt.name];
-    if (!description) continue;
-    for (const check of prompt.checks) {
-      if (check.error === undefined || check.error === `${prompt.name}_required`) check.description = description;
-    }
+  for (const check of policy.get('login')?.checks ?? []) {
+    if (check.error === undefined || check.error === 'login_required') check.description = 'Login required';
   }
   return policy;
 }
