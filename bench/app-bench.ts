@@ -36,19 +36,17 @@
  * APP_BENCH_NODE_ARGS adds node flags to both app processes and the floor page, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/app-prof" to see where an app's CPU goes beside the floor's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import type { BenchResult } from './logins.ts';
-import { CookieJar, cpuSeconds, freePort, holdPort, printTargets, recordTarget, serverEnv } from './support.ts';
+import { CookieJar, cpuSeconds, freePort, holdPort, printTargets, recordTarget, type ServerProcess, serverPids, startServer, stopServers } from './support.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 
 /**
@@ -76,79 +74,18 @@ const TARGET_FLOOR_RATIO = 0.8;
 
 const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_HOPS = 16;
-const START_TIMEOUT_MS = 60_000;
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const log = (message: string) => process.stdout.write(`${message}\n`);
 
 // ---------------------------------------------------------------- processes
 
-interface Child {
-  name: string;
-  child: ChildProcess;
-  ready: string;
-  output: () => string;
-  stop(): Promise<void>;
-}
-
-const children = new Set<Child>();
-// Whatever happens to this process, its servers must not outlive it.
-process.on('exit', () => {
-  for (const c of children) c.child.kill('SIGKILL');
-});
-
 /**
- * Spawns `node [args] --import tsx bench/<script>` and resolves with the rest of its
- * `READY …` line. Its stdin is a pipe that this process holds, so a child that watches
- * stdin ends with us even when we die without a chance to signal it.
+ * Starts a server of this benchmark: as deployed (NODE_ENV=production), with only the node
+ * flags given (APP_BENCH_NODE_ARGS, where asked for), not BENCH_NODE_ARGS.
  */
-function start(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
-  // The apps must reach the bench tenant, with SQLite sessions: no external tenant, Postgres or Redis from the caller's shell.
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench', script)], {
-    cwd: ROOT,
-    env: serverEnv({ NODE_ENV: 'production', ...env }),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const handle: Child = {
-    name,
-    child,
-    ready: '',
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(killer);
-      }
-      children.delete(handle);
-    },
-  };
-  children.add(handle);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void handle.stop();
-      reject(new Error(`${name} did not start in ${START_TIMEOUT_MS / 1000} s:\n${output}`));
-    }, START_TIMEOUT_MS);
-    const onData = (d: Buffer) => {
-      // Keep only the start of what a child says: enough to show a warning, never a memory leak.
-      if (output.length < 20_000) output += d.toString();
-      const line = /^READY (.*)$/m.exec(output)?.[1];
-      if (line !== undefined && !handle.ready) {
-        clearTimeout(timer);
-        handle.ready = line;
-        resolve(handle);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then(() => {
-      clearTimeout(timer);
-      if (!handle.ready) reject(new Error(`${name} exited before it was ready:\n${output}`));
-    });
-  });
+function start(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
+  return startServer(script, { NODE_ENV: 'production', ...env }, { name, nodeArgs });
 }
 
 /** Busy CPU seconds of the whole machine, all cores (Linux /proc/stat); undefined elsewhere. */
@@ -172,7 +109,7 @@ async function measuringCpu<T>(
   work: () => Promise<T>,
 ): Promise<{ value: T; seconds: number; cpu: Record<string, number | undefined> }> {
   // Every child of the bench counts as ours, measured or not, so `others` is only the rest.
-  const all = [...children].map((c) => c.child.pid);
+  const all = serverPids();
   const allBefore = all.map(cpuSeconds);
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   const machineBefore = machineBusySeconds();
@@ -302,7 +239,7 @@ export class Browser {
 interface AppUnderTest {
   name: string;
   url: string;
-  child: Child;
+  child: ServerProcess;
 }
 
 /**
@@ -538,7 +475,7 @@ export async function benchApp(): Promise<BenchResult[]> {
           nodeArgs,
         ),
       ),
-    )) as [Child, Child];
+    )) as [ServerProcess, ServerProcess];
     const appA: AppUnderTest = { name: 'A (LINK_SUGGESTIONS=true)', url: appUrls[0]!, child: childA };
     const appB: AppUnderTest = { name: 'B (LINK_SUGGESTIONS=false)', url: appUrls[1]!, child: childB };
     const tenantOrigin = new URL(tenantUrl).origin;
@@ -548,7 +485,7 @@ export async function benchApp(): Promise<BenchResult[]> {
       [appB.url, 'app'],
       [peerUrl, 'peer'],
     ]);
-    const pids = { tenant: tenantChild.child.pid, 'app A': childA.child.pid, 'app B': childB.child.pid };
+    const pids = { tenant: tenantChild.pid, 'app A': childA.pid, 'app B': childB.pid };
 
     // ---- 1. sign-ins, interleaved
     log(
@@ -686,12 +623,12 @@ export async function benchApp(): Promise<BenchResult[]> {
 
     const profileOptions = { url: `${appA.url}/profile`, headers, connections: CONNECTIONS };
     await cannon({ ...profileOptions, duration: WARMUP_SECONDS }, {});
-    const profile = await cannon({ ...profileOptions, duration: PAGE_SECONDS }, { app: childA.child.pid, tenant: tenantChild.child.pid });
+    const profile = await cannon({ ...profileOptions, duration: PAGE_SECONDS }, { app: childA.pid, tenant: tenantChild.pid });
     await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: WARMUP_SECONDS }, {});
-    const bare = await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: PAGE_SECONDS }, { bare: barePage.child.pid });
+    const bare = await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: PAGE_SECONDS }, { bare: barePage.pid });
     const floorOptions = { url: `${floorUrl}/page`, headers: { cookie: floorCookie }, connections: CONNECTIONS };
     await cannon({ ...floorOptions, duration: WARMUP_SECONDS }, {});
-    const floor = await cannon({ ...floorOptions, duration: PAGE_SECONDS }, { floor: floorPage.child.pid });
+    const floor = await cannon({ ...floorOptions, duration: PAGE_SECONDS }, { floor: floorPage.pid });
     // The peer: Auth0's linking sample's signed-in page against the same tenant, a person of its own.
     await peerPort.release();
     const peerChild = await start('peer', 'peer-sample-server.ts', {
@@ -706,17 +643,17 @@ export async function benchApp(): Promise<BenchResult[]> {
     await signInPeer(peerBrowser, peerUrl, `app-bench-peer-${randomBytes(3).toString('hex')}@bench.example`);
     const peerOptions = { url: `${peerUrl}/user`, headers: { cookie: `appSession=${peerBrowser.cookie(peerUrl, 'appSession')}` }, connections: CONNECTIONS };
     await cannon({ ...peerOptions, duration: WARMUP_SECONDS }, {});
-    const peer = await cannon({ ...peerOptions, duration: PAGE_SECONDS }, { peer: peerChild.child.pid, tenant: tenantChild.child.pid });
+    const peer = await cannon({ ...peerOptions, duration: PAGE_SECONDS }, { peer: peerChild.pid, tenant: tenantChild.pid });
     await peerChild.stop();
     // Where the profile's time goes: the app without tenant calls, then the tenant without the app.
-    const healthz = await cannon({ url: `${appA.url}/healthz`, connections: CONNECTIONS, duration: SIDE_SECONDS }, { app: childA.child.pid });
+    const healthz = await cannon({ url: `${appA.url}/healthz`, connections: CONNECTIONS, duration: SIDE_SECONDS }, { app: childA.pid });
     const home = await cannon(
       { url: `${appA.url}/`, headers, connections: CONNECTIONS, duration: SIDE_SECONDS },
-      { app: childA.child.pid, tenant: tenantChild.child.pid },
+      { app: childA.pid, tenant: tenantChild.pid },
       '3xx',
     );
-    const tenantCalls = await managementCalls(tenantUrl, wirings[0]!, email, SIDE_SECONDS, tenantChild.child.pid);
-    const json = await cannon({ url: `http://127.0.0.1:${barePort}/x`, connections: CONNECTIONS, duration: SIDE_SECONDS }, { bare: bareJson.child.pid });
+    const tenantCalls = await managementCalls(tenantUrl, wirings[0]!, email, SIDE_SECONDS, tenantChild.pid);
+    const json = await cannon({ url: `http://127.0.0.1:${barePort}/x`, connections: CONNECTIONS, duration: SIDE_SECONDS }, { bare: bareJson.pid });
     // The session must have held for the whole run: a lost one answers 303 to /login.
     const still = await browser.request('GET', `${appA.url}/profile`);
     expect(still.status === 200, `the bench session ended during the run: ${still.status}`);
@@ -804,7 +741,7 @@ export async function benchApp(): Promise<BenchResult[]> {
     }
     return results;
   } finally {
-    await Promise.all([...children].map((c) => c.stop()));
+    await stopServers();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

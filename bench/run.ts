@@ -32,7 +32,7 @@ import { DB_CONNECTION, EMAIL_CONNECTION, generateUsers, insertUsersPostgres, se
 import { benchApp } from './app-bench.ts';
 import { benchLogins } from './logins.ts';
 import { benchSoak } from './soak.ts';
-import { benchPostgresUrl, cpuSeconds, freePort, killServers, postgresSchema, printTargets, recordTarget, startServer, stopServer } from './support.ts';
+import { benchPostgresUrl, cpuSeconds, freePort, killServers, postgresSchema, printTargets, recordTarget, startServer } from './support.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1'; // shorter runs while iterating; never for reported figures
 /** BENCH_ONLY=http,directory,logins,app,soak runs a subset while iterating (all by default). */
@@ -328,7 +328,7 @@ async function httpBenchmarks(dir: string, db: BenchDatabase): Promise<string[]>
       pass: l.failures === 0 && l.errors === 0 && l.rate >= TARGET_LINK_CYCLES,
     });
   } finally {
-    await Promise.all([stopServer(tenant), stopServer(bare)]);
+    await Promise.all([tenant.stop(), bare.stop()]);
   }
   return seeded.emails;
 }
@@ -410,7 +410,7 @@ async function postgresLookups(dir: string, url: string, emails: string[]): Prom
     );
   } finally {
     agent.destroy();
-    await stopServer(tenant);
+    await tenant.stop();
   }
 }
 

@@ -34,7 +34,7 @@ import { ClientRegistry } from '../src/tenant/clients/client-registry.ts';
 import { Browser, expect, FlowError, type Page } from './app-bench.ts';
 import type { BenchResult } from './logins.ts';
 import { createSchema, DB_CONNECTION, EMAIL_CONNECTION, generateUsers, insertUsersPostgres, type SeedUser } from './seed.ts';
-import { benchPostgresUrl, cpuSeconds, freePort, postgresSchema, rssBytes, startServer, stopServer } from './support.ts';
+import { benchPostgresUrl, cpuSeconds, freePort, postgresSchema, rssBytes, startServer } from './support.ts';
 
 const SECONDS = Math.max(10, Number(process.env.BENCH_SOAK_SECONDS ?? 300) || 300);
 const WARMUP_SECONDS = Math.max(5, Math.round(SECONDS / 10));
@@ -465,7 +465,7 @@ export async function benchSoak(): Promise<BenchResult[]> {
       },
     );
   } finally {
-    await Promise.all(servers.map((s) => stopServer(s)));
+    await Promise.all(servers.map((s) => s.stop()));
     await pool.end();
     await schema.drop();
     const redis = createClient({ url: redisUrl });

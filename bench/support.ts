@@ -86,7 +86,19 @@ export function rssBytes(pid: number | undefined): number | undefined {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const servers = new Set<ChildProcess>();
+
+/** A server process the bench started, ready: the rest of its `READY …` line, what it has said, its stop. */
+export type ServerProcess = ChildProcess & {
+  /** The name its errors and logs go under (the script's, unless startServer was given one). */
+  name: string;
+  ready: string;
+  /** The start of what it wrote to stdout and stderr (up to 20,000 characters). */
+  output(): string;
+  /** SIGTERM, SIGKILL 5 s later if it is still running; resolves once it has exited. */
+  stop(): Promise<void>;
+};
+
+const servers = new Set<ServerProcess>();
 // Whatever happens to the bench, its servers must not outlive it.
 process.on('exit', () => {
   for (const child of servers) child.kill('SIGKILL');
@@ -95,6 +107,16 @@ process.on('exit', () => {
 /** Kills every server still running (the bench failed). */
 export function killServers(): void {
   for (const child of servers) child.kill('SIGKILL');
+}
+
+/** Stops every server still running and waits until they have exited. */
+export async function stopServers(): Promise<void> {
+  await Promise.all([...servers].map((s) => s.stop()));
+}
+
+/** The process ids of the servers running now: all CPU they use is the bench's, measured or not. */
+export function serverPids(): (number | undefined)[] {
+  return [...servers].map((s) => s.pid);
 }
 
 /**
@@ -118,49 +140,69 @@ export function serverEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /**
- * Spawns `node --import tsx bench/<script>` with the bench's environment plus `env`, and
- * resolves with the child and the rest of its `READY …` line. BENCH_NODE_ARGS adds node flags,
- * e.g. "--cpu-prof --cpu-prof-dir=/tmp/p" (profiling only).
+ * Spawns `node [flags] --import tsx bench/<script>` with the bench's environment plus `env`,
+ * and resolves once it prints its `READY …` line (a server that does not within `timeoutMs`
+ * is stopped). The flags are `nodeArgs`, else BENCH_NODE_ARGS, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/p" (profiling only).
  */
-export function startServer(script: string, env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<ChildProcess & { ready: string }> {
-  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', join(ROOT, 'bench', script)], {
+export function startServer(
+  script: string,
+  env: Record<string, string>,
+  options: { name?: string; nodeArgs?: string[]; timeoutMs?: number } = {},
+): Promise<ServerProcess> {
+  const name = options.name ?? script;
+  const nodeArgs = options.nodeArgs ?? (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench', script)], {
     // stdin is a pipe this process holds: a server that watches it ends with the bench even when the bench dies unannounced.
     cwd: ROOT,
     env: serverEnv(env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  servers.add(child);
-  child.once('exit', () => servers.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 20_000) stderr += d.toString();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let output = '';
+  let stdout = '';
+  const server: ServerProcess = Object.assign(child, {
+    name,
+    ready: '',
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(killer);
+    },
   });
+  servers.add(server);
+  void exited.then(() => servers.delete(server));
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within ${timeoutMs / 1000} s:\n${stderr}`)), timeoutMs);
-    let out = '';
+    let ready = false;
+    const timer = setTimeout(() => {
+      void server.stop();
+      reject(new Error(`${name} did not start within ${timeoutMs / 1000} s:\n${output}`));
+    }, timeoutMs);
+    // Keep only the start of what a server says: enough to show a warning, never a memory leak.
+    const said = (d: Buffer) => {
+      if (output.length < 20_000) output += d.toString();
+    };
+    child.stderr!.on('data', said);
     child.stdout!.on('data', (d: Buffer) => {
-      if (out.length < 20_000) out += d.toString();
-      const ready = /^READY ?(.*)$/m.exec(out);
-      if (ready) {
+      said(d);
+      if (ready || stdout.length >= 20_000) return;
+      stdout += d.toString();
+      const line = /^READY ?(.*)\n/m.exec(stdout); // the whole line: a pipe may split it
+      if (line) {
+        ready = true;
         clearTimeout(timer);
-        resolve(Object.assign(child, { ready: ready[1] ?? '' }));
+        server.ready = line[1] ?? '';
+        resolve(server);
       }
     });
-    child.once('exit', (code) => {
+    void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${script} exited with ${code}:\n${stderr}`));
+      if (!ready) reject(new Error(`${name} exited with ${child.exitCode ?? child.signalCode} before it was ready:\n${output}`));
     });
-  });
-}
-
-export async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
   });
 }
 
