@@ -28,17 +28,15 @@
  *
  * `npx tsx bench/logins.ts` prints the results; benchLogins() returns them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import { decodeJwt } from 'jose';
-import { CookieJar, printTargets, recordTarget } from './support.ts';
+import { CookieJar, cpuSeconds, printTargets, recordTarget, type ServerProcess, startServer } from './support.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token,floor) are for profiling only. */
 const CLIENTS = Math.min(64, Math.max(1, Number(process.env.LOGIN_BENCH_CLIENTS ?? 16) || 16));
 const PHASES = new Set((process.env.LOGIN_BENCH_PHASES ?? 'demo-social,passwordless,token,floor').split(','));
@@ -84,77 +82,34 @@ interface ServerInfo extends ProviderInfo {
 
 // ---------------------------------------------------------------- the tenant process
 
-interface ServerProcess<T> {
-  child: ChildProcess;
+interface LoginServer<T> {
+  server: ServerProcess;
   info: T;
   stop(): Promise<void>;
 }
 
-/** The tenant (bench/login-server.ts) or the floor (bench/oidc-provider-floor-server.ts). */
-function startServer<T extends ProviderInfo>(script: string, what: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess<T>> {
-  const { DATABASE_URL: _db, TENANT_URL: _url, TENANT_CONFIG: _cfg, ...env } = process.env;
-  // LOGIN_BENCH_NODE_ARGS: extra node flags for the tenant process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
-  const extra = (process.env.LOGIN_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** The tenant (bench/login-server.ts) or the floor (bench/oidc-provider-floor-server.ts), with the JSON of its READY line. */
+async function startLoginServer<T extends ProviderInfo>(script: string, what: string, extraEnv: Record<string, string> = {}): Promise<LoginServer<T>> {
   // NODE_ENV=production as deployed: Express caches compiled views only then (in development
   // every sign-in page re-reads and re-compiles its EJS templates). The tenant's own settings
   // are explicit in login-server.ts and do not read NODE_ENV.
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', `bench/${script}`], {
-    cwd: ROOT,
-    env: { ...env, NODE_ENV: 'production', LOG_LEVEL: 'silent', LOGIN_BENCH_PARENT_PIPE: '1', ...extraEnv },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let output = '';
-  let info: T | undefined;
+  const server = await startServer(
+    script,
+    { NODE_ENV: 'production', LOG_LEVEL: 'silent', LOGIN_BENCH_PARENT_PIPE: '1', ...extraEnv },
+    // LOGIN_BENCH_NODE_ARGS: extra node flags for the tenant process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+    { name: what, nodeArgs: (process.env.LOGIN_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), timeoutMs: 30_000 },
+  );
+  const info = JSON.parse(server.ready) as T;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await server.stop();
     // The tenant removes its temp dir on a clean exit; make sure of it otherwise.
-    if (info && 'sqliteFile' in info && typeof info.sqliteFile === 'string') rmSync(dirname(info.sqliteFile), { recursive: true, force: true });
+    if ('sqliteFile' in info && typeof info.sqliteFile === 'string') rmSync(dirname(info.sqliteFile), { recursive: true, force: true });
   };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`${what} did not start in 30 s:\n${output}`));
-    }, 30_000);
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      const line = /^READY (.*)$/m.exec(output)?.[1];
-      if (line && !info) {
-        clearTimeout(timer);
-        info = JSON.parse(line) as T;
-        if (new URL(info.url).hostname !== '127.0.0.1') {
-          void stop();
-          reject(new Error(`unexpected ${what} url ${info.url}`));
-          return;
-        }
-        resolve({ child, info, stop });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then(() => {
-      clearTimeout(timer);
-      if (!info) reject(new Error(`${what} exited before it was ready:\n${output}`));
-    });
-  });
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after "pid (comm) "; USER_HZ is 100 on Linux.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
+  if (new URL(info.url).hostname !== '127.0.0.1') {
+    await stop();
+    throw new Error(`unexpected ${what} url ${info.url}`);
   }
+  return { server, info, stop };
 }
 
 // ---------------------------------------------------------------- a browser
@@ -399,7 +354,7 @@ async function runPhase(
   const latencies: number[] = [];
   let failures = 0;
   let firstFailure: string | undefined;
-  const cpu0 = processCpuSeconds(tenantPid);
+  const cpu0 = cpuSeconds(tenantPid);
   const own0 = process.cpuUsage();
   const started = performance.now();
   const deadline = started + durationMs;
@@ -424,7 +379,7 @@ async function runPhase(
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const cpu1 = processCpuSeconds(tenantPid);
+  const cpu1 = cpuSeconds(tenantPid);
   const own = process.cpuUsage(own0);
   return {
     logins: latencies.length,
@@ -453,7 +408,7 @@ async function tokenEndpoint(
     client_secret: info.m2m.clientSecret,
     audience: info.m2m.audience,
   }).toString();
-  const cpu0 = processCpuSeconds(tenantPid);
+  const cpu0 = cpuSeconds(tenantPid);
   const started = performance.now();
   const result = await autocannon({
     url: `${info.url}/oauth/token`,
@@ -464,7 +419,7 @@ async function tokenEndpoint(
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body,
   });
-  const cpu1 = processCpuSeconds(tenantPid);
+  const cpu1 = cpuSeconds(tenantPid);
   const seconds = (performance.now() - started) / 1000;
   return {
     rps: result['2xx'] / result.duration,
@@ -495,7 +450,7 @@ async function warmThenRun(info: ProviderInfo, pid: number | undefined, index: n
 export async function benchLogins(): Promise<BenchResult[]> {
   const phases: LoginBenchDetails['phases'] = [];
   let token: LoginBenchDetails['token'] = { rps: 0, non2xx: 0, errors: 0, p50: 0, p99: 0, serverCpu: undefined };
-  const tenant = await startServer<ServerInfo>('login-server.ts', 'the tenant');
+  const tenant = await startLoginServer<ServerInfo>('login-server.ts', 'the tenant');
   const { info } = tenant;
   const outbox = new Outbox(info.sqliteFile);
   try {
@@ -504,9 +459,9 @@ export async function benchLogins(): Promise<BenchResult[]> {
       { name: 'passwordless', flow: (browser, email) => passwordlessLogin(browser, info, email, outbox) },
     ];
     for (const [index, { name, flow }] of flows.entries()) {
-      if (PHASES.has(name)) phases.push({ name, result: await warmThenRun(info, tenant.child.pid, index, flow) });
+      if (PHASES.has(name)) phases.push({ name, result: await warmThenRun(info, tenant.server.pid, index, flow) });
     }
-    if (PHASES.has('token')) token = await tokenEndpoint(info, tenant.child.pid);
+    if (PHASES.has('token')) token = await tokenEndpoint(info, tenant.server.pid);
   } finally {
     outbox.close();
     await tenant.stop();
@@ -516,11 +471,11 @@ export async function benchLogins(): Promise<BenchResult[]> {
   const floors: LoginBenchDetails['phases'] = [];
   if (PHASES.has('floor')) {
     for (const [index, storage] of ['memory', 'database'].entries()) {
-      const server = await startServer<ProviderInfo>('oidc-provider-floor-server.ts', 'the oidc-provider floor', { FLOOR_STORAGE: storage });
+      const server = await startLoginServer<ProviderInfo>('oidc-provider-floor-server.ts', 'the oidc-provider floor', { FLOOR_STORAGE: storage });
       try {
         floors.push({
           name: floorName(storage),
-          result: await warmThenRun(server.info, server.child.pid, 2 + index, (browser) => floorLogin(browser, server.info)),
+          result: await warmThenRun(server.info, server.server.pid, 2 + index, (browser) => floorLogin(browser, server.info)),
         });
       } finally {
         await server.stop();
