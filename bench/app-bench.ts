@@ -239,7 +239,6 @@ export class Browser {
 interface AppUnderTest {
   name: string;
   url: string;
-  child: ServerProcess;
 }
 
 /**
@@ -476,8 +475,8 @@ export async function benchApp(): Promise<BenchResult[]> {
         ),
       ),
     )) as [ServerProcess, ServerProcess];
-    const appA: AppUnderTest = { name: 'A (LINK_SUGGESTIONS=true)', url: appUrls[0]!, child: childA };
-    const appB: AppUnderTest = { name: 'B (LINK_SUGGESTIONS=false)', url: appUrls[1]!, child: childB };
+    const appA: AppUnderTest = { name: 'A (LINK_SUGGESTIONS=true)', url: appUrls[0]! };
+    const appB: AppUnderTest = { name: 'B (LINK_SUGGESTIONS=false)', url: appUrls[1]! };
     const tenantOrigin = new URL(tenantUrl).origin;
     const roles = new Map([
       [tenantOrigin, 'tenant'],
