@@ -55,7 +55,8 @@ function sqliteFile<D extends Closable>(opener: Opener<D>, prefix: string): Data
   };
 }
 
-async function adminQuery(url: string, text: string): Promise<void> {
+/** Runs one statement on its own connection (schemas made and dropped around a suite). */
+export async function adminQuery(url: string, text: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

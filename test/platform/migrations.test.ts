@@ -5,25 +5,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { migrateApp } from '../../src/app/migrations/app-migrations.ts';
 import { openAppDatabase } from '../../src/app/app-database.ts';
 import { MigrationError } from '../../src/platform/migrations.ts';
 import { migrateTenant } from '../../src/tenant/migrations/tenant-migrations.ts';
 import { openTenantDatabase } from '../../src/tenant/tenant-database.ts';
+import { adminQuery } from '../helpers/database-variants.ts';
 
 const url = process.env.DATABASE_URL;
 const postgres = url !== undefined && /^postgres(ql)?:\/\//.test(url);
-
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('migrations that cannot run', () => {
   it('a PostgreSQL that refuses connections: the database could not be reached, and what to check', async () => {
@@ -57,7 +47,7 @@ describe('migrations that cannot run', () => {
     skip: postgres ? false : 'DATABASE_URL is not set',
   }, async () => {
     const schema = `accord_migfail_${randomBytes(5).toString('hex')}`;
-    await admin(`create schema ${schema}; create table ${schema}.users (x int)`);
+    await adminQuery(url!, `create schema ${schema}; create table ${schema}.users (x int)`);
     const database = openTenantDatabase({ databaseUrl: url, pgSchema: schema });
     try {
       await assert.rejects(migrateTenant(database), /^Error: the database migration 0001_directory failed: relation "users" already exists$/);
@@ -70,7 +60,7 @@ describe('migrations that cannot run', () => {
       );
     } finally {
       await database.close();
-      await admin(`drop schema ${schema} cascade`);
+      await adminQuery(url!, `drop schema ${schema} cascade`);
     }
   });
 });

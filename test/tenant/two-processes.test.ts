@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { openTenantDatabase, type Database } from '../../src/tenant/tenant-database.ts';
 import { ClientRegistry, MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import { ConnectionRegistry, defaultConnections } from '../../src/tenant/connections.ts';
@@ -17,6 +16,7 @@ import { ACTOR, identityOwners } from '../helpers/directory.ts';
 import { uniqueEmail } from '../helpers/unique-email.ts';
 import { assertDirectoryInvariant } from '../helpers/invariants.ts';
 import { childEnv, freePort, startAccord } from '../helpers/processes.ts';
+import { adminQuery } from '../helpers/database-variants.ts';
 
 const url = process.env.DATABASE_URL;
 const postgres = url !== undefined && /^postgres(ql)?:\/\//.test(url);
@@ -37,16 +37,6 @@ function prng(seed: number): () => number {
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
 }
 
 interface Call {
@@ -81,7 +71,7 @@ describe('two tenant processes on one PostgreSQL database', {
   };
 
   before(async () => {
-    await admin(`create schema ${schema}`);
+    await adminQuery(url!, `create schema ${schema}`);
     ports.push(await freePort(), await freePort());
     // One issuer for both, as behind a load balancer: a token from either is valid at both.
     issuer = `http://127.0.0.1:${ports[0]}`;
@@ -101,7 +91,7 @@ describe('two tenant processes on one PostgreSQL database', {
     for (const p of processes) p?.child.kill('SIGKILL');
     await Promise.all(processes.map((p) => p?.exited));
     await database?.close();
-    await admin(`drop schema if exists ${schema} cascade`);
+    await adminQuery(url!, `drop schema if exists ${schema} cascade`);
   });
 
   it('start at once from an empty database: migrations applied once, signing keys shared, a token of one accepted by the other', async () => {
