@@ -169,7 +169,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
         oidc,
         appUrl: config.url,
         recentLoginMaxAge: config.recentLoginMaxAge,
-        onSignIn: suggestions && ((req) => suggestions.afterSignIn(req)),
+        onSignIn: suggestions && ((req, _user, returnTo) => suggestions.afterSignIn(req, returnTo)),
       }),
     ),
   );
@@ -200,7 +200,14 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.use(
     onlyUnder(
       ['/profile'],
-      profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }),
+      profileRoutes({
+        management,
+        finder,
+        keptSeparate,
+        suggestions,
+        recentLoginMaxAge: config.recentLoginMaxAge,
+        restoreMetadataOnUnlink: config.restoreMetadataOnUnlink,
+      }),
     ),
   );
   app.use(notFound);
