@@ -190,6 +190,8 @@ function csrfOf(html: string): string {
 
 interface Authorization {
   uid: string;
+  /** Where /authorize sent the browser: the tenant sends it to the connection's page at once. */
+  location: string;
   state: string;
   nonce: string;
   verifier: string;
@@ -212,9 +214,9 @@ async function authorize(browser: Browser, info: ProviderInfo, connection: strin
   });
   const res = await browser.request('GET', `/authorize?${query}`);
   expect(res.status === 303 && res.location, `authorize: ${res.status} ${res.text.slice(0, 200)}`);
-  const uid = /^\/login\/([^/?]+)$/.exec(new URL(res.location, info.url).pathname)?.[1];
+  const uid = /^\/login\/([^/?]+)(?:\/[^/?]+)?$/.exec(new URL(res.location, info.url).pathname)?.[1];
   expect(uid, `authorize redirected to ${res.location}`);
-  return { uid, state, nonce, verifier };
+  return { uid, location: res.location, state, nonce, verifier };
 }
 
 /** GETs redirects on the tenant until one points at the RP's redirect_uri; returns its query. */
@@ -253,9 +255,8 @@ async function redeem(browser: Browser, info: ProviderInfo, auth: Authorization,
 
 async function demoSocialLogin(browser: Browser, info: ServerInfo, email: string): Promise<void> {
   const auth = await authorize(browser, info, 'demo-social');
-  const chooser = await browser.request('GET', `/login/${auth.uid}`);
-  expect(chooser.status === 303 && chooser.location === `/login/${auth.uid}/demo-social`, `chooser: ${chooser.status} ${chooser.location}`);
-  const start = await browser.request('GET', chooser.location);
+  expect(auth.location === `/login/${auth.uid}/demo-social`, `authorize: to ${auth.location}, not the connection`);
+  const start = await browser.request('GET', auth.location);
   expect(start.status === 303 && start.location, `connection start: ${start.status} ${start.text.slice(0, 200)}`);
   const atIdp = await browser.request('GET', start.location);
   expect(atIdp.status === 303 && atIdp.location, `demo IdP authorize: ${atIdp.status} ${atIdp.text.slice(0, 200)}`);
@@ -271,7 +272,7 @@ async function demoSocialLogin(browser: Browser, info: ServerInfo, email: string
 /** The floor's sign-in: its login page signs a new account in at once. */
 async function floorLogin(browser: Browser, info: ProviderInfo): Promise<void> {
   const auth = await authorize(browser, info, 'floor');
-  await redeem(browser, info, auth, await followToCallback(browser, info, `/login/${auth.uid}`));
+  await redeem(browser, info, auth, await followToCallback(browser, info, auth.location));
 }
 
 /** Codes mailed by the tenant, read from its outbox table as they arrive (by autoincrement id). */
@@ -308,11 +309,10 @@ class Outbox {
 
 async function passwordlessLogin(browser: Browser, info: ServerInfo, email: string, outbox: Outbox): Promise<void> {
   const auth = await authorize(browser, info, 'email');
-  const chooser = await browser.request('GET', `/login/${auth.uid}`);
-  expect(chooser.status === 303 && chooser.location === `/login/${auth.uid}/email`, `chooser: ${chooser.status} ${chooser.location}`);
-  const emailForm = await browser.request('GET', chooser.location);
+  expect(auth.location === `/login/${auth.uid}/email`, `authorize: to ${auth.location}, not the connection`);
+  const emailForm = await browser.request('GET', auth.location);
   expect(emailForm.status === 200, `email form: ${emailForm.status} ${emailForm.text.slice(0, 200)}`);
-  const sent = await browser.request('POST', chooser.location, { form: { _csrf: csrfOf(emailForm.text), email } });
+  const sent = await browser.request('POST', auth.location, { form: { _csrf: csrfOf(emailForm.text), email } });
   expect(sent.status === 303 && sent.location, `code request: ${sent.status} ${sent.text.slice(0, 300)}`);
   const codePage = await browser.request('GET', sent.location);
   expect(codePage.status === 200, `code page: ${codePage.status}`);

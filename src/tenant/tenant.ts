@@ -35,7 +35,7 @@ import { pauseContextWhenIdle } from './oidc/request-context.ts';
 import { BackchannelLogout } from './oidc/backchannel-logout.ts';
 import { AccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
-import { interactionRouter } from './login/interaction-router.ts';
+import { interactionRouter, straightToNamedConnection } from './login/interaction-router.ts';
 import type { ConnectionStrategy } from './login/login-environment.ts';
 import { LoginPipeline } from './login/login-pipeline.ts';
 import { finalErrorHandler } from './error-pages.ts';
@@ -100,6 +100,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const provider = createOidcProvider({ config, database, keys, clients, directory, backchannelLogout });
   const tenantLogout = tenantLogoutUrls(config.allowedLogoutUrls ?? [], config.url.startsWith('https:'));
   provider.use(tenantLogout.returnToTenantLogoutUrl);
+  provider.use(straightToNamedConnection(connections));
   provider.on('server_error', (ctx, err) => {
     if (!isDependencyError(err)) return void logger.error({ err }, 'oidc-provider server error');
     // A database outage (logged once by the pool) is a 503 the client may retry, not a server

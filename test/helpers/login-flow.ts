@@ -36,8 +36,10 @@ export function browser(origin: Tenant | string): Browser {
 }
 
 export interface Authorization {
-  /** Path of the first tenant page (`/login/<uid>`). */
+  /** Path of the chooser (`/login/<uid>`). */
   loginPath: string;
+  /** Where the authorization sent the browser: the chooser, or the page of the connection it names. */
+  firstPath: string;
   uid: string;
   state: string;
   nonce: string;
@@ -61,10 +63,10 @@ export async function authorize(agent: Browser, rp: RelyingParty, extra: Record<
     ...extra,
   });
   assert.equal(res.status, 303, `authorize: ${res.status} ${res.text.slice(0, 300)}`);
-  const loginPath = new URL(res.headers.location!, 'http://tenant').pathname;
-  const uid = /^\/login\/([^/]+)$/.exec(loginPath)?.[1];
+  const firstPath = new URL(res.headers.location!, 'http://tenant').pathname;
+  const uid = /^\/login\/([^/]+)(?:\/[^/]+)?$/.exec(firstPath)?.[1];
   assert.ok(uid, `authorize redirected to ${res.headers.location}`);
-  return { loginPath, uid, state, nonce, verifier };
+  return { loginPath: `/login/${uid}`, firstPath, uid, state, nonce, verifier };
 }
 
 /**

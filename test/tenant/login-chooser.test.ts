@@ -32,10 +32,18 @@ for (const db of testDatabases()) {
     it("goes straight to the connection named by Auth0's connection parameter, and refuses an unknown one", async () => {
       const agent = browser(t.tenant);
       const auth = await authorize(agent, rp, { connection: 'email' });
+      assert.equal(auth.firstPath, `/login/${auth.uid}/email`, 'the authorization skips the chooser');
+      const page = await agent.get(auth.firstPath);
+      assert.equal(page.status, 200);
+      assert.equal(page.headers['cache-control'], 'no-store');
+      assert.equal(page.headers['x-frame-options'], 'DENY');
       const res = await agent.get(auth.loginPath);
-      assert.equal(res.status, 303);
+      assert.equal(res.status, 303, 'the chooser, reached again, still sends it on');
       assert.equal(res.headers.location, `/login/${auth.uid}/email`);
+      const cancelled = await agent.get(`${auth.loginPath}/abort`);
+      assert.equal(cancelled.status, 303, 'the interaction cookie still covers the cancel link');
       const unknown = await authorize(agent, rp, { connection: 'nope' });
+      assert.equal(unknown.firstPath, unknown.loginPath);
       const refused = await agent.get(unknown.loginPath);
       assert.equal(refused.status, 404);
       assert.match(refused.text, /does not exist/);

@@ -445,6 +445,13 @@ for (const db of testDatabases()) {
       const limited = await signIn(t, rp, email, PASSWORD, agent);
       assert.equal(limited.res.status, 429);
       assert.match(limited.res.text, /Too many failed sign-in attempts/);
+      // The page links to the reset form it mentions, with the address filled in.
+      const reset = /<a class="button" href="([^"]+)">Reset your password<\/a>/.exec(limited.res.text);
+      assert.ok(reset, 'the page links to the password reset');
+      const form = await agent.get(reset[1]!.replaceAll('&amp;', '&'));
+      assert.equal(form.status, 200);
+      assert.match(form.text, /Reset your password/);
+      assert.ok(form.text.includes(`value="${email}"`), 'the reset form has the address filled in');
       // Another address from the same network still gets through (until the per-IP limit).
       const other = uniqueEmail('brute-other');
       await t.tenant.directory.createUser({ connection: CONNECTION, email: other, password: PASSWORD }, SYSTEM_ACTOR);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { epochSeconds } from '../../platform/time.ts';
 import { normalizeEmail } from '../directory/email.ts';
 import type { LoginTicketsTable, Schema } from '../tenant-database.ts';
@@ -144,7 +144,8 @@ export class LoginTickets {
       .where('interaction_uid', '=', uid)
       .where('consumed_at', 'is', null)
       .orderBy('created_at', 'desc')
-      .limit(1)
+      // A literal: SQLite re-plans a statement whose LIMIT is a bound parameter on every run.
+      .limit(sql.lit(1))
       .executeTakeFirst();
     if (!ticket) return { ok: false, reason: 'missing' };
     const now = epochSeconds();

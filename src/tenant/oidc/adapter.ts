@@ -5,11 +5,16 @@ import { prepareQuery } from '../../platform/prepared-query.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import type { ClientRegistry } from '../clients/client-registry.ts';
 
-/** oidc-provider's statements, compiled once (see prepareQuery); the model is a parameter. */
+/**
+ * oidc-provider's statements, compiled once (see prepareQuery); the model is a parameter. The
+ * lookups have no `limit`: Kysely binds it as a parameter, and SQLite re-plans a statement
+ * whose LIMIT is bound each time it runs (docs/performance.md). Each finds one row: (model, id)
+ * is the key, and uids and user codes are random and never reused.
+ */
 function adapterQueries(db: Kysely<Schema>) {
   const findBy = (column: 'id' | 'uid' | 'user_code') =>
     prepareQuery(['model', 'value'], (p) =>
-      db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', p.model).where(column, '=', p.value).limit(1),
+      db.selectFrom('oidc_payloads').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', p.model).where(column, '=', p.value),
     );
   return {
     upsert: prepareQuery(['model', 'id', 'payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at'], (p) =>

@@ -36,13 +36,17 @@ interface PageContext {
   csrf: string;
 }
 
+/** Where the connection's forms live for this sign-in: `/login/:uid/:connection`. */
+function formsBase(res: Response): string {
+  return `/login/${(res.locals.interaction as Interaction).uid}/${encodeURIComponent((res.locals.connection as Connection).name)}`;
+}
+
 function pageContext(env: LoginEnvironment, res: Response): PageContext {
   const interaction = res.locals.interaction as Interaction;
-  const connection = res.locals.connection as Connection;
   return {
     uid: interaction.uid,
-    connection,
-    base: `/login/${interaction.uid}/${encodeURIComponent(connection.name)}`,
+    connection: res.locals.connection as Connection,
+    base: formsBase(res),
     csrf: env.csrf.issue(interaction.uid),
   };
 }
@@ -65,7 +69,7 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
   const dummyHash = hashPassword(randomBytes(18).toString('base64url'));
 
   /** One of the connection's limits, over its window, per address unless `key` says otherwise. */
-  const limiter = (name: string, limit: number, message: string, options: Pick<SignInLimiterOptions, 'failuresOnly' | 'key'> = {}) =>
+  const limiter = (name: string, limit: number, message: string, options: Pick<SignInLimiterOptions, 'failuresOnly' | 'key' | 'refuse'> = {}) =>
     signInLimiter({ name, database: env.database, limit, windowMs: limits.windowMs, message, ...options });
   const loginPerIp = limiter('login-ip', limits.loginPerIp, `Too many sign-in attempts from your network. ${wait}`);
   const loginPerIpAndEmail = limiter(
@@ -75,6 +79,12 @@ function databaseLoginRouter(env: LoginEnvironment): Router {
     {
       failuresOnly: true,
       key: (req) => `${ipKeyGenerator(req.ip ?? '')}:${normalizeEmail(field(req.body, 'email') ?? '')}`,
+      // The page offers the way out it names: the reset form, with the address filled in.
+      refuse: (req, res, _next, text) => {
+        const email = field(req.body, 'email')?.trim().slice(0, 320) ?? '';
+        const link = { href: `${formsBase(res)}/forgot?login_hint=${encodeURIComponent(email)}`, label: 'Reset your password' };
+        env.render(res, 'tenant/message', { title: 'Too many attempts', message: text, link }, 429);
+      },
     },
   );
   const signupPerIp = limiter('signup-ip', limits.signupPerIp, `Too many sign-ups from your network. ${wait}`);
