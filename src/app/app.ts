@@ -13,7 +13,7 @@ import { BACKCHANNEL_LOGOUT_PATH, backchannelLogoutRoute } from './auth/backchan
 import { LogoutTokenVerifier } from './auth/logout-tokens.ts';
 import { connectToTenant } from './auth/tenant-oidc.ts';
 import { AccountLinker } from './linking/account-linker.ts';
-import { CandidateFinder, suggestLinking } from './linking/candidates.ts';
+import { CandidateFinder, SuggestionCheck } from './linking/candidates.ts';
 import { KeptSeparate } from './linking/kept-separate.ts';
 import { linkAttemptStore } from './linking/link-attempt-limit.ts';
 import { linkingRoutes } from './linking/linking-routes.ts';
@@ -86,6 +86,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   const keptSeparate = new KeptSeparate(database.db);
   const finder = new CandidateFinder(management, keptSeparate);
   const linker = new AccountLinker(management, mergeStrategy);
+  const suggestions = config.suggestions ? new SuggestionCheck(finder, logger) : undefined;
 
   const passport = new Passport();
   passport.use(oidc.loginStrategy);
@@ -168,15 +169,11 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
         oidc,
         appUrl: config.url,
         recentLoginMaxAge: config.recentLoginMaxAge,
-        onSignIn: config.suggestions
-          ? (req) => {
-              req.session.suggestions = 'pending';
-            }
-          : undefined,
+        onSignIn: suggestions && ((req, _user, returnTo) => suggestions.afterSignIn(req, returnTo)),
       }),
     ),
   );
-  if (config.suggestions) app.use(suggestLinking(finder, logger));
+  if (suggestions) app.use(suggestions.middleware());
   app.get('/', (req, res) => {
     if (req.user) return res.redirect(303, '/profile');
     res.render('app/home', { title: 'Sign in', ended: req.query.ended === '1' });
@@ -203,7 +200,14 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   app.use(
     onlyUnder(
       ['/profile'],
-      profileRoutes({ management, finder, keptSeparate, recentLoginMaxAge: config.recentLoginMaxAge, restoreMetadataOnUnlink: config.restoreMetadataOnUnlink }),
+      profileRoutes({
+        management,
+        finder,
+        keptSeparate,
+        suggestions,
+        recentLoginMaxAge: config.recentLoginMaxAge,
+        restoreMetadataOnUnlink: config.restoreMetadataOnUnlink,
+      }),
     ),
   );
   app.use(notFound);

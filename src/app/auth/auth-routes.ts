@@ -22,8 +22,8 @@ export interface AuthRoutesOptions {
    * on the user alone, which then overlaps with the session's regeneration and save.
    */
   onVerified?: ((user: Express.User) => void) | undefined;
-  /** Runs in the new session right after a sign-in, before it is saved. */
-  onSignIn?: ((req: Request, user: Express.User) => void) | undefined;
+  /** Runs in the new session right after a sign-in, before it is saved; `returnTo` is where the browser goes next. */
+  onSignIn?: ((req: Request, user: Express.User, returnTo: string) => void) | undefined;
 }
 
 export function authRoutes(options: AuthRoutesOptions): Router {
@@ -69,7 +69,7 @@ export function authRoutes(options: AuthRoutesOptions): Router {
         if (loginError) return next(loginError);
         if (flash) req.session.flash = flash;
         if (pendingLinkStart) req.session.pendingLinkStart = pendingLinkStart;
-        options.onSignIn?.(req, user);
+        options.onSignIn?.(req, user, returnTo);
         redirectAfterSave(req, res, next, returnTo);
       });
     })(req, res, next);

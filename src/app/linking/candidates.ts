@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
 import { redirectAfterSave } from '../web/redirect.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
@@ -40,7 +40,11 @@ export class CandidateFinder {
    * and the read would cost every sign-in and page a database query for nothing.
    */
   async find(user: SessionUser, kept?: ReadonlySet<string>, options: ReadOptions = {}): Promise<Candidate[]> {
-    const candidates = await this.findAll(user, options);
+    return this.withoutKept(user, await this.findAll(user, options), kept);
+  }
+
+  /** `candidates` (from `findAll`) without those the user keeps separate. */
+  async withoutKept(user: SessionUser, candidates: Candidate[], kept?: ReadonlySet<string>): Promise<Candidate[]> {
     if (candidates.length === 0) return candidates;
     const keptIds = kept ?? (await this.keptSeparate.candidatesKeptBy(user.user_id));
     return candidates.filter((c) => !keptIds.has(c.user_id));
@@ -62,29 +66,118 @@ export class CandidateFinder {
   }
 }
 
+const HOME = '/';
+const PROFILE = '/profile';
+/** How long a lookup started at a sign-in may stand in for the first page's own fresh read. */
+const SIGN_IN_LOOKUP_MAX_AGE_MS = 5_000;
+/** Bounds the lookups waiting for their first page (browsers that never follow the redirect). */
+const MAX_SIGN_IN_LOOKUPS = 10_000;
+
+interface SignInLookup {
+  userId: string;
+  startedAt: number;
+  candidates: Promise<Candidate[]>;
+}
+
 /**
- * The suggested-linking middleware: on the first page after sign-in (marked `pending` by
- * the callback), if the person has candidates, the browser goes once to "Link these
- * accounts?" and then on to that page. A failure to ask the tenant never blocks the
- * person: the profile page lists suggestions again later.
+ * The suggested-linking check: on the first page after sign-in, if the person has candidates,
+ * the browser goes once to "Link these accounts?" and then on to that page. A failure to ask
+ * the tenant never blocks the person: the profile page lists suggestions again later.
+ *
+ * The check reads the tenant fresh (an account verified seconds ago is still unverified in the
+ * read cache; the fresh read refreshes the cache, so "Link these accounts?" shows the same
+ * candidates). That read starts as the sign-in completes, keyed by the new session's id, so it
+ * runs while the session is saved and the browser follows the redirect: the page that checks
+ * waits for what is left of it, not for a whole round trip. A page of another session, another
+ * process or after a few seconds finds none and reads fresh itself.
+ *
+ * The profile makes the check with its own candidates read (one call, not two), for itself and
+ * for `/`, which only sends a signed-in person on to it; every other page checks in the
+ * middleware, before its handler.
  */
-export function suggestLinking(finder: CandidateFinder, logger: Logger): RequestHandler {
-  return (req, res, next) => {
-    if (req.method !== 'GET' || !req.user || req.session.suggestions !== 'pending') return next();
-    delete req.session.suggestions;
+export class SuggestionCheck {
+  readonly #lookups = new Map<string, SignInLookup>();
+
+  constructor(
+    private readonly finder: CandidateFinder,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** In the new session right after a sign-in, before it is saved; `firstPage`: where the browser goes next. */
+  afterSignIn(req: Request, firstPage: string): void {
+    req.session.suggestions = { firstPage };
     // A link that continues after a fresh sign-in (/link/resume) already answers the question.
-    if (req.session.pendingLinkStart) return next();
-    // Read fresh: an account verified seconds ago is still unverified in the read cache. The
-    // fresh read refreshes the cache, so "Link these accounts?" shows the same candidates.
-    finder.find(req.user, undefined, { fresh: true }).then(
-      (candidates) => {
-        if (candidates.length === 0) return next();
-        redirectAfterSave(req, res, next, `/link/suggestions?returnTo=${encodeURIComponent(req.originalUrl)}`);
-      },
-      (err: unknown) => {
-        logger.warn({ err }, 'could not look for accounts to link');
-        next();
-      },
-    );
-  };
+    if (req.session.pendingLinkStart || !req.user) return;
+    const now = this.now();
+    this.#forgetOld(now);
+    const candidates = this.finder.findAll(req.user, { fresh: true });
+    // Awaited by the page that checks; until then a failure is nobody's to handle.
+    candidates.catch(() => undefined);
+    this.#lookups.set(req.sessionID, { userId: req.user.user_id, startedAt: now, candidates });
+  }
+
+  /**
+   * For the page that checks, once: undefined when no check is due, otherwise every current
+   * candidate (kept-separate ones included: the caller filters) and the page "Link these
+   * accounts?" returns to. Rejects when the tenant could not be asked; the check is then over.
+   */
+  due(req: Request): { candidates: Promise<Candidate[]>; returnTo: string } | undefined {
+    const marker = req.session.suggestions;
+    if (req.method !== 'GET' || !req.user || !marker) return undefined;
+    delete req.session.suggestions;
+    const started = this.#take(req.sessionID, req.user.user_id);
+    if (req.session.pendingLinkStart) return undefined;
+    // Reached through `/`, the first page: "Link these accounts?" goes back there, as from any first page.
+    const returnTo = req.path === PROFILE && marker.firstPage === HOME ? HOME : req.originalUrl;
+    return { candidates: started ?? this.finder.findAll(req.user, { fresh: true }), returnTo };
+  }
+
+  /** The link to "Link these accounts?" that comes back to `returnTo`. */
+  static pageFor(returnTo: string): string {
+    return `/link/suggestions?returnTo=${encodeURIComponent(returnTo)}`;
+  }
+
+  /** The check on every page but `/` and the profile. */
+  middleware(): RequestHandler {
+    return (req, res, next) => {
+      if (!req.session?.suggestions || req.path === HOME || req.path === PROFILE) return next();
+      const check = this.due(req);
+      if (!check) return next();
+      const user = req.user as Express.User;
+      check.candidates
+        .then((all) => this.finder.withoutKept(user, all))
+        .then(
+          (candidates) => {
+            if (candidates.length === 0) return next();
+            redirectAfterSave(req, res, next, SuggestionCheck.pageFor(check.returnTo));
+          },
+          (err: unknown) => {
+            this.failed(err);
+            next();
+          },
+        );
+    };
+  }
+
+  /** Logs a check that could not ask the tenant: the person goes on. */
+  failed(err: unknown): void {
+    this.logger.warn({ err }, 'could not look for accounts to link');
+  }
+
+  #take(sessionId: string, userId: string): Promise<Candidate[]> | undefined {
+    const lookup = this.#lookups.get(sessionId);
+    if (!lookup) return undefined;
+    this.#lookups.delete(sessionId);
+    if (lookup.userId !== userId || this.now() - lookup.startedAt > SIGN_IN_LOOKUP_MAX_AGE_MS) return undefined;
+    return lookup.candidates;
+  }
+
+  /** Insertion order is start order: the oldest lookups are first. */
+  #forgetOld(now: number): void {
+    for (const [sessionId, lookup] of this.#lookups) {
+      if (now - lookup.startedAt <= SIGN_IN_LOOKUP_MAX_AGE_MS && this.#lookups.size < MAX_SIGN_IN_LOOKUPS) break;
+      this.#lookups.delete(sessionId);
+    }
+  }
 }

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { appError, isAppError } from '../app-errors.ts';
 import { refuseIfBlocked } from '../auth/active-user.ts';
-import type { CandidateFinder } from '../linking/candidates.ts';
+import { type Candidate, type CandidateFinder, SuggestionCheck } from '../linking/candidates.ts';
 import type { KeptSeparate } from '../linking/kept-separate.ts';
 import type { Auth0LogEvent, Auth0User, ManagementClient } from '../management/management-client.ts';
 import { connectionLabel, describeAccount, formatDate } from '../web/display.ts';
@@ -13,6 +13,8 @@ export interface ProfileRoutesOptions {
   management: ManagementClient;
   finder: CandidateFinder;
   keptSeparate: KeptSeparate;
+  /** The suggested-linking check after sign-in, when it is on: this page makes it with its own candidates read. */
+  suggestions: SuggestionCheck | undefined;
   recentLoginMaxAge: number;
   restoreMetadataOnUnlink: boolean;
 }
@@ -53,11 +55,25 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       }
       await refuseIfBlocked(req, res, user);
       const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
+      const suggestions = options.suggestions;
+      const check = suggestions?.due(req);
+      // The check's fresh read is this page's; should it fail, the page reads as it does otherwise.
+      const accountsRead: Promise<Candidate[]> = check
+        ? check.candidates.catch((err: unknown) => {
+            suggestions?.failed(err);
+            return finder.findAll(me);
+          })
+        : finder.findAll(me);
       // The kept-separate choices matter only beside candidates: without any, none is read.
-      const keptRead = finder.findAll(me).then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
+      const keptRead = accountsRead.then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
       const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead]);
       const keptIds = new Set(kept.map((k) => k.candidate_id));
       const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
+      if (check && candidates.length > 0) {
+        await saveSession(req);
+        res.redirect(303, SuggestionCheck.pageFor(check.returnTo));
+        return;
+      }
       // A choice is shown only while its account is still a candidate: nothing of an account
       // that no longer is one (deleted, linked, its email changed or unverified) or never was.
       const keptAccounts = kept.flatMap((k) => {

@@ -6,8 +6,11 @@ declare module 'express-session' {
   interface SessionData {
     /** Where to go after sign-in (a same-origin path, checked when stored). */
     returnTo: string;
-    /** Set at sign-in: the suggested-linking check runs once, on the next page. */
-    suggestions: 'pending';
+    /**
+     * Set at sign-in: the suggested-linking check runs once, on the first page (`firstPage`, where
+     * the sign-in sends the browser) or on the profile that page sends the browser on to.
+     */
+    suggestions: { firstPage: string };
     /** A link started on a sign-in that was not recent: it continues after a fresh one. */
     pendingLinkStart: PendingLinkStart;
     linkTicket: LinkTicket;
