@@ -287,6 +287,20 @@ for (const db of testDatabases()) {
         assert.equal((await bearer(await signWithTenantKey(t, adminClaims()))).status, 200);
       });
 
+      it('case 26: a token the tenant has already verified (and remembers) is refused once it expires, with the same scopes until then', async () => {
+        const exp = Math.floor(Date.now() / 1000) + 2;
+        const shortLived = await signWithTenantKey(t, { ...adminClaims(), scope: 'read:users', exp });
+        assert.equal((await bearer(shortLived)).status, 200);
+        assert.equal((await bearer(shortLived)).status, 200);
+        assertAuth0Error(
+          await t.request.delete(`/api/v2/users/${enc('email|000000000000000000000000')}`).set('authorization', `Bearer ${shortLived}`),
+          403,
+          'insufficient_scope',
+        );
+        await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+        assertAuth0Error(await bearer(shortLived), 401, 'invalid_token', 'Invalid token');
+      });
+
       it('case 26: foreign-issuer token (another key, or the tenant key with another iss) → 401', async () => {
         assertAuth0Error(await bearer(await signForeign(adminClaims())), 401, 'invalid_token', 'Invalid token');
         assertAuth0Error(await bearer(await signForeign({ ...adminClaims(), iss: 'https://evil.example/' })), 401, 'invalid_token');

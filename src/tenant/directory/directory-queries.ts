@@ -80,6 +80,7 @@ export function directoryQueries(database: Database) {
     lockUser: prepareQuery(['userId'], (p) => lockUsers([p.userId])),
     lockTwoUsers: prepareQuery(['first', 'second'], (p) => lockUsers([p.first, p.second])),
     identitiesOf: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').selectAll().where('owner_id', '=', p.ownerId)),
+    identitiesOfTwo: prepareQuery(['first', 'second'], (p) => db.selectFrom('identities').selectAll().where('owner_id', 'in', [p.first, p.second])),
     identityOwner: prepareQuery(['provider', 'userId'], (p) =>
       db.selectFrom('identities').select(['owner_id', 'is_main']).where('provider', '=', p.provider).where('user_id', '=', p.userId),
     ),
@@ -120,18 +121,14 @@ export function directoryQueries(database: Database) {
         created_at: p.date,
       }),
     ),
-    latestSnapshot: prepareQuery(['primaryId', 'provider', 'userId'], (p) =>
+    /** Deletes the snapshots of a link and returns them: an unlink reads the latest and keeps none. */
+    takeSnapshots: prepareQuery(['primaryId', 'provider', 'userId'], (p) =>
       db
-        .selectFrom('link_snapshots')
-        .select(['snapshot'])
+        .deleteFrom('link_snapshots')
         .where('provider', '=', p.provider)
         .where('identity_user_id', '=', p.userId)
         .where('primary_id', '=', p.primaryId)
-        .orderBy('id', 'desc')
-        .limit(1),
-    ),
-    deleteSnapshots: prepareQuery(['primaryId', 'provider', 'userId'], (p) =>
-      db.deleteFrom('link_snapshots').where('provider', '=', p.provider).where('identity_user_id', '=', p.userId).where('primary_id', '=', p.primaryId),
+        .returning(['id', 'snapshot']),
     ),
     insertAuditEvent: prepareQuery(['log_id', 'date', 'type', 'description', 'actor', 'client_id', 'user_id', 'details'], (p) =>
       db.insertInto('audit_events').values(p),

@@ -88,7 +88,10 @@ export class Linking {
       const secondaryRow = locked.get(secondaryId);
       if (!secondaryRow) throw tenantError('link_secondary_not_found');
 
-      const secondaryIdentities = await this.#store.identityRowsOf(trx, secondaryId);
+      // Both users' identities in one statement.
+      const { rows: identityRows } = await trx.executeQuery(this.#store.queries.identitiesOfTwo({ first: primaryId, second: secondaryId }));
+      const secondaryIdentities = identityRows.filter((i) => i.owner_id === secondaryId);
+      const primaryIdentities = identityRows.filter((i) => i.owner_id === primaryId);
       if (secondaryIdentities.length !== 1) {
         throw tenantError(
           'link_secondary_has_identities',
@@ -102,7 +105,6 @@ export class Linking {
       }
 
       const date = now();
-      const primaryIdentities = await this.#store.identityRowsOf(trx, primaryId);
       // Identities list in link order, which is linked_at order: keep it strictly increasing even
       // when two links land in one millisecond (the primary's row lock makes this race-free).
       const last = primaryIdentities.reduce((latest, i) => (i.linked_at > latest ? i.linked_at : latest), '');
@@ -173,7 +175,14 @@ export class Linking {
       if (identity.is_main === 1) throw tenantError('unlink_main_identity');
 
       const data = (identity.profile_data ? JSON.parse(identity.profile_data) : {}) as ProfileData;
-      const snapshotRow = (await trx.executeQuery(this.#store.queries.latestSnapshot({ primaryId, provider, userId: identityUserId }))).rows[0];
+      // The snapshots have served their purpose once read (keeping a copy of someone's profile
+      // has none): deleted and read in one statement, the latest one used.
+      const { rows: snapshots } = await trx.executeQuery(this.#store.queries.takeSnapshots({ primaryId, provider, userId: identityUserId }));
+      // By id: PostgreSQL's bigserial comes back as a string.
+      const snapshotRow = snapshots.reduce<(typeof snapshots)[number] | undefined>(
+        (latest, r) => (latest === undefined || Number(r.id) > Number(latest.id) ? r : latest),
+        undefined,
+      );
       const snapshot = snapshotRow ? (JSON.parse(snapshotRow.snapshot) as UserProfile) : undefined;
       const restore = options.restoreMetadata === true && snapshot !== undefined;
 
@@ -212,8 +221,6 @@ export class Linking {
         }),
       );
       if (Number(moved.numAffectedRows) !== 1) throw tenantError('inexistent_identity');
-      // The snapshot has served its purpose; keeping a copy of someone's profile has none.
-      await trx.executeQuery(this.#store.queries.deleteSnapshots({ primaryId, provider, userId: identityUserId }));
       await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
         type: 'identity.unlinked',

@@ -21,9 +21,7 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600;
  * `managementCors`.
  */
 export function managementPreflight(origins: WebOrigins) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const origin = req.headers.origin;
-    if (req.method !== 'OPTIONS' || origin === undefined || req.headers['access-control-request-method'] === undefined) return next();
+  const answer = async (res: Response, origin: string) => {
     res.vary('Origin').set('Cache-Control', 'no-store');
     if (!(await origins.isWebOrigin(origin))) return void res.status(403).end();
     res
@@ -36,6 +34,12 @@ export function managementPreflight(origins: WebOrigins) {
       })
       .end();
   };
+  // Synchronous for everything but a preflight: no promise on every call.
+  return (req: Request, res: Response, next: NextFunction) => {
+    const origin = req.headers.origin;
+    if (req.method !== 'OPTIONS' || origin === undefined || req.headers['access-control-request-method'] === undefined) return next();
+    return answer(res, origin);
+  };
 }
 
 /**
@@ -44,13 +48,16 @@ export function managementPreflight(origins: WebOrigins) {
  * Origin (servers, the SDK) cost nothing here.
  */
 export function managementCors(origins: WebOrigins) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const origin = req.headers.origin;
-    if (origin === undefined || !req.management) return next();
+  const allow = async (res: Response, next: NextFunction, origin: string, clientId: string) => {
     res.vary('Origin');
-    if ((await origins.webOriginsOf(req.management.clientId)).includes(origin)) {
+    if ((await origins.webOriginsOf(clientId)).includes(origin)) {
       res.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': EXPOSE_HEADERS });
     }
     next();
+  };
+  return (req: Request, res: Response, next: NextFunction) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || !req.management) return next();
+    return allow(res, next, origin, req.management.clientId);
   };
 }

@@ -81,23 +81,28 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   // Per client, with Auth0's x-ratelimit-* headers. The limiter answers at once unless it must
   // ask the shared counter, so most calls pay no promise for it.
   const { perClient } = options;
+  const answer = (res: Response, next: NextFunction, decision: RateLimitDecision) => {
+    res.setHeader('x-ratelimit-limit', perClient.limit);
+    res.setHeader('x-ratelimit-remaining', decision.remaining);
+    res.setHeader('x-ratelimit-reset', Math.ceil(decision.resetAt / 1000));
+    if (!decision.allowed) {
+      res.setHeader('retry-after', Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000)));
+      return tooManyRequests(res);
+    }
+    next();
+  };
   router.use((req: Request, res: Response, next: NextFunction) => {
-    const answer = (decision: RateLimitDecision) => {
-      res.setHeader('x-ratelimit-limit', perClient.limit);
-      res.setHeader('x-ratelimit-remaining', decision.remaining);
-      res.setHeader('x-ratelimit-reset', Math.ceil(decision.resetAt / 1000));
-      if (!decision.allowed) {
-        res.setHeader('retry-after', Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000)));
-        return tooManyRequests(res);
-      }
-      next();
-    };
     const decision = perClient.hit(req.management!.clientId);
-    if (decision instanceof Promise) decision.then(answer, next);
-    else answer(decision);
+    if (decision instanceof Promise) decision.then((shared) => answer(res, next, shared), next);
+    else answer(res, next, decision);
   });
-  // Bodies are read only for authenticated, non-throttled callers.
-  router.use(express.json({ limit: '100kb', strict: true, verify: jsonBodyNestingGuard }));
+  // Bodies are read only for authenticated, non-throttled callers. A request without a body
+  // (every GET) skips the parser, as the parser itself would, without its bookkeeping.
+  const json = express.json({ limit: '100kb', strict: true, verify: jsonBodyNestingGuard });
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return next();
+    return json(req, res, next);
+  });
 
   for (const route of options.routes) {
     router[route.method](route.path, async (req: Request, res: Response) => {

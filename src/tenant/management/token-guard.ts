@@ -6,13 +6,13 @@ import type { Actor } from '../directory/audit.ts';
 import { publicJwk, type SigningJwk } from '../oidc/keys.ts';
 
 export interface ManagementAuth {
-  sub: string;
+  readonly sub: string;
   /** The client the token was issued to (Auth0's `azp`). */
-  clientId: string;
-  scopes: Set<string>;
-  issuer: string;
-  actor: Actor;
-  claims: JWTPayload;
+  readonly clientId: string;
+  readonly scopes: ReadonlySet<string>;
+  readonly issuer: string;
+  readonly actor: Actor;
+  readonly claims: JWTPayload;
 }
 
 declare global {
@@ -24,65 +24,85 @@ declare global {
   }
 }
 
+const PERSONAL_SCOPES: ReadonlySet<string> = new Set(USER_SCOPES);
+
+/** What a verified token lets its bearer do: a function of its claims alone. */
+function authOf(claims: JWTPayload): ManagementAuth {
+  const clientId = String(claims.azp ?? claims.client_id ?? '');
+  const isClientToken = claims.gty === 'client-credentials';
+  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
+  return Object.freeze({
+    sub: claims.sub!,
+    clientId,
+    // A person's token is never worth more than the person's own scopes, whatever it says:
+    // machine scopes count only on a client-credentials token (the tenant issues no other).
+    scopes: new Set(isClientToken ? scopes : scopes.filter((scope) => PERSONAL_SCOPES.has(scope))),
+    issuer: claims.iss!,
+    actor: Object.freeze(isClientToken ? { id: `client:${clientId}`, clientId } : { id: `user:${claims.sub}`, clientId }),
+    claims: Object.freeze(claims),
+  });
+}
+
 /**
  * Verifies the bearer token of every Management API call: RS256, signed by this tenant,
  * issued for the Management API audience, not expired. Anything else is a 401.
  */
 export function managementTokenGuard(options: { issuer: string; audience: string; keys: SigningJwk[] }) {
   const jwks = createLocalJWKSet({ keys: options.keys.map(publicJwk) });
-  // Tokens that passed jwtVerify, by their exact string, until their `exp`. A client sends the
-  // same token on every call for hours, and the RS256 signature check is a real share of a
-  // users-by-email request's CPU (docs/performance.md). The same string always verifies the same way against these fixed
-  // keys; only time changes the verdict, so `exp` is checked again on every hit (`nbf` was
-  // already in the past when it was verified). Bounded: the oldest entry goes first.
-  const verified = new Map<string, JWTPayload & { exp: number }>();
+  // Tokens that passed jwtVerify, by their exact Authorization header, with what they allow,
+  // until their `exp`. A client sends the same token on every call for hours, and the RS256
+  // signature check is a real share of a users-by-email request's CPU (docs/performance.md).
+  // The same string always verifies the same way against these fixed keys, and what it allows
+  // depends on its claims alone; only time changes the verdict, so `exp` is checked again on
+  // every hit (`nbf` was already in the past when it was verified). Bounded: the oldest entry
+  // goes first.
+  const verified = new Map<string, { auth: ManagementAuth; exp: number }>();
   const MAX_VERIFIED = 1_000;
-  const guard = async (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization;
+  /** The auth of an Authorization header this process verified and whose token has not expired (no crypto, no throw). */
+  const remembered = (header: string | undefined): ManagementAuth | undefined => {
+    if (header === undefined) return undefined;
+    const entry = verified.get(header);
+    if (entry === undefined) return undefined;
+    if (entry.exp <= Math.floor(Date.now() / 1000)) {
+      // jose's rule: expired at exp, no leeway
+      verified.delete(header);
+      return undefined;
+    }
+    return entry.auth;
+  };
+  const verify = async (header: string | undefined): Promise<ManagementAuth> => {
     const match = header ? /^Bearer ([A-Za-z0-9_.~+/-]+=*)$/.exec(header) : null;
     if (!match) throw tenantError('invalid_token', 'Missing or malformed Authorization header; send "Bearer <access token>".');
-    const token = match[1]!;
-    let claims = verified.get(token);
-    if (claims && claims.exp <= Math.floor(Date.now() / 1000)) {
-      // jose's rule: expired at exp, no leeway
-      verified.delete(token);
-      claims = undefined;
+    let claims: JWTPayload & { exp: number };
+    try {
+      ({ payload: claims } = await jwtVerify<{ exp: number }>(match[1]!, jwks, {
+        issuer: [options.issuer, `${options.issuer}/`],
+        audience: options.audience,
+        algorithms: ['RS256'],
+        requiredClaims: ['sub', 'exp'],
+      }));
+    } catch {
+      throw tenantError('invalid_token');
     }
-    if (!claims) {
-      try {
-        ({ payload: claims } = await jwtVerify<{ exp: number }>(token, jwks, {
-          issuer: [options.issuer, `${options.issuer}/`],
-          audience: options.audience,
-          algorithms: ['RS256'],
-          requiredClaims: ['sub', 'exp'],
-        }));
-      } catch {
-        throw tenantError('invalid_token');
-      }
-      if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
-      verified.set(token, Object.freeze(claims)); // shared by every request that presents this token
+    const auth = authOf(claims);
+    if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
+    verified.set(header!, { auth, exp: claims.exp }); // shared, frozen, by every request that presents this token
+    return auth;
+  };
+  // Synchronous for a remembered token: no promise on the hot path.
+  const guard = (req: Request, _res: Response, next: NextFunction): void | Promise<void> => {
+    const auth = remembered(req.headers.authorization);
+    if (auth !== undefined) {
+      req.management = auth;
+      return next();
     }
-    const clientId = String(claims.azp ?? claims.client_id ?? '');
-    const isClientToken = claims.gty === 'client-credentials';
-    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-    req.management = {
-      sub: claims.sub!,
-      clientId,
-      // A person's token is never worth more than the person's own scopes, whatever it says:
-      // machine scopes count only on a client-credentials token (the tenant issues no other).
-      scopes: new Set(isClientToken ? scopes : scopes.filter((scope) => (USER_SCOPES as readonly string[]).includes(scope))),
-      issuer: claims.iss!,
-      actor: isClientToken ? { id: `client:${clientId}`, clientId } : { id: `user:${claims.sub}`, clientId },
-      claims,
-    };
-    next();
+    return verify(req.headers.authorization).then((verifiedAuth) => {
+      req.management = verifiedAuth;
+      next();
+    });
   };
   /** Whether this request carries a token already verified and not yet expired (no crypto, no throw). */
-  const recognizes = (req: Request): boolean => {
-    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const claims = token ? verified.get(token) : undefined;
-    return claims !== undefined && claims.exp > Math.floor(Date.now() / 1000);
-  };
+  const recognizes = (req: Request): boolean => remembered(req.headers.authorization) !== undefined;
   return Object.assign(guard, { recognizes });
 }
 
