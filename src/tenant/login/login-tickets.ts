@@ -90,7 +90,9 @@ function codeQueries(db: Kysely<Schema>) {
         .where('expires_at', '>', p.now)
         .returning('attempts'),
     ),
-    consume: prepareQuery(['id', 'now'], (p) => db.updateTable('login_tickets').set({ consumed_at: p.now }).where('id', '=', p.id).where('consumed_at', 'is', null)),
+    consume: prepareQuery(['id', 'now'], (p) =>
+      db.updateTable('login_tickets').set({ consumed_at: p.now }).where('id', '=', p.id).where('consumed_at', 'is', null),
+    ),
   };
 }
 
