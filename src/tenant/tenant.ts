@@ -31,7 +31,7 @@ import { refuseBareToken } from './oidc/response-types.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { webOriginPreflight } from './oidc/web-origins.ts';
-import { pauseContextWhenIdle } from './oidc/request-context.ts';
+import { storeNoRequestContext } from './oidc/request-context.ts';
 import { BackchannelLogout } from './oidc/backchannel-logout.ts';
 import { AccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
@@ -77,6 +77,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
+  // Before any OpenID Provider (the tenant's, the demo IdP's) serves a request.
+  storeNoRequestContext();
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
   const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;
   const connections = new ConnectionRegistry(
@@ -170,7 +172,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(onlyUnder(['/healthz', '/readyz'], healthRoutes({ readiness, checks: { database: databaseAnswers(database) } })));
   app.use(onlyUnder([AVATARS_PATH], avatarRoute()));
   app.use(cacheablePublicMetadata());
-  const oidc = pauseContextWhenIdle(provider.callback());
+  const oidc = provider.callback();
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
   app.use(
     helmet({
