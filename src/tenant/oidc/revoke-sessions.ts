@@ -1,11 +1,14 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { Schema } from '../tenant-database.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 
-/** Whether an account holds anything at the OpenID Provider: compiled once (every link asks it). */
+/**
+ * Whether an account holds anything at the OpenID Provider: compiled once (every link asks it),
+ * with a literal LIMIT, since SQLite re-plans a statement whose LIMIT is bound on every run.
+ */
 function holdsAnyQuery(db: Kysely<Schema>) {
-  return prepareQuery(['accountId'], (p) => db.selectFrom('oidc_payloads').select('id').where('account_id', '=', p.accountId).limit(1));
+  return prepareQuery(['accountId'], (p) => db.selectFrom('oidc_payloads').select('id').where('account_id', '=', p.accountId).limit(sql.lit(1)));
 }
 
 /**
