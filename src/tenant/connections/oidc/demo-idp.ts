@@ -8,6 +8,7 @@ import type { ConnectionConfig } from '../../connections.ts';
 import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
 import { loadOrCreate, newSigningKey, type SigningJwk } from '../../oidc/keys.ts';
 import { pauseContextWhenIdle } from '../../oidc/request-context.ts';
+import { cookieSigner } from '../../oidc/cookie-signatures.ts';
 import { inProcessFetch, type InProcessFetch } from './in-process-fetch.ts';
 
 export const DEMO_IDP_PATH = '/demo-idp';
@@ -152,7 +153,7 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     ],
     jwks: { keys: secrets.signing },
     cookies: {
-      keys: secrets.cookies,
+      keys: cookieSigner(secrets.cookies),
       // The tenant's own provider uses the default names on the same host.
       names: { session: '_demo_idp_session', interaction: '_demo_idp_interaction', resume: '_demo_idp_resume' },
     },
