@@ -8,6 +8,7 @@ import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-e
 import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import { onlyUnder } from '../platform/only-under.ts';
+import { replayHeaders } from '../platform/static-headers.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { AVATARS_PATH, avatarRoute, withProfileDefaults } from './avatars.ts';
@@ -174,12 +175,15 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(cacheablePublicMetadata());
   const oidc = provider.callback();
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
+  // Helmet's headers are fixed, so they are computed once (replayHeaders).
   app.use(
-    helmet({
-      // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
-      contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
-      frameguard: { action: 'deny' },
-    }),
+    replayHeaders(
+      helmet({
+        // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
+        contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
+        frameguard: { action: 'deny' },
+      }),
+    ),
   );
   // A sign-in in a popup (Auth0's loginWithPopup) answers its opener by postMessage: the
   // sign-in's pages must not cut the popup off from it, as Cross-Origin-Opener-Policy:
