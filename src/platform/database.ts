@@ -66,6 +66,12 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   // page cache: a system call fewer per page, on every lookup. Address space only; the pages
   // are the OS page cache's, as they would be with read().
   sqlite.pragma('mmap_size = 1073741824');
+  // Each unit of a group commit runs in a savepoint, so every page it changes is first copied
+  // to the statement journal, which SQLite moves to a temporary file past 64 KiB: a unit that
+  // touches twenty pages wrote that file on every write. In memory, the writes of a link cost
+  // a third less (docs/performance.md). Large sorts, the other use of temporary files, are
+  // bounded here by the API's page limits.
+  sqlite.pragma('temp_store = MEMORY');
   const checkpoints = file === ':memory:' ? undefined : startBackgroundCheckpoints(sqlite, file);
   const writerStatements = withStatementCache(sqlite);
   const db = new Kysely<S>({ dialect: new SqliteDialect({ database: writerStatements }) });

@@ -8,6 +8,7 @@ import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-e
 import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import { onlyUnder } from '../platform/only-under.ts';
+import { replayHeaders } from '../platform/static-headers.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { AVATARS_PATH, avatarRoute, withProfileDefaults } from './avatars.ts';
@@ -31,7 +32,7 @@ import { refuseBareToken } from './oidc/response-types.ts';
 import { OidcPayloadPruner } from './oidc/payload-pruner.ts';
 import { cacheablePublicMetadata, publishAtTenantUrl } from './oidc/published-urls.ts';
 import { webOriginPreflight } from './oidc/web-origins.ts';
-import { pauseContextWhenIdle } from './oidc/request-context.ts';
+import { storeNoRequestContext } from './oidc/request-context.ts';
 import { BackchannelLogout } from './oidc/backchannel-logout.ts';
 import { AccountSessions } from './oidc/revoke-sessions.ts';
 import { CsrfTokens } from './login/csrf.ts';
@@ -77,6 +78,8 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     options.database ?? openTenantDatabase({ databaseUrl: config.databaseUrl, sqliteFile: config.sqliteFile, timeouts: config.databaseTimeouts, logger });
   await migrateTenant(database);
   const keys = await loadTenantKeys(database.db);
+  // Before any OpenID Provider (the tenant's, the demo IdP's) serves a request.
+  storeNoRequestContext();
   // The demo IdP's connection replaces a listed `demo-social` (keeping its linking policy and trust).
   const demoIdp = config.demoIdp ? await createDemoIdp({ config, database }) : undefined;
   const connections = new ConnectionRegistry(
@@ -170,14 +173,17 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(onlyUnder(['/healthz', '/readyz'], healthRoutes({ readiness, checks: { database: databaseAnswers(database) } })));
   app.use(onlyUnder([AVATARS_PATH], avatarRoute()));
   app.use(cacheablePublicMetadata());
-  const oidc = pauseContextWhenIdle(provider.callback());
+  const oidc = provider.callback();
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
+  // Helmet's headers are fixed, so they are computed once (replayHeaders).
   app.use(
-    helmet({
-      // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
-      contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
-      frameguard: { action: 'deny' },
-    }),
+    replayHeaders(
+      helmet({
+        // No form-action: a finished sign-in form redirects to the client's redirect_uri, on its own origin.
+        contentSecurityPolicy: { directives: { 'frame-ancestors': ["'none'"], 'form-action': null } },
+        frameguard: { action: 'deny' },
+      }),
+    ),
   );
   // A sign-in in a popup (Auth0's loginWithPopup) answers its opener by postMessage: the
   // sign-in's pages must not cut the popup off from it, as Cross-Origin-Opener-Policy:

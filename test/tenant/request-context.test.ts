@@ -1,80 +1,43 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, it } from 'node:test';
-import { pauseContextWhenIdle } from '../../src/tenant/oidc/request-context.ts';
+import Provider from 'oidc-provider';
+import { storeNoRequestContext } from '../../src/tenant/oidc/request-context.ts';
+import { testDatabases } from '../helpers/databases.ts';
+import { authorize, browser, type RelyingParty, tenantPerSuite } from '../helpers/login-flow.ts';
+import type { TestTenant } from '../helpers/tenant.ts';
 
-const req = {} as IncomingMessage;
-const res = {} as ServerResponse;
-
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
-
-describe('the OpenID Provider request context is switched off while idle', () => {
-  it('keeps it on while any request is in flight, and switches it off after the last one', async () => {
+describe('the OpenID Provider request context is never stored', () => {
+  it('runs the handler, with its arguments and its result, outside any context', async () => {
     const storage = new AsyncLocalStorage<string>();
-    const first = gate();
-    const second = gate();
-    let readLater: (() => string | undefined) | undefined;
-    const seen: Array<string | undefined> = [];
-    const handler = pauseContextWhenIdle(
-      (_req, _res) =>
-        storage.run('request', async () => {
-          readLater ??= () => storage.getStore();
-          await (seen.length === 0 ? (seen.push('started'), first.opened) : second.opened);
-          seen.push(storage.getStore());
-        }),
-      storage,
-    );
-
-    const a = handler(req, res);
-    const b = handler(req, res);
-    second.open();
-    await b;
-    // b has ended while a is still running: a must still read its own context.
-    first.open();
-    await a;
-    assert.deepEqual(seen, ['started', 'request', 'request']);
-    // Both have ended: the storage is off, so even code created inside a request reads nothing.
-    assert.equal(readLater!(), undefined);
-    // The next request's run() switches it back on.
-    await pauseContextWhenIdle(
-      () =>
-        storage.run('next', async () => {
-          assert.equal(storage.getStore(), 'next');
-        }),
-      storage,
-    )(req, res);
+    storeNoRequestContext(storage);
+    const result = storage.run('request', (a: number, b: number) => ({ sum: a + b, seen: storage.getStore() }), 1, 2);
+    assert.deepEqual(result, { sum: 3, seen: undefined });
+    await storage.run('request', async () => {
+      await Promise.resolve();
+      assert.equal(storage.getStore(), undefined);
+    });
   });
 
-  it('counts a handler that throws, or rejects, as ended', async () => {
-    let disabled = 0;
-    const context = {
-      disable: () => {
-        disabled += 1;
-      },
+  const [db] = testDatabases();
+  let t: TestTenant;
+  let rp: RelyingParty;
+  tenantPerSuite(db!, (started) => {
+    ({ t, rp } = started);
+  });
+
+  it("is not there for the tenant's provider, which still serves a sign-in's start", async () => {
+    let seen: unknown = 'not called';
+    const listener = () => {
+      seen = Provider.ctx;
     };
-    assert.throws(
-      () =>
-        pauseContextWhenIdle(() => {
-          throw new Error('sync');
-        }, context)(req, res),
-      /sync/,
-    );
-    assert.equal(disabled, 1);
-    await assert.rejects(
-      Promise.resolve(
-        pauseContextWhenIdle(async () => {
-          throw new Error('async');
-        }, context)(req, res),
-      ),
-      /async/,
-    );
-    assert.equal(disabled, 2);
+    t.tenant.provider.on('interaction.started', listener);
+    try {
+      const auth = await authorize(browser(t.tenant), rp);
+      assert.match(auth.loginPath, /^\/login\//);
+    } finally {
+      t.tenant.provider.off('interaction.started', listener);
+    }
+    assert.equal(seen, undefined);
   });
 });

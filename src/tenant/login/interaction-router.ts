@@ -1,5 +1,6 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors, type KoaContextWithOIDC } from 'oidc-provider';
+import { epochSeconds } from '../../platform/time.ts';
 import { tenantError } from '../tenant-errors.ts';
 import { markUnavailable, tenantErrorPage } from '../error-pages.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
@@ -20,12 +21,15 @@ const noStore = (_req: Request, res: Response, next: NextFunction) => {
 export function interactionRouter(base: EnvWithoutHelpers, strategies: ConnectionStrategy[]): Router {
   const router = Router();
   const { provider } = base;
+  // The interaction each request has loaded and checked (its cookie, its session), for finish.
+  const loaded = new WeakMap<Request, Awaited<ReturnType<Provider['interactionDetails']>>>();
 
   const env: LoginEnvironment = {
     ...base,
     async interaction(req, res) {
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) throw new oidcErrors.SessionNotFound('interaction mismatch');
+      loaded.set(req, details);
       return {
         uid: details.uid,
         params: details.params,
@@ -36,7 +40,20 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
     async finish(req, res, identity, amr) {
       const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
       // No consent here: the grant is made when the authorization resumes (loadFirstPartyGrant).
-      await provider.interactionFinished(req, res, { login: { accountId: user.user_id, amr, remember: true } }, { mergeWithLastSubmission: false });
+      const result = { login: { accountId: user.user_id, amr, remember: true } };
+      const interaction = loaded.get(req);
+      if (!interaction) return provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+      // What interactionFinished does, on the interaction this request already loaded and
+      // checked rather than on a second lookup of it (cookie signature, row, session). The
+      // resume still checks the session against it.
+      const ttl = interaction.exp - epochSeconds();
+      if (ttl <= 0) throw new oidcErrors.SessionNotFound('interaction session not found');
+      interaction.result = result;
+      await interaction.save(ttl);
+      res.statusCode = 303;
+      res.setHeader('Location', interaction.returnTo);
+      res.setHeader('Content-Length', '0');
+      res.end();
     },
     render(res, view, locals, status = 200) {
       res.status(status).render(view, { tenantName: base.config.name, proof: proofOf(res), ...locals });

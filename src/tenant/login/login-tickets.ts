@@ -1,8 +1,9 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { prepareQuery } from '../../platform/prepared-query.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { normalizeEmail } from '../directory/email.ts';
-import type { LoginTicketsTable, Schema } from '../tenant-database.ts';
+import type { Database, LoginTicketsTable, Schema } from '../tenant-database.ts';
 
 /**
  * Every secret the tenant mails is a row of login_tickets, stored only as a SHA-256 hash and
@@ -28,8 +29,82 @@ function codeHash(connection: string, uid: string, emailNormalized: string, code
   return sha256(`${CODE_KIND}\0${connection}\0${uid}\0${emailNormalized}\0${code}`);
 }
 
+/**
+ * The code's statements, compiled once (see prepareQuery): a passwordless sign-in runs all six.
+ * The lookup's LIMIT is a literal: SQLite re-plans a statement whose LIMIT is bound on every run.
+ */
+function codeQueries(db: Kysely<Schema>) {
+  return {
+    retireEarlier: prepareQuery(['connection', 'email', 'uid', 'now'], (p) =>
+      db
+        .updateTable('login_tickets')
+        .set({ consumed_at: p.now })
+        .where('kind', '=', CODE_KIND)
+        .where('connection', '=', p.connection)
+        .where('email_normalized', '=', p.email)
+        .where('interaction_uid', '=', p.uid)
+        .where('consumed_at', 'is', null),
+    ),
+    // Housekeeping on the same index: this email's codes that expired a day ago or more.
+    deleteStale: prepareQuery(['connection', 'email', 'before'], (p) =>
+      db
+        .deleteFrom('login_tickets')
+        .where('kind', '=', CODE_KIND)
+        .where('connection', '=', p.connection)
+        .where('email_normalized', '=', p.email)
+        .where('expires_at', '<', p.before),
+    ),
+    insert: prepareQuery(['id', 'connection', 'email', 'uid', 'expires_at', 'created_at'], (p) =>
+      db.insertInto('login_tickets').values({
+        id: p.id,
+        kind: CODE_KIND,
+        connection: p.connection,
+        email_normalized: p.email,
+        identity: null,
+        interaction_uid: p.uid,
+        attempts: 0,
+        expires_at: p.expires_at,
+        consumed_at: null,
+        created_at: p.created_at,
+      }),
+    ),
+    live: prepareQuery(['connection', 'email', 'uid'], (p) =>
+      db
+        .selectFrom('login_tickets')
+        .select(['id', 'attempts', 'expires_at'])
+        .where('kind', '=', CODE_KIND)
+        .where('connection', '=', p.connection)
+        .where('email_normalized', '=', p.email)
+        .where('interaction_uid', '=', p.uid)
+        .where('consumed_at', 'is', null)
+        .orderBy('created_at', 'desc')
+        .limit(sql.lit(1)),
+    ),
+    countGuess: prepareQuery(['id', 'max', 'now'], (p) =>
+      db
+        .updateTable('login_tickets')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', p.id)
+        .where('consumed_at', 'is', null)
+        .where('attempts', '<', p.max)
+        .where('expires_at', '>', p.now)
+        .returning('attempts'),
+    ),
+    consume: prepareQuery(['id', 'now'], (p) =>
+      db.updateTable('login_tickets').set({ consumed_at: p.now }).where('id', '=', p.id).where('consumed_at', 'is', null),
+    ),
+  };
+}
+
 export class LoginTickets {
-  constructor(private readonly db: Kysely<Schema>) {}
+  private readonly db: Kysely<Schema>;
+  readonly #codes: ReturnType<typeof codeQueries>;
+
+  /** The codes' writes join the database's shared commit (Database.write, Database.transact). */
+  constructor(private readonly database: Database) {
+    this.db = database.db;
+    this.#codes = codeQueries(database.db);
+  }
 
   // ---------------------------------------------------------------- mailed links
 
@@ -94,36 +169,20 @@ export class LoginTickets {
     const emailNormalized = normalizeEmail(email);
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const now = epochSeconds();
-    await this.db.transaction().execute(async (trx) => {
-      const mine = trx
-        .updateTable('login_tickets')
-        .where('kind', '=', CODE_KIND)
-        .where('connection', '=', connection)
-        .where('email_normalized', '=', emailNormalized);
-      await mine.set({ consumed_at: now }).where('interaction_uid', '=', uid).where('consumed_at', 'is', null).execute();
-      // Housekeeping on the same index: this email's codes that expired a day ago or more.
-      await trx
-        .deleteFrom('login_tickets')
-        .where('kind', '=', CODE_KIND)
-        .where('connection', '=', connection)
-        .where('email_normalized', '=', emailNormalized)
-        .where('expires_at', '<', now - 86_400)
-        .execute();
-      await trx
-        .insertInto('login_tickets')
-        .values({
+    const q = this.#codes;
+    await this.database.transact(async (trx) => {
+      await trx.executeQuery(q.retireEarlier({ connection, email: emailNormalized, uid, now }));
+      await trx.executeQuery(q.deleteStale({ connection, email: emailNormalized, before: now - 86_400 }));
+      await trx.executeQuery(
+        q.insert({
           id: codeHash(connection, uid, emailNormalized, code),
-          kind: CODE_KIND,
           connection,
-          email_normalized: emailNormalized,
-          identity: null,
-          interaction_uid: uid,
-          attempts: 0,
+          email: emailNormalized,
+          uid,
           expires_at: now + ttlSeconds,
-          consumed_at: null,
           created_at: new Date().toISOString(),
-        })
-        .execute();
+        }),
+      );
     });
     return code;
   }
@@ -135,32 +194,14 @@ export class LoginTickets {
    */
   async checkCode(connection: string, uid: string, email: string, code: string, maxAttempts: number): Promise<CodeCheck> {
     const emailNormalized = normalizeEmail(email);
-    const ticket = await this.db
-      .selectFrom('login_tickets')
-      .select(['id', 'attempts', 'expires_at'])
-      .where('kind', '=', CODE_KIND)
-      .where('connection', '=', connection)
-      .where('email_normalized', '=', emailNormalized)
-      .where('interaction_uid', '=', uid)
-      .where('consumed_at', 'is', null)
-      .orderBy('created_at', 'desc')
-      // A literal: SQLite re-plans a statement whose LIMIT is a bound parameter on every run.
-      .limit(sql.lit(1))
-      .executeTakeFirst();
+    const q = this.#codes;
+    const ticket = (await this.database.reader.executeQuery(q.live({ connection, email: emailNormalized, uid }))).rows[0];
     if (!ticket) return { ok: false, reason: 'missing' };
     const now = epochSeconds();
     if (Number(ticket.expires_at) <= now) return { ok: false, reason: 'expired' };
     if (Number(ticket.attempts) >= maxAttempts) return { ok: false, reason: 'exhausted' };
 
-    const counted = await this.db
-      .updateTable('login_tickets')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', ticket.id)
-      .where('consumed_at', 'is', null)
-      .where('attempts', '<', maxAttempts)
-      .where('expires_at', '>', now)
-      .returning('attempts')
-      .executeTakeFirst();
+    const counted = (await this.database.write(q.countGuess({ id: ticket.id, max: maxAttempts, now }))).rows[0];
     if (!counted) return { ok: false, reason: 'exhausted' };
 
     const expected = Buffer.from(ticket.id, 'hex');
@@ -169,12 +210,7 @@ export class LoginTickets {
       const triesLeft = maxAttempts - Number(counted.attempts);
       return triesLeft > 0 ? { ok: false, reason: 'wrong', triesLeft } : { ok: false, reason: 'exhausted' };
     }
-    const consumed = await this.db
-      .updateTable('login_tickets')
-      .set({ consumed_at: now })
-      .where('id', '=', ticket.id)
-      .where('consumed_at', 'is', null)
-      .executeTakeFirst();
-    return Number(consumed.numUpdatedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
+    const consumed = await this.database.write(q.consume({ id: ticket.id, now }));
+    return Number(consumed.numAffectedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
   }
 }

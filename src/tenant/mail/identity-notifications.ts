@@ -29,27 +29,26 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
   const { directory, logger } = options;
   const pending = new Set<Promise<void>>();
 
+  // No function is declared per change: under tsx (the bench, `npm run dev`) each named one
+  // costs a defineProperty for its name.
   directory.onIdentityChange(async (change) => {
-    const failed = (err: unknown, counts: { failed?: number; of?: number } = {}) => {
-      logger.error(
-        { err, ...counts, type: change.type, user_id: change.primaryId, connection: change.connection },
-        'could not send the identity change notification',
-      );
-    };
     // Who to tell is the account as the change committed it (a later change must not
     // redirect the mail); sending happens in the background.
     let mails: MailMessage[];
     try {
       mails = notificationsFor(options, change);
     } catch (err) {
-      failed(err);
+      logFailure(logger, change, err);
       return;
     }
     if (mails.length === 0) return;
     const work = sendAll(options.mailer, mails)
-      .then((failures) => {
-        if (failures.length > 0) failed(failures[0], { failed: failures.length, of: mails.length });
-      }, failed)
+      .then(
+        (failures) => {
+          if (failures.length > 0) logFailure(logger, change, failures[0], { failed: failures.length, of: mails.length });
+        },
+        (err: unknown) => logFailure(logger, change, err),
+      )
       .finally(() => {
         pending.delete(work);
       });
@@ -61,6 +60,13 @@ export function subscribeIdentityNotifications(options: IdentityNotificationsOpt
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
   };
+}
+
+function logFailure(logger: Logger, change: IdentityChange, err: unknown, counts: { failed?: number; of?: number } = {}): void {
+  logger.error(
+    { err, ...counts, type: change.type, user_id: change.primaryId, connection: change.connection },
+    'could not send the identity change notification',
+  );
 }
 
 function notificationsFor(options: IdentityNotificationsOptions, change: IdentityChange): MailMessage[] {
@@ -94,17 +100,18 @@ async function sendAll(mailer: Mailer, mails: MailMessage[]): Promise<unknown[]>
  */
 export function verifiedAddresses(users: (UserProfile | undefined)[]): string[] {
   const seen = new Map<string, string>();
-  const add = (email: unknown, verified: unknown) => {
-    if (typeof email !== 'string' || verified !== true) return;
-    const key = normalizeEmail(email);
-    if (key.length > 0 && !seen.has(key)) seen.set(key, email.trim());
-  };
   for (const user of users) {
     if (!user) continue;
-    add(user.email, user.email_verified);
-    for (const identity of user.identities) add(identity.profileData?.email, identity.profileData?.email_verified);
+    addVerified(seen, user.email, user.email_verified);
+    for (const identity of user.identities) addVerified(seen, identity.profileData?.email, identity.profileData?.email_verified);
   }
   return [...seen.values()];
+}
+
+function addVerified(seen: Map<string, string>, email: unknown, verified: unknown): void {
+  if (typeof email !== 'string' || verified !== true) return;
+  const key = normalizeEmail(email);
+  if (key.length > 0 && !seen.has(key)) seen.set(key, email.trim());
 }
 
 function describeActor(change: IdentityChange, tenantName: string): string {

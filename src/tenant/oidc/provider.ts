@@ -9,6 +9,7 @@ import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistr
 import type { Directory } from '../directory/directory.ts';
 import { withProfileDefaults } from '../avatars.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { cookieSigner } from './cookie-signatures.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 import type { TenantKeys } from './keys.ts';
 import { auth0AuthorizationRules, auth0Prompts, loadFirstPartyGrant } from './first-party.ts';
@@ -101,7 +102,7 @@ export function createOidcProvider(options: {
     // carries no Lax cookie. Browsers refuse None without Secure, so plain http keeps Lax. The
     // tenant's forms do not rest on SameSite: each carries its own CSRF token.
     cookies: {
-      keys: keys.cookies,
+      keys: cookieSigner(keys.cookies),
       long: { httpOnly: true, sameSite: crossSiteCookies ? 'none' : 'lax' },
       short: { httpOnly: true, sameSite: crossSiteCookies ? 'none' : 'lax' },
     },

@@ -1,18 +1,26 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { Schema } from '../tenant-database.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
+
+/**
+ * Whether an account holds anything at the OpenID Provider: compiled once (every link asks it),
+ * with a literal LIMIT, since SQLite re-plans a statement whose LIMIT is bound on every run.
+ */
+function holdsAnyQuery(db: Kysely<Schema>) {
+  return prepareQuery(['accountId'], (p) => db.selectFrom('oidc_payloads').select('id').where('account_id', '=', p.accountId).limit(sql.lit(1)));
+}
 
 /**
  * Ends everything an account holds at the OpenID Provider: its sessions (every browser is
  * signed out), grants, and the codes, access tokens and refresh tokens issued under them.
  * Returns the number of rows deleted.
  */
-export async function revokeAccountSessions(db: Kysely<Schema>, accountId: string): Promise<number> {
+async function revokeAccountSessions(db: Kysely<Schema>, holdsAny: ReturnType<typeof holdsAnyQuery>, accountId: string): Promise<number> {
   // Usually the account holds nothing (an account linked through the API may never have signed
   // in here): then one read, no write transaction. What it might gain right after this read it
   // could as well gain right after the transaction below.
-  const holdsAny = await db.selectFrom('oidc_payloads').select('id').where('account_id', '=', accountId).limit(1).executeTakeFirst();
-  if (!holdsAny) return 0;
+  if ((await db.executeQuery(holdsAny({ accountId }))).rows.length === 0) return 0;
   return db.transaction().execute(async (trx) => {
     const grants = await trx.selectFrom('oidc_payloads').select(['model', 'id', 'grant_id']).where('account_id', '=', accountId).execute();
     const grantIds = [...new Set(grants.flatMap((row) => (row.model === 'Grant' ? [row.id] : row.grant_id ? [row.grant_id] : [])))];
@@ -34,13 +42,17 @@ export async function revokeAccountSessions(db: Kysely<Schema>, accountId: strin
  * the tenant's (3 days idle at the tenant, a rolling session at the app).
  */
 export class AccountSessions {
+  readonly #holdsAny: ReturnType<typeof holdsAnyQuery>;
+
   constructor(
     private readonly db: Kysely<Schema>,
     private readonly backchannel: Pick<BackchannelLogout, 'accountEnded'>,
-  ) {}
+  ) {
+    this.#holdsAny = holdsAnyQuery(db);
+  }
 
   async end(accountId: string): Promise<number> {
-    const revoked = await revokeAccountSessions(this.db, accountId);
+    const revoked = await revokeAccountSessions(this.db, this.#holdsAny, accountId);
     this.backchannel.accountEnded(accountId);
     return revoked;
   }

@@ -41,7 +41,7 @@ export interface AccountRoutesEnvironment {
  */
 export function databaseAccountRoutes(env: AccountRoutesEnvironment): Router {
   const router = Router();
-  const tickets = new LoginTickets(env.database.db);
+  const tickets = new LoginTickets(env.database);
   const limits = limitsOf(env.config);
   const render = (res: Response, view: string, locals: Record<string, unknown>, status = 200) => {
     res.status(status).render(view, { tenantName: env.config.name, ...locals });

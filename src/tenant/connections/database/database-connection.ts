@@ -60,7 +60,7 @@ function loginHint(req: Request, res: Response): string {
 
 function databaseLoginRouter(env: LoginEnvironment): Router {
   const router = Router({ mergeParams: true });
-  const mails = { config: env.config, mailer: env.mailer, directory: env.directory, tickets: new LoginTickets(env.database.db) };
+  const mails = { config: env.config, mailer: env.mailer, directory: env.directory, tickets: new LoginTickets(env.database) };
   const limits = limitsOf(env.config);
   const minutes = Math.max(1, Math.round(limits.windowMs / 60_000));
   const wait = `Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`;

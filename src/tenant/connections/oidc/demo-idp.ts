@@ -7,7 +7,7 @@ import { epochSeconds } from '../../../platform/time.ts';
 import type { ConnectionConfig } from '../../connections.ts';
 import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
 import { loadOrCreate, newSigningKey, type SigningJwk } from '../../oidc/keys.ts';
-import { pauseContextWhenIdle } from '../../oidc/request-context.ts';
+import { cookieSigner } from '../../oidc/cookie-signatures.ts';
 import { inProcessFetch, type InProcessFetch } from './in-process-fetch.ts';
 
 export const DEMO_IDP_PATH = '/demo-idp';
@@ -152,7 +152,7 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     ],
     jwks: { keys: secrets.signing },
     cookies: {
-      keys: secrets.cookies,
+      keys: cookieSigner(secrets.cookies),
       // The tenant's own provider uses the default names on the same host.
       names: { session: '_demo_idp_session', interaction: '_demo_idp_interaction', resume: '_demo_idp_resume' },
     },
@@ -233,7 +233,7 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     accounts.set(sub, { sub, email, email_verified: emailVerified, name: name || email });
     return provider.interactionFinished(req, res, { login: { accountId: sub, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
   });
-  router.use(pauseContextWhenIdle(provider.callback()));
+  router.use(provider.callback());
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (!(err instanceof errors.SessionNotFound)) return next(err);
     res.status(400).set('Cache-Control', 'no-store').render('tenant/message', {

@@ -49,7 +49,7 @@ export const passwordlessConnection: ConnectionStrategy = {
   strategy: 'email',
   router(env: LoginEnvironment): Router {
     const router = Router({ mergeParams: true });
-    const tickets = new LoginTickets(env.database.db);
+    const tickets = new LoginTickets(env.database);
     const base = (res: Response) => `/login/${(res.locals.interaction as Interaction).uid}/${encodeURIComponent((res.locals.connection as Connection).name)}`;
 
     const checkCsrf = (req: Request, res: Response, next: NextFunction) => {
