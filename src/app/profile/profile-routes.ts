@@ -22,7 +22,7 @@ export interface ProfileRoutesOptions {
 const unlinkForm = z.object({ provider: z.string().min(1).max(128), user_id: z.string().min(1).max(512) });
 
 /** Link and unlink events of a user, in words, newest first. */
-function linkingHistory(events: Auth0LogEvent[]) {
+function linkingHistory(events: Auth0LogEvent[]): HistoryEntry[] {
   return events
     .filter((e) => /link/i.test(e.type) || /link/i.test(e.description ?? ''))
     .slice(0, 20)
@@ -32,6 +32,26 @@ function linkingHistory(events: Auth0LogEvent[]) {
       const description = connection ? `${unlinked ? 'Unlinked' : 'Linked'} a sign-in method: ${connectionLabel(connection)}` : (e.description ?? e.type);
       return { date: formatDate(e.date), time: e.date, description };
     });
+}
+
+interface HistoryEntry {
+  date: string;
+  time: string;
+  description: string;
+}
+
+/**
+ * The history of a read of the logs: the read cache hands every page the same events until it
+ * reads them again, and the history is theirs alone (formatting nothing of the moment).
+ */
+const histories = new WeakMap<Auth0LogEvent[], HistoryEntry[]>();
+function historyOf(events: Auth0LogEvent[]): HistoryEntry[] {
+  let history = histories.get(events);
+  if (!history) {
+    history = linkingHistory(events);
+    histories.set(events, history);
+  }
+  return history;
 }
 
 /** The profile: identities, unlink, suggestions, kept-separate pairs and linking history. */
@@ -92,7 +112,7 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
         recentLogin: isRecentSignIn(me, options.recentLoginMaxAge),
         candidates: candidates.map(describeAccount),
         kept: keptAccounts,
-        history: logs ? linkingHistory(logs) : undefined,
+        history: logs ? historyOf(logs) : undefined,
         restoreMetadata: options.restoreMetadataOnUnlink,
         created: formatDate(user.created_at),
       });
