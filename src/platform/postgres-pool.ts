@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from './logger.ts';
 import { OutageLog } from './outage-log.ts';
+import { statementNameOf } from './prepared-query.ts';
 
 export interface PostgresTimeouts {
   /** Opening a connection, and waiting for a free one in the pool (DB_CONNECT_TIMEOUT_MS). */
@@ -85,6 +86,9 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
           (this as WatchedClient).connection?.stream?.destroy();
         }
       };
+      // Kysely sends (sql, values): a statement kept prepared goes by its name.
+      const name = typeof args[0] === 'string' ? statementNameOf(args[0]) : undefined;
+      if (name !== undefined && Array.isArray(args[1])) args.splice(0, 2, { name, text: args[0], values: args[1] });
       const last = args.length - 1;
       // pg-pool's pool.query() passes a callback; Kysely awaits the promise.
       if (typeof args[last] === 'function') {

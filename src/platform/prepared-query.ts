@@ -1,5 +1,19 @@
 import type { Compilable, CompiledQuery } from 'kysely';
 
+/** The SQL of the queries given a `statementName`, with their names (see statementNameOf). */
+const statementNames = new Map<string, string>();
+
+/**
+ * The name under which PostgreSQL keeps this SQL prepared on each connection, if its query was
+ * given one (`prepareQuery`'s `statementName`): PostgreSQL then parses and plans it once per
+ * connection instead of on every run. Only for statements whose columns are listed, not `*`:
+ * a column added to the table later would otherwise change a prepared statement's result,
+ * which PostgreSQL refuses until the connection is gone.
+ */
+export function statementNameOf(sql: string): string | undefined {
+  return statementNames.get(sql);
+}
+
 /**
  * A query built and compiled once, then run with new values: Kysely builds an operation tree
  * and compiles it to SQL on every call, and on the directory's write paths that JavaScript cost
@@ -12,9 +26,11 @@ import type { Compilable, CompiledQuery } from 'kysely';
 export function prepareQuery<K extends string, Row>(
   names: readonly K[],
   build: (placeholders: Record<K, never>) => Compilable<Row>,
+  options: { statementName?: string } = {},
 ): (values: Record<K, unknown>) => CompiledQuery<Row> {
   const placeholders = Object.fromEntries(names.map((name, i) => [name, `\u0000accord-parameter-${i}\u0000`])) as Record<K, never>;
   const compiled = build(placeholders).compile();
+  if (options.statementName !== undefined) statementNames.set(compiled.sql, options.statementName);
   const slots = compiled.parameters.map((value) => names.find((name) => placeholders[name] === value));
   for (const name of names) {
     if (!slots.includes(name) || compiled.sql.includes(placeholders[name] as string)) {

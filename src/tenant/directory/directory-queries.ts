@@ -54,27 +54,31 @@ export function directoryQueries(database: Database) {
     /**
      * findByEmail: users joined with their identities in one statement, so both come from one
      * snapshot (never either side of a concurrent link), and one statement costs less than
-     * users-then-identities (docs/performance.md).
+     * users-then-identities (docs/performance.md). Kept prepared on PostgreSQL, where planning
+     * the join cost more than running it; its columns are listed for that (see statementNameOf).
      */
-    usersByEmail: prepareQuery(['email'], (p) =>
-      db
-        .selectFrom('users')
-        .innerJoin('identities', 'identities.owner_id', 'users.user_id')
-        .selectAll('users')
-        .select([
-          'identities.provider as identity_provider',
-          'identities.user_id as identity_user_id',
-          'identities.connection as identity_connection',
-          'identities.is_social as identity_is_social',
-          'identities.is_main as identity_is_main',
-          'identities.profile_data as identity_profile_data',
-          'identities.connection_email as identity_connection_email',
-          'identities.linked_at as identity_linked_at',
-        ])
-        .where('users.email_normalized', '=', p.email)
-        .orderBy('users.created_at')
-        .orderBy('users.user_id')
-        .$castTo<UserWithIdentityRow>(),
+    usersByEmail: prepareQuery(
+      ['email'],
+      (p) =>
+        db
+          .selectFrom('users')
+          .innerJoin('identities', 'identities.owner_id', 'users.user_id')
+          .select(USER_COLUMNS.map((column) => `users.${column}` as const))
+          .select([
+            'identities.provider as identity_provider',
+            'identities.user_id as identity_user_id',
+            'identities.connection as identity_connection',
+            'identities.is_social as identity_is_social',
+            'identities.is_main as identity_is_main',
+            'identities.profile_data as identity_profile_data',
+            'identities.connection_email as identity_connection_email',
+            'identities.linked_at as identity_linked_at',
+          ])
+          .where('users.email_normalized', '=', p.email)
+          .orderBy('users.created_at')
+          .orderBy('users.user_id')
+          .$castTo<UserWithIdentityRow>(),
+      { statementName: 'accord_users_by_email' },
     ),
     user: prepareQuery(['userId'], (p) => db.selectFrom('users').selectAll().where('user_id', '=', p.userId)),
     lockUser: prepareQuery(['userId'], (p) => lockUsers([p.userId])),
