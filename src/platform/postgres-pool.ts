@@ -76,16 +76,21 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
       });
     }
 
+    // A method, not a function declared per query: under tsx each named one costs a defineProperty.
+    #settled(err: unknown): void {
+      watch.answered(this);
+      if (!err) {
+        outage.succeeded();
+        return;
+      }
+      if (err instanceof Error && err.message === QUERY_READ_TIMEOUT) {
+        outage.failed(err);
+        // The lost statement stays this connection's active one: nothing else would ever run on it.
+        (this as WatchedClient).connection?.stream?.destroy();
+      }
+    }
+
     override query(...args: any[]): any {
-      const settled = (err: unknown) => {
-        watch.answered(this);
-        if (!err) return outage.succeeded();
-        if (err instanceof Error && err.message === QUERY_READ_TIMEOUT) {
-          outage.failed(err);
-          // The lost statement stays this connection's active one: nothing else would ever run on it.
-          (this as WatchedClient).connection?.stream?.destroy();
-        }
-      };
       // Kysely sends (sql, values): a statement kept prepared goes by its name.
       const name = typeof args[0] === 'string' ? statementNameOf(args[0]) : undefined;
       if (name !== undefined && Array.isArray(args[1])) args.splice(0, 2, { name, text: args[0], values: args[1] });
@@ -94,7 +99,7 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
       if (typeof args[last] === 'function') {
         const callback = args[last] as (err: unknown, ...rest: unknown[]) => void;
         args[last] = (err: unknown, ...rest: unknown[]) => {
-          settled(err);
+          this.#settled(err);
           callback(err, ...rest);
         };
       }
@@ -106,7 +111,11 @@ export function createPostgresPool(options: PostgresPoolOptions): pg.Pool {
         watch.answered(this);
         throw err;
       }
-      if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(() => settled(undefined), settled);
+      if (result && typeof (result as Promise<unknown>).then === 'function')
+        (result as Promise<unknown>).then(
+          () => this.#settled(undefined),
+          (err: unknown) => this.#settled(err),
+        );
       return result;
     }
   }
