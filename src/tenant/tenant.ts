@@ -89,7 +89,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
   const backchannelLogout = new BackchannelLogout({ issuer: issuerOf(config.url), signingKey: keys.signing[0]!, clients, logger });
-  const accountSessions = new AccountSessions(database.db, backchannelLogout);
+  const accountSessions = new AccountSessions(database, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
   directory.onIdentityChange(async (change) => {
     if (change.type === 'identity.linked') await accountSessions.end(change.secondaryId);
@@ -116,7 +116,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     }
   });
 
-  const mailer: Mailer = config.mail.transport === 'smtp' ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from) : new OutboxMailer(database.db);
+  const mailer: Mailer = config.mail.transport === 'smtp' ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from) : new OutboxMailer(database);
   subscribeIdentityNotifications({ directory, connections, mailer, tenantName: config.name, logger });
 
   const app = express();
