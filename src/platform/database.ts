@@ -26,7 +26,23 @@ export interface Database<S> {
   transact<T>(work: (trx: Transaction<S>) => Promise<T>): Promise<T>;
   /** Runs one writing statement: on SQLite in the shared transaction, on PostgreSQL on its own. */
   write<R>(query: CompiledQuery<R>): Promise<QueryResult<R>>;
+  /**
+   * SQLite only: runs a compiled query at once and returns what Kysely's `executeQuery` would
+   * resolve to, without the promises Kysely makes per statement (its connection mutex, executor
+   * and result chain: more CPU than a short statement itself, see docs/performance.md).
+   * `inTransaction` runs on the writer's connection, for a query of a transaction open on it
+   * (the caller's work must be inside `transact`); `committed` reads as `reader` does, or
+   * answers undefined when it cannot at once (an in-memory database, whose one connection has a
+   * transaction open): then read through `reader`.
+   */
+  runNow?: RunNow;
   close(): Promise<void>;
+}
+
+/** Synchronous statements on a SQLite file (see Database.runNow). */
+export interface RunNow {
+  inTransaction<R>(query: CompiledQuery<R>): QueryResult<R>;
+  committed<R>(query: CompiledQuery<R>): QueryResult<R> | undefined;
 }
 
 export interface DatabaseOptions {
@@ -75,22 +91,37 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   const checkpoints = file === ':memory:' ? undefined : startBackgroundCheckpoints(sqlite, file);
   const writerStatements = withStatementCache(sqlite);
   const db = new Kysely<S>({ dialect: new SqliteDialect({ database: writerStatements }) });
-  const reader =
-    file === ':memory:'
-      ? db
-      : new Kysely<S>({ dialect: new SqliteDialect({ database: committedReads(sqlite, writerStatements, withStatementCache(openReader(file))) }) });
-  const batcher = new TransactionBatcher(db);
+  const readStatements = file === ':memory:' ? writerStatements : committedReads(sqlite, writerStatements, withStatementCache(openReader(file)));
+  const reader = file === ':memory:' ? db : new Kysely<S>({ dialect: new SqliteDialect({ database: readStatements }) });
+  const runNow: RunNow = {
+    inTransaction: (query) => runStatement(writerStatements, query),
+    committed: (query) => (file === ':memory:' && sqlite.inTransaction ? undefined : runStatement(readStatements, query)),
+  };
+  const batcher = new TransactionBatcher(db, { runNow: runNow.inTransaction });
   return {
     db,
     reader,
     dialect: 'sqlite',
     transact: (work) => batcher.run(work),
-    write: (query) => batcher.run((trx) => trx.executeQuery(query)),
+    write: (query) => batcher.run(async () => runNow.inTransaction(query)),
+    runNow,
     close: async () => {
       await checkpoints?.stop();
       if (reader !== db) await reader.destroy();
       await db.destroy();
     },
+  };
+}
+
+/** What Kysely's SQLite driver answers for a statement (kysely/dist/esm/dialect/sqlite/sqlite-driver.js), synchronously. */
+function runStatement<R>(statements: SqliteDatabase, query: CompiledQuery<R>): QueryResult<R> {
+  const statement = statements.prepare(query.sql);
+  if (statement.reader) return { rows: statement.all(query.parameters) as R[] };
+  const { changes, lastInsertRowid } = statement.run(query.parameters);
+  return {
+    numAffectedRows: changes !== undefined && changes !== null ? BigInt(changes) : undefined,
+    insertId: lastInsertRowid !== undefined && lastInsertRowid !== null ? BigInt(lastInsertRowid) : undefined,
+    rows: [],
   };
 }
 

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type QueryResult, type Transaction } from 'kysely';
 
 interface Pending<S> {
   work: (trx: Transaction<S>) => Promise<unknown>;
@@ -26,10 +26,16 @@ export class TransactionBatcher<S> {
   #queue: Pending<S>[] = [];
   #running = false;
 
-  constructor(
-    private readonly db: Kysely<S>,
-    private readonly maxBatch = 64,
-  ) {}
+  readonly #db: Kysely<S>;
+  readonly #maxBatch: number;
+  /** Runs a statement of the open transaction at once (Database.runNow): the savepoints then cost no promises. */
+  readonly #runNow: ((query: CompiledQuery) => QueryResult<unknown>) | undefined;
+
+  constructor(db: Kysely<S>, options: { maxBatch?: number; runNow?: (query: CompiledQuery) => QueryResult<unknown> } = {}) {
+    this.#db = db;
+    this.#maxBatch = options.maxBatch ?? 64;
+    this.#runNow = options.runNow;
+  }
 
   run<T>(work: (trx: Transaction<S>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -47,7 +53,7 @@ export class TransactionBatcher<S> {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.maxBatch);
+      const batch = this.#queue.splice(0, this.#maxBatch);
       await this.#runBatch(batch);
     }
     this.#running = false;
@@ -56,16 +62,17 @@ export class TransactionBatcher<S> {
   async #runBatch(batch: Pending<S>[]): Promise<void> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      await this.db.transaction().execute(async (trx) => {
+      await this.#db.transaction().execute(async (trx) => {
+        const run = this.#runNow ?? ((query: CompiledQuery) => trx.executeQuery(query));
         for (const unit of batch) {
-          await trx.executeQuery(SAVEPOINT);
+          await run(SAVEPOINT);
           try {
             outcomes.push({ ok: true, value: await unit.work(trx) });
           } catch (error) {
             outcomes.push({ ok: false, error });
-            await trx.executeQuery(ROLLBACK_TO);
+            await run(ROLLBACK_TO);
           }
-          await trx.executeQuery(RELEASE);
+          await run(RELEASE);
         }
       });
     } catch (err) {

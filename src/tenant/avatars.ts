@@ -16,24 +16,55 @@ const COLOURS = ['#1f6feb', '#8250df', '#bf3989', '#cf222e', '#bc4c00', '#4d7c0f
  * or of the email's local part. Accents are dropped (é → e); other scripts fall back to `u`.
  */
 export function initialsOf(user: Pick<UserProfile, 'name' | 'email'>): string {
-  const source = user.name && user.name !== user.email ? user.name : (user.email?.split('@')[0] ?? '');
+  const source = user.name && user.name !== user.email ? user.name : localPart(user.email ?? '');
+  // Every user shown by the Management API goes through here: printable ASCII (most names and
+  // emails) needs neither Unicode normalization nor the regular expressions below.
+  const initials = PRINTABLE_ASCII.test(source) ? asciiInitials(source) : unicodeInitials(source);
+  return INITIALS.test(initials) ? initials : 'u';
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+function unicodeInitials(source: string): string {
   const words = source
     .normalize('NFD')
     .toLowerCase()
     .replace(/[^a-z0-9\s._-]/g, '')
     .split(/[\s._-]+/)
     .filter(Boolean);
-  const initials = words.length >= 2 ? `${words[0]![0]}${words[1]![0]}` : (words[0] ?? '').slice(0, 2);
-  return INITIALS.test(initials) ? initials : 'u';
+  return words.length >= 2 ? `${words[0]![0]}${words[1]![0]}` : (words[0] ?? '').slice(0, 2);
+}
+
+/** unicodeInitials for printable ASCII, in one pass: separators end a word, other characters are dropped. */
+function asciiInitials(source: string): string {
+  let first = '';
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < source.length; i++) {
+    let c = source.charCodeAt(i);
+    if (c === 0x20 || c === 0x2e || c === 0x5f || c === 0x2d) {
+      inWord = false;
+      continue;
+    }
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39))) continue;
+    if (!inWord) {
+      inWord = true;
+      words++;
+      if (words === 2) return `${first[0]}${String.fromCharCode(c)}`;
+    }
+    if (first.length < 2) first += String.fromCharCode(c);
+  }
+  return first;
+}
+
+function localPart(email: string): string {
+  const at = email.indexOf('@');
+  return at === -1 ? email : email.slice(0, at);
 }
 
 function trimmed(tenantUrl: string): string {
   return tenantUrl.replace(/\/+$/, '');
-}
-
-/** The absolute URL of the tenant's default avatar for these initials. */
-export function defaultAvatarUrl(tenantUrl: string, initials: string): string {
-  return `${trimmed(tenantUrl)}${AVATARS_PATH}/${initials}.svg`;
 }
 
 /**
@@ -43,13 +74,20 @@ export function defaultAvatarUrl(tenantUrl: string, initials: string): string {
  * shown, not stored: a later name changes the initials, and a stored value always wins.
  */
 export function withProfileDefaults(user: UserProfile, tenantUrl: string): UserProfile {
-  const name = user.name ?? user.email ?? user.phone_number;
-  const nickname = user.nickname ?? user.email?.split('@')[0];
-  return {
-    ...user,
-    ...(name !== undefined ? { name } : {}),
-    ...(nickname !== undefined ? { nickname } : {}),
-    picture: user.picture ?? defaultAvatarUrl(tenantUrl, initialsOf(user)),
+  return profileDefaults(tenantUrl)(user);
+}
+
+/** withProfileDefaults for one tenant URL, its avatars' address worked out once. */
+export function profileDefaults(tenantUrl: string): (user: UserProfile) => UserProfile {
+  const avatars = `${trimmed(tenantUrl)}${AVATARS_PATH}/`;
+  return (user) => {
+    const shown: UserProfile = { ...user };
+    const name = user.name ?? user.email ?? user.phone_number;
+    if (name !== undefined) shown.name = name;
+    const nickname = user.nickname ?? (user.email === undefined ? undefined : localPart(user.email));
+    if (nickname !== undefined) shown.nickname = nickname;
+    shown.picture = user.picture ?? `${avatars}${initialsOf(user)}.svg`;
+    return shown;
   };
 }
 

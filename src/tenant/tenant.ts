@@ -12,7 +12,7 @@ import { replayHeaders } from '../platform/static-headers.ts';
 import { ejsViewEngine } from '../platform/view-engine.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
-import { AVATARS_PATH, avatarRoute, withProfileDefaults } from './avatars.ts';
+import { AVATARS_PATH, avatarRoute, profileDefaults } from './avatars.ts';
 import { ClientRegistry } from './clients/client-registry.ts';
 import { ConnectionRegistry } from './connections.ts';
 import { databaseAccountRoutes } from './connections/database/account-routes.ts';
@@ -131,7 +131,6 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.disable('etag');
   // Whose X-Forwarded-For is the client's address (rate limits): only the proxies TRUST_PROXY names.
   app.set('trust proxy', config.trustProxy);
-  app.use(publishAtTenantUrl(config.url));
   // Request lines are debug-level: without debug, no per-request listener at all.
   if (logger.isLevelEnabled('debug')) {
     app.use((req, res, next) => {
@@ -150,7 +149,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
       directory,
       connections,
       verifyLinkWith: linkWithVerifier(keys.signing),
-      shown: (user) => withProfileDefaults(user, config.url),
+      shown: profileDefaults(config.url),
     }),
     issuer: config.url,
     audience: managementAudience(config.url),
@@ -168,6 +167,9 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     res.setHeader('Cache-Control', 'no-store');
     managementApi(req, res, next);
   });
+  // After the API, which publishes no URL built from a request (its issuer and audience are
+  // TENANT_URL's): rewriting the headers of its every call bought nothing.
+  app.use(publishAtTenantUrl(config.url));
 
   const readiness = new Readiness();
   // Each router at the root is entered only for its own paths (onlyUnder): most requests are

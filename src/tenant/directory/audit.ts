@@ -42,7 +42,7 @@ export class AuditLog {
 
   /** Appends the event of a change in the change's own transaction: both commit, or neither. */
   async record(trx: Db, actor: Actor, event: AuditEntry): Promise<void> {
-    await trx.executeQuery(this.#store.queries.insertAuditEvent(auditEventRow(actor, event)));
+    await this.#store.execute(trx, this.#store.queries.insertAuditEvent(auditEventRow(actor, event)));
   }
 
   /** Newest first; a user's events only when `userId` is given (the user must exist). */

@@ -89,7 +89,7 @@ export class Linking {
       if (!secondaryRow) throw tenantError('link_secondary_not_found');
 
       // Both users' identities in one statement.
-      const { rows: identityRows } = await trx.executeQuery(this.#store.queries.identitiesOfTwo({ first: primaryId, second: secondaryId }));
+      const { rows: identityRows } = await this.#store.execute(trx, this.#store.queries.identitiesOfTwo({ first: primaryId, second: secondaryId }));
       const secondaryIdentities = identityRows.filter((i) => i.owner_id === secondaryId);
       const primaryIdentities = identityRows.filter((i) => i.owner_id === primaryId);
       if (secondaryIdentities.length !== 1) {
@@ -110,7 +110,8 @@ export class Linking {
       const last = primaryIdentities.reduce((latest, i) => (i.linked_at > latest ? i.linked_at : latest), '');
       const linkedAt = last >= date ? new Date(Date.parse(last) + 1).toISOString() : date;
       const profileData = rootProfileData(secondaryRow);
-      await trx.executeQuery(
+      await this.#store.execute(
+        trx,
         this.#store.queries.insertSnapshot({
           primaryId,
           provider: identity.provider,
@@ -120,7 +121,8 @@ export class Linking {
         }),
       );
       const linkedIdentity = { ...identity, owner_id: primaryId, is_main: 0, profile_data: JSON.stringify(profileData), linked_at: linkedAt };
-      const moved = await trx.executeQuery(
+      const moved = await this.#store.execute(
+        trx,
         this.#store.queries.linkIdentity({
           provider: identity.provider,
           userId: identity.user_id,
@@ -131,8 +133,8 @@ export class Linking {
         }),
       );
       if (Number(moved.numAffectedRows) !== 1) throw tenantError('link_identity_in_use');
-      await trx.executeQuery(this.#store.queries.deleteUser({ userId: secondaryId }));
-      await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
+      await this.#store.execute(trx, this.#store.queries.deleteUser({ userId: secondaryId }));
+      await this.#store.execute(trx, this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
         type: 'identity.linked',
         date,
@@ -177,7 +179,7 @@ export class Linking {
       const data = (identity.profile_data ? JSON.parse(identity.profile_data) : {}) as ProfileData;
       // The snapshots have served their purpose once read (keeping a copy of someone's profile
       // has none): deleted and read in one statement, the latest one used.
-      const { rows: snapshots } = await trx.executeQuery(this.#store.queries.takeSnapshots({ primaryId, provider, userId: identityUserId }));
+      const { rows: snapshots } = await this.#store.execute(trx, this.#store.queries.takeSnapshots({ primaryId, provider, userId: identityUserId }));
       // By id: PostgreSQL's bigserial comes back as a string.
       const snapshotRow = snapshots.reduce<(typeof snapshots)[number] | undefined>(
         (latest, r) => (latest === undefined || Number(r.id) > Number(latest.id) ? r : latest),
@@ -210,8 +212,9 @@ export class Linking {
         last_login: null,
         logins_count: 0,
       };
-      await trx.executeQuery(this.#store.queries.insertUser(row));
-      const moved = await trx.executeQuery(
+      await this.#store.execute(trx, this.#store.queries.insertUser(row));
+      const moved = await this.#store.execute(
+        trx,
         this.#store.queries.detachIdentity({
           provider,
           userId: identityUserId,
@@ -221,7 +224,7 @@ export class Linking {
         }),
       );
       if (Number(moved.numAffectedRows) !== 1) throw tenantError('inexistent_identity');
-      await trx.executeQuery(this.#store.queries.touchUser({ userId: primaryId, date }));
+      await this.#store.execute(trx, this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
         type: 'identity.unlinked',
         date,
@@ -271,7 +274,7 @@ export class Linking {
     } else {
       ({ provider, identityUserId } = ref);
     }
-    const identity = (await db.executeQuery(this.#store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
+    const identity = (await this.#store.execute(db, this.#store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
     if (!identity) throw tenantError('link_secondary_not_found');
     if (identity.owner_id === primaryId) throw tenantError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
     if (identity.is_main !== 1) throw tenantError('link_identity_in_use');

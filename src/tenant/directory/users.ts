@@ -99,7 +99,7 @@ export class Users {
    * from one snapshot, never from either side of a concurrent link.
    */
   async findByEmail(email: string): Promise<UserProfile[]> {
-    const { rows } = await this.#store.reader.executeQuery(this.#store.queries.usersByEmail({ email: normalizeEmail(email) }));
+    const { rows } = await this.#store.execute(this.#store.reader, this.#store.queries.usersByEmail({ email: normalizeEmail(email) }));
     const users = new Map<string, { row: UserRow; identities: IdentityRow[] }>();
     for (const r of rows) {
       let user = users.get(r.user_id);
