@@ -9,6 +9,7 @@ import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import { onlyUnder } from '../platform/only-under.ts';
 import { replayHeaders } from '../platform/static-headers.ts';
+import { ejsViewEngine } from '../platform/view-engine.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { AVATARS_PATH, avatarRoute, profileDefaults } from './avatars.ts';
@@ -121,6 +122,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
 
   const app = express();
   app.set('views', viewsDir);
+  app.engine('ejs', ejsViewEngine(viewsDir));
   app.set('view engine', 'ejs');
   app.locals.tenantName = config.name;
   app.disable('x-powered-by');

@@ -692,6 +692,45 @@ for (const [index, db] of databases.entries()) {
     });
   });
 
+  describe(`A reload of the profile while the read cache hands out the same reads [${db.label}]`, () => {
+    let accord: TestAccord;
+    accordPerSuite(
+      db,
+      appDb,
+      (a) => {
+        accord = a;
+      },
+      { env: { MANAGEMENT_CACHE_TTL: '300', RECENT_LOGIN_MAX_AGE: '30' } },
+    );
+
+    const csrfOf = (page: Page) => /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1];
+
+    it('is the same page, unless its session, its path, the recent sign-in or a flash makes it another', async () => {
+      const { b, email } = await linkedAccount(accord);
+      const first = await b.open('/profile');
+      assert.equal((await b.open('/profile')).text, first.text);
+      assert.match(first.text, /href="\/profile" aria-current="page"/);
+      assert.doesNotMatch(words(first.text), /sign in again first/);
+
+      // The same person in another browser: the same reads, its own CSRF token.
+      const c = accord.browser();
+      const other = await signInWithDemo(c, email);
+      assert.equal(pathOf(other), '/profile');
+      assert.ok(csrfOf(other) && csrfOf(first) && csrfOf(other) !== csrfOf(first));
+      assert.doesNotMatch(other.text, new RegExp(csrfOf(first)!));
+      assert.equal((await b.open('/profile')).text, first.text);
+
+      assert.doesNotMatch((await b.open('/profile/')).text, /aria-current/);
+      const stale = await later(60, () => b.open('/profile'));
+      assert.match(words(stale.text), /You will be asked to sign in again first/);
+
+      const cancelled = await rawPost(accord, b, '/link/cancel', `_csrf=${csrfOf(first)}`);
+      assert.equal(cancelled.status, 303);
+      assert.equal(flashOf((await b.open('/profile')).text), 'Nothing was linked.');
+      assert.equal((await b.open('/profile')).text, first.text);
+    });
+  });
+
   describe(`Unlink with RESTORE_METADATA_ON_UNLINK=true [${db.label}]`, () => {
     let accord: TestAccord;
     accordPerSuite(

@@ -54,14 +54,25 @@ function historyOf(events: Auth0LogEvent[]): HistoryEntry[] {
   return history;
 }
 
+/** The last profile page rendered from a read of the user, and what else it was rendered from. */
+interface RenderedProfile {
+  logs: Auth0LogEvent[] | undefined;
+  recentLogin: boolean;
+  csrfToken: unknown;
+  path: unknown;
+  html: string;
+}
+
 /** The profile: identities, unlink, suggestions, kept-separate pairs and linking history. */
 export function profileRoutes(options: ProfileRoutesOptions): Router {
   const { management, finder, keptSeparate } = options;
   const router = Router();
+  // Held by the read of the user: a new read (after any write, or the read cache's TTL) renders anew.
+  const rendered = new WeakMap<Auth0User, RenderedProfile>();
 
   router.get(
     '/profile',
-    appRoute({}, async ({ req, res, user: me }) => {
+    appRoute({}, async ({ req, res, next, user: me }) => {
       let user: Auth0User;
       try {
         user = await management.getUser(me.user_id);
@@ -94,28 +105,49 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
         res.redirect(303, SuggestionCheck.pageFor(check.returnTo));
         return;
       }
+      const recentLogin = isRecentSignIn(me, options.recentLoginMaxAge);
+      // Without accounts to show (most people), the page is a function of the reads, the
+      // recent sign-in, the CSRF token and the path: a reload while the read cache hands out the
+      // same reads is the same bytes. A flash is shown once, so a page with one is not kept.
+      const keepable = accounts.length === 0 && req.session.flash === undefined;
+      const { csrfToken, path } = res.locals as { csrfToken: unknown; path: unknown };
+      if (keepable) {
+        const last = rendered.get(user);
+        if (last && last.logs === logs && last.recentLogin === recentLogin && last.csrfToken === csrfToken && last.path === path) {
+          res.send(last.html);
+          return;
+        }
+      }
       // A choice is shown only while its account is still a candidate: nothing of an account
       // that no longer is one (deleted, linked, its email changed or unverified) or never was.
       const keptAccounts = kept.flatMap((k) => {
         const account = accounts.find((a) => a.user_id === k.candidate_id);
         return account ? [{ candidate_id: k.candidate_id, since: formatDate(k.created_at), ...describeAccount(account) }] : [];
       });
-      res.render('app/profile', {
-        title: 'Your profile',
-        user,
-        identities: user.identities.map((identity, index) => ({
-          ...identity,
-          main: index === 0,
-          method: connectionLabel(identity.connection),
-          email: (index === 0 ? user.email : identity.profileData?.email) ?? '',
-        })),
-        recentLogin: isRecentSignIn(me, options.recentLoginMaxAge),
-        candidates: candidates.map(describeAccount),
-        kept: keptAccounts,
-        history: logs ? historyOf(logs) : undefined,
-        restoreMetadata: options.restoreMetadataOnUnlink,
-        created: formatDate(user.created_at),
-      });
+      res.render(
+        'app/profile',
+        {
+          title: 'Your profile',
+          user,
+          identities: user.identities.map((identity, index) => ({
+            ...identity,
+            main: index === 0,
+            method: connectionLabel(identity.connection),
+            email: (index === 0 ? user.email : identity.profileData?.email) ?? '',
+          })),
+          recentLogin,
+          candidates: candidates.map(describeAccount),
+          kept: keptAccounts,
+          history: logs ? historyOf(logs) : undefined,
+          restoreMetadata: options.restoreMetadataOnUnlink,
+          created: formatDate(user.created_at),
+        },
+        (err, html) => {
+          if (err) return next(err);
+          if (keepable) rendered.set(user, { logs, recentLogin, csrfToken, path, html });
+          res.send(html);
+        },
+      );
     }),
   );
 
