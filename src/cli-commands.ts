@@ -126,7 +126,7 @@ async function run(argv: string[], io: CliIo): Promise<void> {
         clients,
         logger: createLogger(config.logLevel),
       });
-      const accountSessions = new AccountSessions(database.db, backchannel);
+      const accountSessions = new AccountSessions(database, backchannel);
       directory.onAccountChange((change) => accountSessions.end(change.userId).then(() => undefined));
       return backchannel;
     };

@@ -5,6 +5,7 @@ import { Passport } from 'passport';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import { onlyUnder } from '../platform/only-under.ts';
 import type { Logger } from '../platform/logger.ts';
+import { ejsViewEngine } from '../platform/view-engine.ts';
 import type { AppConfig } from './app-config.ts';
 import { openAppDatabase, type AppDatabase } from './app-database.ts';
 import { migrateApp } from './migrations/app-migrations.ts';
@@ -25,7 +26,6 @@ import { sessionMiddleware, whileRedisConnected } from './sessions/session-middl
 import { csrfProtection } from './web/csrf.ts';
 import { errorPage, notFound } from './web/http-errors.ts';
 import { securityHeaders } from './web/security-headers.ts';
-import { ejsViewEngine } from './web/view-engine.ts';
 import './web/session-data.ts';
 
 export interface AccordApp {

@@ -9,6 +9,7 @@ import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
 import { onlyUnder } from '../platform/only-under.ts';
 import { replayHeaders } from '../platform/static-headers.ts';
+import { ejsViewEngine } from '../platform/view-engine.ts';
 import type { Logger } from '../platform/logger.ts';
 import { migrateTenant } from './migrations/tenant-migrations.ts';
 import { AVATARS_PATH, avatarRoute, profileDefaults } from './avatars.ts';
@@ -89,7 +90,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   const directory = new Directory(database, connections);
   const clients = new ClientRegistry(database.db);
   const backchannelLogout = new BackchannelLogout({ issuer: issuerOf(config.url), signingKey: keys.signing[0]!, clients, logger });
-  const accountSessions = new AccountSessions(database.db, backchannelLogout);
+  const accountSessions = new AccountSessions(database, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.
   directory.onIdentityChange(async (change) => {
     if (change.type === 'identity.linked') await accountSessions.end(change.secondaryId);
@@ -116,11 +117,12 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     }
   });
 
-  const mailer: Mailer = config.mail.transport === 'smtp' ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from) : new OutboxMailer(database.db);
+  const mailer: Mailer = config.mail.transport === 'smtp' ? new SmtpMailer(config.mail.smtpUrl!, config.mail.from) : new OutboxMailer(database);
   subscribeIdentityNotifications({ directory, connections, mailer, tenantName: config.name, logger });
 
   const app = express();
   app.set('views', viewsDir);
+  app.engine('ejs', ejsViewEngine(viewsDir));
   app.set('view engine', 'ejs');
   app.locals.tenantName = config.name;
   app.disable('x-powered-by');

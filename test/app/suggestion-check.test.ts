@@ -11,7 +11,7 @@ import type { Auth0User, ManagementClient, ReadOptions } from '../../src/app/man
 import type { Logger } from '../../src/platform/logger.ts';
 import { profileRoutes } from '../../src/app/profile/profile-routes.ts';
 import { redirectAfterSave } from '../../src/app/web/redirect.ts';
-import { ejsViewEngine } from '../../src/app/web/view-engine.ts';
+import { ejsViewEngine } from '../../src/platform/view-engine.ts';
 import '../../src/app/web/session-data.ts';
 
 const me: SessionUser = { user_id: 'auth0|me', email: 'me@example.com', email_verified: true, name: undefined, picture: undefined, auth_time: 1 };

@@ -6,7 +6,7 @@ import express from 'express';
 import supertest from 'supertest';
 import { createLogger } from '../../src/platform/logger.ts';
 import { errorPage } from '../../src/app/web/http-errors.ts';
-import { ejsViewEngine } from '../../src/app/web/view-engine.ts';
+import { ejsViewEngine } from '../../src/platform/view-engine.ts';
 
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 

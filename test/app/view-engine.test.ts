@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import ejs from 'ejs';
-import { ejsViewEngine } from '../../src/app/web/view-engine.ts';
+import { ejsViewEngine } from '../../src/platform/view-engine.ts';
 
 const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 const hostile = '<script>alert("x")</script>&\'';

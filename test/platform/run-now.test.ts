@@ -21,6 +21,17 @@ describe('Database.runNow (SQLite statements without Kysely’s promises)', () =
     assert.deepEqual(byKysely, { numAffectedRows: 1n, insertId: 1n, rows: [] });
     assert.deepEqual(byRunNow, { numAffectedRows: 1n, insertId: 2n, rows: [] });
     assert.deepEqual(database.runNow!.committed(count), await database.reader.executeQuery(count));
+    // Rows as arrays of values, in the select's order; the statement, shared by its SQL, then answers objects again.
+    const both = CompiledQuery.raw('select body, id from notes order by id');
+    assert.deepEqual(database.runNow!.committedValues(both), [
+      ['a', 1],
+      ['b', 2],
+    ]);
+    assert.deepEqual(database.runNow!.committed(both)?.rows, [
+      { body: 'a', id: 1 },
+      { body: 'b', id: 2 },
+    ]);
+    assert.deepEqual((await database.reader.executeQuery(both)).rows[0], { body: 'a', id: 1 });
     // A statement that returns rows is read, as Kysely's driver does (better-sqlite3's `reader`).
     assert.deepEqual(await database.transact(async () => database.runNow!.inTransaction(take('b'))), { rows: [{ id: 2 }] });
     await database.close();
@@ -68,6 +79,7 @@ describe('Database.runNow (SQLite statements without Kysely’s promises)', () =
     });
     await open;
     assert.equal(database.runNow!.committed(count), undefined);
+    assert.equal(database.runNow!.committedValues(count), undefined);
     release();
     await writing;
     assert.deepEqual(database.runNow!.committed(count)?.rows[0], { n: 1 });

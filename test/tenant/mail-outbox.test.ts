@@ -27,7 +27,7 @@ for (const variant of testDatabases()) {
         },
         transformResult: async (args) => args.result,
       };
-      const outbox = new OutboxMailer(database.db.withPlugin(counting));
+      const outbox = new OutboxMailer({ db: database.db.withPlugin(counting), write: database.write });
       await Promise.all([outbox.send(mail(1)), outbox.send(mail(2)), outbox.send(mail(3))]);
       assert.equal(statements, 1);
       await outbox.send(mail(4));
@@ -40,8 +40,25 @@ for (const variant of testDatabases()) {
       assert.deepEqual({ ...stored[0], created_at: undefined }, { ...mail(4), created_at: undefined });
     });
 
+    it('stores the messages in the writes’ shared transaction (SQLite: the group commit), not in a commit of their own', async () => {
+      const written: unknown[] = [];
+      const outbox = new OutboxMailer({
+        db: database.db,
+        write: (query) => {
+          written.push(query.sql);
+          return database.write(query);
+        },
+      });
+      await Promise.all([outbox.send(mail(8)), outbox.send(mail(9))]);
+      assert.equal(written.length, 1);
+      assert.deepEqual(
+        (await outbox.list(2)).map((m) => m.subject),
+        ['Message 9', 'Message 8'],
+      );
+    });
+
     it('fails every message of a batch that could not be stored, and keeps working after it', async () => {
-      const outbox = new OutboxMailer(database.db);
+      const outbox = new OutboxMailer(database);
       const results = await Promise.allSettled([outbox.send(mail(5)), outbox.send({ ...mail(6), to: null as unknown as string })]);
       assert.deepEqual(
         results.map((r) => r.status),

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, Schema } from '../tenant-database.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
-import type { UserRow } from './profile.ts';
+import type { IdentityRow, UserRow } from './profile.ts';
 
 /** A user row with one of its identities, as findByEmail reads them (one row per identity). */
 export type UserWithIdentityRow = UserRow & {
@@ -36,6 +36,46 @@ const USER_COLUMNS = [
   'last_login',
   'logins_count',
 ] as const satisfies readonly (keyof UserRow)[];
+
+/**
+ * A row of `usersByEmail` read as an array of values (DirectoryStore.committedValues): the
+ * user's columns in USER_COLUMNS' order, then the identity's in the order the query selects them.
+ */
+export function userWithIdentityOf(v: unknown[]): { user: UserRow; identity: IdentityRow } {
+  const user = {
+    user_id: v[0],
+    connection: v[1],
+    email: v[2],
+    email_normalized: v[3],
+    email_verified: v[4],
+    name: v[5],
+    given_name: v[6],
+    family_name: v[7],
+    nickname: v[8],
+    picture: v[9],
+    phone_number: v[10],
+    phone_verified: v[11],
+    blocked: v[12],
+    user_metadata: v[13],
+    app_metadata: v[14],
+    created_at: v[15],
+    updated_at: v[16],
+    last_login: v[17],
+    logins_count: v[18],
+  } as UserRow;
+  const identity = {
+    provider: v[19],
+    user_id: v[20],
+    owner_id: v[0],
+    connection: v[21],
+    is_social: v[22],
+    is_main: v[23],
+    profile_data: v[24],
+    connection_email: v[25],
+    linked_at: v[26],
+  } as IdentityRow;
+  return { user, identity };
+}
 
 /**
  * The statements of the directory's hot paths (lookups, link, unlink, the audit trail),

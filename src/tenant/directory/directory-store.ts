@@ -52,6 +52,13 @@ export class DirectoryStore {
     return db.executeQuery(query);
   }
 
+  /** A read of committed data, each row an array of its values in the select's order: on SQLite with no object a row (RunNow.committedValues). */
+  async committedValues(query: CompiledQuery): Promise<unknown[][]> {
+    const values = this.#runNow?.committedValues(query);
+    if (values !== undefined) return values;
+    return (await this.reader.executeQuery(query)).rows.map((row) => Object.values(row as object));
+  }
+
   requireConnection(name: string): Connection {
     const connection = this.connections.byName(name);
     if (!connection) throw tenantError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);

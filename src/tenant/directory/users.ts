@@ -5,6 +5,7 @@ import { identityUserIdFor, type Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
 import { strongPasswordHash, type Credentials } from './credentials.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
+import { userWithIdentityOf } from './directory-queries.ts';
 import { isPlausibleEmail, normalizeEmail } from './email.ts';
 import { checkMetadataDepth, checkMetadataSize } from './metadata-limits.ts';
 import { mergeMetadataTopLevel, toProfile, type IdentityRow, type Metadata, type UserProfile, type UserRow } from './profile.ts';
@@ -99,25 +100,13 @@ export class Users {
    * from one snapshot, never from either side of a concurrent link.
    */
   async findByEmail(email: string): Promise<UserProfile[]> {
-    const { rows } = await this.#store.execute(this.#store.reader, this.#store.queries.usersByEmail({ email: normalizeEmail(email) }));
+    const values = await this.#store.committedValues(this.#store.queries.usersByEmail({ email: normalizeEmail(email) }));
     const users = new Map<string, { row: UserRow; identities: IdentityRow[] }>();
-    for (const r of rows) {
-      let user = users.get(r.user_id);
-      if (!user) {
-        user = { row: r, identities: [] };
-        users.set(r.user_id, user);
-      }
-      user.identities.push({
-        provider: r.identity_provider,
-        user_id: r.identity_user_id,
-        owner_id: r.user_id,
-        connection: r.identity_connection,
-        is_social: r.identity_is_social,
-        is_main: r.identity_is_main,
-        profile_data: r.identity_profile_data,
-        connection_email: r.identity_connection_email,
-        linked_at: r.identity_linked_at,
-      });
+    for (const v of values) {
+      const { user: row, identity } = userWithIdentityOf(v);
+      const user = users.get(row.user_id);
+      if (user) user.identities.push(identity);
+      else users.set(row.user_id, { row, identities: [identity] });
     }
     // As in DirectoryStore.withIdentities: a user without its main identity does not exist (never shown with `identities: []`).
     return [...users.values()].flatMap(({ row, identities }) => (identities.some((i) => i.is_main === 1) ? [toProfile(row, identities)] : []));

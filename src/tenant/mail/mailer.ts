@@ -1,6 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { Kysely } from 'kysely';
-import type { Schema } from '../tenant-database.ts';
+import type { Database } from '../tenant-database.ts';
 
 export interface MailMessage {
   to: string;
@@ -27,13 +26,14 @@ interface QueuedMail {
 
 /**
  * Development transport: messages are stored and readable at /dev/mail, never sent. Messages
- * sent in the same turn of the event loop are stored in one statement: each write is its own
- * commit, and a commit costs more than the insert (a link + unlink sends two or three).
+ * sent in the same turn of the event loop are stored in one statement, written with the
+ * database's `write`: on SQLite it joins the group commit of the writes under way (a link, an
+ * unlink) instead of a commit of its own, which cost more than the insert.
  */
 export class OutboxMailer implements Mailer {
   readonly transport = 'outbox' as const;
   #queue: QueuedMail[] = [];
-  constructor(private readonly db: Kysely<Schema>) {}
+  constructor(private readonly database: Pick<Database, 'db' | 'write'>) {}
 
   send(message: MailMessage): Promise<void> {
     return new Promise((stored, failed) => {
@@ -49,10 +49,12 @@ export class OutboxMailer implements Mailer {
     const batch = this.#queue;
     this.#queue = [];
     try {
-      await this.db
-        .insertInto('mail_outbox')
-        .values(batch.map((mail) => mail.row))
-        .execute();
+      await this.database.write(
+        this.database.db
+          .insertInto('mail_outbox')
+          .values(batch.map((mail) => mail.row))
+          .compile(),
+      );
       for (const mail of batch) mail.stored();
     } catch (err) {
       for (const mail of batch) mail.failed(err);
@@ -60,7 +62,7 @@ export class OutboxMailer implements Mailer {
   }
 
   async list(limit = 100): Promise<StoredMail[]> {
-    return this.db.selectFrom('mail_outbox').select(['to', 'subject', 'text', 'html', 'created_at']).orderBy('id', 'desc').limit(limit).execute();
+    return this.database.db.selectFrom('mail_outbox').select(['to', 'subject', 'text', 'html', 'created_at']).orderBy('id', 'desc').limit(limit).execute();
   }
 }
 

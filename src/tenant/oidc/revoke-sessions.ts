@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { prepareQuery } from '../../platform/prepared-query.ts';
-import type { Schema } from '../tenant-database.ts';
+import type { Database, Schema } from '../tenant-database.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
 
 /**
@@ -11,17 +11,22 @@ function holdsAnyQuery(db: Kysely<Schema>) {
   return prepareQuery(['accountId'], (p) => db.selectFrom('oidc_payloads').select('id').where('account_id', '=', p.accountId).limit(sql.lit(1)));
 }
 
+type AccountDatabase = Pick<Database, 'db' | 'reader' | 'runNow'>;
+
 /**
  * Ends everything an account holds at the OpenID Provider: its sessions (every browser is
  * signed out), grants, and the codes, access tokens and refresh tokens issued under them.
  * Returns the number of rows deleted.
  */
-async function revokeAccountSessions(db: Kysely<Schema>, holdsAny: ReturnType<typeof holdsAnyQuery>, accountId: string): Promise<number> {
+async function revokeAccountSessions(database: AccountDatabase, holdsAny: ReturnType<typeof holdsAnyQuery>, accountId: string): Promise<number> {
   // Usually the account holds nothing (an account linked through the API may never have signed
-  // in here): then one read, no write transaction. What it might gain right after this read it
-  // could as well gain right after the transaction below.
-  if ((await db.executeQuery(holdsAny({ accountId }))).rows.length === 0) return 0;
-  return db.transaction().execute(async (trx) => {
+  // in here): then one read of committed data, no write transaction; on SQLite at once, not
+  // behind the writes under way. What it might gain right after this read it could as well
+  // gain right after the transaction below.
+  const query = holdsAny({ accountId });
+  const held = database.runNow?.committed(query) ?? (await database.reader.executeQuery(query));
+  if (held.rows.length === 0) return 0;
+  return database.db.transaction().execute(async (trx) => {
     const grants = await trx.selectFrom('oidc_payloads').select(['model', 'id', 'grant_id']).where('account_id', '=', accountId).execute();
     const grantIds = [...new Set(grants.flatMap((row) => (row.model === 'Grant' ? [row.id] : row.grant_id ? [row.grant_id] : [])))];
     const owned = await trx.deleteFrom('oidc_payloads').where('account_id', '=', accountId).executeTakeFirst();
@@ -45,14 +50,14 @@ export class AccountSessions {
   readonly #holdsAny: ReturnType<typeof holdsAnyQuery>;
 
   constructor(
-    private readonly db: Kysely<Schema>,
+    private readonly database: AccountDatabase,
     private readonly backchannel: Pick<BackchannelLogout, 'accountEnded'>,
   ) {
-    this.#holdsAny = holdsAnyQuery(db);
+    this.#holdsAny = holdsAnyQuery(database.db);
   }
 
   async end(accountId: string): Promise<number> {
-    const revoked = await revokeAccountSessions(this.db, this.#holdsAny, accountId);
+    const revoked = await revokeAccountSessions(this.database, this.#holdsAny, accountId);
     this.backchannel.accountEnded(accountId);
     return revoked;
   }

@@ -1,37 +1,45 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import ejs from 'ejs';
 
 type RenderCallback = (err: Error | null, html?: string) => void;
 type Template = (data: object) => string;
 
-/** `<%- include('/absolute/name', data) %>`: an include named from the views directory, with or without data. */
-const INCLUDE = /<%-\s*include\(\s*'(\/[\w/.-]+)'\s*(?:,([\s\S]*?))?\)\s*%>/g;
+/**
+ * `<%- include('name', data) %>`, with or without data: a name from the views directory
+ * (`/partials/head`) or relative to the including file (`../partials/head`).
+ */
+const INCLUDE = /<%-\s*include\(\s*'([\w/.-]+)'\s*(?:,([\s\S]*?))?\)\s*%>/g;
+
+/** The file an include names, resolved as EJS resolves it (with `root` the views directory). */
+function includedFile(name: string, includer: string, viewsDir: string): string {
+  const file = name.startsWith('/') ? join(viewsDir, name) : resolve(dirname(includer), name);
+  return extname(name) ? file : `${file}.ejs`;
+}
 
 /**
  * A template's source with its includes written into it, each in a block of its own: with data,
  * inside `with (data)`, so the partial sees the data over the page's locals, as an include does.
  * The page then renders as one function: EJS runs an include by copying every local into a new
- * object and looking the partial up, on every render.
+ * object and looking the partial up (on the file system, for a relative name), on every render.
  */
-function inlineIncludes(source: string, viewsDir: string, seen: readonly string[]): string {
+function inlineIncludes(source: string, file: string, viewsDir: string, seen: readonly string[]): string {
   return source.replace(INCLUDE, (_tag, name: string, data: string | undefined) => {
-    const file = join(viewsDir, name.endsWith('.ejs') ? name : `${name}.ejs`);
-    if (seen.includes(file)) throw new Error(`${file} includes itself`);
-    const partial = inlineIncludes(readFileSync(file, 'utf8'), viewsDir, [...seen, file]);
+    const partialFile = includedFile(name, file, viewsDir);
+    if (seen.includes(partialFile)) throw new Error(`${partialFile} includes itself`);
+    const partial = inlineIncludes(readFileSync(partialFile, 'utf8'), partialFile, viewsDir, [...seen, partialFile]);
     return data === undefined ? `<% { %>${partial}<% } %>` : `<% with (${data.trim()}) { %>${partial}<% } %>`;
   });
 }
 
 function compile(file: string, viewsDir: string): Template {
-  const source = inlineIncludes(readFileSync(file, 'utf8'), viewsDir, [file]);
+  const source = inlineIncludes(readFileSync(file, 'utf8'), file, viewsDir, [file]);
   return ejs.compile(source, { filename: file, root: viewsDir }) as Template;
 }
 
 /**
- * EJS as the app's view engine, with includes named from the views directory
- * (`include('/app/partials/head')`), written into each page when it is compiled. With Express's
- * `view cache` on, each page is compiled once, at its first render.
+ * EJS as an Express view engine, with each page's includes written into it when it is
+ * compiled. With Express's `view cache` on, each page is compiled once, at its first render.
  */
 export function ejsViewEngine(viewsDir: string) {
   const compiled = new Map<string, Template>();
