@@ -708,6 +708,14 @@ for (const db of testDatabases()) {
         assert.deepEqual((await directory.getUser(primary.user_id)).user_metadata, { keep: 'primary' });
       });
 
+      it("sets the primary's updated_at to the unlink's time, the standalone user's creation", async () => {
+        const { primary, secondary, provider, identityUserId } = await linkedPair('touch');
+        await directory.unlink(primary.user_id, provider, identityUserId, {}, ACTOR);
+        const [after, detached] = [await directory.getUser(primary.user_id), await directory.getUser(secondary.user_id)];
+        assert.equal(after.updated_at, detached.updated_at);
+        assert.ok(after.updated_at > primary.updated_at);
+      });
+
       it('refuses to remove the main identity (unlink_main_identity)', async () => {
         const { primary } = await linkedPair('main');
         const before = await directory.getUser(primary.user_id);

@@ -156,6 +156,10 @@ export function directoryQueries(database: Database) {
         .where('user_id', '=', p.userId),
     ),
     touchUser: prepareQuery(['userId', 'date'], (p) => db.updateTable('users').set({ updated_at: p.date }).where('user_id', '=', p.userId)),
+    /** touchUser answering the row: the update locks it (PostgreSQL) as lockUser's `for update` does, in one statement instead of two. */
+    touchAndLockUser: prepareQuery(['userId', 'date'], (p) =>
+      db.updateTable('users').set({ updated_at: p.date }).where('user_id', '=', p.userId).returningAll(),
+    ),
     insertSnapshot: prepareQuery(['primaryId', 'provider', 'userId', 'snapshot', 'date'], (p) =>
       db.insertInto('link_snapshots').values({
         primary_id: p.primaryId,

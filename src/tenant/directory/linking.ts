@@ -170,7 +170,10 @@ export class Linking {
   async unlink(primaryId: string, provider: string, identityUserId: string, options: UnlinkOptions, actor: Actor): Promise<Identity[]> {
     let change: IdentityChange | undefined;
     const identities = await this.#store.transaction(async (trx) => {
-      const primary = await this.#store.lockUser(trx, primaryId);
+      const date = now();
+      // Locked and its updated_at set at once: a refusal below rolls both back.
+      const primary = (await this.#store.execute(trx, this.#store.queries.touchAndLockUser({ userId: primaryId, date }))).rows[0];
+      if (!primary) throw tenantError('inexistent_user');
       const primaryIdentities = await this.#store.identityRowsOf(trx, primaryId);
       const identity = primaryIdentities.find((i) => i.provider === provider && i.user_id === identityUserId);
       if (!identity) throw tenantError('inexistent_identity');
@@ -188,7 +191,6 @@ export class Linking {
       const snapshot = snapshotRow ? (JSON.parse(snapshotRow.snapshot) as UserProfile) : undefined;
       const restore = options.restoreMetadata === true && snapshot !== undefined;
 
-      const date = now();
       const secondaryId = `${provider}|${identityUserId}`;
       const row: UserRow = {
         user_id: secondaryId,
@@ -224,7 +226,6 @@ export class Linking {
         }),
       );
       if (Number(moved.numAffectedRows) !== 1) throw tenantError('inexistent_identity');
-      await this.#store.execute(trx, this.#store.queries.touchUser({ userId: primaryId, date }));
       await this.#audit.record(trx, actor, {
         type: 'identity.unlinked',
         date,
