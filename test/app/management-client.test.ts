@@ -758,6 +758,39 @@ describe('ManagementClient: read cache', () => {
     }
   });
 
+  it('hands a read at hand without a promise only once it has arrived, and never where a read would load', async () => {
+    const s = await tenant((req, res) => {
+      if (req.method === 'PATCH') return send(res, 200, user('auth0|1'));
+      if (req.url.startsWith('/api/v2/users-by-email')) return send(res, 200, [user('auth0|1')]);
+      if (req.url.includes('/logs')) return send(res, 200, []);
+      return send(res, 200, user('auth0|1'));
+    });
+    try {
+      const c = client(s, { readCacheTtlMs: 60 });
+      const reading = c.getUser('auth0|1');
+      assert.equal(c.cachedUser('auth0|1'), undefined, 'not while the read is under way');
+      const read = await reading;
+      assert.equal(c.cachedUser('auth0|1'), read);
+      const logs = await c.userLogs('auth0|1', { perPage: 50 });
+      assert.equal(c.cachedUserLogs('auth0|1', 50), logs);
+      assert.equal(c.cachedUserLogs('auth0|1', 20), undefined);
+      assert.deepEqual(
+        s.apiRequests().map((r) => r.url),
+        ['/api/v2/users/auth0%7C1', '/api/v2/users/auth0%7C1/logs?per_page=50&sort=date%3A-1'],
+      );
+      const byEmail = await c.usersByEmail('jane+1@example.com');
+      assert.equal(c.cachedUsersByEmail('jane+1@example.com'), byEmail);
+      await c.updateUser('auth0|1', { user_metadata: { a: 1 } });
+      assert.equal(c.cachedUser('auth0|1'), undefined, 'a write forgets it');
+      await c.getUser('auth0|1');
+      await new Promise((r) => setTimeout(r, 80));
+      assert.equal(c.cachedUser('auth0|1'), undefined, 'past the TTL');
+      assert.equal(client(s, {}).cachedUser('auth0|1'), undefined, 'without a read cache');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a failed read is not remembered', async () => {
     const s = await tenant((_req, res, n) =>
       n === 1 ? send(res, 404, auth0Error(404, 'Not Found', 'The user does not exist.', 'inexistent_user')) : send(res, 200, user('auth0|1')),

@@ -42,6 +42,10 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
       created_at: other.created_at,
     }),
     userLogs: async () => [],
+    // No read cache: nothing is at hand.
+    cachedUser: () => undefined,
+    cachedUsersByEmail: () => undefined,
+    cachedUserLogs: () => undefined,
   } as unknown as ManagementClient;
   const keptSeparate = {
     candidatesKeptBy: async () => new Set(options.kept ?? []),

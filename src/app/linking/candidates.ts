@@ -23,6 +23,10 @@ export function toCandidate(user: Auth0User): Candidate {
   };
 }
 
+function candidatesAmong(users: Auth0User[], user: SessionUser): Candidate[] {
+  return users.filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0).map(toCandidate);
+}
+
 /**
  * Finds link candidates: other users with the same email, when both emails are verified
  * (the boolean true, never a string) and the user has not chosen to keep them separate.
@@ -56,8 +60,14 @@ export class CandidateFinder {
    */
   async findAll(user: SessionUser, options: ReadOptions = {}): Promise<Candidate[]> {
     if (user.email_verified !== true || !user.email) return [];
-    const users = await this.management.usersByEmail(user.email, options);
-    return users.filter((u) => u.user_id !== user.user_id && u.email_verified === true && u.identities.length > 0).map(toCandidate);
+    return candidatesAmong(await this.management.usersByEmail(user.email, options), user);
+  }
+
+  /** `findAll`, when the read cache has its read at hand (or none is needed); otherwise undefined. */
+  cachedAll(user: SessionUser): Candidate[] | undefined {
+    if (user.email_verified !== true || !user.email) return [];
+    const users = this.management.cachedUsersByEmail(user.email);
+    return users && candidatesAmong(users, user);
   }
 
   /** A candidate by id, only if it is one of the user's current candidates. */

@@ -102,14 +102,29 @@ export class ManagementClient {
   }
 
   getUser(id: string, options: ReadOptions = {}): Promise<Auth0User> {
-    const path = `/users/${seg(id)}`;
+    const path = userPath(id);
     return this.#reads.read(path, options.fresh, () => this.#call('GET', path, userSchema, { missing: 'user' }));
   }
 
   /** Exact match as the server defines it (Auth0: case-sensitive); normalising is the caller's job. */
   usersByEmail(email: string, options: ReadOptions = {}): Promise<Auth0User[]> {
-    const path = `/users-by-email?${new URLSearchParams({ email })}`;
+    const path = usersByEmailPath(email);
     return this.#reads.read(path, options.fresh, () => this.#call('GET', path, z.array(userSchema), { missing: 'user' }));
+  }
+
+  /** `getUser`'s read, when the read cache has it at hand (see ReadCache.peek); otherwise undefined. */
+  cachedUser(id: string): Auth0User | undefined {
+    return this.#reads.peek(userPath(id));
+  }
+
+  /** `usersByEmail`'s read, when the read cache has it at hand; otherwise undefined. */
+  cachedUsersByEmail(email: string): Auth0User[] | undefined {
+    return this.#reads.peek(usersByEmailPath(email));
+  }
+
+  /** `userLogs`'s read, when the read cache has it at hand; otherwise undefined. */
+  cachedUserLogs(id: string, perPage = 50): Auth0LogEvent[] | undefined {
+    return this.#reads.peek(userLogsPath(id, perPage));
   }
 
   /** Metadata merges at the top level on the server; `null` deletes a key. Only these two fields are ever sent. */
@@ -146,8 +161,7 @@ export class ManagementClient {
     if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) {
       throw appError('invalid_query_string', 'perPage must be an integer from 1 to 100.', { perPage });
     }
-    const query = new URLSearchParams({ per_page: String(perPage), sort: 'date:-1' });
-    const path = `/users/${seg(id)}/logs?${query}`;
+    const path = userLogsPath(id, perPage);
     return this.#reads.read(path, options.fresh, () => this.#call('GET', path, logsSchema, { missing: 'user' }));
   }
 
@@ -216,6 +230,19 @@ export class ManagementClient {
     }
     return transientOrOther(reply, details);
   }
+}
+
+function userPath(id: string): string {
+  return `/users/${seg(id)}`;
+}
+
+function usersByEmailPath(email: string): string {
+  return `/users-by-email?${new URLSearchParams({ email })}`;
+}
+
+/** What URLSearchParams gives for `{ per_page, sort: 'date:-1' }`, without building one on every page. */
+function userLogsPath(id: string, perPage: number): string {
+  return `/users/${seg(id)}/logs?per_page=${perPage}&sort=date%3A-1`;
 }
 
 /** Path segments: user ids contain `|` and may contain `/`. */

@@ -8,7 +8,7 @@ const READ_CACHE_MAX = 10_000;
  */
 export class ReadCache {
   readonly #ttlMs: number;
-  readonly #reads = new Map<string, { at: number; generation: number; value: Promise<unknown> }>();
+  readonly #reads = new Map<string, { at: number; generation: number; value: Promise<unknown>; arrived?: { value: unknown } }>();
   /** Bumped at the start and end of every write, so a read that overlapped a write is never reused. */
   #generation = 0;
 
@@ -27,14 +27,32 @@ export class ReadCache {
     // A fresh read also replaces the cached one: the pages after it show what it saw.
     if (!fresh && hit && hit.generation === this.#generation && now - hit.at < this.#ttlMs) return hit.value as Promise<T>;
     const value = load();
+    const entry: { at: number; generation: number; value: Promise<unknown>; arrived?: { value: unknown } } = { at: now, generation: this.#generation, value };
     this.#reads.delete(key);
-    this.#reads.set(key, { at: now, generation: this.#generation, value });
+    this.#reads.set(key, entry);
     if (this.#reads.size > READ_CACHE_MAX) this.#reads.delete(this.#reads.keys().next().value!);
-    // A failure is not remembered: the next caller tries again.
-    value.catch(() => {
-      if (this.#reads.get(key)?.value === value) this.#reads.delete(key);
-    });
+    value.then(
+      (arrived) => {
+        entry.arrived = { value: arrived };
+      },
+      // A failure is not remembered: the next caller tries again.
+      () => {
+        if (this.#reads.get(key) === entry) this.#reads.delete(key);
+      },
+    );
     return value;
+  }
+
+  /**
+   * What `read(key)` would hand out now, when it has arrived: the value itself, with no promise to
+   * wait for (a page whose reads are all cached answers at once). Undefined when `read` would
+   * load, or would hand out a read still under way.
+   */
+  peek<T>(key: string): T | undefined {
+    if (this.#ttlMs === 0) return undefined;
+    const hit = this.#reads.get(key);
+    if (hit?.arrived && hit.generation === this.#generation && Date.now() - hit.at < this.#ttlMs) return hit.arrived.value as T;
+    return undefined;
   }
 
   async write<T>(run: () => Promise<T>): Promise<T> {
