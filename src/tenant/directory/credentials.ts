@@ -17,12 +17,8 @@ export class Credentials {
 
   /** The database or passwordless identity registered with `email` in `connection`, linked or not. */
   async findIdentityByEmail(connection: string, email: string): Promise<{ provider: string; user_id: string; owner_id: string } | undefined> {
-    return this.#store.reader
-      .selectFrom('identities')
-      .select(['provider', 'user_id', 'owner_id'])
-      .where('connection', '=', connection)
-      .where('connection_email', '=', normalizeEmail(email))
-      .executeTakeFirst();
+    const store = this.#store;
+    return (await store.execute(store.reader, store.queries.identityByEmail({ connection, email: normalizeEmail(email) }))).rows[0];
   }
 
   async passwordHashOf(provider: string, identityUserId: string): Promise<string | undefined> {

@@ -128,6 +128,10 @@ export function directoryQueries(database: Database) {
     identityOwner: prepareQuery(['provider', 'userId'], (p) =>
       db.selectFrom('identities').select(['owner_id', 'is_main']).where('provider', '=', p.provider).where('user_id', '=', p.userId),
     ),
+    /** A connection's identity by its email: every passwordless sign-in looks its person up so. */
+    identityByEmail: prepareQuery(['connection', 'email'], (p) =>
+      db.selectFrom('identities').select(['provider', 'user_id', 'owner_id']).where('connection', '=', p.connection).where('connection_email', '=', p.email),
+    ),
     /** Moves a secondary's main identity into the primary. */
     linkIdentity: prepareQuery(['provider', 'userId', 'from', 'to', 'profileData', 'linkedAt'], (p) =>
       db

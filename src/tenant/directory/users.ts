@@ -114,13 +114,9 @@ export class Users {
 
   /** The user that owns an identity, whether as its main identity or a linked one. */
   async findByIdentity(provider: string, identityUserId: string): Promise<UserProfile | undefined> {
-    const identity = await this.#store.reader
-      .selectFrom('identities')
-      .select('owner_id')
-      .where('provider', '=', provider)
-      .where('user_id', '=', identityUserId)
-      .executeTakeFirst();
-    return identity ? this.#store.findUser(identity.owner_id) : undefined;
+    const store = this.#store;
+    const identity = (await store.execute(store.reader, store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
+    return identity ? store.findUser(identity.owner_id) : undefined;
   }
 
   /** Creates a user in a database or passwordless connection, as `POST /api/v2/users` does. */
