@@ -20,6 +20,11 @@ export class ReadCache {
     return this.#ttlMs > 0;
   }
 
+  /** How many reads are kept now. */
+  get size(): number {
+    return this.#reads.size;
+  }
+
   read<T>(key: string, fresh: boolean | undefined, load: () => Promise<T>): Promise<T> {
     if (this.#ttlMs === 0) return load();
     const now = Date.now();
@@ -30,7 +35,12 @@ export class ReadCache {
     const entry: { at: number; generation: number; value: Promise<unknown>; arrived?: { value: unknown } } = { at: now, generation: this.#generation, value };
     this.#reads.delete(key);
     this.#reads.set(key, entry);
-    if (this.#reads.size > READ_CACHE_MAX) this.#reads.delete(this.#reads.keys().next().value!);
+    // Oldest first: reads past their ttl are never handed out again, so they go now rather than
+    // stay until the bound pushes them out (a busy app would otherwise hold the bound's worth).
+    for (const [oldKey, old] of this.#reads) {
+      if (now - old.at < this.#ttlMs && this.#reads.size <= READ_CACHE_MAX) break;
+      this.#reads.delete(oldKey);
+    }
     value.then(
       (arrived) => {
         entry.arrived = { value: arrived };
