@@ -110,9 +110,14 @@ class CountingBrowser extends Browser {
   }
 }
 
+/** How far below the last mail id seen each read of the outbox looks again. */
+const LOOK_BACK = 200;
+
 /** Codes mailed by the tenants, read from the outbox table as they arrive (one reader for every worker). */
 class Outbox {
   readonly #codes = new Map<string, string>();
+  /** Ids read within the look-back window, in the order read. */
+  readonly #seen = new Set<number>();
   #lastId = 0;
   #reading: Promise<void> | undefined;
   constructor(private readonly pool: pg.Pool) {}
@@ -134,15 +139,24 @@ class Outbox {
   }
 
   async #read(): Promise<void> {
+    // Ids are taken at insert and committed in any order (two tenants write at once): a row below
+    // the last id seen may commit later, so the read looks back a window and skips rows it has.
     const rows = (
       await this.pool.query<{ id: string; to: string; text: string }>('select id, "to", text from mail_outbox where id > $1 order by id limit 1000', [
-        this.#lastId,
+        Math.max(0, this.#lastId - LOOK_BACK),
       ])
     ).rows;
     for (const row of rows) {
-      this.#lastId = Number(row.id);
+      const id = Number(row.id);
+      if (this.#seen.has(id)) continue;
+      this.#seen.add(id);
+      this.#lastId = Math.max(this.#lastId, id);
       const code = /^\s+(\d{6})\s*$/m.exec(row.text)?.[1];
       if (code) this.#codes.set(row.to, code);
+    }
+    for (const id of this.#seen) {
+      if (id > this.#lastId - LOOK_BACK) break;
+      this.#seen.delete(id);
     }
   }
 }
