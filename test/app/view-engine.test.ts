@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import ejs from 'ejs';
 import { ejsViewEngine } from '../../src/platform/view-engine.ts';
+import { render, viewsDir } from '../helpers/view-render.ts';
 
-const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 const hostile = '<script>alert("x")</script>&\'';
 const account = (n: number) => ({
   user_id: `auth0|${n}<b>`,
@@ -88,16 +87,6 @@ const renders: [string, Record<string, unknown>][] = [
     },
   ],
 ];
-
-function render(file: string, data: object, cache: boolean, engine = ejsViewEngine(viewsDir)): string {
-  let html: string | undefined;
-  engine(file, { ...data, cache }, (err, out) => {
-    if (err) throw err;
-    html = out;
-  });
-  assert.ok(html !== undefined, 'the engine answers at once');
-  return html;
-}
 
 describe("the app's view engine", () => {
   it('renders every page byte for byte as EJS does with its includes, escaping included', () => {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import ejs from 'ejs';
 import { ejsViewEngine } from '../../src/platform/view-engine.ts';
+import { render, viewsDir } from '../helpers/view-render.ts';
 
-const viewsDir = fileURLToPath(new URL('../../views', import.meta.url));
 const hostile = '<script>alert("x")</script>&\'"';
 const page = { tenantName: `Tenant ${hostile}`, title: `Title ${hostile}` };
 const proof = { app: `App ${hostile}`, email: `proof${hostile}@example.com` };
@@ -85,16 +84,6 @@ const renders: [string, Record<string, unknown>][] = [
   ['demo-idp/login', { ...page, uid: 'u"1', csrf: 'c"', email: hostile, name: hostile, emailVerified: true, error: hostile }],
   ['demo-idp/login', { ...page, uid: 'u1', csrf: 'c', email: '', name: '', emailVerified: false, error: undefined }],
 ];
-
-function render(file: string, data: object, cache: boolean, engine = ejsViewEngine(viewsDir)): string {
-  let html: string | undefined;
-  engine(file, { ...data, cache }, (err, out) => {
-    if (err) throw err;
-    html = out;
-  });
-  assert.ok(html !== undefined, 'the engine answers at once');
-  return html;
-}
 
 const pagesUnder = (dir: string): string[] =>
   readdirSync(join(viewsDir, dir), { recursive: true, encoding: 'utf8' })
