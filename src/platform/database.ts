@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type QueryResult, type SqliteDatabase, type Transaction } from 'kysely';
+import { Kysely, SqliteDialect, type CompiledQuery, type QueryResult, type SqliteDatabase, type Transaction } from 'kysely';
 import type { Logger } from './logger.ts';
+import { OwnSchemaPostgresDialect } from './postgres-introspector.ts';
 import { createPostgresPool, type PostgresTimeouts } from './postgres-pool.ts';
 import { startBackgroundCheckpoints } from './sqlite-checkpoints.ts';
 import { TransactionBatcher } from './transaction-batcher.ts';
@@ -66,7 +67,7 @@ export interface DatabaseOptions {
 export function openDatabase<S>(options: DatabaseOptions): Database<S> {
   if (options.databaseUrl) {
     const pool = createPostgresPool({ connectionString: options.databaseUrl, schema: options.pgSchema, timeouts: options.timeouts, logger: options.logger });
-    const db = new Kysely<S>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<S>({ dialect: new OwnSchemaPostgresDialect({ pool }) });
     return {
       db,
       reader: db,
