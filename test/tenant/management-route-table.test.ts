@@ -71,7 +71,13 @@ for (const db of testDatabases()) {
     it('other routes without parameters: bodies parsed, refused and malformed', async () => {
       assert.equal((await get('/connections', bearer(admin))).status, 200);
       assert.equal((await get('/logs?per_page=2', bearer(admin))).status, 200);
-      const post = (body: string) => both((p) => t.request.post(`/api/v2${p('/users')}`).set({ ...bearer(admin), 'content-type': 'application/json' }).send(body));
+      const post = (body: string) =>
+        both((p) =>
+          t.request
+            .post(`/api/v2${p('/users')}`)
+            .set({ ...bearer(admin), 'content-type': 'application/json' })
+            .send(body),
+        );
       assert.equal((await post('{"connection":"email"')).status, 400);
       assert.equal((await post('{"connection":"email","nope":1}')).status, 400);
       assert.equal((await post('[]')).status, 400);

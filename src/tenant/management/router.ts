@@ -176,7 +176,14 @@ function mayMatch(pattern: string, literal: string): boolean {
  * Runs a route's handlers in turn as Express's router does: a handler's throw or rejected
  * promise, or `next(err)`, goes to the error handler; `next()` past the last one is a 404.
  */
-function runLane(lane: readonly RequestHandler[], notFound: RequestHandler, onError: ErrorRequestHandler, req: Request, res: Response, out: NextFunction): void {
+function runLane(
+  lane: readonly RequestHandler[],
+  notFound: RequestHandler,
+  onError: ErrorRequestHandler,
+  req: Request,
+  res: Response,
+  out: NextFunction,
+): void {
   let index = 0;
   const next: NextFunction = (err?: unknown) => {
     if (err) {
