@@ -185,7 +185,10 @@ function runLane(
   out: NextFunction,
 ): void {
   let index = 0;
-  const next: NextFunction = (err?: unknown) => {
+  // Assigned to a property, not declared: tsx names every `const f = () => …` made at run time
+  // with a defineProperty, and this one is made for each call.
+  const run = {} as { next: NextFunction };
+  run.next = (err?: unknown) => {
     if (err) {
       try {
         onError(err, req, res, out);
@@ -196,11 +199,11 @@ function runLane(
     }
     const handler = index < lane.length ? lane[index++]! : notFound;
     try {
-      const ret: unknown = handler(req, res, next);
-      if (ret instanceof Promise) ret.then(undefined, (error: unknown) => next(error || new Error('Rejected promise')));
+      const ret: unknown = handler(req, res, run.next);
+      if (ret instanceof Promise) ret.then(undefined, (error: unknown) => run.next(error || new Error('Rejected promise')));
     } catch (thrown) {
-      next(thrown);
+      run.next(thrown);
     }
   };
-  next();
+  run.next();
 }
