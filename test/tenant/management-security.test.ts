@@ -301,6 +301,17 @@ for (const db of testDatabases()) {
         assertAuth0Error(await bearer(shortLived), 401, 'invalid_token', 'Invalid token');
       });
 
+      it('case 26: a header that ends as a remembered token does (its signature) but differs before it → 401; the token itself still passes', async () => {
+        assert.equal((await bearer(admin.token)).status, 200);
+        const [header, payload, signature] = admin.token.split('.') as [string, string, string];
+        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+        const widened = Buffer.from(JSON.stringify({ ...claims, scope: `${String(claims.scope)} x` })).toString('base64url');
+        for (const forged of [`${header}.${widened}.${signature}`, `x${admin.token}`, `${header}.${payload}x.${signature}`]) {
+          assertAuth0Error(await bearer(forged), 401, 'invalid_token', 'Invalid token');
+        }
+        assert.equal((await bearer(admin.token)).status, 200);
+      });
+
       it('case 26: foreign-issuer token (another key, or the tenant key with another iss) → 401', async () => {
         assertAuth0Error(await bearer(await signForeign(adminClaims())), 401, 'invalid_token', 'Invalid token');
         assertAuth0Error(await bearer(await signForeign({ ...adminClaims(), iss: 'https://evil.example/' })), 401, 'invalid_token');

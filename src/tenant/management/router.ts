@@ -1,4 +1,4 @@
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import { FixedWindowLimiter, type RateLimitDecision, type WindowLimiter } from '../../platform/rate-limit.ts';
 import type { z } from 'zod';
@@ -49,7 +49,7 @@ export interface ManagementRouterOptions {
 }
 
 /** `/api/v2`: token guard, rate limit, body parser, one thin handler per route definition, Auth0 error bodies. */
-export function managementRouter(options: ManagementRouterOptions): Router {
+export function managementRouter(options: ManagementRouterOptions): RequestHandler {
   const router = Router();
   const openapi = buildOpenApiDocument(options.routes, options.issuer);
   router.get('/openapi.json', (_req, res) => {
@@ -64,7 +64,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
   // each process on purpose: it guards that process' CPU, and a shared counter would give
   // whoever sends bad tokens a database write to cause.
   const unauthenticated = new FixedWindowLimiter(options.rateLimitPerMinute, 60_000);
-  router.use((req: Request, res: Response, next: NextFunction) => {
+  const gate = (req: Request, res: Response, next: NextFunction) => {
     if (tokenGuard.recognizes(req)) return next();
     const address = ipKeyGenerator(req.ip ?? '');
     if (unauthenticated.exhausted(address)) return tooManyRequests(res);
@@ -72,12 +72,7 @@ export function managementRouter(options: ManagementRouterOptions): Router {
       if (req.management === undefined) unauthenticated.hit(address);
     });
     next();
-  });
-  // Preflights carry no token: counted above as unauthenticated requests, like any other.
-  router.use(managementPreflight(options.webOrigins));
-  router.use(tokenGuard);
-  // Before the rate limit, so that a page can read its 429 too.
-  router.use(managementCors(options.webOrigins));
+  };
   // Per client, with Auth0's x-ratelimit-* headers. The limiter answers at once unless it must
   // ask the shared counter, so most calls pay no promise for it.
   const { perClient } = options;
@@ -91,42 +86,124 @@ export function managementRouter(options: ManagementRouterOptions): Router {
     }
     next();
   };
-  router.use((req: Request, res: Response, next: NextFunction) => {
+  const limit = (req: Request, res: Response, next: NextFunction) => {
     const decision = perClient.hit(req.management!.clientId);
     if (decision instanceof Promise) decision.then((shared) => answer(res, next, shared), next);
     else answer(res, next, decision);
-  });
+  };
   // Bodies are read only for authenticated, non-throttled callers. A request without a body
   // (every GET) skips the parser, as the parser itself would, without its bookkeeping.
   const json = express.json({ limit: '100kb', strict: true, verify: jsonBodyNestingGuard });
-  router.use((req: Request, res: Response, next: NextFunction) => {
+  const body = (req: Request, res: Response, next: NextFunction) => {
     if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return next();
     return json(req, res, next);
-  });
+  };
+  const beforeRoutes: RequestHandler[] = [
+    gate,
+    // Preflights carry no token: counted by the gate as unauthenticated requests, like any other.
+    managementPreflight(options.webOrigins),
+    tokenGuard,
+    // Before the rate limit, so that a page can read its 429 too.
+    managementCors(options.webOrigins),
+    limit,
+    body,
+  ];
+  router.use(...beforeRoutes);
 
-  for (const route of options.routes) {
-    router[route.method](route.path, async (req: Request, res: Response) => {
-      const params = parse(route.params, req.params, 'invalid_query_string', 'Path');
-      const pathUserId = (params as { id?: string } | undefined)?.id;
-      requireScopes(req.management!, route.scopes, route.selfScopes ?? [], pathUserId);
-      const query = parse(route.query, req.query, 'invalid_query_string', 'Query');
-      if (!route.query && Object.keys(req.query as object).length > 0) {
-        throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${Object.keys(req.query as object).join(', ')}`);
+  const lanes = new Map<string, RequestHandler[]>();
+  options.routes.forEach((route, index) => {
+    const handler = routeHandler(route);
+    router[route.method](route.path, handler);
+    const earlier = [{ method: 'get', path: '/openapi.json' }, ...options.routes.slice(0, index)];
+    if (isLiteral(route.path) && !earlier.some((other) => other.method === route.method && mayMatch(other.path, route.path))) {
+      lanes.set(`${route.method.toUpperCase()} ${route.path}`, [...beforeRoutes, handler]);
+    }
+  });
+  const notFound = (_req: Request, res: Response) => sendAuth0Error(res, tenantError('not_found', 'Not Found: no such Management API endpoint.'));
+  const onError = auth0ErrorHandler(options.logger);
+  router.use(notFound);
+  router.use(onError);
+  // A call whose method and path are exactly a route's without parameters (users-by-email among
+  // them) runs that route's handlers from this table, as the router would run them, without
+  // the router's walk of its layers. Anything else (HEAD, OPTIONS, another case, a trailing
+  // slash, an encoded character, a path with parameters) goes through the router.
+  return (req, res, next) => {
+    const url = req.url;
+    const query = url.indexOf('?');
+    const lane = lanes.get(`${req.method} ${query === -1 ? url : url.slice(0, query)}`);
+    if (lane === undefined) return router(req, res, next);
+    runLane(lane, notFound, onError, req, res, next);
+  };
+}
+
+function routeHandler(route: RouteDefinition) {
+  return async (req: Request, res: Response) => {
+    const params = parse(route.params, req.params, 'invalid_query_string', 'Path');
+    const pathUserId = (params as { id?: string } | undefined)?.id;
+    requireScopes(req.management!, route.scopes, route.selfScopes ?? [], pathUserId);
+    const query = parse(route.query, req.query, 'invalid_query_string', 'Query');
+    if (!route.query && Object.keys(req.query as object).length > 0) {
+      throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${Object.keys(req.query as object).join(', ')}`);
+    }
+    const body = parse(route.body, req.body, 'invalid_body', 'Payload');
+    const result = await route.handle({ params, query, body, auth: req.management! });
+    if (route.status === 204) {
+      res.status(204).end();
+      return;
+    }
+    // res.json's extras (settings lookups, a MIME lookup, freshness checks) are for pages;
+    // the API answers no-store JSON on every call.
+    res.statusCode = route.status;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify(result));
+  };
+}
+
+/** A path the router matches only as itself (no parameters, no patterns). */
+function isLiteral(path: string): boolean {
+  return /^(\/[A-Za-z0-9._-]+)+$/.test(path);
+}
+
+/** Whether the router could match `literal` against `pattern` (case-insensitive, `:name` a segment; anything fancier: assume it could). */
+function mayMatch(pattern: string, literal: string): boolean {
+  if (/[*?+(){}]/.test(pattern)) return true;
+  const wanted = pattern.toLowerCase().split('/');
+  const given = literal.toLowerCase().split('/');
+  return wanted.length === given.length && wanted.every((segment, i) => segment.startsWith(':') || segment === given[i]);
+}
+
+/**
+ * Runs a route's handlers in turn as Express's router does: a handler's throw or rejected
+ * promise, or `next(err)`, goes to the error handler; `next()` past the last one is a 404.
+ */
+function runLane(
+  lane: readonly RequestHandler[],
+  notFound: RequestHandler,
+  onError: ErrorRequestHandler,
+  req: Request,
+  res: Response,
+  out: NextFunction,
+): void {
+  let index = 0;
+  // Assigned to a property, not declared: tsx names every `const f = () => …` made at run time
+  // with a defineProperty, and this one is made for each call.
+  const run = {} as { next: NextFunction };
+  run.next = (err?: unknown) => {
+    if (err) {
+      try {
+        onError(err, req, res, out);
+      } catch (thrown) {
+        out(thrown);
       }
-      const body = parse(route.body, req.body, 'invalid_body', 'Payload');
-      const result = await route.handle({ params, query, body, auth: req.management! });
-      if (route.status === 204) {
-        res.status(204).end();
-        return;
-      }
-      // res.json's extras (settings lookups, a MIME lookup, freshness checks) are for pages;
-      // the API answers no-store JSON on every call.
-      res.statusCode = route.status;
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.end(JSON.stringify(result));
-    });
-  }
-  router.use((_req, res) => sendAuth0Error(res, tenantError('not_found', 'Not Found: no such Management API endpoint.')));
-  router.use(auth0ErrorHandler(options.logger));
-  return router;
+      return;
+    }
+    const handler = index < lane.length ? lane[index++]! : notFound;
+    try {
+      const ret: unknown = handler(req, res, run.next);
+      if (ret instanceof Promise) ret.then(undefined, (error: unknown) => run.next(error || new Error('Rejected promise')));
+    } catch (thrown) {
+      run.next(thrown);
+    }
+  };
+  run.next();
 }

@@ -25,6 +25,8 @@ declare global {
 }
 
 const PERSONAL_SCOPES: ReadonlySet<string> = new Set(USER_SCOPES);
+/** How many of an Authorization header's last characters key its remembered verdict. */
+const SLOT_KEY_LENGTH = 32;
 
 /** What a verified token lets its bearer do: a function of its claims alone. */
 function authOf(claims: JWTPayload): ManagementAuth {
@@ -56,16 +58,22 @@ export function managementTokenGuard(options: { issuer: string; audience: string
   // depends on its claims alone; only time changes the verdict, so `exp` is checked again on
   // every hit (`nbf` was already in the past when it was verified). Bounded: the oldest entry
   // goes first.
-  const verified = new Map<string, { auth: ManagementAuth; exp: number }>();
+  // Kept by the header's last characters (the signature's), and found only when the whole
+  // header is the same string: a Map keyed by the whole header hashes its ~800 characters anew
+  // for each request's fresh string. Two tokens that end alike share a slot: one replaces the
+  // other, which is verified again when it comes back.
+  const verified = new Map<string, { header: string; auth: ManagementAuth; exp: number }>();
   const MAX_VERIFIED = 1_000;
+  const slotOf = (header: string) => header.slice(-SLOT_KEY_LENGTH);
   /** The auth of an Authorization header this process verified and whose token has not expired (no crypto, no throw). */
   const remembered = (header: string | undefined): ManagementAuth | undefined => {
     if (header === undefined) return undefined;
-    const entry = verified.get(header);
-    if (entry === undefined) return undefined;
+    const slot = slotOf(header);
+    const entry = verified.get(slot);
+    if (entry === undefined || entry.header !== header) return undefined;
     if (entry.exp <= Math.floor(Date.now() / 1000)) {
       // jose's rule: expired at exp, no leeway
-      verified.delete(header);
+      verified.delete(slot);
       return undefined;
     }
     return entry.auth;
@@ -85,8 +93,9 @@ export function managementTokenGuard(options: { issuer: string; audience: string
       throw tenantError('invalid_token');
     }
     const auth = authOf(claims);
+    const slot = slotOf(header!);
     if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
-    verified.set(header!, { auth, exp: claims.exp }); // shared, frozen, by every request that presents this token
+    verified.set(slot, { header: header!, auth, exp: claims.exp }); // shared, frozen, by every request that presents this token
     return auth;
   };
   // Synchronous for a remembered token: no promise on the hot path.

@@ -7,7 +7,7 @@ import { isDependencyError, RETRY_AFTER_SECONDS } from '../../platform/dependenc
 import { UNAVAILABLE_PAGE } from '../error-pages.ts';
 import { clientSecretMatches, MANAGEMENT_SCOPES, USER_SCOPES, type ClientRegistry } from '../clients/client-registry.ts';
 import type { Directory } from '../directory/directory.ts';
-import { withProfileDefaults } from '../avatars.ts';
+import { profileDefaults } from '../avatars.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { cookieSigner } from './cookie-signatures.ts';
 import type { BackchannelLogout } from './backchannel-logout.ts';
@@ -92,6 +92,7 @@ export function createOidcProvider(options: {
 }): Provider {
   const { config, database, keys, clients, directory, backchannelLogout } = options;
   const audience = managementAudience(config.url);
+  const shownProfile = profileDefaults(config.url);
   const crossSiteCookies = config.url.startsWith('https:');
 
   const configuration: Configuration = {
@@ -198,7 +199,7 @@ export function createOidcProvider(options: {
     findAccount: async (_ctx, sub) => {
       const found = await directory.findUser(sub);
       if (!found) return undefined;
-      const user = withProfileDefaults(found, config.url);
+      const user = shownProfile(found);
       return {
         accountId: user.user_id,
         claims: () => ({
