@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import { loadAppConfig, type EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import { createApp } from '../src/app/app.ts';
 import { createLogger } from '../src/platform/logger.ts';
+import { answerMemoryProbes } from './live-memory.ts';
 import { stopWithParent } from './support.ts';
 
 const wiring = JSON.parse(process.env.APP_BENCH_WIRING ?? 'null') as EmbeddedTenantWiring | null;
@@ -28,3 +29,4 @@ server.keepAliveTimeout = 60_000;
 process.stdout.write(`READY ${config.url}\n`);
 
 stopWithParent(server, { close: () => app.close(), onStdinEnd: true });
+answerMemoryProbes();

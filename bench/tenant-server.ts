@@ -7,6 +7,7 @@
 import { loadTenantConfig } from '../src/tenant/tenant-config.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { createTenant } from '../src/tenant/tenant.ts';
+import { answerMemoryProbes } from './live-memory.ts';
 
 const config = loadTenantConfig();
 const tenant = await createTenant({ config, logger: createLogger(config.logLevel) });
@@ -22,3 +23,4 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+answerMemoryProbes();

@@ -25,6 +25,7 @@ import { createSessionStore } from './sessions/create-session-store.ts';
 import { sessionMiddleware, whileRedisConnected } from './sessions/session-middleware.ts';
 import { csrfProtection } from './web/csrf.ts';
 import { errorPage, notFound } from './web/http-errors.ts';
+import { pageLocals, showFlashOnRender } from './web/page-locals.ts';
 import { securityHeaders } from './web/security-headers.ts';
 import './web/session-data.ts';
 
@@ -105,6 +106,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // Compiled templates are reused except in development (Express would decide from NODE_ENV alone).
   app.set('view cache', config.env !== 'development');
   app.locals.appName = config.name;
+  showFlashOnRender(app);
   app.use(securityHeaders(new URL(config.issuer).origin));
   const readiness = new Readiness();
   // Each router at the root is entered only for its own paths (onlyUnder), not walked by every
@@ -143,23 +145,7 @@ export async function createApp(options: CreateAppOptions): Promise<AccordApp> {
   // (it only adds an object kept for strategies written for passport 0.4).
   app.use(passport.session());
   app.use(csrfProtection(new URL(config.url).origin, config.sessionSecret));
-  app.use((req, res, next) => {
-    // Pages carry personal data and the CSRF token: no shared cache may keep them, and the back
-    // button after sign-out must not show them again.
-    res.setHeader('Cache-Control', 'no-store');
-    res.locals.user = req.user;
-    res.locals.path = req.path;
-    // Read once by the page that shows it.
-    Object.defineProperty(res.locals, 'flash', {
-      enumerable: true,
-      get() {
-        const flash = req.session?.flash;
-        if (flash) delete req.session.flash;
-        return flash;
-      },
-    });
-    next();
-  });
+  app.use(pageLocals);
 
   app.use(
     onlyUnder(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { ManagementClient, type ManagementClientOptions } from '../../src/app/management/management-client.ts';
+import { formEncode, ManagementClient, type ManagementClientOptions } from '../../src/app/management/management-client.ts';
 import { AccordError } from '../../src/platform/errors.ts';
 import type { AppErrorCode } from '../../src/app/app-errors.ts';
 
@@ -464,6 +464,27 @@ describe('ManagementClient: requests and errors', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('writes an email into a users-by-email path as URLSearchParams does, without building one', () => {
+    const samples = ['jane@example.com', 'Jane+tag@Example.com', "a b!'()~*-._@x", 'é@ü.de', '😀@x', '%20&=?#/\\', '\uD800x', 'x\uDC00', ''];
+    for (let c = 0; c < 0x180; c++) samples.push(`a${String.fromCharCode(c)}b`);
+    for (const sample of samples) assert.equal(formEncode(sample), new URLSearchParams({ email: sample }).toString().slice('email='.length), JSON.stringify(sample));
+    const Original = globalThis.URLSearchParams;
+    let built = 0;
+    globalThis.URLSearchParams = class extends Original {
+      constructor(...args: ConstructorParameters<typeof URLSearchParams>) {
+        super(...args);
+        built++;
+      }
+    };
+    try {
+      assert.equal(new ManagementClient({ issuer: 'http://127.0.0.1:1', audience: 'a', clientId: 'c', clientSecret: 's' }).cachedUsersByEmail('jane+1@example.com'), undefined);
+      assert.equal(formEncode('jane+1@example.com'), 'jane%2B1%40example.com');
+    } finally {
+      globalThis.URLSearchParams = Original;
+    }
+    assert.equal(built, 0);
   });
 
   it('usersByEmail and userLogs send their query strings', async () => {

@@ -237,8 +237,27 @@ function userPath(id: string): string {
 }
 
 function usersByEmailPath(email: string): string {
-  return `/users-by-email?${new URLSearchParams({ email })}`;
+  return `/users-by-email?email=${formEncode(email)}`;
 }
+
+/**
+ * A value as URLSearchParams writes it (application/x-www-form-urlencoded): every page looks its
+ * candidates up by this path in the read cache, and a URLSearchParams built for it was the
+ * largest part of that lookup. encodeURIComponent leaves `!'()~` as they are and writes a space
+ * as `%20`; it refuses a lone surrogate, which URLSearchParams writes as U+FFFD.
+ */
+export function formEncode(value: string): string {
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(value);
+  } catch {
+    return new URLSearchParams({ v: value }).toString().slice(2);
+  }
+  return FORM_DIFFERENCE.test(encoded) ? encoded.replace(FORM_DIFFERENCES, (c) => FORM_ENCODED[c]!) : encoded;
+}
+const FORM_DIFFERENCE = /[!'()~]|%20/;
+const FORM_DIFFERENCES = /[!'()~]|%20/g;
+const FORM_ENCODED: Record<string, string> = { '!': '%21', "'": '%27', '(': '%28', ')': '%29', '~': '%7E', '%20': '+' };
 
 /** What URLSearchParams gives for `{ per_page, sort: 'date:-1' }`, without building one on every page. */
 function userLogsPath(id: string, perPage: number): string {

@@ -59,7 +59,9 @@ export function appRoute<S extends z.ZodType | undefined = undefined>(
   spec: AppRouteSpec<S>,
   handler: (ctx: AppRouteContext<FormOf<S>>) => Promise<void> | void,
 ): RequestHandler[] {
-  const run: RequestHandler = async (req, res, next) => {
+  // Without a guard that waits (activeUser, or a stale sign-in's answer), the handler is called at
+  // once: a page that answers synchronously (a reload of the profile) then makes no promise.
+  const run: RequestHandler = (req, res, next) => {
     const user = req.user;
     if (!user) throw appError('sign_in_required');
     let form = undefined as FormOf<S>;
@@ -69,13 +71,16 @@ export function appRoute<S extends z.ZodType | undefined = undefined>(
         throw appError('invalid_body', spec.formError ?? 'The form was incomplete or not valid, so nothing was changed. Go back to the form and try again.');
       form = parsed.data as FormOf<S>;
     }
-    const account = spec.activeUser ? await activeUser(req, res, spec.activeUser) : undefined;
-    const ctx: AppRouteContext<FormOf<S>> = { req, res, next, user, form, account };
-    if (spec.recentLogin && !isRecentSignIn(user, spec.recentLogin.maxAge)) {
-      await spec.recentLogin.stale(ctx);
-      return;
-    }
-    await handler(ctx);
+    if (spec.activeUser) return guarded(req, res, next, user, form, spec.activeUser);
+    return afterGuards({ req, res, next, user, form, account: undefined });
+  };
+  const guarded = async (req: Request, res: Response, next: NextFunction, user: Express.User, form: FormOf<S>, management: ManagementClient) => {
+    const account = await activeUser(req, res, management);
+    await afterGuards({ req, res, next, user, form, account });
+  };
+  const afterGuards = (ctx: AppRouteContext<FormOf<S>>): Promise<void> | void => {
+    if (spec.recentLogin && !isRecentSignIn(ctx.user, spec.recentLogin.maxAge)) return spec.recentLogin.stale(ctx);
+    return handler(ctx);
   };
   return [requireUser, run];
 }
