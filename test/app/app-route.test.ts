@@ -17,7 +17,10 @@ describe('appRoute', () => {
     assert.equal(call(run!, { user, body: { a: 'x' } }), undefined);
     assert.deepEqual(answered, [{ a: 'x' }]);
     assert.throws(() => call(run!, { user, body: {} }), /incomplete or not valid/);
-    assert.throws(() => call(run!, { body: { a: 'x' } }), (err: Error & { code?: string }) => err.code === 'sign_in_required');
+    assert.throws(
+      () => call(run!, { body: { a: 'x' } }),
+      (err: Error & { code?: string }) => err.code === 'sign_in_required',
+    );
   });
 
   it('waits for the fresh user and the recent sign-in before the handler', async () => {

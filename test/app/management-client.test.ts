@@ -469,7 +469,8 @@ describe('ManagementClient: requests and errors', () => {
   it('writes an email into a users-by-email path as URLSearchParams does, without building one', () => {
     const samples = ['jane@example.com', 'Jane+tag@Example.com', "a b!'()~*-._@x", 'é@ü.de', '😀@x', '%20&=?#/\\', '\uD800x', 'x\uDC00', ''];
     for (let c = 0; c < 0x180; c++) samples.push(`a${String.fromCharCode(c)}b`);
-    for (const sample of samples) assert.equal(formEncode(sample), new URLSearchParams({ email: sample }).toString().slice('email='.length), JSON.stringify(sample));
+    for (const sample of samples)
+      assert.equal(formEncode(sample), new URLSearchParams({ email: sample }).toString().slice('email='.length), JSON.stringify(sample));
     const Original = globalThis.URLSearchParams;
     let built = 0;
     globalThis.URLSearchParams = class extends Original {
@@ -479,7 +480,10 @@ describe('ManagementClient: requests and errors', () => {
       }
     };
     try {
-      assert.equal(new ManagementClient({ issuer: 'http://127.0.0.1:1', audience: 'a', clientId: 'c', clientSecret: 's' }).cachedUsersByEmail('jane+1@example.com'), undefined);
+      assert.equal(
+        new ManagementClient({ issuer: 'http://127.0.0.1:1', audience: 'a', clientId: 'c', clientSecret: 's' }).cachedUsersByEmail('jane+1@example.com'),
+        undefined,
+      );
       assert.equal(formEncode('jane+1@example.com'), 'jane%2B1%40example.com');
     } finally {
       globalThis.URLSearchParams = Original;
