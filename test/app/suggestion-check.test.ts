@@ -29,6 +29,13 @@ const other = {
  */
 function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => number; kept?: string[]; pendingLink?: boolean; firstPage?: string }) {
   const firstPage = options.firstPage ?? '/page';
+  const store = new session.MemoryStore();
+  /** Whether the session as stored still carries the check's marker. */
+  const storedMarker = (sid: string): boolean => {
+    const stored = (store as unknown as { sessions: Record<string, string> }).sessions[sid];
+    return stored !== undefined && 'suggestions' in JSON.parse(stored);
+  };
+  const logsSeen: boolean[] = [];
   const reads: ReadOptions[] = [];
   const warnings: unknown[] = [];
   const management = {
@@ -41,7 +48,12 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
       identities: [{ connection: 'google-oauth2', provider: 'google-oauth2', user_id: 'me', isSocial: true }],
       created_at: other.created_at,
     }),
-    userLogs: async () => [],
+    userLogs: async () => {
+      // What the store holds while the page still waits for the tenant.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      logsSeen.push(lastSid !== undefined && storedMarker(lastSid));
+      return [];
+    },
     // No read cache: nothing is at hand.
     cachedUser: () => undefined,
     cachedUsersByEmail: () => undefined,
@@ -59,8 +71,10 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
   app.engine('ejs', ejsViewEngine(viewsDir));
   app.set('view engine', 'ejs');
   app.locals.appName = 'Accord';
-  app.use(session({ secret: 'x'.repeat(32), resave: false, saveUninitialized: false }));
+  app.use(session({ secret: 'x'.repeat(32), resave: false, saveUninitialized: false, store }));
+  let lastSid: string | undefined;
   app.use((req, _res, next) => {
+    lastSid = req.sessionID;
     if ((req.session as { signedIn?: boolean }).signedIn) req.user = me;
     next();
   });
@@ -85,6 +99,9 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
   app.get('/page', (_req, res) => {
     res.send('page');
   });
+  app.get('/stored', (req, res) => {
+    res.send(storedMarker(req.sessionID) ? 'marked' : 'clear');
+  });
   app.use(
     profileRoutes({
       management,
@@ -95,7 +112,7 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
       restoreMetadataOnUnlink: false,
     }),
   );
-  return { app, reads, warnings };
+  return { app, reads, warnings, logsSeen };
 }
 
 describe('the suggested-linking check after sign-in', () => {
@@ -141,6 +158,14 @@ describe('the suggested-linking check after sign-in', () => {
     assert.equal(warnings.length, 1);
   });
 
+  it('has the session stored without its marker before the first page runs', async () => {
+    const { app } = appWith({ answer: async () => [], firstPage: '/stored' });
+    const browser = supertest.agent(app);
+    await browser.get('/sign-in').expect(303);
+    await browser.get('/stored').expect(200, 'clear');
+    await browser.get('/stored').expect(200, 'clear');
+  });
+
   it('starts no lookup when a link continues after the sign-in', async () => {
     const { app, reads } = appWith({ answer: async () => [other], pendingLink: true });
     const browser = supertest.agent(app);
@@ -170,6 +195,18 @@ describe('the suggested-linking check after sign-in', () => {
         const page = await browser.get('/profile').expect(200);
         assert.match(page.text, /Sign-in methods/);
         assert.deepEqual(reads, [{ fresh: true }]);
+      }
+    });
+
+    it('stores the session without its marker while the page waits for the tenant, not after rendering it', async () => {
+      for (const answer of [async () => [], async () => [other]]) {
+        const { app, logsSeen } = appWith({ answer, firstPage: '/profile' });
+        const browser = supertest.agent(app);
+        await browser.get('/sign-in').expect(303);
+        await browser.get('/profile');
+        assert.deepEqual(logsSeen, [false]);
+        const again = await browser.get('/profile').expect(200);
+        assert.match(again.text, /Sign-in methods/, 'once per sign-in');
       }
     });
 

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from '../../platform/logger.ts';
-import { redirectAfterSave } from '../web/redirect.ts';
+import { saveSession } from '../web/redirect.ts';
 import type { SessionUser } from '../auth/tenant-oidc.ts';
 import type { Auth0User, ManagementClient, ReadOptions } from '../management/management-client.ts';
 import type { KeptSeparate } from './kept-separate.ts';
@@ -129,18 +129,25 @@ export class SuggestionCheck {
 
   /**
    * For the page that checks, once: undefined when no check is due, otherwise every current
-   * candidate (kept-separate ones included: the caller filters) and the page "Link these
-   * accounts?" returns to. Rejects when the tenant could not be asked; the check is then over.
+   * candidate (kept-separate ones included: the caller filters), the page "Link these
+   * accounts?" returns to, and the save of the session without the check's marker. `candidates`
+   * rejects when the tenant could not be asked; the check is then over.
+   *
+   * The marker is cleared in a save that starts here, so it runs while the page waits for the
+   * tenant, rather than after the page is rendered (express-session would save then, holding
+   * back the page's last byte). The caller awaits `cleared` before it answers or touches the
+   * session again: two saves of one session must not race.
    */
-  due(req: Request): { candidates: Promise<Candidate[]>; returnTo: string } | undefined {
+  due(req: Request): { candidates: Promise<Candidate[]>; returnTo: string; cleared: Promise<void> } | undefined {
     const marker = req.session.suggestions;
     if (req.method !== 'GET' || !req.user || !marker) return undefined;
     delete req.session.suggestions;
     const started = this.#take(req.sessionID, req.user.user_id);
     if (req.session.pendingLinkStart) return undefined;
+    const cleared = saveSession(req);
     // Reached through `/`, the first page: "Link these accounts?" goes back there, as from any first page.
     const returnTo = req.path === PROFILE && marker.firstPage === HOME ? HOME : req.originalUrl;
-    return { candidates: started ?? this.finder.findAll(req.user, { fresh: true }), returnTo };
+    return { candidates: started ?? this.finder.findAll(req.user, { fresh: true }), returnTo, cleared };
   }
 
   /** The link to "Link these accounts?" that comes back to `returnTo`. */
@@ -155,18 +162,17 @@ export class SuggestionCheck {
       const check = this.due(req);
       if (!check) return next();
       const user = req.user as Express.User;
-      check.candidates
+      const found = check.candidates
         .then((all) => this.finder.withoutKept(user, all))
-        .then(
-          (candidates) => {
-            if (candidates.length === 0) return next();
-            redirectAfterSave(req, res, next, SuggestionCheck.pageFor(check.returnTo));
-          },
-          (err: unknown) => {
-            this.failed(err);
-            next();
-          },
-        );
+        .catch((err: unknown) => {
+          this.failed(err);
+          return [];
+        });
+      // The session is stored (without the marker) before the page or the redirect goes on.
+      Promise.all([found, check.cleared]).then(([candidates]) => {
+        if (candidates.length === 0) return next();
+        res.redirect(303, SuggestionCheck.pageFor(check.returnTo));
+      }, next);
     };
   }
 

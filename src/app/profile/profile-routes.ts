@@ -144,9 +144,9 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       throw err;
     }
     await refuseIfBlocked(req, res, user);
-    const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
     const suggestions = options.suggestions;
     const check = suggestions?.due(req);
+    const logsRead = management.userLogs(me.user_id, { perPage: 50 }).catch(() => undefined);
     // The check's fresh read is this page's; should it fail, the page reads as it does otherwise.
     const accountsRead: Promise<Candidate[]> = check
       ? check.candidates.catch((err: unknown) => {
@@ -156,11 +156,11 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
       : finder.findAll(me);
     // The kept-separate choices matter only beside candidates: without any, none is read.
     const keptRead = accountsRead.then(async (found) => ({ accounts: found, kept: found.length > 0 ? await keptSeparate.list(me.user_id) : [] }));
-    const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead]);
+    const [{ kept, accounts }, logs] = await Promise.all([keptRead, logsRead, check?.cleared]);
     const keptIds = new Set(kept.map((k) => k.candidate_id));
     const candidates = accounts.filter((a) => !keptIds.has(a.user_id));
+    // The session is stored without the check's marker (`cleared`) before either answer.
     if (check && candidates.length > 0) {
-      await saveSession(req);
       res.redirect(303, SuggestionCheck.pageFor(check.returnTo));
       return;
     }
