@@ -43,18 +43,21 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
       const resultFor = (user: UserProfile) => ({ login: { accountId: user.user_id, amr, remember: true } });
       const interaction = loaded.get(req);
       if (!interaction) {
-        const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
+        const { user } = await base.pipeline.signIn(identity.provider, identity.user_id, { owner: identity.owner });
         return provider.interactionFinished(req, res, resultFor(user), { mergeWithLastSubmission: false });
       }
       // What interactionFinished does, on the interaction this request already loaded and
       // checked rather than on a second lookup of it (cookie signature, row, session), and
       // saved together with the login's count (one group commit). The resume still checks the
       // session against it.
-      await base.pipeline.signIn(identity.provider, identity.user_id, async (user) => {
-        const ttl = interaction.exp - epochSeconds();
-        if (ttl <= 0) throw new oidcErrors.SessionNotFound('interaction session not found');
-        interaction.result = resultFor(user);
-        await interaction.save(ttl);
+      await base.pipeline.signIn(identity.provider, identity.user_id, {
+        owner: identity.owner,
+        alongside: async (user) => {
+          const ttl = interaction.exp - epochSeconds();
+          if (ttl <= 0) throw new oidcErrors.SessionNotFound('interaction session not found');
+          interaction.result = resultFor(user);
+          await interaction.save(ttl);
+        },
       });
       res.statusCode = 303;
       res.setHeader('Location', interaction.returnTo);
