@@ -199,9 +199,12 @@ function routeHandler(route: RouteDefinition) {
     const params = parse(route.params, req.params, 'invalid_query_string', 'Path');
     const pathUserId = (params as { id?: string } | undefined)?.id;
     requireScopes(req.management!, route.scopes, route.selfScopes ?? [], pathUserId);
-    const query = parse(route.query, req.query, 'invalid_query_string', 'Query');
-    if (!route.query && Object.keys(req.query as object).length > 0) {
-      throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${Object.keys(req.query as object).join(', ')}`);
+    // Express 5 parses the query string again on every read of req.query: read once.
+    const rawQuery = req.query as Record<string, unknown>;
+    const query = parse(route.query, rawQuery, 'invalid_query_string', 'Query');
+    if (!route.query) {
+      const extra = Object.keys(rawQuery);
+      if (extra.length > 0) throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${extra.join(', ')}`);
     }
     const body = parse(route.body, req.body, 'invalid_body', 'Payload');
     const result = await route.handle({ params, query, body, auth: req.management! });
