@@ -18,7 +18,12 @@ export interface SignInResult {
 export class LoginPipeline {
   constructor(private readonly directory: Directory) {}
 
-  async signIn(provider: string, identityUserId: string): Promise<SignInResult> {
+  /**
+   * `alongside`, given the user as counted, stores what the caller completes the sign-in with
+   * (the interaction's result): it is queued with the login's count, so on SQLite both land in
+   * one group commit rather than one after the other. The sign-in succeeds only if both do.
+   */
+  async signIn(provider: string, identityUserId: string, alongside?: (user: UserProfile) => Promise<void>): Promise<SignInResult> {
     let user = await this.directory.findByIdentity(provider, identityUserId);
     if (!user) throw tenantError('inexistent_identity');
     if (user.blocked) throw tenantError('user_blocked');
@@ -32,10 +37,10 @@ export class LoginPipeline {
       if (user.blocked) throw tenantError('user_blocked');
     }
     const at = new Date().toISOString();
-    await this.directory.recordLogin(user.user_id, at);
     // The user as this sign-in counted it, without reading the row back: the count is the
     // database's (a sign-in elsewhere at the same moment may count too), the rest unchanged.
     const counted: UserProfile = { ...user, last_login: at, logins_count: user.logins_count + 1 };
+    await Promise.all([this.directory.recordLogin(user.user_id, at), alongside?.(counted)]);
     return { user: counted, ...(autoLinkedInto ? { autoLinkedInto } : {}) };
   }
 }
