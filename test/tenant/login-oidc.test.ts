@@ -4,10 +4,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import * as openidClient from 'openid-client';
 import supertest from 'supertest';
 import { defaultConnections, type ConnectionConfig } from '../../src/tenant/connections.ts';
 import { demoSubject, memoryAdapter } from '../../src/tenant/connections/oidc/demo-idp.ts';
-import { upstreamAuthTimeProblem, type UpstreamTransaction } from '../../src/tenant/connections/oidc/oidc-connection.ts';
+import { pkceChallenge, upstreamAuthTimeProblem, type UpstreamTransaction } from '../../src/tenant/connections/oidc/oidc-connection.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { newSigningKey } from '../../src/tenant/oidc/keys.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -492,6 +493,17 @@ for (const db of testDatabases()) {
     });
   });
 }
+
+describe('the PKCE challenge sent upstream', () => {
+  it("is RFC 7636's S256 of the verifier, as openid-client computes it", async () => {
+    // RFC 7636, appendix B.
+    assert.equal(pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'), 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+    for (let i = 0; i < 200; i++) {
+      const verifier = openidClient.randomPKCECodeVerifier();
+      assert.equal(pkceChallenge(verifier), await openidClient.calculatePKCECodeChallenge(verifier), verifier);
+    }
+  });
+});
 
 describe("judging an upstream id_token's auth_time (docs/security.md case 38)", () => {
   const now = 1_800_000_000;
