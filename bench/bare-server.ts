@@ -1,6 +1,12 @@
 /**
- * The baseline: a bare Express 5 JSON endpoint returning a small user-like object, in its
- * own process like the tenant. Prints `READY <port>` once listening on BARE_PORT.
+ * The baselines: bare Express 5 JSON endpoints in their own process like the tenant. Prints
+ * `READY <port>` once listening on BARE_PORT.
+ *
+ * - `GET /x`: a small user-like object, users-by-email's floor.
+ * - `POST /api/v2/users/:id/identities` and `DELETE /api/v2/users/:id/identities/:provider/:user_id`:
+ *   link + unlink's floor, the same two requests the bench sends the tenant, answered as the
+ *   tenant answers them (201 with the primary's two identities, 200 with its one) after
+ *   Express's own JSON body parser, with no token check, no database and no other work.
  */
 import express from 'express';
 
@@ -23,6 +29,23 @@ const user = {
 app.get('/x', (_req, res) => {
   res.json([user]);
 });
+
+const main = user.identities[0]!;
+const linkedIdentity = (provider: string, userId: string) => ({
+  provider,
+  user_id: userId,
+  connection: provider,
+  isSocial: false,
+  profileData: { email: 'jane.doe@example.com', name: 'jane.doe@example.com', nickname: 'jane.doe', email_verified: false },
+});
+app.post('/api/v2/users/:id/identities', express.json(), (req, res) => {
+  const body = req.body as { provider?: unknown; user_id?: unknown };
+  res.status(201).json([main, linkedIdentity(String(body.provider), String(body.user_id))]);
+});
+app.delete('/api/v2/users/:id/identities/:provider/:user_id', (_req, res) => {
+  res.status(200).json([main]);
+});
+
 const server = app.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${port}\n`);
 });

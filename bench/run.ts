@@ -3,7 +3,8 @@
  *
  *   1. GET /api/v2/users-by-email on 100k users, 32 connections, against a bare Express 5 JSON
  *      endpoint measured the same way: ≥ 60% of its requests/s (issue 14), p99 < 20 ms.
- *   2. link + unlink cycles through the Management API, 8 concurrent clients: ≥ 1,500 cycles/s (issue 14).
+ *   2. link + unlink cycles through the Management API, 8 concurrent clients: ≥ 1,500 cycles/s (issue 14),
+ *      beside the same clients' same two requests against bare Express 5 (the floor).
  *      1 and 2 on SQLite, then on PostgreSQL (a fresh schema of DATABASE_URL; skipped without it),
  *      where 1b follows: users-by-email on 1M users through the API, one at a time: median < 1 ms.
  *   3. Directory.findByEmail in-process on 1M users: median < 50 µs.
@@ -190,6 +191,29 @@ async function unlinkLeftovers(url: string, token: string, pairs: Pair[]): Promi
   return fixed;
 }
 
+interface CycleResult extends Awaited<ReturnType<typeof linkCycles>> {
+  /** The server's CPU while measured, in cores, and per cycle in seconds (undefined without /proc). */
+  cpu: number | undefined;
+  cpuPerCycle: number | undefined;
+}
+
+/** linkCycles against `url` for WARMUP then DURATION seconds, with the server's CPU over the measured stretch; `tidy` runs after each. */
+async function measureCycles(url: string, token: string, pairsByClient: Pair[][], server: ChildProcess, tidy?: () => Promise<unknown>): Promise<CycleResult> {
+  await linkCycles(url, token, pairsByClient, WARMUP);
+  await tidy?.();
+  const cpuBefore = cpuSeconds(server.pid);
+  const started = performance.now();
+  const result = await linkCycles(url, token, pairsByClient, DURATION);
+  const cpuAfter = cpuSeconds(server.pid);
+  const wall = (performance.now() - started) / 1000;
+  await tidy?.();
+  const cpuUsed = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+  return { ...result, cpu: cpuUsed === undefined ? undefined : cpuUsed / wall, cpuPerCycle: cpuUsed === undefined ? undefined : cpuUsed / result.cycles };
+}
+
+const cycleCpu = (r: CycleResult) =>
+  r.cpu === undefined || r.cpuPerCycle === undefined ? 'n/a' : `${fmt(r.cpu * 100)}% = ${fmt(r.cpuPerCycle * 1e6)} µs/cycle`;
+
 // ------------------------------------------------------------------ benchmarks
 
 /** A database for the Management API benchmarks: SQLite in the bench's directory, or a fresh PostgreSQL schema (`url` uses it). */
@@ -299,25 +323,34 @@ async function httpBenchmarks(dir: string, db: BenchDatabase): Promise<string[]>
 
     log(`\n### 2. link + unlink cycles, ${LINK_CLIENTS} clients × ${PAIRS_PER_CLIENT} pairs, ${DURATION} s (after ${WARMUP} s warm-up)`);
     const allPairs = pairsByClient.flat();
-    await linkCycles(tenantUrl, token, pairsByClient, WARMUP);
-    await unlinkLeftovers(tenantUrl, token, allPairs);
-    const cpuBefore = cpuSeconds(tenant.pid);
-    const started = performance.now();
-    const l = await linkCycles(tenantUrl, token, pairsByClient, DURATION);
-    const cpuUsed = (cpuSeconds(tenant.pid) ?? NaN) - (cpuBefore ?? NaN);
-    const wall = (performance.now() - started) / 1000;
-    await unlinkLeftovers(tenantUrl, token, allPairs);
-    const cpuNote = Number.isNaN(cpuUsed) ? 'n/a' : `${fmt((cpuUsed / wall) * 100)}% = ${fmt((cpuUsed / l.cycles) * 1e6)} µs/cycle`;
+    // The floor: the same clients sending the same two requests to bare Express 5 (its JSON body
+    // parser and two constant answers), measured the same way just before Accord.
+    const floor = await measureCycles(`http://127.0.0.1:${barePort}`, token, pairsByClient, bare);
+    const l = await measureCycles(tenantUrl, token, pairsByClient, tenant, () => unlinkLeftovers(tenantUrl, token, allPairs));
+    for (const [label, r] of [
+      ['bare Express 5, same requests', floor],
+      ['Accord link + unlink', l],
+    ] as const) {
+      log(
+        `${label.padEnd(30)} ${fmt(r.cycles)} cycles in ${r.seconds} s = ${fmt(r.rate)} cycles/s (${fmt(r.rate * 2)} req/s), request p99 ${r.p99} ms, server CPU ${cycleCpu(r)}, ${r.failures} failed, ${r.errors} errors`,
+      );
+      for (const s of r.samples) log(`  failure: ${s.slice(0, 300)}`);
+    }
+    const linkRatio = l.rate / floor.rate;
+    const perCycle = (r: CycleResult) => (r.cpuPerCycle === undefined ? '' : `, ${fmt(r.cpuPerCycle * 1e6)} µs CPU/cycle`);
     log(
-      `${fmt(l.cycles)} cycles in ${l.seconds} s = ${fmt(l.rate)} cycles/s (${fmt(l.rate * 2)} req/s), request p99 ${l.p99} ms, server CPU ${cpuNote}, ${l.failures} failed, ${l.errors} errors`,
+      `ratio Accord / bare: ${fmt(linkRatio * 100, 1)}% of the cycles/s${
+        l.cpuPerCycle !== undefined && floor.cpuPerCycle !== undefined ? `, ${fmt((floor.cpuPerCycle / l.cpuPerCycle) * 100, 1)}% by server CPU per cycle` : ''
+      }`,
     );
-    for (const s of l.samples) log(`  failure: ${s.slice(0, 300)}`);
     if (db.label === 'SQLite') {
       recordTarget({
         name: `link + unlink cycles/s (${LINK_CLIENTS} clients)`,
-        measured: `${fmt(l.rate)} cycles/s${Number.isNaN(cpuUsed) ? '' : `, ${fmt((cpuUsed / l.cycles) * 1e6)} µs tenant CPU/cycle (${fmt(1e6 / ((cpuUsed / l.cycles) * 1e6))} cycles per CPU-second)`}`,
-        floor: '—',
-        target: `≥ ${fmt(TARGET_LINK_CYCLES)}`,
+        measured: `${fmt(l.rate)} cycles/s${l.cpuPerCycle === undefined ? '' : `, ${fmt(l.cpuPerCycle * 1e6)} µs tenant CPU/cycle (${fmt(1 / l.cpuPerCycle)} cycles per CPU-second)`}`,
+        floor: `bare Express 5, the same two requests: ${fmt(floor.rate)} cycles/s${perCycle(floor)}${floor.cpu !== undefined && floor.cpu < 0.9 ? ' (not saturated)' : ''}`,
+        ratio: linkRatio,
+        cpuRatio: l.cpuPerCycle !== undefined && floor.cpuPerCycle !== undefined ? floor.cpuPerCycle / l.cpuPerCycle : undefined,
+        target: `≥ ${fmt(TARGET_LINK_CYCLES)} cycles/s`,
         pass: l.failures === 0 && l.errors === 0 && l.rate >= TARGET_LINK_CYCLES,
       });
     }

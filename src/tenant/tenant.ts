@@ -124,6 +124,10 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.set('views', viewsDir);
   app.engine('ejs', ejsViewEngine(viewsDir));
   app.set('view engine', 'ejs');
+  // Compiled pages are reused except in development, as in the app: Express would decide from
+  // NODE_ENV alone, and a tenant configured for test or production without it compiled every
+  // page (read, include, EJS compile) on every render.
+  app.set('view cache', config.env !== 'development');
   app.locals.tenantName = config.name;
   app.disable('x-powered-by');
   // Every response is dynamic and most are no-store: a body hash per response would cost CPU

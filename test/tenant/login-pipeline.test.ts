@@ -51,6 +51,53 @@ for (const db of testDatabases({ sqlite: 'file' })) {
       for (const other of await Promise.all(others)) assert.equal((await directory.getUser(other.user_id)).logins_count, 0);
     });
 
+    it('queues what is stored alongside with the count, and fails the sign-in if either fails', async () => {
+      const user = await newUser('count-alongside');
+      let countWhenQueued: number | undefined;
+      const { user: signedIn } = await pipeline.signIn(...keyOf(user.user_id), {
+        alongside: async (counted) => {
+          assert.equal(counted.logins_count, 1);
+          // Called before the count is stored: the two writes go out together, not one after the other.
+          countWhenQueued = (await directory.getUser(user.user_id)).logins_count;
+        },
+      });
+      assert.equal(countWhenQueued, 0);
+      assert.equal(signedIn.logins_count, 1);
+      assert.equal((await directory.getUser(user.user_id)).logins_count, 1);
+      await assert.rejects(
+        pipeline.signIn(...keyOf(user.user_id), {
+          alongside: async () => {
+            throw new Error('could not store the result');
+          },
+        }),
+        /could not store the result/,
+      );
+    });
+
+    it("takes the identity's user as the connection read it, and reads it when the one given does not hold the identity", async () => {
+      const user = await newUser('count-owner');
+      const other = await newUser('count-not-owner');
+      const findByIdentity = directory.findByIdentity;
+      let reads = 0;
+      directory.findByIdentity = (...args) => {
+        reads++;
+        return findByIdentity.apply(directory, args);
+      };
+      try {
+        const given = await pipeline.signIn(...keyOf(user.user_id), { owner: user });
+        assert.equal(reads, 0);
+        assert.equal(given.user.user_id, user.user_id);
+        const wrong = await pipeline.signIn(...keyOf(user.user_id), { owner: other });
+        assert.equal(reads, 1);
+        assert.equal(wrong.user.user_id, user.user_id);
+        await rejectsWith(pipeline.signIn(...keyOf(user.user_id), { owner: { ...user, blocked: true } }), 'user_blocked');
+      } finally {
+        directory.findByIdentity = findByIdentity;
+      }
+      assert.equal((await directory.getUser(user.user_id)).logins_count, 2);
+      assert.equal((await directory.getUser(other.user_id)).logins_count, 0);
+    });
+
     it('neither signs in nor counts a blocked user', async () => {
       const user = await newUser('count-blocked');
       await directory.updateUser(user.user_id, { blocked: true }, ACTOR);

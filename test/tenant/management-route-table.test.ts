@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type supertest from 'supertest';
 import { MANAGEMENT_SCOPES } from '../../src/tenant/clients/client-registry.ts';
 import { testDatabases } from '../helpers/databases.ts';
-import { createEmailUser } from '../helpers/management.ts';
+import { createEmailUser, createSocialUser } from '../helpers/management.ts';
 import { startTestTenant, type TestTenant } from '../helpers/tenant.ts';
 
 /** What a client sees of an answer, less what changes from one call to the next (the date, the limit's count). */
@@ -81,6 +81,58 @@ for (const db of testDatabases()) {
       assert.equal((await post('{"connection":"email"')).status, 400);
       assert.equal((await post('{"connection":"email","nope":1}')).status, 400);
       assert.equal((await post('[]')).status, 400);
+    });
+
+    it('routes with parameters: a link and an unlink, table then router, answer alike', async () => {
+      const auth = bearer(await t.token(MANAGEMENT_SCOPES));
+      const primary = `/users/${encodeURIComponent((await createEmailUser(t)).user_id)}`;
+      const secondary = (await createSocialUser(t)).user_id;
+      const bar = secondary.indexOf('|');
+      const [provider, id] = [secondary.slice(0, bar), secondary.slice(bar + 1)];
+      const link = (path: string) =>
+        t.request
+          .post(`/api/v2${path}`)
+          .set({ ...auth, 'content-type': 'application/json' })
+          .send(JSON.stringify({ provider, user_id: id }));
+      const unlink = (path: string) => t.request.delete(`/api/v2${path}`).set(auth);
+      const linked = await link(`${primary}/identities`);
+      const unlinked = await unlink(`${primary}/identities/${provider}/${id}`);
+      assert.equal(linked.status, 201);
+      assert.equal((linked.body as unknown[]).length, 2);
+      assert.equal(unlinked.status, 200);
+      assert.deepEqual(seen(linked), seen(await link(`${primary}/identities/`)));
+      assert.deepEqual(seen(unlinked), seen(await unlink(`${primary}/identities/${provider}/${id}/`)));
+    });
+
+    it('routes with parameters: refusals, encoded and undecodable parameters', async () => {
+      const token = await t.token(MANAGEMENT_SCOPES);
+      const auth = bearer(token);
+      const user = (await createEmailUser(t)).user_id;
+      const mine = `/users/${encodeURIComponent(user)}`;
+      const call = (method: 'post' | 'delete' | 'patch' | 'get', path: string, headers: Record<string, string>, body?: string) =>
+        both((p) => {
+          const req = t.request[method](`/api/v2${p(path)}`).set(headers);
+          return body === undefined ? req : req.set('content-type', 'application/json').send(body);
+        });
+      assert.equal((await call('get', mine, auth)).status, 200);
+      assert.equal((await call('get', `/users/${user}`, auth)).status, 200);
+      assert.equal((await call('get', '/users/auth0%7Cnobody', auth)).status, 404);
+      assert.equal((await call('get', '/users/a%2Fb', auth)).status, 404);
+      assert.equal((await call('get', '/users/%E0%A4%A', auth)).status, 400);
+      assert.equal((await call('get', `${mine}/logs?per_page=1`, auth)).status, 200);
+      assert.equal((await call('get', `${mine}?x=1`, auth)).status, 400);
+      assert.equal((await call('patch', mine, auth, '{"nope":1}')).status, 400);
+      assert.equal((await call('post', '/users/auth0%7Cnobody/identities', auth, '{"provider":"email","user_id":"x"}')).status, 400);
+      assert.equal((await call('post', `${mine}/identities`, auth, '{"provider":"email"')).status, 400);
+      assert.equal((await call('post', `${mine}/identities`, auth, '{"provider":"email","user_id":"x","nope":1}')).status, 400);
+      assert.equal((await call('post', `${mine}/identities`, auth, JSON.stringify({ provider: 'email', user_id: user.split('|')[1] }))).status, 400);
+      assert.equal((await call('post', `${mine}/identities`, {}, '{}')).status, 401);
+      const other = await t.userToken('auth0|someone', ['update:current_user_identities']);
+      assert.equal((await call('post', `${mine}/identities`, bearer(other), '{"provider":"email","user_id":"x"}')).status, 403);
+      assert.equal((await call('delete', `${mine}/identities/email/nobody`, auth)).status, 404);
+      assert.equal((await call('delete', `${mine}/identities/email/nobody?restore_metadata=maybe`, auth)).status, 400);
+      assert.equal((await call('delete', `${mine}/identities/email/nobody?x=1`, auth)).status, 400);
+      assert.equal((await call('delete', `${mine}/identities/email/%E0%A4%A`, auth)).status, 400);
     });
 
     it('throttles a client alike: 429 with Retry-After', async () => {

@@ -483,6 +483,7 @@ for (const db of testDatabases()) {
         ]) {
           assertAuth0Error(await a.get(url), 400, 'invalid_query_string', /Query validation error/);
         }
+        assertAuth0Error(await a.get(`${path}?x=1&y=2`), 400, 'invalid_query_string', 'Query validation error: Additional properties not allowed: x, y');
         assertAuth0Error(await a.patch(`${path}?x=1`, { name: 'x' }), 400, 'invalid_query_string');
         assertAuth0Error(await a.delete(`${path}?x=1`), 400, 'invalid_query_string');
         assertAuth0Error(await a.post('/users?x=1', { connection: 'email', email: uniqueEmail() }), 400, 'invalid_query_string');

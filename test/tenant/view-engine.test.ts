@@ -4,6 +4,8 @@ import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import ejs from 'ejs';
 import { ejsViewEngine } from '../../src/platform/view-engine.ts';
+import { testDatabases } from '../helpers/databases.ts';
+import { startTestTenant } from '../helpers/tenant.ts';
 import { render, viewsDir } from '../helpers/view-render.ts';
 
 const hostile = '<script>alert("x")</script>&\'"';
@@ -107,6 +109,23 @@ describe("the tenant's pages through the view engine", () => {
       assert.equal(render(file, data, false), expected, view);
       assert.equal(render(file, data, true, cached), expected, `${view}, compiled once`);
       assert.equal(render(file, data, true, cached), expected, `${view}, from the compiled page`);
+    }
+  });
+
+  it('reuses compiled pages outside development, whatever NODE_ENV says', async () => {
+    for (const [env, cached] of [
+      ['test', true],
+      ['production', true],
+      ['development', false],
+    ] as const) {
+      const { database, cleanup } = await testDatabases({ sqlite: 'memory' })[0]!.open();
+      const { tenant, close } = await startTestTenant(database, { env });
+      try {
+        assert.equal(tenant.app.enabled('view cache'), cached, env);
+      } finally {
+        await close();
+        await cleanup();
+      }
     }
   });
 });

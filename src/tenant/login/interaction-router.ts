@@ -4,6 +4,7 @@ import { epochSeconds } from '../../platform/time.ts';
 import { tenantError } from '../tenant-errors.ts';
 import { markUnavailable, tenantErrorPage } from '../error-pages.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
+import type { UserProfile } from '../directory/profile.ts';
 import { type ConnectionStrategy, type LinkProof, type LoginEnvironment, proofOf } from './login-environment.ts';
 
 type EnvWithoutHelpers = Omit<LoginEnvironment, 'interaction' | 'finish' | 'render'>;
@@ -38,18 +39,26 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
       };
     },
     async finish(req, res, identity, amr) {
-      const { user } = await base.pipeline.signIn(identity.provider, identity.user_id);
       // No consent here: the grant is made when the authorization resumes (loadFirstPartyGrant).
-      const result = { login: { accountId: user.user_id, amr, remember: true } };
+      const resultFor = (user: UserProfile) => ({ login: { accountId: user.user_id, amr, remember: true } });
       const interaction = loaded.get(req);
-      if (!interaction) return provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+      if (!interaction) {
+        const { user } = await base.pipeline.signIn(identity.provider, identity.user_id, { owner: identity.owner });
+        return provider.interactionFinished(req, res, resultFor(user), { mergeWithLastSubmission: false });
+      }
       // What interactionFinished does, on the interaction this request already loaded and
-      // checked rather than on a second lookup of it (cookie signature, row, session). The
-      // resume still checks the session against it.
-      const ttl = interaction.exp - epochSeconds();
-      if (ttl <= 0) throw new oidcErrors.SessionNotFound('interaction session not found');
-      interaction.result = result;
-      await interaction.save(ttl);
+      // checked rather than on a second lookup of it (cookie signature, row, session), and
+      // saved together with the login's count (one group commit). The resume still checks the
+      // session against it.
+      await base.pipeline.signIn(identity.provider, identity.user_id, {
+        owner: identity.owner,
+        alongside: async (user) => {
+          const ttl = interaction.exp - epochSeconds();
+          if (ttl <= 0) throw new oidcErrors.SessionNotFound('interaction session not found');
+          interaction.result = resultFor(user);
+          await interaction.save(ttl);
+        },
+      });
       res.statusCode = 303;
       res.setHeader('Location', interaction.returnTo);
       res.setHeader('Content-Length', '0');

@@ -5,6 +5,7 @@ import type { Database } from '../tenant-database.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import type { Directory } from '../directory/directory.ts';
+import type { UserProfile } from '../directory/profile.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import type { CsrfTokens } from './csrf.ts';
 import type { LoginPipeline } from './login-pipeline.ts';
@@ -54,8 +55,12 @@ export interface LoginEnvironment {
   logger: Logger;
   /** Loads the interaction of this request (404-style page if it expired). */
   interaction(req: Request, res: Response): Promise<Interaction>;
-  /** Resolves the proven identity to its user and completes the sign-in (redirects back to the client). */
-  finish(req: Request, res: Response, identity: { provider: string; user_id: string }, amr: string[]): Promise<void>;
+  /**
+   * Resolves the proven identity to its user and completes the sign-in (redirects back to the
+   * client). `owner`: its user, when the connection has just read it in this request and changed
+   * nothing since (see LoginPipeline.signIn).
+   */
+  finish(req: Request, res: Response, identity: { provider: string; user_id: string; owner?: UserProfile | undefined }, amr: string[]): Promise<void>;
   /** Renders a tenant page inside the layout. */
   render(res: Response, view: string, locals: Record<string, unknown>, status?: number): void;
 }

@@ -18,8 +18,23 @@ export interface SignInResult {
 export class LoginPipeline {
   constructor(private readonly directory: Directory) {}
 
-  async signIn(provider: string, identityUserId: string): Promise<SignInResult> {
-    let user = await this.directory.findByIdentity(provider, identityUserId);
+  /**
+   * `owner`: the identity's user as the connection read it in this request and left it (the
+   * code's email looked up, its verification checked), so it is not read again; it counts only
+   * if it holds the identity. `alongside`, given the user as counted, stores what the caller
+   * completes the sign-in with (the interaction's result): it is queued with the login's count,
+   * so on SQLite both land in one group commit rather than one after the other. The sign-in
+   * succeeds only if both do.
+   */
+  async signIn(
+    provider: string,
+    identityUserId: string,
+    options: { owner?: UserProfile | undefined; alongside?: (user: UserProfile) => Promise<void> } = {},
+  ): Promise<SignInResult> {
+    const { owner, alongside } = options;
+    let user = owner?.identities.some((i) => i.provider === provider && i.user_id === identityUserId)
+      ? owner
+      : await this.directory.findByIdentity(provider, identityUserId);
     if (!user) throw tenantError('inexistent_identity');
     if (user.blocked) throw tenantError('user_blocked');
 
@@ -32,10 +47,10 @@ export class LoginPipeline {
       if (user.blocked) throw tenantError('user_blocked');
     }
     const at = new Date().toISOString();
-    await this.directory.recordLogin(user.user_id, at);
     // The user as this sign-in counted it, without reading the row back: the count is the
     // database's (a sign-in elsewhere at the same moment may count too), the rest unchanged.
     const counted: UserProfile = { ...user, last_login: at, logins_count: user.logins_count + 1 };
+    await Promise.all([this.directory.recordLogin(user.user_id, at), alongside?.(counted)]);
     return { user: counted, ...(autoLinkedInto ? { autoLinkedInto } : {}) };
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type QueryResult, type Transaction } from 'kysely';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { normalizeEmail } from '../directory/email.ts';
@@ -171,9 +171,10 @@ export class LoginTickets {
     const now = epochSeconds();
     const q = this.#codes;
     await this.database.transact(async (trx) => {
-      await trx.executeQuery(q.retireEarlier({ connection, email: emailNormalized, uid, now }));
-      await trx.executeQuery(q.deleteStale({ connection, email: emailNormalized, before: now - 86_400 }));
-      await trx.executeQuery(
+      await this.#inTransaction(trx, q.retireEarlier({ connection, email: emailNormalized, uid, now }));
+      await this.#inTransaction(trx, q.deleteStale({ connection, email: emailNormalized, before: now - 86_400 }));
+      await this.#inTransaction(
+        trx,
         q.insert({
           id: codeHash(connection, uid, emailNormalized, code),
           connection,
@@ -201,16 +202,25 @@ export class LoginTickets {
     if (Number(ticket.expires_at) <= now) return { ok: false, reason: 'expired' };
     if (Number(ticket.attempts) >= maxAttempts) return { ok: false, reason: 'exhausted' };
 
-    const counted = (await this.database.write(q.countGuess({ id: ticket.id, max: maxAttempts, now }))).rows[0];
-    if (!counted) return { ok: false, reason: 'exhausted' };
+    // The count and, for a right guess, the consumption are one unit of work: on SQLite one
+    // savepoint of the group commit (a sign-in waits for one commit, not two in a row), on
+    // PostgreSQL one transaction. The guess is still counted before it is compared.
+    return this.database.transact(async (trx): Promise<CodeCheck> => {
+      const counted = (await this.#inTransaction(trx, q.countGuess({ id: ticket.id, max: maxAttempts, now }))).rows[0];
+      if (!counted) return { ok: false, reason: 'exhausted' };
+      const expected = Buffer.from(ticket.id, 'hex');
+      const actual = Buffer.from(codeHash(connection, uid, emailNormalized, code), 'hex');
+      if (!timingSafeEqual(actual, expected)) {
+        const triesLeft = maxAttempts - Number(counted.attempts);
+        return triesLeft > 0 ? { ok: false, reason: 'wrong', triesLeft } : { ok: false, reason: 'exhausted' };
+      }
+      const consumed = await this.#inTransaction(trx, q.consume({ id: ticket.id, now }));
+      return Number(consumed.numAffectedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
+    });
+  }
 
-    const expected = Buffer.from(ticket.id, 'hex');
-    const actual = Buffer.from(codeHash(connection, uid, emailNormalized, code), 'hex');
-    if (!timingSafeEqual(actual, expected)) {
-      const triesLeft = maxAttempts - Number(counted.attempts);
-      return triesLeft > 0 ? { ok: false, reason: 'wrong', triesLeft } : { ok: false, reason: 'exhausted' };
-    }
-    const consumed = await this.database.write(q.consume({ id: ticket.id, now }));
-    return Number(consumed.numAffectedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
+  /** A statement of the transaction `trx`: on SQLite at once (Database.runNow), without Kysely's promises. */
+  #inTransaction<R>(trx: Transaction<Schema>, query: CompiledQuery<R>): QueryResult<R> | Promise<QueryResult<R>> {
+    return this.database.runNow ? this.database.runNow.inTransaction(query) : trx.executeQuery(query);
   }
 }

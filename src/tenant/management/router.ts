@@ -110,30 +110,88 @@ export function managementRouter(options: ManagementRouterOptions): RequestHandl
   ];
   router.use(...beforeRoutes);
 
-  const lanes = new Map<string, RequestHandler[]>();
+  // Routes whose paths are literal segments and `:name`s, each with its handlers in the order
+  // the router would run them, where no earlier route of the same method could take its calls.
+  const literalLanes = new Map<string, RequestHandler[]>();
+  const patternLanes = new Map<string, PatternLane[]>();
   options.routes.forEach((route, index) => {
     const handler = routeHandler(route);
     router[route.method](route.path, handler);
     const earlier = [{ method: 'get', path: '/openapi.json' }, ...options.routes.slice(0, index)];
-    if (isLiteral(route.path) && !earlier.some((other) => other.method === route.method && mayMatch(other.path, route.path))) {
-      lanes.set(`${route.method.toUpperCase()} ${route.path}`, [...beforeRoutes, handler]);
+    if (!isPlain(route.path) || earlier.some((other) => other.method === route.method && mayOverlap(other.path, route.path))) return;
+    const method = route.method.toUpperCase();
+    const handlers = [...beforeRoutes, handler];
+    if (isLiteral(route.path)) {
+      literalLanes.set(`${method} ${route.path}`, handlers);
+      return;
     }
+    const lanes = patternLanes.get(method) ?? [];
+    lanes.push({ segments: route.path.split('/').map((segment) => (segment.startsWith(':') ? { param: segment.slice(1) } : segment)), handlers });
+    patternLanes.set(method, lanes);
   });
   const notFound = (_req: Request, res: Response) => sendAuth0Error(res, tenantError('not_found', 'Not Found: no such Management API endpoint.'));
   const onError = auth0ErrorHandler(options.logger);
   router.use(notFound);
   router.use(onError);
-  // A call whose method and path are exactly a route's without parameters (users-by-email among
-  // them) runs that route's handlers from this table, as the router would run them, without
-  // the router's walk of its layers. Anything else (HEAD, OPTIONS, another case, a trailing
-  // slash, an encoded character, a path with parameters) goes through the router.
+  // A call whose method and path are exactly a route's (users-by-email, a link, an unlink among
+  // them) runs that route's handlers from these tables, with the parameters the router would
+  // give it, without the router's walk of its layers. Anything else (HEAD, OPTIONS, another
+  // case, a trailing or doubled slash, a parameter that does not decode, a path an earlier route
+  // could also take) goes through the router.
   return (req, res, next) => {
     const url = req.url;
     const query = url.indexOf('?');
-    const lane = lanes.get(`${req.method} ${query === -1 ? url : url.slice(0, query)}`);
-    if (lane === undefined) return router(req, res, next);
-    runLane(lane, notFound, onError, req, res, next);
+    const path = query === -1 ? url : url.slice(0, query);
+    const literal = literalLanes.get(`${req.method} ${path}`);
+    if (literal !== undefined) return runLane(literal, notFound, onError, req, res, next);
+    const lanes = patternLanes.get(req.method);
+    const found = lanes === undefined ? undefined : matchLane(lanes, path);
+    if (found === undefined) return router(req, res, next);
+    req.params = found.params;
+    runLane(found.lane.handlers, notFound, onError, req, res, next);
   };
+}
+
+/** A route with parameters in the dispatch table: its path's segments (`''` first), a parameter where the path has `:name`. */
+interface PatternLane {
+  segments: Array<string | { param: string }>;
+  handlers: RequestHandler[];
+}
+
+/**
+ * What parseurl leaves as it is and the router splits only at `/`: non-empty segments of URL
+ * characters, no trailing slash. Anything else (a space, `#`, an empty segment) goes to the router.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+$/;
+
+/**
+ * The lane whose segments `path` has, with the parameters the router would decode from it (as
+ * its path-to-regexp match does: an object without prototype, each value decoded when it holds
+ * a `%`); undefined when none matches or a parameter does not decode (the router answers that).
+ */
+function matchLane(lanes: readonly PatternLane[], path: string): { lane: PatternLane; params: Record<string, string> } | undefined {
+  if (!PLAIN_PATH.test(path)) return undefined;
+  const given = path.split('/');
+  for (const lane of lanes) {
+    if (lane.segments.length !== given.length) continue;
+    const params = Object.create(null) as Record<string, string>;
+    let matched = true;
+    for (let i = 1; i < given.length && matched; i++) {
+      const wanted = lane.segments[i]!;
+      const segment = given[i]!;
+      if (typeof wanted === 'string') matched = wanted === segment;
+      else if (segment.indexOf('%') === -1) params[wanted.param] = segment;
+      else {
+        try {
+          params[wanted.param] = decodeURIComponent(segment);
+        } catch {
+          return undefined;
+        }
+      }
+    }
+    if (matched) return { lane, params };
+  }
+  return undefined;
 }
 
 function routeHandler(route: RouteDefinition) {
@@ -141,9 +199,12 @@ function routeHandler(route: RouteDefinition) {
     const params = parse(route.params, req.params, 'invalid_query_string', 'Path');
     const pathUserId = (params as { id?: string } | undefined)?.id;
     requireScopes(req.management!, route.scopes, route.selfScopes ?? [], pathUserId);
-    const query = parse(route.query, req.query, 'invalid_query_string', 'Query');
-    if (!route.query && Object.keys(req.query as object).length > 0) {
-      throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${Object.keys(req.query as object).join(', ')}`);
+    // Express 5 parses the query string again on every read of req.query: read once.
+    const rawQuery = req.query as Record<string, unknown>;
+    const query = parse(route.query, rawQuery, 'invalid_query_string', 'Query');
+    if (!route.query) {
+      const extra = Object.keys(rawQuery);
+      if (extra.length > 0) throw tenantError('invalid_query_string', `Query validation error: Additional properties not allowed: ${extra.join(', ')}`);
     }
     const body = parse(route.body, req.body, 'invalid_body', 'Payload');
     const result = await route.handle({ params, query, body, auth: req.management! });
@@ -164,12 +225,17 @@ function isLiteral(path: string): boolean {
   return /^(\/[A-Za-z0-9._-]+)+$/.test(path);
 }
 
-/** Whether the router could match `literal` against `pattern` (case-insensitive, `:name` a segment; anything fancier: assume it could). */
-function mayMatch(pattern: string, literal: string): boolean {
+/** A path of literal segments and whole-segment `:name` parameters, nothing fancier. */
+function isPlain(path: string): boolean {
+  return /^(\/([A-Za-z0-9._-]+|:[A-Za-z_][A-Za-z0-9_]*))+$/.test(path);
+}
+
+/** Whether the router could match one path against both patterns (case-insensitive, `:name` a segment; anything fancier: assume it could). */
+function mayOverlap(pattern: string, other: string): boolean {
   if (/[*?+(){}]/.test(pattern)) return true;
   const wanted = pattern.toLowerCase().split('/');
-  const given = literal.toLowerCase().split('/');
-  return wanted.length === given.length && wanted.every((segment, i) => segment.startsWith(':') || segment === given[i]);
+  const given = other.toLowerCase().split('/');
+  return wanted.length === given.length && wanted.every((segment, i) => segment.startsWith(':') || given[i]!.startsWith(':') || segment === given[i]);
 }
 
 /**

@@ -3,6 +3,7 @@ import { isTenantError } from '../../tenant-errors.ts';
 import type { Connection } from '../../connections.ts';
 import { SYSTEM_ACTOR } from '../../directory/audit.ts';
 import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
+import type { UserProfile } from '../../directory/profile.ts';
 import { type ConnectionStrategy, type Interaction, type LoginEnvironment, proofOf, proofTitle } from '../../login/login-environment.ts';
 import { signInLimiter } from '../../login/sign-in-limiter.ts';
 import { LoginTickets } from '../../login/login-tickets.ts';
@@ -201,33 +202,37 @@ export const passwordlessConnection: ConnectionStrategy = {
 
 /**
  * The identity the code proved: the existing one for this email (verified now if it was not),
- * or a new user of this connection with a verified email.
+ * or a new user of this connection with a verified email. With it, its user as read or created
+ * here when nothing changed it since, so the sign-in need not read it again.
  */
-async function identityFor(env: LoginEnvironment, connection: Connection, email: string): Promise<{ provider: string; user_id: string }> {
+async function identityFor(
+  env: LoginEnvironment,
+  connection: Connection,
+  email: string,
+): Promise<{ provider: string; user_id: string; owner?: UserProfile | undefined }> {
   const existing = await env.directory.findIdentityByEmail(connection.name, email);
-  if (existing) {
-    await verifyIfNeeded(env, existing);
-    return { provider: existing.provider, user_id: existing.user_id };
-  }
+  if (existing) return { provider: existing.provider, user_id: existing.user_id, owner: await verifyIfNeeded(env, existing) };
   try {
     const user = await env.directory.createUser({ connection: connection.name, email, email_verified: true }, SYSTEM_ACTOR);
     const main = user.identities[0]!;
-    return { provider: main.provider, user_id: main.user_id };
+    return { provider: main.provider, user_id: main.user_id, owner: user };
   } catch (err) {
     // Created meanwhile (a parallel sign-in, the Management API): use that one.
     if (!isTenantError(err, 'user_exists') && !isTenantError(err, 'conflict')) throw err;
     const created = await env.directory.findIdentityByEmail(connection.name, email);
     if (!created) throw err;
-    await verifyIfNeeded(env, created);
-    return { provider: created.provider, user_id: created.user_id };
+    return { provider: created.provider, user_id: created.user_id, owner: await verifyIfNeeded(env, created) };
   }
 }
 
-async function verifyIfNeeded(env: LoginEnvironment, identity: { provider: string; user_id: string; owner_id: string }): Promise<void> {
+/** Marks the identity's email verified if it is not yet; answers its user when it was already (nothing changed). */
+async function verifyIfNeeded(env: LoginEnvironment, identity: { provider: string; user_id: string; owner_id: string }): Promise<UserProfile | undefined> {
   const owner = await env.directory.findUser(identity.owner_id);
-  if (!owner) return;
+  if (!owner) return undefined;
   const own = owner.identities.find((i) => i.provider === identity.provider && i.user_id === identity.user_id);
   const isMain = owner.identities[0] === own;
   const verified = isMain ? owner.email_verified : own?.profileData?.email_verified === true;
-  if (!verified) await env.directory.markEmailVerified(identity.provider, identity.user_id, SYSTEM_ACTOR);
+  if (verified) return owner;
+  await env.directory.markEmailVerified(identity.provider, identity.user_id, SYSTEM_ACTOR);
+  return undefined;
 }
