@@ -27,9 +27,17 @@ const other = {
  * An app with the check between a sign-in (GET /sign-in, as the callback does it: a new
  * session, marked, saved before the redirect) and its first page (GET /page, 200 "page").
  */
-function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => number; kept?: string[]; pendingLink?: boolean; firstPage?: string }) {
+function appWith(options: {
+  answer: () => Promise<Auth0User[]>;
+  now?: () => number;
+  kept?: string[];
+  pendingLink?: boolean;
+  firstPage?: string;
+  /** Shared by apps that stand for processes of one deployment. */
+  store?: session.Store;
+}) {
   const firstPage = options.firstPage ?? '/page';
-  const store = new session.MemoryStore();
+  const store = options.store ?? new session.MemoryStore();
   /** Whether the session as stored still carries the check's marker. */
   const storedMarker = (sid: string): boolean => {
     const stored = (store as unknown as { sessions: Record<string, string> }).sessions[sid];
@@ -37,17 +45,24 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
   };
   const logsSeen: boolean[] = [];
   const reads: ReadOptions[] = [];
+  /** How many users-by-email reads had started when each read of the user was made. */
+  const readsAtGetUser: number[] = [];
   const warnings: unknown[] = [];
   const management = {
     usersByEmail: (_email: string, read: ReadOptions = {}) => {
       reads.push(read);
       return options.answer();
     },
-    getUser: async () => ({
-      ...me,
-      identities: [{ connection: 'google-oauth2', provider: 'google-oauth2', user_id: 'me', isSocial: true }],
-      created_at: other.created_at,
-    }),
+    getUser: async () => {
+      readsAtGetUser.push(reads.length);
+      // The tenant's answer comes later than the call.
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return {
+        ...me,
+        identities: [{ connection: 'google-oauth2', provider: 'google-oauth2', user_id: 'me', isSocial: true }],
+        created_at: other.created_at,
+      };
+    },
     userLogs: async () => {
       // What the store holds while the page still waits for the tenant.
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -112,7 +127,7 @@ function appWith(options: { answer: () => Promise<Auth0User[]>; now?: () => numb
       restoreMetadataOnUnlink: false,
     }),
   );
-  return { app, reads, warnings, logsSeen };
+  return { app, reads, warnings, logsSeen, readsAtGetUser };
 }
 
 describe('the suggested-linking check after sign-in', () => {
@@ -216,6 +231,35 @@ describe('the suggested-linking check after sign-in', () => {
       await browser.get('/sign-in').expect(303);
       const profile = await browser.get('/profile').expect(303);
       assert.equal(profile.headers.location, '/link/suggestions?returnTo=%2Fprofile');
+    });
+
+    it('starts its fresh read beside the read of the user, once per sign-in across processes', async () => {
+      const store = new session.MemoryStore();
+      const signedInAt = appWith({ answer: async () => [other], firstPage: '/', store });
+      const elsewhere = appWith({ answer: async () => [other], firstPage: '/', store });
+      const signIn = await supertest(signedInAt.app).get('/sign-in').expect(303);
+      const cookie = signIn.headers['set-cookie'] as unknown as string[];
+      assert.deepEqual(signedInAt.reads, [], 'the sign-in leaves the read to the profile');
+      await supertest(elsewhere.app).get('/').set('Cookie', cookie).expect(303).expect('location', '/profile');
+      const profile = await supertest(elsewhere.app).get('/profile').set('Cookie', cookie).expect(303);
+      assert.equal(profile.headers.location, '/link/suggestions?returnTo=%2F', 'the candidate is found');
+      assert.deepEqual(elsewhere.reads, [{ fresh: true }], "one fresh read, the check's and the page's");
+      assert.deepEqual(elsewhere.readsAtGetUser, [1], 'started before the read of the user is answered');
+      for (const app of [signedInAt, elsewhere]) await supertest(app.app).get('/profile').set('Cookie', cookie).expect(200);
+      assert.deepEqual([signedInAt.reads, elsewhere.reads], [[{}], [{ fresh: true }, {}]], 'once per sign-in: later pages read as usual');
+    });
+
+    it("takes the sign-in's read when it is recent, and reads fresh again when it is not", async () => {
+      let now = 1_000_000;
+      for (const late of [false, true]) {
+        const { app, reads, readsAtGetUser } = appWith({ answer: async () => [other], firstPage: '/page', now: () => now });
+        const browser = supertest.agent(app);
+        await browser.get('/sign-in').expect(303);
+        if (late) now += 5_001;
+        await browser.get('/profile').expect(303).expect('location', '/link/suggestions?returnTo=%2Fprofile');
+        assert.deepEqual(reads, late ? [{ fresh: true }, { fresh: true }] : [{ fresh: true }]);
+        assert.deepEqual(readsAtGetUser, [reads.length]);
+      }
     });
 
     it('shows the profile when the check could not ask the tenant', async () => {

@@ -83,6 +83,12 @@ const SIGN_IN_LOOKUP_MAX_AGE_MS = 5_000;
 /** Bounds the lookups waiting for their first page (browsers that never follow the redirect). */
 const MAX_SIGN_IN_LOOKUPS = 10_000;
 
+/** Whether the first page after a sign-in is the profile's, which starts the check's read itself. */
+function checkedByProfile(firstPage: string): boolean {
+  const path = firstPage.replace(/[?#].*$/s, '');
+  return path === HOME || path === PROFILE;
+}
+
 interface SignInLookup {
   userId: string;
   startedAt: number;
@@ -96,14 +102,15 @@ interface SignInLookup {
  *
  * The check reads the tenant fresh (an account verified seconds ago is still unverified in the
  * read cache; the fresh read refreshes the cache, so "Link these accounts?" shows the same
- * candidates). That read starts as the sign-in completes, keyed by the new session's id, so it
- * runs while the session is saved and the browser follows the redirect: the page that checks
+ * candidates). That read is started ahead, keyed by the session's id, and the page that checks
  * waits for what is left of it, not for a whole round trip. A page of another session, another
  * process or after a few seconds finds none and reads fresh itself.
  *
  * The profile makes the check with its own candidates read (one call, not two), for itself and
- * for `/`, which only sends a signed-in person on to it; every other page checks in the
- * middleware, before its handler.
+ * for `/`, which only sends a signed-in person on to it: it starts the read beside its read of
+ * the user, where the app waits on the tenant anyway, rather than at the sign-in, where sending
+ * the request and reading its answer would lengthen the callback's redirect and `/`. Every other
+ * page checks in the middleware, before its handler, with the read the sign-in started.
  */
 export class SuggestionCheck {
   readonly #lookups = new Map<string, SignInLookup>();
@@ -117,13 +124,24 @@ export class SuggestionCheck {
   /** In the new session right after a sign-in, before it is saved; `firstPage`: where the browser goes next. */
   afterSignIn(req: Request, firstPage: string): void {
     req.session.suggestions = { firstPage };
+    if (!checkedByProfile(firstPage)) this.lookAhead(req);
+  }
+
+  /**
+   * Starts the check's fresh read for the page that will check, when a check is due and no
+   * read of this session's is under way; `due` then hands it to that page.
+   */
+  lookAhead(req: Request): void {
     // A link that continues after a fresh sign-in (/link/resume) already answers the question.
-    if (req.session.pendingLinkStart || !req.user) return;
+    if (!req.session.suggestions || req.session.pendingLinkStart || !req.user) return;
     const now = this.now();
+    const started = this.#lookups.get(req.sessionID);
+    if (started && started.userId === req.user.user_id && now - started.startedAt <= SIGN_IN_LOOKUP_MAX_AGE_MS) return;
     this.#forgetOld(now);
     const candidates = this.finder.findAll(req.user, { fresh: true });
     // Awaited by the page that checks; until then a failure is nobody's to handle.
     candidates.catch(() => undefined);
+    this.#lookups.delete(req.sessionID);
     this.#lookups.set(req.sessionID, { userId: req.user.user_id, startedAt: now, candidates });
   }
 

@@ -132,6 +132,8 @@ export function profileRoutes(options: ProfileRoutesOptions): Router {
   /** Every read of the page, waited for: some are not in the read cache, or a check is due. */
   const readAndShow = async (ctx: AppRouteContext<undefined>): Promise<void> => {
     const { req, res, user: me } = ctx;
+    // The check's fresh read, when one is due, goes to the tenant beside the read of the user.
+    options.suggestions?.lookAhead(req);
     let user: Auth0User;
     try {
       user = await management.getUser(me.user_id);
