@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import * as openidClient from 'openid-client';
 import supertest from 'supertest';
@@ -250,6 +250,28 @@ for (const db of testDatabases()) {
       const res = await t.request.get('/demo-idp/interaction/abcdefghijklmnopqrstu');
       assert.equal(res.status, 400);
       assert.match(res.text, /This sign-in has expired/);
+    });
+
+    it('refuses the demo IdP form, signing in or cancelling, once its interaction has expired, in words', async () => {
+      for (const action of ['login', 'cancel']) {
+        const agent = browser(t.tenant);
+        const { next } = await toDemoIdp(agent, rp);
+        const page = await agent.get(next);
+        assert.equal(page.status, 200);
+        const now = Date.now();
+        // The demo IdP's interactions last 900 s.
+        const clock = mock.method(Date, 'now', () => now + 901_000);
+        try {
+          const res = await agent
+            .post(next)
+            .type('form')
+            .send({ _csrf: csrfOf(page.text), action, email: uniqueEmail('late'), email_verified: 'on' });
+          assert.equal(res.status, 400, action);
+          assert.match(res.text, /This sign-in has expired/);
+        } finally {
+          clock.mock.restore();
+        }
+      }
     });
 
     it('refuses a callback with a foreign or replayed state, in words', async () => {
