@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import * as openidClient from 'openid-client';
 import supertest from 'supertest';
 import { defaultConnections, type ConnectionConfig } from '../../src/tenant/connections.ts';
 import { demoSubject, memoryAdapter } from '../../src/tenant/connections/oidc/demo-idp.ts';
-import { upstreamAuthTimeProblem, type UpstreamTransaction } from '../../src/tenant/connections/oidc/oidc-connection.ts';
+import { pkceChallenge, upstreamAuthTimeProblem, type UpstreamTransaction } from '../../src/tenant/connections/oidc/oidc-connection.ts';
 import { SYSTEM_ACTOR } from '../../src/tenant/directory/audit.ts';
 import { newSigningKey } from '../../src/tenant/oidc/keys.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -251,6 +252,28 @@ for (const db of testDatabases()) {
       assert.match(res.text, /This sign-in has expired/);
     });
 
+    it('refuses the demo IdP form, signing in or cancelling, once its interaction has expired, in words', async () => {
+      for (const action of ['login', 'cancel']) {
+        const agent = browser(t.tenant);
+        const { next } = await toDemoIdp(agent, rp);
+        const page = await agent.get(next);
+        assert.equal(page.status, 200);
+        const now = Date.now();
+        // The demo IdP's interactions last 900 s.
+        const clock = mock.method(Date, 'now', () => now + 901_000);
+        try {
+          const res = await agent
+            .post(next)
+            .type('form')
+            .send({ _csrf: csrfOf(page.text), action, email: uniqueEmail('late'), email_verified: 'on' });
+          assert.equal(res.status, 400, action);
+          assert.match(res.text, /This sign-in has expired/);
+        } finally {
+          clock.mock.restore();
+        }
+      }
+    });
+
     it('refuses a callback with a foreign or replayed state, in words', async () => {
       const garbage = await t.request.get('/login/callback/demo-social?code=x&state=nope');
       assert.equal(garbage.status, 400);
@@ -492,6 +515,17 @@ for (const db of testDatabases()) {
     });
   });
 }
+
+describe('the PKCE challenge sent upstream', () => {
+  it("is RFC 7636's S256 of the verifier, as openid-client computes it", async () => {
+    // RFC 7636, appendix B.
+    assert.equal(pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'), 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+    for (let i = 0; i < 200; i++) {
+      const verifier = openidClient.randomPKCECodeVerifier();
+      assert.equal(pkceChallenge(verifier), await openidClient.calculatePKCECodeChallenge(verifier), verifier);
+    }
+  });
+});
 
 describe("judging an upstream id_token's auth_time (docs/security.md case 38)", () => {
   const now = 1_800_000_000;

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import Provider, { errors, type Adapter, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload, type Configuration, type InteractionResults, type KoaContextWithOIDC } from 'oidc-provider';
 import type { TenantConfig } from '../../tenant-config.ts';
 import type { Database } from '../../tenant-database.ts';
 import { epochSeconds } from '../../../platform/time.ts';
@@ -196,6 +196,22 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
       .render('demo-idp/login', { tenantName: 'Demo social', title: 'Sign in to Demo social', error: undefined, ...locals });
   };
 
+  /**
+   * What `interactionFinished` does (without merging the last submission), on the interaction
+   * this request has already loaded and checked (cookie signature, row, session) rather than on a
+   * second lookup of it. An interaction expired meanwhile is refused, as that lookup would.
+   */
+  const finish = async (res: Response, interaction: Awaited<ReturnType<Provider['interactionDetails']>>, result: InteractionResults) => {
+    const ttl = interaction.exp - epochSeconds();
+    if (ttl <= 0) throw new errors.SessionNotFound('interaction session not found');
+    interaction.result = result;
+    await interaction.save(ttl);
+    res.statusCode = 303;
+    res.setHeader('Location', interaction.returnTo);
+    res.setHeader('Content-Length', '0');
+    res.end();
+  };
+
   const router = Router();
   router.get('/interaction/:uid', async (req: Request, res: Response) => {
     const details = await provider.interactionDetails(req, res);
@@ -212,12 +228,7 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     const expected = Buffer.from(csrf(details.uid));
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return res.status(403).send('Please go back and try again.');
     if (body.action === 'cancel') {
-      return provider.interactionFinished(
-        req,
-        res,
-        { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
-        { mergeWithLastSubmission: false },
-      );
+      return finish(res, details, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
     }
     const email = typeof body.email === 'string' ? body.email.trim() : '';
     const name = typeof body.name === 'string' ? body.name.trim().slice(0, 200) : '';
@@ -231,7 +242,7 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
     }
     const sub = demoSubject(email);
     accounts.set(sub, { sub, email, email_verified: emailVerified, name: name || email });
-    return provider.interactionFinished(req, res, { login: { accountId: sub, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+    return finish(res, details, { login: { accountId: sub, amr: ['pwd'] } });
   });
   router.use(provider.callback());
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

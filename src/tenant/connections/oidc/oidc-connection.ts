@@ -83,6 +83,15 @@ export function upstreamRedirectUri(config: TenantConfig, connection: Connection
   return `${config.url}/login/callback/${encodeURIComponent(connection.name)}`;
 }
 
+/**
+ * RFC 7636's S256 challenge, BASE64URL(SHA-256(verifier)): what openid-client's
+ * `calculatePKCECodeChallenge` returns, computed synchronously rather than through WebCrypto's
+ * asynchronous digest job and its promises.
+ */
+export function pkceChallenge(codeVerifier: string): string {
+  return createHash('sha256').update(codeVerifier).digest('base64url');
+}
+
 // ---------------------------------------------------------------- the transaction cookie
 
 /**
@@ -306,7 +315,7 @@ export const oidcConnection: ConnectionStrategy = {
         scope: settings.scopes,
         state: transaction.state,
         nonce: transaction.nonce,
-        code_challenge: await client.calculatePKCECodeChallenge(transaction.codeVerifier),
+        code_challenge: pkceChallenge(transaction.codeVerifier),
         code_challenge_method: 'S256',
       };
       const hint = interaction.params.login_hint ?? req.query.login_hint;
