@@ -52,6 +52,27 @@ export interface RunNow {
   committedValues(query: CompiledQuery): unknown[][] | undefined;
 }
 
+/**
+ * Runs a compiled query on `db` (the database, a transaction of it, or its `reader`): on SQLite
+ * at once (Database.runNow), since Kysely's promises per statement cost more than most short
+ * statements; otherwise, or when runNow cannot read at once, through Kysely.
+ */
+export function executeNow<S, R>(
+  database: Pick<Database<S>, 'reader' | 'runNow'>,
+  db: NoInfer<Kysely<S>>,
+  query: CompiledQuery<R>,
+): QueryResult<R> | Promise<QueryResult<R>> {
+  const runNow = database.runNow;
+  if (runNow !== undefined) {
+    if (db.isTransaction) return runNow.inTransaction(query);
+    if (db === database.reader) {
+      const result = runNow.committed(query);
+      if (result !== undefined) return result;
+    }
+  }
+  return db.executeQuery(query);
+}
+
 export interface DatabaseOptions {
   /** postgres://… selects PostgreSQL; otherwise SQLite at `sqliteFile`. */
   databaseUrl?: string | undefined;

@@ -1,5 +1,5 @@
 import type { CompiledQuery, Kysely, QueryResult, Transaction } from 'kysely';
-import type { RunNow } from '../../platform/database.ts';
+import { executeNow } from '../../platform/database.ts';
 import type { Database, Schema } from '../tenant-database.ts';
 import { tenantError } from '../tenant-errors.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
@@ -23,7 +23,7 @@ export class DirectoryStore {
   readonly #transact: Database['transact'];
   /** One writing statement: on SQLite in the shared group commit (see TransactionBatcher), on PostgreSQL on its own. */
   readonly write: Database['write'];
-  readonly #runNow: RunNow | undefined;
+  readonly #database: Database;
 
   constructor(database: Database, connections: ConnectionRegistry) {
     this.db = database.db;
@@ -33,28 +33,17 @@ export class DirectoryStore {
     this.queries = directoryQueries(database);
     this.#transact = database.transact;
     this.write = database.write;
-    this.#runNow = database.runNow;
+    this.#database = database;
   }
 
-  /**
-   * Runs a compiled query on `db`, a transaction or `reader`: on SQLite at once (Database.runNow),
-   * since Kysely's promises per statement cost more than most of the directory's statements.
-   */
+  /** Runs a compiled query on `db`, a transaction or `reader` (platform's executeNow). */
   execute<R>(db: Db, query: CompiledQuery<R>): QueryResult<R> | Promise<QueryResult<R>> {
-    const runNow = this.#runNow;
-    if (runNow !== undefined) {
-      if (db.isTransaction) return runNow.inTransaction(query);
-      if (db === this.reader) {
-        const result = runNow.committed(query);
-        if (result !== undefined) return result;
-      }
-    }
-    return db.executeQuery(query);
+    return executeNow(this.#database, db, query);
   }
 
   /** A read of committed data, each row an array of its values in the select's order: on SQLite with no object a row (RunNow.committedValues). */
   async committedValues(query: CompiledQuery): Promise<unknown[][]> {
-    const values = this.#runNow?.committedValues(query);
+    const values = this.#database.runNow?.committedValues(query);
     if (values !== undefined) return values;
     return (await this.reader.executeQuery(query)).rows.map((row) => Object.values(row as object));
   }

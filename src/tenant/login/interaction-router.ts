@@ -1,10 +1,10 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import Provider, { errors as oidcErrors, type KoaContextWithOIDC } from 'oidc-provider';
-import { epochSeconds } from '../../platform/time.ts';
 import { tenantError } from '../tenant-errors.ts';
 import { markUnavailable, tenantErrorPage } from '../error-pages.ts';
 import type { Connection, ConnectionRegistry } from '../connections.ts';
 import type { UserProfile } from '../directory/profile.ts';
+import { type LoadedInteraction, resumeAuthorization, saveInteractionResult } from '../oidc/interaction-result.ts';
 import { type ConnectionStrategy, type LinkProof, type LoginEnvironment, proofOf } from './login-environment.ts';
 
 type EnvWithoutHelpers = Omit<LoginEnvironment, 'interaction' | 'finish' | 'render'>;
@@ -23,7 +23,7 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
   const router = Router();
   const { provider } = base;
   // The interaction each request has loaded and checked (its cookie, its session), for finish.
-  const loaded = new WeakMap<Request, Awaited<ReturnType<Provider['interactionDetails']>>>();
+  const loaded = new WeakMap<Request, LoadedInteraction>();
 
   const env: LoginEnvironment = {
     ...base,
@@ -52,17 +52,9 @@ export function interactionRouter(base: EnvWithoutHelpers, strategies: Connectio
       // session against it.
       await base.pipeline.signIn(identity.provider, identity.user_id, {
         owner: identity.owner,
-        alongside: async (user) => {
-          const ttl = interaction.exp - epochSeconds();
-          if (ttl <= 0) throw new oidcErrors.SessionNotFound('interaction session not found');
-          interaction.result = resultFor(user);
-          await interaction.save(ttl);
-        },
+        alongside: (user) => saveInteractionResult(interaction, resultFor(user)),
       });
-      res.statusCode = 303;
-      res.setHeader('Location', interaction.returnTo);
-      res.setHeader('Content-Length', '0');
-      res.end();
+      resumeAuthorization(res, interaction);
     },
     render(res, view, locals, status = 200) {
       res.status(status).render(view, { tenantName: base.config.name, proof: proofOf(res), ...locals });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { sql, type CompiledQuery, type Kysely, type QueryResult, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { executeNow } from '../../platform/database.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import { epochSeconds } from '../../platform/time.ts';
 import { normalizeEmail } from '../directory/email.ts';
@@ -171,9 +172,10 @@ export class LoginTickets {
     const now = epochSeconds();
     const q = this.#codes;
     await this.database.transact(async (trx) => {
-      await this.#inTransaction(trx, q.retireEarlier({ connection, email: emailNormalized, uid, now }));
-      await this.#inTransaction(trx, q.deleteStale({ connection, email: emailNormalized, before: now - 86_400 }));
-      await this.#inTransaction(
+      await executeNow(this.database, trx, q.retireEarlier({ connection, email: emailNormalized, uid, now }));
+      await executeNow(this.database, trx, q.deleteStale({ connection, email: emailNormalized, before: now - 86_400 }));
+      await executeNow(
+        this.database,
         trx,
         q.insert({
           id: codeHash(connection, uid, emailNormalized, code),
@@ -206,7 +208,7 @@ export class LoginTickets {
     // savepoint of the group commit (a sign-in waits for one commit, not two in a row), on
     // PostgreSQL one transaction. The guess is still counted before it is compared.
     return this.database.transact(async (trx): Promise<CodeCheck> => {
-      const counted = (await this.#inTransaction(trx, q.countGuess({ id: ticket.id, max: maxAttempts, now }))).rows[0];
+      const counted = (await executeNow(this.database, trx, q.countGuess({ id: ticket.id, max: maxAttempts, now }))).rows[0];
       if (!counted) return { ok: false, reason: 'exhausted' };
       const expected = Buffer.from(ticket.id, 'hex');
       const actual = Buffer.from(codeHash(connection, uid, emailNormalized, code), 'hex');
@@ -214,13 +216,8 @@ export class LoginTickets {
         const triesLeft = maxAttempts - Number(counted.attempts);
         return triesLeft > 0 ? { ok: false, reason: 'wrong', triesLeft } : { ok: false, reason: 'exhausted' };
       }
-      const consumed = await this.#inTransaction(trx, q.consume({ id: ticket.id, now }));
+      const consumed = await executeNow(this.database, trx, q.consume({ id: ticket.id, now }));
       return Number(consumed.numAffectedRows) === 1 ? { ok: true } : { ok: false, reason: 'missing' };
     });
-  }
-
-  /** A statement of the transaction `trx`: on SQLite at once (Database.runNow), without Kysely's promises. */
-  #inTransaction<R>(trx: Transaction<Schema>, query: CompiledQuery<R>): QueryResult<R> | Promise<QueryResult<R>> {
-    return this.database.runNow ? this.database.runNow.inTransaction(query) : trx.executeQuery(query);
   }
 }

@@ -8,6 +8,7 @@ import type { ConnectionConfig } from '../../connections.ts';
 import { isPlausibleEmail, normalizeEmail } from '../../directory/email.ts';
 import { loadOrCreate, newSigningKey, type SigningJwk } from '../../oidc/keys.ts';
 import { cookieSigner } from '../../oidc/cookie-signatures.ts';
+import { type LoadedInteraction, resumeAuthorization, saveInteractionResult } from '../../oidc/interaction-result.ts';
 import { inProcessFetch, type InProcessFetch } from './in-process-fetch.ts';
 
 export const DEMO_IDP_PATH = '/demo-idp';
@@ -196,20 +197,9 @@ export async function createDemoIdp(options: { config: TenantConfig; database: D
       .render('demo-idp/login', { tenantName: 'Demo social', title: 'Sign in to Demo social', error: undefined, ...locals });
   };
 
-  /**
-   * What `interactionFinished` does (without merging the last submission), on the interaction
-   * this request has already loaded and checked (cookie signature, row, session) rather than on a
-   * second lookup of it. An interaction expired meanwhile is refused, as that lookup would.
-   */
-  const finish = async (res: Response, interaction: Awaited<ReturnType<Provider['interactionDetails']>>, result: InteractionResults) => {
-    const ttl = interaction.exp - epochSeconds();
-    if (ttl <= 0) throw new errors.SessionNotFound('interaction session not found');
-    interaction.result = result;
-    await interaction.save(ttl);
-    res.statusCode = 303;
-    res.setHeader('Location', interaction.returnTo);
-    res.setHeader('Content-Length', '0');
-    res.end();
+  const finish = async (res: Response, interaction: LoadedInteraction, result: InteractionResults) => {
+    await saveInteractionResult(interaction, result);
+    resumeAuthorization(res, interaction);
   };
 
   const router = Router();
