@@ -23,7 +23,8 @@
  *      Beside it, the floor (bench/app-floor-page.ts): the same bytes behind only the packages
  *      the app is built on, with the app's settings (Helmet, express-session and its SQLite
  *      store, passport's session), signed in with a session of the app's own user: the most
- *      the app could reach on this machine.
+ *      the app could reach on this machine. /profile and the floor are measured in alternating
+ *      slices of PAGE_SLICE_SECONDS (bench/slices.ts), so the machine's drift falls on both alike.
  *      Also measured, to show where a profile request's time goes: the app's /healthz (no
  *      session) and signed-in GET / (session, passport; no tenant calls), the tenant alone
  *      answering the three Management API calls /profile makes, and bench/bare-server.ts's
