@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { openTenantDatabase, type Database } from './tenant-database.ts';
 import { isDependencyError, RETRY_AFTER_SECONDS } from '../platform/dependency-errors.ts';
 import { tenantErrors } from './tenant-errors.ts';
 import { databaseAnswers, healthRoutes, Readiness } from '../platform/health.ts';
-import { onlyUnder } from '../platform/only-under.ts';
+import { type Handler, onlyUnder, routersUnder } from '../platform/only-under.ts';
 import { replayHeaders } from '../platform/static-headers.ts';
 import { ejsViewEngine } from '../platform/view-engine.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -176,10 +176,15 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   app.use(publishAtTenantUrl(config.url));
 
   const readiness = new Readiness();
-  // Each router at the root is entered only for its own paths (onlyUnder): most requests are
-  // oidc-provider's. A route added to one of these routers must sit under the prefixes given here.
-  app.use(onlyUnder(['/healthz', '/readyz'], healthRoutes({ readiness, checks: { database: databaseAnswers(database) } })));
-  app.use(onlyUnder([AVATARS_PATH], avatarRoute()));
+  // Each router at the root is entered only for its own paths (onlyUnder, routersUnder), and
+  // consecutive ones sit behind one test: most requests are oidc-provider's and pass them all.
+  // A route added to one of these routers must sit under the prefixes given here.
+  app.use(
+    routersUnder([
+      [['/healthz', '/readyz'], healthRoutes({ readiness, checks: { database: databaseAnswers(database) } })],
+      [[AVATARS_PATH], avatarRoute()],
+    ]),
+  );
   app.use(cacheablePublicMetadata());
   const oidc = provider.callback();
   app.post('/oauth/token', ...auth0TokenRequest(clients, oidc));
@@ -196,28 +201,18 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   // A sign-in in a popup (Auth0's loginWithPopup) answers its opener by postMessage: the
   // sign-in's pages must not cut the popup off from it, as Cross-Origin-Opener-Policy:
   // same-origin does. Every other page keeps it.
-  app.use(['/authorize', '/login'], (_req, res, next) => {
-    res.removeHeader('Cross-Origin-Opener-Policy');
-    next();
-  });
-  // Mounted at /css only: serve-static stat()s the path of every request it sees, a
-  // file-system miss in front of every sign-in page.
-  app.use('/css', express.static(cssDir, { index: false, maxAge: '1h' }));
-  if (mailer instanceof OutboxMailer) app.use(onlyUnder(['/dev/mail', '/dev/mail.json'], devMailRoutes(mailer)));
   app.use(
-    onlyUnder(
-      ['/account'],
-      databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, clients, csrf: new CsrfTokens(keys.cookies[0]!) }),
-    ),
+    onlyUnder(['/authorize', '/login'], (_req, res, next) => {
+      res.removeHeader('Cross-Origin-Opener-Policy');
+      next();
+    }),
   );
-  if (demoIdp) app.use(DEMO_IDP_PATH, demoIdp.router);
-  app.use(onlyUnder(['/login/callback'], upstreamCallbackRoutes({ config, connections })));
-  app.use(onlyUnder(['/v2/logout'], auth0LogoutRoute(clients, config.allowedLogoutUrls)));
-  app.get(END_SESSION_PATH, tenantLogout.remember);
-  app.use('/authorize', refuseBareToken());
-  app.use(webOriginPreflight(clients));
-  app.use(
-    onlyUnder(
+  // The tenant's own pages, behind one test. No path is under both one of their prefixes and
+  // END_SESSION_PATH, /authorize or a CORS path of webOriginPreflight, so they may come before
+  // those layers; of their own prefixes only /login/callback lies under another, and stays first.
+  const pages: Array<[string[], Handler]> = [
+    [['/login/callback'], upstreamCallbackRoutes({ config, connections })],
+    [
       ['/login'],
       interactionRouter(
         {
@@ -233,8 +228,19 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
         },
         STRATEGIES,
       ),
-    ),
-  );
+    ],
+    // Mounted at /css only: serve-static stat()s the path of every request it sees, a
+    // file-system miss in front of every sign-in page.
+    [['/css'], Router().use('/css', express.static(cssDir, { index: false, maxAge: '1h' }))],
+    [['/account'], databaseAccountRoutes({ config, database, directory, mailer, logger, accountSessions, clients, csrf: new CsrfTokens(keys.cookies[0]!) })],
+    [['/v2/logout'], auth0LogoutRoute(clients, config.allowedLogoutUrls)],
+  ];
+  if (mailer instanceof OutboxMailer) pages.push([['/dev/mail', '/dev/mail.json'], devMailRoutes(mailer)]);
+  if (demoIdp) pages.push([[DEMO_IDP_PATH], Router().use(DEMO_IDP_PATH, demoIdp.router)]);
+  app.use(routersUnder(pages));
+  app.get(END_SESSION_PATH, tenantLogout.remember);
+  app.use(onlyUnder(['/authorize'], refuseBareToken()));
+  app.use(webOriginPreflight(clients));
   app.use(oidc);
   app.use(finalErrorHandler({ logger, tenantName: config.name }));
 
