@@ -19,8 +19,16 @@ export class TouchThrottle {
     return known !== undefined && expiresAt - known < TOUCH_GRANULARITY_MS;
   }
 
-  /** The expiry `sid` now has in the store; undefined when it has none (destroyed). */
+  /**
+   * The expiry `sid` now has in the store; undefined when it has none (destroyed). Only a change
+   * moves the entry to the end: every read of a session tells its expiry again, unchanged between
+   * touches, and a Map that deletes and re-adds one key on every request keeps each deleted entry
+   * in that key's hash chain until it next rehashes, so a lookup walks them all (with thousands of
+   * sessions, more than the rest of the store's read). The entry changed longest ago goes first:
+   * one known for longer than TOUCH_GRANULARITY_MS skips no touch anyway.
+   */
   remember(sid: string, expiresAt: number | undefined): void {
+    if (expiresAt !== undefined && this.#known.get(sid) === expiresAt) return;
     this.#known.delete(sid);
     if (expiresAt === undefined) return;
     this.#known.set(sid, expiresAt);
