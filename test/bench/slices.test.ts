@@ -29,7 +29,13 @@ describe('alternating slices (Accord and its floor in one stretch of time)', () 
 
   it('sums counts and seconds over the slices, not the slices’ rates', () => {
     // 100 in 1 s and 100 in 3 s: 50/s, where the mean of the rates would say 66.7/s.
-    assert.equal(summedRate([{ count: 100, seconds: 1 }, { count: 100, seconds: 3 }]), 50);
+    assert.equal(
+      summedRate([
+        { count: 100, seconds: 1 },
+        { count: 100, seconds: 3 },
+      ]),
+      50,
+    );
     assert.ok(Number.isNaN(summedRate([])));
   });
 
