@@ -50,8 +50,8 @@ const IDENTITY_COLUMNS = [
 ] as const;
 
 /**
- * A row of `usersByEmail` read as an array of values (DirectoryStore.committedValues): the
- * user's columns in USER_COLUMNS' order, then the identity's in the order the query selects them.
+ * A row of `usersByEmail` or `usersOfLink` read as an array of values (DirectoryStore.committedValues,
+ * valuesIn): the user's columns in USER_COLUMNS' order, then the identity's in IDENTITY_COLUMNS' order.
  */
 export function userWithIdentityOf(v: unknown[]): { user: UserRow; identity: IdentityRow } {
   const user = {
@@ -87,22 +87,6 @@ export function userWithIdentityOf(v: unknown[]): { user: UserRow; identity: Ide
     linked_at: v[26],
   } as IdentityRow;
   return { user, identity };
-}
-
-/** A row of `usersOfLink` as its user and its identity. */
-export function splitUserWithIdentity(row: UserWithIdentityRow): { user: UserRow; identity: IdentityRow } {
-  const {
-    identity_provider: provider,
-    identity_user_id: user_id,
-    identity_connection: connection,
-    identity_is_social: is_social,
-    identity_is_main: is_main,
-    identity_profile_data: profile_data,
-    identity_connection_email: connection_email,
-    identity_linked_at: linked_at,
-    ...user
-  } = row;
-  return { user, identity: { provider, user_id, owner_id: user.user_id, connection, is_social, is_main, profile_data, connection_email, linked_at } };
 }
 
 /**

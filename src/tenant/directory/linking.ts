@@ -1,7 +1,7 @@
 import { tenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
-import { splitUserWithIdentity } from './directory-queries.ts';
+import { userWithIdentityOf } from './directory-queries.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
 import { normalizeEmail } from './email.ts';
 import { rootProfileData, splitUserId, toProfile, type Identity, type IdentityRow, type ProfileData, type UserProfile, type UserRow } from './profile.ts';
@@ -90,9 +90,9 @@ export class Linking {
       // taken the secondary meanwhile).
       const users = new Map<string, UserRow>();
       const identityRows: IdentityRow[] = [];
-      const { rows } = await this.#store.execute(trx, this.#store.queries.usersOfLink({ primaryId, provider: key.provider, userId: key.identityUserId }));
-      for (const row of rows) {
-        const { user, identity } = splitUserWithIdentity(row);
+      const rows = await this.#store.valuesIn(trx, this.#store.queries.usersOfLink({ primaryId, provider: key.provider, userId: key.identityUserId }));
+      for (const values of rows) {
+        const { user, identity } = userWithIdentityOf(values);
         if (!users.has(user.user_id)) users.set(user.user_id, user);
         identityRows.push(identity);
       }
