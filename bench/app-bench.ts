@@ -23,7 +23,8 @@
  *      Beside it, the floor (bench/app-floor-page.ts): the same bytes behind only the packages
  *      the app is built on, with the app's settings (Helmet, express-session and its SQLite
  *      store, passport's session), signed in with a session of the app's own user: the most
- *      the app could reach on this machine.
+ *      the app could reach on this machine. /profile and the floor are measured in alternating
+ *      slices of PAGE_SLICE_SECONDS (bench/slices.ts), so the machine's drift falls on both alike.
  *      Also measured, to show where a profile request's time goes: the app's /healthz (no
  *      session) and signed-in GET / (session, passport; no tenant calls), the tenant alone
  *      answering the three Management API calls /profile makes, and bench/bare-server.ts's
@@ -50,6 +51,7 @@ import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import type { EmbeddedTenantWiring } from '../src/app/app-config.ts';
 import type { BenchResult } from './logins.ts';
+import { alternate, formatRoundRatios, roundRatios, type SliceRate, summedRate } from './slices.ts';
 import { CookieJar, cpuSeconds, freePort, holdPort, printTargets, recordTarget, type ServerProcess, serverPids, startServer, stopServers } from './support.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -76,6 +78,9 @@ const SEQUENTIAL_MS = QUICK ? 2_000 : 4_000;
 /** Throughput phase: the same connections and duration for the app's page and the bare page. */
 const CONNECTIONS = 16;
 const PAGE_SECONDS = QUICK ? 4 : 8;
+/** /profile and its floor take PAGE_SECONDS each, in PAGE_ROUNDS rounds of a slice a side. */
+const PAGE_SLICE_SECONDS = 2;
+const PAGE_ROUNDS = PAGE_SECONDS / PAGE_SLICE_SECONDS;
 const SIDE_SECONDS = QUICK ? 2 : 3;
 const WARMUP_SECONDS = 1;
 const TARGET_RATIO = 0.5;
@@ -452,22 +457,60 @@ interface Load {
   errors: number;
   cpu: Record<string, number | undefined>;
   seconds: number;
+  /** Each slice's answered requests and autocannon's seconds, for the ratio by round. */
+  slices: SliceRate[];
+}
+
+/** One autocannon run, its result not yet aggregated (its latencies still a histogram), and the CPU used meanwhile. */
+interface CannonSlice {
+  result: autocannon.Result;
+  cpu: Record<string, number | undefined>;
+  seconds: number;
+}
+
+/** autocannon's own merge of unaggregated results: their latency histograms added, the rest summed. */
+const aggregateResults = (autocannon as unknown as { aggregateResult(results: autocannon.Result[], options: autocannon.Options): autocannon.Result })
+  .aggregateResult;
+
+async function cannonSlice(options: autocannon.Options, pids: Record<string, number | undefined>): Promise<CannonSlice> {
+  const {
+    value: result,
+    seconds,
+    cpu,
+  } = await measuringCpu(pids, () => autocannon({ pipelining: 1, timeout: REQUEST_TIMEOUT_MS / 1000, ...options, skipAggregateResult: true }));
+  return { result, cpu, seconds };
+}
+
+/** The slices of one side as one load: requests, seconds and each process's CPU summed, latencies from the merged histograms. */
+function loadOf(slices: CannonSlice[], options: autocannon.Options, expectStatus: '2xx' | '3xx' = '2xx'): Load {
+  const sum = (f: (s: CannonSlice) => number) => slices.reduce((n, s) => n + f(s), 0);
+  const rates = slices.map((s) => ({ count: s.result[expectStatus], seconds: s.result.duration }));
+  const ok = sum((s) => s.result[expectStatus]);
+  const all = sum((s) => s.result['1xx'] + s.result['2xx'] + s.result['3xx'] + s.result['4xx'] + s.result['5xx']);
+  const cpu: Record<string, number | undefined> = {};
+  for (const key of new Set(slices.flatMap((s) => Object.keys(s.cpu)))) {
+    const used = slices.map((s) => s.cpu[key]);
+    cpu[key] = used.every((u) => u !== undefined) ? used.reduce((n, u) => n + u, 0) : undefined;
+  }
+  const { latency } = aggregateResults(
+    slices.map((s) => s.result),
+    options,
+  );
+  return {
+    rps: summedRate(rates),
+    p50: latency.p50,
+    p99: latency.p99,
+    ok,
+    other: all - ok,
+    errors: sum((s) => s.result.errors + s.result.timeouts),
+    cpu,
+    seconds: sum((s) => s.seconds),
+    slices: rates,
+  };
 }
 
 async function cannon(options: autocannon.Options, pids: Record<string, number | undefined>, expectStatus: '2xx' | '3xx' = '2xx'): Promise<Load> {
-  const { value: result, seconds, cpu } = await measuringCpu(pids, () => autocannon({ pipelining: 1, timeout: REQUEST_TIMEOUT_MS / 1000, ...options }));
-  const ok = result[expectStatus];
-  const all = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
-  return {
-    rps: ok / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    ok,
-    other: all - ok,
-    errors: result.errors + result.timeouts,
-    cpu,
-    seconds,
-  };
+  return loadOf([await cannonSlice(options, pids)], options, expectStatus);
 }
 
 /** A process's CPU as a share of one core: "61%". */
@@ -649,7 +692,9 @@ export async function benchApp(): Promise<BenchResult[]> {
     });
 
     // ---- 2. profile page throughput
-    log(`\n### 2. Profile page throughput: ${CONNECTIONS} connections, ${PAGE_SECONDS} s each (after ${WARMUP_SECONDS} s warm-up)`);
+    log(
+      `\n### 2. Profile page throughput: ${CONNECTIONS} connections, ${PAGE_SECONDS} s each (after ${WARMUP_SECONDS} s warm-up); /profile and its floor in ${PAGE_ROUNDS} rounds of ${PAGE_SLICE_SECONDS} s a side, order reversed each round`,
+    );
     const email = `app-bench-profile-${randomBytes(3).toString('hex')}@bench.example`;
     const browser = new Browser(roles, tenantOrigin, '10.255.0.1', undefined);
     const page = await signIn(browser, appA, email);
@@ -680,14 +725,20 @@ export async function benchApp(): Promise<BenchResult[]> {
     const bareJson = await start('bare JSON', 'bare-server.ts', { BARE_PORT: String(barePort) });
     const bareUrl = `http://127.0.0.1:${barePage.ready}`;
 
-    const profileOptions = { url: `${appA.url}/profile`, headers, connections: CONNECTIONS };
+    // The profile and its floor in alternating slices (bench/slices.ts): the machine's drift
+    // falls on both alike, and each round's ratio shows how much there was.
+    const profileOptions = { url: `${appA.url}/profile`, headers, connections: CONNECTIONS, duration: PAGE_SLICE_SECONDS };
+    const floorOptions = { url: `${floorUrl}/page`, headers: { cookie: floorCookie }, connections: CONNECTIONS, duration: PAGE_SLICE_SECONDS };
     await cannon({ ...profileOptions, duration: WARMUP_SECONDS }, {});
-    const profile = await cannon({ ...profileOptions, duration: PAGE_SECONDS }, { app: childA.pid, tenant: tenantChild.pid });
+    await cannon({ ...floorOptions, duration: WARMUP_SECONDS }, {});
+    const sliced = await alternate(PAGE_ROUNDS, (side) =>
+      side === 'accord' ? cannonSlice(profileOptions, { app: childA.pid, tenant: tenantChild.pid }) : cannonSlice(floorOptions, { floor: floorPage.pid }),
+    );
+    const profile = loadOf(sliced.accord, profileOptions);
+    const floor = loadOf(sliced.floor, floorOptions);
+    const floorRounds = formatRoundRatios(roundRatios(profile.slices, floor.slices));
     await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: WARMUP_SECONDS }, {});
     const bare = await cannon({ url: `${bareUrl}/page`, connections: CONNECTIONS, duration: PAGE_SECONDS }, { bare: barePage.pid });
-    const floorOptions = { url: `${floorUrl}/page`, headers: { cookie: floorCookie }, connections: CONNECTIONS };
-    await cannon({ ...floorOptions, duration: WARMUP_SECONDS }, {});
-    const floor = await cannon({ ...floorOptions, duration: PAGE_SECONDS }, { floor: floorPage.pid });
     // The peer: Auth0's linking sample's signed-in page against the same tenant, a person of its own.
     await peerPort.release();
     const peerChild = await start('peer', 'peer-sample-server.ts', {
@@ -751,14 +802,14 @@ export async function benchApp(): Promise<BenchResult[]> {
     recordTarget({
       name: `app GET /profile ÷ floor (${CONNECTIONS} connections)`,
       measured: `${fmt(profile.rps)} req/s, ${cpuPerRequest(profile, 'app')} µs app CPU/req (+ ${cpuPerRequest(profile, 'tenant')} µs tenant)`,
-      floor: `Helmet + express-session + passport alone: ${fmt(floor.rps)} req/s, ${cpuPerRequest(floor, 'floor')} µs CPU/req`,
+      floor: `Helmet + express-session + passport alone, in ${PAGE_ROUNDS} slices alternating with these: ${fmt(floor.rps)} req/s, ${cpuPerRequest(floor, 'floor')} µs CPU/req; ratio by round ${floorRounds}`,
       ratio: profile.rps / floor.rps,
       cpuRatio: profileCpu !== undefined && floorCpu !== undefined ? floorCpu / profileCpu : undefined,
       target: `≥ ${TARGET_FLOOR_RATIO.toFixed(2)}`,
       pass: profile.rps / floor.rps >= TARGET_FLOOR_RATIO && profile.other === 0 && profile.errors === 0,
     });
     log(
-      `profile ÷ bare page: ${fmt(ratio * 100, 1)}%; floor ÷ bare page: ${fmt(floorRatio * 100, 1)}%; profile ÷ floor: ${fmt((profile.rps / floor.rps) * 100, 1)}%; profile ÷ bare JSON: ${fmt((profile.rps / json.rps) * 100, 1)}%`,
+      `profile ÷ bare page: ${fmt(ratio * 100, 1)}%; floor ÷ bare page: ${fmt(floorRatio * 100, 1)}%; profile ÷ floor: ${fmt((profile.rps / floor.rps) * 100, 1)}% (by round ${floorRounds}); profile ÷ bare JSON: ${fmt((profile.rps / json.rps) * 100, 1)}%`,
     );
     results.push(
       {
@@ -770,7 +821,7 @@ export async function benchApp(): Promise<BenchResult[]> {
       {
         // Not a target: the most any app on these packages can reach here, next to the 50% asked for.
         name: `floor: the same HTML behind Helmet, express-session and passport alone (the app's settings and store) ÷ bare page`,
-        value: `${fmt(floorRatio * 100, 1)}% (${fmt(floor.rps)} req/s, ${cpuPerRequest(floor, 'floor')} µs CPU/req vs bare ${cpuPerRequest(bare, 'bare')}); app ÷ floor ${fmt((profile.rps / floor.rps) * 100, 1)}%`,
+        value: `${fmt(floorRatio * 100, 1)}% (${fmt(floor.rps)} req/s, ${cpuPerRequest(floor, 'floor')} µs CPU/req vs bare ${cpuPerRequest(bare, 'bare')}); app ÷ floor ${fmt((profile.rps / floor.rps) * 100, 1)}%, by round (${PAGE_ROUNDS} rounds of ${PAGE_SLICE_SECONDS} s a side, order reversed each round) ${floorRounds}`,
       },
       {
         // Not a target: the same kind of page as Auth0's own linking sample builds it, against the same tenant, in the same run.

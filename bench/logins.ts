@@ -4,11 +4,13 @@
  * userinfo, through (a) the demo social IdP (`demo-social`, a real second OpenID Provider
  * hosted by the tenant) and (b) the passwordless email-code connection (`email`), with
  * CLIENTS concurrent simulated browsers for PHASE_MS each; then the token endpoint alone
- * (client_credentials, autocannon, CLIENTS connections) for the ratio. Last, with the tenant
- * stopped, the floors: the same round trip against oidc-provider alone with a sign-in page
- * that signs in at once (bench/oidc-provider-floor-server.ts), first with its in-memory
- * storage, then with the tenant's database storage: the most a sign-in built on that package
- * can reach on this machine.
+ * (client_credentials, autocannon, CLIENTS connections) for the ratio. Each phase is measured
+ * beside its floor, the same round trip against oidc-provider alone with the tenant's database
+ * storage and a sign-in page that signs in at once (bench/oidc-provider-floor-server.ts), the
+ * most a sign-in built on that package can reach on this machine: both servers run all along
+ * and the load goes to one at a time, in ROUNDS rounds of a SLICE_MS slice a side, the order
+ * reversed each round (bench/slices.ts), so the machine's drift falls on both alike. Last, with
+ * the tenant stopped, the floor with oidc-provider's in-memory storage, alone for PHASE_MS.
  *
  * The load generator is this process: global fetch with manual redirects and one small cookie
  * jar per sign-in (a new browser each time, so no SSO session shortcuts a login). Every
@@ -35,12 +37,16 @@ import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import SQLite from 'better-sqlite3';
 import { decodeJwt } from 'jose';
+import { alternate, formatRoundRatios, roundRatios, type SliceRate, summedRate } from './slices.ts';
 import { CookieJar, cpuSeconds, printTargets, recordTarget, type ServerProcess, startServer } from './support.ts';
 
 /** LOGIN_BENCH_CLIENTS and LOGIN_BENCH_PHASES (comma-separated: demo-social,passwordless,token,floor) are for profiling only. */
 const CLIENTS = Math.min(64, Math.max(1, Number(process.env.LOGIN_BENCH_CLIENTS ?? 16) || 16));
 const PHASES = new Set((process.env.LOGIN_BENCH_PHASES ?? 'demo-social,passwordless,token,floor').split(','));
 const PHASE_MS = 10_000;
+/** A phase's PHASE_MS in slices alternating with its floor's: each side gets PHASE_MS in all. */
+const SLICE_MS = 2_000;
+const ROUNDS = PHASE_MS / SLICE_MS;
 const WARMUP_MS = 1_500;
 const TOKEN_SECONDS = 8;
 /**
@@ -326,71 +332,92 @@ async function passwordlessLogin(browser: Browser, info: ServerInfo, email: stri
 
 type Flow = (browser: Browser, email: string) => Promise<void>;
 
+/**
+ * The simulated browsers of one phase (or floor): their running numbers go on over its
+ * warm-up and all its slices, so no address or email is reused beyond ADDRESS_REUSE and
+ * EMAIL_REUSE sign-ins in the whole run.
+ */
+interface Lane {
+  index: number;
+  sequence: number[];
+  tag: string;
+}
+
+const laneOf = (index: number): Lane => ({ index, sequence: Array.from({ length: CLIENTS }, () => 0), tag: randomBytes(3).toString('hex') });
+
+/** A phase's figures, summed over its slices. */
 interface PhaseResult {
   logins: number;
   failures: number;
   firstFailure: string | undefined;
   seconds: number;
   latencies: number[];
-  serverCpu: number | undefined;
-  generatorCpu: number;
+  /** The server's CPU seconds over the slices; undefined without /proc. */
+  serverCpuSeconds: number | undefined;
+  generatorCpuSeconds: number;
   steps: StepTimes;
+  /** Sign-ins each browser has started, for MAX_LOGINS_PER_CLIENT. */
+  started: number[];
+  slices: SliceRate[];
 }
 
+const emptyResult = (): PhaseResult => ({
+  logins: 0,
+  failures: 0,
+  firstFailure: undefined,
+  seconds: 0,
+  latencies: [],
+  serverCpuSeconds: 0,
+  generatorCpuSeconds: 0,
+  steps: new StepTimes(),
+  started: Array.from({ length: CLIENTS }, () => 0),
+  slices: [],
+});
+
 /**
- * CLIENTS simulated users signing in one after another, each time as a new browser, until the
- * deadline (or MAX_LOGINS_PER_CLIENT, or MAX_FAILURES in all). `sequence` numbers addresses
- * and emails across the warm-up and the measured run of a phase.
+ * One slice, added to `into`: CLIENTS simulated users signing in one after another, each time
+ * as a new browser, until the deadline (or MAX_LOGINS_PER_CLIENT, or MAX_FAILURES in all, over
+ * all of `into`'s slices); the sign-ins under way at the deadline are finished and counted.
  */
-async function runPhase(
-  info: ProviderInfo,
-  tenantPid: number | undefined,
-  phase: number,
-  flow: Flow,
-  durationMs: number,
-  sequence: number[],
-): Promise<PhaseResult> {
-  const steps = new StepTimes();
-  const latencies: number[] = [];
-  let failures = 0;
-  let firstFailure: string | undefined;
-  const cpu0 = cpuSeconds(tenantPid);
+async function runSlice(info: ProviderInfo, serverPid: number | undefined, lane: Lane, flow: Flow, durationMs: number, into: PhaseResult): Promise<void> {
+  const logins = into.logins;
+  const cpu0 = cpuSeconds(serverPid);
   const own0 = process.cpuUsage();
   const started = performance.now();
   const deadline = started + durationMs;
-  const tag = randomBytes(3).toString('hex');
   await Promise.all(
     Array.from({ length: CLIENTS }, async (_, client) => {
-      for (let n = 0; n < MAX_LOGINS_PER_CLIENT && performance.now() < deadline && failures < MAX_FAILURES; n++) {
-        const i = sequence[client]!++;
+      while (into.started[client]! < MAX_LOGINS_PER_CLIENT && performance.now() < deadline && into.failures < MAX_FAILURES) {
+        into.started[client]!++;
+        const i = lane.sequence[client]!++;
         const block = Math.floor(i / ADDRESS_REUSE);
-        const ip = `10.${phase * CLIENTS + client}.${(block >> 8) & 255}.${block & 255}`;
-        const email = `bench-${tag}-p${phase}-c${client}-u${Math.floor(i / EMAIL_REUSE)}@bench.example`;
+        const ip = `10.${lane.index * CLIENTS + client}.${(block >> 8) & 255}.${block & 255}`;
+        const email = `bench-${lane.tag}-p${lane.index}-c${client}-u${Math.floor(i / EMAIL_REUSE)}@bench.example`;
         const t0 = performance.now();
         try {
-          await flow(new Browser(info.url, ip, steps), email);
-          latencies.push(performance.now() - t0);
+          await flow(new Browser(info.url, ip, into.steps), email);
+          into.latencies.push(performance.now() - t0);
+          into.logins++;
         } catch (err) {
-          failures++;
-          firstFailure ??= (err as Error).message;
+          into.failures++;
+          into.firstFailure ??= (err as Error).message;
           if (!(err instanceof FlowError)) await new Promise((resolve) => setTimeout(resolve, 50));
         }
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const cpu1 = cpuSeconds(tenantPid);
+  const cpu1 = cpuSeconds(serverPid);
   const own = process.cpuUsage(own0);
-  return {
-    logins: latencies.length,
-    failures,
-    firstFailure,
-    seconds,
-    latencies,
-    steps,
-    serverCpu: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / seconds : undefined,
-    generatorCpu: (own.user + own.system) / 1e6 / seconds,
-  };
+  into.seconds += seconds;
+  into.slices.push({ count: into.logins - logins, seconds });
+  into.serverCpuSeconds = into.serverCpuSeconds !== undefined && cpu0 !== undefined && cpu1 !== undefined ? into.serverCpuSeconds + cpu1 - cpu0 : undefined;
+  into.generatorCpuSeconds += (own.user + own.system) / 1e6;
+}
+
+/** A warm-up (discovery, JIT, statement caches), not counted. */
+async function warmUp(info: ProviderInfo, serverPid: number | undefined, lane: Lane, flow: Flow): Promise<void> {
+  await runSlice(info, serverPid, lane, flow, WARMUP_MS, emptyResult());
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -440,59 +467,75 @@ export interface LoginBenchDetails {
 
 let lastDetails: LoginBenchDetails | undefined;
 
-/** A phase's warm-up (discovery, JIT, statement caches; not counted), then its measured run. */
-async function warmThenRun(info: ProviderInfo, pid: number | undefined, index: number, flow: Flow): Promise<PhaseResult> {
-  const sequence = Array.from({ length: CLIENTS }, () => 0);
-  await runPhase(info, pid, index, flow, WARMUP_MS, sequence);
-  return runPhase(info, pid, index, flow, PHASE_MS, sequence);
-}
-
 export async function benchLogins(): Promise<BenchResult[]> {
   const phases: LoginBenchDetails['phases'] = [];
+  /** The database floor's slices beside each phase, by the phase's name. */
+  const besides = new Map<string, PhaseResult>();
   let token: LoginBenchDetails['token'] = { rps: 0, non2xx: 0, errors: 0, p50: 0, p99: 0, serverCpu: undefined };
   const tenant = await startLoginServer<ServerInfo>('login-server.ts', 'the tenant');
   const { info } = tenant;
   const outbox = new Outbox(info.sqliteFile);
+  let floor: LoginServer<ProviderInfo> | undefined;
   try {
+    // The floor runs beside the tenant all along; an idle server costs the other nothing.
+    if (PHASES.has('floor'))
+      floor = await startLoginServer<ProviderInfo>('oidc-provider-floor-server.ts', 'the oidc-provider floor', { FLOOR_STORAGE: 'database' });
+    const floorLane = laneOf(3);
+    const floorFlow: Flow = (browser) => floorLogin(browser, floor!.info);
+    if (floor) await warmUp(floor.info, floor.server.pid, floorLane, floorFlow);
     const flows: Array<{ name: string; flow: Flow }> = [
       { name: 'demo-social', flow: (browser, email) => demoSocialLogin(browser, info, email) },
       { name: 'passwordless', flow: (browser, email) => passwordlessLogin(browser, info, email, outbox) },
     ];
     for (const [index, { name, flow }] of flows.entries()) {
-      if (PHASES.has(name)) phases.push({ name, result: await warmThenRun(info, tenant.server.pid, index, flow) });
+      if (!PHASES.has(name)) continue;
+      const lane = laneOf(index);
+      await warmUp(info, tenant.server.pid, lane, flow);
+      const result = emptyResult();
+      const beside = emptyResult();
+      await alternate(ROUNDS, async (side) => {
+        if (side === 'accord') await runSlice(info, tenant.server.pid, lane, flow, SLICE_MS, result);
+        else if (floor) await runSlice(floor.info, floor.server.pid, floorLane, floorFlow, SLICE_MS, beside);
+      });
+      phases.push({ name, result });
+      if (floor) besides.set(name, beside);
     }
     if (PHASES.has('token')) token = await tokenEndpoint(info, tenant.server.pid);
   } finally {
     outbox.close();
     await tenant.stop();
+    await floor?.stop();
   }
-  // The floors run alone on the machine, as the tenant did: oidc-provider with its own
-  // in-memory storage, then with the tenant's database storage.
-  const floors: LoginBenchDetails['phases'] = [];
+  // oidc-provider with its own in-memory storage, alone on the machine: the package by itself.
+  let memoryFloor: PhaseResult | undefined;
   if (PHASES.has('floor')) {
-    for (const [index, storage] of ['memory', 'database'].entries()) {
-      const server = await startLoginServer<ProviderInfo>('oidc-provider-floor-server.ts', 'the oidc-provider floor', { FLOOR_STORAGE: storage });
-      try {
-        floors.push({
-          name: floorName(storage),
-          result: await warmThenRun(server.info, server.server.pid, 2 + index, (browser) => floorLogin(browser, server.info)),
-        });
-      } finally {
-        await server.stop();
-      }
+    const server = await startLoginServer<ProviderInfo>('oidc-provider-floor-server.ts', 'the oidc-provider floor', { FLOOR_STORAGE: 'memory' });
+    try {
+      const lane = laneOf(2);
+      const flow: Flow = (browser) => floorLogin(browser, server.info);
+      await warmUp(server.info, server.server.pid, lane, flow);
+      memoryFloor = emptyResult();
+      await runSlice(server.info, server.server.pid, lane, flow, PHASE_MS, memoryFloor);
+    } finally {
+      await server.stop();
     }
   }
+  const floors = [
+    ...[...besides].map(([name, result]) => ({ name: `${floorName('database')}, beside ${name}`, result })),
+    ...(memoryFloor ? [{ name: floorName('memory'), result: memoryFloor }] : []),
+  ];
   lastDetails = { phases: [...phases, ...floors], token };
 
   const results: BenchResult[] = [];
-  const rateOf = (result: PhaseResult) => result.logins / result.seconds;
-  const databaseFloor = floors.find((f) => f.name === floorName('database'))?.result;
+  const rateOf = (result: PhaseResult) => summedRate(result.slices);
   for (const { name, result } of phases) {
     const rate = rateOf(result);
     const sorted = [...result.latencies].sort((a, b) => a - b);
     const goal = TARGETS[name]!;
+    const databaseFloor = besides.get(name);
     const floorRate = databaseFloor ? rateOf(databaseFloor) / goal.providers : undefined;
     const ratio = floorRate === undefined ? undefined : rate / floorRate;
+    const rounds = databaseFloor ? formatRoundRatios(roundRatios(result.slices, databaseFloor.slices, goal.providers)) : 'n/a';
     const cpu = cpuMsPerLogin(result);
     const floorCpu = databaseFloor ? cpuMsPerLogin(databaseFloor) : undefined;
     const cpuRatio = cpu !== undefined && floorCpu !== undefined ? (floorCpu * goal.providers) / cpu : undefined;
@@ -502,7 +545,7 @@ export async function benchLogins(): Promise<BenchResult[]> {
       name: `${name} sign-ins/s (${CLIENTS} clients)`,
       measured: `${rate.toFixed(1)}/s, ${cpuPerLogin(result)} ms tenant CPU each`,
       floor: databaseFloor
-        ? `oidc-provider alone, database storage: ${rateOf(databaseFloor).toFixed(1)}/s, ${cpuPerLogin(databaseFloor)} ms${goal.providers > 1 ? ` (÷ ${goal.providers} providers: ${floorRate!.toFixed(1)}/s)` : ''}`
+        ? `oidc-provider alone, database storage, in ${ROUNDS} slices alternating with these: ${rateOf(databaseFloor).toFixed(1)}/s, ${cpuPerLogin(databaseFloor)} ms${goal.providers > 1 ? ` (÷ ${goal.providers} providers: ${floorRate!.toFixed(1)}/s)` : ''}; ratio by round ${rounds}`
         : 'not measured (LOGIN_BENCH_PHASES without floor)',
       ratio,
       cpuRatio,
@@ -511,7 +554,7 @@ export async function benchLogins(): Promise<BenchResult[]> {
     });
     results.push(
       {
-        name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`,
+        name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s in ${result.slices.length} slices, ${result.logins} logins, ${result.failures} failed)`,
         value: rate.toFixed(1),
         target,
         pass,
@@ -521,7 +564,16 @@ export async function benchLogins(): Promise<BenchResult[]> {
       { name: `${name}: tenant CPU per login, ms`, value: cpuPerLogin(result) },
       { name: `${name}: logins/s ÷ token-endpoint req/s`, value: token.rps > 0 ? (rate / token.rps).toFixed(3) : 'n/a' },
     );
-    for (const floor of floors) results.push({ name: `${name}: logins/s ÷ ${floor.name}`, value: (rate / rateOf(floor.result)).toFixed(3) });
+    if (databaseFloor) {
+      results.push(
+        { name: `${name}: logins/s ÷ ${floorName('database')}, beside it`, value: (rate / rateOf(databaseFloor)).toFixed(3) },
+        {
+          name: `${name}: the same${goal.providers > 1 ? ` (÷ ${goal.providers})` : ''} by round (${ROUNDS} rounds of ${SLICE_MS / 1000} s a side, order reversed each round): least–greatest (each)`,
+          value: rounds,
+        },
+      );
+    }
+    if (memoryFloor) results.push({ name: `${name}: logins/s ÷ ${floorName('memory')}, after`, value: (rate / rateOf(memoryFloor)).toFixed(3) });
   }
   if (PHASES.has('token'))
     results.push({ name: `token endpoint alone (client_credentials, ${CLIENTS} connections, ${TOKEN_SECONDS} s): req/s`, value: token.rps.toFixed(1) });
@@ -529,7 +581,7 @@ export async function benchLogins(): Promise<BenchResult[]> {
   for (const { name, result } of floors) {
     results.push(
       {
-        name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s, ${result.logins} logins, ${result.failures} failed)`,
+        name: `${name}: logins/s (${CLIENTS} clients, ${result.seconds.toFixed(1)} s in ${result.slices.length} slice${result.slices.length > 1 ? 's' : ''}, ${result.logins} logins, ${result.failures} failed)`,
         value: rateOf(result).toFixed(1),
       },
       { name: `${name}: CPU per login, ms`, value: cpuPerLogin(result) },
@@ -543,7 +595,7 @@ const floorName = (storage: string) => `floor: oidc-provider alone, ${storage ==
 
 /** Server CPU milliseconds per completed login. */
 function cpuMsPerLogin(result: PhaseResult): number | undefined {
-  return result.serverCpu === undefined || result.logins === 0 ? undefined : (result.serverCpu * result.seconds * 1000) / result.logins;
+  return result.serverCpuSeconds === undefined || result.logins === 0 ? undefined : (result.serverCpuSeconds * 1000) / result.logins;
 }
 
 function cpuPerLogin(result: PhaseResult): string {
@@ -554,7 +606,7 @@ function printDetails(details: LoginBenchDetails) {
   const pct = (v: number | undefined) => (v === undefined ? 'n/a' : `${(v * 100).toFixed(0)}%`);
   for (const { name, result } of details.phases) {
     console.log(
-      `\n${name}: server process CPU ${pct(result.serverCpu)} of one core, load generator ${pct(result.generatorCpu)}${result.firstFailure ? `; first failure: ${result.firstFailure}` : ''}`,
+      `\n${name}: server process CPU ${pct(result.serverCpuSeconds === undefined ? undefined : result.serverCpuSeconds / result.seconds)} of one core, load generator ${pct(result.generatorCpuSeconds / result.seconds)}${result.firstFailure ? `; first failure: ${result.firstFailure}` : ''}`,
     );
     const steps = result.steps.summary();
     const perLogin = result.logins + result.failures > 0 ? steps.reduce((n, s) => n + s.count, 0) / (result.logins + result.failures) : 0;
