@@ -50,6 +50,8 @@ export interface RunNow {
    * third of a users-by-email lookup (docs/performance.md).
    */
   committedValues(query: CompiledQuery): unknown[][] | undefined;
+  /** `inTransaction` for a read, each row an array of its values in the select's order (as committedValues). */
+  valuesInTransaction(query: CompiledQuery): unknown[][];
 }
 
 /**
@@ -125,6 +127,7 @@ export function openDatabase<S>(options: DatabaseOptions): Database<S> {
     inTransaction: (query) => runStatement(writerStatements, query),
     committed: (query) => (file === ':memory:' && sqlite.inTransaction ? undefined : runStatement(readStatements, query)),
     committedValues: (query) => (file === ':memory:' && sqlite.inTransaction ? undefined : readValues(readStatements, query)),
+    valuesInTransaction: (query) => readValues(writerStatements, query),
   };
   const batcher = new TransactionBatcher(db, { runNow: runNow.inTransaction });
   return {

@@ -147,7 +147,7 @@ function textOf(query: unknown): string | undefined {
   return typeof text === 'string' ? text : undefined;
 }
 
-type WatchedClient = pg.Client & { processID?: number | null; connection?: { stream?: { destroy(): void } } };
+export type WatchedClient = pg.Client & { processID?: number | null; connection?: { stream?: { destroy(): void } } };
 
 /**
  * Ends the pool's connections that an outage left without an answer, once PostgreSQL answers
@@ -164,13 +164,18 @@ type WatchedClient = pg.Client & { processID?: number | null; connection?: { str
  * left to the timeouts. An ended statement fails (a 503, as during the outage) and the pool
  * opens a new connection. Nothing is asked while nothing waits.
  */
-class StallWatch {
+export class StallWatch {
   /** When each client began waiting for an answer (connecting, or a statement), and the statement's text. */
-  readonly #since = new Map<WatchedClient, { at: number; text: string | undefined }>();
+  readonly #since = new Map<WatchedClient, Waiting>();
   #probing = false;
 
+  constructor(
+    private readonly lookUp: ActivityLookUp = activityOnFreshConnection,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
   waiting(client: WatchedClient, text?: string): void {
-    if (!this.#since.has(client)) this.#since.set(client, { at: performance.now(), text });
+    if (!this.#since.has(client)) this.#since.set(client, { at: this.now(), text });
   }
 
   answered(client: WatchedClient): void {
@@ -180,56 +185,92 @@ class StallWatch {
   start(config: pg.ClientConfig, timeouts: PostgresTimeouts, ended: () => boolean): void {
     const timer = setInterval(() => {
       if (ended()) return void clearInterval(timer);
-      if (this.#probing) return;
-      const now = performance.now();
-      const stalled = [...this.#since].filter(([, waiting]) => now - waiting.at > STALLED_AFTER_MS).map(([client]) => client);
-      if (stalled.length === 0) return;
-      this.#probing = true;
-      this.#probe(config, timeouts, stalled).finally(() => {
-        this.#probing = false;
-      });
+      void this.check(config, timeouts);
     }, STALL_CHECK_EVERY_MS);
     timer.unref();
   }
 
-  async #probe(config: pg.ClientConfig, timeouts: PostgresTimeouts, stalled: WatchedClient[]): Promise<void> {
-    const bound = Math.min(timeouts.connectTimeoutMs, STALL_PROBE_TIMEOUT_MS);
-    const probe = new pg.Client({ ...config, connectionTimeoutMillis: bound, query_timeout: bound, statement_timeout: bound });
-    probe.on('error', () => {});
+  /** One look: asks PostgreSQL about the connections that have waited too long, if any and if no look is under way. */
+  async check(config: pg.ClientConfig, timeouts: PostgresTimeouts): Promise<void> {
+    if (this.#probing) return;
+    const now = this.now();
+    const stalled = [...this.#since].filter(([, waiting]) => now - waiting.at > STALLED_AFTER_MS);
+    if (stalled.length === 0) return;
+    this.#probing = true;
     try {
-      await probe.connect();
-      const pids = stalled.map((client) => client.processID).filter((pid): pid is number => typeof pid === 'number');
-      const asked = performance.now();
-      const rows = (
-        await probe.query<{ pid: number; state: string | null; query: string; since_ms: number }>(
-          'select pid, state, query, extract(epoch from clock_timestamp() - query_start) * 1000 as since_ms from pg_stat_activity where pid = any($1::int[])',
-          [pids],
-        )
-      ).rows;
-      const backends = new Map(rows.map((row) => [row.pid, row]));
-      for (const client of stalled) {
-        const waiting = this.#since.get(client);
-        if (!waiting) continue; // answered meanwhile
-        const pid = client.processID;
-        // No process id yet: still connecting, while a fresh connection just succeeded.
-        if (typeof pid !== 'number') {
-          client.connection?.stream?.destroy();
-          continue;
-        }
-        const backend = backends.get(pid);
-        if (!backend || backend.state === 'active') continue;
-        // The backend is not running a statement. If the last one it started is not ours, ours
-        // never reached it. If it is the same text, ours reached it unless that statement began
-        // before ours was sent (a previous one of the same text); answered ones are in flight.
-        const sameText = waiting.text !== undefined && backend.query.length > 0 && waiting.text.startsWith(backend.query);
-        const startedBeforeOurs = Number(backend.since_ms) > asked - waiting.at + SAME_TEXT_MARGIN_MS;
-        if (!sameText || startedBeforeOurs) client.connection?.stream?.destroy();
-      }
-    } catch {
-      // PostgreSQL still does not answer: the connections' own timeouts end them.
+      await this.#probe(config, timeouts, stalled);
     } finally {
-      // Not end(): on a connection that gets no answer it would wait, and the next look with it.
-      (probe as WatchedClient).connection?.stream?.destroy();
+      this.#probing = false;
     }
+  }
+
+  async #probe(config: pg.ClientConfig, timeouts: PostgresTimeouts, stalled: Array<[WatchedClient, Waiting]>): Promise<void> {
+    const pids = stalled.map(([client]) => client.processID).filter((pid): pid is number => typeof pid === 'number');
+    const activity = await this.lookUp(config, Math.min(timeouts.connectTimeoutMs, STALL_PROBE_TIMEOUT_MS), pids, this.now);
+    // PostgreSQL still does not answer: the connections' own timeouts end them.
+    if (!activity) return;
+    const backends = new Map(activity.rows.map((row) => [row.pid, row]));
+    for (const [client, waiting] of stalled) {
+      // Answered meanwhile; and if the client now waits again, it is on a later statement than
+      // the one the look was about, which the backend's state does not describe.
+      if (this.#since.get(client) !== waiting) continue;
+      const pid = client.processID;
+      // No process id yet: still connecting, while a fresh connection just succeeded.
+      if (typeof pid !== 'number') {
+        client.connection?.stream?.destroy();
+        continue;
+      }
+      const backend = backends.get(pid);
+      if (!backend || backend.state === 'active') continue;
+      // The backend is not running a statement. If the last one it started is not ours, ours
+      // never reached it. If it is the same text, ours reached it unless that statement began
+      // before ours was sent (a previous one of the same text); answered ones are in flight.
+      const sameText = waiting.text !== undefined && backend.query.length > 0 && waiting.text.startsWith(backend.query);
+      const startedBeforeOurs = Number(backend.since_ms) > activity.asked - waiting.at + SAME_TEXT_MARGIN_MS;
+      if (!sameText || startedBeforeOurs) client.connection?.stream?.destroy();
+    }
+  }
+}
+
+interface Waiting {
+  at: number;
+  text: string | undefined;
+}
+
+/** A backend as pg_stat_activity shows it: its state, the last statement it began and how long ago. */
+export interface BackendActivity {
+  pid: number;
+  state: string | null;
+  query: string;
+  since_ms: number | string;
+}
+
+/**
+ * What PostgreSQL says of the backends `pids`, asked within `boundMs`, and when it was asked (by
+ * `now`); undefined when it does not answer.
+ */
+export type ActivityLookUp = (
+  config: pg.ClientConfig,
+  boundMs: number,
+  pids: number[],
+  now: () => number,
+) => Promise<{ asked: number; rows: BackendActivity[] } | undefined>;
+
+async function activityOnFreshConnection(config: pg.ClientConfig, boundMs: number, pids: number[], now: () => number) {
+  const probe = new pg.Client({ ...config, connectionTimeoutMillis: boundMs, query_timeout: boundMs, statement_timeout: boundMs });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    const asked = now();
+    const { rows } = await probe.query<BackendActivity>(
+      'select pid, state, query, extract(epoch from clock_timestamp() - query_start) * 1000 as since_ms from pg_stat_activity where pid = any($1::int[])',
+      [pids],
+    );
+    return { asked, rows };
+  } catch {
+    return undefined;
+  } finally {
+    // Not end(): on a connection that gets no answer it would wait, and the next look with it.
+    (probe as WatchedClient).connection?.stream?.destroy();
   }
 }

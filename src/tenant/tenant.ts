@@ -88,7 +88,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
   );
   if (demoIdp) useInProcessFetch(connections.byName(demoIdp.connection.name)!, demoIdp.fetch);
   const directory = new Directory(database, connections);
-  const clients = new ClientRegistry(database.db);
+  const clients = new ClientRegistry(database.db, database);
   const backchannelLogout = new BackchannelLogout({ issuer: issuerOf(config.url), signingKey: keys.signing[0]!, clients, logger });
   const accountSessions = new AccountSessions(database, backchannelLogout);
   // A linked secondary keeps nothing it held as a user of its own: its sessions and grants end.

@@ -731,15 +731,18 @@ describe('ManagementClient: requests and errors', () => {
 });
 
 describe('ManagementClient: read cache', () => {
-  it('reuses a read within readCacheTtlMs, shares one in-flight read, and expires it after', async () => {
+  it('reuses a read within readCacheTtlMs, shares one in-flight read, and expires it after', async (t) => {
+    // The cache's clock stands still but for the test's ticks: a slow machine's reads take no time of the TTL.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const s = await tenant((_req, res) => send(res, 200, user('auth0|1')));
     try {
       const c = client(s, { readCacheTtlMs: 60 });
       const [a, b] = await Promise.all([c.getUser('auth0|1'), c.getUser('auth0|1')]);
       assert.equal(a, b);
+      t.mock.timers.tick(59);
       await c.getUser('auth0|1');
       assert.equal(s.apiRequests().length, 1, 'one request for three reads');
-      await new Promise((r) => setTimeout(r, 80));
+      t.mock.timers.tick(1);
       await c.getUser('auth0|1');
       assert.equal(s.apiRequests().length, 2, 'read again after the TTL');
     } finally {
@@ -783,7 +786,8 @@ describe('ManagementClient: read cache', () => {
     }
   });
 
-  it('hands a read at hand without a promise only once it has arrived, and never where a read would load', async () => {
+  it('hands a read at hand without a promise only once it has arrived, and never where a read would load', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const s = await tenant((req, res) => {
       if (req.method === 'PATCH') return send(res, 200, user('auth0|1'));
       if (req.url.startsWith('/api/v2/users-by-email')) return send(res, 200, [user('auth0|1')]);
@@ -808,7 +812,7 @@ describe('ManagementClient: read cache', () => {
       await c.updateUser('auth0|1', { user_metadata: { a: 1 } });
       assert.equal(c.cachedUser('auth0|1'), undefined, 'a write forgets it');
       await c.getUser('auth0|1');
-      await new Promise((r) => setTimeout(r, 80));
+      t.mock.timers.tick(60);
       assert.equal(c.cachedUser('auth0|1'), undefined, 'past the TTL');
       assert.equal(client(s, {}).cachedUser('auth0|1'), undefined, 'without a read cache');
     } finally {

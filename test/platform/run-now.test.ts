@@ -32,6 +32,20 @@ describe('Database.runNow (SQLite statements without Kysely’s promises)', () =
       { body: 'b', id: 2 },
     ]);
     assert.deepEqual((await database.reader.executeQuery(both)).rows[0], { body: 'a', id: 1 });
+    // In a transaction too, what it has written among them; the statement answers objects again after.
+    assert.deepEqual(
+      await database.transact(async (trx) => {
+        await trx.executeQuery(insert('c'));
+        return database.runNow!.valuesInTransaction(both);
+      }),
+      [
+        ['a', 1],
+        ['b', 2],
+        ['c', 3],
+      ],
+    );
+    assert.deepEqual((await database.transact(async () => database.runNow!.inTransaction(both))).rows[2], { body: 'c', id: 3 });
+    await database.transact(async () => database.runNow!.inTransaction(take('c')));
     // A statement that returns rows is read, as Kysely's driver does (better-sqlite3's `reader`).
     assert.deepEqual(await database.transact(async () => database.runNow!.inTransaction(take('b'))), { rows: [{ id: 2 }] });
     await database.close();

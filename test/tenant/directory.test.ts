@@ -632,6 +632,23 @@ for (const db of testDatabases()) {
         assert.equal(snapshots.length, 0, 'a refused link leaves no snapshot');
       });
 
+      it('judges the secondary before the primary: an unknown primary hears what is wrong with the secondary first', async () => {
+        const unknown = 'email|000000000000000000000000';
+        await rejectsWith(directory.link(unknown, { userId: 'email|ffffffffffffffffffffffff' }, ACTOR), 'link_secondary_not_found');
+        await rejectsWith(directory.link(unknown, { provider: 'email', identityUserId: 'missing' }, ACTOR), 'link_secondary_not_found');
+        await rejectsWith(directory.link(unknown, { userId: unknown }, ACTOR), 'link_self');
+        const third = await passwordless('order-third');
+        const taken = await passwordless('order-taken');
+        await directory.link(third.user_id, { userId: taken.user_id }, ACTOR);
+        await rejectsWith(directory.link(unknown, { userId: taken.user_id }, ACTOR), 'link_identity_in_use');
+        await rejectsWith(directory.link(unknown, { ...keyOf(taken.user_id) }, ACTOR), 'link_identity_in_use');
+        // The secondary's own linked identities are judged after the primary is found.
+        await rejectsWith(directory.link(unknown, { userId: third.user_id }, ACTOR), 'inexistent_user');
+        const lone = await passwordless('order-lone');
+        await rejectsWith(directory.link(unknown, { userId: lone.user_id }, ACTOR), 'inexistent_user');
+        assert.deepEqual(await directory.getUser(lone.user_id), lone);
+      });
+
       it('handles identity user ids that contain | (split on the first | only)', async () => {
         const primary = await passwordless('pipe-p');
         const corp = await directory.createFederatedUser({ connection: 'corp-sso', sub: 'tenant|42|x', email: uniqueEmail('pipe-c') }, ACTOR);

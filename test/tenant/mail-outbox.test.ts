@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { KyselyPlugin } from 'kysely';
+import type { CompiledQuery, KyselyPlugin } from 'kysely';
 import type { Database } from '../../src/tenant/tenant-database.ts';
 import { OutboxMailer } from '../../src/tenant/mail/mailer.ts';
 import { testDatabases } from '../helpers/databases.ts';
@@ -55,6 +55,32 @@ for (const variant of testDatabases()) {
         (await outbox.list(2)).map((m) => m.subject),
         ['Message 9', 'Message 8'],
       );
+    });
+
+    it("stores each batch with Kysely's own insert of its rows, whatever its size, also when a size comes again", async () => {
+      const written: CompiledQuery[] = [];
+      const outbox = new OutboxMailer({
+        db: database.db,
+        write: (query) => {
+          written.push(query);
+          return database.write(query);
+        },
+      });
+      let n = 100;
+      for (const size of [1, 3, 1, 16, 17, 3]) {
+        const sent = Array.from({ length: size }, () => mail(n++));
+        await Promise.all(sent.map((message) => outbox.send(message)));
+        const query = written.at(-1)!;
+        const stored = (await outbox.list(size)).reverse();
+        assert.deepEqual(
+          stored.map(({ created_at: _, ...message }) => message),
+          sent,
+        );
+        const expected = database.db.insertInto('mail_outbox').values(stored).compile();
+        assert.equal(query.sql, expected.sql, `a batch of ${size}`);
+        assert.deepEqual(query.parameters, expected.parameters, `a batch of ${size}`);
+      }
+      assert.equal(written.length, 6);
     });
 
     it('fails every message of a batch that could not be stored, and keeps working after it', async () => {

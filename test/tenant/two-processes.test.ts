@@ -53,6 +53,14 @@ interface Call {
 
 type TenantProcess = Awaited<ReturnType<typeof startAccord>>;
 
+/** A process's last warnings and errors, to say why it answered as it did. */
+const problemsLogged = (p: TenantProcess | undefined) =>
+  (p?.output() ?? '')
+    .split('\n')
+    .filter((line) => /"level":(40|50|60)/.test(line))
+    .slice(-10)
+    .join('\n');
+
 describe('two tenant processes on one PostgreSQL database', {
   skip: postgres ? false : 'DATABASE_URL is not set (set DATABASE_URL=postgres://… to run it)',
 }, () => {
@@ -269,7 +277,7 @@ describe('two tenant processes on one PostgreSQL database', {
     assert.ok(unanswered.length > 0 && unanswered.every((c) => c.round === KILL_ROUND && c.via === 0), 'calls died with the process, and only those');
     for (const c of answered) {
       const what = `round ${c.round}: ${c.kind} ${c.secondary} ${c.kind === 'link' ? 'into' : 'from'} ${c.primary} via ${c.via} → ${c.status} ${JSON.stringify(c.body)}`;
-      assert.ok(c.status! < 500, what);
+      assert.ok(c.status! < 500, `${what}\n${problemsLogged(processes[c.via])}`);
       if (c.status! >= 400)
         assert.ok(['link_identity_in_use', 'link_secondary_not_found', 'conflict'].includes((c.body as { errorCode: string }).errorCode), what);
       else assert.equal(c.status, c.kind === 'link' ? 201 : 200, what);

@@ -1,8 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
-import type { Schema } from '../tenant-database.ts';
+import type { Database, Schema } from '../tenant-database.ts';
 import { tenantError } from '../tenant-errors.ts';
+import { executeNow } from '../../platform/database.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import { responseTypesForGrants } from '../oidc/response-types.ts';
 
@@ -207,7 +208,14 @@ export class ClientRegistry {
   /** Compiled once too: every link of the Management API asks it (a linked secondary's sessions end). */
   readonly #backchannel;
 
-  constructor(private readonly db: Kysely<Schema>) {
+  /**
+   * @param committed where reads of committed data run at once (the tenant's database): the
+   * back-channel recipients are read so, not queued behind the writes under way.
+   */
+  constructor(
+    private readonly db: Kysely<Schema>,
+    private readonly committed?: Pick<Database, 'reader' | 'runNow'>,
+  ) {
     this.#byId = prepareQuery(['clientId'], (p) => db.selectFrom('clients').selectAll().where('client_id', '=', p.clientId));
     this.#backchannel = prepareQuery([], () =>
       db.selectFrom('clients').select(['client_id', 'backchannel_logout_uri']).where('backchannel_logout_uri', 'is not', null).orderBy('client_id'),
@@ -271,7 +279,8 @@ export class ClientRegistry {
 
   /** Every client that registered a back-channel logout URI. */
   async backchannelClients(): Promise<BackchannelClient[]> {
-    const { rows } = await this.db.executeQuery(this.#backchannel({}));
+    const query = this.#backchannel({});
+    const { rows } = await (this.committed === undefined ? this.db.executeQuery(query) : executeNow(this.committed, this.committed.reader, query));
     return rows.map((row) => ({ client_id: row.client_id, backchannel_logout_uri: row.backchannel_logout_uri! }));
   }
 

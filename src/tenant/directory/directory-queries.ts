@@ -37,9 +37,21 @@ const USER_COLUMNS = [
   'logins_count',
 ] as const satisfies readonly (keyof UserRow)[];
 
+/** An identity's columns beside its owner's in one row (usersByEmail, usersOfLink), in userWithIdentityOf's order. */
+const IDENTITY_COLUMNS = [
+  'identities.provider as identity_provider',
+  'identities.user_id as identity_user_id',
+  'identities.connection as identity_connection',
+  'identities.is_social as identity_is_social',
+  'identities.is_main as identity_is_main',
+  'identities.profile_data as identity_profile_data',
+  'identities.connection_email as identity_connection_email',
+  'identities.linked_at as identity_linked_at',
+] as const;
+
 /**
- * A row of `usersByEmail` read as an array of values (DirectoryStore.committedValues): the
- * user's columns in USER_COLUMNS' order, then the identity's in the order the query selects them.
+ * A row of `usersByEmail` or `usersOfLink` read as an array of values (DirectoryStore.committedValues,
+ * valuesIn): the user's columns in USER_COLUMNS' order, then the identity's in IDENTITY_COLUMNS' order.
  */
 export function userWithIdentityOf(v: unknown[]): { user: UserRow; identity: IdentityRow } {
   const user = {
@@ -104,16 +116,7 @@ export function directoryQueries(database: Database) {
           .selectFrom('users')
           .innerJoin('identities', 'identities.owner_id', 'users.user_id')
           .select(USER_COLUMNS.map((column) => `users.${column}` as const))
-          .select([
-            'identities.provider as identity_provider',
-            'identities.user_id as identity_user_id',
-            'identities.connection as identity_connection',
-            'identities.is_social as identity_is_social',
-            'identities.is_main as identity_is_main',
-            'identities.profile_data as identity_profile_data',
-            'identities.connection_email as identity_connection_email',
-            'identities.linked_at as identity_linked_at',
-          ])
+          .select(IDENTITY_COLUMNS)
           .where('users.email_normalized', '=', p.email)
           .orderBy('users.created_at')
           .orderBy('users.user_id')
@@ -124,7 +127,22 @@ export function directoryQueries(database: Database) {
     lockUser: prepareQuery(['userId'], (p) => lockUsers([p.userId])),
     lockTwoUsers: prepareQuery(['first', 'second'], (p) => lockUsers([p.first, p.second])),
     identitiesOf: prepareQuery(['ownerId'], (p) => db.selectFrom('identities').selectAll().where('owner_id', '=', p.ownerId)),
-    identitiesOfTwo: prepareQuery(['first', 'second'], (p) => db.selectFrom('identities').selectAll().where('owner_id', 'in', [p.first, p.second])),
+    /**
+     * A link's look at both users in one statement: the primary and whoever owns the identity
+     * to link (nobody else when nobody does), each with its identities, one row per identity.
+     */
+    usersOfLink: prepareQuery(['primaryId', 'provider', 'userId'], (p) =>
+      db
+        .selectFrom('users')
+        .innerJoin('identities', 'identities.owner_id', 'users.user_id')
+        .select(USER_COLUMNS.map((column) => `users.${column}` as const))
+        .select(IDENTITY_COLUMNS)
+        .where('users.user_id', 'in', [
+          p.primaryId,
+          db.selectFrom('identities as owned').select('owned.owner_id').where('owned.provider', '=', p.provider).where('owned.user_id', '=', p.userId),
+        ])
+        .$castTo<UserWithIdentityRow>(),
+    ),
     identityOwner: prepareQuery(['provider', 'userId'], (p) =>
       db.selectFrom('identities').select(['owner_id', 'is_main']).where('provider', '=', p.provider).where('user_id', '=', p.userId),
     ),

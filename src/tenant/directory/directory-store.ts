@@ -48,6 +48,13 @@ export class DirectoryStore {
     return (await this.reader.executeQuery(query)).rows.map((row) => Object.values(row as object));
   }
 
+  /** A read in the transaction `trx`, each row an array of its values in the select's order: on SQLite with no object a row (RunNow.valuesInTransaction). */
+  async valuesIn(trx: Transaction<Schema>, query: CompiledQuery): Promise<unknown[][]> {
+    const runNow = this.#database.runNow;
+    if (runNow !== undefined) return runNow.valuesInTransaction(query);
+    return (await trx.executeQuery(query)).rows.map((row) => Object.values(row as object));
+  }
+
   requireConnection(name: string): Connection {
     const connection = this.connections.byName(name);
     if (!connection) throw tenantError('inexistent_connection', `The connection ${JSON.stringify(name)} does not exist.`);

@@ -1,9 +1,10 @@
 import { tenantError } from '../tenant-errors.ts';
 import type { Connection } from '../connections.ts';
 import type { Actor, AuditLog } from './audit.ts';
+import { userWithIdentityOf } from './directory-queries.ts';
 import { now, type Db, type DirectoryStore } from './directory-store.ts';
 import { normalizeEmail } from './email.ts';
-import { rootProfileData, splitUserId, toProfile, type Identity, type ProfileData, type UserProfile, type UserRow } from './profile.ts';
+import { rootProfileData, splitUserId, toProfile, type Identity, type IdentityRow, type ProfileData, type UserProfile, type UserRow } from './profile.ts';
 import type { Users } from './users.ts';
 
 export type SecondaryRef = { userId: string } | { provider: string; identityUserId: string; connectionId?: string | undefined };
@@ -79,17 +80,32 @@ export class Linking {
     const found = this.#store.dialect === 'postgres' ? await this.#resolveSecondary(this.#store.db, primaryId, secondary) : undefined;
     let change: IdentityChange | undefined;
     const identities = await this.#store.transaction(async (trx) => {
-      const secondaryId = found ?? (await this.#resolveSecondary(trx, primaryId, secondary));
-      const locked = await this.#store.lockUsers(trx, [primaryId, secondaryId]);
-      const primary = locked.get(primaryId);
+      const key = secondaryKey(primaryId, secondary);
+      if (found !== undefined) {
+        const locked = await this.#store.lockUsers(trx, [primaryId, found]);
+        if (!locked.has(primaryId)) throw tenantError('inexistent_user');
+      }
+      // The identity's owner, both users and their identities in one statement; the owner is
+      // checked from what it reads (under the locks on PostgreSQL: a concurrent link may have
+      // taken the secondary meanwhile).
+      const users = new Map<string, UserRow>();
+      const identityRows: IdentityRow[] = [];
+      const rows = await this.#store.valuesIn(trx, this.#store.queries.usersOfLink({ primaryId, provider: key.provider, userId: key.identityUserId }));
+      for (const values of rows) {
+        const { user, identity } = userWithIdentityOf(values);
+        if (!users.has(user.user_id)) users.set(user.user_id, user);
+        identityRows.push(identity);
+      }
+      const secondaryId = ownerOf(
+        primaryId,
+        secondary,
+        identityRows.find((i) => i.provider === key.provider && i.user_id === key.identityUserId),
+      );
+      if (found !== undefined && secondaryId !== found) throw tenantError('link_identity_in_use');
+      const primary = users.get(primaryId);
       if (!primary) throw tenantError('inexistent_user');
-      // A concurrent link may have taken the secondary meanwhile.
-      if (found !== undefined && (await this.#resolveSecondary(trx, primaryId, secondary)) !== found) throw tenantError('link_identity_in_use');
-      const secondaryRow = locked.get(secondaryId);
-      if (!secondaryRow) throw tenantError('link_secondary_not_found');
+      const secondaryRow = users.get(secondaryId)!;
 
-      // Both users' identities in one statement.
-      const { rows: identityRows } = await this.#store.execute(trx, this.#store.queries.identitiesOfTwo({ first: primaryId, second: secondaryId }));
       const secondaryIdentities = identityRows.filter((i) => i.owner_id === secondaryId);
       const primaryIdentities = identityRows.filter((i) => i.owner_id === primaryId);
       if (secondaryIdentities.length !== 1) {
@@ -265,21 +281,26 @@ export class Linking {
 
   /** Finds the user id of the secondary, refusing self-links and identities owned elsewhere. */
   async #resolveSecondary(db: Db, primaryId: string, ref: SecondaryRef): Promise<string> {
-    let provider: string;
-    let identityUserId: string;
-    if ('userId' in ref) {
-      if (ref.userId === primaryId) throw tenantError('link_self');
-      const split = splitUserId(ref.userId);
-      if (!split) throw tenantError('link_secondary_not_found');
-      ({ provider, identityUserId } = split);
-    } else {
-      ({ provider, identityUserId } = ref);
-    }
+    const { provider, identityUserId } = secondaryKey(primaryId, ref);
     const identity = (await this.#store.execute(db, this.#store.queries.identityOwner({ provider, userId: identityUserId }))).rows[0];
-    if (!identity) throw tenantError('link_secondary_not_found');
-    if (identity.owner_id === primaryId) throw tenantError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
-    if (identity.is_main !== 1) throw tenantError('link_identity_in_use');
-    if ('userId' in ref && identity.owner_id !== ref.userId) throw tenantError('link_secondary_not_found');
-    return identity.owner_id;
+    return ownerOf(primaryId, ref, identity);
   }
+}
+
+/** The identity a link is asked for, refusing a self-link by user id and a malformed user id. */
+function secondaryKey(primaryId: string, ref: SecondaryRef): { provider: string; identityUserId: string } {
+  if (!('userId' in ref)) return ref;
+  if (ref.userId === primaryId) throw tenantError('link_self');
+  const split = splitUserId(ref.userId);
+  if (!split) throw tenantError('link_secondary_not_found');
+  return split;
+}
+
+/** The owner of the identity a link is asked for: a user of its own, whose main identity it is, and not the primary. */
+function ownerOf(primaryId: string, ref: SecondaryRef, identity: Pick<IdentityRow, 'owner_id' | 'is_main'> | undefined): string {
+  if (!identity) throw tenantError('link_secondary_not_found');
+  if (identity.owner_id === primaryId) throw tenantError(identity.is_main === 1 ? 'link_self' : 'link_identity_in_use');
+  if (identity.is_main !== 1) throw tenantError('link_identity_in_use');
+  if ('userId' in ref && identity.owner_id !== ref.userId) throw tenantError('link_secondary_not_found');
+  return identity.owner_id;
 }
