@@ -256,7 +256,7 @@ export async function createTenant(options: { config: TenantConfig; logger: Logg
     backchannelLogout,
     readiness,
     close: async () => {
-      pruner.stop();
+      await pruner.stop();
       await managementLimit.close();
       backchannelLogout.close();
       if (!options.database) await database.close();

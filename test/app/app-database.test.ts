@@ -265,7 +265,7 @@ for (const kind of testAppDatabases()) {
           await expired('old-1');
           await waitFor(async () => (await rowCount(database)) === 0);
         } finally {
-          pruning.close();
+          await pruning.close();
         }
         await expired('old-2');
         await new Promise((r) => setTimeout(r, 100));

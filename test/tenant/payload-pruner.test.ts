@@ -46,7 +46,7 @@ for (const variant of testDatabases()) {
         .execute();
       pruner.start(60_000);
       for (let waited = 0; (await ids()).includes('expired-again') && waited < 2_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
-      pruner.stop();
+      await pruner.stop();
       assert.deepEqual(await ids(), ['live', 'no-expiry']);
     });
   });

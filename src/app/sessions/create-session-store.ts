@@ -74,8 +74,7 @@ export async function createSessionStore(options: SessionStoreOptions): Promise<
     store,
     claims,
     async close() {
-      store.close();
-      claims.close();
+      await Promise.all([store.close(), claims.close()]);
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../platform/logger.ts';
+import { PeriodicTask } from '../../platform/periodic-task.ts';
 import type { AppSchema } from '../app-database.ts';
 import type { ScriptingClient } from './redis-session-store.ts';
 
@@ -18,16 +19,21 @@ export interface OnceClaims {
 export class SqlOnceClaims implements OnceClaims {
   readonly #db: Kysely<AppSchema>;
   readonly #logger: Logger | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
+  readonly #pruning: PeriodicTask | undefined;
 
   constructor(options: { db: Kysely<AppSchema>; pruneIntervalMs?: number; logger?: Logger }) {
     this.#db = options.db;
     this.#logger = options.logger;
     if (options.pruneIntervalMs && options.pruneIntervalMs > 0) {
-      this.#pruneTimer = setInterval(() => {
-        this.prune().catch((err: unknown) => this.#logger?.warn({ event: 'claims_prune_failed', err }, 'could not prune expired claims'));
-      }, options.pruneIntervalMs);
-      this.#pruneTimer.unref();
+      this.#pruning = new PeriodicTask(
+        () =>
+          this.prune().then(
+            () => {},
+            (err: unknown) => this.#logger?.warn({ event: 'claims_prune_failed', err }, 'could not prune expired claims'),
+          ),
+        options.pruneIntervalMs,
+      );
+      this.#pruning.start();
     }
   }
 
@@ -57,9 +63,9 @@ export class SqlOnceClaims implements OnceClaims {
     return Number(result.numDeletedRows);
   }
 
-  close(): void {
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    this.#pruneTimer = undefined;
+  /** Stops the prune timer and waits for a prune under way. */
+  async close(): Promise<void> {
+    await this.#pruning?.stop();
   }
 }
 

@@ -1,5 +1,6 @@
 import { Store, type SessionData } from 'express-session';
 import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { PeriodicTask } from '../../platform/periodic-task.ts';
 import { prepareQuery } from '../../platform/prepared-query.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { AppSchema } from '../app-database.ts';
@@ -40,8 +41,7 @@ export class KyselySessionStore extends Store implements SessionRevoker {
   readonly #defaultTtlMs: number;
   readonly #revocationTtlMs: number;
   readonly #logger: Logger | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
-  #pruning = false;
+  readonly #pruning: PeriodicTask | undefined;
   readonly #touches = new TouchThrottle();
   /** The read of every request, compiled once: Kysely would build and compile it again each time. */
   readonly #readQuery: (values: { sid: string }) => CompiledQuery<SessionRow>;
@@ -73,10 +73,8 @@ export class KyselySessionStore extends Store implements SessionRevoker {
     this.#revocationTtlMs = options.revocationTtlMs ?? this.#defaultTtlMs;
     this.#logger = options.logger;
     if (options.pruneIntervalMs && options.pruneIntervalMs > 0) {
-      this.#pruneTimer = setInterval(() => {
-        void this.#prunePeriodically();
-      }, options.pruneIntervalMs);
-      this.#pruneTimer.unref();
+      this.#pruning = new PeriodicTask(() => this.#prunePeriodically(), options.pruneIntervalMs);
+      this.#pruning.start();
     }
   }
 
@@ -183,10 +181,9 @@ export class KyselySessionStore extends Store implements SessionRevoker {
     return Number(result.numDeletedRows);
   }
 
-  /** Stops the prune timer; the database is the caller's to close. */
-  close(): void {
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    this.#pruneTimer = undefined;
+  /** Stops the prune timer and waits for a prune under way; the database is the caller's to close. */
+  async close(): Promise<void> {
+    await this.#pruning?.stop();
   }
 
   async #get(sid: string): Promise<SessionData | null> {
@@ -270,15 +267,11 @@ export class KyselySessionStore extends Store implements SessionRevoker {
   }
 
   async #prunePeriodically(): Promise<void> {
-    if (this.#pruning) return; // a slow prune must not pile up behind the next tick
-    this.#pruning = true;
     try {
       const deleted = await this.prune();
       if (deleted > 0) this.#logger?.debug({ event: 'sessions_pruned', deleted }, 'expired sessions deleted');
     } catch (err) {
       this.#logger?.warn({ event: 'sessions_prune_failed', err }, 'could not prune expired sessions');
-    } finally {
-      this.#pruning = false;
     }
   }
 

@@ -1,15 +1,15 @@
 import type { Database } from '../tenant-database.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { PeriodicTask } from '../../platform/periodic-task.ts';
 import { epochSeconds } from '../../platform/time.ts';
 
 /**
  * Deletes the OpenID Provider's expired state (sessions, grants, codes, tokens, interactions):
  * the adapter already treats it as gone, and without this the table grew with every sign-in.
- * Runs at start and then every `intervalMs`; a slow run never piles up behind the next.
+ * Runs at start and then every `intervalMs` (PeriodicTask).
  */
 export class OidcPayloadPruner {
-  #timer: NodeJS.Timeout | undefined;
-  #running = false;
+  #task: PeriodicTask | undefined;
 
   constructor(
     private readonly database: Database,
@@ -17,16 +17,13 @@ export class OidcPayloadPruner {
   ) {}
 
   start(intervalMs: number): void {
-    void this.#prunePeriodically();
-    this.#timer = setInterval(() => {
-      void this.#prunePeriodically();
-    }, intervalMs);
-    this.#timer.unref();
+    this.#task = new PeriodicTask(() => this.#prunePeriodically(), intervalMs);
+    this.#task.start({ now: true });
   }
 
-  stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
+  /** Stops the timer and waits for a run under way, so the database can be closed after. */
+  async stop(): Promise<void> {
+    await this.#task?.stop();
   }
 
   /** Deletes what expired; returns how many rows. */
@@ -37,15 +34,11 @@ export class OidcPayloadPruner {
   }
 
   async #prunePeriodically(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
     try {
       const deleted = await this.prune();
       if (deleted > 0) this.logger.debug({ event: 'oidc_payloads_pruned', deleted }, 'expired OpenID Provider state deleted');
     } catch (err) {
       this.logger.warn({ event: 'oidc_payloads_prune_failed', err }, 'could not delete expired OpenID Provider state');
-    } finally {
-      this.#running = false;
     }
   }
 }
