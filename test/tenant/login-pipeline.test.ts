@@ -53,16 +53,30 @@ for (const db of testDatabases({ sqlite: 'file' })) {
 
     it('queues what is stored alongside with the count, and fails the sign-in if either fails', async () => {
       const user = await newUser('count-alongside');
-      let countWhenQueued: number | undefined;
-      const { user: signedIn } = await pipeline.signIn(...keyOf(user.user_id), {
-        alongside: async (counted) => {
-          assert.equal(counted.logins_count, 1);
-          // Called before the count is stored: the two writes go out together, not one after the other.
-          countWhenQueued = (await directory.getUser(user.user_id)).logins_count;
-        },
-      });
-      assert.equal(countWhenQueued, 0);
-      assert.equal(signedIn.logins_count, 1);
+      // Whether the count's write has finished, seen from the callback as it is called (a read
+      // of the row there would race the count's commit on PostgreSQL).
+      let countStored = false;
+      const recordLogin = directory.recordLogin;
+      directory.recordLogin = (...args) =>
+        recordLogin.apply(directory, args).then((done) => {
+          countStored = true;
+          return done;
+        });
+      let storedWhenCalled: boolean | undefined;
+      try {
+        const { user: signedIn } = await pipeline.signIn(...keyOf(user.user_id), {
+          alongside: async (counted) => {
+            assert.equal(counted.logins_count, 1);
+            // Called before the count is stored: the two writes go out together, not one after the other.
+            storedWhenCalled = countStored;
+          },
+        });
+        assert.equal(storedWhenCalled, false);
+        assert.equal(countStored, true);
+        assert.equal(signedIn.logins_count, 1);
+      } finally {
+        directory.recordLogin = recordLogin;
+      }
       assert.equal((await directory.getUser(user.user_id)).logins_count, 1);
       await assert.rejects(
         pipeline.signIn(...keyOf(user.user_id), {
