@@ -36,6 +36,13 @@ describe('PeriodicTask', () => {
     assert.equal(runs.began(), 1, 'a run began after stop()');
   });
 
+  it('stop() gives up waiting for a run that never ends, so a shutdown cannot hang on it', async () => {
+    const task = new PeriodicTask(() => new Promise<void>(() => {}), 5, 50);
+    task.start({ now: true });
+    const outcome = await Promise.race([task.stop().then(() => 'stopped'), tick(1_000).then(() => 'still waiting')]);
+    assert.equal(outcome, 'stopped');
+  });
+
   it('never starts a run while one is under way', async () => {
     const runs = heldRuns();
     const task = new PeriodicTask(runs.run, 5);
